@@ -1,0 +1,180 @@
+//! Prefixed, time-sortable identifiers (`app_…`, `ep_…`, `msg_…`, …) in Svix's format: the prefix followed by a
+//! 27-character base62 KSUID-like body (6 bytes of millisecond time, 14 random bytes). Ids sort by creation
+//! time as plain strings, so they double as pagination cursors.
+
+use std::fmt;
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const BODY_LEN: usize = 27;
+const RAW_LEN: usize = 20;
+
+/// Every prefix hookrelay hands out; a user-chosen `uid` may not start with one of them, so ids and uids
+/// never collide when a path segment accepts either.
+pub const ALL_PREFIXES: &[&str] = &["app_", "ep_", "msg_", "atmpt_", "evtype_", "qtask_", "src_"];
+
+/// Builds a new id body for the given millisecond timestamp with fresh random bytes.
+pub fn new_body(unix_ms: i64) -> String {
+    let mut raw = [0u8; RAW_LEN];
+    raw[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..8]);
+    rand::fill(&mut raw[6..]);
+    encode_base62(&raw)
+}
+
+/// The smallest id body whose time part is `unix_ms`: every id created at or after `unix_ms` sorts at or
+/// after it, which turns a time filter (`before`/`after`) into an id range.
+pub fn min_body_at(unix_ms: i64) -> String {
+    let mut raw = [0u8; RAW_LEN];
+    raw[..6].copy_from_slice(&unix_ms.max(0).to_be_bytes()[2..8]);
+    encode_base62(&raw)
+}
+
+/// The creation time (ms) carried by an id body, or `None` if it is not a valid body.
+pub fn body_time_ms(body: &str) -> Option<i64> {
+    let raw = decode_base62(body)?;
+    let mut ms = [0u8; 8];
+    ms[2..].copy_from_slice(&raw[..6]);
+    Some(i64::from_be_bytes(ms))
+}
+
+fn encode_base62(raw: &[u8; RAW_LEN]) -> String {
+    // Big-endian long division of the 160-bit number by 62, least significant digit first.
+    let mut num = *raw;
+    let mut out = [b'0'; BODY_LEN];
+    for slot in out.iter_mut().rev() {
+        let mut rem: u32 = 0;
+        for byte in num.iter_mut() {
+            let acc = (rem << 8) | u32::from(*byte);
+            *byte = (acc / 62) as u8;
+            rem = acc % 62;
+        }
+        *slot = ALPHABET[rem as usize];
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+fn decode_base62(body: &str) -> Option<[u8; RAW_LEN]> {
+    if body.len() != BODY_LEN {
+        return None;
+    }
+    let mut num = [0u8; RAW_LEN];
+    for ch in body.bytes() {
+        let digit = ALPHABET.iter().position(|&a| a == ch)? as u32;
+        let mut carry = digit;
+        for byte in num.iter_mut().rev() {
+            let acc = u32::from(*byte) * 62 + carry;
+            *byte = (acc & 0xff) as u8;
+            carry = acc >> 8;
+        }
+        if carry != 0 {
+            return None;
+        }
+    }
+    Some(num)
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id stamped with the current time.
+            pub fn new() -> Self {
+                Self::at(crate::time::now_ms())
+            }
+
+            /// A new id stamped with the given time (ms since the epoch).
+            pub fn at(unix_ms: i64) -> Self {
+                Self(format!("{}{}", $prefix, new_body(unix_ms)))
+            }
+
+            /// Accepts `s` if it has this type's prefix and a well-formed body.
+            pub fn parse(s: &str) -> Option<Self> {
+                let body = s.strip_prefix($prefix)?;
+                decode_base62(body).map(|_| Self(s.to_owned()))
+            }
+
+            /// Wraps a value read back from our own storage without re-validating it.
+            pub fn from_trusted(s: String) -> Self {
+                Self(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// An application: one customer of the SaaS, owning endpoints and messages.
+    AppId, "app_"
+);
+prefixed_id!(
+    /// An endpoint: a URL that receives an application's messages.
+    EndpointId, "ep_"
+);
+prefixed_id!(
+    /// A message: one published event.
+    MessageId, "msg_"
+);
+prefixed_id!(
+    /// One try at delivering a message to an endpoint.
+    AttemptId, "atmpt_"
+);
+prefixed_id!(
+    /// An event type's internal id.
+    EventTypeId, "evtype_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_prefix_and_fixed_length() {
+        let id = MessageId::new();
+        assert!(id.as_str().starts_with("msg_"));
+        assert_eq!(id.as_str().len(), 4 + BODY_LEN);
+        assert_eq!(MessageId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(AppId::parse(id.as_str()), None);
+        assert_eq!(MessageId::parse("msg_short"), None);
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let earlier = AppId::at(1_700_000_000_000);
+        let later = AppId::at(1_700_000_000_001);
+        assert!(earlier < later);
+        assert!(AppId::at(0) < AppId::at(i64::from(u32::MAX) * 1000));
+        assert!(min_body_at(1_700_000_000_001) <= later.as_str()[4..].to_string());
+        assert!(min_body_at(1_700_000_000_001) > earlier.as_str()[4..].to_string());
+    }
+
+    #[test]
+    fn body_round_trips_time() {
+        let id = EndpointId::at(1_614_265_330_123);
+        assert_eq!(body_time_ms(&id.as_str()[3..]), Some(1_614_265_330_123));
+        assert_eq!(body_time_ms("not-base62-at-all-but-27chr"), None);
+        assert_eq!(body_time_ms(&"z".repeat(27)), None, "overflows 160 bits");
+    }
+}

@@ -1,0 +1,237 @@
+//! The domain model: applications, event types, endpoints, messages, deliveries and attempts, as the store
+//! keeps them and the engine and API use them. Wire shapes (camelCase JSON) live in the `api` crate.
+
+use std::collections::BTreeMap;
+
+use crate::id::{AppId, AttemptId, EndpointId, MessageId};
+use crate::signing::EndpointSecret;
+use crate::time::UnixMillis;
+
+/// Free-form string labels users attach to applications and endpoints.
+pub type Metadata = BTreeMap<String, String>;
+
+/// One customer of the SaaS that uses hookrelay; owns endpoints and messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Application {
+    pub id: AppId,
+    pub uid: Option<String>,
+    pub name: String,
+    /// Deliveries per second across the application's endpoints (Svix `throttleRate`/`rateLimit`).
+    pub rate_limit: Option<u32>,
+    pub metadata: Metadata,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+/// A kind of event publishers send, such as `invoice.paid`. Deleting one archives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    /// JSON schemas by version, kept as the user sent them.
+    pub schemas: Option<serde_json::Value>,
+    pub feature_flag: Option<String>,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+/// A previous signing secret, still used to sign until `expires_at` so receivers can roll over.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpiringSecret {
+    pub secret: EndpointSecret,
+    pub expires_at: UnixMillis,
+}
+
+/// An endpoint's secrets: the current one and, after rotations, previous ones that have not expired.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecretSet {
+    pub current: EndpointSecret,
+    pub previous: Vec<ExpiringSecret>,
+}
+
+impl SecretSet {
+    /// Most previous secrets kept at once (Svix keeps at most 10 unexpired old keys).
+    pub const MAX_PREVIOUS: usize = 10;
+
+    pub fn new(current: EndpointSecret) -> Self {
+        Self { current, previous: Vec::new() }
+    }
+
+    /// Every secret a delivery made at `now` is signed with: unexpired previous secrets, then the current.
+    pub fn signing_secrets(&self, now: UnixMillis) -> impl Iterator<Item = &EndpointSecret> {
+        self.previous
+            .iter()
+            .filter(move |old| old.expires_at > now)
+            .map(|old| &old.secret)
+            .chain(std::iter::once(&self.current))
+    }
+
+    /// Replaces the current secret, keeping the old one valid for `grace_ms`.
+    pub fn rotate(&mut self, new_secret: EndpointSecret, now: UnixMillis, grace_ms: i64) {
+        let old = std::mem::replace(&mut self.current, new_secret);
+        self.previous.retain(|s| s.expires_at > now);
+        self.previous.push(ExpiringSecret { secret: old, expires_at: now + grace_ms });
+        if self.previous.len() > Self::MAX_PREVIOUS {
+            let excess = self.previous.len() - Self::MAX_PREVIOUS;
+            self.previous.drain(..excess);
+        }
+    }
+}
+
+/// A customer URL that receives an application's messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub app_id: AppId,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    /// Event types this endpoint receives; `None` means all.
+    pub filter_types: Option<Vec<String>>,
+    /// Channels this endpoint listens on; `None` means messages on any channel.
+    pub channels: Option<Vec<String>>,
+    /// Deliveries per second (Svix `throttleRate`/`rateLimit`).
+    pub rate_limit: Option<u32>,
+    pub disabled: bool,
+    pub metadata: Metadata,
+    pub version: i32,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    pub secrets: SecretSet,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+impl Endpoint {
+    /// Whether this endpoint receives a message of `event_type` on `channels`.
+    pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
+        !self.disabled
+            && crate::routing::endpoint_accepts(
+                self.filter_types.as_deref(),
+                self.channels.as_deref(),
+                event_type,
+                channels,
+            )
+    }
+}
+
+/// One published event, stored once and delivered to every matching endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub app_id: AppId,
+    /// The publisher's own id for the event, unique per application.
+    pub event_id: Option<String>,
+    pub event_type: String,
+    /// The JSON payload exactly as the publisher sent it; delivered byte for byte.
+    pub payload: String,
+    pub channels: Option<Vec<String>>,
+    pub created_at: UnixMillis,
+}
+
+/// Where a delivery (or an attempt) stands, with Svix's numeric codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DeliveryStatus {
+    Success = 0,
+    Pending = 1,
+    Fail = 2,
+    Sending = 3,
+}
+
+impl DeliveryStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => Self::Success,
+            1 => Self::Pending,
+            2 => Self::Fail,
+            3 => Self::Sending,
+            _ => return None,
+        })
+    }
+
+    /// Svix's `statusText`.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Pending => "pending",
+            Self::Fail => "fail",
+            Self::Sending => "sending",
+        }
+    }
+}
+
+/// What caused an attempt: the retry schedule or a user's resend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TriggerType {
+    Scheduled = 0,
+    Manual = 1,
+}
+
+impl TriggerType {
+    pub fn from_code(code: i64) -> Self {
+        if code == 1 { Self::Manual } else { Self::Scheduled }
+    }
+}
+
+/// The state of one message's delivery to one endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due, while one is planned.
+    pub next_attempt_at: Option<UnixMillis>,
+}
+
+/// One try at delivering a message to an endpoint, as recorded in the attempt log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub app_id: AppId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub url: String,
+    /// The response body, truncated; for a network error, what went wrong.
+    pub response: String,
+    /// HTTP status; 0 when no response came (timeout, refused, blocked).
+    pub response_status_code: u16,
+    pub response_duration_ms: i64,
+    /// `Success` or `Fail`.
+    pub status: DeliveryStatus,
+    pub trigger_type: TriggerType,
+    pub created_at: UnixMillis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_old_secret_for_the_grace_period() {
+        let first = EndpointSecret::generate();
+        let second = EndpointSecret::generate();
+        let mut set = SecretSet::new(first.clone());
+        set.rotate(second.clone(), 1_000, 500);
+        assert_eq!(set.signing_secrets(1_499).collect::<Vec<_>>(), vec![&first, &second]);
+        assert_eq!(set.signing_secrets(1_500).collect::<Vec<_>>(), vec![&second]);
+    }
+
+    #[test]
+    fn rotation_keeps_at_most_ten_previous_secrets() {
+        let mut set = SecretSet::new(EndpointSecret::generate());
+        for _ in 0..15 {
+            set.rotate(EndpointSecret::generate(), 0, 1_000);
+        }
+        assert_eq!(set.previous.len(), SecretSet::MAX_PREVIOUS);
+    }
+}

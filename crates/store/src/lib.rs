@@ -1,0 +1,14 @@
+//! Storage for hookrelay: the [`Store`] trait every backend implements, and the embedded SQLite backend.
+//!
+//! The database is the queue. A message, its deliveries (one per matching endpoint) and their next-attempt
+//! times are written in one transaction before the API answers, so a crash never loses accepted work; the
+//! dispatcher claims due deliveries under a lease and records each attempt with the delivery's next step.
+
+mod error;
+mod page;
+pub mod sqlite;
+mod store;
+
+pub use error::StoreError;
+pub use page::{Order, Page, PageRequest};
+pub use store::*;

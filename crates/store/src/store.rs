@@ -1,0 +1,219 @@
+//! The `Store` trait: every operation the API and the dispatcher need, backend-neutral.
+
+use async_trait::async_trait;
+use hookrelay_core::model::{
+    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, SecretSet,
+};
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{AppId, EndpointId, MessageId};
+
+use crate::{Page, PageRequest, StoreError};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A response remembered for an `idempotency-key`, replayed byte for byte when the key comes again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdempotentResponse {
+    /// Scope + key, already combined by the API (token, path and the client's key).
+    pub key: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub expires_at: UnixMillis,
+}
+
+/// Filters of the message list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MessageFilter {
+    /// Only these event types (any of them).
+    pub event_types: Option<Vec<String>>,
+    /// Only messages published on this channel.
+    pub channel: Option<String>,
+    /// Only messages created strictly before this time.
+    pub before: Option<UnixMillis>,
+    /// Only messages created strictly after this time.
+    pub after: Option<UnixMillis>,
+}
+
+/// Filters of the attempt lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttemptFilter {
+    pub status: Option<DeliveryStatus>,
+    /// Only attempts whose status code is in this class (e.g. 200 for 2xx; 0 for no response).
+    pub status_code_class: Option<u16>,
+    pub endpoint_id: Option<EndpointId>,
+    pub event_types: Option<Vec<String>>,
+    pub channel: Option<String>,
+    pub before: Option<UnixMillis>,
+    pub after: Option<UnixMillis>,
+}
+
+/// Counts of an endpoint's deliveries by status (`GET .../endpoint/{id}/stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub success: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub fail: u64,
+}
+
+/// A published message and how many endpoints it was routed to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedMessage {
+    pub message: Message,
+    pub deliveries: usize,
+}
+
+/// A due delivery claimed by a dispatcher, with everything needed to send it. The claim holds a lease: until
+/// `lease_until`, no other dispatcher takes the same delivery.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub app_id: AppId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub event_type: String,
+    pub payload: std::sync::Arc<str>,
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub secrets: SecretSet,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// A user's resend: tried once, never retried.
+    pub manual: bool,
+    /// When it was due, so a delivery put back unsent keeps its place in line.
+    pub due_at: UnixMillis,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Delivered.
+    Succeeded,
+    /// Try again at this time.
+    RetryAt(UnixMillis),
+    /// No more tries: the schedule is exhausted, or it was a one-off manual resend.
+    GiveUp,
+}
+
+/// The result of one attempt, as the dispatcher records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptOutcome {
+    pub attempt: Attempt,
+    pub next: NextStep,
+}
+
+/// A delivery returned to the queue without being attempted (its endpoint was busy, or the process stops).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Release {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub due_at: UnixMillis,
+}
+
+/// Storage for everything hookrelay keeps. Implementations must make each method atomic, and
+/// `publish_message` durable before it returns.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- applications ---
+    /// Fails with `Conflict` when the uid is taken.
+    async fn create_app(&self, app: &Application) -> StoreResult<()>;
+    /// Finds an application by id or uid.
+    async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application>;
+    async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<Application>>;
+    /// Replaces the stored application with the same id. Fails with `Conflict` when the uid is taken.
+    async fn update_app(&self, app: &Application) -> StoreResult<()>;
+    /// Deletes the application with everything it owns.
+    async fn delete_app(&self, id: &AppId) -> StoreResult<()>;
+
+    // --- event types ---
+    /// Fails with `Conflict` when the name is taken.
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()>;
+    async fn get_event_type(&self, name: &str) -> StoreResult<EventType>;
+    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>>;
+    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()>;
+    /// Removes the event type for good (`?expunge=true`); a plain delete is an update that archives.
+    async fn expunge_event_type(&self, name: &str) -> StoreResult<()>;
+    /// Which of `names` are not known event types (archived ones count as known).
+    async fn unknown_event_types(&self, names: &[String]) -> StoreResult<Vec<String>>;
+
+    // --- endpoints ---
+    /// Fails with `Conflict` when the uid is taken within the application.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    /// Finds an endpoint of the application by id or uid.
+    async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint>;
+    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>>;
+    /// Replaces the stored endpoint with the same id (secrets and headers included).
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    /// Deletes the endpoint, its deliveries and its attempts.
+    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()>;
+    async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts>;
+
+    // --- messages ---
+    /// Stores the message and one pending delivery, due now, for each enabled endpoint of its application
+    /// that accepts it, and the idempotent response if given: all in one durable transaction.
+    /// Fails with `Conflict` when the event id was used before in this application.
+    async fn publish_message(
+        &self,
+        message: &Message,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage>;
+    /// Finds a message of the application by id or event id.
+    async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message>;
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+
+    // --- deliveries and attempts ---
+    /// The message's deliveries with their endpoints, paged by endpoint id.
+    async fn list_message_deliveries(
+        &self,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Endpoint, Delivery)>>;
+    /// Schedules one manual attempt of the message to the endpoint, due now.
+    async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()>;
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &MessageId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
+    async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt>;
+
+    // --- idempotency ---
+    /// The remembered response for this key, if one exists and has not expired.
+    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>>;
+    /// Remembers a response; an existing unexpired one for the same key is kept.
+    async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()>;
+
+    // --- the dispatcher's queue ---
+    /// Claims up to `limit` deliveries due at `now`, oldest first, skipping endpoints in `skip_endpoints`,
+    /// and leases them until `lease_until`. Deliveries whose lease expired are due again.
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+        skip_endpoints: &[EndpointId],
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records attempts and applies each delivery's next step, all in one transaction.
+    async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()>;
+    /// Puts claimed deliveries back in the queue unattempted, at their original due time.
+    async fn release(&self, deliveries: &[Release]) -> StoreResult<()>;
+    /// The earliest time any pending delivery is due (lease expiries included), if any.
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>>;
+    /// Called once when a dispatcher starts. A backend that only one process can open (SQLite) makes
+    /// deliveries leased by a previous, crashed run due at once; a shared backend relies on lease expiry.
+    async fn requeue_interrupted(&self) -> StoreResult<u64>;
+
+    /// Checks the database answers (health endpoint).
+    async fn ping(&self) -> StoreResult<()>;
+}
