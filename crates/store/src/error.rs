@@ -1,7 +1,7 @@
 //! The one error type every store operation returns; no database-library type leaks past it.
 
 /// What went wrong in the store, in terms the API and engine can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The thing asked for does not exist.
     #[error("not found")]

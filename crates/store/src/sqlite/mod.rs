@@ -1,1 +1,809 @@
-//! The embedded SQLite backend (in progress).
+//! The embedded SQLite backend: one database file in WAL mode, written by a group-commit writer thread and
+//! read through a small connection pool (see `connections`). Only one process may open a database file at a
+//! time (a lock file enforces it), which is what lets `requeue_interrupted` take back every lease at start.
+
+mod connections;
+mod rows;
+mod schema;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hookrelay_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookrelay_core::routing::endpoint_accepts;
+use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::{AppId, EndpointId, MessageId};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use self::connections::{Connections, sql_error};
+use self::rows::*;
+use crate::store::*;
+use crate::{Page, PageRequest, StoreError};
+
+/// The SQLite-backed [`Store`].
+pub struct SqliteStore {
+    db: Connections,
+    path: PathBuf,
+    /// Held for the life of the store: the OS releases the lock when the process dies, even on SIGKILL.
+    _lock: File,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date. Fails if another
+    /// process has it open.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let lock_path = path.with_extension("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "another hookrelay process is using {}; stop it or choose another data directory",
+                path.display()
+            ))
+        })?;
+        let db = Connections::open(path, schema::migrate)?;
+        Ok(Self { db, path: path.to_owned(), _lock: lock })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+fn opt_json_value<T: serde::Serialize>(value: &Option<T>) -> Option<String> {
+    value.as_ref().map(|v| to_json(v))
+}
+
+fn query_page<T>(
+    conn: &Connection,
+    select: &str,
+    filters: Filters,
+    cursor_column: &str,
+    page: &PageRequest,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Page<T>> {
+    let (tail, params) = filters.finish_page(cursor_column, page);
+    let mut stmt = conn.prepare_cached(&format!("{select}{tail}")).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), map)
+        .map_err(sql_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_error)?;
+    Ok(Page::from_scan(rows, page))
+}
+
+fn write_app(conn: &Connection, app: &Application, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO applications (id, uid, name, rate_limit, metadata, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    } else {
+        "UPDATE applications SET uid = ?2, name = ?3, rate_limit = ?4, metadata = ?5, created_at = ?6, \
+         updated_at = ?7 WHERE id = ?1"
+    };
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                app.id.as_str(),
+                app.uid,
+                app.name,
+                app.rate_limit,
+                to_json(&app.metadata),
+                app.created_at,
+                app.updated_at
+            ])
+        })
+        .map_err(|e| conflict_or_internal(e, "an application with this uid already exists"))?;
+    expect_changed(changed)
+}
+
+fn write_event_type(conn: &Connection, et: &EventType, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO event_types (name, description, archived, deprecated, schemas, feature_flag, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    } else {
+        "UPDATE event_types SET description = ?2, archived = ?3, deprecated = ?4, schemas = ?5, \
+         feature_flag = ?6, created_at = ?7, updated_at = ?8 WHERE name = ?1"
+    };
+    let changed = conn
+        .execute(
+            sql,
+            params![
+                et.name,
+                et.description,
+                et.archived,
+                et.deprecated,
+                opt_json_value(&et.schemas),
+                et.feature_flag,
+                et.created_at,
+                et.updated_at
+            ],
+        )
+        .map_err(|e| conflict_or_internal(e, "an event type with this name already exists"))?;
+    expect_changed(changed)
+}
+
+fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO endpoints (id, app_id, uid, url, description, filter_types, channels, rate_limit, disabled, \
+         metadata, version, headers, secret, previous_secrets, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    } else {
+        "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, filter_types = ?6, channels = ?7, \
+         rate_limit = ?8, disabled = ?9, metadata = ?10, version = ?11, headers = ?12, secret = ?13, \
+         previous_secrets = ?14, created_at = ?15, updated_at = ?16 WHERE id = ?1 AND app_id = ?2"
+    };
+    let changed = conn
+        .execute(
+            sql,
+            params![
+                ep.id.as_str(),
+                ep.app_id.as_str(),
+                ep.uid,
+                ep.url,
+                ep.description,
+                opt_json_value(&ep.filter_types),
+                opt_json_value(&ep.channels),
+                ep.rate_limit,
+                ep.disabled,
+                to_json(&ep.metadata),
+                ep.version,
+                to_json(&ep.headers),
+                ep.secrets.current.to_whsec(),
+                previous_secrets_json(&ep.secrets),
+                ep.created_at,
+                ep.updated_at
+            ],
+        )
+        .map_err(|e| conflict_or_internal(e, "an endpoint with this uid already exists in this application"))?;
+    expect_changed(changed)
+}
+
+/// Inserts the message and its deliveries; the caller's transaction makes it atomic.
+fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&IdempotentResponse>) -> StoreResult<usize> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            msg.id.as_str(),
+            msg.app_id.as_str(),
+            msg.event_id,
+            msg.event_type,
+            msg.payload,
+            opt_json_value(&msg.channels),
+            msg.created_at
+        ])
+    })
+    .map_err(|e| conflict_or_internal(e, "a message with this eventId already exists in this application"))?;
+
+    let mut targets = conn
+        .prepare_cached("SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0")
+        .map_err(sql_error)?;
+    let endpoints = targets
+        .query_map([msg.app_id.as_str()], |row| {
+            let filter: Option<String> = row.get(1)?;
+            let channels: Option<String> = row.get(2)?;
+            Ok((
+                row.get::<_, String>(0)?,
+                filter.map(|f| from_json::<Vec<String>>(&f)).transpose()?,
+                channels.map(|c| from_json::<Vec<String>>(&c)).transpose()?,
+            ))
+        })
+        .map_err(sql_error)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
+             VALUES (?1, ?2, 1, 0, 0, ?3)",
+        )
+        .map_err(sql_error)?;
+    let mut routed = 0;
+    for endpoint in endpoints {
+        let (endpoint_id, filter, channels) = endpoint.map_err(sql_error)?;
+        if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
+            insert.execute(params![msg.id.as_str(), endpoint_id, msg.created_at]).map_err(sql_error)?;
+            routed += 1;
+        }
+    }
+    if let Some(response) = idempotent {
+        put_idempotent(conn, response)?;
+    }
+    Ok(routed)
+}
+
+fn put_idempotent(conn: &Connection, response: &IdempotentResponse) -> StoreResult<()> {
+    // An expired record for the same key is replaced; a live one wins (the first response is the answer).
+    conn.prepare_cached(
+        "INSERT INTO idempotency (key, status, body, expires_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body, \
+         expires_at = excluded.expires_at WHERE idempotency.expires_at < ?5",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![response.key, response.status, response.body, response.expires_at, now_ms()])
+    })
+    .map_err(sql_error)?;
+    Ok(())
+}
+
+/// Adds the message/attempt filters shared by the attempt lists.
+fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
+    let mut filters = Filters::default();
+    filters.add(format!("{} = ?", base.0), [text(base.1)]);
+    if let Some(status) = filter.status {
+        filters.add("a.status = ?", [Value::Integer(i64::from(status.code()))]);
+    }
+    if let Some(class) = filter.status_code_class {
+        if class == 0 {
+            filters.add("a.response_status_code = 0", []);
+        } else {
+            let low = i64::from(class / 100 * 100);
+            filters.add("a.response_status_code BETWEEN ? AND ?", [Value::Integer(low), Value::Integer(low + 99)]);
+        }
+    }
+    if let Some(endpoint_id) = &filter.endpoint_id {
+        filters.add("a.endpoint_id = ?", [text(endpoint_id.as_str())]);
+    }
+    if let Some(types) = filter.event_types.as_deref().filter(|t| !t.is_empty()) {
+        filters.add_in("m.event_type", types);
+    }
+    if let Some(channel) = &filter.channel {
+        filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
+    }
+    if let Some(before) = filter.before {
+        filters.add("a.created_at < ?", [Value::Integer(before)]);
+    }
+    if let Some(after) = filter.after {
+        filters.add("a.created_at > ?", [Value::Integer(after)]);
+    }
+    filters
+}
+
+fn list_attempts(
+    conn: &Connection,
+    filters: Filters,
+    page: &PageRequest,
+) -> StoreResult<Page<Attempt>> {
+    let select = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
+    query_page(conn, &select, filters, "a.id", page, attempt_from_row)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_app(&self, app: &Application) -> StoreResult<()> {
+        let app = app.clone();
+        self.db.write(move |conn| write_app(conn, &app, true)).await
+    }
+
+    async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
+        let column = if AppId::parse(id_or_uid).is_some() { "id" } else { "uid" };
+        let key = id_or_uid.to_owned();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM applications WHERE {column} = ?1"))
+                    .and_then(|mut stmt| stmt.query_row([key], app_from_row))
+                    .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
+    async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let page = page.clone();
+        self.db
+            .read(move |conn| {
+                let select = format!("SELECT {APP_COLUMNS} FROM applications");
+                query_page(conn, &select, Filters::default(), "id", &page, app_from_row)
+            })
+            .await
+    }
+
+    async fn update_app(&self, app: &Application) -> StoreResult<()> {
+        let app = app.clone();
+        self.db.write(move |conn| write_app(conn, &app, false)).await
+    }
+
+    async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
+        let id = id.clone();
+        self.db
+            .write(move |conn| {
+                expect_changed(conn.execute("DELETE FROM applications WHERE id = ?1", [id.as_str()]).map_err(sql_error)?)
+            })
+            .await
+    }
+
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        let et = event_type.clone();
+        self.db.write(move |conn| write_event_type(conn, &et, true)).await
+    }
+
+    async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
+        let name = name.to_owned();
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE name = ?1"),
+                    [name],
+                    event_type_from_row,
+                )
+                .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
+    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>> {
+        let page = page.clone();
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                if !include_archived {
+                    filters.add("archived = 0", []);
+                }
+                let select = format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types");
+                query_page(conn, &select, filters, "name", &page, event_type_from_row)
+            })
+            .await
+    }
+
+    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        let et = event_type.clone();
+        self.db.write(move |conn| write_event_type(conn, &et, false)).await
+    }
+
+    async fn expunge_event_type(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_owned();
+        self.db
+            .write(move |conn| {
+                expect_changed(conn.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(sql_error)?)
+            })
+            .await
+    }
+
+    async fn unknown_event_types(&self, names: &[String]) -> StoreResult<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names = names.to_vec();
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                filters.add_in("name", &names);
+                let mut stmt = conn
+                    .prepare(&format!("SELECT name FROM event_types{}", filters.where_clause()))
+                    .map_err(sql_error)?;
+                let known = stmt
+                    .query_map(params_from_iter(filters.params), |row| row.get::<_, String>(0))
+                    .map_err(sql_error)?
+                    .collect::<rusqlite::Result<std::collections::HashSet<_>>>()
+                    .map_err(sql_error)?;
+                Ok(names.into_iter().filter(|name| !known.contains(name)).collect())
+            })
+            .await
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        let ep = endpoint.clone();
+        self.db.write(move |conn| write_endpoint(conn, &ep, true)).await
+    }
+
+    async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
+        let column = if EndpointId::parse(id_or_uid).is_some() { "e.id" } else { "e.uid" };
+        let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {ENDPOINT_COLUMNS} FROM endpoints e WHERE e.app_id = ?1 AND {column} = ?2"
+                ))
+                .and_then(|mut stmt| stmt.query_row([app_id.as_str(), &key], endpoint_from_row))
+                .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
+    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
+        let (app_id, page) = (app_id.clone(), page.clone());
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                filters.add("e.app_id = ?", [text(app_id.as_str())]);
+                let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e");
+                query_page(conn, &select, filters, "e.id", &page, endpoint_from_row)
+            })
+            .await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        let ep = endpoint.clone();
+        self.db.write(move |conn| write_endpoint(conn, &ep, false)).await
+    }
+
+    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.db
+            .write(move |conn| {
+                let changed = conn
+                    .execute("DELETE FROM endpoints WHERE id = ?1 AND app_id = ?2", [id.as_str(), app_id.as_str()])
+                    .map_err(sql_error)?;
+                expect_changed(changed)
+            })
+            .await
+    }
+
+    async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts> {
+        let id = id.clone();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ?1 GROUP BY status")
+                    .map_err(sql_error)?;
+                let mut counts = DeliveryCounts::default();
+                let rows = stmt
+                    .query_map([id.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+                    .map_err(sql_error)?;
+                for row in rows {
+                    let (status, count) = row.map_err(sql_error)?;
+                    let count = count.max(0) as u64;
+                    match status {
+                        0 => counts.success = count,
+                        1 => counts.pending = count,
+                        2 => counts.fail = count,
+                        _ => counts.sending = count,
+                    }
+                }
+                Ok(counts)
+            })
+            .await
+    }
+
+    async fn publish_message(
+        &self,
+        message: &Message,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage> {
+        let (msg, idempotent) = (message.clone(), idempotent.cloned());
+        self.db
+            .write(move |conn| {
+                let deliveries = insert_message(conn, &msg, idempotent.as_ref())?;
+                Ok(PublishedMessage { message: msg, deliveries })
+            })
+            .await
+    }
+
+    async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
+        let column = if MessageId::parse(id_or_event_id).is_some() { "m.id" } else { "m.event_id" };
+        let (app_id, key) = (app_id.clone(), id_or_event_id.to_owned());
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ?1 AND {column} = ?2"
+                ))
+                .and_then(|mut stmt| stmt.query_row([app_id.as_str(), &key], message_from_row))
+                .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let (app_id, filter, page) = (app_id.clone(), filter.clone(), page.clone());
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                filters.add("m.app_id = ?", [text(app_id.as_str())]);
+                if let Some(types) = filter.event_types.as_deref().filter(|t| !t.is_empty()) {
+                    filters.add_in("m.event_type", types);
+                }
+                if let Some(channel) = &filter.channel {
+                    filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
+                }
+                if let Some(before) = filter.before {
+                    filters.add("m.created_at < ?", [Value::Integer(before)]);
+                }
+                if let Some(after) = filter.after {
+                    filters.add("m.created_at > ?", [Value::Integer(after)]);
+                }
+                let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
+                query_page(conn, &select, filters, "m.id", &page, message_from_row)
+            })
+            .await
+    }
+
+    async fn list_message_deliveries(
+        &self,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Endpoint, Delivery)>> {
+        let (msg_id, page) = (msg_id.clone(), page.clone());
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                filters.add("d.msg_id = ?", [text(msg_id.as_str())]);
+                let select = format!(
+                    "SELECT {ENDPOINT_COLUMNS}, d.status, d.attempts, d.next_attempt_at, d.msg_id, d.endpoint_id \
+                     FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
+                );
+                query_page(conn, &select, filters, "e.id", &page, |row| {
+                    Ok((endpoint_from_row(row)?, delivery_from_row(row, ENDPOINT_COLUMN_COUNT)?))
+                })
+            })
+            .await
+    }
+
+    async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
+        let (msg_id, endpoint_id) = (msg_id.clone(), endpoint_id.clone());
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
+                     VALUES (?1, ?2, 1, 0, 1, ?3) ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, \
+                     manual = 1, next_attempt_at = excluded.next_attempt_at",
+                    params![msg_id.as_str(), endpoint_id.as_str(), now_ms()],
+                )
+                .map_err(|e| match conflict_or_internal(e, "") {
+                    // A foreign-key failure: the message or the endpoint is gone.
+                    StoreError::Conflict(_) => StoreError::NotFound,
+                    other => other,
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let (endpoint_id, filter, page) = (endpoint_id.clone(), filter.clone(), page.clone());
+        self.db
+            .read(move |conn| list_attempts(conn, attempt_filters(("a.endpoint_id", endpoint_id.as_str()), &filter), &page))
+            .await
+    }
+
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &MessageId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let (msg_id, filter, page) = (msg_id.clone(), filter.clone(), page.clone());
+        self.db
+            .read(move |conn| list_attempts(conn, attempt_filters(("a.msg_id", msg_id.as_str()), &filter), &page))
+            .await
+    }
+
+    async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
+        let (msg_id, attempt_id) = (msg_id.clone(), attempt_id.to_owned());
+        self.db
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = ?1 AND a.msg_id = ?2"),
+                    [attempt_id.as_str(), msg_id.as_str()],
+                    attempt_from_row,
+                )
+                .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
+    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
+        let key = key.to_owned();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached("SELECT key, status, body, expires_at FROM idempotency WHERE key = ?1 AND expires_at >= ?2")
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![key, now_ms()], |row| {
+                            Ok(IdempotentResponse {
+                                key: row.get(0)?,
+                                status: row.get(1)?,
+                                body: row.get(2)?,
+                                expires_at: row.get(3)?,
+                            })
+                        })
+                        .optional()
+                    })
+                    .map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
+        let response = response.clone();
+        self.db.write(move |conn| put_idempotent(conn, &response)).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+        skip_endpoints: &[EndpointId],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let skip = to_json(&skip_endpoints.iter().map(|id| id.as_str()).collect::<Vec<_>>());
+        self.db.write(move |conn| claim_due(conn, now, limit, lease_until, &skip)).await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+        let outcomes = outcomes.to_vec();
+        self.db.write(move |conn| record_outcomes(conn, &outcomes)).await
+    }
+
+    async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
+        let deliveries = deliveries.to_vec();
+        self.db
+            .write(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 1, next_attempt_at = ?3 \
+                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = 3",
+                    )
+                    .map_err(sql_error)?;
+                for d in &deliveries {
+                    stmt.execute(params![d.msg_id.as_str(), d.endpoint_id.as_str(), d.due_at]).map_err(sql_error)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
+        self.db
+            .read(|conn| {
+                conn.query_row("SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)", [], |row| row.get(0))
+                    .map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn requeue_interrupted(&self) -> StoreResult<u64> {
+        self.db
+            .write(|conn| {
+                let changed = conn
+                    .execute("UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3", [now_ms()])
+                    .map_err(sql_error)?;
+                Ok(changed as u64)
+            })
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
+    }
+}
+
+fn claim_due(
+    conn: &Connection,
+    now: UnixMillis,
+    limit: usize,
+    lease_until: UnixMillis,
+    skip_json: &str,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let mut select = conn
+        .prepare_cached(
+            "SELECT d.msg_id, d.endpoint_id, d.attempts, d.manual, d.next_attempt_at, m.app_id, m.event_type, \
+             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled \
+             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
+             AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
+             ORDER BY d.next_attempt_at LIMIT ?3",
+        )
+        .map_err(sql_error)?;
+    let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
+    let mut claimed = Vec::new();
+    let mut disabled = Vec::new();
+    let mut rows = select.query(params![now, skip_json, limit as i64]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let msg_id: String = row.get(0).map_err(sql_error)?;
+        let endpoint_id: String = row.get(1).map_err(sql_error)?;
+        if row.get::<_, bool>(12).map_err(sql_error)? {
+            disabled.push((msg_id, endpoint_id));
+            continue;
+        }
+        let payload = match payloads.get(&msg_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(row.get::<_, String>(7).map_err(sql_error)?);
+                payloads.insert(msg_id.clone(), shared.clone());
+                shared
+            }
+        };
+        claimed.push(ClaimedDelivery {
+            app_id: AppId::from_trusted(row.get(5).map_err(sql_error)?),
+            msg_id: MessageId::from_trusted(msg_id),
+            endpoint_id: EndpointId::from_trusted(endpoint_id),
+            event_type: row.get(6).map_err(sql_error)?,
+            payload,
+            url: row.get(8).map_err(sql_error)?,
+            headers: from_json(&row.get::<_, String>(9).map_err(sql_error)?).map_err(sql_error)?,
+            secrets: secrets_from_columns(
+                &row.get::<_, String>(10).map_err(sql_error)?,
+                &row.get::<_, String>(11).map_err(sql_error)?,
+            )
+            .map_err(sql_error)?,
+            attempts: row.get(2).map_err(sql_error)?,
+            manual: row.get(3).map_err(sql_error)?,
+            due_at: row.get(4).map_err(sql_error)?,
+        });
+    }
+    drop(rows);
+
+    let mut lease = conn
+        .prepare_cached("UPDATE deliveries SET status = 3, next_attempt_at = ?3 WHERE msg_id = ?1 AND endpoint_id = ?2")
+        .map_err(sql_error)?;
+    for delivery in &claimed {
+        lease
+            .execute(params![delivery.msg_id.as_str(), delivery.endpoint_id.as_str(), lease_until])
+            .map_err(sql_error)?;
+    }
+    // An endpoint disabled after the message was routed: the delivery will not be attempted.
+    let mut fail = conn
+        .prepare_cached("UPDATE deliveries SET status = 2, next_attempt_at = NULL WHERE msg_id = ?1 AND endpoint_id = ?2")
+        .map_err(sql_error)?;
+    for (msg_id, endpoint_id) in &disabled {
+        fail.execute([msg_id, endpoint_id]).map_err(sql_error)?;
+    }
+    Ok(claimed)
+}
+
+fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+    // The endpoint or message may have been deleted while the attempt was in flight; then there is
+    // nothing to record, and the EXISTS guard keeps the foreign keys from failing the whole group.
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
+             response_duration_ms, status, trigger_type, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+             WHERE EXISTS (SELECT 1 FROM deliveries WHERE msg_id = ?3 AND endpoint_id = ?4)",
+        )
+        .map_err(sql_error)?;
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, manual = 0, next_attempt_at = ?4 \
+             WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
+        .map_err(sql_error)?;
+    for outcome in outcomes {
+        let a = &outcome.attempt;
+        insert
+            .execute(params![
+                a.id.as_str(),
+                a.app_id.as_str(),
+                a.msg_id.as_str(),
+                a.endpoint_id.as_str(),
+                a.url,
+                a.response,
+                a.response_status_code,
+                a.response_duration_ms,
+                a.status.code(),
+                a.trigger_type as u8,
+                a.created_at
+            ])
+            .map_err(sql_error)?;
+        let (status, next_attempt_at) = match outcome.next {
+            NextStep::Succeeded => (0, None),
+            NextStep::RetryAt(at) => (1, Some(at)),
+            NextStep::GiveUp => (2, None),
+        };
+        update
+            .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Conversions between SQLite rows and the domain model, and the SQL fragments that several queries share.
+
+use hookrelay_core::model::{
+    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message, SecretSet,
+    TriggerType,
+};
+use hookrelay_core::signing::EndpointSecret;
+use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId};
+use rusqlite::Row;
+use rusqlite::types::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreResult;
+use crate::{PageRequest, StoreError};
+
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn opt_json<T: for<'de> Deserialize<'de>>(text: Option<String>) -> rusqlite::Result<Option<T>> {
+    text.map(|t| from_json(&t)).transpose()
+}
+
+/// Maps a failed statement to `Conflict(what)` when it broke a uniqueness rule, else to `Internal`.
+pub fn conflict_or_internal(err: rusqlite::Error, what: &str) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(what.to_owned())
+        }
+        _ => StoreError::Internal(err.to_string()),
+    }
+}
+
+/// Like `conflict_or_internal`, and a missing row becomes `NotFound`.
+pub fn not_found_or_internal(err: rusqlite::Error) -> StoreError {
+    match err {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// Turns "0 rows changed" into `NotFound`.
+pub fn expect_changed(changed: usize) -> StoreResult<()> {
+    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub const APP_COLUMNS: &str = "id, uid, name, rate_limit, metadata, created_at, updated_at";
+
+pub fn app_from_row(row: &Row<'_>) -> rusqlite::Result<Application> {
+    Ok(Application {
+        id: AppId::from_trusted(row.get(0)?),
+        uid: row.get(1)?,
+        name: row.get(2)?,
+        rate_limit: row.get(3)?,
+        metadata: from_json(&row.get::<_, String>(4)?)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+pub const EVENT_TYPE_COLUMNS: &str =
+    "name, description, archived, deprecated, schemas, feature_flag, created_at, updated_at";
+
+pub fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<EventType> {
+    Ok(EventType {
+        name: row.get(0)?,
+        description: row.get(1)?,
+        archived: row.get(2)?,
+        deprecated: row.get(3)?,
+        schemas: opt_json(row.get(4)?)?,
+        feature_flag: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+/// A previous secret as stored in `endpoints.previous_secrets` (a JSON array).
+#[derive(Serialize, Deserialize)]
+struct StoredSecret {
+    key: String,
+    expires_at: i64,
+}
+
+pub fn previous_secrets_json(secrets: &SecretSet) -> String {
+    let stored: Vec<StoredSecret> = secrets
+        .previous
+        .iter()
+        .map(|old| StoredSecret { key: old.secret.to_whsec(), expires_at: old.expires_at })
+        .collect();
+    to_json(&stored)
+}
+
+fn parse_secret(text: &str) -> rusqlite::Result<EndpointSecret> {
+    EndpointSecret::parse(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// Reads a secret set from its two columns: the current `whsec_` string and the JSON of previous ones.
+pub fn secrets_from_columns(current: &str, previous: &str) -> rusqlite::Result<SecretSet> {
+    let previous: Vec<StoredSecret> = from_json(previous)?;
+    Ok(SecretSet {
+        current: parse_secret(current)?,
+        previous: previous
+            .into_iter()
+            .map(|old| Ok(ExpiringSecret { secret: parse_secret(&old.key)?, expires_at: old.expires_at }))
+            .collect::<rusqlite::Result<_>>()?,
+    })
+}
+
+pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
+     e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
+     e.updated_at";
+/// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
+pub const ENDPOINT_COLUMN_COUNT: usize = 16;
+
+pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    Ok(Endpoint {
+        id: EndpointId::from_trusted(row.get(0)?),
+        app_id: AppId::from_trusted(row.get(1)?),
+        uid: row.get(2)?,
+        url: row.get(3)?,
+        description: row.get(4)?,
+        filter_types: opt_json(row.get(5)?)?,
+        channels: opt_json(row.get(6)?)?,
+        rate_limit: row.get(7)?,
+        disabled: row.get(8)?,
+        metadata: from_json(&row.get::<_, String>(9)?)?,
+        version: row.get(10)?,
+        headers: from_json(&row.get::<_, String>(11)?)?,
+        secrets: secrets_from_columns(&row.get::<_, String>(12)?, &row.get::<_, String>(13)?)?,
+        created_at: row.get(14)?,
+        updated_at: row.get(15)?,
+    })
+}
+
+pub const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at";
+
+pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: MessageId::from_trusted(row.get(0)?),
+        app_id: AppId::from_trusted(row.get(1)?),
+        event_id: row.get(2)?,
+        event_type: row.get(3)?,
+        payload: row.get(4)?,
+        channels: opt_json(row.get(5)?)?,
+        created_at: row.get(6)?,
+    })
+}
+
+fn status_from_code(code: i64) -> rusqlite::Result<DeliveryStatus> {
+    DeliveryStatus::from_code(code).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Integer,
+            format!("unknown delivery status {code}").into(),
+        )
+    })
+}
+
+/// Reads a delivery from `status, attempts, next_attempt_at, msg_id, endpoint_id` starting at `first`.
+pub fn delivery_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        status: status_from_code(row.get(first)?)?,
+        attempts: row.get(first + 1)?,
+        next_attempt_at: row.get(first + 2)?,
+        msg_id: MessageId::from_trusted(row.get(first + 3)?),
+        endpoint_id: EndpointId::from_trusted(row.get(first + 4)?),
+    })
+}
+
+pub const ATTEMPT_COLUMNS: &str = "a.id, a.app_id, a.msg_id, a.endpoint_id, a.url, a.response, \
+     a.response_status_code, a.response_duration_ms, a.status, a.trigger_type, a.created_at";
+
+pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        id: AttemptId::from_trusted(row.get(0)?),
+        app_id: AppId::from_trusted(row.get(1)?),
+        msg_id: MessageId::from_trusted(row.get(2)?),
+        endpoint_id: EndpointId::from_trusted(row.get(3)?),
+        url: row.get(4)?,
+        response: row.get(5)?,
+        response_status_code: row.get(6)?,
+        response_duration_ms: row.get(7)?,
+        status: status_from_code(row.get(8)?)?,
+        trigger_type: TriggerType::from_code(row.get(9)?),
+        created_at: row.get(10)?,
+    })
+}
+
+/// A WHERE clause built from optional filters, with its parameters in order.
+#[derive(Default)]
+pub struct Filters {
+    conditions: Vec<String>,
+    pub params: Vec<Value>,
+}
+
+impl Filters {
+    /// Adds a condition whose `?` placeholders take `values`, in order.
+    pub fn add(&mut self, condition: impl Into<String>, values: impl IntoIterator<Item = Value>) {
+        self.conditions.push(condition.into());
+        self.params.extend(values);
+    }
+
+    /// Adds `column IN (…)` for a non-empty list.
+    pub fn add_in(&mut self, column: &str, values: &[String]) {
+        let placeholders = vec!["?"; values.len()].join(", ");
+        self.add(format!("{column} IN ({placeholders})"), values.iter().cloned().map(Value::Text));
+    }
+
+    /// Adds the cursor condition, ORDER BY and LIMIT (one extra row, see `Page::from_scan`) for `column`.
+    pub fn finish_page(mut self, column: &str, page: &PageRequest) -> (String, Vec<Value>) {
+        let descending = page.scan_descending();
+        if let Some(cursor) = &page.cursor {
+            let op = if descending { "<" } else { ">" };
+            self.add(format!("{column} {op} ?"), [Value::Text(cursor.clone())]);
+        }
+        let direction = if descending { "DESC" } else { "ASC" };
+        self.params.push(Value::Integer(page.limit as i64 + 1));
+        (format!("{} ORDER BY {column} {direction} LIMIT ?", self.where_clause()), self.params)
+    }
+
+    pub fn where_clause(&self) -> String {
+        if self.conditions.is_empty() { String::new() } else { format!(" WHERE {}", self.conditions.join(" AND ")) }
+    }
+}

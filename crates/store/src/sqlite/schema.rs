@@ -1,0 +1,111 @@
+//! The SQLite schema, as an ordered list of migrations tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema one version forward; never edit a released entry, append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE applications (
+    id TEXT PRIMARY KEY,
+    uid TEXT UNIQUE,
+    name TEXT NOT NULL,
+    rate_limit INTEGER,
+    metadata TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE event_types (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    archived INTEGER NOT NULL,
+    deprecated INTEGER NOT NULL,
+    schemas TEXT,
+    feature_flag TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE endpoints (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    uid TEXT,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL,
+    filter_types TEXT,
+    channels TEXT,
+    rate_limit INTEGER,
+    disabled INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    previous_secrets TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (app_id, uid)
+);
+CREATE INDEX endpoints_by_app ON endpoints(app_id, id);
+
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    event_id TEXT,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    channels TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (app_id, event_id)
+);
+CREATE INDEX messages_by_app ON messages(app_id, id);
+
+-- The queue: one row per (message, endpoint). Pending (1) and sending (3) rows are due at next_attempt_at;
+-- for a sending row that time is the end of its lease.
+CREATE TABLE deliveries (
+    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    status INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    manual INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    PRIMARY KEY (msg_id, endpoint_id)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
+CREATE INDEX deliveries_by_endpoint ON deliveries(endpoint_id, status);
+
+CREATE TABLE attempts (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    response TEXT NOT NULL,
+    response_status_code INTEGER NOT NULL,
+    response_duration_ms INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    trigger_type INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_msg ON attempts(msg_id, id);
+CREATE INDEX attempts_by_endpoint ON attempts(endpoint_id, id);
+
+CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY,
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX idempotency_expiry ON idempotency(expires_at);
+"#];
+
+/// Brings the database to the newest schema, one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied SQLite migration");
+    }
+    Ok(())
+}
