@@ -166,8 +166,8 @@ mod tests {
         let later = AppId::at(1_700_000_000_001);
         assert!(earlier < later);
         assert!(AppId::at(0) < AppId::at(i64::from(u32::MAX) * 1000));
-        assert!(min_body_at(1_700_000_000_001) <= later.as_str()[4..].to_string());
-        assert!(min_body_at(1_700_000_000_001) > earlier.as_str()[4..].to_string());
+        assert!(min_body_at(1_700_000_000_001).as_str() <= &later.as_str()[4..]);
+        assert!(min_body_at(1_700_000_000_001).as_str() > &earlier.as_str()[4..]);
     }
 
     #[test]

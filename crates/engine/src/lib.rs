@@ -1,1 +1,73 @@
-//! placeholder
+//! The dispatcher: it turns due deliveries in the store into signed HTTP requests and records what happened.
+//!
+//! The work is split by step, each in its own module:
+//! - [`claim`]: the main loop; claims due deliveries in batches under a lease, sleeps until the next one is
+//!   due or until new work is announced;
+//! - [`lanes`]: per-endpoint queues that bound how many requests one endpoint has in flight, so a slow
+//!   endpoint only slows itself;
+//! - [`send`]: one signed POST (Standard Webhooks headers), with a timeout and a bounded response capture;
+//! - [`schedule`]: what happens after an attempt (done, retry at a time, give up), from the retry policy;
+//! - [`record`]: writes attempts and next steps to the store in batches;
+//! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address).
+
+mod claim;
+pub mod egress;
+mod lanes;
+mod record;
+pub mod schedule;
+mod send;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay_core::retry::RetrySchedule;
+use hookrelay_store::Store;
+use tokio::sync::Notify;
+
+pub use claim::DispatcherHandle;
+
+/// How the dispatcher behaves; the binary fills it from configuration.
+#[derive(Clone, Debug)]
+pub struct DispatcherConfig {
+    pub retry: RetrySchedule,
+    /// Longest a single delivery request may take, connection and response body included.
+    pub delivery_timeout: Duration,
+    /// Allow endpoints on loopback, private and link-local addresses (local development and tests).
+    pub allow_private_endpoints: bool,
+    /// Most deliveries claimed and not yet recorded, across all endpoints.
+    pub max_in_flight: usize,
+    /// Most concurrent requests to one endpoint.
+    pub endpoint_concurrency: usize,
+    /// Most deliveries claimed per store round trip.
+    pub claim_batch: usize,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            retry: RetrySchedule::default(),
+            delivery_timeout: Duration::from_secs(15),
+            allow_private_endpoints: false,
+            max_in_flight: 1024,
+            endpoint_concurrency: 10,
+            claim_batch: 256,
+        }
+    }
+}
+
+/// Starts the dispatcher on the current tokio runtime. `new_work` is notified by the API whenever it stores
+/// deliveries that are due now.
+pub fn start(
+    store: Arc<dyn Store>,
+    config: DispatcherConfig,
+    new_work: Arc<Notify>,
+) -> Result<DispatcherHandle, EngineError> {
+    claim::Dispatcher::start(store, config, new_work)
+}
+
+/// Why the dispatcher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot build the HTTP client for deliveries: {0}")]
+    HttpClient(String),
+}

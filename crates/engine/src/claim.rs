@@ -1,0 +1,253 @@
+//! The dispatcher's main loop: claim due deliveries in batches, hand them to their endpoint lanes, and sleep
+//! until more work is due or announced. Lane workers send, decide the next step and pass the outcome to the
+//! recorder.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hookrelay_core::AttemptId;
+use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
+use hookrelay_core::time::now_ms;
+use hookrelay_core::EndpointId;
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Release, Store};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::lanes::{Admission, Lanes};
+use crate::{DispatcherConfig, EngineError, egress, record, schedule, send};
+
+/// Longest the loop sleeps without looking at the store, a safety net under the wake-ups.
+const MAX_IDLE: Duration = Duration::from_secs(1);
+/// How soon to look again when due deliveries exist but all their endpoints' lanes are full.
+const SATURATED_RECHECK: Duration = Duration::from_millis(250);
+/// Pause after the store failed to answer a claim.
+const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+pub(crate) struct Dispatcher {
+    store: Arc<dyn Store>,
+    config: DispatcherConfig,
+    client: reqwest::Client,
+    lanes: Lanes,
+    /// Deliveries claimed and not yet recorded: what `max_in_flight` bounds.
+    claimed: AtomicUsize,
+    wake: Arc<Notify>,
+    /// Signalled whenever `claimed` drops, for a shutdown waiting on in-flight work.
+    drained: Notify,
+}
+
+/// Controls a running dispatcher.
+pub struct DispatcherHandle {
+    dispatcher: Arc<Dispatcher>,
+    stop: watch::Sender<bool>,
+    main_loop: JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    /// Stops claiming, then waits up to `grace` for in-flight deliveries to finish and be recorded. Anything
+    /// still unfinished stays leased in the store and is sent again after restart.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = self.main_loop.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.dispatcher.claimed.load(Ordering::Acquire) > 0 {
+            if tokio::time::timeout_at(deadline, self.dispatcher.drained.notified()).await.is_err() {
+                tracing::warn!(
+                    in_flight = self.dispatcher.claimed.load(Ordering::Acquire),
+                    "stopping with deliveries in flight; they will be retried after restart"
+                );
+                break;
+            }
+        }
+    }
+
+    /// Deliveries claimed and not yet recorded.
+    pub fn in_flight(&self) -> usize {
+        self.dispatcher.claimed.load(Ordering::Acquire)
+    }
+}
+
+impl Dispatcher {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        config: DispatcherConfig,
+        wake: Arc<Notify>,
+    ) -> Result<DispatcherHandle, EngineError> {
+        let client = build_client(&config)?;
+        let (outcomes_tx, outcomes_rx) = mpsc::channel(config.max_in_flight.max(1));
+        let dispatcher = Arc::new(Dispatcher {
+            store: store.clone(),
+            lanes: Lanes::new(config.endpoint_concurrency),
+            config,
+            client,
+            claimed: AtomicUsize::new(0),
+            wake,
+            drained: Notify::new(),
+        });
+        let recorder_view = dispatcher.clone();
+        tokio::spawn(record::run_recorder(store, outcomes_rx, move |count| {
+            recorder_view.claimed.fetch_sub(count, Ordering::AcqRel);
+            recorder_view.drained.notify_waiters();
+            // Capacity came back and retries may now be due sooner than the loop planned to look.
+            recorder_view.wake.notify_one();
+        }));
+        let (stop, stop_rx) = watch::channel(false);
+        let main_loop = tokio::spawn(dispatcher.clone().run(stop_rx, outcomes_tx));
+        Ok(DispatcherHandle { dispatcher, stop, main_loop })
+    }
+
+    fn lease_ms(&self) -> i64 {
+        // A claimed delivery waits at most one request behind its lane's running ones, then takes at most one
+        // timeout itself; the rest is slack for recording. A lease shorter than that would let a delivery
+        // be claimed again while its first send is still in flight.
+        (self.config.delivery_timeout * 2 + Duration::from_secs(60)).as_millis() as i64
+    }
+
+    async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, outcomes: mpsc::Sender<AttemptOutcome>) {
+        match self.store.requeue_interrupted().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "re-queued deliveries interrupted by the previous run"),
+            Err(err) => tracing::warn!(error = %err, "could not re-queue interrupted deliveries"),
+        }
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let free = self.config.max_in_flight.saturating_sub(self.claimed.load(Ordering::Acquire));
+            let mut more_due = false;
+            if free > 0 {
+                let want = free.min(self.config.claim_batch);
+                let now = now_ms();
+                let skip = self.lanes.saturated();
+                match self.store.claim_due(now, want, now + self.lease_ms(), &skip).await {
+                    Ok(batch) => {
+                        more_due = batch.len() == want;
+                        self.dispatch(batch, &outcomes).await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "claiming due deliveries failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(STORE_ERROR_BACKOFF) => {}
+                            _ = stop.changed() => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            if more_due {
+                continue;
+            }
+            let idle = if free == 0 { MAX_IDLE } else { self.time_until_next_due().await };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(idle) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn time_until_next_due(&self) -> Duration {
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => {
+                let wait = due - now_ms();
+                if wait <= 0 { SATURATED_RECHECK } else { Duration::from_millis(wait as u64).min(MAX_IDLE) }
+            }
+            Ok(None) => MAX_IDLE,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the next due time");
+                MAX_IDLE
+            }
+        }
+    }
+
+    async fn dispatch(self: &Arc<Self>, batch: Vec<ClaimedDelivery>, outcomes: &mpsc::Sender<AttemptOutcome>) {
+        let mut releases = Vec::new();
+        for delivery in batch {
+            self.claimed.fetch_add(1, Ordering::AcqRel);
+            match self.lanes.admit(delivery) {
+                Admission::Queued => {}
+                Admission::StartWorker(endpoint) => {
+                    tokio::spawn(self.clone().work_lane(endpoint, outcomes.clone()));
+                }
+                Admission::Full(delivery) => {
+                    self.claimed.fetch_sub(1, Ordering::AcqRel);
+                    releases.push(Release {
+                        msg_id: delivery.msg_id,
+                        endpoint_id: delivery.endpoint_id,
+                        due_at: delivery.due_at,
+                    });
+                }
+            }
+        }
+        if !releases.is_empty()
+            && let Err(err) = self.store.release(&releases).await
+        {
+            tracing::warn!(error = %err, "could not release deliveries; they return when their lease ends");
+        }
+    }
+
+    async fn work_lane(self: Arc<Self>, endpoint: EndpointId, outcomes: mpsc::Sender<AttemptOutcome>) {
+        while let Some(delivery) = self.lanes.next_for(&endpoint) {
+            let outcome = self.deliver(delivery).await;
+            if outcomes.send(outcome).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn deliver(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
+        let started_at = now_ms();
+        let result = send::send(&self.client, &delivery, !self.config.allow_private_endpoints).await;
+        let delivered = schedule::is_success(result.status_code);
+        let next = schedule::next_step(
+            delivered,
+            delivery.manual,
+            delivery.attempts,
+            &self.config.retry,
+            now_ms(),
+            rand::random::<f64>(),
+        );
+        if delivered {
+            tracing::debug!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                status = result.status_code, duration_ms = result.duration_ms, "delivered");
+        } else {
+            tracing::info!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                status = result.status_code, duration_ms = result.duration_ms, attempt = delivery.attempts + 1,
+                next = ?next, "delivery attempt failed");
+        }
+        AttemptOutcome {
+            attempt: Attempt {
+                id: AttemptId::at(started_at),
+                app_id: delivery.app_id,
+                msg_id: delivery.msg_id,
+                endpoint_id: delivery.endpoint_id,
+                url: delivery.url,
+                response: result.response,
+                response_status_code: result.status_code,
+                response_duration_ms: result.duration_ms,
+                status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+                trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+                created_at: started_at,
+            },
+            next,
+        }
+    }
+}
+
+fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {
+    // TLS uses rustls with the ring provider (built with the C compiler every machine has, unlike aws-lc).
+    // Installing fails harmlessly when a provider is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .timeout(config.delivery_timeout)
+        .connect_timeout(config.delivery_timeout.min(Duration::from_secs(10)))
+        // Following a redirect would let an endpoint send us anywhere, private addresses included.
+        .redirect(reqwest::redirect::Policy::none())
+        // Proxy settings from the environment would route deliveries around the address checks.
+        .no_proxy()
+        .pool_max_idle_per_host(config.endpoint_concurrency);
+    if !config.allow_private_endpoints {
+        builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
+    }
+    builder.build().map_err(|e| EngineError::HttpClient(e.to_string()))
+}

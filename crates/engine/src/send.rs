@@ -1,0 +1,148 @@
+//! One delivery attempt: a signed POST of the stored payload bytes, with the Standard Webhooks headers (and
+//! the same values as `svix-*` headers), a timeout, and a bounded capture of the response body.
+
+use std::time::Instant;
+
+use base64::Engine;
+use hookrelay_core::signing::signature_header;
+use hookrelay_core::time::now_ms;
+use hookrelay_store::ClaimedDelivery;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::egress;
+
+/// Most response-body bytes kept on an attempt (Svix keeps 20,000).
+pub const MAX_RESPONSE_BYTES: usize = 20_000;
+
+const USER_AGENT: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
+
+/// What came back from one attempt.
+#[derive(Debug)]
+pub struct SendResult {
+    /// HTTP status, or 0 when no response arrived.
+    pub status_code: u16,
+    /// The (truncated) response body, or what went wrong.
+    pub response: String,
+    pub duration_ms: i64,
+}
+
+/// Sends one delivery and reports what happened; never fails, since every failure is an attempt result.
+pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, check_literal_hosts: bool) -> SendResult {
+    let started = Instant::now();
+    let (status_code, response) = match attempt(client, delivery, check_literal_hosts).await {
+        Ok(answer) => answer,
+        Err(reason) => (0, reason),
+    };
+    SendResult { status_code, response, duration_ms: started.elapsed().as_millis() as i64 }
+}
+
+async fn attempt(
+    client: &reqwest::Client,
+    delivery: &ClaimedDelivery,
+    check_literal_hosts: bool,
+) -> Result<(u16, String), String> {
+    let url = reqwest::Url::parse(&delivery.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
+    if check_literal_hosts {
+        egress::check_literal_host(&url).map_err(|e| e.to_string())?;
+    }
+    let now = now_ms();
+    let headers = delivery_headers(delivery, now / 1000);
+    let mut response = client
+        .post(url)
+        .headers(headers)
+        .body(delivery.payload.as_bytes().to_vec())
+        .send()
+        .await
+        .map_err(|e| describe_error(&e))?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while body.len() < MAX_RESPONSE_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            // The status already arrived; a body cut short does not change the outcome.
+            Err(_) => break,
+        }
+    }
+    body.truncate(MAX_RESPONSE_BYTES);
+    Ok((status, body_text(body)))
+}
+
+fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    // Custom headers first, so ours win if a stored name ever collides with a reserved one.
+    for (name, value) in &delivery.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            headers.insert(name, value);
+        }
+    }
+    let signature = signature_header(
+        delivery.secrets.signing_secrets(timestamp_secs * 1000),
+        delivery.msg_id.as_str(),
+        timestamp_secs,
+        delivery.payload.as_bytes(),
+    );
+    let timestamp = timestamp_secs.to_string();
+    let fixed = [
+        ("content-type", "application/json"),
+        ("user-agent", USER_AGENT),
+        ("webhook-id", delivery.msg_id.as_str()),
+        ("webhook-timestamp", &timestamp),
+        ("webhook-signature", &signature),
+        ("svix-id", delivery.msg_id.as_str()),
+        ("svix-timestamp", &timestamp),
+        ("svix-signature", &signature),
+    ];
+    for (name, value) in fixed {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers
+}
+
+/// Keeps UTF-8 bodies as text (cut at a character boundary); anything else is stored base64-encoded.
+fn body_text(body: Vec<u8>) -> String {
+    match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid_up_to = err.utf8_error().valid_up_to();
+            let bytes = err.into_bytes();
+            // A multi-byte character cut by the size limit is not binary data.
+            if bytes.len() >= MAX_RESPONSE_BYTES && bytes.len() - valid_up_to < 4 {
+                String::from_utf8_lossy(&bytes[..valid_up_to]).into_owned()
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(&bytes)
+            }
+        }
+    }
+}
+
+/// A one-line description of a request failure, with its causes (reqwest's own message is terse).
+fn describe_error(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() { "timed out".to_owned() } else { "request failed".to_owned() };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_kept_as_text_or_base64() {
+        assert_eq!(body_text(b"ok".to_vec()), "ok");
+        assert_eq!(body_text(vec![0xff, 0x00]), "/wA=");
+        let mut cut = vec![b'a'; MAX_RESPONSE_BYTES - 1];
+        cut.push(0xc3); // first byte of a two-byte character, cut by the limit
+        assert_eq!(body_text(cut), "a".repeat(MAX_RESPONSE_BYTES - 1));
+    }
+}
