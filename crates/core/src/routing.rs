@@ -26,12 +26,23 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
-    fn check(filter: Option<&[&str]>, ep_channels: Option<&[&str]>, event: &str, msg_channels: Option<&[&str]>, expected: bool) {
+    fn check(
+        filter: Option<&[&str]>,
+        ep_channels: Option<&[&str]>,
+        event: &str,
+        msg_channels: Option<&[&str]>,
+        expected: bool,
+    ) {
         let filter = filter.map(strings);
         let ep_channels = ep_channels.map(strings);
         let msg_channels = msg_channels.map(strings);
         assert_eq!(
-            endpoint_accepts(filter.as_deref(), ep_channels.as_deref(), event, msg_channels.as_deref()),
+            endpoint_accepts(
+                filter.as_deref(),
+                ep_channels.as_deref(),
+                event,
+                msg_channels.as_deref()
+            ),
             expected,
             "filter {filter:?}, endpoint channels {ep_channels:?}, event {event}, message channels {msg_channels:?}"
         );
@@ -44,8 +55,20 @@ mod tests {
         check(Some(&["user.created"]), None, "user.deleted", None, false);
         check(None, None, "a", Some(&["project_1"]), true);
         check(None, Some(&["project_1"]), "a", None, false);
-        check(None, Some(&["project_1"]), "a", Some(&["project_2", "project_1"]), true);
+        check(
+            None,
+            Some(&["project_1"]),
+            "a",
+            Some(&["project_2", "project_1"]),
+            true,
+        );
         check(None, Some(&["project_1"]), "a", Some(&["project_2"]), false);
-        check(Some(&["b"]), Some(&["project_1"]), "a", Some(&["project_1"]), false);
+        check(
+            Some(&["b"]),
+            Some(&["project_1"]),
+            "a",
+            Some(&["project_1"]),
+            false,
+        );
     }
 }

@@ -39,7 +39,9 @@ impl EndpointSecret {
 
     /// Parses a `whsec_<base64>` string as users and the Svix API write it.
     pub fn parse(s: &str) -> Result<Self, SecretError> {
-        let encoded = s.strip_prefix(SECRET_PREFIX).ok_or(SecretError::MissingPrefix)?;
+        let encoded = s
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(SecretError::MissingPrefix)?;
         let key = B64.decode(encoded).map_err(|_| SecretError::NotBase64)?;
         if !KEY_LEN_RANGE.contains(&key.len()) {
             return Err(SecretError::BadLength(key.len()));
@@ -54,7 +56,8 @@ impl EndpointSecret {
 
     /// The `v1,<base64>` signature of one delivery.
     pub fn sign(&self, msg_id: &str, timestamp_secs: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp_secs.to_string().as_bytes());
@@ -93,7 +96,11 @@ mod tests {
     fn standard_webhooks_test_vector() {
         let secret = EndpointSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#),
+            secret.sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#
+            ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
@@ -102,9 +109,18 @@ mod tests {
     fn secrets_round_trip_and_are_validated() {
         let generated = EndpointSecret::generate();
         assert_eq!(EndpointSecret::parse(&generated.to_whsec()), Ok(generated));
-        assert_eq!(EndpointSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Err(SecretError::MissingPrefix));
-        assert_eq!(EndpointSecret::parse("whsec_!!!"), Err(SecretError::NotBase64));
-        assert_eq!(EndpointSecret::parse("whsec_c2hvcnQ="), Err(SecretError::BadLength(5)));
+        assert_eq!(
+            EndpointSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Err(SecretError::MissingPrefix)
+        );
+        assert_eq!(
+            EndpointSecret::parse("whsec_!!!"),
+            Err(SecretError::NotBase64)
+        );
+        assert_eq!(
+            EndpointSecret::parse("whsec_c2hvcnQ="),
+            Err(SecretError::BadLength(5))
+        );
     }
 
     #[test]
@@ -113,7 +129,10 @@ mod tests {
         let b = EndpointSecret::generate();
         let header = signature_header([&a, &b], "msg_x", 1, b"{}");
         let parts: Vec<_> = header.split(' ').collect();
-        assert_eq!(parts, vec![a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]);
+        assert_eq!(
+            parts,
+            vec![a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ impl SqliteStore {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display()))
+            })?;
         lock.try_lock().map_err(|_| {
             StoreError::Unavailable(format!(
                 "another hookrelay process is using {}; stop it or choose another data directory",
@@ -50,7 +52,11 @@ impl SqliteStore {
             ))
         })?;
         let db = Connections::open(path, schema::migrate)?;
-        Ok(Self { db, path: path.to_owned(), _lock: lock })
+        Ok(Self {
+            db,
+            path: path.to_owned(),
+            _lock: lock,
+        })
     }
 
     /// The database file.
@@ -76,7 +82,9 @@ fn query_page<T>(
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> StoreResult<Page<T>> {
     let (tail, params) = filters.finish_page(cursor_column, page);
-    let mut stmt = conn.prepare_cached(&format!("{select}{tail}")).map_err(sql_error)?;
+    let mut stmt = conn
+        .prepare_cached(&format!("{select}{tail}"))
+        .map_err(sql_error)?;
     let rows = stmt
         .query_map(params_from_iter(params), map)
         .map_err(sql_error)?
@@ -168,12 +176,21 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
                 ep.updated_at
             ],
         )
-        .map_err(|e| conflict_or_internal(e, "an endpoint with this uid already exists in this application"))?;
+        .map_err(|e| {
+            conflict_or_internal(
+                e,
+                "an endpoint with this uid already exists in this application",
+            )
+        })?;
     expect_changed(changed)
 }
 
 /// Inserts the message and its deliveries; the caller's transaction makes it atomic.
-fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&IdempotentResponse>) -> StoreResult<usize> {
+fn insert_message(
+    conn: &Connection,
+    msg: &Message,
+    idempotent: Option<&IdempotentResponse>,
+) -> StoreResult<usize> {
     conn.prepare_cached(
         "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -189,10 +206,17 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
             msg.created_at
         ])
     })
-    .map_err(|e| conflict_or_internal(e, "a message with this eventId already exists in this application"))?;
+    .map_err(|e| {
+        conflict_or_internal(
+            e,
+            "a message with this eventId already exists in this application",
+        )
+    })?;
 
     let mut targets = conn
-        .prepare_cached("SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0")
+        .prepare_cached(
+            "SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0",
+        )
         .map_err(sql_error)?;
     let endpoints = targets
         .query_map([msg.app_id.as_str()], |row| {
@@ -214,8 +238,15 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
     let mut routed = 0;
     for endpoint in endpoints {
         let (endpoint_id, filter, channels) = endpoint.map_err(sql_error)?;
-        if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
-            insert.execute(params![msg.id.as_str(), endpoint_id, msg.created_at]).map_err(sql_error)?;
+        if endpoint_accepts(
+            filter.as_deref(),
+            channels.as_deref(),
+            &msg.event_type,
+            msg.channels.as_deref(),
+        ) {
+            insert
+                .execute(params![msg.id.as_str(), endpoint_id, msg.created_at])
+                .map_err(sql_error)?;
             routed += 1;
         }
     }
@@ -233,7 +264,13 @@ fn put_idempotent(conn: &Connection, response: &IdempotentResponse) -> StoreResu
          expires_at = excluded.expires_at WHERE idempotency.expires_at < ?5",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![response.key, response.status, response.body, response.expires_at, now_ms()])
+        stmt.execute(params![
+            response.key,
+            response.status,
+            response.body,
+            response.expires_at,
+            now_ms()
+        ])
     })
     .map_err(sql_error)?;
     Ok(())
@@ -251,7 +288,10 @@ fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
             filters.add("a.response_status_code = 0", []);
         } else {
             let low = i64::from(class / 100 * 100);
-            filters.add("a.response_status_code BETWEEN ? AND ?", [Value::Integer(low), Value::Integer(low + 99)]);
+            filters.add(
+                "a.response_status_code BETWEEN ? AND ?",
+                [Value::Integer(low), Value::Integer(low + 99)],
+            );
         }
     }
     if let Some(endpoint_id) = &filter.endpoint_id {
@@ -261,7 +301,10 @@ fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
         filters.add_in("m.event_type", types);
     }
     if let Some(channel) = &filter.channel {
-        filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
+        filters.add(
+            "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)",
+            [text(channel)],
+        );
     }
     if let Some(before) = filter.before {
         filters.add("a.created_at < ?", [Value::Integer(before)]);
@@ -277,7 +320,8 @@ fn list_attempts(
     filters: Filters,
     page: &PageRequest,
 ) -> StoreResult<Page<Attempt>> {
-    let select = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
+    let select =
+        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
     query_page(conn, &select, filters, "a.id", page, attempt_from_row)
 }
 
@@ -289,13 +333,19 @@ impl Store for SqliteStore {
     }
 
     async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
-        let column = if AppId::parse(id_or_uid).is_some() { "id" } else { "uid" };
+        let column = if AppId::parse(id_or_uid).is_some() {
+            "id"
+        } else {
+            "uid"
+        };
         let key = id_or_uid.to_owned();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM applications WHERE {column} = ?1"))
-                    .and_then(|mut stmt| stmt.query_row([key], app_from_row))
-                    .map_err(not_found_or_internal)
+                conn.prepare_cached(&format!(
+                    "SELECT {APP_COLUMNS} FROM applications WHERE {column} = ?1"
+                ))
+                .and_then(|mut stmt| stmt.query_row([key], app_from_row))
+                .map_err(not_found_or_internal)
             })
             .await
     }
@@ -312,21 +362,28 @@ impl Store for SqliteStore {
 
     async fn update_app(&self, app: &Application) -> StoreResult<()> {
         let app = app.clone();
-        self.db.write(move |conn| write_app(conn, &app, false)).await
+        self.db
+            .write(move |conn| write_app(conn, &app, false))
+            .await
     }
 
     async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
         let id = id.clone();
         self.db
             .write(move |conn| {
-                expect_changed(conn.execute("DELETE FROM applications WHERE id = ?1", [id.as_str()]).map_err(sql_error)?)
+                expect_changed(
+                    conn.execute("DELETE FROM applications WHERE id = ?1", [id.as_str()])
+                        .map_err(sql_error)?,
+                )
             })
             .await
     }
 
     async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
         let et = event_type.clone();
-        self.db.write(move |conn| write_event_type(conn, &et, true)).await
+        self.db
+            .write(move |conn| write_event_type(conn, &et, true))
+            .await
     }
 
     async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
@@ -343,7 +400,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>> {
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> StoreResult<Page<EventType>> {
         let page = page.clone();
         self.db
             .read(move |conn| {
@@ -359,14 +420,19 @@ impl Store for SqliteStore {
 
     async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
         let et = event_type.clone();
-        self.db.write(move |conn| write_event_type(conn, &et, false)).await
+        self.db
+            .write(move |conn| write_event_type(conn, &et, false))
+            .await
     }
 
     async fn expunge_event_type(&self, name: &str) -> StoreResult<()> {
         let name = name.to_owned();
         self.db
             .write(move |conn| {
-                expect_changed(conn.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(sql_error)?)
+                expect_changed(
+                    conn.execute("DELETE FROM event_types WHERE name = ?1", [name])
+                        .map_err(sql_error)?,
+                )
             })
             .await
     }
@@ -381,25 +447,39 @@ impl Store for SqliteStore {
                 let mut filters = Filters::default();
                 filters.add_in("name", &names);
                 let mut stmt = conn
-                    .prepare(&format!("SELECT name FROM event_types{}", filters.where_clause()))
+                    .prepare(&format!(
+                        "SELECT name FROM event_types{}",
+                        filters.where_clause()
+                    ))
                     .map_err(sql_error)?;
                 let known = stmt
-                    .query_map(params_from_iter(filters.params), |row| row.get::<_, String>(0))
+                    .query_map(params_from_iter(filters.params), |row| {
+                        row.get::<_, String>(0)
+                    })
                     .map_err(sql_error)?
                     .collect::<rusqlite::Result<std::collections::HashSet<_>>>()
                     .map_err(sql_error)?;
-                Ok(names.into_iter().filter(|name| !known.contains(name)).collect())
+                Ok(names
+                    .into_iter()
+                    .filter(|name| !known.contains(name))
+                    .collect())
             })
             .await
     }
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let ep = endpoint.clone();
-        self.db.write(move |conn| write_endpoint(conn, &ep, true)).await
+        self.db
+            .write(move |conn| write_endpoint(conn, &ep, true))
+            .await
     }
 
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
-        let column = if EndpointId::parse(id_or_uid).is_some() { "e.id" } else { "e.uid" };
+        let column = if EndpointId::parse(id_or_uid).is_some() {
+            "e.id"
+        } else {
+            "e.uid"
+        };
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
         self.db
             .read(move |conn| {
@@ -412,7 +492,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
+    async fn list_endpoints(
+        &self,
+        app_id: &AppId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Endpoint>> {
         let (app_id, page) = (app_id.clone(), page.clone());
         self.db
             .read(move |conn| {
@@ -426,7 +510,9 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let ep = endpoint.clone();
-        self.db.write(move |conn| write_endpoint(conn, &ep, false)).await
+        self.db
+            .write(move |conn| write_endpoint(conn, &ep, false))
+            .await
     }
 
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
@@ -434,7 +520,10 @@ impl Store for SqliteStore {
         self.db
             .write(move |conn| {
                 let changed = conn
-                    .execute("DELETE FROM endpoints WHERE id = ?1 AND app_id = ?2", [id.as_str(), app_id.as_str()])
+                    .execute(
+                        "DELETE FROM endpoints WHERE id = ?1 AND app_id = ?2",
+                        [id.as_str(), app_id.as_str()],
+                    )
                     .map_err(sql_error)?;
                 expect_changed(changed)
             })
@@ -476,13 +565,20 @@ impl Store for SqliteStore {
         self.db
             .write(move |conn| {
                 let deliveries = insert_message(conn, &msg, idempotent.as_ref())?;
-                Ok(PublishedMessage { message: msg, deliveries })
+                Ok(PublishedMessage {
+                    message: msg,
+                    deliveries,
+                })
             })
             .await
     }
 
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
-        let column = if MessageId::parse(id_or_event_id).is_some() { "m.id" } else { "m.event_id" };
+        let column = if MessageId::parse(id_or_event_id).is_some() {
+            "m.id"
+        } else {
+            "m.event_id"
+        };
         let (app_id, key) = (app_id.clone(), id_or_event_id.to_owned());
         self.db
             .read(move |conn| {
@@ -510,7 +606,10 @@ impl Store for SqliteStore {
                     filters.add_in("m.event_type", types);
                 }
                 if let Some(channel) = &filter.channel {
-                    filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
+                    filters.add(
+                        "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)",
+                        [text(channel)],
+                    );
                 }
                 if let Some(before) = filter.before {
                     filters.add("m.created_at < ?", [Value::Integer(before)]);
@@ -573,7 +672,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<Attempt>> {
         let (endpoint_id, filter, page) = (endpoint_id.clone(), filter.clone(), page.clone());
         self.db
-            .read(move |conn| list_attempts(conn, attempt_filters(("a.endpoint_id", endpoint_id.as_str()), &filter), &page))
+            .read(move |conn| {
+                list_attempts(
+                    conn,
+                    attempt_filters(("a.endpoint_id", endpoint_id.as_str()), &filter),
+                    &page,
+                )
+            })
             .await
     }
 
@@ -585,7 +690,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<Attempt>> {
         let (msg_id, filter, page) = (msg_id.clone(), filter.clone(), page.clone());
         self.db
-            .read(move |conn| list_attempts(conn, attempt_filters(("a.msg_id", msg_id.as_str()), &filter), &page))
+            .read(move |conn| {
+                list_attempts(
+                    conn,
+                    attempt_filters(("a.msg_id", msg_id.as_str()), &filter),
+                    &page,
+                )
+            })
             .await
     }
 
@@ -594,7 +705,9 @@ impl Store for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.query_row(
-                    &format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = ?1 AND a.msg_id = ?2"),
+                    &format!(
+                        "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = ?1 AND a.msg_id = ?2"
+                    ),
                     [attempt_id.as_str(), msg_id.as_str()],
                     attempt_from_row,
                 )
@@ -626,7 +739,9 @@ impl Store for SqliteStore {
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
         let response = response.clone();
-        self.db.write(move |conn| put_idempotent(conn, &response)).await
+        self.db
+            .write(move |conn| put_idempotent(conn, &response))
+            .await
     }
 
     async fn claim_due(
@@ -636,13 +751,22 @@ impl Store for SqliteStore {
         lease_until: UnixMillis,
         skip_endpoints: &[EndpointId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let skip = to_json(&skip_endpoints.iter().map(|id| id.as_str()).collect::<Vec<_>>());
-        self.db.write(move |conn| claim_due(conn, now, limit, lease_until, &skip)).await
+        let skip = to_json(
+            &skip_endpoints
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>(),
+        );
+        self.db
+            .write(move |conn| claim_due(conn, now, limit, lease_until, &skip))
+            .await
     }
 
     async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
         let outcomes = outcomes.to_vec();
-        self.db.write(move |conn| record_outcomes(conn, &outcomes)).await
+        self.db
+            .write(move |conn| record_outcomes(conn, &outcomes))
+            .await
     }
 
     async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
@@ -656,7 +780,8 @@ impl Store for SqliteStore {
                     )
                     .map_err(sql_error)?;
                 for d in &deliveries {
-                    stmt.execute(params![d.msg_id.as_str(), d.endpoint_id.as_str(), d.due_at]).map_err(sql_error)?;
+                    stmt.execute(params![d.msg_id.as_str(), d.endpoint_id.as_str(), d.due_at])
+                        .map_err(sql_error)?;
                 }
                 Ok(())
             })
@@ -666,8 +791,12 @@ impl Store for SqliteStore {
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
         self.db
             .read(|conn| {
-                conn.query_row("SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)", [], |row| row.get(0))
-                    .map_err(sql_error)
+                conn.query_row(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(sql_error)
             })
             .await
     }
@@ -676,7 +805,10 @@ impl Store for SqliteStore {
         self.db
             .write(|conn| {
                 let changed = conn
-                    .execute("UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3", [now_ms()])
+                    .execute(
+                        "UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3",
+                        [now_ms()],
+                    )
                     .map_err(sql_error)?;
                 Ok(changed as u64)
             })
@@ -684,7 +816,12 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
+        self.db
+            .read(|conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(sql_error)
+            })
+            .await
     }
 }
 
@@ -708,7 +845,9 @@ fn claim_due(
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
     let mut claimed = Vec::new();
     let mut disabled = Vec::new();
-    let mut rows = select.query(params![now, skip_json, limit as i64]).map_err(sql_error)?;
+    let mut rows = select
+        .query(params![now, skip_json, limit as i64])
+        .map_err(sql_error)?;
     while let Some(row) = rows.next().map_err(sql_error)? {
         let msg_id: String = row.get(0).map_err(sql_error)?;
         let endpoint_id: String = row.get(1).map_err(sql_error)?;
@@ -749,7 +888,11 @@ fn claim_due(
         .map_err(sql_error)?;
     for delivery in &claimed {
         lease
-            .execute(params![delivery.msg_id.as_str(), delivery.endpoint_id.as_str(), lease_until])
+            .execute(params![
+                delivery.msg_id.as_str(),
+                delivery.endpoint_id.as_str(),
+                lease_until
+            ])
             .map_err(sql_error)?;
     }
     // An endpoint disabled after the message was routed: the delivery will not be attempted.
@@ -802,7 +945,12 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
             NextStep::GiveUp => (2, None),
         };
         update
-            .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
+            .execute(params![
+                a.msg_id.as_str(),
+                a.endpoint_id.as_str(),
+                status,
+                next_attempt_at
+            ])
             .map_err(sql_error)?;
     }
     Ok(())

@@ -1,0 +1,706 @@
+//! The storage contract: what every `Store` backend must do, written once against `dyn Store` and run per
+//! backend (see the `backend_tests!` invocations at the bottom).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hookrelay_core::model::{
+    Application, Attempt, DeliveryStatus, Endpoint, EventType, Message, SecretSet, TriggerType,
+};
+use hookrelay_core::signing::EndpointSecret;
+use hookrelay_core::time::now_ms;
+use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId};
+use hookrelay_store::*;
+
+fn app(uid: Option<&str>) -> Application {
+    let now = now_ms();
+    Application {
+        id: AppId::new(),
+        uid: uid.map(str::to_owned),
+        name: "Acme".into(),
+        rate_limit: None,
+        metadata: BTreeMap::from([("plan".into(), "pro".into())]),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) -> Endpoint {
+    let now = now_ms();
+    Endpoint {
+        id: EndpointId::new(),
+        app_id: app_id.clone(),
+        uid: None,
+        url: "https://example.com/hook".into(),
+        description: String::new(),
+        filter_types: filter.map(|f| f.iter().map(|s| s.to_string()).collect()),
+        channels: channels.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        rate_limit: None,
+        disabled: false,
+        metadata: BTreeMap::new(),
+        version: 1,
+        headers: BTreeMap::from([("x-tenant".into(), "42".into())]),
+        secrets: SecretSet::new(EndpointSecret::generate()),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn message(app_id: &AppId, event_type: &str, channels: Option<&[&str]>) -> Message {
+    Message {
+        id: MessageId::new(),
+        app_id: app_id.clone(),
+        event_id: None,
+        event_type: event_type.into(),
+        payload: r#"{"b": 1,  "a": [2]}"#.into(),
+        channels: channels.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        created_at: now_ms(),
+    }
+}
+
+fn attempt_for(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16) -> Attempt {
+    Attempt {
+        id: AttemptId::new(),
+        app_id: claimed.app_id.clone(),
+        msg_id: claimed.msg_id.clone(),
+        endpoint_id: claimed.endpoint_id.clone(),
+        url: claimed.url.clone(),
+        response: "ok".into(),
+        response_status_code: code,
+        response_duration_ms: 3,
+        status,
+        trigger_type: TriggerType::Scheduled,
+        created_at: now_ms(),
+    }
+}
+
+async fn app_with_endpoints(store: &Arc<dyn Store>, endpoints: &[Endpoint]) {
+    for ep in endpoints {
+        store.create_endpoint(ep).await.unwrap();
+    }
+}
+
+async fn applications_are_found_by_id_or_uid_and_uids_are_unique(store: Arc<dyn Store>) {
+    let acme = app(Some("acme"));
+    store.create_app(&acme).await.unwrap();
+    assert_eq!(store.get_app(acme.id.as_str()).await.unwrap(), acme);
+    assert_eq!(store.get_app("acme").await.unwrap(), acme);
+    assert!(matches!(
+        store.create_app(&app(Some("acme"))).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.get_app("nope").await,
+        Err(StoreError::NotFound)
+    ));
+
+    let mut renamed = acme.clone();
+    renamed.name = "Acme Inc".into();
+    renamed.uid = None;
+    store.update_app(&renamed).await.unwrap();
+    assert_eq!(
+        store.get_app(acme.id.as_str()).await.unwrap().name,
+        "Acme Inc"
+    );
+    assert!(matches!(
+        store.get_app("acme").await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_app(&acme.id).await.unwrap();
+    assert!(matches!(
+        store.get_app(acme.id.as_str()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_app(&acme.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn lists_page_forwards_and_backwards(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut a = app(None);
+        a.id = AppId::at(1_700_000_000_000 + i);
+        store.create_app(&a).await.unwrap();
+        ids.push(a.id.to_string());
+    }
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first(3, Order::Ascending);
+    loop {
+        let page = store.list_apps(&request).await.unwrap();
+        seen.extend(page.items.iter().map(|a| a.id.to_string()));
+        if page.done {
+            break;
+        }
+        request.cursor = page.items.last().map(|a| a.id.to_string());
+    }
+    assert_eq!(seen, ids);
+
+    let newest_first = store
+        .list_apps(&PageRequest::first(2, Order::Descending))
+        .await
+        .unwrap();
+    assert_eq!(
+        newest_first
+            .items
+            .iter()
+            .map(|a| a.id.to_string())
+            .collect::<Vec<_>>(),
+        vec![ids[6].clone(), ids[5].clone()]
+    );
+    assert!(!newest_first.done);
+
+    // Backwards from the 5th item: the two before it, still in list order.
+    let back = PageRequest {
+        limit: 2,
+        cursor: Some(ids[4].clone()),
+        backwards: true,
+        order: Order::Ascending,
+    };
+    let page = store.list_apps(&back).await.unwrap();
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|a| a.id.to_string())
+            .collect::<Vec<_>>(),
+        vec![ids[2].clone(), ids[3].clone()]
+    );
+    assert!(!page.done);
+}
+
+async fn event_types_archive_and_report_unknown_names(store: Arc<dyn Store>) {
+    let now = now_ms();
+    let mut et = EventType {
+        name: "invoice.paid".into(),
+        description: "An invoice was paid".into(),
+        archived: false,
+        deprecated: false,
+        schemas: Some(serde_json::json!({"1": {"type": "object"}})),
+        feature_flag: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_event_type(&et).await.unwrap();
+    assert!(matches!(
+        store.create_event_type(&et).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_event_type("invoice.paid").await.unwrap(), et);
+    et.archived = true;
+    store.update_event_type(&et).await.unwrap();
+    let visible = store
+        .list_event_types(&PageRequest::first(10, Order::Ascending), false)
+        .await
+        .unwrap();
+    assert!(visible.items.is_empty());
+    let all = store
+        .list_event_types(&PageRequest::first(10, Order::Ascending), true)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
+    let unknown = store
+        .unknown_event_types(&["invoice.paid".into(), "user.created".into()])
+        .await
+        .unwrap();
+    assert_eq!(unknown, vec!["user.created".to_string()]);
+    store.expunge_event_type("invoice.paid").await.unwrap();
+    assert!(matches!(
+        store.get_event_type("invoice.paid").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn endpoints_round_trip_with_secrets_and_headers(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let mut ep = endpoint(&acme.id, Some(&["a"]), Some(&["c1"]));
+    ep.uid = Some("primary".into());
+    store.create_endpoint(&ep).await.unwrap();
+    assert_eq!(store.get_endpoint(&acme.id, "primary").await.unwrap(), ep);
+    let mut dup = endpoint(&acme.id, None, None);
+    dup.uid = Some("primary".into());
+    assert!(matches!(
+        store.create_endpoint(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    ep.secrets
+        .rotate(EndpointSecret::generate(), now_ms(), 60_000);
+    ep.headers.insert("x-other".into(), "1".into());
+    store.update_endpoint(&ep).await.unwrap();
+    assert_eq!(
+        store.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(),
+        ep
+    );
+
+    let other_app = app(None);
+    store.create_app(&other_app).await.unwrap();
+    assert!(matches!(
+        store.get_endpoint(&other_app.id, ep.id.as_str()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_endpoint(&acme.id, &ep.id).await.unwrap();
+    assert!(matches!(
+        store.get_endpoint(&acme.id, ep.id.as_str()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let all = endpoint(&acme.id, None, None);
+    let only_b = endpoint(&acme.id, Some(&["b"]), None);
+    let channel = endpoint(&acme.id, None, Some(&["eu"]));
+    let mut disabled = endpoint(&acme.id, None, None);
+    disabled.disabled = true;
+    app_with_endpoints(
+        &store,
+        &[all.clone(), only_b.clone(), channel.clone(), disabled],
+    )
+    .await;
+
+    let published = store
+        .publish_message(&message(&acme.id, "a", None), None)
+        .await
+        .unwrap();
+    assert_eq!(published.deliveries, 1);
+    let published = store
+        .publish_message(&message(&acme.id, "b", Some(&["eu"])), None)
+        .await
+        .unwrap();
+    assert_eq!(published.deliveries, 3);
+
+    let page = store
+        .list_message_deliveries(
+            &published.message.id,
+            &PageRequest::first(10, Order::Ascending),
+        )
+        .await
+        .unwrap();
+    let mut routed: Vec<_> = page
+        .items
+        .iter()
+        .map(|(ep, d)| (ep.id.clone(), d.status))
+        .collect();
+    routed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (all.id.clone(), DeliveryStatus::Pending),
+        (only_b.id.clone(), DeliveryStatus::Pending),
+        (channel.id.clone(), DeliveryStatus::Pending),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(routed, expected);
+    assert_eq!(
+        store
+            .endpoint_delivery_counts(&all.id)
+            .await
+            .unwrap()
+            .pending,
+        2
+    );
+}
+
+async fn messages_keep_payload_bytes_and_event_ids_are_unique(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let mut msg = message(&acme.id, "a", None);
+    msg.event_id = Some("evt-1".into());
+    store.publish_message(&msg, None).await.unwrap();
+    assert_eq!(
+        store.get_message(&acme.id, msg.id.as_str()).await.unwrap(),
+        msg
+    );
+    assert_eq!(
+        store.get_message(&acme.id, "evt-1").await.unwrap().payload,
+        r#"{"b": 1,  "a": [2]}"#
+    );
+    let mut again = message(&acme.id, "a", None);
+    again.event_id = Some("evt-1".into());
+    assert!(matches!(
+        store.publish_message(&again, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Event ids are unique per application, not globally.
+    let other = app(None);
+    store.create_app(&other).await.unwrap();
+    let mut elsewhere = message(&other.id, "a", None);
+    elsewhere.event_id = Some("evt-1".into());
+    store.publish_message(&elsewhere, None).await.unwrap();
+}
+
+async fn message_lists_filter_by_type_channel_and_time(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let mut early = message(&acme.id, "a", Some(&["eu"]));
+    early.created_at = 1_000;
+    early.id = MessageId::at(1_000);
+    let late = message(&acme.id, "b", Some(&["us"]));
+    store.publish_message(&early, None).await.unwrap();
+    store.publish_message(&late, None).await.unwrap();
+
+    let first = PageRequest::first(10, Order::Descending);
+    let list = |filter: MessageFilter| {
+        let store = store.clone();
+        let (app_id, first) = (acme.id.clone(), first.clone());
+        async move {
+            store
+                .list_messages(&app_id, &filter, &first)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|m| m.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(MessageFilter::default()).await,
+        vec![late.id.clone(), early.id.clone()]
+    );
+    assert_eq!(
+        list(MessageFilter {
+            event_types: Some(vec!["a".into()]),
+            ..Default::default()
+        })
+        .await,
+        vec![early.id.clone()]
+    );
+    assert_eq!(
+        list(MessageFilter {
+            channel: Some("us".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![late.id.clone()]
+    );
+    assert_eq!(
+        list(MessageFilter {
+            before: Some(2_000),
+            ..Default::default()
+        })
+        .await,
+        vec![early.id.clone()]
+    );
+    assert_eq!(
+        list(MessageFilter {
+            after: Some(2_000),
+            ..Default::default()
+        })
+        .await,
+        vec![late.id.clone()]
+    );
+}
+
+async fn idempotent_responses_commit_with_the_message_and_expire(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let remembered = IdempotentResponse {
+        key: "k1".into(),
+        status: 202,
+        body: b"{\"id\":1}".to_vec(),
+        expires_at: now_ms() + 60_000,
+    };
+    store
+        .publish_message(&message(&acme.id, "a", None), Some(&remembered))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_idempotent("k1").await.unwrap(),
+        Some(remembered.clone())
+    );
+
+    // A message that fails (duplicate event id) leaves no remembered response behind.
+    let mut first = message(&acme.id, "a", None);
+    first.event_id = Some("dup".into());
+    store.publish_message(&first, None).await.unwrap();
+    let mut second = message(&acme.id, "a", None);
+    second.event_id = Some("dup".into());
+    let k2 = IdempotentResponse {
+        key: "k2".into(),
+        ..remembered.clone()
+    };
+    assert!(store.publish_message(&second, Some(&k2)).await.is_err());
+    assert_eq!(store.get_idempotent("k2").await.unwrap(), None);
+
+    // The first response wins; an expired one is invisible and replaceable.
+    store
+        .put_idempotent(&IdempotentResponse {
+            status: 500,
+            ..remembered.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_idempotent("k1").await.unwrap().unwrap().status,
+        202
+    );
+    let expired = IdempotentResponse {
+        key: "k3".into(),
+        expires_at: now_ms() - 1,
+        ..remembered.clone()
+    };
+    store.put_idempotent(&expired).await.unwrap();
+    assert_eq!(store.get_idempotent("k3").await.unwrap(), None);
+    let fresh = IdempotentResponse {
+        key: "k3".into(),
+        ..remembered
+    };
+    store.put_idempotent(&fresh).await.unwrap();
+    assert_eq!(store.get_idempotent("k3").await.unwrap(), Some(fresh));
+}
+
+async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let msg = message(&acme.id, "a", None);
+    store.publish_message(&msg, None).await.unwrap();
+    let now = now_ms();
+    assert!(
+        store
+            .next_due_at()
+            .await
+            .unwrap()
+            .is_some_and(|due| due <= now)
+    );
+
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let delivery = &claimed[0];
+    assert_eq!(
+        (delivery.msg_id.clone(), delivery.endpoint_id.clone()),
+        (msg.id.clone(), ep.id.clone())
+    );
+    assert_eq!(&*delivery.payload, msg.payload);
+    assert_eq!(delivery.secrets, ep.secrets);
+    assert_eq!(delivery.headers, ep.headers);
+    assert_eq!(delivery.attempts, 0);
+    // Leased: not claimable again until the lease ends.
+    assert!(
+        store
+            .claim_due(now, 10, now + 60_000, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .claim_due(now + 60_000, 10, now + 120_000, &[])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A failed attempt with a retry planned.
+    let failed = attempt_for(delivery, DeliveryStatus::Fail, 500);
+    store
+        .record_outcomes(&[AttemptOutcome {
+            attempt: failed.clone(),
+            next: NextStep::RetryAt(now + 5_000),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.next_due_at().await.unwrap(), Some(now + 5_000));
+    assert!(
+        store
+            .claim_due(now, 10, now + 60_000, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retry = store
+        .claim_due(now + 5_000, 10, now + 65_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(retry[0].attempts, 1);
+
+    let ok = attempt_for(&retry[0], DeliveryStatus::Success, 200);
+    store
+        .record_outcomes(&[AttemptOutcome {
+            attempt: ok.clone(),
+            next: NextStep::Succeeded,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    let counts = store.endpoint_delivery_counts(&ep.id).await.unwrap();
+    assert_eq!(
+        counts,
+        DeliveryCounts {
+            success: 1,
+            ..Default::default()
+        }
+    );
+
+    let page = PageRequest::first(10, Order::Descending);
+    let attempts = store
+        .list_attempts_for_message(&msg.id, &AttemptFilter::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempts
+            .items
+            .iter()
+            .map(|a| a.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ok.id.clone(), failed.id.clone()]
+    );
+    let only_failed = AttemptFilter {
+        status: Some(DeliveryStatus::Fail),
+        ..Default::default()
+    };
+    let attempts = store
+        .list_attempts_for_endpoint(&ep.id, &only_failed, &page)
+        .await
+        .unwrap();
+    assert_eq!(attempts.items, vec![failed.clone()]);
+    let class_5xx = AttemptFilter {
+        status_code_class: Some(500),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_attempts_for_endpoint(&ep.id, &class_5xx, &page)
+            .await
+            .unwrap()
+            .items,
+        vec![failed.clone()]
+    );
+    assert_eq!(
+        store.get_attempt(&msg.id, ok.id.as_str()).await.unwrap(),
+        ok
+    );
+}
+
+async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let busy = endpoint(&acme.id, None, None);
+    let idle = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, &[busy.clone(), idle.clone()]).await;
+    let msg = message(&acme.id, "a", None);
+    store.publish_message(&msg, None).await.unwrap();
+    let now = now_ms();
+    let claimed = store
+        .claim_due(now, 10, now + 60_000, std::slice::from_ref(&busy.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|d| d.endpoint_id.clone())
+            .collect::<Vec<_>>(),
+        vec![idle.id.clone()]
+    );
+
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let release = Release {
+        msg_id: msg.id.clone(),
+        endpoint_id: busy.id.clone(),
+        due_at: claimed[0].due_at,
+    };
+    store.release(&[release]).await.unwrap();
+    assert_eq!(store.next_due_at().await.unwrap(), Some(msg.created_at));
+}
+
+async fn interrupted_and_manual_deliveries_are_due_again(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let msg = message(&acme.id, "a", None);
+    store.publish_message(&msg, None).await.unwrap();
+    let now = now_ms();
+    let claimed = store.claim_due(now, 10, now + 600_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(store.requeue_interrupted().await.unwrap(), 1);
+    let again = store
+        .claim_due(now_ms(), 10, now + 600_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    let ok = attempt_for(&again[0], DeliveryStatus::Success, 200);
+    store
+        .record_outcomes(&[AttemptOutcome {
+            attempt: ok,
+            next: NextStep::Succeeded,
+        }])
+        .await
+        .unwrap();
+
+    store.resend(&msg.id, &ep.id).await.unwrap();
+    let manual = store
+        .claim_due(now_ms(), 10, now + 600_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(manual.len(), 1);
+    assert!(manual[0].manual);
+    assert!(matches!(
+        store.resend(&MessageId::new(), &ep.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let msg = message(&acme.id, "a", None);
+    store.publish_message(&msg, None).await.unwrap();
+    store.delete_app(&acme.id).await.unwrap();
+    assert!(matches!(
+        store.get_message(&acme.id, msg.id.as_str()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+    store.ping().await.unwrap();
+}
+
+/// Generates one `#[tokio::test]` per contract case for a backend, given an expression that opens a fresh,
+/// empty store (and returns whatever must live as long as it, e.g. a temp dir).
+macro_rules! backend_tests {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use super::*;
+            backend_tests!(@cases $open;
+                applications_are_found_by_id_or_uid_and_uids_are_unique,
+                lists_page_forwards_and_backwards,
+                event_types_archive_and_report_unknown_names,
+                endpoints_round_trip_with_secrets_and_headers,
+                publishing_routes_to_matching_enabled_endpoints,
+                messages_keep_payload_bytes_and_event_ids_are_unique,
+                message_lists_filter_by_type_channel_and_time,
+                idempotent_responses_commit_with_the_message_and_expire,
+                claims_lease_deliveries_until_recorded,
+                claims_skip_busy_endpoints_and_releases_keep_the_due_time,
+                interrupted_and_manual_deliveries_are_due_again,
+                deleting_an_app_removes_what_it_owns,
+            );
+        }
+    };
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (_guard, store) = $open;
+                super::$case(store).await;
+            }
+        )*
+    };
+}
+
+fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = sqlite::SqliteStore::open(&dir.path().join("test.db")).expect("open SQLite store");
+    (dir, Arc::new(store))
+}
+
+backend_tests!(sqlite_backend, open_sqlite());
