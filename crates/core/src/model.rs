@@ -56,10 +56,7 @@ impl SecretSet {
     pub const MAX_PREVIOUS: usize = 10;
 
     pub fn new(current: EndpointSecret) -> Self {
-        Self {
-            current,
-            previous: Vec::new(),
-        }
+        Self { current, previous: Vec::new() }
     }
 
     /// Every secret a delivery made at `now` is signed with: unexpired previous secrets, then the current.
@@ -75,10 +72,7 @@ impl SecretSet {
     pub fn rotate(&mut self, new_secret: EndpointSecret, now: UnixMillis, grace_ms: i64) {
         let old = std::mem::replace(&mut self.current, new_secret);
         self.previous.retain(|s| s.expires_at > now);
-        self.previous.push(ExpiringSecret {
-            secret: old,
-            expires_at: now + grace_ms,
-        });
+        self.previous.push(ExpiringSecret { secret: old, expires_at: now + grace_ms });
         if self.previous.len() > Self::MAX_PREVIOUS {
             let excess = self.previous.len() - Self::MAX_PREVIOUS;
             self.previous.drain(..excess);
@@ -183,11 +177,7 @@ pub enum TriggerType {
 
 impl TriggerType {
     pub fn from_code(code: i64) -> Self {
-        if code == 1 {
-            Self::Manual
-        } else {
-            Self::Scheduled
-        }
+        if code == 1 { Self::Manual } else { Self::Scheduled }
     }
 }
 
@@ -232,14 +222,8 @@ mod tests {
         let second = EndpointSecret::generate();
         let mut set = SecretSet::new(first.clone());
         set.rotate(second.clone(), 1_000, 500);
-        assert_eq!(
-            set.signing_secrets(1_499).collect::<Vec<_>>(),
-            vec![&first, &second]
-        );
-        assert_eq!(
-            set.signing_secrets(1_500).collect::<Vec<_>>(),
-            vec![&second]
-        );
+        assert_eq!(set.signing_secrets(1_499).collect::<Vec<_>>(), vec![&first, &second]);
+        assert_eq!(set.signing_secrets(1_500).collect::<Vec<_>>(), vec![&second]);
     }
 
     #[test]

@@ -27,9 +27,7 @@ pub struct ScheduleParseError(String);
 
 impl RetrySchedule {
     pub fn from_secs(secs: &[u64]) -> Self {
-        Self {
-            waits: secs.iter().map(|&s| Duration::from_secs(s)).collect(),
-        }
+        Self { waits: secs.iter().map(|&s| Duration::from_secs(s)).collect() }
     }
 
     /// Parses the `HOOKRELAY_RETRY_SCHEDULE` form: comma-separated seconds (`0` retries at once). An empty
@@ -41,11 +39,7 @@ impl RetrySchedule {
         }
         let secs = text
             .split(',')
-            .map(|part| {
-                part.trim()
-                    .parse::<u64>()
-                    .map_err(|_| ScheduleParseError(part.trim().to_owned()))
-            })
+            .map(|part| part.trim().parse::<u64>().map_err(|_| ScheduleParseError(part.trim().to_owned())))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::from_secs(&secs))
     }
@@ -66,11 +60,7 @@ impl RetrySchedule {
 
     /// The comma-separated seconds form, as `parse` reads it.
     pub fn to_config_string(&self) -> String {
-        self.waits
-            .iter()
-            .map(|w| w.as_secs().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.waits.iter().map(|w| w.as_secs().to_string()).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -81,9 +71,7 @@ mod tests {
     fn check(schedule: &str, failed: u32, random: f64, expected: Option<u64>) {
         let schedule = RetrySchedule::parse(schedule).unwrap();
         assert_eq!(
-            schedule
-                .next_wait(failed, random)
-                .map(|d| d.as_millis() as u64),
+            schedule.next_wait(failed, random).map(|d| d.as_millis() as u64),
             expected,
             "schedule {schedule:?} after {failed} failures"
         );
@@ -104,21 +92,12 @@ mod tests {
     fn default_is_svix_schedule() {
         let schedule = RetrySchedule::default();
         assert_eq!(schedule.max_attempts(), 8);
-        assert_eq!(
-            schedule.to_config_string(),
-            "5,300,1800,7200,18000,36000,36000"
-        );
+        assert_eq!(schedule.to_config_string(), "5,300,1800,7200,18000,36000,36000");
     }
 
     #[test]
     fn bad_schedules_are_refused_with_the_culprit() {
-        assert_eq!(
-            RetrySchedule::parse("5, soon"),
-            Err(ScheduleParseError("soon".into()))
-        );
-        assert_eq!(
-            RetrySchedule::parse("-1"),
-            Err(ScheduleParseError("-1".into()))
-        );
+        assert_eq!(RetrySchedule::parse("5, soon"), Err(ScheduleParseError("soon".into())));
+        assert_eq!(RetrySchedule::parse("-1"), Err(ScheduleParseError("-1".into())));
     }
 }

@@ -12,9 +12,8 @@ pub fn endpoint_accepts(
     msg_channels: Option<&[String]>,
 ) -> bool {
     let type_ok = filter_types.is_none_or(|types| types.iter().any(|t| t == event_type));
-    let channel_ok = endpoint_channels.is_none_or(|wanted| {
-        msg_channels.is_some_and(|published| published.iter().any(|c| wanted.contains(c)))
-    });
+    let channel_ok = endpoint_channels
+        .is_none_or(|wanted| msg_channels.is_some_and(|published| published.iter().any(|c| wanted.contains(c))));
     type_ok && channel_ok
 }
 
@@ -37,12 +36,7 @@ mod tests {
         let ep_channels = ep_channels.map(strings);
         let msg_channels = msg_channels.map(strings);
         assert_eq!(
-            endpoint_accepts(
-                filter.as_deref(),
-                ep_channels.as_deref(),
-                event,
-                msg_channels.as_deref()
-            ),
+            endpoint_accepts(filter.as_deref(), ep_channels.as_deref(), event, msg_channels.as_deref()),
             expected,
             "filter {filter:?}, endpoint channels {ep_channels:?}, event {event}, message channels {msg_channels:?}"
         );
@@ -55,20 +49,8 @@ mod tests {
         check(Some(&["user.created"]), None, "user.deleted", None, false);
         check(None, None, "a", Some(&["project_1"]), true);
         check(None, Some(&["project_1"]), "a", None, false);
-        check(
-            None,
-            Some(&["project_1"]),
-            "a",
-            Some(&["project_2", "project_1"]),
-            true,
-        );
+        check(None, Some(&["project_1"]), "a", Some(&["project_2", "project_1"]), true);
         check(None, Some(&["project_1"]), "a", Some(&["project_2"]), false);
-        check(
-            Some(&["b"]),
-            Some(&["project_1"]),
-            "a",
-            Some(&["project_1"]),
-            false,
-        );
+        check(Some(&["b"]), Some(&["project_1"]), "a", Some(&["project_1"]), false);
     }
 }

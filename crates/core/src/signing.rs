@@ -39,9 +39,7 @@ impl EndpointSecret {
 
     /// Parses a `whsec_<base64>` string as users and the Svix API write it.
     pub fn parse(s: &str) -> Result<Self, SecretError> {
-        let encoded = s
-            .strip_prefix(SECRET_PREFIX)
-            .ok_or(SecretError::MissingPrefix)?;
+        let encoded = s.strip_prefix(SECRET_PREFIX).ok_or(SecretError::MissingPrefix)?;
         let key = B64.decode(encoded).map_err(|_| SecretError::NotBase64)?;
         if !KEY_LEN_RANGE.contains(&key.len()) {
             return Err(SecretError::BadLength(key.len()));
@@ -56,8 +54,7 @@ impl EndpointSecret {
 
     /// The `v1,<base64>` signature of one delivery.
     pub fn sign(&self, msg_id: &str, timestamp_secs: i64, body: &[u8]) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp_secs.to_string().as_bytes());
@@ -81,11 +78,7 @@ pub fn signature_header<'a>(
     timestamp_secs: i64,
     body: &[u8],
 ) -> String {
-    secrets
-        .into_iter()
-        .map(|secret| secret.sign(msg_id, timestamp_secs, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    secrets.into_iter().map(|secret| secret.sign(msg_id, timestamp_secs, body)).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -96,11 +89,7 @@ mod tests {
     fn standard_webhooks_test_vector() {
         let secret = EndpointSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            secret.sign(
-                "msg_p5jXN8AQM9LWM0D4loKWxJek",
-                1614265330,
-                br#"{"test": 2432232314}"#
-            ),
+            secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
@@ -109,18 +98,9 @@ mod tests {
     fn secrets_round_trip_and_are_validated() {
         let generated = EndpointSecret::generate();
         assert_eq!(EndpointSecret::parse(&generated.to_whsec()), Ok(generated));
-        assert_eq!(
-            EndpointSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-            Err(SecretError::MissingPrefix)
-        );
-        assert_eq!(
-            EndpointSecret::parse("whsec_!!!"),
-            Err(SecretError::NotBase64)
-        );
-        assert_eq!(
-            EndpointSecret::parse("whsec_c2hvcnQ="),
-            Err(SecretError::BadLength(5))
-        );
+        assert_eq!(EndpointSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Err(SecretError::MissingPrefix));
+        assert_eq!(EndpointSecret::parse("whsec_!!!"), Err(SecretError::NotBase64));
+        assert_eq!(EndpointSecret::parse("whsec_c2hvcnQ="), Err(SecretError::BadLength(5)));
     }
 
     #[test]
@@ -129,10 +109,7 @@ mod tests {
         let b = EndpointSecret::generate();
         let header = signature_header([&a, &b], "msg_x", 1, b"{}");
         let parts: Vec<_> = header.split(' ').collect();
-        assert_eq!(
-            parts,
-            vec![a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]
-        );
+        assert_eq!(parts, vec![a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]);
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub fn check_name(value: &str) -> Result<(), NameError> {
     if value.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong);
     }
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
         return Err(NameError::BadCharacter);
     }
     Ok(())
@@ -38,10 +35,7 @@ pub fn check_name(value: &str) -> Result<(), NameError> {
 /// A user-chosen uid: a valid name that cannot be mistaken for an id.
 pub fn check_uid(value: &str) -> Result<(), NameError> {
     check_name(value)?;
-    match ALL_PREFIXES
-        .iter()
-        .find(|prefix| value.starts_with(**prefix))
-    {
+    match ALL_PREFIXES.iter().find(|prefix| value.starts_with(**prefix)) {
         Some(prefix) => Err(NameError::ReservedPrefix(prefix)),
         None => Ok(()),
     }

@@ -51,10 +51,7 @@ impl DispatcherHandle {
         let _ = self.main_loop.await;
         let deadline = tokio::time::Instant::now() + grace;
         while self.dispatcher.claimed.load(Ordering::Acquire) > 0 {
-            if tokio::time::timeout_at(deadline, self.dispatcher.drained.notified())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, self.dispatcher.drained.notified()).await.is_err() {
                 tracing::warn!(
                     in_flight = self.dispatcher.claimed.load(Ordering::Acquire),
                     "stopping with deliveries in flight; they will be retried after restart"
@@ -96,11 +93,7 @@ impl Dispatcher {
         }));
         let (stop, stop_rx) = watch::channel(false);
         let main_loop = tokio::spawn(dispatcher.clone().run(stop_rx, outcomes_tx));
-        Ok(DispatcherHandle {
-            dispatcher,
-            stop,
-            main_loop,
-        })
+        Ok(DispatcherHandle { dispatcher, stop, main_loop })
     }
 
     fn lease_ms(&self) -> i64 {
@@ -110,37 +103,23 @@ impl Dispatcher {
         (self.config.delivery_timeout * 2 + Duration::from_secs(60)).as_millis() as i64
     }
 
-    async fn run(
-        self: Arc<Self>,
-        mut stop: watch::Receiver<bool>,
-        outcomes: mpsc::Sender<AttemptOutcome>,
-    ) {
+    async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, outcomes: mpsc::Sender<AttemptOutcome>) {
         match self.store.requeue_interrupted().await {
             Ok(0) => {}
-            Ok(count) => tracing::info!(
-                count,
-                "re-queued deliveries interrupted by the previous run"
-            ),
+            Ok(count) => tracing::info!(count, "re-queued deliveries interrupted by the previous run"),
             Err(err) => tracing::warn!(error = %err, "could not re-queue interrupted deliveries"),
         }
         loop {
             if *stop.borrow() {
                 break;
             }
-            let free = self
-                .config
-                .max_in_flight
-                .saturating_sub(self.claimed.load(Ordering::Acquire));
+            let free = self.config.max_in_flight.saturating_sub(self.claimed.load(Ordering::Acquire));
             let mut more_due = false;
             if free > 0 {
                 let want = free.min(self.config.claim_batch);
                 let now = now_ms();
                 let skip = self.lanes.saturated();
-                match self
-                    .store
-                    .claim_due(now, want, now + self.lease_ms(), &skip)
-                    .await
-                {
+                match self.store.claim_due(now, want, now + self.lease_ms(), &skip).await {
                     Ok(batch) => {
                         more_due = batch.len() == want;
                         self.dispatch(batch, &outcomes).await;
@@ -158,11 +137,7 @@ impl Dispatcher {
             if more_due {
                 continue;
             }
-            let idle = if free == 0 {
-                MAX_IDLE
-            } else {
-                self.time_until_next_due().await
-            };
+            let idle = if free == 0 { MAX_IDLE } else { self.time_until_next_due().await };
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
@@ -175,11 +150,7 @@ impl Dispatcher {
         match self.store.next_due_at().await {
             Ok(Some(due)) => {
                 let wait = due - now_ms();
-                if wait <= 0 {
-                    SATURATED_RECHECK
-                } else {
-                    Duration::from_millis(wait as u64).min(MAX_IDLE)
-                }
+                if wait <= 0 { SATURATED_RECHECK } else { Duration::from_millis(wait as u64).min(MAX_IDLE) }
             }
             Ok(None) => MAX_IDLE,
             Err(err) => {
@@ -189,11 +160,7 @@ impl Dispatcher {
         }
     }
 
-    async fn dispatch(
-        self: &Arc<Self>,
-        batch: Vec<ClaimedDelivery>,
-        outcomes: &mpsc::Sender<AttemptOutcome>,
-    ) {
+    async fn dispatch(self: &Arc<Self>, batch: Vec<ClaimedDelivery>, outcomes: &mpsc::Sender<AttemptOutcome>) {
         let mut releases = Vec::new();
         for delivery in batch {
             self.claimed.fetch_add(1, Ordering::AcqRel);
@@ -219,11 +186,7 @@ impl Dispatcher {
         }
     }
 
-    async fn work_lane(
-        self: Arc<Self>,
-        endpoint: EndpointId,
-        outcomes: mpsc::Sender<AttemptOutcome>,
-    ) {
+    async fn work_lane(self: Arc<Self>, endpoint: EndpointId, outcomes: mpsc::Sender<AttemptOutcome>) {
         while let Some(delivery) = self.lanes.next_for(&endpoint) {
             let outcome = self.deliver(delivery).await;
             if outcomes.send(outcome).await.is_err() {
@@ -234,12 +197,7 @@ impl Dispatcher {
 
     async fn deliver(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
-        let result = send::send(
-            &self.client,
-            &delivery,
-            !self.config.allow_private_endpoints,
-        )
-        .await;
+        let result = send::send(&self.client, &delivery, !self.config.allow_private_endpoints).await;
         let delivered = schedule::is_success(result.status_code);
         let next = schedule::next_step(
             delivered,
@@ -267,16 +225,8 @@ impl Dispatcher {
                 response: result.response,
                 response_status_code: result.status_code,
                 response_duration_ms: result.duration_ms,
-                status: if delivered {
-                    DeliveryStatus::Success
-                } else {
-                    DeliveryStatus::Fail
-                },
-                trigger_type: if delivery.manual {
-                    TriggerType::Manual
-                } else {
-                    TriggerType::Scheduled
-                },
+                status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+                trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
                 created_at: started_at,
             },
             next,
@@ -299,7 +249,5 @@ fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineErro
     if !config.allow_private_endpoints {
         builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
     }
-    builder
-        .build()
-        .map_err(|e| EngineError::HttpClient(e.to_string()))
+    builder.build().map_err(|e| EngineError::HttpClient(e.to_string()))
 }

@@ -29,9 +29,7 @@ impl Resolve for PublicOnlyResolver {
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
             let allowed: Vec<SocketAddr> = resolved.filter(|addr| is_public(addr.ip())).collect();
             if allowed.is_empty() {
-                return Err(
-                    Box::new(BlockedAddress { host }) as Box<dyn std::error::Error + Send + Sync>
-                );
+                return Err(Box::new(BlockedAddress { host }) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -42,15 +40,9 @@ impl Resolve for PublicOnlyResolver {
 /// checked by [`PublicOnlyResolver`] when the connection is made.
 pub fn check_literal_host(url: &reqwest::Url) -> Result<(), BlockedAddress> {
     let host = url.host_str().unwrap_or_default();
-    let literal = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .ok();
+    let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
     match literal {
-        Some(ip) if !is_public(ip) => Err(BlockedAddress {
-            host: ip.to_string(),
-        }),
+        Some(ip) if !is_public(ip) => Err(BlockedAddress { host: ip.to_string() }),
         _ => Ok(()),
     }
 }

@@ -37,10 +37,7 @@ pub struct Lanes {
 
 impl Lanes {
     pub fn new(concurrency: usize) -> Self {
-        Self {
-            lanes: Mutex::new(HashMap::new()),
-            concurrency: concurrency.max(1),
-        }
+        Self { lanes: Mutex::new(HashMap::new()), concurrency: concurrency.max(1) }
     }
 
     fn capacity(&self) -> usize {
@@ -50,10 +47,7 @@ impl Lanes {
     fn with_lanes<R>(&self, f: impl FnOnce(&mut HashMap<EndpointId, Lane>) -> R) -> R {
         // A panic while holding the lock cannot leave a lane half-updated in a way that matters more than
         // stopping delivery would, so a poisoned lock is used as is.
-        let mut guard = self
-            .lanes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.lanes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut guard)
     }
 
@@ -95,11 +89,7 @@ impl Lanes {
     pub fn saturated(&self) -> Vec<EndpointId> {
         let capacity = self.capacity();
         self.with_lanes(|lanes| {
-            lanes
-                .iter()
-                .filter(|(_, lane)| lane.load() >= capacity)
-                .map(|(id, _)| id.clone())
-                .collect()
+            lanes.iter().filter(|(_, lane)| lane.load() >= capacity).map(|(id, _)| id.clone()).collect()
         })
     }
 }

@@ -44,10 +44,7 @@ mod tests {
 
     fn check(delivered: bool, manual: bool, attempts_before: u32, expected: NextStep) {
         let retry = RetrySchedule::from_secs(&[5, 60]);
-        assert_eq!(
-            next_step(delivered, manual, attempts_before, &retry, 1_000, 0.5),
-            expected
-        );
+        assert_eq!(next_step(delivered, manual, attempts_before, &retry, 1_000, 0.5), expected);
     }
 
     #[test]
@@ -62,14 +59,7 @@ mod tests {
 
     #[test]
     fn only_2xx_is_success() {
-        for (code, expected) in [
-            (200, true),
-            (204, true),
-            (299, true),
-            (301, false),
-            (404, false),
-            (0, false),
-        ] {
+        for (code, expected) in [(200, true), (204, true), (299, true), (301, false), (404, false), (0, false)] {
             assert_eq!(is_success(code), expected, "{code}");
         }
     }

@@ -27,21 +27,13 @@ pub struct SendResult {
 }
 
 /// Sends one delivery and reports what happened; never fails, since every failure is an attempt result.
-pub async fn send(
-    client: &reqwest::Client,
-    delivery: &ClaimedDelivery,
-    check_literal_hosts: bool,
-) -> SendResult {
+pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, check_literal_hosts: bool) -> SendResult {
     let started = Instant::now();
     let (status_code, response) = match attempt(client, delivery, check_literal_hosts).await {
         Ok(answer) => answer,
         Err(reason) => (0, reason),
     };
-    SendResult {
-        status_code,
-        response,
-        duration_ms: started.elapsed().as_millis() as i64,
-    }
+    SendResult { status_code, response, duration_ms: started.elapsed().as_millis() as i64 }
 }
 
 async fn attempt(
@@ -49,8 +41,7 @@ async fn attempt(
     delivery: &ClaimedDelivery,
     check_literal_hosts: bool,
 ) -> Result<(u16, String), String> {
-    let url =
-        reqwest::Url::parse(&delivery.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
+    let url = reqwest::Url::parse(&delivery.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
     if check_literal_hosts {
         egress::check_literal_host(&url).map_err(|e| e.to_string())?;
     }
@@ -81,10 +72,7 @@ fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMa
     let mut headers = HeaderMap::new();
     // Custom headers first, so ours win if a stored name ever collides with a reserved one.
     for (name, value) in &delivery.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(name, value);
         }
     }
@@ -132,11 +120,7 @@ fn body_text(body: Vec<u8>) -> String {
 
 /// A one-line description of a request failure, with its causes (reqwest's own message is terse).
 fn describe_error(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
+    let mut text = if err.is_timeout() { "timed out".to_owned() } else { "request failed".to_owned() };
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
     while let Some(cause) = source {
         let cause_text = cause.to_string();

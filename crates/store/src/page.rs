@@ -20,12 +20,7 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn first(limit: usize, order: Order) -> Self {
-        Self {
-            limit,
-            cursor: None,
-            backwards: false,
-            order,
-        }
+        Self { limit, cursor: None, backwards: false, order }
     }
 
     /// The order to scan the table in: the list order, or its reverse when paging backwards.
@@ -54,9 +49,6 @@ impl<T> Page<T> {
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            done: self.done,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), done: self.done }
     }
 }

@@ -1,9 +1,7 @@
 //! The `Store` trait: every operation the API and the dispatcher need, backend-neutral.
 
 use async_trait::async_trait;
-use hookrelay_core::model::{
-    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, SecretSet,
-};
+use hookrelay_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, SecretSet};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
@@ -128,11 +126,7 @@ pub trait Store: Send + Sync + 'static {
     /// Fails with `Conflict` when the name is taken.
     async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()>;
     async fn get_event_type(&self, name: &str) -> StoreResult<EventType>;
-    async fn list_event_types(
-        &self,
-        page: &PageRequest,
-        include_archived: bool,
-    ) -> StoreResult<Page<EventType>>;
+    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>>;
     async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()>;
     /// Removes the event type for good (`?expunge=true`); a plain delete is an update that archives.
     async fn expunge_event_type(&self, name: &str) -> StoreResult<()>;
@@ -144,11 +138,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
     /// Finds an endpoint of the application by id or uid.
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint>;
-    async fn list_endpoints(
-        &self,
-        app_id: &AppId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Endpoint>>;
+    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>>;
     /// Replaces the stored endpoint with the same id (secrets and headers included).
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
     /// Deletes the endpoint, its deliveries and its attempts.

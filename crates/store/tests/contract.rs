@@ -85,37 +85,19 @@ async fn applications_are_found_by_id_or_uid_and_uids_are_unique(store: Arc<dyn 
     store.create_app(&acme).await.unwrap();
     assert_eq!(store.get_app(acme.id.as_str()).await.unwrap(), acme);
     assert_eq!(store.get_app("acme").await.unwrap(), acme);
-    assert!(matches!(
-        store.create_app(&app(Some("acme"))).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(
-        store.get_app("nope").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.create_app(&app(Some("acme"))).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.get_app("nope").await, Err(StoreError::NotFound)));
 
     let mut renamed = acme.clone();
     renamed.name = "Acme Inc".into();
     renamed.uid = None;
     store.update_app(&renamed).await.unwrap();
-    assert_eq!(
-        store.get_app(acme.id.as_str()).await.unwrap().name,
-        "Acme Inc"
-    );
-    assert!(matches!(
-        store.get_app("acme").await,
-        Err(StoreError::NotFound)
-    ));
+    assert_eq!(store.get_app(acme.id.as_str()).await.unwrap().name, "Acme Inc");
+    assert!(matches!(store.get_app("acme").await, Err(StoreError::NotFound)));
 
     store.delete_app(&acme.id).await.unwrap();
-    assert!(matches!(
-        store.get_app(acme.id.as_str()).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.delete_app(&acme.id).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.get_app(acme.id.as_str()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_app(&acme.id).await, Err(StoreError::NotFound)));
 }
 
 async fn lists_page_forwards_and_backwards(store: Arc<dyn Store>) {
@@ -138,35 +120,17 @@ async fn lists_page_forwards_and_backwards(store: Arc<dyn Store>) {
     }
     assert_eq!(seen, ids);
 
-    let newest_first = store
-        .list_apps(&PageRequest::first(2, Order::Descending))
-        .await
-        .unwrap();
+    let newest_first = store.list_apps(&PageRequest::first(2, Order::Descending)).await.unwrap();
     assert_eq!(
-        newest_first
-            .items
-            .iter()
-            .map(|a| a.id.to_string())
-            .collect::<Vec<_>>(),
+        newest_first.items.iter().map(|a| a.id.to_string()).collect::<Vec<_>>(),
         vec![ids[6].clone(), ids[5].clone()]
     );
     assert!(!newest_first.done);
 
     // Backwards from the 5th item: the two before it, still in list order.
-    let back = PageRequest {
-        limit: 2,
-        cursor: Some(ids[4].clone()),
-        backwards: true,
-        order: Order::Ascending,
-    };
+    let back = PageRequest { limit: 2, cursor: Some(ids[4].clone()), backwards: true, order: Order::Ascending };
     let page = store.list_apps(&back).await.unwrap();
-    assert_eq!(
-        page.items
-            .iter()
-            .map(|a| a.id.to_string())
-            .collect::<Vec<_>>(),
-        vec![ids[2].clone(), ids[3].clone()]
-    );
+    assert_eq!(page.items.iter().map(|a| a.id.to_string()).collect::<Vec<_>>(), vec![ids[2].clone(), ids[3].clone()]);
     assert!(!page.done);
 }
 
@@ -183,33 +147,18 @@ async fn event_types_archive_and_report_unknown_names(store: Arc<dyn Store>) {
         updated_at: now,
     };
     store.create_event_type(&et).await.unwrap();
-    assert!(matches!(
-        store.create_event_type(&et).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.create_event_type(&et).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.get_event_type("invoice.paid").await.unwrap(), et);
     et.archived = true;
     store.update_event_type(&et).await.unwrap();
-    let visible = store
-        .list_event_types(&PageRequest::first(10, Order::Ascending), false)
-        .await
-        .unwrap();
+    let visible = store.list_event_types(&PageRequest::first(10, Order::Ascending), false).await.unwrap();
     assert!(visible.items.is_empty());
-    let all = store
-        .list_event_types(&PageRequest::first(10, Order::Ascending), true)
-        .await
-        .unwrap();
+    let all = store.list_event_types(&PageRequest::first(10, Order::Ascending), true).await.unwrap();
     assert_eq!(all.items.len(), 1);
-    let unknown = store
-        .unknown_event_types(&["invoice.paid".into(), "user.created".into()])
-        .await
-        .unwrap();
+    let unknown = store.unknown_event_types(&["invoice.paid".into(), "user.created".into()]).await.unwrap();
     assert_eq!(unknown, vec!["user.created".to_string()]);
     store.expunge_event_type("invoice.paid").await.unwrap();
-    assert!(matches!(
-        store.get_event_type("invoice.paid").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.get_event_type("invoice.paid").await, Err(StoreError::NotFound)));
 }
 
 async fn endpoints_round_trip_with_secrets_and_headers(store: Arc<dyn Store>) {
@@ -221,32 +170,19 @@ async fn endpoints_round_trip_with_secrets_and_headers(store: Arc<dyn Store>) {
     assert_eq!(store.get_endpoint(&acme.id, "primary").await.unwrap(), ep);
     let mut dup = endpoint(&acme.id, None, None);
     dup.uid = Some("primary".into());
-    assert!(matches!(
-        store.create_endpoint(&dup).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.create_endpoint(&dup).await, Err(StoreError::Conflict(_))));
 
-    ep.secrets
-        .rotate(EndpointSecret::generate(), now_ms(), 60_000);
+    ep.secrets.rotate(EndpointSecret::generate(), now_ms(), 60_000);
     ep.headers.insert("x-other".into(), "1".into());
     store.update_endpoint(&ep).await.unwrap();
-    assert_eq!(
-        store.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(),
-        ep
-    );
+    assert_eq!(store.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(), ep);
 
     let other_app = app(None);
     store.create_app(&other_app).await.unwrap();
-    assert!(matches!(
-        store.get_endpoint(&other_app.id, ep.id.as_str()).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.get_endpoint(&other_app.id, ep.id.as_str()).await, Err(StoreError::NotFound)));
 
     store.delete_endpoint(&acme.id, &ep.id).await.unwrap();
-    assert!(matches!(
-        store.get_endpoint(&acme.id, ep.id.as_str()).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.get_endpoint(&acme.id, ep.id.as_str()).await, Err(StoreError::NotFound)));
 }
 
 async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) {
@@ -257,35 +193,16 @@ async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) 
     let channel = endpoint(&acme.id, None, Some(&["eu"]));
     let mut disabled = endpoint(&acme.id, None, None);
     disabled.disabled = true;
-    app_with_endpoints(
-        &store,
-        &[all.clone(), only_b.clone(), channel.clone(), disabled],
-    )
-    .await;
+    app_with_endpoints(&store, &[all.clone(), only_b.clone(), channel.clone(), disabled]).await;
 
-    let published = store
-        .publish_message(&message(&acme.id, "a", None), None)
-        .await
-        .unwrap();
+    let published = store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     assert_eq!(published.deliveries, 1);
-    let published = store
-        .publish_message(&message(&acme.id, "b", Some(&["eu"])), None)
-        .await
-        .unwrap();
+    let published = store.publish_message(&message(&acme.id, "b", Some(&["eu"])), None).await.unwrap();
     assert_eq!(published.deliveries, 3);
 
-    let page = store
-        .list_message_deliveries(
-            &published.message.id,
-            &PageRequest::first(10, Order::Ascending),
-        )
-        .await
-        .unwrap();
-    let mut routed: Vec<_> = page
-        .items
-        .iter()
-        .map(|(ep, d)| (ep.id.clone(), d.status))
-        .collect();
+    let page =
+        store.list_message_deliveries(&published.message.id, &PageRequest::first(10, Order::Ascending)).await.unwrap();
+    let mut routed: Vec<_> = page.items.iter().map(|(ep, d)| (ep.id.clone(), d.status)).collect();
     routed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut expected = vec![
         (all.id.clone(), DeliveryStatus::Pending),
@@ -294,14 +211,7 @@ async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) 
     ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(routed, expected);
-    assert_eq!(
-        store
-            .endpoint_delivery_counts(&all.id)
-            .await
-            .unwrap()
-            .pending,
-        2
-    );
+    assert_eq!(store.endpoint_delivery_counts(&all.id).await.unwrap().pending, 2);
 }
 
 async fn messages_keep_payload_bytes_and_event_ids_are_unique(store: Arc<dyn Store>) {
@@ -310,20 +220,11 @@ async fn messages_keep_payload_bytes_and_event_ids_are_unique(store: Arc<dyn Sto
     let mut msg = message(&acme.id, "a", None);
     msg.event_id = Some("evt-1".into());
     store.publish_message(&msg, None).await.unwrap();
-    assert_eq!(
-        store.get_message(&acme.id, msg.id.as_str()).await.unwrap(),
-        msg
-    );
-    assert_eq!(
-        store.get_message(&acme.id, "evt-1").await.unwrap().payload,
-        r#"{"b": 1,  "a": [2]}"#
-    );
+    assert_eq!(store.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
+    assert_eq!(store.get_message(&acme.id, "evt-1").await.unwrap().payload, r#"{"b": 1,  "a": [2]}"#);
     let mut again = message(&acme.id, "a", None);
     again.event_id = Some("evt-1".into());
-    assert!(matches!(
-        store.publish_message(&again, None).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.publish_message(&again, None).await, Err(StoreError::Conflict(_))));
     // Event ids are unique per application, not globally.
     let other = app(None);
     store.create_app(&other).await.unwrap();
@@ -357,42 +258,14 @@ async fn message_lists_filter_by_type_channel_and_time(store: Arc<dyn Store>) {
                 .collect::<Vec<_>>()
         }
     };
+    assert_eq!(list(MessageFilter::default()).await, vec![late.id.clone(), early.id.clone()]);
     assert_eq!(
-        list(MessageFilter::default()).await,
-        vec![late.id.clone(), early.id.clone()]
-    );
-    assert_eq!(
-        list(MessageFilter {
-            event_types: Some(vec!["a".into()]),
-            ..Default::default()
-        })
-        .await,
+        list(MessageFilter { event_types: Some(vec!["a".into()]), ..Default::default() }).await,
         vec![early.id.clone()]
     );
-    assert_eq!(
-        list(MessageFilter {
-            channel: Some("us".into()),
-            ..Default::default()
-        })
-        .await,
-        vec![late.id.clone()]
-    );
-    assert_eq!(
-        list(MessageFilter {
-            before: Some(2_000),
-            ..Default::default()
-        })
-        .await,
-        vec![early.id.clone()]
-    );
-    assert_eq!(
-        list(MessageFilter {
-            after: Some(2_000),
-            ..Default::default()
-        })
-        .await,
-        vec![late.id.clone()]
-    );
+    assert_eq!(list(MessageFilter { channel: Some("us".into()), ..Default::default() }).await, vec![late.id.clone()]);
+    assert_eq!(list(MessageFilter { before: Some(2_000), ..Default::default() }).await, vec![early.id.clone()]);
+    assert_eq!(list(MessageFilter { after: Some(2_000), ..Default::default() }).await, vec![late.id.clone()]);
 }
 
 async fn idempotent_responses_commit_with_the_message_and_expire(store: Arc<dyn Store>) {
@@ -404,14 +277,8 @@ async fn idempotent_responses_commit_with_the_message_and_expire(store: Arc<dyn 
         body: b"{\"id\":1}".to_vec(),
         expires_at: now_ms() + 60_000,
     };
-    store
-        .publish_message(&message(&acme.id, "a", None), Some(&remembered))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_idempotent("k1").await.unwrap(),
-        Some(remembered.clone())
-    );
+    store.publish_message(&message(&acme.id, "a", None), Some(&remembered)).await.unwrap();
+    assert_eq!(store.get_idempotent("k1").await.unwrap(), Some(remembered.clone()));
 
     // A message that fails (duplicate event id) leaves no remembered response behind.
     let mut first = message(&acme.id, "a", None);
@@ -419,36 +286,17 @@ async fn idempotent_responses_commit_with_the_message_and_expire(store: Arc<dyn 
     store.publish_message(&first, None).await.unwrap();
     let mut second = message(&acme.id, "a", None);
     second.event_id = Some("dup".into());
-    let k2 = IdempotentResponse {
-        key: "k2".into(),
-        ..remembered.clone()
-    };
+    let k2 = IdempotentResponse { key: "k2".into(), ..remembered.clone() };
     assert!(store.publish_message(&second, Some(&k2)).await.is_err());
     assert_eq!(store.get_idempotent("k2").await.unwrap(), None);
 
     // The first response wins; an expired one is invisible and replaceable.
-    store
-        .put_idempotent(&IdempotentResponse {
-            status: 500,
-            ..remembered.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_idempotent("k1").await.unwrap().unwrap().status,
-        202
-    );
-    let expired = IdempotentResponse {
-        key: "k3".into(),
-        expires_at: now_ms() - 1,
-        ..remembered.clone()
-    };
+    store.put_idempotent(&IdempotentResponse { status: 500, ..remembered.clone() }).await.unwrap();
+    assert_eq!(store.get_idempotent("k1").await.unwrap().unwrap().status, 202);
+    let expired = IdempotentResponse { key: "k3".into(), expires_at: now_ms() - 1, ..remembered.clone() };
     store.put_idempotent(&expired).await.unwrap();
     assert_eq!(store.get_idempotent("k3").await.unwrap(), None);
-    let fresh = IdempotentResponse {
-        key: "k3".into(),
-        ..remembered
-    };
+    let fresh = IdempotentResponse { key: "k3".into(), ..remembered };
     store.put_idempotent(&fresh).await.unwrap();
     assert_eq!(store.get_idempotent("k3").await.unwrap(), Some(fresh));
 }
@@ -461,121 +309,46 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     let msg = message(&acme.id, "a", None);
     store.publish_message(&msg, None).await.unwrap();
     let now = now_ms();
-    assert!(
-        store
-            .next_due_at()
-            .await
-            .unwrap()
-            .is_some_and(|due| due <= now)
-    );
+    assert!(store.next_due_at().await.unwrap().is_some_and(|due| due <= now));
 
     let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let delivery = &claimed[0];
-    assert_eq!(
-        (delivery.msg_id.clone(), delivery.endpoint_id.clone()),
-        (msg.id.clone(), ep.id.clone())
-    );
+    assert_eq!((delivery.msg_id.clone(), delivery.endpoint_id.clone()), (msg.id.clone(), ep.id.clone()));
     assert_eq!(&*delivery.payload, msg.payload);
     assert_eq!(delivery.secrets, ep.secrets);
     assert_eq!(delivery.headers, ep.headers);
     assert_eq!(delivery.attempts, 0);
     // Leased: not claimable again until the lease ends.
-    assert!(
-        store
-            .claim_due(now, 10, now + 60_000, &[])
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        store
-            .claim_due(now + 60_000, 10, now + 120_000, &[])
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(store.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
+    assert_eq!(store.claim_due(now + 60_000, 10, now + 120_000, &[]).await.unwrap().len(), 1);
 
     // A failed attempt with a retry planned.
     let failed = attempt_for(delivery, DeliveryStatus::Fail, 500);
     store
-        .record_outcomes(&[AttemptOutcome {
-            attempt: failed.clone(),
-            next: NextStep::RetryAt(now + 5_000),
-        }])
+        .record_outcomes(&[AttemptOutcome { attempt: failed.clone(), next: NextStep::RetryAt(now + 5_000) }])
         .await
         .unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), Some(now + 5_000));
-    assert!(
-        store
-            .claim_due(now, 10, now + 60_000, &[])
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let retry = store
-        .claim_due(now + 5_000, 10, now + 65_000, &[])
-        .await
-        .unwrap();
+    assert!(store.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
+    let retry = store.claim_due(now + 5_000, 10, now + 65_000, &[]).await.unwrap();
     assert_eq!(retry[0].attempts, 1);
 
     let ok = attempt_for(&retry[0], DeliveryStatus::Success, 200);
-    store
-        .record_outcomes(&[AttemptOutcome {
-            attempt: ok.clone(),
-            next: NextStep::Succeeded,
-        }])
-        .await
-        .unwrap();
+    store.record_outcomes(&[AttemptOutcome { attempt: ok.clone(), next: NextStep::Succeeded }]).await.unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), None);
     let counts = store.endpoint_delivery_counts(&ep.id).await.unwrap();
-    assert_eq!(
-        counts,
-        DeliveryCounts {
-            success: 1,
-            ..Default::default()
-        }
-    );
+    assert_eq!(counts, DeliveryCounts { success: 1, ..Default::default() });
 
     let page = PageRequest::first(10, Order::Descending);
-    let attempts = store
-        .list_attempts_for_message(&msg.id, &AttemptFilter::default(), &page)
-        .await
-        .unwrap();
-    assert_eq!(
-        attempts
-            .items
-            .iter()
-            .map(|a| a.id.clone())
-            .collect::<Vec<_>>(),
-        vec![ok.id.clone(), failed.id.clone()]
-    );
-    let only_failed = AttemptFilter {
-        status: Some(DeliveryStatus::Fail),
-        ..Default::default()
-    };
-    let attempts = store
-        .list_attempts_for_endpoint(&ep.id, &only_failed, &page)
-        .await
-        .unwrap();
+    let attempts = store.list_attempts_for_message(&msg.id, &AttemptFilter::default(), &page).await.unwrap();
+    assert_eq!(attempts.items.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![ok.id.clone(), failed.id.clone()]);
+    let only_failed = AttemptFilter { status: Some(DeliveryStatus::Fail), ..Default::default() };
+    let attempts = store.list_attempts_for_endpoint(&ep.id, &only_failed, &page).await.unwrap();
     assert_eq!(attempts.items, vec![failed.clone()]);
-    let class_5xx = AttemptFilter {
-        status_code_class: Some(500),
-        ..Default::default()
-    };
-    assert_eq!(
-        store
-            .list_attempts_for_endpoint(&ep.id, &class_5xx, &page)
-            .await
-            .unwrap()
-            .items,
-        vec![failed.clone()]
-    );
-    assert_eq!(
-        store.get_attempt(&msg.id, ok.id.as_str()).await.unwrap(),
-        ok
-    );
+    let class_5xx = AttemptFilter { status_code_class: Some(500), ..Default::default() };
+    assert_eq!(store.list_attempts_for_endpoint(&ep.id, &class_5xx, &page).await.unwrap().items, vec![failed.clone()]);
+    assert_eq!(store.get_attempt(&msg.id, ok.id.as_str()).await.unwrap(), ok);
 }
 
 async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Arc<dyn Store>) {
@@ -587,25 +360,12 @@ async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Arc<dy
     let msg = message(&acme.id, "a", None);
     store.publish_message(&msg, None).await.unwrap();
     let now = now_ms();
-    let claimed = store
-        .claim_due(now, 10, now + 60_000, std::slice::from_ref(&busy.id))
-        .await
-        .unwrap();
-    assert_eq!(
-        claimed
-            .iter()
-            .map(|d| d.endpoint_id.clone())
-            .collect::<Vec<_>>(),
-        vec![idle.id.clone()]
-    );
+    let claimed = store.claim_due(now, 10, now + 60_000, std::slice::from_ref(&busy.id)).await.unwrap();
+    assert_eq!(claimed.iter().map(|d| d.endpoint_id.clone()).collect::<Vec<_>>(), vec![idle.id.clone()]);
 
     let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    let release = Release {
-        msg_id: msg.id.clone(),
-        endpoint_id: busy.id.clone(),
-        due_at: claimed[0].due_at,
-    };
+    let release = Release { msg_id: msg.id.clone(), endpoint_id: busy.id.clone(), due_at: claimed[0].due_at };
     store.release(&[release]).await.unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), Some(msg.created_at));
 }
@@ -621,31 +381,16 @@ async fn interrupted_and_manual_deliveries_are_due_again(store: Arc<dyn Store>) 
     let claimed = store.claim_due(now, 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(store.requeue_interrupted().await.unwrap(), 1);
-    let again = store
-        .claim_due(now_ms(), 10, now + 600_000, &[])
-        .await
-        .unwrap();
+    let again = store.claim_due(now_ms(), 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(again.len(), 1);
     let ok = attempt_for(&again[0], DeliveryStatus::Success, 200);
-    store
-        .record_outcomes(&[AttemptOutcome {
-            attempt: ok,
-            next: NextStep::Succeeded,
-        }])
-        .await
-        .unwrap();
+    store.record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded }]).await.unwrap();
 
     store.resend(&msg.id, &ep.id).await.unwrap();
-    let manual = store
-        .claim_due(now_ms(), 10, now + 600_000, &[])
-        .await
-        .unwrap();
+    let manual = store.claim_due(now_ms(), 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(manual.len(), 1);
     assert!(manual[0].manual);
-    assert!(matches!(
-        store.resend(&MessageId::new(), &ep.id).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.resend(&MessageId::new(), &ep.id).await, Err(StoreError::NotFound)));
 }
 
 async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
@@ -656,10 +401,7 @@ async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     let msg = message(&acme.id, "a", None);
     store.publish_message(&msg, None).await.unwrap();
     store.delete_app(&acme.id).await.unwrap();
-    assert!(matches!(
-        store.get_message(&acme.id, msg.id.as_str()).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.get_message(&acme.id, msg.id.as_str()).await, Err(StoreError::NotFound)));
     assert_eq!(store.next_due_at().await.unwrap(), None);
     store.ping().await.unwrap();
 }

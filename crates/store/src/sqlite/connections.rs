@@ -62,9 +62,7 @@ where
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // WAL lets readers run while the writer commits; FULL makes each commit survive power loss, which
@@ -91,24 +89,15 @@ pub(crate) struct Connections {
 impl Connections {
     /// Opens the database (running `prepare` on the writer connection first, e.g. migrations) and starts
     /// the writer thread.
-    pub fn open(
-        path: &Path,
-        prepare: impl FnOnce(&mut Connection) -> rusqlite::Result<()>,
-    ) -> StoreResult<Self> {
+    pub fn open(path: &Path, prepare: impl FnOnce(&mut Connection) -> rusqlite::Result<()>) -> StoreResult<Self> {
         let mut writer = open_connection(path).map_err(sql_error)?;
         prepare(&mut writer).map_err(sql_error)?;
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("hookrelay-sqlite-writer".into())
             .spawn(move || run_writer(writer, queue))
-            .map_err(|e| {
-                StoreError::Internal(format!("cannot start the SQLite writer thread: {e}"))
-            })?;
-        Ok(Self {
-            jobs,
-            path: path.to_owned(),
-            readers: Arc::new(Mutex::new(Vec::new())),
-        })
+            .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(Self { jobs, path: path.to_owned(), readers: Arc::new(Mutex::new(Vec::new())) })
     }
 
     /// Runs `work` in the next group transaction and returns its result once that transaction is durable.
@@ -119,13 +108,8 @@ impl Connections {
     {
         let (reply_to, reply) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(TypedJob { work, reply_to });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is shut down".into()))?;
-        reply
-            .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer stopped".into()))?
+        self.jobs.send(job).await.map_err(|_| StoreError::Unavailable("the store is shut down".into()))?;
+        reply.await.map_err(|_| StoreError::Unavailable("the SQLite writer stopped".into()))?
     }
 
     /// Runs `work` on a read connection in a blocking task.
@@ -156,18 +140,11 @@ impl Connections {
 }
 
 /// Runs one job inside a savepoint so its failure (or panic) undoes only its own changes.
-fn run_in_savepoint<R>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> StoreResult<R>,
-) -> StoreResult<R> {
+fn run_in_savepoint<R>(conn: &Connection, work: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
     conn.execute_batch("SAVEPOINT job").map_err(sql_error)?;
     let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a store operation panicked".into())));
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
+    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
     conn.execute_batch(end).map_err(sql_error)?;
     result
 }
@@ -186,19 +163,16 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %err, "cannot open a SQLite write transaction");
             for job in group.drain(..) {
-                job.abort(StoreError::Unavailable(format!(
-                    "cannot write to the database: {err}"
-                )));
+                job.abort(StoreError::Unavailable(format!("cannot write to the database: {err}")));
             }
             continue;
         }
         let replies: Vec<Reply> = group.drain(..).map(|job| job.run(&conn)).collect();
         if last_cleanup.elapsed() >= CLEANUP_EVERY {
             last_cleanup = Instant::now();
-            if let Err(err) = conn.execute(
-                "DELETE FROM idempotency WHERE expires_at < ?1",
-                [hookrelay_core::time::now_ms()],
-            ) {
+            if let Err(err) =
+                conn.execute("DELETE FROM idempotency WHERE expires_at < ?1", [hookrelay_core::time::now_ms()])
+            {
                 tracing::warn!(error = %err, "could not drop expired idempotency records");
             }
         }

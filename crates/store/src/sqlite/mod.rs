@@ -42,9 +42,7 @@ impl SqliteStore {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display()))
-            })?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
         lock.try_lock().map_err(|_| {
             StoreError::Unavailable(format!(
                 "another hookrelay process is using {}; stop it or choose another data directory",
@@ -52,11 +50,7 @@ impl SqliteStore {
             ))
         })?;
         let db = Connections::open(path, schema::migrate)?;
-        Ok(Self {
-            db,
-            path: path.to_owned(),
-            _lock: lock,
-        })
+        Ok(Self { db, path: path.to_owned(), _lock: lock })
     }
 
     /// The database file.
@@ -82,9 +76,7 @@ fn query_page<T>(
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> StoreResult<Page<T>> {
     let (tail, params) = filters.finish_page(cursor_column, page);
-    let mut stmt = conn
-        .prepare_cached(&format!("{select}{tail}"))
-        .map_err(sql_error)?;
+    let mut stmt = conn.prepare_cached(&format!("{select}{tail}")).map_err(sql_error)?;
     let rows = stmt
         .query_map(params_from_iter(params), map)
         .map_err(sql_error)?
@@ -176,21 +168,12 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
                 ep.updated_at
             ],
         )
-        .map_err(|e| {
-            conflict_or_internal(
-                e,
-                "an endpoint with this uid already exists in this application",
-            )
-        })?;
+        .map_err(|e| conflict_or_internal(e, "an endpoint with this uid already exists in this application"))?;
     expect_changed(changed)
 }
 
 /// Inserts the message and its deliveries; the caller's transaction makes it atomic.
-fn insert_message(
-    conn: &Connection,
-    msg: &Message,
-    idempotent: Option<&IdempotentResponse>,
-) -> StoreResult<usize> {
+fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&IdempotentResponse>) -> StoreResult<usize> {
     conn.prepare_cached(
         "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -206,17 +189,10 @@ fn insert_message(
             msg.created_at
         ])
     })
-    .map_err(|e| {
-        conflict_or_internal(
-            e,
-            "a message with this eventId already exists in this application",
-        )
-    })?;
+    .map_err(|e| conflict_or_internal(e, "a message with this eventId already exists in this application"))?;
 
     let mut targets = conn
-        .prepare_cached(
-            "SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0",
-        )
+        .prepare_cached("SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0")
         .map_err(sql_error)?;
     let endpoints = targets
         .query_map([msg.app_id.as_str()], |row| {
@@ -238,15 +214,8 @@ fn insert_message(
     let mut routed = 0;
     for endpoint in endpoints {
         let (endpoint_id, filter, channels) = endpoint.map_err(sql_error)?;
-        if endpoint_accepts(
-            filter.as_deref(),
-            channels.as_deref(),
-            &msg.event_type,
-            msg.channels.as_deref(),
-        ) {
-            insert
-                .execute(params![msg.id.as_str(), endpoint_id, msg.created_at])
-                .map_err(sql_error)?;
+        if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
+            insert.execute(params![msg.id.as_str(), endpoint_id, msg.created_at]).map_err(sql_error)?;
             routed += 1;
         }
     }
@@ -264,13 +233,7 @@ fn put_idempotent(conn: &Connection, response: &IdempotentResponse) -> StoreResu
          expires_at = excluded.expires_at WHERE idempotency.expires_at < ?5",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![
-            response.key,
-            response.status,
-            response.body,
-            response.expires_at,
-            now_ms()
-        ])
+        stmt.execute(params![response.key, response.status, response.body, response.expires_at, now_ms()])
     })
     .map_err(sql_error)?;
     Ok(())
@@ -288,10 +251,7 @@ fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
             filters.add("a.response_status_code = 0", []);
         } else {
             let low = i64::from(class / 100 * 100);
-            filters.add(
-                "a.response_status_code BETWEEN ? AND ?",
-                [Value::Integer(low), Value::Integer(low + 99)],
-            );
+            filters.add("a.response_status_code BETWEEN ? AND ?", [Value::Integer(low), Value::Integer(low + 99)]);
         }
     }
     if let Some(endpoint_id) = &filter.endpoint_id {
@@ -301,10 +261,7 @@ fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
         filters.add_in("m.event_type", types);
     }
     if let Some(channel) = &filter.channel {
-        filters.add(
-            "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)",
-            [text(channel)],
-        );
+        filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
     }
     if let Some(before) = filter.before {
         filters.add("a.created_at < ?", [Value::Integer(before)]);
@@ -315,13 +272,8 @@ fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
     filters
 }
 
-fn list_attempts(
-    conn: &Connection,
-    filters: Filters,
-    page: &PageRequest,
-) -> StoreResult<Page<Attempt>> {
-    let select =
-        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
+fn list_attempts(conn: &Connection, filters: Filters, page: &PageRequest) -> StoreResult<Page<Attempt>> {
+    let select = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
     query_page(conn, &select, filters, "a.id", page, attempt_from_row)
 }
 
@@ -333,19 +285,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
-        let column = if AppId::parse(id_or_uid).is_some() {
-            "id"
-        } else {
-            "uid"
-        };
+        let column = if AppId::parse(id_or_uid).is_some() { "id" } else { "uid" };
         let key = id_or_uid.to_owned();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {APP_COLUMNS} FROM applications WHERE {column} = ?1"
-                ))
-                .and_then(|mut stmt| stmt.query_row([key], app_from_row))
-                .map_err(not_found_or_internal)
+                conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM applications WHERE {column} = ?1"))
+                    .and_then(|mut stmt| stmt.query_row([key], app_from_row))
+                    .map_err(not_found_or_internal)
             })
             .await
     }
@@ -362,9 +308,7 @@ impl Store for SqliteStore {
 
     async fn update_app(&self, app: &Application) -> StoreResult<()> {
         let app = app.clone();
-        self.db
-            .write(move |conn| write_app(conn, &app, false))
-            .await
+        self.db.write(move |conn| write_app(conn, &app, false)).await
     }
 
     async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
@@ -372,8 +316,7 @@ impl Store for SqliteStore {
         self.db
             .write(move |conn| {
                 expect_changed(
-                    conn.execute("DELETE FROM applications WHERE id = ?1", [id.as_str()])
-                        .map_err(sql_error)?,
+                    conn.execute("DELETE FROM applications WHERE id = ?1", [id.as_str()]).map_err(sql_error)?,
                 )
             })
             .await
@@ -381,9 +324,7 @@ impl Store for SqliteStore {
 
     async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
         let et = event_type.clone();
-        self.db
-            .write(move |conn| write_event_type(conn, &et, true))
-            .await
+        self.db.write(move |conn| write_event_type(conn, &et, true)).await
     }
 
     async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
@@ -400,11 +341,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_event_types(
-        &self,
-        page: &PageRequest,
-        include_archived: bool,
-    ) -> StoreResult<Page<EventType>> {
+    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>> {
         let page = page.clone();
         self.db
             .read(move |conn| {
@@ -420,19 +357,14 @@ impl Store for SqliteStore {
 
     async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
         let et = event_type.clone();
-        self.db
-            .write(move |conn| write_event_type(conn, &et, false))
-            .await
+        self.db.write(move |conn| write_event_type(conn, &et, false)).await
     }
 
     async fn expunge_event_type(&self, name: &str) -> StoreResult<()> {
         let name = name.to_owned();
         self.db
             .write(move |conn| {
-                expect_changed(
-                    conn.execute("DELETE FROM event_types WHERE name = ?1", [name])
-                        .map_err(sql_error)?,
-                )
+                expect_changed(conn.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(sql_error)?)
             })
             .await
     }
@@ -447,39 +379,25 @@ impl Store for SqliteStore {
                 let mut filters = Filters::default();
                 filters.add_in("name", &names);
                 let mut stmt = conn
-                    .prepare(&format!(
-                        "SELECT name FROM event_types{}",
-                        filters.where_clause()
-                    ))
+                    .prepare(&format!("SELECT name FROM event_types{}", filters.where_clause()))
                     .map_err(sql_error)?;
                 let known = stmt
-                    .query_map(params_from_iter(filters.params), |row| {
-                        row.get::<_, String>(0)
-                    })
+                    .query_map(params_from_iter(filters.params), |row| row.get::<_, String>(0))
                     .map_err(sql_error)?
                     .collect::<rusqlite::Result<std::collections::HashSet<_>>>()
                     .map_err(sql_error)?;
-                Ok(names
-                    .into_iter()
-                    .filter(|name| !known.contains(name))
-                    .collect())
+                Ok(names.into_iter().filter(|name| !known.contains(name)).collect())
             })
             .await
     }
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let ep = endpoint.clone();
-        self.db
-            .write(move |conn| write_endpoint(conn, &ep, true))
-            .await
+        self.db.write(move |conn| write_endpoint(conn, &ep, true)).await
     }
 
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
-        let column = if EndpointId::parse(id_or_uid).is_some() {
-            "e.id"
-        } else {
-            "e.uid"
-        };
+        let column = if EndpointId::parse(id_or_uid).is_some() { "e.id" } else { "e.uid" };
         let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
         self.db
             .read(move |conn| {
@@ -492,11 +410,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_endpoints(
-        &self,
-        app_id: &AppId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Endpoint>> {
+    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
         let (app_id, page) = (app_id.clone(), page.clone());
         self.db
             .read(move |conn| {
@@ -510,9 +424,7 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let ep = endpoint.clone();
-        self.db
-            .write(move |conn| write_endpoint(conn, &ep, false))
-            .await
+        self.db.write(move |conn| write_endpoint(conn, &ep, false)).await
     }
 
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
@@ -520,10 +432,7 @@ impl Store for SqliteStore {
         self.db
             .write(move |conn| {
                 let changed = conn
-                    .execute(
-                        "DELETE FROM endpoints WHERE id = ?1 AND app_id = ?2",
-                        [id.as_str(), app_id.as_str()],
-                    )
+                    .execute("DELETE FROM endpoints WHERE id = ?1 AND app_id = ?2", [id.as_str(), app_id.as_str()])
                     .map_err(sql_error)?;
                 expect_changed(changed)
             })
@@ -565,20 +474,13 @@ impl Store for SqliteStore {
         self.db
             .write(move |conn| {
                 let deliveries = insert_message(conn, &msg, idempotent.as_ref())?;
-                Ok(PublishedMessage {
-                    message: msg,
-                    deliveries,
-                })
+                Ok(PublishedMessage { message: msg, deliveries })
             })
             .await
     }
 
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
-        let column = if MessageId::parse(id_or_event_id).is_some() {
-            "m.id"
-        } else {
-            "m.event_id"
-        };
+        let column = if MessageId::parse(id_or_event_id).is_some() { "m.id" } else { "m.event_id" };
         let (app_id, key) = (app_id.clone(), id_or_event_id.to_owned());
         self.db
             .read(move |conn| {
@@ -606,10 +508,7 @@ impl Store for SqliteStore {
                     filters.add_in("m.event_type", types);
                 }
                 if let Some(channel) = &filter.channel {
-                    filters.add(
-                        "EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)",
-                        [text(channel)],
-                    );
+                    filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
                 }
                 if let Some(before) = filter.before {
                     filters.add("m.created_at < ?", [Value::Integer(before)]);
@@ -673,11 +572,7 @@ impl Store for SqliteStore {
         let (endpoint_id, filter, page) = (endpoint_id.clone(), filter.clone(), page.clone());
         self.db
             .read(move |conn| {
-                list_attempts(
-                    conn,
-                    attempt_filters(("a.endpoint_id", endpoint_id.as_str()), &filter),
-                    &page,
-                )
+                list_attempts(conn, attempt_filters(("a.endpoint_id", endpoint_id.as_str()), &filter), &page)
             })
             .await
     }
@@ -690,13 +585,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<Attempt>> {
         let (msg_id, filter, page) = (msg_id.clone(), filter.clone(), page.clone());
         self.db
-            .read(move |conn| {
-                list_attempts(
-                    conn,
-                    attempt_filters(("a.msg_id", msg_id.as_str()), &filter),
-                    &page,
-                )
-            })
+            .read(move |conn| list_attempts(conn, attempt_filters(("a.msg_id", msg_id.as_str()), &filter), &page))
             .await
     }
 
@@ -705,9 +594,7 @@ impl Store for SqliteStore {
         self.db
             .read(move |conn| {
                 conn.query_row(
-                    &format!(
-                        "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = ?1 AND a.msg_id = ?2"
-                    ),
+                    &format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = ?1 AND a.msg_id = ?2"),
                     [attempt_id.as_str(), msg_id.as_str()],
                     attempt_from_row,
                 )
@@ -720,28 +607,28 @@ impl Store for SqliteStore {
         let key = key.to_owned();
         self.db
             .read(move |conn| {
-                conn.prepare_cached("SELECT key, status, body, expires_at FROM idempotency WHERE key = ?1 AND expires_at >= ?2")
-                    .and_then(|mut stmt| {
-                        stmt.query_row(params![key, now_ms()], |row| {
-                            Ok(IdempotentResponse {
-                                key: row.get(0)?,
-                                status: row.get(1)?,
-                                body: row.get(2)?,
-                                expires_at: row.get(3)?,
-                            })
+                conn.prepare_cached(
+                    "SELECT key, status, body, expires_at FROM idempotency WHERE key = ?1 AND expires_at >= ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key, now_ms()], |row| {
+                        Ok(IdempotentResponse {
+                            key: row.get(0)?,
+                            status: row.get(1)?,
+                            body: row.get(2)?,
+                            expires_at: row.get(3)?,
                         })
-                        .optional()
                     })
-                    .map_err(sql_error)
+                    .optional()
+                })
+                .map_err(sql_error)
             })
             .await
     }
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
         let response = response.clone();
-        self.db
-            .write(move |conn| put_idempotent(conn, &response))
-            .await
+        self.db.write(move |conn| put_idempotent(conn, &response)).await
     }
 
     async fn claim_due(
@@ -751,22 +638,13 @@ impl Store for SqliteStore {
         lease_until: UnixMillis,
         skip_endpoints: &[EndpointId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let skip = to_json(
-            &skip_endpoints
-                .iter()
-                .map(|id| id.as_str())
-                .collect::<Vec<_>>(),
-        );
-        self.db
-            .write(move |conn| claim_due(conn, now, limit, lease_until, &skip))
-            .await
+        let skip = to_json(&skip_endpoints.iter().map(|id| id.as_str()).collect::<Vec<_>>());
+        self.db.write(move |conn| claim_due(conn, now, limit, lease_until, &skip)).await
     }
 
     async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
         let outcomes = outcomes.to_vec();
-        self.db
-            .write(move |conn| record_outcomes(conn, &outcomes))
-            .await
+        self.db.write(move |conn| record_outcomes(conn, &outcomes)).await
     }
 
     async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
@@ -780,8 +658,7 @@ impl Store for SqliteStore {
                     )
                     .map_err(sql_error)?;
                 for d in &deliveries {
-                    stmt.execute(params![d.msg_id.as_str(), d.endpoint_id.as_str(), d.due_at])
-                        .map_err(sql_error)?;
+                    stmt.execute(params![d.msg_id.as_str(), d.endpoint_id.as_str(), d.due_at]).map_err(sql_error)?;
                 }
                 Ok(())
             })
@@ -791,11 +668,9 @@ impl Store for SqliteStore {
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
         self.db
             .read(|conn| {
-                conn.query_row(
-                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)",
-                    [],
-                    |row| row.get(0),
-                )
+                conn.query_row("SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)", [], |row| {
+                    row.get(0)
+                })
                 .map_err(sql_error)
             })
             .await
@@ -805,10 +680,7 @@ impl Store for SqliteStore {
         self.db
             .write(|conn| {
                 let changed = conn
-                    .execute(
-                        "UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3",
-                        [now_ms()],
-                    )
+                    .execute("UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3", [now_ms()])
                     .map_err(sql_error)?;
                 Ok(changed as u64)
             })
@@ -816,12 +688,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.db
-            .read(|conn| {
-                conn.query_row("SELECT 1", [], |_| Ok(()))
-                    .map_err(sql_error)
-            })
-            .await
+        self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
     }
 }
 
@@ -845,9 +712,7 @@ fn claim_due(
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
     let mut claimed = Vec::new();
     let mut disabled = Vec::new();
-    let mut rows = select
-        .query(params![now, skip_json, limit as i64])
-        .map_err(sql_error)?;
+    let mut rows = select.query(params![now, skip_json, limit as i64]).map_err(sql_error)?;
     while let Some(row) = rows.next().map_err(sql_error)? {
         let msg_id: String = row.get(0).map_err(sql_error)?;
         let endpoint_id: String = row.get(1).map_err(sql_error)?;
@@ -888,16 +753,14 @@ fn claim_due(
         .map_err(sql_error)?;
     for delivery in &claimed {
         lease
-            .execute(params![
-                delivery.msg_id.as_str(),
-                delivery.endpoint_id.as_str(),
-                lease_until
-            ])
+            .execute(params![delivery.msg_id.as_str(), delivery.endpoint_id.as_str(), lease_until])
             .map_err(sql_error)?;
     }
     // An endpoint disabled after the message was routed: the delivery will not be attempted.
     let mut fail = conn
-        .prepare_cached("UPDATE deliveries SET status = 2, next_attempt_at = NULL WHERE msg_id = ?1 AND endpoint_id = ?2")
+        .prepare_cached(
+            "UPDATE deliveries SET status = 2, next_attempt_at = NULL WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
         .map_err(sql_error)?;
     for (msg_id, endpoint_id) in &disabled {
         fail.execute([msg_id, endpoint_id]).map_err(sql_error)?;
@@ -945,12 +808,7 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
             NextStep::GiveUp => (2, None),
         };
         update
-            .execute(params![
-                a.msg_id.as_str(),
-                a.endpoint_id.as_str(),
-                status,
-                next_attempt_at
-            ])
+            .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
             .map_err(sql_error)?;
     }
     Ok(())

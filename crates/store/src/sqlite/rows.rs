@@ -1,8 +1,8 @@
 //! Conversions between SQLite rows and the domain model, and the SQL fragments that several queries share.
 
 use hookrelay_core::model::{
-    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message,
-    SecretSet, TriggerType,
+    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message, SecretSet,
+    TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId};
@@ -18,9 +18,8 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn opt_json<T: for<'de> Deserialize<'de>>(text: Option<String>) -> rusqlite::Result<Option<T>> {
@@ -30,9 +29,7 @@ fn opt_json<T: for<'de> Deserialize<'de>>(text: Option<String>) -> rusqlite::Res
 /// Maps a failed statement to `Conflict(what)` when it broke a uniqueness rule, else to `Internal`.
 pub fn conflict_or_internal(err: rusqlite::Error, what: &str) -> StoreError {
     match &err {
-        rusqlite::Error::SqliteFailure(e, _)
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Conflict(what.to_owned())
         }
         _ => StoreError::Internal(err.to_string()),
@@ -49,11 +46,7 @@ pub fn not_found_or_internal(err: rusqlite::Error) -> StoreError {
 
 /// Turns "0 rows changed" into `NotFound`.
 pub fn expect_changed(changed: usize) -> StoreResult<()> {
-    if changed == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
 pub const APP_COLUMNS: &str = "id, uid, name, rate_limit, metadata, created_at, updated_at";
@@ -97,18 +90,14 @@ pub fn previous_secrets_json(secrets: &SecretSet) -> String {
     let stored: Vec<StoredSecret> = secrets
         .previous
         .iter()
-        .map(|old| StoredSecret {
-            key: old.secret.to_whsec(),
-            expires_at: old.expires_at,
-        })
+        .map(|old| StoredSecret { key: old.secret.to_whsec(), expires_at: old.expires_at })
         .collect();
     to_json(&stored)
 }
 
 fn parse_secret(text: &str) -> rusqlite::Result<EndpointSecret> {
-    EndpointSecret::parse(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    EndpointSecret::parse(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// Reads a secret set from its two columns: the current `whsec_` string and the JSON of previous ones.
@@ -118,12 +107,7 @@ pub fn secrets_from_columns(current: &str, previous: &str) -> rusqlite::Result<S
         current: parse_secret(current)?,
         previous: previous
             .into_iter()
-            .map(|old| {
-                Ok(ExpiringSecret {
-                    secret: parse_secret(&old.key)?,
-                    expires_at: old.expires_at,
-                })
-            })
+            .map(|old| Ok(ExpiringSecret { secret: parse_secret(&old.key)?, expires_at: old.expires_at }))
             .collect::<rusqlite::Result<_>>()?,
     })
 }
@@ -154,8 +138,7 @@ pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     })
 }
 
-pub const MESSAGE_COLUMNS: &str =
-    "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at";
+pub const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at";
 
 pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
@@ -226,10 +209,7 @@ impl Filters {
     /// Adds `column IN (…)` for a non-empty list.
     pub fn add_in(&mut self, column: &str, values: &[String]) {
         let placeholders = vec!["?"; values.len()].join(", ");
-        self.add(
-            format!("{column} IN ({placeholders})"),
-            values.iter().cloned().map(Value::Text),
-        );
+        self.add(format!("{column} IN ({placeholders})"), values.iter().cloned().map(Value::Text));
     }
 
     /// Adds the cursor condition, ORDER BY and LIMIT (one extra row, see `Page::from_scan`) for `column`.
@@ -241,20 +221,10 @@ impl Filters {
         }
         let direction = if descending { "DESC" } else { "ASC" };
         self.params.push(Value::Integer(page.limit as i64 + 1));
-        (
-            format!(
-                "{} ORDER BY {column} {direction} LIMIT ?",
-                self.where_clause()
-            ),
-            self.params,
-        )
+        (format!("{} ORDER BY {column} {direction} LIMIT ?", self.where_clause()), self.params)
     }
 
     pub fn where_clause(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        }
+        if self.conditions.is_empty() { String::new() } else { format!(" WHERE {}", self.conditions.join(" AND ")) }
     }
 }
