@@ -1,1 +1,16 @@
-fn main() {}
+//! `hookrelay`: parse the command line and dispatch to the subcommand.
+
+use clap::Parser;
+use hookrelay::cmd::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => hookrelay::cmd::serve::run(args).await,
+            Command::Migrate(args) => hookrelay::cmd::migrate::run(args).await,
+            Command::Listen(args) => hookrelay::cmd::listen::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,25 @@
+//! The command line: one module per subcommand.
+
+pub mod listen;
+pub mod migrate;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted webhook gateway: durable, signed, retried outbound webhooks with a Svix-compatible API.
+#[derive(Parser, Debug)]
+#[command(name = "hookrelay", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API server and the delivery dispatcher.
+    Serve(crate::config::ServeArgs),
+    /// Create or upgrade the database schema, then exit (serve also does this at start).
+    Migrate(crate::config::ServeArgs),
+    /// Run a local receiver that prints the webhooks it gets and checks their signatures.
+    Listen(listen::ListenArgs),
+}

@@ -1,0 +1,145 @@
+//! `hookrelay serve`: open the store, start the dispatcher and the API, and run until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hookrelay_api::{ApiState, router};
+use hookrelay_engine::DispatcherConfig;
+use hookrelay_store::Store;
+use hookrelay_store::sqlite::SqliteStore;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::admin_token::{self, TokenSource};
+use crate::config::{ServeArgs, ServeConfig};
+use crate::logging;
+
+/// How long a stopping server waits for deliveries in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// File name of the embedded database inside the data directory.
+pub const DATABASE_FILE: &str = "hookrelay.db";
+
+/// A server started by [`start`].
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    pub token_source: TokenSource,
+    pub database: PathBuf,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets deliveries in flight finish (up to a grace period), and returns.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("server task failed")?
+    }
+}
+
+/// Opens the embedded store in the configured data directory, creating it if needed.
+pub fn open_store(config: &ServeConfig) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join(DATABASE_FILE);
+    SqliteStore::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+}
+
+/// Starts the API and the dispatcher on the current runtime; the same function serves `hookrelay serve`
+/// and the black-box tests.
+pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    let sqlite = open_store(&config)?;
+    let database = sqlite.path().to_owned();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;
+    let new_work = Arc::new(Notify::new());
+    let dispatcher = hookrelay_engine::start(
+        store.clone(),
+        DispatcherConfig {
+            retry: config.retry_schedule.clone(),
+            delivery_timeout: config.delivery_timeout,
+            allow_private_endpoints: config.allow_private_endpoints,
+            max_in_flight: config.max_in_flight,
+            endpoint_concurrency: config.endpoint_concurrency,
+            ..DispatcherConfig::default()
+        },
+        new_work.clone(),
+    )?;
+    let app = router(ApiState {
+        store,
+        admin_token: admin_token.clone(),
+        on_new_work: new_work,
+        max_body_bytes: config.max_body_bytes,
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        dispatcher.shutdown(SHUTDOWN_GRACE).await;
+        served.context("HTTP server failed")
+    });
+    tracing::info!(%addr, database = %database.display(), "hookrelay is serving");
+    Ok(RunningServer { addr, admin_token, token_source, database, stop, task })
+}
+
+/// `hookrelay serve`.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    logging::init(&config.log, &config.log_format);
+    if config.allow_private_endpoints {
+        tracing::warn!("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS is on: endpoints may target private networks");
+    }
+    let data_dir = config.data_dir.clone();
+    let server = start(config).await?;
+    println!("hookrelay listening on http://{} (data in {})", server.addr, data_dir.display());
+    let token_file = data_dir.join("admin-token");
+    match server.token_source {
+        TokenSource::Generated => {
+            println!(
+                "Generated an admin token and saved it to {} (it is printed only this once):\n\n    {}\n\n\
+                 Use it as a bearer token, e.g.:\n    curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/app/",
+                token_file.display(),
+                server.admin_token,
+                token_file.display(),
+                server.addr
+            );
+        }
+        TokenSource::Stored => println!("Using the admin token stored in {}", token_file.display()),
+        TokenSource::Configured => println!("Using the admin token from HOOKRELAY_ADMIN_TOKEN"),
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

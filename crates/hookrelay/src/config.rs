@@ -1,0 +1,185 @@
+//! Configuration of `hookrelay serve`. Every setting is declared once, in [`ServeArgs`], and read from four
+//! layers, later ones winning: built-in defaults < the TOML file (`--config`/`HOOKRELAY_CONFIG`) <
+//! `HOOKRELAY_*` environment variables < command-line flags. File keys are the flag names with underscores;
+//! unknown keys are rejected.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use hookrelay_core::retry::RetrySchedule;
+use serde::Deserialize;
+
+/// Settings of `hookrelay serve` (and `migrate`).
+#[derive(clap::Args, Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (keys as the flag names, with underscores)
+    #[arg(long, env = "HOOKRELAY_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:8071]
+    #[arg(long, env = "HOOKRELAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for the embedded database and the generated admin token [default: ./hookrelay-data]
+    #[arg(long, env = "HOOKRELAY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Bearer token for the API [default: generated once and stored in the data directory]
+    #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Seconds to wait after each failed attempt, comma-separated; one entry per retry
+    /// [default: 5,300,1800,7200,18000,36000,36000]
+    #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+
+    /// Timeout of one delivery request, in seconds [default: 15]
+    #[arg(long, env = "HOOKRELAY_DELIVERY_TIMEOUT_SECS")]
+    pub delivery_timeout_secs: Option<u64>,
+
+    /// Deliver to loopback, private and link-local addresses (local development and tests only) [default: false]
+    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")]
+    pub allow_private_endpoints: Option<bool>,
+
+    /// Most deliveries in flight at once, across all endpoints [default: 1024]
+    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+
+    /// Most concurrent requests to one endpoint [default: 10]
+    #[arg(long, env = "HOOKRELAY_ENDPOINT_CONCURRENCY")]
+    pub endpoint_concurrency: Option<usize>,
+
+    /// Largest accepted API request body, in bytes [default: 1048576]
+    #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Log filter, e.g. `info` or `hookrelay_engine=debug` [default: info]
+    #[arg(long, env = "HOOKRELAY_LOG")]
+    pub log: Option<String>,
+
+    /// Log format: pretty or json [default: pretty]
+    #[arg(long, env = "HOOKRELAY_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The resolved configuration of a server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub admin_token: Option<String>,
+    pub retry_schedule: RetrySchedule,
+    pub delivery_timeout: Duration,
+    pub allow_private_endpoints: bool,
+    pub max_in_flight: usize,
+    pub endpoint_concurrency: usize,
+    pub max_body_bytes: usize,
+    pub log: String,
+    pub log_format: String,
+}
+
+impl ServeArgs {
+    /// Reads the config file (if any) under these flags/env values and applies the defaults.
+    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => ServeArgs::default(),
+        };
+        let merged = self.over(file);
+        let retry_schedule = match merged.retry_schedule.as_deref() {
+            Some(text) => RetrySchedule::parse(text).context("invalid HOOKRELAY_RETRY_SCHEDULE")?,
+            None => RetrySchedule::default(),
+        };
+        let log_format = merged.log_format.unwrap_or_else(|| "pretty".into());
+        if !matches!(log_format.as_str(), "pretty" | "json") {
+            anyhow::bail!("invalid HOOKRELAY_LOG_FORMAT `{log_format}`: use `pretty` or `json`");
+        }
+        let positive = |value: Option<usize>, default: usize, name: &str| -> anyhow::Result<usize> {
+            match value.unwrap_or(default) {
+                0 => anyhow::bail!("{name} must be at least 1"),
+                n => Ok(n),
+            }
+        };
+        Ok(ServeConfig {
+            listen: merged.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8071))),
+            data_dir: merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data")),
+            admin_token: merged.admin_token,
+            retry_schedule,
+            delivery_timeout: Duration::from_secs(
+                positive(merged.delivery_timeout_secs.map(|s| s as usize), 15, "HOOKRELAY_DELIVERY_TIMEOUT_SECS")?
+                    as u64,
+            ),
+            allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
+            max_in_flight: positive(merged.max_in_flight, 1024, "HOOKRELAY_MAX_IN_FLIGHT")?,
+            endpoint_concurrency: positive(merged.endpoint_concurrency, 10, "HOOKRELAY_ENDPOINT_CONCURRENCY")?,
+            max_body_bytes: positive(merged.max_body_bytes, 1024 * 1024, "HOOKRELAY_MAX_BODY_BYTES")?,
+            log: merged.log.unwrap_or_else(|| "info".into()),
+            log_format,
+        })
+    }
+
+    /// `self`'s values where set, else `lower`'s.
+    fn over(self, lower: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config,
+            listen: self.listen.or(lower.listen),
+            data_dir: self.data_dir.or(lower.data_dir),
+            admin_token: self.admin_token.or(lower.admin_token),
+            retry_schedule: self.retry_schedule.or(lower.retry_schedule),
+            delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
+            allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
+            max_in_flight: self.max_in_flight.or(lower.max_in_flight),
+            endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            log: self.log.or(lower.log),
+            log_format: self.log_format.or(lower.log_format),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = ServeArgs::default().resolve().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8071");
+        assert_eq!(config.data_dir, PathBuf::from("hookrelay-data"));
+        assert_eq!(config.retry_schedule, RetrySchedule::default());
+        assert_eq!(config.delivery_timeout, Duration::from_secs(15));
+        assert!(!config.allow_private_endpoints);
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nretry_schedule = \"1,2\"\n").unwrap();
+        let args = ServeArgs { config: Some(file.clone()), retry_schedule: Some("7".into()), ..Default::default() };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(config.retry_schedule, RetrySchedule::from_secs(&[7]));
+
+        std::fs::write(&file, "listen_on = \"127.0.0.1:9000\"\n").unwrap();
+        let err = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("listen_on"), "{err:#}");
+    }
+
+    #[test]
+    fn bad_values_say_what_to_fix() {
+        let err = ServeArgs { retry_schedule: Some("5,soon".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("soon"));
+        let err = ServeArgs { max_in_flight: Some(0), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_MAX_IN_FLIGHT"));
+    }
+}

@@ -1,0 +1,196 @@
+//! Test harness for black-box tests: a hookrelay server started through the same `start` function as
+//! `hookrelay serve` (on port 0, with a temp data dir), an API client, and a real receiver on loopback.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use hookrelay::cmd::serve::{RunningServer, start};
+use hookrelay::config::ServeArgs;
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "test-admin-token";
+
+/// Polls `check` until it returns `Some`, failing the test after `timeout`.
+pub async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    /// A server on a fresh data dir that may deliver to loopback, retrying after 1 s and 1 s.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut args = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            data_dir: Some(data_dir.path().to_owned()),
+            admin_token: Some(TOKEN.into()),
+            retry_schedule: Some("1,1".into()),
+            delivery_timeout_secs: Some(5),
+            allow_private_endpoints: Some(true),
+            ..Default::default()
+        };
+        tweak(&mut args);
+        let server = start(args.resolve().expect("valid config")).await.expect("server starts");
+        let base = format!("http://{}", server.addr);
+        Self { server: Some(server), base, data_dir, http: reqwest::Client::builder().no_proxy().build().expect("client") }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Creates an app, returning its id.
+    pub async fn create_app(&self, name: &str) -> String {
+        let (status, app) = self.post("/api/v1/app/", json!({ "name": name })).await;
+        assert_eq!(status, 201, "{app}");
+        app["id"].as_str().expect("app id").to_owned()
+    }
+
+    /// Creates an endpoint with the given extra fields, returning (id, secret).
+    pub async fn create_endpoint(&self, app_id: &str, url: &str, extra: Value) -> (String, String) {
+        let mut body = json!({ "url": url });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let (status, endpoint) = self.post(&format!("/api/v1/app/{app_id}/endpoint/"), body).await;
+        assert_eq!(status, 201, "{endpoint}");
+        let id = endpoint["id"].as_str().expect("endpoint id").to_owned();
+        let (status, secret) = self.get(&format!("/api/v1/app/{app_id}/endpoint/{id}/secret/")).await;
+        assert_eq!(status, 200, "{secret}");
+        (id, secret["key"].as_str().expect("secret key").to_owned())
+    }
+
+    pub async fn publish(&self, app_id: &str, event_type: &str, payload: Value) -> String {
+        let (status, msg) =
+            self.post(&format!("/api/v1/app/{app_id}/msg/"), json!({ "eventType": event_type, "payload": payload })).await;
+        assert_eq!(status, 202, "{msg}");
+        msg["id"].as_str().expect("message id").to_owned()
+    }
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// How the receiver answers its n-th request (0-based): a status, after an optional delay.
+pub type Behaviour = Arc<dyn Fn(usize) -> (StatusCode, Duration) + Send + Sync>;
+
+/// A webhook receiver on a loopback port that records every request.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn ok() -> Self {
+        Self::start(Arc::new(|_| (StatusCode::OK, Duration::ZERO))).await
+    }
+
+    pub async fn start(behaviour: Behaviour) -> Self {
+        Self::start_on("127.0.0.1:0".parse().expect("addr"), behaviour).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let (log, behaviour) = (log.clone(), behaviour.clone());
+            async move {
+                let n = {
+                    let mut log = log.lock().expect("receiver log");
+                    log.push(Received { headers, body });
+                    log.len() - 1
+                };
+                let (status, delay) = behaviour(n);
+                tokio::time::sleep(delay).await;
+                status
+            }
+        });
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("receiver binds");
+        let addr = listener.local_addr().expect("receiver addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, received }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/webhook", self.addr)
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().expect("receiver log").len()
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().expect("receiver log").clone()
+    }
+
+    /// Waits until at least `n` requests arrived and returns them all.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        wait_for(&format!("{n} webhooks at {}", self.addr), timeout, async || (self.count() >= n).then(|| self.all()))
+            .await
+    }
+}

@@ -1,0 +1,269 @@
+//! Black-box tests of publishing and delivery over real HTTP: signing, routing, retries, idempotency, secret
+//! rotation, resend, and isolation of slow endpoints.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{Receiver, TestServer, wait_for};
+use hookrelay_core::signing::EndpointSecret;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Checks a delivery the way a Standard Webhooks verifier does, against every given secret.
+fn signed_by(received: &common::Received, secret: &str) -> bool {
+    let secret = EndpointSecret::parse(secret).expect("whsec secret");
+    let id = received.header("webhook-id");
+    let ts: i64 = received.header("webhook-timestamp").parse().expect("numeric timestamp");
+    let expected = secret.sign(id, ts, &received.body);
+    received.header("webhook-signature").split(' ').any(|sig| sig == expected)
+}
+
+#[tokio::test]
+async fn a_published_message_arrives_signed_with_the_exact_payload_bytes() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let (_, secret) = server.create_endpoint(&app, &receiver.url(), json!({ "headers": null })).await;
+
+    let raw = r#"{"invoice":  "in_1", "amount": 4200, "nested": {"b": [1, 2.50]}}"#;
+    let body = format!(r#"{{"eventType": "invoice.paid", "payload": {raw}}}"#);
+    let response = server
+        .http
+        .post(server.url(&format!("/api/v1/app/{app}/msg")))
+        .bearer_auth(common::TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let msg: serde_json::Value = response.json().await.unwrap();
+
+    let got = receiver.wait_for(1, WAIT).await;
+    let delivery = &got[0];
+    assert_eq!(&delivery.body[..], raw.as_bytes(), "payload bytes must be delivered exactly as published");
+    assert_eq!(delivery.header("webhook-id"), msg["id"].as_str().unwrap());
+    assert_eq!(delivery.header("svix-id"), delivery.header("webhook-id"));
+    assert_eq!(delivery.header("svix-signature"), delivery.header("webhook-signature"));
+    assert_eq!(delivery.header("content-type"), "application/json");
+    assert!(delivery.header("user-agent").starts_with("hookrelay/"));
+    assert!(signed_by(delivery, &secret));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn messages_fan_out_only_to_endpoints_that_match_type_and_channel() {
+    let server = TestServer::start().await;
+    for name in ["user.created", "user.deleted"] {
+        let (status, body) =
+            server.post("/api/v1/event-type/", json!({ "name": name, "description": "users" })).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (everything, only_created, only_eu) = (Receiver::ok().await, Receiver::ok().await, Receiver::ok().await);
+    let app = server.create_app("Acme").await;
+    server.create_endpoint(&app, &everything.url(), json!({})).await;
+    server.create_endpoint(&app, &only_created.url(), json!({ "filterTypes": ["user.created"] })).await;
+    server.create_endpoint(&app, &only_eu.url(), json!({ "channels": ["eu"] })).await;
+
+    server.publish(&app, "user.deleted", json!({ "n": 1 })).await;
+    let (status, _) = server
+        .post(&format!("/api/v1/app/{app}/msg/"), json!({ "eventType": "user.created", "payload": {"n": 2}, "channels": ["eu"] }))
+        .await;
+    assert_eq!(status, 202);
+
+    everything.wait_for(2, WAIT).await;
+    only_created.wait_for(1, WAIT).await;
+    only_eu.wait_for(1, WAIT).await;
+    // Give any wrongly routed delivery time to show up before checking counts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(only_created.all().iter().map(|r| r.json()["n"].clone()).collect::<Vec<_>>(), vec![json!(2)]);
+    assert_eq!(only_eu.all().iter().map(|r| r.json()["n"].clone()).collect::<Vec<_>>(), vec![json!(2)]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_retried_until_it_succeeds_and_every_attempt_is_logged() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start(Arc::new(|n| {
+        let status = if n < 2 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+        (status, Duration::ZERO)
+    }))
+    .await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let msg = server.publish(&app, "invoice.paid", json!({ "a": 1 })).await;
+
+    let got = receiver.wait_for(3, WAIT).await;
+    assert!(got.iter().all(|r| r.header("webhook-id") == msg), "retries keep the message id");
+
+    let attempts = wait_for("three recorded attempts", WAIT, async || {
+        let (_, list) = server.get(&format!("/api/v1/app/{app}/attempt/endpoint/{endpoint}/")).await;
+        let data = list["data"].as_array()?.clone();
+        (data.len() == 3).then_some(data)
+    })
+    .await;
+    // Newest first: the success, then the two failures.
+    let codes: Vec<_> = attempts.iter().map(|a| a["responseStatusCode"].as_i64().unwrap()).collect();
+    assert_eq!(codes, vec![200, 500, 500]);
+    let statuses: Vec<_> = attempts.iter().map(|a| a["status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, vec![0, 2, 2]);
+
+    let (_, stats) = server.get(&format!("/api/v1/app/{app}/endpoint/{endpoint}/stats/")).await;
+    assert_eq!(stats, json!({ "success": 1, "pending": 0, "sending": 0, "fail": 0 }));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_is_marked_failed_when_the_schedule_is_exhausted() {
+    let server = TestServer::start_with(|args| args.retry_schedule = Some("0".into())).await;
+    let receiver = Receiver::start(Arc::new(|_| (StatusCode::BAD_GATEWAY, Duration::ZERO))).await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let msg = server.publish(&app, "a", json!({})).await;
+    receiver.wait_for(2, WAIT).await;
+    let destinations = wait_for("the delivery to be failed", WAIT, async || {
+        let (_, list) = server.get(&format!("/api/v1/app/{app}/msg/{msg}/endpoint/")).await;
+        (list["data"][0]["status"] == json!(2)).then_some(list)
+    })
+    .await;
+    assert_eq!(destinations["data"][0]["id"], json!(endpoint));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 2, "no attempt after the schedule ran out");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_response_and_publishes_once() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let send = || {
+        server
+            .http
+            .post(server.url(&format!("/api/v1/app/{app}/msg/")))
+            .bearer_auth(common::TOKEN)
+            .header("idempotency-key", "auto_7f1b2c")
+            .json(&json!({ "eventType": "a", "payload": { "n": 1 } }))
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), 202);
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(first, second);
+
+    receiver.wait_for(1, WAIT).await;
+    let (_, list) = server.get(&format!("/api/v1/app/{app}/msg/")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn after_a_secret_rotation_deliveries_are_signed_with_old_and_new_secret() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, old_secret) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+
+    let (status, rotated) = server.post(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/rotate/"), json!({})).await;
+    assert_eq!(status, 200, "{rotated}");
+    let (_, current) = server.get(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/")).await;
+    let new_secret = current["key"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, old_secret);
+
+    server.publish(&app, "a", json!({ "n": 1 })).await;
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
+    assert!(signed_by(&got[0], &old_secret), "receivers still on the old secret keep verifying");
+    assert!(signed_by(&got[0], &new_secret));
+
+    // Rotating to a chosen key.
+    let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (status, _) =
+        server.post(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/rotate/"), json!({ "key": chosen })).await;
+    assert_eq!(status, 200);
+    let (_, current) = server.get(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/")).await;
+    assert_eq!(current["key"], json!(chosen));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_manual_resend_delivers_again_once() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let msg = server.publish(&app, "a", json!({})).await;
+    receiver.wait_for(1, WAIT).await;
+    wait_for("the first attempt to be recorded", WAIT, async || {
+        let (_, list) = server.get(&format!("/api/v1/app/{app}/attempt/msg/{msg}/")).await;
+        (list["data"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+    let (status, body) = server.post(&format!("/api/v1/app/{app}/msg/{msg}/endpoint/{endpoint}/resend/"), json!({})).await;
+    assert_eq!((status, body), (202, json!({})));
+    let got = receiver.wait_for(2, WAIT).await;
+    assert_eq!(got[1].header("webhook-id"), msg);
+    let attempts = wait_for("the manual attempt to be recorded", WAIT, async || {
+        let (_, list) = server.get(&format!("/api/v1/app/{app}/attempt/msg/{msg}/")).await;
+        let data = list["data"].as_array()?.clone();
+        (data.len() == 2).then_some(data)
+    })
+    .await;
+    assert_eq!(attempts[0]["triggerType"], json!(1));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_a_healthy_one() {
+    let server = TestServer::start_with(|args| args.delivery_timeout_secs = Some(30)).await;
+    let hanging = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_secs(20)))).await;
+    let healthy = Receiver::ok().await;
+    let slow_app = server.create_app("Slow").await;
+    let fast_app = server.create_app("Fast").await;
+    server.create_endpoint(&slow_app, &hanging.url(), json!({})).await;
+    server.create_endpoint(&fast_app, &healthy.url(), json!({})).await;
+    for n in 0..100 {
+        server.publish(&slow_app, "a", json!({ "n": n })).await;
+    }
+    let started = Instant::now();
+    for n in 0..20 {
+        server.publish(&fast_app, "a", json!({ "n": n })).await;
+    }
+    healthy.wait_for(20, Duration::from_secs(5)).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The hanging endpoint never gets more than its concurrency limit at once.
+    assert!(hanging.count() <= 10, "{} requests in flight to one endpoint", hanging.count());
+    drop(server);
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_allowed() {
+    let server = TestServer::start_with(|args| args.allow_private_endpoints = Some(false)).await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let localhost_url = format!("http://localhost:{}/webhook", receiver.addr.port());
+    let (by_ip, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let (by_name, _) = server.create_endpoint(&app, &localhost_url, json!({})).await;
+    server.publish(&app, "a", json!({})).await;
+    for endpoint in [by_ip, by_name] {
+        let attempt = wait_for("a refused attempt", WAIT, async || {
+            let (_, list) = server.get(&format!("/api/v1/app/{app}/attempt/endpoint/{endpoint}/")).await;
+            list["data"].as_array()?.first().cloned()
+        })
+        .await;
+        assert_eq!(attempt["responseStatusCode"], json!(0));
+        assert!(attempt["response"].as_str().unwrap().contains("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS"), "{attempt}");
+    }
+    assert_eq!(receiver.count(), 0);
+    server.stop().await;
+}
