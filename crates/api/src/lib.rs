@@ -1,1 +1,11 @@
-//! placeholder
+//! hookrelay's HTTP API: the Svix-compatible v1 routes and health checks (being built up; this commit brings
+//! the wire-level foundations the handlers share).
+
+pub mod error;
+pub mod extract;
+pub mod pagination;
+pub mod patch;
+pub mod time;
+pub mod validate;
+
+pub use error::ApiError;

@@ -1,0 +1,199 @@
+//! `ApiError`, the one error type of the API, and its mapping to an HTTP status and a Svix-shaped body:
+//! `{"code", "detail"}` for most errors and `{"detail": [{"loc", "msg", "type"}]}` for validation (422).
+
+use std::fmt::Display;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hookrelay_store::StoreError;
+use serde::Serialize;
+use serde_json::json;
+
+/// One problem with the input, in Svix's (FastAPI's) validation-error shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Where the problem is: `["body", "url"]`, `["query", "limit"]`, `["path", "app_id"]`.
+    pub loc: Vec<String>,
+    /// What is wrong and how to fix it.
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// Everything a request can fail with. Each variant has one status and one body shape.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 422: the request is well-formed HTTP but its content is not acceptable.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// 401: no or a wrong bearer token.
+    #[error("authentication failed")]
+    Unauthorized,
+    /// 404: the resource (or route) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: a uniqueness rule (uid, event type name, eventId) would be broken.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 503: the database cannot be reached; the text is logged, not sent.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or corrupt data; the text is logged, not sent.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 422 for one field of the JSON body (`path` below `body`, e.g. `["url"]`).
+    pub fn body(path: &[&str], msg: impl Display) -> Self {
+        Self::invalid("body", path, msg)
+    }
+
+    /// A 422 for one query parameter.
+    pub fn query(name: &str, msg: impl Display) -> Self {
+        Self::invalid("query", &[name], msg)
+    }
+
+    /// A 422 for one path segment.
+    pub fn path(name: &str, msg: impl Display) -> Self {
+        Self::invalid("path", &[name], msg)
+    }
+
+    fn invalid(place: &str, path: &[&str], msg: impl Display) -> Self {
+        let loc = std::iter::once(place).chain(path.iter().copied()).map(str::to_owned).collect();
+        Self::Validation(vec![FieldError { loc, msg: msg.to_string(), kind: "value_error" }])
+    }
+
+    /// A 404 naming what was looked for, e.g. `application `app_x` not found`.
+    pub fn not_found(what: &str, reference: &str) -> Self {
+        Self::NotFound(format!("{what} `{reference}` not found"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body clients see. Causes of 500 and 503 stay in the log: they can name tables or paths.
+    pub fn body_json(&self) -> serde_json::Value {
+        let (code, detail) = match self {
+            Self::Validation(errors) => return json!({ "detail": errors }),
+            Self::Unauthorized => {
+                ("authentication_failed", "send the admin token as `Authorization: Bearer <token>`".to_owned())
+            }
+            Self::NotFound(detail) => ("not_found", detail.clone()),
+            Self::MethodNotAllowed => ("method_not_allowed", "this route does not support this HTTP method".to_owned()),
+            Self::Conflict(detail) => ("conflict", detail.clone()),
+            Self::PayloadTooLarge => (
+                "payload_too_large",
+                "the request body is larger than the server accepts (see its max body size setting)".to_owned(),
+            ),
+            Self::Unavailable(_) => {
+                ("service_unavailable", "the database is unavailable right now; retry later".to_owned())
+            }
+            Self::Internal(_) => ("internal_server_error", "an internal error occurred; see the server log".to_owned()),
+        };
+        json!({ "code": code, "detail": detail })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "request failed with an internal error"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "request failed: database unavailable"),
+            _ => {}
+        }
+        (self.status(), Json(self.body_json())).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("not found".to_owned()),
+            StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Turns the store's bare `NotFound` into a 404 that names what was missing.
+pub trait OrNotFound<T> {
+    fn or_not_found(self, what: &str, reference: &str) -> Result<T, ApiError>;
+}
+
+impl<T> OrNotFound<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: &str, reference: &str) -> Result<T, ApiError> {
+        self.map_err(|err| match err {
+            StoreError::NotFound => ApiError::not_found(what, reference),
+            other => other.into(),
+        })
+    }
+}
+
+/// Fallback for paths no route matches.
+pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for `{}`", uri.path()))
+}
+
+/// Fallback for a known path called with a method it does not support.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(error: ApiError, status: u16, body: serde_json::Value) {
+        assert_eq!(error.status().as_u16(), status, "{error:?}");
+        assert_eq!(error.body_json(), body, "{error:?}");
+    }
+
+    #[test]
+    fn errors_have_svix_shapes() {
+        check(
+            ApiError::body(&["url"], "must be an http or https URL"),
+            422,
+            json!({"detail": [{"loc": ["body", "url"], "msg": "must be an http or https URL", "type": "value_error"}]}),
+        );
+        check(
+            ApiError::query("limit", "too big"),
+            422,
+            json!({"detail": [{"loc": ["query", "limit"], "msg": "too big", "type": "value_error"}]}),
+        );
+        check(
+            ApiError::not_found("application", "app_x"),
+            404,
+            json!({"code": "not_found", "detail": "application `app_x` not found"}),
+        );
+        check(StoreError::Conflict("uid taken".into()).into(), 409, json!({"code": "conflict", "detail": "uid taken"}));
+    }
+
+    #[test]
+    fn internal_causes_stay_out_of_the_body() {
+        let error: ApiError = StoreError::Internal("table apps is corrupt at /secret/path".into()).into();
+        assert_eq!(error.status().as_u16(), 500);
+        assert!(!error.body_json().to_string().contains("/secret/path"));
+        let error: ApiError = StoreError::Unavailable("disk I/O error on /var/x".into()).into();
+        assert_eq!(error.status().as_u16(), 503);
+        assert!(!error.body_json().to_string().contains("/var/x"));
+    }
+}

@@ -1,0 +1,240 @@
+//! Input rules that only the HTTP API needs: endpoint URLs, custom header names and values, channel names and
+//! metadata size. Each check returns a message that says what to fix; callers attach the field's location.
+//! (Names, uids and event ids are checked by `hookrelay_core::validate`.)
+
+use hookrelay_core::model::Metadata;
+
+/// Most channels one endpoint or message may carry (Svix's limit).
+pub const MAX_CHANNELS: usize = 10;
+/// Longest channel name (Svix's limit).
+const MAX_CHANNEL_LEN: usize = 128;
+/// Most bytes of metadata, measured as JSON (Svix's limit for endpoints).
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// Checks that `url` is an absolute `http://` or `https://` URL with a host. Whether the host may be
+/// contacted (SSRF rules) is decided at delivery time, on the resolved address.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL must not contain spaces or control characters".into());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("must be an absolute URL starting with `https://` or `http://`".into());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!("the scheme must be `https` or `http`, not `{scheme}`"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials in the URL (`user:pass@host`) are allowed: some receivers use basic auth.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (host, port) = split_host_port(host_port)?;
+    if host.is_empty() {
+        return Err("the URL must include a host, e.g. `https://example.com/webhook`".into());
+    }
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {}
+            _ => return Err(format!("the port `{port}` must be a number from 1 to 65535")),
+        }
+    }
+    Ok(())
+}
+
+/// Splits `host[:port]` or `[v6]:port`, checking the host's characters.
+fn split_host_port(host_port: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(bracketed) = host_port.strip_prefix('[') {
+        let Some((v6, after)) = bracketed.split_once(']') else {
+            return Err("an IPv6 host must be closed with `]`".into());
+        };
+        if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            return Err(format!("`[{v6}]` is not an IPv6 address"));
+        }
+        return match after {
+            "" => Ok((v6, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((v6, Some(port))),
+                None => Err("after `]` only `:port` may follow".into()),
+            },
+        };
+    }
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (host_port, None),
+    };
+    // Non-ASCII letters are allowed (internationalised names are punycoded when sending); `%` for
+    // percent-encoded names.
+    if let Some(bad) = host.chars().find(|c| !(c.is_alphanumeric() || "-._~%".contains(*c))) {
+        return Err(format!("the host must not contain `{bad}`"));
+    }
+    Ok((host, port))
+}
+
+/// Checks a custom header name an endpoint sends with each delivery. Headers that hookrelay sets itself
+/// (signatures, content type, user agent) or that control the connection cannot be overridden.
+pub fn check_header_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("header names must not be empty".into());
+    }
+    // RFC 9110 `token` characters.
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c))) {
+        return Err(format!("header name `{name}` contains `{bad}`, which is not allowed in header names"));
+    }
+    let lower = name.to_ascii_lowercase();
+    const RESERVED: &[&str] = &[
+        "user-agent",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    ];
+    if RESERVED.contains(&lower.as_str()) || lower.starts_with("svix-") || lower.starts_with("webhook-") {
+        return Err(format!("header `{name}` is set by hookrelay and cannot be overridden"));
+    }
+    Ok(())
+}
+
+/// Checks a custom header value. The value itself is never echoed: it may be a credential.
+pub fn check_header_value(name: &str, value: &str) -> Result<(), String> {
+    if axum::http::HeaderValue::from_str(value).is_err() {
+        return Err(format!("the value of header `{name}` may only contain visible ASCII characters, spaces and tabs"));
+    }
+    Ok(())
+}
+
+/// Checks a list of channels: 1 to 10 names of `[a-zA-Z0-9-_.:]`, each at most 128 characters.
+pub fn check_channels(channels: &[String]) -> Result<(), String> {
+    if channels.is_empty() {
+        return Err("give at least one channel, or leave the field out".into());
+    }
+    if channels.len() > MAX_CHANNELS {
+        return Err(format!("at most {MAX_CHANNELS} channels are allowed, got {}", channels.len()));
+    }
+    for channel in channels {
+        if channel.is_empty() || channel.len() > MAX_CHANNEL_LEN {
+            return Err(format!("channel names must be 1 to {MAX_CHANNEL_LEN} characters long"));
+        }
+        if !channel.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+            return Err(format!("channel `{channel}` may only contain letters, digits, `-`, `_`, `.` and `:`"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks metadata stays within the size Svix allows.
+pub fn check_metadata(metadata: &Metadata) -> Result<(), String> {
+    let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 2;
+    if size > MAX_METADATA_BYTES {
+        return Err(format!("metadata must be at most {MAX_METADATA_BYTES} bytes as JSON, got about {size}"));
+    }
+    Ok(())
+}
+
+/// Checks a throttle rate (deliveries per second): zero would stop delivery altogether.
+pub fn check_rate(rate: u32) -> Result<(), String> {
+    if rate == 0 {
+        return Err("the rate must be at least 1 per second; leave it out for no limit".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(result: Result<(), String>, expected_ok: bool, input: &str) {
+        assert_eq!(result.is_ok(), expected_ok, "{input:?}: {result:?}");
+    }
+
+    #[test]
+    fn urls() {
+        for (url, ok) in [
+            ("https://example.com/webhook", true),
+            ("http://127.0.0.1:8080/hook?x=1#frag", true),
+            ("HTTPS://EXAMPLE.COM", true),
+            ("https://user:pass@example.com/", true),
+            ("http://[::1]:3000/in", true),
+            ("http://[::1]", true),
+            ("https://bücher.example/", true),
+            ("https://my_host.internal", true),
+            ("example.com/webhook", false),
+            ("ftp://example.com/", false),
+            ("https://", false),
+            ("https:///path", false),
+            ("https://example.com:0/", false),
+            ("https://example.com:99999/", false),
+            ("https://example.com:/", false),
+            ("https://example.com:8a/", false),
+            ("https://exa mple.com/", false),
+            (" https://example.com/", false),
+            ("https://example.com/\n", false),
+            ("http://[::1/", false),
+            ("http://[zz]/", false),
+            ("http://[::1]x/", false),
+            ("https://exa<mple.com/", false),
+            ("", false),
+        ] {
+            check(check_url(url), ok, url);
+        }
+    }
+
+    #[test]
+    fn header_names() {
+        for (name, ok) in [
+            ("X-Api-Key", true),
+            ("authorization", true),
+            ("x_custom.v2", true),
+            ("", false),
+            ("X Api", false),
+            ("X-Api:", false),
+            ("User-Agent", false),
+            ("content-type", false),
+            ("Content-Length", false),
+            ("HOST", false),
+            ("connection", false),
+            ("Transfer-Encoding", false),
+            ("svix-signature", false),
+            ("Svix-Anything", false),
+            ("webhook-id", false),
+            ("Webhook-Signature", false),
+            ("webhooks", true),
+        ] {
+            check(check_header_name(name), ok, name);
+        }
+    }
+
+    #[test]
+    fn header_values_are_checked_but_never_echoed() {
+        check(check_header_value("x", "Bearer abc"), true, "Bearer abc");
+        check(check_header_value("x", "a\r\nInjected: 1"), false, "CRLF");
+        let message = check_header_value("x-secret", "hunter2\n").unwrap_err();
+        assert!(!message.contains("hunter2"));
+    }
+
+    #[test]
+    fn channels() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        check(check_channels(&list(&["project_1", "org:42", "a.b-c"])), true, "valid");
+        check(check_channels(&list(&[])), false, "empty");
+        check(check_channels(&list(&["a"; 11])), false, "eleven");
+        check(check_channels(&list(&["a"; 10])), true, "ten");
+        check(check_channels(&list(&["has space"])), false, "space");
+        check(check_channels(&list(&[""])), false, "empty name");
+        check(check_channels(&["x".repeat(129)]), false, "too long");
+    }
+
+    #[test]
+    fn metadata_size() {
+        let mut metadata = Metadata::new();
+        metadata.insert("team".into(), "billing".into());
+        check(check_metadata(&metadata), true, "small");
+        metadata.insert("blob".into(), "x".repeat(MAX_METADATA_BYTES));
+        check(check_metadata(&metadata), false, "large");
+    }
+}
