@@ -1,13 +1,82 @@
-//! hookrelay's HTTP API: the Svix-compatible v1 routes and health checks (being built up; this commit brings
-//! the wire-level foundations the handlers share, and the auth and idempotency middleware).
+//! hookrelay's HTTP API: the Svix-compatible v1 routes (applications, event types, endpoints, messages,
+//! attempts) and health checks, as one axum [`Router`] built by [`router`].
+//!
+//! Requests flow through: the body-size limit, then (except health) bearer-token [`auth`], then
+//! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
+//! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
+//! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
+//! failure is an [`error::ApiError`], which decides the status and body.
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::MethodRouter;
+use hookrelay_store::Store;
+
+pub mod app;
+pub mod attempt;
 pub mod auth;
+pub mod endpoint;
 pub mod error;
+pub mod event_type;
 pub mod extract;
+pub mod health;
 pub mod idempotency;
+pub mod message;
 pub mod pagination;
 pub mod patch;
 pub mod time;
 pub mod validate;
 
 pub use error::ApiError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    /// The token clients present as `Authorization: Bearer <token>`.
+    pub admin_token: String,
+    /// Woken after a publish that created deliveries and after a resend, so the dispatcher starts at once.
+    pub on_new_work: Arc<tokio::sync::Notify>,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// The whole API with its state applied, ready for `axum::serve`.
+pub fn router(state: ApiState) -> Router {
+    let admin = auth::AdminToken::new(&state.admin_token);
+    let idempotency = idempotency::Idempotency::new(state.store.clone());
+
+    // `route_layer` so that unknown paths fall through to the JSON 404 rather than answering 401. Layers run
+    // outermost-last-added: auth, then idempotency (which needs the authenticated token for its scope).
+    let v1 = Router::new()
+        .merge(app::routes())
+        .merge(event_type::routes())
+        .merge(endpoint::routes())
+        .merge(message::routes())
+        .merge(attempt::routes())
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
+        .route_layer(from_fn_with_state(admin, auth::require_token));
+    let health = health::routes().method_not_allowed_fallback(error::method_not_allowed);
+
+    v1.merge(health)
+        .fallback(error::route_not_found)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}
+
+/// Registers routes under both spellings of a path: Svix accepts `/api/v1/app` and `/api/v1/app/` alike, and
+/// the SDKs use the first while older clients and docs use the second.
+trait Routes {
+    fn route_both(self, path: &str, handlers: MethodRouter<ApiState>) -> Self;
+}
+
+impl Routes for Router<ApiState> {
+    fn route_both(self, path: &str, handlers: MethodRouter<ApiState>) -> Self {
+        let trimmed = path.trim_end_matches('/');
+        self.route(trimmed, handlers.clone()).route(&format!("{trimmed}/"), handlers)
+    }
+}

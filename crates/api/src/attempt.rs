@@ -1,0 +1,208 @@
+//! Delivery attempts and destinations: the attempt log by endpoint or by message, one attempt, a message's
+//! per-endpoint delivery state, and manual resends.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint};
+use hookrelay_store::{AttemptFilter, Order};
+use serde::Serialize;
+
+use crate::app::find_app;
+use crate::endpoint::{EndpointOut, find_endpoint};
+use crate::error::{ApiError, OrNotFound};
+use crate::extract::{ApiPath, QueryParams};
+use crate::message::find_message;
+use crate::pagination::{ListOut, page_request};
+use crate::time::Rfc3339;
+use crate::{ApiState, Routes};
+
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new()
+        .route_both("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(list_by_endpoint))
+        .route_both("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(list_by_message))
+        .route_both("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(read))
+        .route_both("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(list_destinations))
+        .route_both("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(resend))
+}
+
+/// `MessageAttemptOut`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttemptOut {
+    id: String,
+    msg_id: String,
+    endpoint_id: String,
+    url: String,
+    response: String,
+    response_status_code: u16,
+    response_duration_ms: i64,
+    status: u8,
+    status_text: &'static str,
+    trigger_type: u8,
+    timestamp: Rfc3339,
+}
+
+impl From<Attempt> for AttemptOut {
+    fn from(attempt: Attempt) -> Self {
+        Self {
+            id: attempt.id.into_string(),
+            msg_id: attempt.msg_id.into_string(),
+            endpoint_id: attempt.endpoint_id.into_string(),
+            url: attempt.url,
+            response: attempt.response,
+            response_status_code: attempt.response_status_code,
+            response_duration_ms: attempt.response_duration_ms,
+            status: attempt.status.code(),
+            status_text: attempt.status.text(),
+            trigger_type: attempt.trigger_type as u8,
+            timestamp: Rfc3339(attempt.created_at),
+        }
+    }
+}
+
+/// `MessageEndpointOut`: the endpoint and where this message's delivery to it stands.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DestinationOut {
+    #[serde(flatten)]
+    endpoint: EndpointOut,
+    status: u8,
+    status_text: &'static str,
+    next_attempt: Option<Rfc3339>,
+}
+
+impl From<(Endpoint, Delivery)> for DestinationOut {
+    fn from((endpoint, delivery): (Endpoint, Delivery)) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            status: delivery.status.code(),
+            status_text: delivery.status.text(),
+            next_attempt: delivery.next_attempt_at.map(Rfc3339),
+        }
+    }
+}
+
+/// `status=0..3`.
+fn parse_status(query: &QueryParams) -> Result<Option<DeliveryStatus>, ApiError> {
+    query
+        .number("status")?
+        .map(|code| {
+            i64::try_from(code)
+                .ok()
+                .and_then(DeliveryStatus::from_code)
+                .ok_or_else(|| ApiError::query("status", "must be 0 (success), 1 (pending), 2 (fail) or 3 (sending)"))
+        })
+        .transpose()
+}
+
+/// `status_code_class=0|100|200|300|400|500` (0: no response at all).
+fn parse_status_code_class(query: &QueryParams) -> Result<Option<u16>, ApiError> {
+    query
+        .number("status_code_class")?
+        .map(|class| match class {
+            0 | 100 | 200 | 300 | 400 | 500 => Ok(class as u16),
+            _ => Err(ApiError::query("status_code_class", "must be one of 0, 100, 200, 300, 400, 500")),
+        })
+        .transpose()
+}
+
+/// The filters both attempt lists share; `endpoint_id` is resolved by the caller.
+fn attempt_filter(query: &QueryParams) -> Result<AttemptFilter, ApiError> {
+    Ok(AttemptFilter {
+        status: parse_status(query)?,
+        status_code_class: parse_status_code_class(query)?,
+        endpoint_id: None,
+        event_types: query.names("event_types")?,
+        channel: query.get("channel").map(str::to_owned),
+        before: query.time("before")?,
+        after: query.time("after")?,
+    })
+}
+
+async fn list_by_endpoint(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    query: QueryParams,
+) -> Result<Json<ListOut<AttemptOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    let filter = attempt_filter(&query)?;
+    let app = find_app(&state, &app_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    let page = state.store.list_attempts_for_endpoint(&ep.id, &filter, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
+}
+
+async fn list_by_message(
+    State(state): State<ApiState>,
+    ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
+    query: QueryParams,
+) -> Result<Json<ListOut<AttemptOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    let mut filter = attempt_filter(&query)?;
+    let app = find_app(&state, &app_id).await?;
+    let msg = find_message(&state, &app.id, &msg_id).await?;
+    if let Some(endpoint_ref) = query.get("endpoint_id") {
+        filter.endpoint_id = Some(find_endpoint(&state, &app.id, endpoint_ref).await?.id);
+    }
+    let page = state.store.list_attempts_for_message(&msg.id, &filter, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
+}
+
+async fn read(
+    State(state): State<ApiState>,
+    ApiPath((app_id, msg_id, attempt_id)): ApiPath<(String, String, String)>,
+) -> Result<Json<AttemptOut>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let msg = find_message(&state, &app.id, &msg_id).await?;
+    let attempt = state.store.get_attempt(&msg.id, &attempt_id).await.or_not_found("attempt", &attempt_id)?;
+    Ok(Json(attempt.into()))
+}
+
+async fn list_destinations(
+    State(state): State<ApiState>,
+    ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
+    query: QueryParams,
+) -> Result<Json<ListOut<DestinationOut>>, ApiError> {
+    let request = page_request(&query, Order::Ascending)?;
+    let app = find_app(&state, &app_id).await?;
+    let msg = find_message(&state, &app.id, &msg_id).await?;
+    let page = state.store.list_message_deliveries(&msg.id, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |(ep, _)| ep.id.to_string(), |pair| Ok(pair.into()))?))
+}
+
+/// Schedules one manual attempt, due now; answers 202 `{}` like Svix.
+async fn resend(
+    State(state): State<ApiState>,
+    ApiPath((app_id, msg_id, endpoint_id)): ApiPath<(String, String, String)>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let msg = find_message(&state, &app.id, &msg_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    state.store.resend(&msg.id, &ep.id).await.or_not_found("message or endpoint", &msg_id)?;
+    state.on_new_work.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(q: &str) -> QueryParams {
+        QueryParams::from_uri(&format!("/x?{q}").parse().expect("test uri")).expect("parses")
+    }
+
+    #[test]
+    fn attempt_filters() {
+        let filter = attempt_filter(&query("status=2&status_code_class=500&event_types=a,b&channel=c")).ok();
+        assert_eq!(filter.as_ref().and_then(|f| f.status), Some(DeliveryStatus::Fail));
+        assert_eq!(filter.as_ref().and_then(|f| f.status_code_class), Some(500));
+        assert_eq!(filter.as_ref().and_then(|f| f.channel.clone()).as_deref(), Some("c"));
+        assert!(attempt_filter(&query("status=4")).is_err());
+        assert!(attempt_filter(&query("status=x")).is_err());
+        assert!(attempt_filter(&query("status_code_class=250")).is_err());
+        assert!(attempt_filter(&query("status_code_class=0")).is_ok());
+        assert!(attempt_filter(&query("before=nope")).is_err());
+    }
+}

@@ -1,0 +1,596 @@
+//! Endpoints (`/api/v1/app/{app_id}/endpoint/…`): the URLs an application's messages are delivered to, with
+//! their signing secret, custom headers and delivery counts.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use hookrelay_core::AppId;
+use hookrelay_core::EndpointId;
+use hookrelay_core::model::{Endpoint, Metadata, SecretSet};
+use hookrelay_core::signing::EndpointSecret;
+use hookrelay_core::time::now_ms;
+use hookrelay_core::validate::{check_name, check_uid};
+use hookrelay_store::{Order, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{find_app, uid_for_upsert};
+use crate::error::{ApiError, OrNotFound};
+use crate::extract::{ApiJson, ApiPath, OptionalJson, QueryParams};
+use crate::pagination::{ListOut, page_request};
+use crate::patch::Patch;
+use crate::time::Rfc3339;
+use crate::validate::{check_channels, check_header_name, check_header_value, check_metadata, check_rate, check_url};
+use crate::{ApiState, Routes};
+
+/// How long a rotated-out secret keeps signing deliveries unless the request says otherwise (Svix: 24 h).
+const DEFAULT_GRACE_SECS: u64 = 24 * 60 * 60;
+/// Longest grace period a rotation may ask for (Svix: 7 days).
+const MAX_GRACE_SECS: u64 = 7 * 24 * 60 * 60;
+
+pub fn routes() -> axum::Router<ApiState> {
+    const ONE: &str = "/api/v1/app/{app_id}/endpoint/{endpoint_id}";
+    axum::Router::new()
+        .route_both("/api/v1/app/{app_id}/endpoint", get(list).post(create))
+        .route_both(ONE, get(read).put(upsert).patch(patch).delete(delete))
+        .route_both(&format!("{ONE}/secret"), get(read_secret))
+        .route_both(&format!("{ONE}/secret/rotate"), post(rotate_secret))
+        .route_both(&format!("{ONE}/headers"), get(read_headers).put(replace_headers).patch(patch_headers))
+        .route_both(&format!("{ONE}/stats"), get(stats))
+}
+
+/// `EndpointIn` (POST) and `EndpointUpsertIn` (PUT). Older clients send `filterTypes` and `rateLimit`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointIn {
+    url: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, alias = "filterTypes")]
+    event_types: Option<Vec<String>>,
+    #[serde(default)]
+    channels: Option<Vec<String>>,
+    #[serde(default, alias = "rateLimit")]
+    throttle_rate: Option<u32>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(default)]
+    version: Option<i32>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// `EndpointPatch`: absent keeps, `null` clears (`eventTypes: null` means all event types again).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointPatch {
+    #[serde(default)]
+    url: Patch<String>,
+    #[serde(default)]
+    description: Patch<String>,
+    #[serde(default, alias = "filterTypes")]
+    event_types: Patch<Vec<String>>,
+    #[serde(default)]
+    channels: Patch<Vec<String>>,
+    #[serde(default, alias = "rateLimit")]
+    throttle_rate: Patch<u32>,
+    #[serde(default)]
+    uid: Patch<String>,
+    #[serde(default)]
+    disabled: Patch<bool>,
+    #[serde(default)]
+    metadata: Patch<Metadata>,
+    #[serde(default)]
+    version: Patch<i32>,
+}
+
+/// `EndpointOut`, with both field names of the event filter and of the rate. The secret is never included.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    id: String,
+    uid: Option<String>,
+    url: String,
+    description: String,
+    event_types: Option<Vec<String>>,
+    filter_types: Option<Vec<String>>,
+    channels: Option<Vec<String>>,
+    throttle_rate: Option<u32>,
+    rate_limit: Option<u32>,
+    disabled: bool,
+    metadata: Metadata,
+    version: i32,
+    created_at: Rfc3339,
+    updated_at: Rfc3339,
+}
+
+impl From<Endpoint> for EndpointOut {
+    fn from(ep: Endpoint) -> Self {
+        Self {
+            id: ep.id.into_string(),
+            uid: ep.uid,
+            url: ep.url,
+            description: ep.description,
+            event_types: ep.filter_types.clone(),
+            filter_types: ep.filter_types,
+            channels: ep.channels,
+            throttle_rate: ep.rate_limit,
+            rate_limit: ep.rate_limit,
+            disabled: ep.disabled,
+            metadata: ep.metadata,
+            version: ep.version,
+            created_at: Rfc3339(ep.created_at),
+            updated_at: Rfc3339(ep.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RotateIn {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    grace_period_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct SecretOut {
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeadersIn {
+    headers: BTreeMap<String, String>,
+}
+
+/// `EndpointHeadersPatchIn`: a `null` value, or a name in `deleteHeaders`, removes that header.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeadersPatchIn {
+    #[serde(default)]
+    headers: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    delete_headers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct HeadersOut {
+    headers: BTreeMap<String, String>,
+    /// Names whose values are redacted; hookrelay shows every value to the admin token, so none.
+    sensitive: Vec<String>,
+}
+
+/// `EndpointStats`. `canceled` is required by the current SDKs; hookrelay never cancels deliveries.
+#[derive(Debug, Serialize)]
+struct StatsOut {
+    success: u64,
+    pending: u64,
+    sending: u64,
+    fail: u64,
+    canceled: u64,
+}
+
+/// Finds an endpoint of the application by id or uid, or answers 404.
+pub async fn find_endpoint(state: &ApiState, app_id: &AppId, id_or_uid: &str) -> Result<Endpoint, ApiError> {
+    state.store.get_endpoint(app_id, id_or_uid).await.or_not_found("endpoint", id_or_uid)
+}
+
+/// Checks the event-type filter: at least one name when given, each well-formed and known to the store.
+/// Returns the names without duplicates, in the order given.
+async fn check_event_types(state: &ApiState, names: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let field = |msg: String| ApiError::body(&["eventTypes"], msg);
+    if names.is_empty() {
+        return Err(field("give at least one event type, or leave the field out to receive every event type".into()));
+    }
+    let mut unique: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        check_name(&name).map_err(|err| field(format!("event type `{name}` {err}")))?;
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    let unknown = state.store.unknown_event_types(&unique).await?;
+    if !unknown.is_empty() {
+        return Err(field(format!(
+            "unknown event type(s): {}; create them first with POST /api/v1/event-type",
+            unknown.join(", ")
+        )));
+    }
+    Ok(unique)
+}
+
+fn check_fields(
+    url: Option<&String>,
+    channels: Option<&Vec<String>>,
+    rate: Option<&u32>,
+    uid: Option<&String>,
+    metadata: Option<&Metadata>,
+    version: Option<&i32>,
+) -> Result<(), ApiError> {
+    if let Some(url) = url {
+        check_url(url).map_err(|msg| ApiError::body(&["url"], msg))?;
+    }
+    if let Some(channels) = channels {
+        check_channels(channels).map_err(|msg| ApiError::body(&["channels"], msg))?;
+    }
+    if let Some(rate) = rate {
+        check_rate(*rate).map_err(|msg| ApiError::body(&["throttleRate"], msg))?;
+    }
+    if let Some(uid) = uid {
+        check_uid(uid).map_err(|err| ApiError::body(&["uid"], format!("uid {err}")))?;
+    }
+    if let Some(metadata) = metadata {
+        check_metadata(metadata).map_err(|msg| ApiError::body(&["metadata"], msg))?;
+    }
+    if let Some(version) = version
+        && *version < 1
+    {
+        return Err(ApiError::body(&["version"], "version must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Parses a user-supplied secret. Svix also accepts the bare base64 key without `whsec_`.
+fn parse_secret(text: &str, field: &str) -> Result<EndpointSecret, ApiError> {
+    let parsed = match EndpointSecret::parse(text) {
+        Err(err) if !text.starts_with("whsec_") => EndpointSecret::parse(&format!("whsec_{text}")).map_err(|_| err),
+        other => other,
+    };
+    parsed.map_err(|err| ApiError::body(&[field], err))
+}
+
+/// Checks custom headers: allowed names (not ones hookrelay sets) and header-safe values.
+fn check_headers<'a>(headers: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<(), ApiError> {
+    for (name, value) in headers {
+        check_header_name(name).map_err(|msg| ApiError::body(&["headers", name], msg))?;
+        check_header_value(name, value).map_err(|msg| ApiError::body(&["headers", name], msg))?;
+    }
+    Ok(())
+}
+
+/// Sets a header, replacing any existing one whose name differs only in case (HTTP names are case-insensitive).
+fn set_header(headers: &mut BTreeMap<String, String>, name: String, value: String) {
+    remove_header(headers, &name);
+    headers.insert(name, value);
+}
+
+fn remove_header(headers: &mut BTreeMap<String, String>, name: &str) {
+    headers.retain(|existing, _| !existing.eq_ignore_ascii_case(name));
+}
+
+/// Applies a headers PATCH: `null` values and `deleteHeaders` remove, other values set.
+fn merge_headers(
+    mut headers: BTreeMap<String, String>,
+    patch: HeadersPatchIn,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    check_headers(patch.headers.iter().filter_map(|(name, value)| value.as_ref().map(|v| (name, v))))?;
+    for name in &patch.delete_headers {
+        remove_header(&mut headers, name);
+    }
+    for (name, value) in patch.headers {
+        match value {
+            Some(value) => set_header(&mut headers, name, value),
+            None => remove_header(&mut headers, &name),
+        }
+    }
+    Ok(headers)
+}
+
+impl EndpointIn {
+    async fn validate(&mut self, state: &ApiState) -> Result<(), ApiError> {
+        check_fields(
+            Some(&self.url),
+            self.channels.as_ref(),
+            self.throttle_rate.as_ref(),
+            self.uid.as_ref(),
+            self.metadata.as_ref(),
+            self.version.as_ref(),
+        )?;
+        if let Some(headers) = &self.headers {
+            check_headers(headers)?;
+        }
+        if let Some(names) = self.event_types.take() {
+            self.event_types = Some(check_event_types(state, names).await?);
+        }
+        Ok(())
+    }
+
+    /// A new endpoint of `app_id` from validated input; generates a secret when none was given.
+    fn into_endpoint(self, app_id: AppId) -> Result<Endpoint, ApiError> {
+        let secret = match &self.secret {
+            Some(text) => parse_secret(text, "secret")?,
+            None => EndpointSecret::generate(),
+        };
+        let now = now_ms();
+        let mut headers = BTreeMap::new();
+        for (name, value) in self.headers.unwrap_or_default() {
+            set_header(&mut headers, name, value);
+        }
+        Ok(Endpoint {
+            id: EndpointId::at(now),
+            app_id,
+            uid: self.uid,
+            url: self.url,
+            description: self.description.unwrap_or_default(),
+            filter_types: self.event_types,
+            channels: self.channels,
+            rate_limit: self.throttle_rate,
+            disabled: self.disabled.unwrap_or(false),
+            metadata: self.metadata.unwrap_or_default(),
+            version: self.version.unwrap_or(1),
+            headers,
+            secrets: SecretSet::new(secret),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+fn uid_conflict(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Conflict(_) => {
+            ApiError::Conflict("another endpoint of this application already has this uid".to_owned())
+        }
+        other => other.into(),
+    }
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+) -> Result<Json<ListOut<EndpointOut>>, ApiError> {
+    let request = page_request(&query, Order::Ascending)?;
+    let app = find_app(&state, &app_id).await?;
+    let page = state.store.list_endpoints(&app.id, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |ep| ep.id.to_string(), |ep| Ok(ep.into()))?))
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    ApiPath(app_id): ApiPath<String>,
+    ApiJson(mut input): ApiJson<EndpointIn>,
+) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    input.validate(&state).await?;
+    let endpoint = input.into_endpoint(app.id)?;
+    state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+async fn read(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> Result<Json<EndpointOut>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    Ok(Json(find_endpoint(&state, &app.id, &endpoint_id).await?.into()))
+}
+
+/// PUT: replaces the endpoint's settings (its secret stays; rotate it with `secret/rotate`), or creates the
+/// endpoint (201) when the path names an unknown uid.
+async fn upsert(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ApiJson(mut input): ApiJson<EndpointIn>,
+) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    input.validate(&state).await?;
+    match state.store.get_endpoint(&app.id, &endpoint_id).await {
+        Ok(mut ep) => {
+            if let Some(text) = &input.secret
+                && parse_secret(text, "secret")? != ep.secrets.current
+            {
+                return Err(ApiError::body(
+                    &["secret"],
+                    "PUT does not change the secret; use POST .../secret/rotate (the old one then stays valid for 24 h)",
+                ));
+            }
+            let addressed_by_uid = ep.uid.as_deref() == Some(endpoint_id.as_str());
+            ep.uid = input.uid.or(if addressed_by_uid { ep.uid } else { None });
+            ep.url = input.url;
+            ep.description = input.description.unwrap_or_default();
+            ep.filter_types = input.event_types;
+            ep.channels = input.channels;
+            ep.rate_limit = input.throttle_rate;
+            ep.disabled = input.disabled.unwrap_or(false);
+            ep.metadata = input.metadata.unwrap_or_default();
+            ep.version = input.version.unwrap_or(1);
+            if let Some(headers) = input.headers {
+                ep.headers = BTreeMap::new();
+                for (name, value) in headers {
+                    set_header(&mut ep.headers, name, value);
+                }
+            }
+            ep.updated_at = now_ms();
+            state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+            Ok((StatusCode::OK, Json(ep.into())))
+        }
+        Err(StoreError::NotFound) => {
+            let path_uid = uid_for_upsert("endpoint", &endpoint_id, "endpoint_id")?;
+            let mut endpoint = input.into_endpoint(app.id)?;
+            endpoint.uid = endpoint.uid.or(Some(path_uid));
+            state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
+            Ok((StatusCode::CREATED, Json(endpoint.into())))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn patch(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<EndpointPatch>,
+) -> Result<Json<EndpointOut>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    check_fields(
+        input.url.as_set(),
+        input.channels.as_set(),
+        input.throttle_rate.as_set(),
+        input.uid.as_set(),
+        input.metadata.as_set(),
+        input.version.as_set(),
+    )?;
+    let event_types = match input.event_types {
+        Patch::Set(names) => Patch::Set(check_event_types(&state, names).await?),
+        other => other,
+    };
+    input.url.apply_required(&mut ep.url, "url")?;
+    input.description.apply_or(&mut ep.description, String::new());
+    event_types.apply_to_option(&mut ep.filter_types);
+    input.channels.apply_to_option(&mut ep.channels);
+    input.throttle_rate.apply_to_option(&mut ep.rate_limit);
+    input.uid.apply_to_option(&mut ep.uid);
+    input.disabled.apply_or(&mut ep.disabled, false);
+    input.metadata.apply_or(&mut ep.metadata, Metadata::new());
+    input.version.apply_or(&mut ep.version, 1);
+    ep.updated_at = now_ms();
+    state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+    Ok(Json(ep.into()))
+}
+
+async fn delete(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    state.store.delete_endpoint(&app.id, &ep.id).await.or_not_found("endpoint", &endpoint_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn read_secret(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> Result<Json<SecretOut>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    Ok(Json(SecretOut { key: ep.secrets.current.to_whsec() }))
+}
+
+/// Rotates the signing secret. Svix answers 204, which the Python SDK's `rotate_secret` cannot parse; the new
+/// key is returned instead. Deliveries are signed with the old secret too until the grace period ends.
+async fn rotate_secret(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    OptionalJson(input): OptionalJson<RotateIn>,
+) -> Result<Json<SecretOut>, ApiError> {
+    let input = input.unwrap_or_default();
+    let grace_secs = input.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECS);
+    if grace_secs > MAX_GRACE_SECS {
+        return Err(ApiError::body(
+            &["gracePeriodSeconds"],
+            format!("the grace period must be at most {MAX_GRACE_SECS} seconds (7 days)"),
+        ));
+    }
+    let new_secret = match &input.key {
+        Some(text) => parse_secret(text, "key")?,
+        None => EndpointSecret::generate(),
+    };
+    let app = find_app(&state, &app_id).await?;
+    let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    let now = now_ms();
+    ep.secrets.rotate(new_secret, now, grace_secs as i64 * 1000);
+    ep.updated_at = now;
+    state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    Ok(Json(SecretOut { key: ep.secrets.current.to_whsec() }))
+}
+
+async fn read_headers(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> Result<Json<HeadersOut>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    Ok(Json(HeadersOut { headers: ep.headers, sensitive: Vec::new() }))
+}
+
+async fn replace_headers(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<HeadersIn>,
+) -> Result<StatusCode, ApiError> {
+    check_headers(&input.headers)?;
+    let app = find_app(&state, &app_id).await?;
+    let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    ep.headers = BTreeMap::new();
+    for (name, value) in input.headers {
+        set_header(&mut ep.headers, name, value);
+    }
+    ep.updated_at = now_ms();
+    state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn patch_headers(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<HeadersPatchIn>,
+) -> Result<StatusCode, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    ep.headers = merge_headers(std::mem::take(&mut ep.headers), input)?;
+    ep.updated_at = now_ms();
+    state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stats(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+) -> Result<Json<StatsOut>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    let counts = state.store.endpoint_delivery_counts(&ep.id).await.or_not_found("endpoint", &endpoint_id)?;
+    Ok(Json(StatsOut {
+        success: counts.success,
+        pending: counts.pending,
+        sending: counts.sending,
+        fail: counts.fail,
+        canceled: 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn check(existing: &[(&str, &str)], patch: &str, expected: Result<&[(&str, &str)], ()>) {
+        let patch: HeadersPatchIn = crate::extract::parse_json(patch.as_bytes()).unwrap_or_else(|_| panic!("{patch}"));
+        let got = merge_headers(map(existing), patch).map_err(|_| ());
+        assert_eq!(got, expected.map(map), "{existing:?}");
+    }
+
+    #[test]
+    fn header_patches_merge_and_null_deletes() {
+        check(&[("X-A", "1")], r#"{"headers": {"X-B": "2"}}"#, Ok(&[("X-A", "1"), ("X-B", "2")]));
+        check(&[("X-A", "1")], r#"{"headers": {"x-a": "2"}}"#, Ok(&[("x-a", "2")]));
+        check(&[("X-A", "1"), ("X-B", "2")], r#"{"headers": {"x-b": null}}"#, Ok(&[("X-A", "1")]));
+        check(&[("X-A", "1"), ("X-B", "2")], r#"{"headers": {}, "deleteHeaders": ["X-A"]}"#, Ok(&[("X-B", "2")]));
+        check(&[("X-A", "1")], r#"{"headers": {"X-Gone": null}}"#, Ok(&[("X-A", "1")]));
+        check(&[("X-A", "1")], r#"{"headers": {"svix-id": "x"}}"#, Err(()));
+        check(&[("X-A", "1")], r#"{"headers": {"X-Bad": "a\nb"}}"#, Err(()));
+        check(&[], "{}", Ok(&[]));
+    }
+
+    #[test]
+    fn secrets_accept_whsec_or_bare_base64() {
+        assert!(parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret").is_ok());
+        assert!(parse_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret").is_ok());
+        assert!(parse_secret("whsec_short", "secret").is_err());
+        assert!(parse_secret("not base64!", "key").is_err());
+    }
+}

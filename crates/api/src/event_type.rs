@@ -1,0 +1,258 @@
+//! Event types (`/api/v1/event-type/…`): the kinds of events publishers send, which endpoints filter on.
+//! Deleting one archives it (it stays valid in filters); `?expunge=true` removes it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use hookrelay_core::model::EventType;
+use hookrelay_core::time::now_ms;
+use hookrelay_core::validate::check_name;
+use hookrelay_store::{Order, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, OrNotFound};
+use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::pagination::{ListOut, page_request};
+use crate::patch::Patch;
+use crate::time::Rfc3339;
+use crate::{ApiState, Routes};
+
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new()
+        .route_both("/api/v1/event-type", get(list).post(create))
+        .route_both("/api/v1/event-type/{name}", get(read).put(upsert).patch(patch).delete(delete))
+}
+
+/// `EventTypeIn` (POST) and `EventTypeUpsertIn` (PUT, where the name comes from the path).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypeIn {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    deprecated: bool,
+    #[serde(default)]
+    schemas: Option<serde_json::Value>,
+    #[serde(default)]
+    feature_flag: Option<String>,
+    /// The newer SDKs' list form; hookrelay keeps one flag per event type.
+    #[serde(default)]
+    feature_flags: Option<Vec<String>>,
+}
+
+/// `EventTypePatch`: absent keeps, `null` clears.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypePatch {
+    #[serde(default)]
+    description: Patch<String>,
+    #[serde(default)]
+    archived: Patch<bool>,
+    #[serde(default)]
+    deprecated: Patch<bool>,
+    #[serde(default)]
+    schemas: Patch<serde_json::Value>,
+    #[serde(default)]
+    feature_flag: Patch<String>,
+    #[serde(default)]
+    feature_flags: Patch<Vec<String>>,
+}
+
+/// `EventTypeOut`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypeOut {
+    name: String,
+    description: String,
+    archived: bool,
+    deprecated: bool,
+    schemas: Option<serde_json::Value>,
+    feature_flag: Option<String>,
+    feature_flags: Option<Vec<String>>,
+    created_at: Rfc3339,
+    updated_at: Rfc3339,
+}
+
+impl EventTypeOut {
+    /// `with_content=false` leaves the schemas out, as Svix does, to keep long lists small.
+    fn new(event_type: EventType, with_content: bool) -> Self {
+        Self {
+            name: event_type.name,
+            description: event_type.description,
+            archived: event_type.archived,
+            deprecated: event_type.deprecated,
+            schemas: event_type.schemas.filter(|_| with_content),
+            feature_flags: event_type.feature_flag.clone().map(|flag| vec![flag]),
+            feature_flag: event_type.feature_flag,
+            created_at: Rfc3339(event_type.created_at),
+            updated_at: Rfc3339(event_type.updated_at),
+        }
+    }
+}
+
+impl From<EventType> for EventTypeOut {
+    fn from(event_type: EventType) -> Self {
+        Self::new(event_type, true)
+    }
+}
+
+fn check_schemas(schemas: &serde_json::Value) -> Result<(), ApiError> {
+    if !schemas.is_object() {
+        return Err(ApiError::body(&["schemas"], "schemas must be a JSON object keyed by version, e.g. {\"1\": {…}}"));
+    }
+    Ok(())
+}
+
+/// The one feature flag from `featureFlag` or the one-item list `featureFlags`.
+fn one_flag(single: Option<String>, list: Option<Vec<String>>) -> Result<Option<String>, ApiError> {
+    let flag = match (single, list) {
+        (Some(flag), _) => Some(flag),
+        (None, Some(mut flags)) if flags.len() <= 1 => flags.pop(),
+        (None, Some(_)) => {
+            return Err(ApiError::body(&["featureFlags"], "hookrelay supports one feature flag per event type"));
+        }
+        (None, None) => None,
+    };
+    if let Some(flag) = &flag {
+        check_name(flag).map_err(|err| ApiError::body(&["featureFlag"], format!("feature flag {err}")))?;
+    }
+    Ok(flag)
+}
+
+fn check_event_type_name(name: &str) -> Result<(), String> {
+    check_name(name).map_err(|err| format!("event type name {err}"))
+}
+
+impl EventTypeIn {
+    /// Validates and builds a new event type named `name`.
+    fn into_event_type(self, name: String) -> Result<EventType, ApiError> {
+        if let Some(schemas) = &self.schemas {
+            check_schemas(schemas)?;
+        }
+        let now = now_ms();
+        Ok(EventType {
+            name,
+            description: self.description,
+            archived: self.archived,
+            deprecated: self.deprecated,
+            schemas: self.schemas,
+            feature_flag: one_flag(self.feature_flag, self.feature_flags)?,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+async fn find_event_type(state: &ApiState, name: &str) -> Result<EventType, ApiError> {
+    state.store.get_event_type(name).await.or_not_found("event type", name)
+}
+
+async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<EventTypeOut>>, ApiError> {
+    let request = page_request(&query, Order::Ascending)?;
+    let include_archived = query.bool("include_archived")?.unwrap_or(false);
+    let with_content = query.bool("with_content")?.unwrap_or(true);
+    let page = state.store.list_event_types(&request, include_archived).await?;
+    let out = ListOut::from_page(page, &request, |et| et.name.clone(), |et| Ok(EventTypeOut::new(et, with_content)))?;
+    Ok(Json(out))
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    ApiJson(mut input): ApiJson<EventTypeIn>,
+) -> Result<(StatusCode, Json<EventTypeOut>), ApiError> {
+    let Some(name) = input.name.take() else {
+        return Err(ApiError::body(&["name"], "missing field `name`"));
+    };
+    check_event_type_name(&name).map_err(|msg| ApiError::body(&["name"], msg))?;
+    let event_type = input.into_event_type(name)?;
+    match state.store.create_event_type(&event_type).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(event_type.into()))),
+        Err(StoreError::Conflict(_)) => Err(ApiError::Conflict(format!(
+            "an event type named `{}` already exists; use PUT /api/v1/event-type/{} to update it",
+            event_type.name, event_type.name
+        ))),
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn read(State(state): State<ApiState>, ApiPath(name): ApiPath<String>) -> Result<Json<EventTypeOut>, ApiError> {
+    Ok(Json(find_event_type(&state, &name).await?.into()))
+}
+
+/// PUT: replaces the event type, or creates it (201) when missing.
+async fn upsert(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(input): ApiJson<EventTypeIn>,
+) -> Result<(StatusCode, Json<EventTypeOut>), ApiError> {
+    check_event_type_name(&name).map_err(|msg| ApiError::path("name", msg))?;
+    if input.name.as_ref().is_some_and(|body_name| *body_name != name) {
+        return Err(ApiError::body(&["name"], "the name in the body must match the name in the path (or be left out)"));
+    }
+    let replacement = input.into_event_type(name.clone())?;
+    match state.store.get_event_type(&name).await {
+        Ok(existing) => {
+            let event_type = EventType { created_at: existing.created_at, ..replacement };
+            state.store.update_event_type(&event_type).await.or_not_found("event type", &name)?;
+            Ok((StatusCode::OK, Json(event_type.into())))
+        }
+        Err(StoreError::NotFound) => {
+            state.store.create_event_type(&replacement).await?;
+            Ok((StatusCode::CREATED, Json(replacement.into())))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn patch(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(input): ApiJson<EventTypePatch>,
+) -> Result<Json<EventTypeOut>, ApiError> {
+    if let Some(schemas) = input.schemas.as_set() {
+        check_schemas(schemas)?;
+    }
+    let mut event_type = find_event_type(&state, &name).await?;
+    input.description.apply_or(&mut event_type.description, String::new());
+    input.archived.apply_or(&mut event_type.archived, false);
+    input.deprecated.apply_or(&mut event_type.deprecated, false);
+    input.schemas.apply_to_option(&mut event_type.schemas);
+    let flag = match (input.feature_flag, input.feature_flags) {
+        (Patch::Set(flag), _) => Patch::Set(one_flag(Some(flag), None)?),
+        (_, Patch::Set(flags)) => Patch::Set(one_flag(None, Some(flags))?),
+        (Patch::Null, _) | (_, Patch::Null) => Patch::Null,
+        (Patch::Absent, Patch::Absent) => Patch::Absent,
+    };
+    match flag {
+        Patch::Set(flag) => event_type.feature_flag = flag,
+        Patch::Null => event_type.feature_flag = None,
+        Patch::Absent => {}
+    }
+    event_type.updated_at = now_ms();
+    state.store.update_event_type(&event_type).await.or_not_found("event type", &name)?;
+    Ok(Json(event_type.into()))
+}
+
+/// DELETE archives (endpoints filtering on it keep working); `?expunge=true` removes it for good.
+async fn delete(
+    State(state): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    query: QueryParams,
+) -> Result<StatusCode, ApiError> {
+    if query.bool("expunge")?.unwrap_or(false) {
+        state.store.expunge_event_type(&name).await.or_not_found("event type", &name)?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let mut event_type = find_event_type(&state, &name).await?;
+    if !event_type.archived {
+        event_type.archived = true;
+        event_type.updated_at = now_ms();
+        state.store.update_event_type(&event_type).await.or_not_found("event type", &name)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,224 @@
+//! Messages (`/api/v1/app/{app_id}/msg/…`): publishing an event (stored with its deliveries in one durable
+//! transaction before the 202) and reading messages back.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hookrelay_core::model::Message;
+use hookrelay_core::time::now_ms;
+use hookrelay_core::validate::check_name;
+use hookrelay_core::{AppId, MessageId};
+use hookrelay_store::{MessageFilter, Order, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::app::find_app;
+use crate::error::{ApiError, OrNotFound};
+use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::idempotency::{AlreadyRemembered, IdempotencyScope};
+use crate::pagination::{ListOut, page_request};
+use crate::time::Rfc3339;
+use crate::validate::check_channels;
+use crate::{ApiState, Routes};
+
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new()
+        .route_both("/api/v1/app/{app_id}/msg", get(list).post(publish))
+        .route_both("/api/v1/app/{app_id}/msg/{msg_id}", get(read))
+}
+
+/// `MessageIn`. The payload is kept as raw JSON text so it is stored and delivered byte for byte as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageIn {
+    event_type: String,
+    #[serde(default)]
+    event_id: Option<String>,
+    #[serde(alias = "data")]
+    payload: Box<RawValue>,
+    #[serde(default)]
+    channels: Option<Vec<String>>,
+}
+
+/// `MessageOut`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageOut {
+    id: String,
+    event_type: String,
+    event_id: Option<String>,
+    payload: Box<RawValue>,
+    channels: Option<Vec<String>>,
+    timestamp: Rfc3339,
+}
+
+impl MessageOut {
+    /// `with_content=false` (which the SDKs send by default) answers `payload: {}` to keep responses small.
+    pub fn new(msg: Message, with_content: bool) -> Result<Self, ApiError> {
+        let payload = if with_content { msg.payload } else { "{}".to_owned() };
+        let payload = RawValue::from_string(payload)
+            .map_err(|err| ApiError::Internal(format!("stored payload of {} is not JSON: {err}", msg.id)))?;
+        Ok(Self {
+            id: msg.id.into_string(),
+            event_type: msg.event_type,
+            event_id: msg.event_id,
+            payload,
+            channels: msg.channels,
+            timestamp: Rfc3339(msg.created_at),
+        })
+    }
+}
+
+/// Checks the input and builds the message to store.
+fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
+    check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
+    if let Some(event_id) = &input.event_id {
+        check_name(event_id).map_err(|err| ApiError::body(&["eventId"], format!("eventId {err}")))?;
+    }
+    if let Some(channels) = &input.channels {
+        check_channels(channels).map_err(|msg| ApiError::body(&["channels"], msg))?;
+    }
+    if !input.payload.get().trim_start().starts_with('{') {
+        return Err(ApiError::body(&["payload"], "the payload must be a JSON object, e.g. {\"id\": 1}"));
+    }
+    let now = now_ms();
+    Ok(Message {
+        id: MessageId::at(now),
+        app_id,
+        event_id: input.event_id,
+        event_type: input.event_type,
+        payload: input.payload.get().to_owned(),
+        channels: input.channels,
+        created_at: now,
+    })
+}
+
+/// Finds a message of the application by id or eventId, or answers 404.
+pub async fn find_message(state: &ApiState, app_id: &AppId, id_or_event_id: &str) -> Result<Message, ApiError> {
+    state.store.get_message(app_id, id_or_event_id).await.or_not_found("message", id_or_event_id)
+}
+
+/// POST: stores the message and its deliveries, then answers 202. The response body is built first so that,
+/// under an idempotency key, it is committed in the same transaction as the message.
+async fn publish(
+    State(state): State<ApiState>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+    scope: Option<Extension<IdempotencyScope>>,
+    ApiJson(input): ApiJson<MessageIn>,
+) -> Result<Response, ApiError> {
+    let with_content = query.bool("with_content")?.unwrap_or(true);
+    let app = find_app(&state, &app_id).await?;
+    let message = new_message(app.id, input)?;
+    let body = serde_json::to_vec(&MessageOut::new(message.clone(), with_content)?)
+        .map_err(|err| ApiError::Internal(format!("serializing a message response: {err}")))?;
+    let remembered =
+        scope.map(|Extension(scope)| scope.response(StatusCode::ACCEPTED, body.clone(), message.created_at));
+
+    let published = match state.store.publish_message(&message, remembered.as_ref()).await {
+        Ok(published) => published,
+        Err(StoreError::Conflict(detail)) => {
+            return Err(ApiError::Conflict(match &message.event_id {
+                Some(event_id) => {
+                    format!("a message with eventId `{event_id}` was already published to this application")
+                }
+                None => detail,
+            }));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if published.deliveries > 0 {
+        state.on_new_work.notify_one();
+    }
+
+    let mut response = (StatusCode::ACCEPTED, body).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if remembered.is_some() {
+        response.extensions_mut().insert(AlreadyRemembered);
+    }
+    Ok(response)
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+) -> Result<Json<ListOut<MessageOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    let with_content = query.bool("with_content")?.unwrap_or(true);
+    let filter = MessageFilter {
+        event_types: query.names("event_types")?,
+        channel: query.get("channel").map(str::to_owned),
+        before: query.time("before")?,
+        after: query.time("after")?,
+    };
+    let app = find_app(&state, &app_id).await?;
+    let page = state.store.list_messages(&app.id, &filter, &request).await?;
+    let out = ListOut::from_page(page, &request, |msg| msg.id.to_string(), |msg| MessageOut::new(msg, with_content))?;
+    Ok(Json(out))
+}
+
+async fn read(
+    State(state): State<ApiState>,
+    ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
+    query: QueryParams,
+) -> Result<Json<MessageOut>, ApiError> {
+    let with_content = query.bool("with_content")?.unwrap_or(true);
+    let app = find_app(&state, &app_id).await?;
+    let msg = find_message(&state, &app.id, &msg_id).await?;
+    Ok(Json(MessageOut::new(msg, with_content)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: &str, expected_payload: Result<&str, &[&str]>) {
+        let got = crate::extract::parse_json::<MessageIn>(body.as_bytes())
+            .and_then(|input| new_message(AppId::new(), input))
+            .map(|msg| msg.payload);
+        match (got, expected_payload) {
+            (Ok(payload), Ok(expected)) => assert_eq!(payload, expected, "{body}"),
+            (Err(ApiError::Validation(errors)), Err(loc)) => assert_eq!(errors[0].loc, loc, "{body}"),
+            (got, expected) => panic!("{body}: got {got:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn payload_is_kept_byte_for_byte() {
+        check(r#"{"eventType": "a", "payload": {"test": 2432232314}}"#, Ok(r#"{"test": 2432232314}"#));
+        check(r#"{"eventType": "a", "payload": {"b":1,  "a" : [1.50, 1e3]}}"#, Ok(r#"{"b":1,  "a" : [1.50, 1e3]}"#));
+        check(r#"{"eventType": "a", "data": {"x": "é\u00e9"}}"#, Ok(r#"{"x": "é\u00e9"}"#));
+    }
+
+    #[test]
+    fn message_input_is_validated() {
+        check(r#"{"eventType": "a", "payload": [1]}"#, Err(&["body", "payload"]));
+        check(r#"{"eventType": "a", "payload": "text"}"#, Err(&["body", "payload"]));
+        check(r#"{"eventType": "a b", "payload": {}}"#, Err(&["body", "eventType"]));
+        check(r#"{"eventType": "a", "eventId": "", "payload": {}}"#, Err(&["body", "eventId"]));
+        check(r#"{"eventType": "a", "payload": {}, "channels": []}"#, Err(&["body", "channels"]));
+        check(r#"{"eventType": "a"}"#, Err(&["body", "payload"]));
+        check(r#"{"payload": {}}"#, Err(&["body", "eventType"]));
+    }
+
+    #[test]
+    fn without_content_the_payload_is_empty() {
+        let msg = Message {
+            id: MessageId::new(),
+            app_id: AppId::new(),
+            event_id: None,
+            event_type: "a".into(),
+            payload: r#"{"big": true}"#.into(),
+            channels: None,
+            created_at: 0,
+        };
+        let out = serde_json::to_value(MessageOut::new(msg, false).expect("valid")).expect("serializes");
+        assert_eq!(out["payload"], serde_json::json!({}));
+        assert_eq!(out["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(out["eventId"], serde_json::Value::Null);
+    }
+}
