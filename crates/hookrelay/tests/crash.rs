@@ -14,8 +14,24 @@ use axum::http::StatusCode;
 use common::{Receiver, TOKEN};
 use serde_json::{Value, json};
 
+/// A server process that is killed when the test ends, even when it fails.
+struct ServerProcess(Child);
+
+impl ServerProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts `hookrelay serve` as a child process on a free port and returns it with its base URL.
-fn spawn_server(data_dir: &Path) -> (Child, String) {
+fn spawn_server(data_dir: &Path) -> (ServerProcess, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .arg("serve")
         .env("HOOKRELAY_LISTEN", "127.0.0.1:0")
@@ -38,7 +54,7 @@ fn spawn_server(data_dir: &Path) -> (Child, String) {
     };
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, base)
+    (ServerProcess(child), base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -47,7 +63,7 @@ async fn sigkill_mid_delivery_loses_no_accepted_message() {
     // A slow receiver: 40 ms per request, so the kill lands while deliveries are queued and in flight.
     let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(40)))).await;
     let (mut child, base) = spawn_server(data_dir.path());
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = common::http_client();
 
     let (_, app) = post(&http, &format!("{base}/api/v1/app/"), json!({ "name": "crash" })).await.unwrap();
     let app = app["id"].as_str().unwrap().to_owned();
@@ -75,8 +91,7 @@ async fn sigkill_mid_delivery_loses_no_accepted_message() {
         (receiver.count() >= 40).then_some(())
     })
     .await;
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    child.kill(); // SIGKILL: no shutdown code runs
     for publisher in publishers {
         publisher.await.unwrap();
     }
@@ -84,15 +99,13 @@ async fn sigkill_mid_delivery_loses_no_accepted_message() {
     let delivered_before = received_ids(&receiver).len();
     assert!(delivered_before < acknowledged.len(), "the kill must land mid-way for this test to mean anything");
 
-    let (mut child, _) = spawn_server(data_dir.path());
-    let missing = common::wait_for("every acknowledged message to be delivered", Duration::from_secs(60), async || {
+    let (mut child, _base) = spawn_server(data_dir.path());
+    common::wait_for("every acknowledged message to be delivered", Duration::from_secs(60), async || {
         let delivered = received_ids(&receiver);
         acknowledged.iter().all(|id| delivered.contains(id)).then_some(())
     })
     .await;
-    let _ = missing;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     println!(
         "acknowledged {}, delivered before kill {}, requests in total {}",
         acknowledged.len(),

@@ -113,7 +113,7 @@ async fn a_failing_endpoint_is_retried_until_it_succeeds_and_every_attempt_is_lo
     assert_eq!(statuses, vec![0, 2, 2]);
 
     let (_, stats) = server.get(&format!("/api/v1/app/{app}/endpoint/{endpoint}/stats/")).await;
-    assert_eq!(stats, json!({ "success": 1, "pending": 0, "sending": 0, "fail": 0 }));
+    assert_eq!(stats, json!({ "success": 1, "pending": 0, "sending": 0, "fail": 0, "canceled": 0 }));
     server.stop().await;
 }
 

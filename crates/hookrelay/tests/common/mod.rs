@@ -15,6 +15,13 @@ use serde_json::{Value, json};
 
 pub const TOKEN: &str = "test-admin-token";
 
+/// An HTTP client for talking to servers and receivers on loopback.
+pub fn http_client() -> reqwest::Client {
+    // reqwest is built without a bundled TLS provider; hookrelay's engine installs ring, and so do the tests.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().expect("HTTP client")
+}
+
 /// Polls `check` until it returns `Some`, failing the test after `timeout`.
 pub async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -56,7 +63,7 @@ impl TestServer {
         tweak(&mut args);
         let server = start(args.resolve().expect("valid config")).await.expect("server starts");
         let base = format!("http://{}", server.addr);
-        Self { server: Some(server), base, data_dir, http: reqwest::Client::builder().no_proxy().build().expect("client") }
+        Self { server: Some(server), base, data_dir, http: http_client() }
     }
 
     pub async fn stop(mut self) {

@@ -1,0 +1,105 @@
+"""Fixtures for the interop tests: a real `hookrelay serve` process and a real webhook receiver, both on
+loopback. The binary comes from $HOOKRELAY_BIN (set by .ci/run), else target/debug/hookrelay."""
+
+import http.server
+import os
+import pathlib
+import subprocess
+import threading
+import time
+
+import pytest
+
+TOKEN = "interop-admin-token"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def wait_for(what, check, timeout=20.0):
+    """Polls `check` until it returns something truthy, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Server:
+    def __init__(self, data_dir):
+        binary = os.environ.get("HOOKRELAY_BIN", str(ROOT / "target" / "debug" / "hookrelay"))
+        env = dict(
+            os.environ,
+            HOOKRELAY_LISTEN="127.0.0.1:0",
+            HOOKRELAY_DATA_DIR=str(data_dir),
+            HOOKRELAY_ADMIN_TOKEN=TOKEN,
+            HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS="true",
+            HOOKRELAY_RETRY_SCHEDULE="1,1",
+            HOOKRELAY_LOG="warn",
+        )
+        self.process = subprocess.Popen(
+            [binary, "serve"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for line in self.process.stdout:
+            if line.startswith("hookrelay listening on "):
+                self.url = line.split()[3]
+                break
+        else:
+            raise RuntimeError("hookrelay exited before listening")
+        # Keep draining stdout so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+class Receiver:
+    """Records every request; answers with the next status from `statuses` (then 200)."""
+
+    def __init__(self, statuses=()):
+        self.requests = []
+        self.statuses = list(statuses)
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver.lock:
+                    receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+
+    def wait_for(self, count, timeout=20.0):
+        return wait_for(
+            f"{count} webhooks", lambda: list(self.requests) if len(self.requests) >= count else None, timeout
+        )
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = Server(tmp_path / "data")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def receiver():
+    running = Receiver()
+    yield running
+    running.stop()
