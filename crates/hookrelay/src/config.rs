@@ -109,10 +109,11 @@ impl ServeArgs {
             data_dir: merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data")),
             admin_token: merged.admin_token,
             retry_schedule,
-            delivery_timeout: Duration::from_secs(
-                positive(merged.delivery_timeout_secs.map(|s| s as usize), 15, "HOOKRELAY_DELIVERY_TIMEOUT_SECS")?
-                    as u64,
-            ),
+            delivery_timeout: Duration::from_secs(positive(
+                merged.delivery_timeout_secs.map(|s| s as usize),
+                15,
+                "HOOKRELAY_DELIVERY_TIMEOUT_SECS",
+            )? as u64),
             allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
             max_in_flight: positive(merged.max_in_flight, 1024, "HOOKRELAY_MAX_IN_FLIGHT")?,
             endpoint_concurrency: positive(merged.endpoint_concurrency, 10, "HOOKRELAY_ENDPOINT_CONCURRENCY")?,

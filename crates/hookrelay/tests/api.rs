@@ -35,7 +35,8 @@ async fn requests_without_the_admin_token_are_refused_but_health_is_open() {
 #[tokio::test]
 async fn applications_support_uids_upsert_patch_and_conflicts() {
     let server = TestServer::start().await;
-    let (status, app) = server.post("/api/v1/app", json!({ "name": "Acme", "uid": "acme", "metadata": {"tier": "gold"} })).await;
+    let (status, app) =
+        server.post("/api/v1/app", json!({ "name": "Acme", "uid": "acme", "metadata": {"tier": "gold"} })).await;
     assert_eq!(status, 201, "{app}");
     for key in ["id", "uid", "name", "metadata", "createdAt", "updatedAt"] {
         assert!(app.get(key).is_some(), "ApplicationOut lacks {key}: {app}");
@@ -46,7 +47,8 @@ async fn applications_support_uids_upsert_patch_and_conflicts() {
     assert_eq!(server.get(&format!("/api/v1/app/{id}/")).await.1["uid"], json!("acme"));
 
     check_error(&server.post("/api/v1/app/", json!({ "name": "Again", "uid": "acme" })).await, 409, "conflict");
-    let (status, existing) = server.post("/api/v1/app/?get_if_exists=true", json!({ "name": "Again", "uid": "acme" })).await;
+    let (status, existing) =
+        server.post("/api/v1/app/?get_if_exists=true", json!({ "name": "Again", "uid": "acme" })).await;
     assert_eq!((status, existing["id"].clone()), (200, json!(id)));
 
     // PATCH: absent keeps, null clears.
@@ -55,9 +57,11 @@ async fn applications_support_uids_upsert_patch_and_conflicts() {
     assert_eq!((patched["uid"].clone(), patched["name"].clone()), (Value::Null, json!("Acme")));
 
     // PUT on an unknown uid creates.
-    let (status, created) = server.request(Method::PUT, "/api/v1/app/other", Some(json!({ "name": "Other", "uid": "other" }))).await;
+    let (status, created) =
+        server.request(Method::PUT, "/api/v1/app/other", Some(json!({ "name": "Other", "uid": "other" }))).await;
     assert_eq!(status, 201, "{created}");
-    let (status, updated) = server.request(Method::PUT, "/api/v1/app/other", Some(json!({ "name": "Renamed", "uid": "other" }))).await;
+    let (status, updated) =
+        server.request(Method::PUT, "/api/v1/app/other", Some(json!({ "name": "Renamed", "uid": "other" }))).await;
     assert_eq!((status, updated["name"].clone()), (200, json!("Renamed")));
 
     check_error(&server.post("/api/v1/app/", json!({ "name": "Bad", "uid": "app_123" })).await, 422, "");
@@ -119,24 +123,34 @@ async fn endpoints_validate_input_and_return_both_field_spellings() {
     assert!(ep.get("secret").is_none(), "secrets only come from the secret route");
     assert_eq!(server.get(&format!("{base}/main/")).await.1["id"], ep["id"]);
 
-    check_error(&server.post(&base, json!({ "url": "https://example.com", "filterTypes": ["nope.unknown"] })).await, 422, "");
+    check_error(
+        &server.post(&base, json!({ "url": "https://example.com", "filterTypes": ["nope.unknown"] })).await,
+        422,
+        "",
+    );
     check_error(&server.post(&base, json!({ "url": "not a url" })).await, 422, "");
     check_error(&server.post(&base, json!({ "url": "ftp://example.com" })).await, 422, "");
     check_error(&server.post(&base, json!({ "url": "https://example.com", "secret": "nope" })).await, 422, "");
     check_error(&server.post(&base, json!({ "url": "https://example.com", "filterTypes": [] })).await, 422, "");
 
     let headers = format!("{base}/main/headers");
-    let (status, _) = server.request(Method::PUT, &headers, Some(json!({ "headers": { "x-tenant": "42", "x-a": "1" } }))).await;
+    let (status, _) =
+        server.request(Method::PUT, &headers, Some(json!({ "headers": { "x-tenant": "42", "x-a": "1" } }))).await;
     assert_eq!(status, 204);
-    let (status, _) = server.request(Method::PATCH, &headers, Some(json!({ "headers": { "x-a": null, "x-b": "2" } }))).await;
+    let (status, _) =
+        server.request(Method::PATCH, &headers, Some(json!({ "headers": { "x-a": null, "x-b": "2" } }))).await;
     assert_eq!(status, 204);
     let (_, current) = server.get(&headers).await;
     assert_eq!(current["headers"], json!({ "x-tenant": "42", "x-b": "2" }));
     check_error(&server.request(Method::PUT, &headers, Some(json!({ "headers": { "svix-id": "x" } }))).await, 422, "");
 
-    let (status, patched) = server.request(Method::PATCH, &format!("{base}/main"), Some(json!({ "description": "primary" }))).await;
+    let (status, patched) =
+        server.request(Method::PATCH, &format!("{base}/main"), Some(json!({ "description": "primary" }))).await;
     assert_eq!(status, 200, "{patched}");
-    assert_eq!((patched["description"].clone(), patched["url"].clone()), (json!("primary"), json!("https://example.com/hook")));
+    assert_eq!(
+        (patched["description"].clone(), patched["url"].clone()),
+        (json!("primary"), json!("https://example.com/hook"))
+    );
     let (status, _) = server.request(Method::DELETE, &format!("{base}/main"), None).await;
     assert_eq!(status, 204);
     check_error(&server.get(&format!("{base}/main")).await, 404, "not_found");
@@ -148,12 +162,17 @@ async fn messages_are_found_by_event_id_and_event_ids_are_unique() {
     let server = TestServer::start().await;
     let app = server.create_app("Acme").await;
     let path = format!("/api/v1/app/{app}/msg/");
-    let (status, msg) = server.post(&path, json!({ "eventType": "a.b", "eventId": "evt_1", "payload": { "x": 1 } })).await;
+    let (status, msg) =
+        server.post(&path, json!({ "eventType": "a.b", "eventId": "evt_1", "payload": { "x": 1 } })).await;
     assert_eq!(status, 202, "{msg}");
     for key in ["id", "eventType", "eventId", "payload", "timestamp"] {
         assert!(msg.get(key).is_some(), "MessageOut lacks {key}: {msg}");
     }
-    check_error(&server.post(&path, json!({ "eventType": "a.b", "eventId": "evt_1", "payload": {} })).await, 409, "conflict");
+    check_error(
+        &server.post(&path, json!({ "eventType": "a.b", "eventId": "evt_1", "payload": {} })).await,
+        409,
+        "conflict",
+    );
     assert_eq!(server.get(&format!("{path}evt_1")).await.1["id"], msg["id"]);
     let (_, without) = server.get(&format!("{path}?with_content=false")).await;
     assert_eq!(without["data"][0]["payload"], json!({}));
@@ -173,14 +192,21 @@ async fn messages_are_found_by_event_id_and_event_ids_are_unique() {
         .await
         .unwrap();
     assert!(raw.status().is_client_error(), "malformed JSON gets a 4xx, got {}", raw.status());
-    check_error(&server.post("/api/v1/app/app_2fakefakefakefakefakefake000/msg/", json!({ "eventType": "a", "payload": {} })).await, 404, "not_found");
+    check_error(
+        &server
+            .post("/api/v1/app/app_2fakefakefakefakefakefake000/msg/", json!({ "eventType": "a", "payload": {} }))
+            .await,
+        404,
+        "not_found",
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn event_types_are_archived_on_delete() {
     let server = TestServer::start().await;
-    let (status, et) = server.post("/api/v1/event-type/", json!({ "name": "invoice.paid", "description": "paid" })).await;
+    let (status, et) =
+        server.post("/api/v1/event-type/", json!({ "name": "invoice.paid", "description": "paid" })).await;
     assert_eq!(status, 201, "{et}");
     let (status, _) = server.request(Method::DELETE, "/api/v1/event-type/invoice.paid/", None).await;
     assert_eq!(status, 204);
@@ -199,7 +225,8 @@ async fn oversized_bodies_are_refused_with_413() {
     let server = TestServer::start_with(|args| args.max_body_bytes = Some(1024)).await;
     let app = server.create_app("Acme").await;
     let big = "x".repeat(4096);
-    let response = server.post(&format!("/api/v1/app/{app}/msg/"), json!({ "eventType": "a", "payload": { "big": big } })).await;
+    let response =
+        server.post(&format!("/api/v1/app/{app}/msg/"), json!({ "eventType": "a", "payload": { "big": big } })).await;
     check_error(&response, 413, "payload_too_large");
     server.stop().await;
 }

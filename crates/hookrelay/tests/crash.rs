@@ -67,7 +67,8 @@ async fn sigkill_mid_delivery_loses_no_accepted_message() {
 
     let (_, app) = post(&http, &format!("{base}/api/v1/app/"), json!({ "name": "crash" })).await.unwrap();
     let app = app["id"].as_str().unwrap().to_owned();
-    let (status, _) = post(&http, &format!("{base}/api/v1/app/{app}/endpoint/"), json!({ "url": receiver.url() })).await.unwrap();
+    let (status, _) =
+        post(&http, &format!("{base}/api/v1/app/{app}/endpoint/"), json!({ "url": receiver.url() })).await.unwrap();
     assert_eq!(status, 201);
 
     // Publish from several tasks; remember exactly which messages were acknowledged.
@@ -77,7 +78,9 @@ async fn sigkill_mid_delivery_loses_no_accepted_message() {
         let (http, url, acknowledged) = (http.clone(), format!("{base}/api/v1/app/{app}/msg/"), acknowledged.clone());
         publishers.push(tokio::spawn(async move {
             for n in 0..150 {
-                match post(&http, &url, json!({ "eventType": "crash.test", "payload": { "worker": worker, "n": n } })).await {
+                match post(&http, &url, json!({ "eventType": "crash.test", "payload": { "worker": worker, "n": n } }))
+                    .await
+                {
                     Ok((202, msg)) => {
                         acknowledged.lock().unwrap().insert(msg["id"].as_str().unwrap().to_owned());
                     }

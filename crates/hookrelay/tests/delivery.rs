@@ -59,8 +59,7 @@ async fn a_published_message_arrives_signed_with_the_exact_payload_bytes() {
 async fn messages_fan_out_only_to_endpoints_that_match_type_and_channel() {
     let server = TestServer::start().await;
     for name in ["user.created", "user.deleted"] {
-        let (status, body) =
-            server.post("/api/v1/event-type/", json!({ "name": name, "description": "users" })).await;
+        let (status, body) = server.post("/api/v1/event-type/", json!({ "name": name, "description": "users" })).await;
         assert_eq!(status, 201, "{body}");
     }
     let (everything, only_created, only_eu) = (Receiver::ok().await, Receiver::ok().await, Receiver::ok().await);
@@ -71,7 +70,10 @@ async fn messages_fan_out_only_to_endpoints_that_match_type_and_channel() {
 
     server.publish(&app, "user.deleted", json!({ "n": 1 })).await;
     let (status, _) = server
-        .post(&format!("/api/v1/app/{app}/msg/"), json!({ "eventType": "user.created", "payload": {"n": 2}, "channels": ["eu"] }))
+        .post(
+            &format!("/api/v1/app/{app}/msg/"),
+            json!({ "eventType": "user.created", "payload": {"n": 2}, "channels": ["eu"] }),
+        )
         .await;
     assert_eq!(status, 202);
 
@@ -174,7 +176,8 @@ async fn after_a_secret_rotation_deliveries_are_signed_with_old_and_new_secret()
     let app = server.create_app("Acme").await;
     let (endpoint, old_secret) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
 
-    let (status, rotated) = server.post(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/rotate/"), json!({})).await;
+    let (status, rotated) =
+        server.post(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/rotate/"), json!({})).await;
     assert_eq!(status, 200, "{rotated}");
     let (_, current) = server.get(&format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/")).await;
     let new_secret = current["key"].as_str().unwrap().to_owned();
@@ -209,7 +212,8 @@ async fn a_manual_resend_delivers_again_once() {
         (list["data"].as_array()?.len() == 1).then_some(())
     })
     .await;
-    let (status, body) = server.post(&format!("/api/v1/app/{app}/msg/{msg}/endpoint/{endpoint}/resend/"), json!({})).await;
+    let (status, body) =
+        server.post(&format!("/api/v1/app/{app}/msg/{msg}/endpoint/{endpoint}/resend/"), json!({})).await;
     assert_eq!((status, body), (202, json!({})));
     let got = receiver.wait_for(2, WAIT).await;
     assert_eq!(got[1].header("webhook-id"), msg);

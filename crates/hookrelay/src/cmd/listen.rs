@@ -51,10 +51,7 @@ fn describe(headers: &HeaderMap, body: &[u8], secret: Option<&EndpointSecret>) -
         None => "not checked (pass --secret whsec_… to verify)".to_owned(),
         Some(secret) => verify(secret, id, timestamp, header(headers, "webhook-signature"), body),
     };
-    format!(
-        "--- webhook {id} at {timestamp}\nsignature: {verdict}\n{}\n",
-        String::from_utf8_lossy(body)
-    )
+    format!("--- webhook {id} at {timestamp}\nsignature: {verdict}\n{}\n", String::from_utf8_lossy(body))
 }
 
 fn verify(secret: &EndpointSecret, id: &str, timestamp: &str, signatures: &str, body: &[u8]) -> String {

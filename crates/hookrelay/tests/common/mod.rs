@@ -84,7 +84,8 @@ impl TestServer {
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body read");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
     }
 
@@ -118,8 +119,9 @@ impl TestServer {
     }
 
     pub async fn publish(&self, app_id: &str, event_type: &str, payload: Value) -> String {
-        let (status, msg) =
-            self.post(&format!("/api/v1/app/{app_id}/msg/"), json!({ "eventType": event_type, "payload": payload })).await;
+        let (status, msg) = self
+            .post(&format!("/api/v1/app/{app_id}/msg/"), json!({ "eventType": event_type, "payload": payload }))
+            .await;
         assert_eq!(status, 202, "{msg}");
         msg["id"].as_str().expect("message id").to_owned()
     }
