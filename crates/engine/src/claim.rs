@@ -77,7 +77,7 @@ impl Dispatcher {
         let (outcomes_tx, outcomes_rx) = mpsc::channel(config.max_in_flight.max(1));
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
-            lanes: Lanes::new(config.endpoint_concurrency),
+            lanes: Lanes::new(config.endpoint_concurrency, config.claim_batch.max(2 * config.endpoint_concurrency)),
             config,
             client,
             claimed: AtomicUsize::new(0),
@@ -97,10 +97,11 @@ impl Dispatcher {
     }
 
     fn lease_ms(&self) -> i64 {
-        // A claimed delivery waits at most one request behind its lane's running ones, then takes at most one
-        // timeout itself; the rest is slack for recording. A lease shorter than that would let a delivery
-        // be claimed again while its first send is still in flight.
-        (self.config.delivery_timeout * 2 + Duration::from_secs(60)).as_millis() as i64
+        // A claimed delivery waits for at most a full lane to drain ahead of it, each round taking at most
+        // one timeout, its own send included; the rest is slack for recording. A shorter lease would let a
+        // delivery be claimed again while its first send is still in flight.
+        let rounds = u32::try_from(self.lanes.rounds_to_drain()).unwrap_or(u32::MAX);
+        (self.config.delivery_timeout.saturating_mul(rounds) + Duration::from_secs(60)).as_millis() as i64
     }
 
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, outcomes: mpsc::Sender<AttemptOutcome>) {

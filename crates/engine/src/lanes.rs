@@ -1,6 +1,8 @@
 //! Per-endpoint lanes: claimed deliveries wait in their endpoint's lane and at most `concurrency` of them are
-//! sent at once. A lane holds at most twice its concurrency (in flight + waiting); when it is full the
+//! sent at once. A lane holds at most `capacity` deliveries (in flight + waiting); when it is full the
 //! dispatcher stops claiming for that endpoint, so a slow endpoint never fills the process with its work.
+//! The capacity is at least one claim batch, so a busy endpoint's backlog is claimed a batch at a time
+//! instead of being claimed and handed back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,15 +35,18 @@ pub enum Admission {
 pub struct Lanes {
     lanes: Mutex<HashMap<EndpointId, Lane>>,
     concurrency: usize,
+    capacity: usize,
 }
 
 impl Lanes {
-    pub fn new(concurrency: usize) -> Self {
-        Self { lanes: Mutex::new(HashMap::new()), concurrency: concurrency.max(1) }
+    pub fn new(concurrency: usize, capacity: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        Self { lanes: Mutex::new(HashMap::new()), concurrency, capacity: capacity.max(concurrency) }
     }
 
-    fn capacity(&self) -> usize {
-        self.concurrency * 2
+    /// How many sends a delivery admitted to a full lane may wait behind, its own included.
+    pub fn rounds_to_drain(&self) -> usize {
+        self.capacity.div_ceil(self.concurrency)
     }
 
     fn with_lanes<R>(&self, f: impl FnOnce(&mut HashMap<EndpointId, Lane>) -> R) -> R {
@@ -52,7 +57,7 @@ impl Lanes {
     }
 
     pub fn admit(&self, delivery: ClaimedDelivery) -> Admission {
-        let capacity = self.capacity();
+        let capacity = self.capacity;
         let concurrency = self.concurrency;
         self.with_lanes(|lanes| {
             let lane = lanes.entry(delivery.endpoint_id.clone()).or_default();
@@ -87,7 +92,7 @@ impl Lanes {
 
     /// Endpoints whose lanes are full: the next claim skips them.
     pub fn saturated(&self) -> Vec<EndpointId> {
-        let capacity = self.capacity();
+        let capacity = self.capacity;
         self.with_lanes(|lanes| {
             lanes.iter().filter(|(_, lane)| lane.load() >= capacity).map(|(id, _)| id.clone()).collect()
         })

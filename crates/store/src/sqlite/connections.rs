@@ -5,6 +5,12 @@
 //! (up to `MAX_GROUP`), runs each inside its own savepoint in one transaction, commits once (one fsync), and
 //! only then answers each caller. A job that fails rolls back its savepoint alone; a failed commit fails
 //! every job of the group. Nobody is told "done" before the data is on disk.
+//!
+//! Two levels of durability: [`Durability::PowerLoss`] commits are fsynced (`synchronous=FULL`), for anything
+//! the API acknowledges; [`Durability::ProcessCrash`] commits reach the OS but skip the fsync
+//! (`synchronous=NORMAL` in WAL mode), for the dispatcher's bookkeeping (claims, attempt records), where
+//! losing the last moments to a power cut only means a delivery is sent again. A group containing any
+//! `PowerLoss` job is committed at that level.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -28,14 +34,25 @@ const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
+/// What a write must survive once it is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Durability {
+    /// Survives the process being killed; may be lost if the machine loses power.
+    ProcessCrash,
+    /// Survives power loss: fsynced before the caller hears back.
+    PowerLoss,
+}
+
 /// A write waiting for the writer thread: run it in the open transaction (and answer after the commit), or
 /// abort it unrun when no transaction could be opened.
 trait Job: Send {
+    fn durability(&self) -> Durability;
     fn run(self: Box<Self>, conn: &Connection) -> Reply;
     fn abort(self: Box<Self>, err: StoreError);
 }
 
 struct TypedJob<F, R> {
+    durability: Durability,
     work: F,
     reply_to: oneshot::Sender<StoreResult<R>>,
 }
@@ -45,6 +62,10 @@ where
     R: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
 {
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn run(self: Box<Self>, conn: &Connection) -> Reply {
         let result = run_in_savepoint(conn, self.work);
         let reply_to = self.reply_to;
@@ -100,14 +121,15 @@ impl Connections {
         Ok(Self { jobs, path: path.to_owned(), readers: Arc::new(Mutex::new(Vec::new())) })
     }
 
-    /// Runs `work` in the next group transaction and returns its result once that transaction is durable.
-    pub async fn write<R, F>(&self, work: F) -> StoreResult<R>
+    /// Runs `work` in the next group transaction and returns its result once that transaction is committed
+    /// with at least the given durability.
+    pub async fn write<R, F>(&self, durability: Durability, work: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let (reply_to, reply) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob { work, reply_to });
+        let job: Box<dyn Job> = Box::new(TypedJob { durability, work, reply_to });
         self.jobs.send(job).await.map_err(|_| StoreError::Unavailable("the store is shut down".into()))?;
         reply.await.map_err(|_| StoreError::Unavailable("the SQLite writer stopped".into()))?
     }
@@ -151,6 +173,7 @@ fn run_in_savepoint<R>(conn: &Connection, work: impl FnOnce(&Connection) -> Stor
 
 fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     let mut last_cleanup = Instant::now();
+    let mut current = Durability::PowerLoss; // as `open_connection` set it
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
         group.push(first);
@@ -158,6 +181,14 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
             match queue.try_recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
+            }
+        }
+        let needed = group.iter().map(|job| job.durability()).max().unwrap_or(Durability::PowerLoss);
+        if needed != current {
+            let level = if needed == Durability::PowerLoss { "FULL" } else { "NORMAL" };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => current = needed,
+                Err(err) => tracing::warn!(error = %err, "could not change SQLite's synchronous setting"),
             }
         }
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {

@@ -19,7 +19,7 @@ use hookrelay_core::{AppId, EndpointId, MessageId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use self::connections::{Connections, sql_error};
+use self::connections::{Connections, Durability, sql_error};
 use self::rows::*;
 use crate::store::*;
 use crate::{Page, PageRequest, StoreError};
@@ -281,7 +281,7 @@ fn list_attempts(conn: &Connection, filters: Filters, page: &PageRequest) -> Sto
 impl Store for SqliteStore {
     async fn create_app(&self, app: &Application) -> StoreResult<()> {
         let app = app.clone();
-        self.db.write(move |conn| write_app(conn, &app, true)).await
+        self.db.write(Durability::PowerLoss, move |conn| write_app(conn, &app, true)).await
     }
 
     async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
@@ -308,13 +308,13 @@ impl Store for SqliteStore {
 
     async fn update_app(&self, app: &Application) -> StoreResult<()> {
         let app = app.clone();
-        self.db.write(move |conn| write_app(conn, &app, false)).await
+        self.db.write(Durability::PowerLoss, move |conn| write_app(conn, &app, false)).await
     }
 
     async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
         let id = id.clone();
         self.db
-            .write(move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 expect_changed(
                     conn.execute("DELETE FROM applications WHERE id = ?1", [id.as_str()]).map_err(sql_error)?,
                 )
@@ -324,7 +324,7 @@ impl Store for SqliteStore {
 
     async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
         let et = event_type.clone();
-        self.db.write(move |conn| write_event_type(conn, &et, true)).await
+        self.db.write(Durability::PowerLoss, move |conn| write_event_type(conn, &et, true)).await
     }
 
     async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
@@ -357,13 +357,13 @@ impl Store for SqliteStore {
 
     async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
         let et = event_type.clone();
-        self.db.write(move |conn| write_event_type(conn, &et, false)).await
+        self.db.write(Durability::PowerLoss, move |conn| write_event_type(conn, &et, false)).await
     }
 
     async fn expunge_event_type(&self, name: &str) -> StoreResult<()> {
         let name = name.to_owned();
         self.db
-            .write(move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 expect_changed(conn.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(sql_error)?)
             })
             .await
@@ -393,7 +393,7 @@ impl Store for SqliteStore {
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let ep = endpoint.clone();
-        self.db.write(move |conn| write_endpoint(conn, &ep, true)).await
+        self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, true)).await
     }
 
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
@@ -424,13 +424,13 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let ep = endpoint.clone();
-        self.db.write(move |conn| write_endpoint(conn, &ep, false)).await
+        self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, false)).await
     }
 
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.db
-            .write(move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let changed = conn
                     .execute("DELETE FROM endpoints WHERE id = ?1 AND app_id = ?2", [id.as_str(), app_id.as_str()])
                     .map_err(sql_error)?;
@@ -472,7 +472,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<PublishedMessage> {
         let (msg, idempotent) = (message.clone(), idempotent.cloned());
         self.db
-            .write(move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let deliveries = insert_message(conn, &msg, idempotent.as_ref())?;
                 Ok(PublishedMessage { message: msg, deliveries })
             })
@@ -546,7 +546,7 @@ impl Store for SqliteStore {
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
         let (msg_id, endpoint_id) = (msg_id.clone(), endpoint_id.clone());
         self.db
-            .write(move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 conn.execute(
                     "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
                      VALUES (?1, ?2, 1, 0, 1, ?3) ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, \
@@ -628,7 +628,7 @@ impl Store for SqliteStore {
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
         let response = response.clone();
-        self.db.write(move |conn| put_idempotent(conn, &response)).await
+        self.db.write(Durability::PowerLoss, move |conn| put_idempotent(conn, &response)).await
     }
 
     async fn claim_due(
@@ -639,18 +639,18 @@ impl Store for SqliteStore {
         skip_endpoints: &[EndpointId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let skip = to_json(&skip_endpoints.iter().map(|id| id.as_str()).collect::<Vec<_>>());
-        self.db.write(move |conn| claim_due(conn, now, limit, lease_until, &skip)).await
+        self.db.write(Durability::ProcessCrash, move |conn| claim_due(conn, now, limit, lease_until, &skip)).await
     }
 
     async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
         let outcomes = outcomes.to_vec();
-        self.db.write(move |conn| record_outcomes(conn, &outcomes)).await
+        self.db.write(Durability::ProcessCrash, move |conn| record_outcomes(conn, &outcomes)).await
     }
 
     async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
         let deliveries = deliveries.to_vec();
         self.db
-            .write(move |conn| {
+            .write(Durability::ProcessCrash, move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "UPDATE deliveries SET status = 1, next_attempt_at = ?3 \
@@ -678,7 +678,7 @@ impl Store for SqliteStore {
 
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
         self.db
-            .write(|conn| {
+            .write(Durability::ProcessCrash, |conn| {
                 let changed = conn
                     .execute("UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3", [now_ms()])
                     .map_err(sql_error)?;
