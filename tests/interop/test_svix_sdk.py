@@ -178,3 +178,12 @@ def test_errors_surface_as_sdk_exceptions(server):
     with pytest.raises(HttpError) as unauthorized:
         Svix("wrong-token", SvixOptions(server_url=server.url)).application.list()
     assert unauthorized.value.status_code == 401
+
+
+def test_message_creates_its_application(server):
+    hr = client(server)
+    message = hr.message.create(
+        "lazy-corp", MessageIn(event_type="a", payload={"n": 1}, application=ApplicationIn(name="Lazy Corp"))
+    )
+    assert hr.application.get("lazy-corp").name == "Lazy Corp"
+    assert hr.message.get("lazy-corp", message.id).payload == {"n": 1}

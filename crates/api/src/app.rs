@@ -26,10 +26,10 @@ pub fn routes() -> axum::Router<ApiState> {
         .route_both("/api/v1/app/{app_id}", get(read).put(upsert).patch(patch).delete(delete))
 }
 
-/// `ApplicationIn`, for POST and PUT.
+/// `ApplicationIn`, for POST and PUT, and inside `MessageIn.application`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AppIn {
+pub struct AppIn {
     name: String,
     #[serde(default)]
     uid: Option<String>,
@@ -125,6 +125,33 @@ impl AppIn {
 /// Finds an application by id or uid, or answers 404.
 pub async fn find_app(state: &ApiState, id_or_uid: &str) -> Result<Application, ApiError> {
     state.store.get_app(id_or_uid).await.or_not_found("application", id_or_uid)
+}
+
+/// Finds an application by id or uid; when it does not exist and `create` is given (Svix's
+/// `MessageIn.application`), creates it, with the path's reference as uid unless the body names one.
+pub async fn find_or_create_app(
+    state: &ApiState,
+    id_or_uid: &str,
+    create: Option<AppIn>,
+) -> Result<Application, ApiError> {
+    let Some(input) = create else {
+        return find_app(state, id_or_uid).await;
+    };
+    match state.store.get_app(id_or_uid).await {
+        Ok(app) => return Ok(app),
+        Err(StoreError::NotFound) => {}
+        Err(err) => return Err(err.into()),
+    }
+    input.validate().map_err(|err| err.under(&["application"]))?;
+    let path_uid = uid_for_upsert("application", id_or_uid, "app_id")?;
+    let mut app = input.into_new_app();
+    app.uid = app.uid.or(Some(path_uid));
+    match state.store.create_app(&app).await {
+        Ok(()) => Ok(app),
+        // Another request created it first: use that one.
+        Err(StoreError::Conflict(_)) => find_app(state, id_or_uid).await,
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// A path segment that can become the uid of a resource created by PUT: not an id (those are never chosen by

@@ -71,6 +71,26 @@ impl ApiError {
         Self::Validation(vec![FieldError { loc, msg: msg.to_string(), kind: "value_error" }])
     }
 
+    /// The same error with validation locations moved below `prefix` in the body, for input nested in another
+    /// object (`["body", "name"]` becomes `["body", "application", "name"]`).
+    pub fn under(self, prefix: &[&str]) -> Self {
+        match self {
+            Self::Validation(errors) => Self::Validation(
+                errors
+                    .into_iter()
+                    .map(|mut error| {
+                        if error.loc.first().map(String::as_str) == Some("body") {
+                            let nested = prefix.iter().map(|p| p.to_string());
+                            error.loc.splice(1..1, nested);
+                        }
+                        error
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// A 404 naming what was looked for, e.g. `application `app_x` not found`.
     pub fn not_found(what: &str, reference: &str) -> Self {
         Self::NotFound(format!("{what} `{reference}` not found"))

@@ -15,7 +15,7 @@ use hookrelay_store::{MessageFilter, Order, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::app::find_app;
+use crate::app::{AppIn, find_app, find_or_create_app};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, QueryParams};
 use crate::idempotency::{AlreadyRemembered, IdempotencyScope};
@@ -41,6 +41,9 @@ struct MessageIn {
     payload: Box<RawValue>,
     #[serde(default)]
     channels: Option<Vec<String>>,
+    /// Creates the application with the message when the path names one that does not exist yet.
+    #[serde(default)]
+    application: Option<AppIn>,
 }
 
 /// `MessageOut`.
@@ -108,10 +111,10 @@ async fn publish(
     ApiPath(app_id): ApiPath<String>,
     query: QueryParams,
     scope: Option<Extension<IdempotencyScope>>,
-    ApiJson(input): ApiJson<MessageIn>,
+    ApiJson(mut input): ApiJson<MessageIn>,
 ) -> Result<Response, ApiError> {
     let with_content = query.bool("with_content")?.unwrap_or(true);
-    let app = find_app(&state, &app_id).await?;
+    let app = find_or_create_app(&state, &app_id, input.application.take()).await?;
     let message = new_message(app.id, input)?;
     let body = serde_json::to_vec(&MessageOut::new(message.clone(), with_content)?)
         .map_err(|err| ApiError::Internal(format!("serializing a message response: {err}")))?;

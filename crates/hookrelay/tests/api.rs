@@ -230,3 +230,22 @@ async fn oversized_bodies_are_refused_with_413() {
     check_error(&response, 413, "payload_too_large");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_can_create_its_application() {
+    let server = TestServer::start().await;
+    let body = json!({ "eventType": "a", "payload": {}, "application": { "name": "Lazy Corp" } });
+    let (status, msg) = server.post("/api/v1/app/lazy-corp/msg/", body.clone()).await;
+    assert_eq!(status, 202, "{msg}");
+    let (status, app) = server.get("/api/v1/app/lazy-corp").await;
+    assert_eq!((status, app["name"].clone()), (200, json!("Lazy Corp")));
+    // Once it exists, `application` is ignored.
+    let (status, _) = server.post("/api/v1/app/lazy-corp/msg/", body).await;
+    assert_eq!(status, 202);
+    assert_eq!(server.get("/api/v1/app/").await.1["data"].as_array().unwrap().len(), 1);
+    let invalid = json!({ "eventType": "a", "payload": {}, "application": { "name": "" } });
+    let (status, error) = server.post("/api/v1/app/other/msg/", invalid).await;
+    assert_eq!(status, 422);
+    assert_eq!(error["detail"][0]["loc"], json!(["body", "application", "name"]));
+    server.stop().await;
+}
