@@ -19,6 +19,7 @@ from svix.api import (
     EventTypeIn,
     MessageAttemptListByEndpointOptions,
     MessageCreateOptions,
+    MessageGetOptions,
     MessageIn,
     MessageListOptions,
     Svix,
@@ -186,4 +187,6 @@ def test_message_creates_its_application(server):
         "lazy-corp", MessageIn(event_type="a", payload={"n": 1}, application=ApplicationIn(name="Lazy Corp"))
     )
     assert hr.application.get("lazy-corp").name == "Lazy Corp"
-    assert hr.message.get("lazy-corp", message.id).payload == {"n": 1}
+    # The SDK asks for `with_content=false` unless told otherwise.
+    assert hr.message.get("lazy-corp", message.id).payload == {}
+    assert hr.message.get("lazy-corp", message.id, MessageGetOptions(with_content=True)).payload == {"n": 1}
