@@ -44,6 +44,11 @@ impl RetrySchedule {
         Ok(Self::from_secs(&secs))
     }
 
+    /// The longest wait in the schedule: the upper bound for a receiver's `Retry-After`.
+    pub fn max_wait(&self) -> Duration {
+        self.waits.iter().max().copied().unwrap_or_default()
+    }
+
     /// Total attempts allowed, the first one included.
     pub fn max_attempts(&self) -> u32 {
         self.waits.len() as u32 + 1

@@ -27,6 +27,7 @@ const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) struct Dispatcher {
     store: Arc<dyn Store>,
     config: DispatcherConfig,
+    policy: schedule::Policy,
     client: reqwest::Client,
     lanes: Lanes,
     /// Deliveries claimed and not yet recorded: what `max_in_flight` bounds.
@@ -77,6 +78,7 @@ impl Dispatcher {
         let (outcomes_tx, outcomes_rx) = mpsc::channel(config.max_in_flight.max(1));
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
+            policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
             lanes: Lanes::new(config.endpoint_concurrency, config.claim_batch.max(2 * config.endpoint_concurrency)),
             config,
             client,
@@ -200,14 +202,13 @@ impl Dispatcher {
         let started_at = now_ms();
         let result = send::send(&self.client, &delivery, !self.config.allow_private_endpoints).await;
         let delivered = schedule::is_success(result.status_code);
-        let next = schedule::next_step(
-            delivered,
-            delivery.manual,
-            delivery.attempts,
-            &self.config.retry,
-            now_ms(),
-            rand::random::<f64>(),
-        );
+        let answer = schedule::Answer { status_code: result.status_code, retry_after: result.retry_after };
+        let decision =
+            schedule::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
+        let next = decision.next;
+        if decision.disable_endpoint {
+            tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint answered 410 Gone; disabling it");
+        }
         if delivered {
             tracing::debug!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
                 status = result.status_code, duration_ms = result.duration_ms, "delivered");
@@ -231,6 +232,7 @@ impl Dispatcher {
                 created_at: started_at,
             },
             next,
+            disable_endpoint: decision.disable_endpoint,
         }
     }
 }

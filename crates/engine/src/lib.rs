@@ -30,6 +30,8 @@ pub use claim::DispatcherHandle;
 #[derive(Clone, Debug)]
 pub struct DispatcherConfig {
     pub retry: RetrySchedule,
+    /// Retry 4xx answers other than 408/409/425/429 (default); false stops at the first such answer.
+    pub retry_client_errors: bool,
     /// Longest a single delivery request may take, connection and response body included.
     pub delivery_timeout: Duration,
     /// Allow endpoints on loopback, private and link-local addresses (local development and tests).
@@ -46,6 +48,7 @@ impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
             retry: RetrySchedule::default(),
+            retry_client_errors: true,
             delivery_timeout: Duration::from_secs(15),
             allow_private_endpoints: false,
             max_in_flight: 1024,

@@ -1,7 +1,7 @@
 //! One delivery attempt: a signed POST of the stored payload bytes, with the Standard Webhooks headers (and
 //! the same values as `svix-*` headers), a timeout, and a bounded capture of the response body.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use hookrelay_core::signing::signature_header;
@@ -24,23 +24,37 @@ pub struct SendResult {
     /// The (truncated) response body, or what went wrong.
     pub response: String,
     pub duration_ms: i64,
+    /// The receiver's `Retry-After`, as a wait from now.
+    pub retry_after: Option<Duration>,
+}
+
+struct Response {
+    status_code: u16,
+    body: String,
+    retry_after: Option<Duration>,
 }
 
 /// Sends one delivery and reports what happened; never fails, since every failure is an attempt result.
 pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, check_literal_hosts: bool) -> SendResult {
     let started = Instant::now();
-    let (status_code, response) = match attempt(client, delivery, check_literal_hosts).await {
-        Ok(answer) => answer,
-        Err(reason) => (0, reason),
-    };
-    SendResult { status_code, response, duration_ms: started.elapsed().as_millis() as i64 }
+    let answer = attempt(client, delivery, check_literal_hosts).await.unwrap_or_else(|reason| Response {
+        status_code: 0,
+        body: reason,
+        retry_after: None,
+    });
+    SendResult {
+        status_code: answer.status_code,
+        response: answer.body,
+        duration_ms: started.elapsed().as_millis() as i64,
+        retry_after: answer.retry_after,
+    }
 }
 
 async fn attempt(
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
     check_literal_hosts: bool,
-) -> Result<(u16, String), String> {
+) -> Result<Response, String> {
     let url = reqwest::Url::parse(&delivery.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
     if check_literal_hosts {
         egress::check_literal_host(&url).map_err(|e| e.to_string())?;
@@ -54,7 +68,12 @@ async fn attempt(
         .send()
         .await
         .map_err(|e| describe_error(&e))?;
-    let status = response.status().as_u16();
+    let status_code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| crate::schedule::parse_retry_after(value, SystemTime::now()));
     let mut body = Vec::new();
     while body.len() < MAX_RESPONSE_BYTES {
         match response.chunk().await {
@@ -65,7 +84,7 @@ async fn attempt(
         }
     }
     body.truncate(MAX_RESPONSE_BYTES);
-    Ok((status, body_text(body)))
+    Ok(Response { status_code, body: body_text(body), retry_after })
 }
 
 fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMap {

@@ -37,6 +37,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
     pub retry_schedule: Option<String>,
 
+    /// Retry 4xx answers other than 408, 409, 425 and 429; false stops at the first such answer [default: true]
+    #[arg(long, env = "HOOKRELAY_RETRY_CLIENT_ERRORS")]
+    pub retry_client_errors: Option<bool>,
+
     /// Timeout of one delivery request, in seconds [default: 15]
     #[arg(long, env = "HOOKRELAY_DELIVERY_TIMEOUT_SECS")]
     pub delivery_timeout_secs: Option<u64>,
@@ -73,6 +77,7 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
     pub retry_schedule: RetrySchedule,
+    pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
     pub allow_private_endpoints: bool,
     pub max_in_flight: usize,
@@ -109,6 +114,7 @@ impl ServeArgs {
             data_dir: merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data")),
             admin_token: merged.admin_token,
             retry_schedule,
+            retry_client_errors: merged.retry_client_errors.unwrap_or(true),
             delivery_timeout: Duration::from_secs(positive(
                 merged.delivery_timeout_secs.map(|s| s as usize),
                 15,
@@ -131,6 +137,7 @@ impl ServeArgs {
             data_dir: self.data_dir.or(lower.data_dir),
             admin_token: self.admin_token.or(lower.admin_token),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
+            retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
             allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),

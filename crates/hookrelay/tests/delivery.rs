@@ -271,3 +271,60 @@ async fn private_addresses_are_refused_unless_allowed() {
     assert_eq!(receiver.count(), 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_that_answers_410_gone_is_disabled_at_once() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start(Arc::new(|_| (StatusCode::GONE, Duration::ZERO))).await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let msg = server.publish(&app, "a", json!({})).await;
+    let ep = wait_for("the endpoint to be disabled", WAIT, async || {
+        let (_, ep) = server.get(&format!("/api/v1/app/{app}/endpoint/{endpoint}/")).await;
+        (ep["disabled"] == json!(true)).then_some(ep)
+    })
+    .await;
+    assert_eq!(ep["id"], json!(endpoint));
+    let (_, destinations) = server.get(&format!("/api/v1/app/{app}/msg/{msg}/endpoint/")).await;
+    assert_eq!(destinations["data"][0]["status"], json!(2), "no retry after 410");
+    server.publish(&app, "a", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(receiver.count(), 1, "a disabled endpoint gets nothing more");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_on_429_pushes_the_next_attempt_back() {
+    // Schedule: 1 s, then 4 s. The receiver asks for 3 s on the first try, so the retry waits ~3 s, not ~1 s.
+    let server = TestServer::start_with(|args| args.retry_schedule = Some("1,4".into())).await;
+    let receiver = Receiver::start_with_headers(Arc::new(|n| {
+        if n == 0 { (StatusCode::TOO_MANY_REQUESTS, vec![("retry-after", "3")]) } else { (StatusCode::OK, vec![]) }
+    }))
+    .await;
+    let app = server.create_app("Acme").await;
+    server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let started = Instant::now();
+    server.publish(&app, "a", json!({})).await;
+    receiver.wait_for(2, WAIT).await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(2_900), "retried after {waited:?}, before the receiver's Retry-After");
+    assert!(waited < Duration::from_secs(4), "retried after {waited:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_errors_stop_retries_when_configured() {
+    let server = TestServer::start_with(|args| args.retry_client_errors = Some(false)).await;
+    let receiver = Receiver::start(Arc::new(|_| (StatusCode::BAD_REQUEST, Duration::ZERO))).await;
+    let app = server.create_app("Acme").await;
+    server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let msg = server.publish(&app, "a", json!({})).await;
+    wait_for("the delivery to fail", WAIT, async || {
+        let (_, list) = server.get(&format!("/api/v1/app/{app}/msg/{msg}/endpoint/")).await;
+        (list["data"][0]["status"] == json!(2)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(receiver.count(), 1, "a 400 is final when HOOKRELAY_RETRY_CLIENT_ERRORS=false");
+    server.stop().await;
+}

@@ -97,6 +97,8 @@ pub enum NextStep {
 pub struct AttemptOutcome {
     pub attempt: Attempt,
     pub next: NextStep,
+    /// The receiver said the endpoint is gone (410): disable it in the same transaction.
+    pub disable_endpoint: bool,
 }
 
 /// A delivery returned to the queue without being attempted (its endpoint was busy, or the process stops).

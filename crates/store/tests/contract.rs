@@ -326,7 +326,11 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     // A failed attempt with a retry planned.
     let failed = attempt_for(delivery, DeliveryStatus::Fail, 500);
     store
-        .record_outcomes(&[AttemptOutcome { attempt: failed.clone(), next: NextStep::RetryAt(now + 5_000) }])
+        .record_outcomes(&[AttemptOutcome {
+            attempt: failed.clone(),
+            next: NextStep::RetryAt(now + 5_000),
+            disable_endpoint: false,
+        }])
         .await
         .unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), Some(now + 5_000));
@@ -335,7 +339,10 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     assert_eq!(retry[0].attempts, 1);
 
     let ok = attempt_for(&retry[0], DeliveryStatus::Success, 200);
-    store.record_outcomes(&[AttemptOutcome { attempt: ok.clone(), next: NextStep::Succeeded }]).await.unwrap();
+    store
+        .record_outcomes(&[AttemptOutcome { attempt: ok.clone(), next: NextStep::Succeeded, disable_endpoint: false }])
+        .await
+        .unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), None);
     let counts = store.endpoint_delivery_counts(&ep.id).await.unwrap();
     assert_eq!(counts, DeliveryCounts { success: 1, ..Default::default() });
@@ -384,13 +391,39 @@ async fn interrupted_and_manual_deliveries_are_due_again(store: Arc<dyn Store>) 
     let again = store.claim_due(now_ms(), 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(again.len(), 1);
     let ok = attempt_for(&again[0], DeliveryStatus::Success, 200);
-    store.record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded }]).await.unwrap();
+    store
+        .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
+        .await
+        .unwrap();
 
     store.resend(&msg.id, &ep.id).await.unwrap();
     let manual = store.claim_due(now_ms(), 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(manual.len(), 1);
     assert!(manual[0].manual);
     assert!(matches!(store.resend(&MessageId::new(), &ep.id).await, Err(StoreError::NotFound)));
+}
+
+async fn an_outcome_can_disable_its_endpoint(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let first = message(&acme.id, "a", None);
+    store.publish_message(&first, None).await.unwrap();
+    let now = now_ms();
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let gone = attempt_for(&claimed[0], DeliveryStatus::Fail, 410);
+    store
+        .record_outcomes(&[AttemptOutcome { attempt: gone, next: NextStep::GiveUp, disable_endpoint: true }])
+        .await
+        .unwrap();
+    assert!(store.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap().disabled);
+    // The delivery queued behind it is not attempted: it fails when claimed.
+    assert!(store.claim_due(now_ms(), 10, now + 60_000, &[]).await.unwrap().is_empty());
+    assert_eq!(store.endpoint_delivery_counts(&ep.id).await.unwrap().fail, 2);
+    // New messages are not routed to a disabled endpoint.
+    assert_eq!(store.publish_message(&message(&acme.id, "a", None), None).await.unwrap().deliveries, 0);
 }
 
 async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
@@ -424,6 +457,7 @@ macro_rules! backend_tests {
                 claims_lease_deliveries_until_recorded,
                 claims_skip_busy_endpoints_and_releases_keep_the_due_time,
                 interrupted_and_manual_deliveries_are_due_again,
+                an_outcome_can_disable_its_endpoint,
                 deleting_an_app_removes_what_it_owns,
             );
         }

@@ -62,6 +62,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         store.clone(),
         DispatcherConfig {
             retry: config.retry_schedule.clone(),
+            retry_client_errors: config.retry_client_errors,
             delivery_timeout: config.delivery_timeout,
             allow_private_endpoints: config.allow_private_endpoints,
             max_in_flight: config.max_in_flight,

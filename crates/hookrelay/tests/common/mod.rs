@@ -147,6 +147,11 @@ impl Received {
 /// How the receiver answers its n-th request (0-based): a status, after an optional delay.
 pub type Behaviour = Arc<dyn Fn(usize) -> (StatusCode, Duration) + Send + Sync>;
 
+/// How the receiver answers its n-th request: a status with response headers.
+pub type HeaderBehaviour = Arc<dyn Fn(usize) -> (StatusCode, Vec<(&'static str, &'static str)>) + Send + Sync>;
+
+type Reply = (StatusCode, Duration, Vec<(&'static str, &'static str)>);
+
 /// A webhook receiver on a loopback port that records every request.
 #[derive(Clone)]
 pub struct Receiver {
@@ -163,7 +168,23 @@ impl Receiver {
         Self::start_on("127.0.0.1:0".parse().expect("addr"), behaviour).await
     }
 
+    pub async fn start_with_headers(behaviour: HeaderBehaviour) -> Self {
+        let reply = Arc::new(move |n| {
+            let (status, headers) = behaviour(n);
+            (status, Duration::ZERO, headers)
+        });
+        Self::serve("127.0.0.1:0".parse().expect("addr"), reply).await
+    }
+
     pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Self {
+        let reply = Arc::new(move |n| {
+            let (status, delay) = behaviour(n);
+            (status, delay, Vec::new())
+        });
+        Self::serve(addr, reply).await
+    }
+
+    async fn serve(addr: SocketAddr, behaviour: Arc<dyn Fn(usize) -> Reply + Send + Sync>) -> Self {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
@@ -174,9 +195,13 @@ impl Receiver {
                     log.push(Received { headers, body });
                     log.len() - 1
                 };
-                let (status, delay) = behaviour(n);
+                let (status, delay, headers) = behaviour(n);
                 tokio::time::sleep(delay).await;
-                status
+                let mut response = axum::response::IntoResponse::into_response(status);
+                for (name, value) in headers {
+                    response.headers_mut().insert(name, axum::http::HeaderValue::from_static(value));
+                }
+                response
             }
         });
         let listener = tokio::net::TcpListener::bind(addr).await.expect("receiver binds");

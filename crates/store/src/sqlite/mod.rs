@@ -810,6 +810,12 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
         update
             .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
             .map_err(sql_error)?;
+        if outcome.disable_endpoint {
+            // Deliveries still queued for it fail when claimed (see `claim_due`).
+            conn.prepare_cached("UPDATE endpoints SET disabled = 1, updated_at = ?2 WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![a.endpoint_id.as_str(), a.created_at]))
+                .map_err(sql_error)?;
+        }
     }
     Ok(())
 }
