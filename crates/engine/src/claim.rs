@@ -100,10 +100,14 @@ impl Dispatcher {
 
     fn lease_ms(&self) -> i64 {
         // A claimed delivery waits for at most a full lane to drain ahead of it, each round taking at most
-        // one timeout, its own send included; the rest is slack for recording. A shorter lease would let a
-        // delivery be claimed again while its first send is still in flight.
+        // one timeout, its own send included, plus the pacing of a rate-limited endpoint; the rest is slack
+        // for recording. A shorter lease would let a delivery be claimed again while its first send is
+        // still in flight.
         let rounds = u32::try_from(self.lanes.rounds_to_drain()).unwrap_or(u32::MAX);
-        (self.config.delivery_timeout.saturating_mul(rounds) + Duration::from_secs(60)).as_millis() as i64
+        let lease = self.config.delivery_timeout.saturating_mul(rounds)
+            + self.lanes.slowest_paced_drain()
+            + Duration::from_secs(60);
+        lease.as_millis() as i64
     }
 
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, outcomes: mpsc::Sender<AttemptOutcome>) {
@@ -191,6 +195,9 @@ impl Dispatcher {
 
     async fn work_lane(self: Arc<Self>, endpoint: EndpointId, outcomes: mpsc::Sender<AttemptOutcome>) {
         while let Some(delivery) = self.lanes.next_for(&endpoint) {
+            if let Some(slot) = self.lanes.reserve_slot(&endpoint, delivery.rate_limit) {
+                tokio::time::sleep_until(slot).await;
+            }
             let outcome = self.deliver(delivery).await;
             if outcomes.send(outcome).await.is_err() {
                 return;

@@ -2,10 +2,11 @@
 //! sent at once. A lane holds at most `capacity` deliveries (in flight + waiting); when it is full the
 //! dispatcher stops claiming for that endpoint, so a slow endpoint never fills the process with its work.
 //! The capacity is at least one claim batch, so a busy endpoint's backlog is claimed a batch at a time
-//! instead of being claimed and handed back.
+//! instead of being claimed and handed back. A lane also paces its requests to the endpoint's rate limit.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use hookrelay_core::EndpointId;
 use hookrelay_store::ClaimedDelivery;
@@ -14,11 +15,18 @@ use hookrelay_store::ClaimedDelivery;
 struct Lane {
     waiting: VecDeque<ClaimedDelivery>,
     running: usize,
+    /// Earliest start of the next request when the endpoint has a rate limit.
+    next_slot: Option<tokio::time::Instant>,
 }
 
 impl Lane {
     fn load(&self) -> usize {
         self.waiting.len() + self.running
+    }
+
+    /// Nothing queued, nothing running, and no pacing to remember: the lane can be forgotten.
+    fn is_idle(&self, now: tokio::time::Instant) -> bool {
+        self.load() == 0 && self.next_slot.is_none_or(|slot| slot <= now)
     }
 }
 
@@ -47,6 +55,11 @@ impl Lanes {
     /// How many sends a delivery admitted to a full lane may wait behind, its own included.
     pub fn rounds_to_drain(&self) -> usize {
         self.capacity.div_ceil(self.concurrency)
+    }
+
+    /// How long a full lane takes to drain at the lowest rate limit (one request per second).
+    pub fn slowest_paced_drain(&self) -> Duration {
+        Duration::from_secs(self.capacity as u64)
     }
 
     fn with_lanes<R>(&self, f: impl FnOnce(&mut HashMap<EndpointId, Lane>) -> R) -> R {
@@ -82,7 +95,7 @@ impl Lanes {
             let next = lane.waiting.pop_front();
             if next.is_none() {
                 lane.running = lane.running.saturating_sub(1);
-                if lane.running == 0 {
+                if lane.is_idle(tokio::time::Instant::now()) {
                     lanes.remove(endpoint);
                 }
             }
@@ -90,10 +103,28 @@ impl Lanes {
         })
     }
 
-    /// Endpoints whose lanes are full: the next claim skips them.
+    /// When the next request to `endpoint` may start under a limit of `per_second` requests, reserving that
+    /// slot; `None` when there is no limit. Requests are spaced evenly (no bursts), which is what receivers
+    /// that set a rate limit expect.
+    pub fn reserve_slot(&self, endpoint: &EndpointId, per_second: Option<u32>) -> Option<tokio::time::Instant> {
+        let per_second = per_second.filter(|rate| *rate > 0)?;
+        let spacing = Duration::from_secs(1) / per_second;
+        self.with_lanes(|lanes| {
+            let lane = lanes.get_mut(endpoint)?;
+            let now = tokio::time::Instant::now();
+            let slot = lane.next_slot.map_or(now, |next| next.max(now));
+            lane.next_slot = Some(slot + spacing);
+            Some(slot)
+        })
+    }
+
+    /// Endpoints whose lanes are full: the next claim skips them. Also forgets idle lanes.
     pub fn saturated(&self) -> Vec<EndpointId> {
         let capacity = self.capacity;
+        let now = tokio::time::Instant::now();
         self.with_lanes(|lanes| {
+            // Lanes kept only for their pacing go once their next slot has passed.
+            lanes.retain(|_, lane| !lane.is_idle(now));
             lanes.iter().filter(|(_, lane)| lane.load() >= capacity).map(|(id, _)| id.clone()).collect()
         })
     }

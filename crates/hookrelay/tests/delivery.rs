@@ -328,3 +328,25 @@ async fn client_errors_stop_retries_when_configured() {
     assert_eq!(receiver.count(), 1, "a 400 is final when HOOKRELAY_RETRY_CLIENT_ERRORS=false");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_rate_limit_spaces_its_deliveries() {
+    let server = TestServer::start().await;
+    let limited = Receiver::ok().await;
+    let free = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    server.create_endpoint(&app, &limited.url(), json!({ "throttleRate": 5 })).await;
+    server.create_endpoint(&app, &free.url(), json!({})).await;
+    let started = Instant::now();
+    for n in 0..11 {
+        server.publish(&app, "a", json!({ "n": n })).await;
+    }
+    free.wait_for(11, WAIT).await;
+    let unthrottled = started.elapsed();
+    limited.wait_for(11, WAIT).await;
+    let throttled = started.elapsed();
+    // 5 per second: the 11th request starts 2 s after the first.
+    assert!(throttled >= Duration::from_millis(1_900), "11 deliveries at 5/s took only {throttled:?}");
+    assert!(unthrottled < Duration::from_millis(1_500), "the other endpoint was held back: {unthrottled:?}");
+    server.stop().await;
+}

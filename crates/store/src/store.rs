@@ -73,6 +73,8 @@ pub struct ClaimedDelivery {
     pub url: String,
     pub headers: std::collections::BTreeMap<String, String>,
     pub secrets: SecretSet,
+    /// The endpoint's `throttleRate`: most deliveries per second.
+    pub rate_limit: Option<u32>,
     /// Attempts made before this one.
     pub attempts: u32,
     /// A user's resend: tried once, never retried.

@@ -702,7 +702,7 @@ fn claim_due(
     let mut select = conn
         .prepare_cached(
             "SELECT d.msg_id, d.endpoint_id, d.attempts, d.manual, d.next_attempt_at, m.app_id, m.event_type, \
-             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled \
+             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled, e.rate_limit \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
              AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
@@ -741,6 +741,7 @@ fn claim_due(
                 &row.get::<_, String>(11).map_err(sql_error)?,
             )
             .map_err(sql_error)?,
+            rate_limit: row.get(13).map_err(sql_error)?,
             attempts: row.get(2).map_err(sql_error)?,
             manual: row.get(3).map_err(sql_error)?,
             due_at: row.get(4).map_err(sql_error)?,
