@@ -45,11 +45,23 @@ pub struct DispatcherHandle {
 }
 
 impl DispatcherHandle {
-    /// Stops claiming, then waits up to `grace` for in-flight deliveries to finish and be recorded. Anything
-    /// still unfinished stays leased in the store and is sent again after restart.
+    /// Stops claiming, hands deliveries that were claimed but not started back to the queue, then waits up
+    /// to `grace` for the requests in flight to finish and be recorded. Anything still unfinished stays
+    /// leased in the store and is sent again after restart.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let _ = self.main_loop.await;
+        let waiting = self.dispatcher.lanes.drain_waiting();
+        if !waiting.is_empty() {
+            let releases: Vec<Release> = waiting.into_iter().map(ClaimedDelivery::into_release).collect();
+            match self.dispatcher.store.release(&releases).await {
+                Ok(()) => tracing::info!(count = releases.len(), "handed unsent deliveries back to the queue"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not hand unsent deliveries back; they return after restart")
+                }
+            }
+            self.dispatcher.claimed.fetch_sub(releases.len(), Ordering::AcqRel);
+        }
         let deadline = tokio::time::Instant::now() + grace;
         while self.dispatcher.claimed.load(Ordering::Acquire) > 0 {
             if tokio::time::timeout_at(deadline, self.dispatcher.drained.notified()).await.is_err() {
@@ -178,11 +190,7 @@ impl Dispatcher {
                 }
                 Admission::Full(delivery) => {
                     self.claimed.fetch_sub(1, Ordering::AcqRel);
-                    releases.push(Release {
-                        msg_id: delivery.msg_id,
-                        endpoint_id: delivery.endpoint_id,
-                        due_at: delivery.due_at,
-                    });
+                    releases.push(delivery.into_release());
                 }
             }
         }

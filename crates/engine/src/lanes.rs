@@ -103,6 +103,11 @@ impl Lanes {
         })
     }
 
+    /// Takes every delivery still waiting (not yet being sent) out of the lanes, for a shutdown to hand back.
+    pub fn drain_waiting(&self) -> Vec<ClaimedDelivery> {
+        self.with_lanes(|lanes| lanes.values_mut().flat_map(|lane| lane.waiting.drain(..)).collect())
+    }
+
     /// When the next request to `endpoint` may start under a limit of `per_second` requests, reserving that
     /// slot; `None` when there is no limit. Requests are spaced evenly (no bursts), which is what receivers
     /// that set a rate limit expect.

@@ -83,6 +83,13 @@ pub struct ClaimedDelivery {
     pub due_at: UnixMillis,
 }
 
+impl ClaimedDelivery {
+    /// How to hand this delivery back to the queue unattempted, keeping its place in line.
+    pub fn into_release(self) -> Release {
+        Release { msg_id: self.msg_id, endpoint_id: self.endpoint_id, due_at: self.due_at }
+    }
+}
+
 /// What happens to a delivery after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextStep {
