@@ -190,3 +190,32 @@ def test_message_creates_its_application(server):
     # The SDK asks for `with_content=false` unless told otherwise.
     assert hr.message.get("lazy-corp", message.id).payload == {}
     assert hr.message.get("lazy-corp", message.id, MessageGetOptions(with_content=True)).payload == {"n": 1}
+
+
+def test_hmac_hex_signature_scheme_for_legacy_receivers(server, receiver):
+    """The `signatureSchemes` extension adds `X-Webhook-Signature: sha256=<hex>` (HMAC-SHA256 of the body,
+    keyed with the whole `whsec_…` string), checked here with Python's own hmac module."""
+    import hashlib
+    import hmac
+
+    import httpx
+
+    hr = client(server)
+    app = hr.application.create(ApplicationIn(name="Acme"))
+    endpoint = hr.endpoint.create(app.id, EndpointIn(url=receiver.url))
+    response = httpx.patch(
+        f"{server.url}/api/v1/app/{app.id}/endpoint/{endpoint.id}",
+        headers={"authorization": f"Bearer {TOKEN}"},
+        json={"signatureSchemes": ["standard", "hmac-hex"]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["signatureSchemes"] == ["standard", "hmac-hex"]
+    # The SDK still reads the endpoint (it ignores the extension field).
+    assert hr.endpoint.get(app.id, endpoint.id).id == endpoint.id
+
+    secret = hr.endpoint.get_secret(app.id, endpoint.id).key
+    hr.message.create(app.id, MessageIn(event_type="invoice.paid", payload={"amount": 4200}))
+    (headers, body), = receiver.wait_for(1)
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-webhook-signature"], expected)
+    verify_with_official_libraries(secret, headers, body)

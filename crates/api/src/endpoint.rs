@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookrelay_core::AppId;
 use hookrelay_core::EndpointId;
-use hookrelay_core::model::{Endpoint, Metadata, SecretSet};
+use hookrelay_core::model::{Endpoint, Metadata, SecretSet, SignatureScheme};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::{check_name, check_uid};
@@ -66,6 +66,9 @@ struct EndpointIn {
     version: Option<i32>,
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
+    /// hookrelay extension: extra signature schemes (`["standard", "hmac-hex"]`).
+    #[serde(default)]
+    signature_schemes: Option<Vec<String>>,
 }
 
 /// `EndpointPatch`: absent keeps, `null` clears (`eventTypes: null` means all event types again).
@@ -90,6 +93,8 @@ struct EndpointPatch {
     metadata: Patch<Metadata>,
     #[serde(default)]
     version: Patch<i32>,
+    #[serde(default)]
+    signature_schemes: Patch<Vec<String>>,
 }
 
 /// `EndpointOut`, with both field names of the event filter and of the rate. The secret is never included.
@@ -108,6 +113,8 @@ pub struct EndpointOut {
     disabled: bool,
     metadata: Metadata,
     version: i32,
+    /// hookrelay extension; the Svix SDKs ignore it.
+    signature_schemes: Vec<&'static str>,
     created_at: Rfc3339,
     updated_at: Rfc3339,
 }
@@ -127,6 +134,7 @@ impl From<Endpoint> for EndpointOut {
             disabled: ep.disabled,
             metadata: ep.metadata,
             version: ep.version,
+            signature_schemes: ep.signature_schemes.iter().map(|scheme| scheme.name()).collect(),
             created_at: Rfc3339(ep.created_at),
             updated_at: Rfc3339(ep.updated_at),
         }
@@ -239,6 +247,32 @@ fn check_fields(
     Ok(())
 }
 
+/// Parses `signatureSchemes`: known names only, and always `standard` (the Standard Webhooks headers are
+/// part of every delivery; other schemes are added to them). Absent means `["standard"]`.
+fn parse_signature_schemes(names: Option<&[String]>) -> Result<Vec<SignatureScheme>, ApiError> {
+    let Some(names) = names else {
+        return Ok(vec![SignatureScheme::Standard]);
+    };
+    let field = |msg: String| ApiError::body(&["signatureSchemes"], msg);
+    let mut schemes = names
+        .iter()
+        .map(|name| {
+            SignatureScheme::from_name(name)
+                .ok_or_else(|| field(format!("unknown signature scheme `{name}`; use `standard` and `hmac-hex`")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !schemes.contains(&SignatureScheme::Standard) {
+        return Err(field(
+            "signatureSchemes must include `standard`: every delivery carries the Standard \
+             Webhooks headers, other schemes are added to them"
+                .into(),
+        ));
+    }
+    schemes.sort();
+    schemes.dedup();
+    Ok(schemes)
+}
+
 /// Parses a user-supplied secret. Svix also accepts the bare base64 key without `whsec_`.
 fn parse_secret(text: &str, field: &str) -> Result<EndpointSecret, ApiError> {
     let parsed = match EndpointSecret::parse(text) {
@@ -315,6 +349,7 @@ impl EndpointIn {
         for (name, value) in self.headers.unwrap_or_default() {
             set_header(&mut headers, name, value);
         }
+        let signature_schemes = parse_signature_schemes(self.signature_schemes.as_deref())?;
         Ok(Endpoint {
             id: EndpointId::at(now),
             app_id,
@@ -329,6 +364,7 @@ impl EndpointIn {
             version: self.version.unwrap_or(1),
             headers,
             secrets: SecretSet::new(secret),
+            signature_schemes,
             created_at: now,
             updated_at: now,
         })
@@ -404,6 +440,7 @@ async fn upsert(
             ep.disabled = input.disabled.unwrap_or(false);
             ep.metadata = input.metadata.unwrap_or_default();
             ep.version = input.version.unwrap_or(1);
+            ep.signature_schemes = parse_signature_schemes(input.signature_schemes.as_deref())?;
             if let Some(headers) = input.headers {
                 ep.headers = BTreeMap::new();
                 for (name, value) in headers {
@@ -453,6 +490,11 @@ async fn patch(
     input.disabled.apply_or(&mut ep.disabled, false);
     input.metadata.apply_or(&mut ep.metadata, Metadata::new());
     input.version.apply_or(&mut ep.version, 1);
+    match input.signature_schemes {
+        Patch::Absent => {}
+        Patch::Null => ep.signature_schemes = parse_signature_schemes(None)?,
+        Patch::Set(names) => ep.signature_schemes = parse_signature_schemes(Some(&names))?,
+    }
     ep.updated_at = now_ms();
     state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
     Ok(Json(ep.into()))

@@ -80,6 +80,32 @@ impl SecretSet {
     }
 }
 
+/// A way deliveries to an endpoint are signed. Standard Webhooks headers are always sent; other schemes are
+/// added for receivers written to other conventions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SignatureScheme {
+    /// `webhook-id`/`webhook-timestamp`/`webhook-signature` (and `svix-*`).
+    Standard,
+    /// `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of the body>`, keyed with the `whsec_…` string.
+    HmacHex,
+}
+
+impl SignatureScheme {
+    pub const ALL: [SignatureScheme; 2] = [SignatureScheme::Standard, SignatureScheme::HmacHex];
+
+    /// The name used on the wire and in storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::HmacHex => "hmac-hex",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scheme| scheme.name() == name)
+    }
+}
+
 /// A customer URL that receives an application's messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
@@ -100,6 +126,8 @@ pub struct Endpoint {
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
     pub secrets: SecretSet,
+    /// How deliveries are signed; always includes `Standard`.
+    pub signature_schemes: Vec<SignatureScheme>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

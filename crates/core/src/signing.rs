@@ -70,6 +70,18 @@ impl std::fmt::Debug for EndpointSecret {
     }
 }
 
+/// The legacy `X-Webhook-Signature` value some receivers are written for: `sha256=<hex HMAC-SHA256>` of the
+/// raw body, keyed with the secret exactly as users see it (the whole `whsec_…` string), so a receiver
+/// configured with that string verifies it the way it verifies GitHub's or Stripe's HMACs.
+pub fn hmac_hex_signature(secret: &EndpointSecret, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.to_whsec().as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256={hex}")
+}
+
 /// The `webhook-signature` header value: one `v1,…` signature per valid secret, space-separated, so a receiver
 /// that still holds the previous secret during a rotation keeps verifying.
 pub fn signature_header<'a>(
@@ -110,6 +122,16 @@ mod tests {
         let header = signature_header([&a, &b], "msg_x", 1, b"{}");
         let parts: Vec<_> = header.split(' ').collect();
         assert_eq!(parts, vec![a.sign("msg_x", 1, b"{}"), b.sign("msg_x", 1, b"{}")]);
+    }
+
+    #[test]
+    fn hmac_hex_is_keyed_with_the_whsec_string() {
+        // Reference value: `printf '%s' '{"a":1}' | openssl dgst -sha256 -hmac 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'`
+        let secret = EndpointSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            hmac_hex_signature(&secret, br#"{"a":1}"#),
+            "sha256=45ec03b2b33403c8043a90de06bedad0827183927115fd7e448ef97eeb13c5be"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
-use hookrelay_core::signing::signature_header;
+use hookrelay_core::model::SignatureScheme;
+use hookrelay_core::signing::{hmac_hex_signature, signature_header};
 use hookrelay_core::time::now_ms;
 use hookrelay_store::ClaimedDelivery;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -116,6 +117,12 @@ fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMa
         if let Ok(value) = HeaderValue::try_from(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
+    }
+    if delivery.signature_schemes.contains(&SignatureScheme::HmacHex)
+        && let Ok(value) =
+            HeaderValue::try_from(hmac_hex_signature(&delivery.secrets.current, delivery.payload.as_bytes()))
+    {
+        headers.insert(HeaderName::from_static("x-webhook-signature"), value);
     }
     headers
 }

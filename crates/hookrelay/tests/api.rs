@@ -249,3 +249,31 @@ async fn a_message_can_create_its_application() {
     assert_eq!(error["detail"][0]["loc"], json!(["body", "application", "name"]));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn signature_schemes_are_validated_and_default_to_standard() {
+    let server = TestServer::start().await;
+    let app = server.create_app("Acme").await;
+    let base = format!("/api/v1/app/{app}/endpoint/");
+    let (status, plain) = server.post(&base, json!({ "url": "https://example.com/a" })).await;
+    assert_eq!((status, plain["signatureSchemes"].clone()), (201, json!(["standard"])));
+    let (status, legacy) = server
+        .post(&base, json!({ "url": "https://example.com/b", "signatureSchemes": ["hmac-hex", "standard"] }))
+        .await;
+    assert_eq!((status, legacy["signatureSchemes"].clone()), (201, json!(["standard", "hmac-hex"])));
+    check_error(
+        &server.post(&base, json!({ "url": "https://example.com", "signatureSchemes": ["hmac-hex"] })).await,
+        422,
+        "",
+    );
+    check_error(
+        &server.post(&base, json!({ "url": "https://example.com", "signatureSchemes": ["md5"] })).await,
+        422,
+        "",
+    );
+    let id = legacy["id"].as_str().unwrap();
+    let (status, patched) =
+        server.request(Method::PATCH, &format!("{base}{id}"), Some(json!({ "signatureSchemes": null }))).await;
+    assert_eq!((status, patched["signatureSchemes"].clone()), (200, json!(["standard"])));
+    server.stop().await;
+}

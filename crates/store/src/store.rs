@@ -1,7 +1,9 @@
 //! The `Store` trait: every operation the API and the dispatcher need, backend-neutral.
 
 use async_trait::async_trait;
-use hookrelay_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, SecretSet};
+use hookrelay_core::model::{
+    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message, SecretSet, SignatureScheme,
+};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
@@ -75,6 +77,7 @@ pub struct ClaimedDelivery {
     pub secrets: SecretSet,
     /// The endpoint's `throttleRate`: most deliveries per second.
     pub rate_limit: Option<u32>,
+    pub signature_schemes: Vec<SignatureScheme>,
     /// Attempts made before this one.
     pub attempts: u32,
     /// A user's resend: tried once, never retried.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hookrelay_core::model::{
-    Application, Attempt, DeliveryStatus, Endpoint, EventType, Message, SecretSet, TriggerType,
+    Application, Attempt, DeliveryStatus, Endpoint, EventType, Message, SecretSet, SignatureScheme, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
@@ -41,6 +41,7 @@ fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) 
         version: 1,
         headers: BTreeMap::from([("x-tenant".into(), "42".into())]),
         secrets: SecretSet::new(EndpointSecret::generate()),
+        signature_schemes: vec![SignatureScheme::Standard, SignatureScheme::HmacHex],
         created_at: now,
         updated_at: now,
     }
@@ -318,6 +319,7 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     assert_eq!(&*delivery.payload, msg.payload);
     assert_eq!(delivery.secrets, ep.secrets);
     assert_eq!(delivery.headers, ep.headers);
+    assert_eq!(delivery.signature_schemes, ep.signature_schemes);
     assert_eq!(delivery.attempts, 0);
     // Leased: not claimable again until the lease ends.
     assert!(store.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());

@@ -139,12 +139,13 @@ fn write_event_type(conn: &Connection, et: &EventType, insert: bool) -> StoreRes
 fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, filter_types, channels, rate_limit, disabled, \
-         metadata, version, headers, secret, previous_secrets, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+         metadata, version, headers, secret, previous_secrets, created_at, updated_at, signature_schemes) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     } else {
         "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, filter_types = ?6, channels = ?7, \
          rate_limit = ?8, disabled = ?9, metadata = ?10, version = ?11, headers = ?12, secret = ?13, \
-         previous_secrets = ?14, created_at = ?15, updated_at = ?16 WHERE id = ?1 AND app_id = ?2"
+         previous_secrets = ?14, created_at = ?15, updated_at = ?16, signature_schemes = ?17 \
+         WHERE id = ?1 AND app_id = ?2"
     };
     let changed = conn
         .execute(
@@ -165,7 +166,8 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
                 ep.secrets.current.to_whsec(),
                 previous_secrets_json(&ep.secrets),
                 ep.created_at,
-                ep.updated_at
+                ep.updated_at,
+                signature_schemes_json(&ep.signature_schemes)
             ],
         )
         .map_err(|e| conflict_or_internal(e, "an endpoint with this uid already exists in this application"))?;
@@ -702,7 +704,7 @@ fn claim_due(
     let mut select = conn
         .prepare_cached(
             "SELECT d.msg_id, d.endpoint_id, d.attempts, d.manual, d.next_attempt_at, m.app_id, m.event_type, \
-             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled, e.rate_limit \
+             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
              AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
@@ -742,6 +744,8 @@ fn claim_due(
             )
             .map_err(sql_error)?,
             rate_limit: row.get(13).map_err(sql_error)?,
+            signature_schemes: signature_schemes_from_json(&row.get::<_, String>(14).map_err(sql_error)?)
+                .map_err(sql_error)?,
             attempts: row.get(2).map_err(sql_error)?,
             manual: row.get(3).map_err(sql_error)?,
             due_at: row.get(4).map_err(sql_error)?,

@@ -2,7 +2,7 @@
 
 use hookrelay_core::model::{
     Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message, SecretSet,
-    TriggerType,
+    SignatureScheme, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId};
@@ -114,9 +114,19 @@ pub fn secrets_from_columns(current: &str, previous: &str) -> rusqlite::Result<S
 
 pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
      e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
-     e.updated_at";
+     e.updated_at, e.signature_schemes";
 /// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
-pub const ENDPOINT_COLUMN_COUNT: usize = 16;
+pub const ENDPOINT_COLUMN_COUNT: usize = 17;
+
+pub fn signature_schemes_json(schemes: &[SignatureScheme]) -> String {
+    to_json(&schemes.iter().map(|scheme| scheme.name()).collect::<Vec<_>>())
+}
+
+/// Reads the JSON array of scheme names; names this version does not know are skipped.
+pub fn signature_schemes_from_json(text: &str) -> rusqlite::Result<Vec<SignatureScheme>> {
+    let names: Vec<String> = from_json(text)?;
+    Ok(names.iter().filter_map(|name| SignatureScheme::from_name(name)).collect())
+}
 
 pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     Ok(Endpoint {
@@ -135,6 +145,7 @@ pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         secrets: secrets_from_columns(&row.get::<_, String>(12)?, &row.get::<_, String>(13)?)?,
         created_at: row.get(14)?,
         updated_at: row.get(15)?,
+        signature_schemes: signature_schemes_from_json(&row.get::<_, String>(16)?)?,
     })
 }
 

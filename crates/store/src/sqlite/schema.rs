@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward; never edit a released entry, append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE applications (
     id TEXT PRIMARY KEY,
     uid TEXT UNIQUE,
@@ -95,7 +96,12 @@ CREATE TABLE idempotency (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX idempotency_expiry ON idempotency(expires_at);
-"#];
+"#,
+    // Signature schemes per endpoint (a JSON array of names), for receivers written to HMAC-hex conventions.
+    r#"
+ALTER TABLE endpoints ADD COLUMN signature_schemes TEXT NOT NULL DEFAULT '["standard"]';
+"#,
+];
 
 /// Brings the database to the newest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
