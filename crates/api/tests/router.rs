@@ -138,6 +138,9 @@ impl Store for DownStore {
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
         down()
     }
+    async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
+        down()
+    }
     async fn ping(&self) -> StoreResult<()> {
         down()
     }

@@ -9,11 +9,14 @@
 //! - [`schedule`]: what happens after an attempt (done, retry at a time, give up), from the retry policy;
 //! - [`record`]: writes attempts and next steps to the store in batches;
 //! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address).
+//!
+//! Beside the dispatcher, [`retention`] purges payloads past the retention period.
 
 mod claim;
 pub mod egress;
 mod lanes;
 mod record;
+pub mod retention;
 pub mod schedule;
 mod send;
 

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")]
     pub allow_private_endpoints: Option<bool>,
 
+    /// Days message payloads are kept; older payloads are emptied (0 keeps them forever) [default: 90]
+    #[arg(long, env = "HOOKRELAY_PAYLOAD_RETENTION_DAYS")]
+    pub payload_retention_days: Option<u64>,
+
     /// Most deliveries in flight at once, across all endpoints [default: 1024]
     #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
@@ -80,6 +84,8 @@ pub struct ServeConfig {
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
     pub allow_private_endpoints: bool,
+    /// `None` keeps payloads forever.
+    pub payload_retention: Option<Duration>,
     pub max_in_flight: usize,
     pub endpoint_concurrency: usize,
     pub max_body_bytes: usize,
@@ -121,6 +127,10 @@ impl ServeArgs {
                 "HOOKRELAY_DELIVERY_TIMEOUT_SECS",
             )? as u64),
             allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
+            payload_retention: match merged.payload_retention_days.unwrap_or(90) {
+                0 => None,
+                days => Some(Duration::from_secs(days.saturating_mul(24 * 3600))),
+            },
             max_in_flight: positive(merged.max_in_flight, 1024, "HOOKRELAY_MAX_IN_FLIGHT")?,
             endpoint_concurrency: positive(merged.endpoint_concurrency, 10, "HOOKRELAY_ENDPOINT_CONCURRENCY")?,
             max_body_bytes: positive(merged.max_body_bytes, 1024 * 1024, "HOOKRELAY_MAX_BODY_BYTES")?,
@@ -140,6 +150,7 @@ impl ServeArgs {
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
             allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
+            payload_retention_days: self.payload_retention_days.or(lower.payload_retention_days),
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
@@ -166,6 +177,9 @@ mod tests {
         assert_eq!(config.retry_schedule, RetrySchedule::default());
         assert_eq!(config.delivery_timeout, Duration::from_secs(15));
         assert!(!config.allow_private_endpoints);
+        assert_eq!(config.payload_retention, Some(Duration::from_secs(90 * 24 * 3600)));
+        let forever = ServeArgs { payload_retention_days: Some(0), ..Default::default() }.resolve().unwrap();
+        assert_eq!(forever.payload_retention, None);
     }
 
     #[test]

@@ -226,6 +226,11 @@ pub trait Store: Send + Sync + 'static {
     /// deliveries leased by a previous, crashed run due at once; a shared backend relies on lease expiry.
     async fn requeue_interrupted(&self) -> StoreResult<u64>;
 
+    // --- maintenance ---
+    /// Replaces the payload of up to `limit` messages created before `before` with `{}`, keeping everything
+    /// else; skips messages that still have a delivery pending or in flight. Returns how many were purged.
+    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
+
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
 }

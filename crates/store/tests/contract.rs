@@ -428,6 +428,34 @@ async fn an_outcome_can_disable_its_endpoint(store: Arc<dyn Store>) {
     assert_eq!(store.publish_message(&message(&acme.id, "a", None), None).await.unwrap().deliveries, 0);
 }
 
+async fn old_payloads_are_purged_unless_still_being_delivered(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let old_at = now_ms() - 100 * 24 * 3_600_000;
+    let old = || {
+        let mut msg = message(&acme.id, "a", None);
+        msg.id = MessageId::at(old_at);
+        msg.created_at = old_at;
+        msg
+    };
+    let (done, recent) = (old(), message(&acme.id, "a", None));
+    store.publish_message(&done, None).await.unwrap();
+    store.publish_message(&recent, None).await.unwrap();
+    // An old message still owed to an endpoint keeps its payload.
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let owed = old();
+    store.publish_message(&owed, None).await.unwrap();
+
+    let cutoff = now_ms() - 90 * 24 * 3_600_000;
+    assert_eq!(store.purge_payloads(cutoff, 100).await.unwrap(), 1);
+    let purged = store.get_message(&acme.id, done.id.as_str()).await.unwrap();
+    assert_eq!((purged.payload.as_str(), purged.event_type.as_str()), ("{}", "a"));
+    assert_eq!(store.get_message(&acme.id, recent.id.as_str()).await.unwrap().payload, recent.payload);
+    assert_eq!(store.get_message(&acme.id, owed.id.as_str()).await.unwrap().payload, owed.payload);
+    assert_eq!(store.purge_payloads(cutoff, 100).await.unwrap(), 0);
+}
+
 async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     let acme = app(None);
     store.create_app(&acme).await.unwrap();
@@ -460,6 +488,7 @@ macro_rules! backend_tests {
                 claims_skip_busy_endpoints_and_releases_keep_the_due_time,
                 interrupted_and_manual_deliveries_are_due_again,
                 an_outcome_can_disable_its_endpoint,
+                old_payloads_are_purged_unless_still_being_delivered,
                 deleting_an_app_removes_what_it_owns,
             );
         }

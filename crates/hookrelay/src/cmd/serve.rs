@@ -71,6 +71,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         },
         new_work.clone(),
     )?;
+    let retention = config.payload_retention.map(|keep| hookrelay_engine::retention::start(store.clone(), keep));
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
@@ -89,6 +90,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             })
             .await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
+        if let Some(retention) = retention {
+            retention.abort();
+        }
         served.context("HTTP server failed")
     });
     tracing::info!(%addr, database = %database.display(), "hookrelay is serving");

@@ -689,6 +689,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        // Ids start with their creation time, so the primary key finds old messages without another index.
+        let below = format!("{}{}", MessageId::PREFIX, hookrelay_core::id::min_body_at(before));
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                let purged = conn
+                    .prepare_cached(
+                        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
+                         WHERE m.id < ?1 AND m.payload != '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT ?2)",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![below, limit as i64]))
+                    .map_err(sql_error)?;
+                Ok(purged as u64)
+            })
+            .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
     }
