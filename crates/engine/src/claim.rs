@@ -14,6 +14,7 @@ use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Release, Store};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::breaker::{Breakers, Permit};
 use crate::lanes::{Admission, Lanes};
 use crate::{DispatcherConfig, EngineError, egress, record, schedule, send};
 
@@ -30,6 +31,7 @@ pub(crate) struct Dispatcher {
     policy: schedule::Policy,
     client: reqwest::Client,
     lanes: Lanes,
+    breakers: Breakers,
     /// Deliveries claimed and not yet recorded: what `max_in_flight` bounds.
     claimed: AtomicUsize,
     wake: Arc<Notify>,
@@ -52,16 +54,7 @@ impl DispatcherHandle {
         let _ = self.stop.send(true);
         let _ = self.main_loop.await;
         let waiting = self.dispatcher.lanes.drain_waiting();
-        if !waiting.is_empty() {
-            let releases: Vec<Release> = waiting.into_iter().map(ClaimedDelivery::into_release).collect();
-            match self.dispatcher.store.release(&releases).await {
-                Ok(()) => tracing::info!(count = releases.len(), "handed unsent deliveries back to the queue"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not hand unsent deliveries back; they return after restart")
-                }
-            }
-            self.dispatcher.claimed.fetch_sub(releases.len(), Ordering::AcqRel);
-        }
+        self.dispatcher.hand_back(waiting.into_iter().map(ClaimedDelivery::into_release).collect()).await;
         let deadline = tokio::time::Instant::now() + grace;
         while self.dispatcher.claimed.load(Ordering::Acquire) > 0 {
             if tokio::time::timeout_at(deadline, self.dispatcher.drained.notified()).await.is_err() {
@@ -91,6 +84,7 @@ impl Dispatcher {
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
             policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
+            breakers: Breakers::new(config.breaker_threshold, config.breaker_pause),
             lanes: Lanes::new(config.endpoint_concurrency, config.claim_batch.max(2 * config.endpoint_concurrency)),
             config,
             client,
@@ -137,7 +131,8 @@ impl Dispatcher {
             if free > 0 {
                 let want = free.min(self.config.claim_batch);
                 let now = now_ms();
-                let skip = self.lanes.saturated();
+                let mut skip = self.lanes.saturated();
+                skip.extend(self.breakers.paused());
                 match self.store.claim_due(now, want, now + self.lease_ms(), &skip).await {
                     Ok(batch) => {
                         more_due = batch.len() == want;
@@ -188,29 +183,47 @@ impl Dispatcher {
                 Admission::StartWorker(endpoint) => {
                     tokio::spawn(self.clone().work_lane(endpoint, outcomes.clone()));
                 }
-                Admission::Full(delivery) => {
-                    self.claimed.fetch_sub(1, Ordering::AcqRel);
-                    releases.push(delivery.into_release());
-                }
+                Admission::Full(delivery) => releases.push(delivery.into_release()),
             }
         }
-        if !releases.is_empty()
-            && let Err(err) = self.store.release(&releases).await
-        {
-            tracing::warn!(error = %err, "could not release deliveries; they return when their lease ends");
-        }
+        self.hand_back(releases).await;
     }
 
     async fn work_lane(self: Arc<Self>, endpoint: EndpointId, outcomes: mpsc::Sender<AttemptOutcome>) {
         while let Some(delivery) = self.lanes.next_for(&endpoint) {
+            let permit = self.breakers.permit(&endpoint);
+            if permit == Permit::Hold {
+                // The endpoint is paused: this delivery and the ones waiting behind it go back to the queue
+                // untouched, keeping their retries for when the endpoint recovers.
+                let mut held = vec![delivery.into_release()];
+                held.extend(self.lanes.take_waiting(&endpoint).into_iter().map(ClaimedDelivery::into_release));
+                self.hand_back(held).await;
+                continue;
+            }
             if let Some(slot) = self.lanes.reserve_slot(&endpoint, delivery.rate_limit) {
                 tokio::time::sleep_until(slot).await;
             }
             let outcome = self.deliver(delivery).await;
+            let delivered = outcome.attempt.status == DeliveryStatus::Success;
+            if self.breakers.record(&endpoint, delivered, permit == Permit::Probe) {
+                tracing::warn!(endpoint_id = %endpoint, "endpoint keeps failing; pausing it (circuit breaker open)");
+            }
             if outcomes.send(outcome).await.is_err() {
                 return;
             }
         }
+    }
+
+    /// Returns claimed deliveries to the queue unattempted and frees their capacity.
+    async fn hand_back(&self, releases: Vec<Release>) {
+        if releases.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.release(&releases).await {
+            tracing::warn!(error = %err, "could not release deliveries; they return when their lease ends");
+        }
+        self.claimed.fetch_sub(releases.len(), Ordering::AcqRel);
+        self.drained.notify_waiters();
     }
 
     async fn deliver(&self, delivery: ClaimedDelivery) -> AttemptOutcome {

@@ -103,6 +103,13 @@ impl Lanes {
         })
     }
 
+    /// Takes the deliveries waiting in `endpoint`'s lane (not those being sent).
+    pub fn take_waiting(&self, endpoint: &EndpointId) -> Vec<ClaimedDelivery> {
+        self.with_lanes(|lanes| {
+            lanes.get_mut(endpoint).map(|lane| lane.waiting.drain(..).collect()).unwrap_or_default()
+        })
+    }
+
     /// Takes every delivery still waiting (not yet being sent) out of the lanes, for a shutdown to hand back.
     pub fn drain_waiting(&self) -> Vec<ClaimedDelivery> {
         self.with_lanes(|lanes| lanes.values_mut().flat_map(|lane| lane.waiting.drain(..)).collect())

@@ -3,6 +3,7 @@
 //! The work is split by step, each in its own module:
 //! - [`claim`]: the main loop; claims due deliveries in batches under a lease, sleeps until the next one is
 //!   due or until new work is announced;
+//! - [`breaker`]: per-endpoint circuit breakers that pause a failing endpoint and probe it;
 //! - [`lanes`]: per-endpoint queues that bound how many requests one endpoint has in flight, so a slow
 //!   endpoint only slows itself;
 //! - [`send`]: one signed POST (Standard Webhooks headers), with a timeout and a bounded response capture;
@@ -12,6 +13,7 @@
 //!
 //! Beside the dispatcher, [`retention`] purges payloads past the retention period.
 
+mod breaker;
 mod claim;
 pub mod egress;
 mod lanes;
@@ -45,6 +47,10 @@ pub struct DispatcherConfig {
     pub endpoint_concurrency: usize,
     /// Most deliveries claimed per store round trip.
     pub claim_batch: usize,
+    /// Consecutive failed attempts that pause an endpoint (circuit breaker).
+    pub breaker_threshold: u32,
+    /// The first pause of an endpoint whose breaker opened; it doubles after each failed probe.
+    pub breaker_pause: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -57,6 +63,8 @@ impl Default for DispatcherConfig {
             max_in_flight: 1024,
             endpoint_concurrency: 10,
             claim_batch: 256,
+            breaker_threshold: 10,
+            breaker_pause: Duration::from_secs(30),
         }
     }
 }

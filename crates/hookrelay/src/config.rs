@@ -49,6 +49,14 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")]
     pub allow_private_endpoints: Option<bool>,
 
+    /// Consecutive failed attempts after which an endpoint is paused and probed (circuit breaker) [default: 10]
+    #[arg(long, env = "HOOKRELAY_BREAKER_THRESHOLD")]
+    pub breaker_threshold: Option<u32>,
+
+    /// Seconds an endpoint stays paused before the first probe; doubles after each failed probe [default: 30]
+    #[arg(long, env = "HOOKRELAY_BREAKER_PAUSE_SECS")]
+    pub breaker_pause_secs: Option<u64>,
+
     /// Days message payloads are kept; older payloads are emptied (0 keeps them forever) [default: 90]
     #[arg(long, env = "HOOKRELAY_PAYLOAD_RETENTION_DAYS")]
     pub payload_retention_days: Option<u64>,
@@ -84,6 +92,8 @@ pub struct ServeConfig {
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
     pub allow_private_endpoints: bool,
+    pub breaker_threshold: u32,
+    pub breaker_pause: Duration,
     /// `None` keeps payloads forever.
     pub payload_retention: Option<Duration>,
     pub max_in_flight: usize,
@@ -127,6 +137,16 @@ impl ServeArgs {
                 "HOOKRELAY_DELIVERY_TIMEOUT_SECS",
             )? as u64),
             allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
+            breaker_threshold: positive(
+                merged.breaker_threshold.map(|n| n as usize),
+                10,
+                "HOOKRELAY_BREAKER_THRESHOLD",
+            )? as u32,
+            breaker_pause: Duration::from_secs(positive(
+                merged.breaker_pause_secs.map(|s| s as usize),
+                30,
+                "HOOKRELAY_BREAKER_PAUSE_SECS",
+            )? as u64),
             payload_retention: match merged.payload_retention_days.unwrap_or(90) {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(24 * 3600))),
@@ -150,6 +170,8 @@ impl ServeArgs {
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
             allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
+            breaker_threshold: self.breaker_threshold.or(lower.breaker_threshold),
+            breaker_pause_secs: self.breaker_pause_secs.or(lower.breaker_pause_secs),
             payload_retention_days: self.payload_retention_days.or(lower.payload_retention_days),
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),

@@ -350,3 +350,48 @@ async fn an_endpoint_rate_limit_spaces_its_deliveries() {
     assert!(unthrottled < Duration::from_millis(1_500), "the other endpoint was held back: {unthrottled:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_endpoint_is_paused_and_its_backlog_keeps_its_retries() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = healthy.clone();
+    let receiver = Receiver::start(Arc::new(move |_| {
+        let status = if flag.load(Ordering::SeqCst) { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+        (status, Duration::ZERO)
+    }))
+    .await;
+    let server = TestServer::start_with(|args| {
+        args.retry_schedule = Some("0,0,0,0,0,0,0,0,0,0".into());
+        args.endpoint_concurrency = Some(1);
+        args.breaker_threshold = Some(3);
+        args.breaker_pause_secs = Some(1);
+    })
+    .await;
+    let app = server.create_app("Acme").await;
+    server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    for n in 0..20 {
+        server.publish(&app, "a", json!({ "n": n })).await;
+    }
+    // Three failures open the breaker; then nothing is sent until the pause ends.
+    receiver.wait_for(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 3, "requests went out while the endpoint was paused");
+    // After the pause one probe goes out, fails, and the pause doubles.
+    receiver.wait_for(4, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(receiver.count(), 4, "more than one probe per pause");
+
+    healthy.store(true, Ordering::SeqCst);
+    let got = receiver.wait_for(24, WAIT).await;
+    let delivered: std::collections::HashSet<_> = got[4..].iter().map(|r| r.json()["n"].clone()).collect();
+    assert_eq!(delivered.len(), 20, "every message arrives once the probe succeeds");
+    // None was given up on: 10 retries were available and at most 2 were used by any message.
+    let (_, list) = server.get(&format!("/api/v1/app/{app}/msg/")).await;
+    for msg in list["data"].as_array().unwrap() {
+        let (_, dest) = server.get(&format!("/api/v1/app/{app}/msg/{}/endpoint/", msg["id"].as_str().unwrap())).await;
+        let status = &dest["data"][0]["status"];
+        assert!(status == &json!(0) || status == &json!(1) || status == &json!(3), "{dest}");
+    }
+    server.stop().await;
+}

@@ -67,6 +67,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             allow_private_endpoints: config.allow_private_endpoints,
             max_in_flight: config.max_in_flight,
             endpoint_concurrency: config.endpoint_concurrency,
+            breaker_threshold: config.breaker_threshold,
+            breaker_pause: config.breaker_pause,
             ..DispatcherConfig::default()
         },
         new_work.clone(),
