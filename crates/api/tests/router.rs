@@ -138,6 +138,9 @@ impl Store for DownStore {
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
         down()
     }
+    async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<EndpointId>> {
+        down()
+    }
     async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }

@@ -11,14 +11,14 @@
 //! - [`record`]: writes attempts and next steps to the store in batches;
 //! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address).
 //!
-//! Beside the dispatcher, [`retention`] purges payloads past the retention period.
+//! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads.
 
 mod breaker;
 mod claim;
 pub mod egress;
 mod lanes;
+pub mod maintenance;
 mod record;
-pub mod retention;
 pub mod schedule;
 mod send;
 

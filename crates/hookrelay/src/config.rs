@@ -57,6 +57,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_BREAKER_PAUSE_SECS")]
     pub breaker_pause_secs: Option<u64>,
 
+    /// Seconds an endpoint may fail without a single success before it is disabled (0 never disables)
+    /// [default: 432000, 5 days]
+    #[arg(long, env = "HOOKRELAY_DISABLE_FAILING_AFTER_SECS")]
+    pub disable_failing_after_secs: Option<u64>,
+
     /// Days message payloads are kept; older payloads are emptied (0 keeps them forever) [default: 90]
     #[arg(long, env = "HOOKRELAY_PAYLOAD_RETENTION_DAYS")]
     pub payload_retention_days: Option<u64>,
@@ -94,6 +99,8 @@ pub struct ServeConfig {
     pub allow_private_endpoints: bool,
     pub breaker_threshold: u32,
     pub breaker_pause: Duration,
+    /// `None` never disables failing endpoints.
+    pub disable_failing_after: Option<Duration>,
     /// `None` keeps payloads forever.
     pub payload_retention: Option<Duration>,
     pub max_in_flight: usize,
@@ -147,6 +154,10 @@ impl ServeArgs {
                 30,
                 "HOOKRELAY_BREAKER_PAUSE_SECS",
             )? as u64),
+            disable_failing_after: match merged.disable_failing_after_secs.unwrap_or(5 * 24 * 3600) {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             payload_retention: match merged.payload_retention_days.unwrap_or(90) {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(24 * 3600))),
@@ -172,6 +183,7 @@ impl ServeArgs {
             allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
             breaker_threshold: self.breaker_threshold.or(lower.breaker_threshold),
             breaker_pause_secs: self.breaker_pause_secs.or(lower.breaker_pause_secs),
+            disable_failing_after_secs: self.disable_failing_after_secs.or(lower.disable_failing_after_secs),
             payload_retention_days: self.payload_retention_days.or(lower.payload_retention_days),
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),

@@ -395,3 +395,27 @@ async fn a_failing_endpoint_is_paused_and_its_backlog_keeps_its_retries() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_disabled_and_a_healthy_one_is_not() {
+    let server = TestServer::start_with(|args| {
+        args.retry_schedule = Some("1,1,1,1,1,1,1,1".into());
+        args.disable_failing_after_secs = Some(2);
+    })
+    .await;
+    let failing = Receiver::start(Arc::new(|_| (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO))).await;
+    let healthy = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let (failing_id, _) = server.create_endpoint(&app, &failing.url(), json!({})).await;
+    let (healthy_id, _) = server.create_endpoint(&app, &healthy.url(), json!({})).await;
+    server.publish(&app, "a", json!({})).await;
+    wait_for("the failing endpoint to be disabled", WAIT, async || {
+        let (_, ep) = server.get(&format!("/api/v1/app/{app}/endpoint/{failing_id}/")).await;
+        (ep["disabled"] == json!(true)).then_some(())
+    })
+    .await;
+    assert!(failing.count() >= 2, "disabled only after failing for a while");
+    let (_, ep) = server.get(&format!("/api/v1/app/{app}/endpoint/{healthy_id}/")).await;
+    assert_eq!(ep["disabled"], json!(false));
+    server.stop().await;
+}

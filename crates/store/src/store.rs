@@ -227,6 +227,9 @@ pub trait Store: Send + Sync + 'static {
     async fn requeue_interrupted(&self) -> StoreResult<u64>;
 
     // --- maintenance ---
+    /// Disables every enabled endpoint whose attempts have all failed since before `failing_since_before`,
+    /// returning their ids. (An endpoint is failing from its first failed attempt after a success.)
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<EndpointId>>;
     /// Replaces the payload of up to `limit` messages created before `before` with `{}`, keeping everything
     /// else; skips messages that still have a delivery pending or in flight. Returns how many were purged.
     async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;

@@ -456,6 +456,38 @@ async fn old_payloads_are_purged_unless_still_being_delivered(store: Arc<dyn Sto
     assert_eq!(store.purge_payloads(cutoff, 100).await.unwrap(), 0);
 }
 
+async fn endpoints_failing_for_too_long_are_disabled(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let (failing, recovered) = (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None));
+    app_with_endpoints(&store, &[failing.clone(), recovered.clone()]).await;
+    store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let now = now_ms();
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    let outcome = |claimed: &ClaimedDelivery, ok: bool, at: i64| {
+        let mut attempt = attempt_for(claimed, if ok { DeliveryStatus::Success } else { DeliveryStatus::Fail }, 500);
+        attempt.created_at = at;
+        AttemptOutcome { attempt, next: NextStep::RetryAt(at + 1_000), disable_endpoint: false }
+    };
+    let day = 24 * 3_600_000;
+    // Both fail six days ago; one succeeds later, which ends its streak.
+    let outcomes: Vec<_> = claimed.iter().map(|c| outcome(c, false, now - 6 * day)).collect();
+    store.record_outcomes(&outcomes).await.unwrap();
+    let later: Vec<_> = claimed.iter().map(|c| outcome(c, c.endpoint_id == recovered.id, now - 2 * day)).collect();
+    store.record_outcomes(&later).await.unwrap();
+
+    assert_eq!(store.disable_failing_endpoints(now - 5 * day).await.unwrap(), vec![failing.id.clone()]);
+    assert!(store.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap().disabled);
+    assert!(!store.get_endpoint(&acme.id, recovered.id.as_str()).await.unwrap().disabled);
+    assert!(store.disable_failing_endpoints(now - 5 * day).await.unwrap().is_empty());
+
+    // Re-enabling forgets the streak, so the endpoint is not disabled again at once.
+    let mut enabled = store.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap();
+    enabled.disabled = false;
+    store.update_endpoint(&enabled).await.unwrap();
+    assert!(store.disable_failing_endpoints(now).await.unwrap().is_empty());
+}
+
 async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     let acme = app(None);
     store.create_app(&acme).await.unwrap();
@@ -489,6 +521,7 @@ macro_rules! backend_tests {
                 interrupted_and_manual_deliveries_are_due_again,
                 an_outcome_can_disable_its_endpoint,
                 old_payloads_are_purged_unless_still_being_delivered,
+                endpoints_failing_for_too_long_are_disabled,
                 deleting_an_app_removes_what_it_owns,
             );
         }

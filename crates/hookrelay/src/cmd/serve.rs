@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hookrelay_api::{ApiState, router};
 use hookrelay_engine::DispatcherConfig;
+use hookrelay_engine::maintenance::MaintenanceConfig;
 use hookrelay_store::Store;
 use hookrelay_store::sqlite::SqliteStore;
 use tokio::sync::{Notify, oneshot};
@@ -73,7 +74,13 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         },
         new_work.clone(),
     )?;
-    let retention = config.payload_retention.map(|keep| hookrelay_engine::retention::start(store.clone(), keep));
+    let maintenance = hookrelay_engine::maintenance::start(
+        store.clone(),
+        MaintenanceConfig {
+            disable_failing_after: config.disable_failing_after,
+            payload_retention: config.payload_retention,
+        },
+    );
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
@@ -92,9 +99,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             })
             .await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
-        if let Some(retention) = retention {
-            retention.abort();
-        }
+        maintenance.abort();
         served.context("HTTP server failed")
     });
     tracing::info!(%addr, database = %database.display(), "hookrelay is serving");

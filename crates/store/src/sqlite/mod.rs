@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hookrelay_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookrelay_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message};
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId, MessageId};
@@ -144,7 +144,8 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
     } else {
         "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, filter_types = ?6, channels = ?7, \
          rate_limit = ?8, disabled = ?9, metadata = ?10, version = ?11, headers = ?12, secret = ?13, \
-         previous_secrets = ?14, created_at = ?15, updated_at = ?16, signature_schemes = ?17 \
+         previous_secrets = ?14, created_at = ?15, updated_at = ?16, signature_schemes = ?17, \
+         failing_since = CASE WHEN ?9 = 0 AND disabled = 1 THEN NULL ELSE failing_since END \
          WHERE id = ?1 AND app_id = ?2"
     };
     let changed = conn
@@ -689,6 +690,26 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<EndpointId>> {
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE endpoints SET disabled = 1, updated_at = ?2 \
+                         WHERE disabled = 0 AND failing_since < ?1 RETURNING id",
+                    )
+                    .map_err(sql_error)?;
+                let ids = stmt
+                    .query_map(params![failing_since_before, now_ms()], |row| row.get::<_, String>(0))
+                    .map_err(sql_error)?
+                    .map(|id| id.map(EndpointId::from_trusted))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql_error)?;
+                Ok(ids)
+            })
+            .await
+    }
+
     async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
         // Ids start with their creation time, so the primary key finds old messages without another index.
         let below = format!("{}{}", MessageId::PREFIX, hookrelay_core::id::min_body_at(before));
@@ -833,6 +854,16 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
         update
             .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
             .map_err(sql_error)?;
+        // The endpoint's failing streak, for auto-disable. The WHERE clauses make the common case (no change)
+        // a read, not a write.
+        let streak = if a.status == DeliveryStatus::Success {
+            conn.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")
+                .and_then(|mut stmt| stmt.execute(params![a.endpoint_id.as_str()]))
+        } else {
+            conn.prepare_cached("UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL")
+                .and_then(|mut stmt| stmt.execute(params![a.endpoint_id.as_str(), a.created_at]))
+        };
+        streak.map_err(sql_error)?;
         if outcome.disable_endpoint {
             // Deliveries still queued for it fail when claimed (see `claim_due`).
             conn.prepare_cached("UPDATE endpoints SET disabled = 1, updated_at = ?2 WHERE id = ?1")

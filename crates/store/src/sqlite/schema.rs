@@ -101,6 +101,10 @@ CREATE INDEX idempotency_expiry ON idempotency(expires_at);
     r#"
 ALTER TABLE endpoints ADD COLUMN signature_schemes TEXT NOT NULL DEFAULT '["standard"]';
 "#,
+    // When an endpoint's current run of failed attempts began (NULL while it is healthy), for auto-disable.
+    r#"
+ALTER TABLE endpoints ADD COLUMN failing_since INTEGER;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

@@ -1,0 +1,84 @@
+//! Housekeeping in the background: disabling endpoints that have failed without a break for too long, and
+//! emptying message payloads past the retention period (the message, its attempts and metadata stay).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_store::Store;
+use tokio::task::JoinHandle;
+
+/// How often payloads are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// Messages purged per transaction, so a large backlog never holds the writer for long.
+const PURGE_BATCH: usize = 1000;
+/// Longest gap between two looks for endpoints to disable.
+const DISABLE_CHECK_MAX: Duration = Duration::from_secs(60);
+
+/// What the housekeeping does; `None` turns a job off.
+#[derive(Clone, Debug)]
+pub struct MaintenanceConfig {
+    /// Disable an endpoint whose attempts have all failed for this long.
+    pub disable_failing_after: Option<Duration>,
+    /// Empty payloads of messages older than this.
+    pub payload_retention: Option<Duration>,
+}
+
+/// Starts the housekeeping task.
+pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let check_every = config
+            .disable_failing_after
+            .map_or(DISABLE_CHECK_MAX, |after| (after / 4).clamp(Duration::from_secs(1), DISABLE_CHECK_MAX));
+        let mut ticks = tokio::time::interval(check_every);
+        let mut next_purge = tokio::time::Instant::now();
+        loop {
+            ticks.tick().await;
+            if let Some(after) = config.disable_failing_after {
+                disable_failing_endpoints(store.as_ref(), now_ms() - millis(after)).await;
+            }
+            if let Some(retention) = config.payload_retention
+                && tokio::time::Instant::now() >= next_purge
+            {
+                next_purge += PURGE_EVERY;
+                purge_payloads(store.as_ref(), now_ms() - millis(retention)).await;
+            }
+        }
+    })
+}
+
+async fn disable_failing_endpoints(store: &dyn Store, failing_since_before: UnixMillis) {
+    match store.disable_failing_endpoints(failing_since_before).await {
+        Ok(disabled) => {
+            for endpoint_id in disabled {
+                tracing::warn!(%endpoint_id, "disabled an endpoint that kept failing; re-enable it once it is fixed");
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "could not check for endpoints to disable"),
+    }
+}
+
+async fn purge_payloads(store: &dyn Store, cutoff: UnixMillis) {
+    let mut total = 0;
+    loop {
+        match store.purge_payloads(cutoff, PURGE_BATCH).await {
+            Ok(purged) => {
+                total += purged;
+                if purged < PURGE_BATCH as u64 {
+                    break;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "purging old payloads failed; trying again later");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(purged = total, "purged payloads past the retention period");
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)
+}
