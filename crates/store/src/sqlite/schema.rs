@@ -3,7 +3,9 @@
 use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward; never edit a released entry, append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    // 1: the core schema.
+    r#"
 CREATE TABLE applications (
     id TEXT PRIMARY KEY,
     uid TEXT UNIQUE,
@@ -95,7 +97,26 @@ CREATE TABLE idempotency (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX idempotency_expiry ON idempotency(expires_at);
-"#];
+"#,
+    // 2: background tasks (recover, replay-missing). No foreign keys: a task that failed because its endpoint
+    // was deleted stays readable. `data` is the progress as JSON; `cursor` the last message id handled.
+    r#"
+CREATE TABLE background_tasks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    until INTEGER NOT NULL,
+    cursor TEXT,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX background_tasks_by_status ON background_tasks(status, id);
+"#,
+];
 
 /// Brings the database to the newest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
