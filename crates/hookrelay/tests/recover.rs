@@ -349,7 +349,7 @@ async fn the_recover_command_starts_the_task_shows_progress_and_reports_the_coun
     missing.push("--missing".into());
     let (ok, stdout, stderr) = run_cli(missing).await;
     assert!(ok, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(stdout.contains("replayed 0 missing message(s) of 3"), "stdout: {stdout}");
+    assert!(stdout.contains("replayed 0 missing message(s) after checking 3 message(s)"), "stdout: {stdout}");
 
     // Failures exit non-zero with the server's explanation.
     let (ok, _, stderr) = run_cli(base_args("nobody")).await;

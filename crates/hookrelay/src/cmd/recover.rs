@@ -85,7 +85,7 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
     match task["status"].as_str() {
         Some("finished") if args.missing => {
             println!(
-                "replayed {} missing message(s) of {} in the window (task {task_id})",
+                "replayed {} missing message(s) after checking {} message(s) of the window (task {task_id})",
                 counts.sent, counts.scanned
             );
             Ok(())
