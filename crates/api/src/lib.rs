@@ -1,11 +1,12 @@
 //! hookrelay's HTTP API: the Svix-compatible v1 routes (applications, event types, endpoints, messages,
-//! attempts) and health checks, as one axum [`Router`] built by [`router`].
+//! attempts, recover/replay background tasks) and health checks, as one axum [`Router`] built by [`router`].
 //!
 //! Requests flow through: the body-size limit, then (except health) bearer-token [`auth`], then
 //! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
 //! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
 //! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
-//! failure is an [`error::ApiError`], which decides the status and body.
+//! failure is an [`error::ApiError`], which decides the status and body. Recover and replay-missing run after
+//! the response, as background tasks of the [`task_runner`].
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use hookrelay_store::Store;
 pub mod app;
 pub mod attempt;
 pub mod auth;
+pub mod background_task;
 pub mod endpoint;
 pub mod error;
 pub mod event_type;
@@ -27,10 +29,12 @@ pub mod idempotency;
 pub mod message;
 pub mod pagination;
 pub mod patch;
+pub mod task_runner;
 pub mod time;
 pub mod validate;
 
 pub use error::ApiError;
+pub use task_runner::TaskRunner;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -42,6 +46,8 @@ pub struct ApiState {
     pub on_new_work: Arc<tokio::sync::Notify>,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Runs recover and replay-missing tasks after their 202.
+    pub tasks: TaskRunner,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.
@@ -57,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(endpoint::routes())
         .merge(message::routes())
         .merge(attempt::routes())
+        .merge(background_task::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
         .route_layer(from_fn_with_state(admin, auth::require_token));

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hookrelay_api::{ApiState, router};
-use hookrelay_core::model::{Application, Attempt, Delivery, Endpoint, EventType, Message};
+use hookrelay_api::{ApiState, TaskRunner, router};
+use hookrelay_core::model::{Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, Message, TimeWindow};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 use hookrelay_store::*;
@@ -144,6 +144,42 @@ impl Store for DownStore {
     async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }
+    async fn create_background_task(&self, _: &BackgroundTask) -> StoreResult<()> {
+        down()
+    }
+    async fn get_background_task(&self, _: &str) -> StoreResult<BackgroundTask> {
+        down()
+    }
+    async fn list_background_tasks(&self, _: &TaskFilter, _: &PageRequest) -> StoreResult<Page<BackgroundTask>> {
+        down()
+    }
+    async fn update_background_task(&self, _: &BackgroundTask) -> StoreResult<()> {
+        down()
+    }
+    async fn count_failed_deliveries(&self, _: &EndpointId, _: TimeWindow) -> StoreResult<u64> {
+        down()
+    }
+    async fn count_messages(&self, _: &AppId, _: TimeWindow) -> StoreResult<u64> {
+        down()
+    }
+    async fn requeue_failed(
+        &self,
+        _: &EndpointId,
+        _: TimeWindow,
+        _: usize,
+        _: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        down()
+    }
+    async fn insert_missing_deliveries(
+        &self,
+        _: &EndpointId,
+        _: TimeWindow,
+        _: usize,
+        _: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        down()
+    }
     async fn ping(&self) -> StoreResult<()> {
         down()
     }
@@ -151,10 +187,13 @@ impl Store for DownStore {
 
 /// Starts the router on a loopback port chosen by the OS.
 async fn start() -> std::net::SocketAddr {
+    let store: Arc<dyn Store> = Arc::new(DownStore);
+    let on_new_work: Arc<tokio::sync::Notify> = Arc::default();
     let state = ApiState {
-        store: Arc::new(DownStore),
+        tasks: TaskRunner::new(store.clone(), on_new_work.clone()),
+        store,
         admin_token: TOKEN.into(),
-        on_new_work: Arc::default(),
+        on_new_work,
         max_body_bytes: 1024,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -221,6 +260,7 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/app/x/msg",
         "/api/v1/event-type/",
         "/api/v1/app/a/msg/m/endpoint/e/resend",
+        "/api/v1/background-task/",
     ] {
         let (status, body) = call(addr, "GET", path, false, "").await;
         assert_eq!(status, 401, "{path}");
@@ -245,6 +285,9 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/app/a/msg/m/attempt/atmpt_1/",
         "/api/v1/app/a/attempt/endpoint/e",
         "/api/v1/app/a/attempt/msg/m/",
+        "/api/v1/background-task",
+        "/api/v1/background-task/?status=running&task=endpoint.recover",
+        "/api/v1/background-task/qtask_x",
     ] {
         let (status, body) = call(addr, "GET", path, true, "").await;
         assert!(unavailable(status, &body), "GET {path}: {status} {body}");
@@ -284,6 +327,18 @@ async fn bad_input_is_a_422_before_any_store_call() {
         ("GET", "/api/v1/app/a/msg?after=yesterday", "", vec!["query", "after"]),
         ("GET", "/api/v1/app/a/attempt/endpoint/e?status=9", "", vec!["query", "status"]),
         ("POST", "/api/v1/event-type", r#"{"name": "bad name", "description": ""}"#, vec!["body", "name"]),
+        ("POST", "/api/v1/app/a/endpoint/e/recover", r#"{"since": "yesterday"}"#, vec!["body", "since"]),
+        ("POST", "/api/v1/app/a/endpoint/e/recover/", r#"{"until": "2026-01-01T00:00:00Z"}"#, vec!["body", "since"]),
+        ("POST", "/api/v1/app/a/endpoint/e/recover", r#"{"since": "2000-01-01T00:00:00Z"}"#, vec!["body", "since"]),
+        ("POST", "/api/v1/app/a/endpoint/e/recover", r#"{"since": "9999-01-01T00:00:00Z"}"#, vec!["body", "since"]),
+        (
+            "POST",
+            "/api/v1/app/a/endpoint/e/replay-missing/",
+            r#"{"since": "2000-01-02T00:00:00Z", "until": "2000-01-01T00:00:00Z"}"#,
+            vec!["body", "until"],
+        ),
+        ("GET", "/api/v1/background-task?status=done", "", vec!["query", "status"]),
+        ("GET", "/api/v1/background-task/?task=unknown", "", vec!["query", "task"]),
     ] {
         let (status, got) = call(addr, method, path, true, body).await;
         assert_eq!(status, 422, "{method} {path} {body}: {got}");

@@ -145,6 +145,10 @@ prefixed_id!(
     /// An event type's internal id.
     EventTypeId, "evtype_"
 );
+prefixed_id!(
+    /// A background task (recover, replay-missing), Svix's `QueueBackgroundTask`.
+    TaskId, "qtask_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
 //! The rules of hookrelay, free of I/O: prefixed time-sortable ids, the domain model, Standard Webhooks
-//! signing, routing (which endpoint gets which message), the retry policy and input validation.
+//! signing, routing (which endpoint gets which message), the retry policy, the recovery window rules and input
+//! validation.
 //!
 //! Nothing here touches the network, the clock's async runtime or the database, so every rule is tested
 //! fast and in isolation; the `store`, `engine` and `api` crates call into it.
@@ -7,10 +8,11 @@
 pub mod id;
 pub mod model;
 pub mod netpolicy;
+pub mod recovery;
 pub mod retry;
 pub mod routing;
 pub mod signing;
 pub mod time;
 pub mod validate;
 
-pub use id::{AppId, AttemptId, EndpointId, EventTypeId, MessageId};
+pub use id::{AppId, AttemptId, EndpointId, EventTypeId, MessageId, TaskId};

@@ -1,9 +1,10 @@
-//! The domain model: applications, event types, endpoints, messages, deliveries and attempts, as the store
+//! The domain model: applications, event types, endpoints, messages, deliveries, attempts and background
+//! tasks, as the store
 //! keeps them and the engine and API use them. Wire shapes (camelCase JSON) live in the `api` crate.
 
 use std::collections::BTreeMap;
 
-use crate::id::{AppId, AttemptId, EndpointId, MessageId};
+use crate::id::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 use crate::signing::EndpointSecret;
 use crate::time::UnixMillis;
 
@@ -238,6 +239,103 @@ pub struct Attempt {
     pub status: DeliveryStatus,
     pub trigger_type: TriggerType,
     pub created_at: UnixMillis,
+}
+
+/// A half-open span of message creation times, `[since, until)`, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub since: UnixMillis,
+    pub until: UnixMillis,
+}
+
+impl TimeWindow {
+    pub fn contains(&self, at: UnixMillis) -> bool {
+        self.since <= at && at < self.until
+    }
+}
+
+/// What a background task does, with Svix's `BackgroundTaskType` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    /// Re-queue an endpoint's failed deliveries (`endpoint.recover`).
+    Recover,
+    /// Create deliveries for messages an endpoint never got (`endpoint.replay`).
+    ReplayMissing,
+}
+
+impl TaskKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Recover => "endpoint.recover",
+            Self::ReplayMissing => "endpoint.replay",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "endpoint.recover" => Some(Self::Recover),
+            "endpoint.replay" => Some(Self::ReplayMissing),
+            _ => None,
+        }
+    }
+}
+
+/// Where a background task stands, with Svix's `BackgroundTaskStatus` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "running" => Some(Self::Running),
+            "finished" => Some(Self::Finished),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// How far a background task has got. `total` is counted when the task starts, so it is an estimate: the
+/// queue keeps moving while the task runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskProgress {
+    /// Deliveries queued so far (Svix's `messagesSent`).
+    pub sent: u64,
+    /// Candidate rows looked at so far: failed deliveries (recover) or messages in the window (replay).
+    pub scanned: u64,
+    /// Candidate rows in the window when the task started.
+    pub total: u64,
+    /// Why the task failed, for `Failed` tasks.
+    pub error: Option<String>,
+}
+
+/// A recover or replay-missing job on one endpoint, run in batches by the server. The cursor (the last
+/// message id handled) is saved after every batch, so a task interrupted by a restart resumes where it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackgroundTask {
+    pub id: TaskId,
+    pub kind: TaskKind,
+    pub app_id: AppId,
+    pub endpoint_id: EndpointId,
+    pub status: TaskStatus,
+    pub window: TimeWindow,
+    /// The last message id handled; the next batch starts after it.
+    pub cursor: Option<MessageId>,
+    pub progress: TaskProgress,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
 }
 
 #[cfg(test)]

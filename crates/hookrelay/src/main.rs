@@ -11,6 +11,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => hookrelay::cmd::serve::run(args).await,
             Command::Migrate(args) => hookrelay::cmd::migrate::run(args).await,
             Command::Listen(args) => hookrelay::cmd::listen::run(args).await,
+            Command::Recover(args) => hookrelay::cmd::recover::run(args).await,
         }
     })
 }

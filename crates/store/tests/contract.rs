@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hookrelay_core::model::{
-    Application, Attempt, DeliveryStatus, Endpoint, EventType, Message, SecretSet, SignatureScheme, TriggerType,
+    Application, Attempt, BackgroundTask, DeliveryStatus, Endpoint, EventType, Message, SecretSet, SignatureScheme,
+    TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId};
+use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 use hookrelay_store::*;
 
 fn app(uid: Option<&str>) -> Application {
@@ -501,6 +502,168 @@ async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+/// A message created at `at`, with an id stamped with the same time, as the API makes them.
+fn message_at(app_id: &AppId, event_type: &str, channels: Option<&[&str]>, at: i64) -> Message {
+    Message { id: MessageId::at(at), created_at: at, ..message(app_id, event_type, channels) }
+}
+
+fn task(kind: TaskKind, app_id: &AppId, endpoint_id: &EndpointId, at: i64) -> BackgroundTask {
+    BackgroundTask {
+        id: TaskId::at(at),
+        kind,
+        app_id: app_id.clone(),
+        endpoint_id: endpoint_id.clone(),
+        status: TaskStatus::Running,
+        window: TimeWindow { since: at - 60_000, until: at },
+        cursor: None,
+        progress: TaskProgress::default(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn background_tasks_round_trip_and_list_by_status_and_kind(store: Arc<dyn Store>) {
+    let acme = app(None);
+    let ep = EndpointId::new();
+    let now = now_ms();
+    let recover = task(TaskKind::Recover, &acme.id, &ep, now - 2);
+    let mut replay = task(TaskKind::ReplayMissing, &acme.id, &ep, now - 1);
+    store.create_background_task(&recover).await.unwrap();
+    store.create_background_task(&replay).await.unwrap();
+    assert!(matches!(store.create_background_task(&recover).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_background_task(recover.id.as_str()).await.unwrap(), recover);
+    assert!(matches!(store.get_background_task("qtask_missing").await, Err(StoreError::NotFound)));
+
+    replay.status = TaskStatus::Failed;
+    replay.cursor = Some(MessageId::new());
+    replay.progress = TaskProgress { sent: 3, scanned: 5, total: 9, error: Some("endpoint deleted".into()) };
+    replay.updated_at = now + 1;
+    store.update_background_task(&replay).await.unwrap();
+    assert_eq!(store.get_background_task(replay.id.as_str()).await.unwrap(), replay);
+    let unknown = task(TaskKind::Recover, &acme.id, &ep, now);
+    assert!(matches!(store.update_background_task(&unknown).await, Err(StoreError::NotFound)));
+
+    let list = |filter: TaskFilter, page: PageRequest| {
+        let store = store.clone();
+        async move {
+            let page = store.list_background_tasks(&filter, &page).await.unwrap();
+            (page.items.into_iter().map(|t| t.id).collect::<Vec<_>>(), page.done)
+        }
+    };
+    let first = PageRequest::first(10, Order::Ascending);
+    assert_eq!(list(TaskFilter::default(), first.clone()).await, (vec![recover.id.clone(), replay.id.clone()], true));
+    let running = TaskFilter { status: Some(TaskStatus::Running), ..Default::default() };
+    assert_eq!(list(running, first.clone()).await, (vec![recover.id.clone()], true));
+    let replays = TaskFilter { kind: Some(TaskKind::ReplayMissing), ..Default::default() };
+    assert_eq!(list(replays, first).await, (vec![replay.id.clone()], true));
+    let newest = PageRequest::first(1, Order::Descending);
+    assert_eq!(list(TaskFilter::default(), newest).await, (vec![replay.id.clone()], false));
+}
+
+/// Publishes the messages and lets every delivery fail for good.
+async fn publish_and_fail(store: &Arc<dyn Store>, messages: &[Message]) {
+    for msg in messages {
+        store.publish_message(msg, None).await.unwrap();
+    }
+    let now = now_ms();
+    let claimed = store.claim_due(now, 100, now + 60_000, &[]).await.unwrap();
+    let outcomes: Vec<_> = claimed
+        .iter()
+        .map(|d| AttemptOutcome {
+            attempt: attempt_for(d, DeliveryStatus::Fail, 500),
+            next: NextStep::GiveUp,
+            disable_endpoint: false,
+        })
+        .collect();
+    store.record_outcomes(&outcomes).await.unwrap();
+}
+
+async fn recover_requeues_only_failed_deliveries_of_the_window_in_batches(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    let other = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, &[ep.clone(), other.clone()]).await;
+    let base = now_ms() - 10 * 3_600_000;
+    let window = TimeWindow { since: base, until: base + 4 * 3_600_000 };
+    let before = message_at(&acme.id, "a", None, base - 1);
+    let inside: Vec<_> = (0..3).map(|i| message_at(&acme.id, "a", None, base + i * 60_000)).collect();
+    let after = message_at(&acme.id, "a", None, window.until);
+    let mut all = vec![before.clone(), after.clone()];
+    all.extend(inside.iter().cloned());
+    publish_and_fail(&store, &all).await;
+    assert_eq!(store.count_failed_deliveries(&ep.id, window).await.unwrap(), 3);
+
+    let first = store.requeue_failed(&ep.id, window, 2, None).await.unwrap();
+    assert_eq!(
+        first,
+        BatchDone { scanned: 2, queued: 2, last: Some(inside[1].id.clone()), done: false },
+        "the first batch takes the two oldest"
+    );
+    let second = store.requeue_failed(&ep.id, window, 2, first.last.as_ref()).await.unwrap();
+    assert_eq!(second, BatchDone { scanned: 1, queued: 1, last: Some(inside[2].id.clone()), done: true });
+    assert_eq!(store.count_failed_deliveries(&ep.id, window).await.unwrap(), 0);
+    // Running it again finds nothing: re-queued deliveries are pending, not failed.
+    assert_eq!(store.requeue_failed(&ep.id, window, 2, None).await.unwrap().queued, 0);
+
+    let counts = store.endpoint_delivery_counts(&ep.id).await.unwrap();
+    assert_eq!((counts.pending, counts.fail), (3, 2), "only the window's failures are pending again");
+    assert_eq!(store.endpoint_delivery_counts(&other.id).await.unwrap().fail, 5, "other endpoints are untouched");
+    let mut claimed = store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
+    claimed.sort_by(|a, b| a.msg_id.cmp(&b.msg_id));
+    assert_eq!(
+        claimed.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(),
+        inside.iter().map(|m| m.id.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        claimed.iter().all(|d| d.attempts == 0 && !d.manual && d.endpoint_id == ep.id),
+        "the full schedule applies again"
+    );
+}
+
+async fn replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let base = now_ms() - 3_600_000;
+    let window = TimeWindow { since: base, until: base + 60_000 };
+    let outside = message_at(&acme.id, "a", None, base - 1);
+    let wanted = message_at(&acme.id, "a", None, base + 1);
+    let wrong_type = message_at(&acme.id, "b", None, base + 2);
+    let on_channel = message_at(&acme.id, "a", Some(&["eu"]), base + 3);
+    for msg in [&outside, &wanted, &wrong_type, &on_channel] {
+        store.publish_message(msg, None).await.unwrap();
+    }
+    let ep = endpoint(&acme.id, Some(&["a"]), None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let already = message_at(&acme.id, "a", None, base + 4);
+    store.publish_message(&already, None).await.unwrap();
+    assert_eq!(store.count_messages(&acme.id, window).await.unwrap(), 4);
+
+    let first = store.insert_missing_deliveries(&ep.id, window, 2, None).await.unwrap();
+    assert_eq!(first, BatchDone { scanned: 2, queued: 1, last: Some(wrong_type.id.clone()), done: false });
+    let second = store.insert_missing_deliveries(&ep.id, window, 2, first.last.as_ref()).await.unwrap();
+    assert_eq!(second, BatchDone { scanned: 2, queued: 1, last: Some(already.id.clone()), done: false });
+    let third = store.insert_missing_deliveries(&ep.id, window, 2, second.last.as_ref()).await.unwrap();
+    assert_eq!(third, BatchDone { scanned: 0, queued: 0, last: None, done: true });
+    // Idempotent: every message of the window now has its delivery.
+    assert_eq!(store.insert_missing_deliveries(&ep.id, window, 10, None).await.unwrap().queued, 0);
+
+    let mut claimed: Vec<_> =
+        store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap().into_iter().map(|d| d.msg_id).collect();
+    claimed.sort();
+    assert_eq!(claimed, vec![wanted.id.clone(), on_channel.id.clone(), already.id.clone()]);
+
+    let mut disabled = endpoint(&acme.id, None, None);
+    disabled.disabled = true;
+    app_with_endpoints(&store, std::slice::from_ref(&disabled)).await;
+    let nothing = store.insert_missing_deliveries(&disabled.id, window, 10, None).await.unwrap();
+    assert_eq!((nothing.queued, nothing.done), (0, true));
+    assert!(matches!(
+        store.insert_missing_deliveries(&EndpointId::new(), window, 10, None).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 /// Generates one `#[tokio::test]` per contract case for a backend, given an expression that opens a fresh,
 /// empty store (and returns whatever must live as long as it, e.g. a temp dir).
 macro_rules! backend_tests {
@@ -523,6 +686,9 @@ macro_rules! backend_tests {
                 old_payloads_are_purged_unless_still_being_delivered,
                 endpoints_failing_for_too_long_are_disabled,
                 deleting_an_app_removes_what_it_owns,
+                background_tasks_round_trip_and_list_by_status_and_kind,
+                recover_requeues_only_failed_deliveries_of_the_window_in_batches,
+                replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had,
             );
         }
     };

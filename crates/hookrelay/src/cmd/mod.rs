@@ -2,6 +2,7 @@
 
 pub mod listen;
 pub mod migrate;
+pub mod recover;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,4 +23,7 @@ pub enum Command {
     Migrate(crate::config::ServeArgs),
     /// Run a local receiver that prints the webhooks it gets and checks their signatures.
     Listen(listen::ListenArgs),
+    /// Re-send an endpoint's failed deliveries of a time window (or, with --missing, the messages it never
+    /// got) through a running server, with a progress bar.
+    Recover(recover::RecoverArgs),
 }

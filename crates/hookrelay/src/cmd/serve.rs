@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hookrelay_api::{ApiState, router};
+use hookrelay_api::{ApiState, TaskRunner, router};
 use hookrelay_engine::DispatcherConfig;
 use hookrelay_engine::maintenance::MaintenanceConfig;
 use hookrelay_store::Store;
@@ -81,11 +81,15 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             payload_retention: config.payload_retention,
         },
     );
+    let tasks = TaskRunner::new(store.clone(), new_work.clone());
+    // Recover/replay tasks a previous run left unfinished continue from their saved cursor.
+    tasks.resume_interrupted().await.context("cannot resume interrupted background tasks")?;
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
         on_new_work: new_work,
         max_body_bytes: config.max_body_bytes,
+        tasks: tasks.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -98,6 +102,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
                 let _ = stopped.await;
             })
             .await;
+        tasks.shutdown(SHUTDOWN_GRACE).await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
         maintenance.abort();
         served.context("HTTP server failed")

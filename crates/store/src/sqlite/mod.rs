@@ -3,6 +3,7 @@
 //! time (a lock file enforces it), which is what lets `requeue_interrupted` take back every lease at start.
 
 mod connections;
+mod recovery;
 mod rows;
 mod schema;
 
@@ -12,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hookrelay_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Message};
+use hookrelay_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message, TimeWindow,
+};
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId, MessageId};
@@ -710,6 +713,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let task = task.clone();
+        self.db.write(Durability::PowerLoss, move |conn| recovery::write_task(conn, &task, true)).await
+    }
+
+    async fn get_background_task(&self, id: &str) -> StoreResult<BackgroundTask> {
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = ?1"))
+                    .and_then(|mut stmt| stmt.query_row([id], task_from_row))
+                    .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
     async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
         // Ids start with their creation time, so the primary key finds old messages without another index.
         let below = format!("{}{}", MessageId::PREFIX, hookrelay_core::id::min_body_at(before));
@@ -724,6 +743,74 @@ impl Store for SqliteStore {
                     .and_then(|mut stmt| stmt.execute(params![below, limit as i64]))
                     .map_err(sql_error)?;
                 Ok(purged as u64)
+            })
+            .await
+    }
+
+    async fn list_background_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BackgroundTask>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                if let Some(status) = filter.status {
+                    filters.add("status = ?", [text(status.name())]);
+                }
+                if let Some(kind) = filter.kind {
+                    filters.add("kind = ?", [text(kind.name())]);
+                }
+                let select = format!("SELECT {TASK_COLUMNS} FROM background_tasks");
+                query_page(conn, &select, filters, "id", &page, task_from_row)
+            })
+            .await
+    }
+
+    async fn update_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let task = task.clone();
+        self.db.write(Durability::PowerLoss, move |conn| recovery::write_task(conn, &task, false)).await
+    }
+
+    async fn count_failed_deliveries(&self, endpoint_id: &EndpointId, window: TimeWindow) -> StoreResult<u64> {
+        let endpoint_id = endpoint_id.clone();
+        self.db.read(move |conn| recovery::count_failed(conn, &endpoint_id, window)).await
+    }
+
+    async fn count_messages(&self, app_id: &AppId, window: TimeWindow) -> StoreResult<u64> {
+        let app_id = app_id.clone();
+        self.db.read(move |conn| recovery::count_messages(conn, app_id.as_str(), window)).await
+    }
+
+    // Both batches are fsynced: they run after the API answered 202, and each one's effect must not be
+    // undone by a power cut once the task's saved cursor has moved past it.
+    async fn requeue_failed(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let (endpoint_id, after) = (endpoint_id.clone(), after.cloned());
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                recovery::requeue_failed(conn, &endpoint_id, window, limit, after.as_ref())
+            })
+            .await
+    }
+
+    async fn insert_missing_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let (endpoint_id, after) = (endpoint_id.clone(), after.cloned());
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                recovery::insert_missing(conn, &endpoint_id, window, limit, after.as_ref())
             })
             .await
     }

@@ -1,11 +1,11 @@
 //! Conversions between SQLite rows and the domain model, and the SQL fragments that several queries share.
 
 use hookrelay_core::model::{
-    Application, Attempt, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message, SecretSet,
-    SignatureScheme, TriggerType,
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message,
+    SecretSet, SignatureScheme, TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
-use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId};
+use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 use rusqlite::Row;
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
@@ -200,6 +200,56 @@ pub fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         status: status_from_code(row.get(8)?)?,
         trigger_type: TriggerType::from_code(row.get(9)?),
         created_at: row.get(10)?,
+    })
+}
+
+pub const TASK_COLUMNS: &str =
+    "id, kind, app_id, endpoint_id, status, since, until, cursor, data, created_at, updated_at";
+
+/// A task's progress as stored in `background_tasks.data`.
+#[derive(Serialize, Deserialize)]
+struct StoredProgress {
+    sent: u64,
+    scanned: u64,
+    total: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn progress_json(progress: &TaskProgress) -> String {
+    to_json(&StoredProgress {
+        sent: progress.sent,
+        scanned: progress.scanned,
+        total: progress.total,
+        error: progress.error.clone(),
+    })
+}
+
+fn conversion_error(what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
+}
+
+pub fn task_from_row(row: &Row<'_>) -> rusqlite::Result<BackgroundTask> {
+    let kind: String = row.get(1)?;
+    let status: String = row.get(4)?;
+    let progress: StoredProgress = from_json(&row.get::<_, String>(8)?)?;
+    Ok(BackgroundTask {
+        id: TaskId::from_trusted(row.get(0)?),
+        kind: TaskKind::from_name(&kind).ok_or_else(|| conversion_error(format!("unknown task kind {kind}")))?,
+        app_id: AppId::from_trusted(row.get(2)?),
+        endpoint_id: EndpointId::from_trusted(row.get(3)?),
+        status: TaskStatus::from_name(&status)
+            .ok_or_else(|| conversion_error(format!("unknown task status {status}")))?,
+        window: TimeWindow { since: row.get(5)?, until: row.get(6)? },
+        cursor: row.get::<_, Option<String>>(7)?.map(MessageId::from_trusted),
+        progress: TaskProgress {
+            sent: progress.sent,
+            scanned: progress.scanned,
+            total: progress.total,
+            error: progress.error,
+        },
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
     })
 }
 

@@ -4,6 +4,7 @@ use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward; never edit a released entry, append a new one.
 const MIGRATIONS: &[&str] = &[
+    // 1: the core schema.
     r#"
 CREATE TABLE applications (
     id TEXT PRIMARY KEY,
@@ -97,13 +98,31 @@ CREATE TABLE idempotency (
 );
 CREATE INDEX idempotency_expiry ON idempotency(expires_at);
 "#,
-    // Signature schemes per endpoint (a JSON array of names), for receivers written to HMAC-hex conventions.
+    // 2: signature schemes per endpoint (a JSON array of names), for receivers written to HMAC-hex conventions.
     r#"
 ALTER TABLE endpoints ADD COLUMN signature_schemes TEXT NOT NULL DEFAULT '["standard"]';
 "#,
-    // When an endpoint's current run of failed attempts began (NULL while it is healthy), for auto-disable.
+    // 3: when an endpoint's current run of failed attempts began (NULL while it is healthy), for auto-disable.
     r#"
 ALTER TABLE endpoints ADD COLUMN failing_since INTEGER;
+"#,
+    // 4: background tasks (recover, replay-missing). No foreign keys: a task that failed because its endpoint
+    // was deleted stays readable. `data` is the progress as JSON; `cursor` the last message id handled.
+    r#"
+CREATE TABLE background_tasks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    until INTEGER NOT NULL,
+    cursor TEXT,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX background_tasks_by_status ON background_tasks(status, id);
 "#,
 ];
 
