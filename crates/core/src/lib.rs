@@ -8,8 +8,10 @@
 pub mod id;
 pub mod model;
 pub mod netpolicy;
+pub mod operational;
 pub mod recovery;
 pub mod retry;
+pub mod rfc3339;
 pub mod routing;
 pub mod signing;
 pub mod time;
