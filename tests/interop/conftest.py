@@ -27,7 +27,7 @@ def wait_for(what, check, timeout=20.0):
 
 
 class Server:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_env=None):
         binary = os.environ.get("HOOKRELAY_BIN", str(ROOT / "target" / "debug" / "hookrelay"))
         env = dict(
             os.environ,
@@ -38,6 +38,7 @@ class Server:
             HOOKRELAY_RETRY_SCHEDULE="1,1",
             HOOKRELAY_LOG="warn",
         )
+        env.update(extra_env or {})
         self.process = subprocess.Popen(
             [binary, "serve"], env=env, stdout=subprocess.PIPE, text=True
         )

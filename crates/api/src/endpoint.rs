@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookrelay_core::AppId;
 use hookrelay_core::EndpointId;
-use hookrelay_core::model::{Endpoint, Metadata, SecretSet, SignatureScheme};
+use hookrelay_core::model::{Application, Endpoint, Metadata, SecretSet, SignatureScheme};
+use hookrelay_core::operational::{DisableTrigger, EndpointRef, OperationalEvent};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::{check_name, check_uid};
@@ -398,9 +399,33 @@ async fn create(
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = find_app(&state, &app_id).await?;
     input.validate(&state).await?;
-    let endpoint = input.into_endpoint(app.id)?;
+    let endpoint = input.into_endpoint(app.id.clone())?;
     state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
+    state.events.emit(OperationalEvent::EndpointCreated(endpoint_ref(&app, &endpoint)));
     Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+/// Who an operational event about `endpoint` is about.
+fn endpoint_ref(app: &Application, endpoint: &Endpoint) -> EndpointRef {
+    EndpointRef {
+        app_id: app.id.to_string(),
+        app_uid: app.uid.clone(),
+        endpoint_id: endpoint.id.to_string(),
+        endpoint_uid: endpoint.uid.clone(),
+    }
+}
+
+/// Emits `endpoint.updated`, and `endpoint.disabled` when this update is what disabled it.
+fn emit_updated(state: &ApiState, app: &Application, was_disabled: bool, endpoint: &Endpoint) {
+    let who = endpoint_ref(app, endpoint);
+    if endpoint.disabled && !was_disabled {
+        state.events.emit(OperationalEvent::EndpointDisabled {
+            endpoint: who.clone(),
+            trigger: DisableTrigger::Manual,
+            fail_since: None,
+        });
+    }
+    state.events.emit(OperationalEvent::EndpointUpdated(who));
 }
 
 async fn read(
@@ -422,6 +447,7 @@ async fn upsert(
     input.validate(&state).await?;
     match state.store.get_endpoint(&app.id, &endpoint_id).await {
         Ok(mut ep) => {
+            let was_disabled = ep.disabled;
             if let Some(text) = &input.secret
                 && parse_secret(text, "secret")? != ep.secrets.current
             {
@@ -449,13 +475,15 @@ async fn upsert(
             }
             ep.updated_at = now_ms();
             state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+            emit_updated(&state, &app, was_disabled, &ep);
             Ok((StatusCode::OK, Json(ep.into())))
         }
         Err(StoreError::NotFound) => {
             let path_uid = uid_for_upsert("endpoint", &endpoint_id, "endpoint_id")?;
-            let mut endpoint = input.into_endpoint(app.id)?;
+            let mut endpoint = input.into_endpoint(app.id.clone())?;
             endpoint.uid = endpoint.uid.or(Some(path_uid));
             state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
+            state.events.emit(OperationalEvent::EndpointCreated(endpoint_ref(&app, &endpoint)));
             Ok((StatusCode::CREATED, Json(endpoint.into())))
         }
         Err(err) => Err(err.into()),
@@ -469,6 +497,7 @@ async fn patch(
 ) -> Result<Json<EndpointOut>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    let was_disabled = ep.disabled;
     check_fields(
         input.url.as_set(),
         input.channels.as_set(),
@@ -497,6 +526,7 @@ async fn patch(
     }
     ep.updated_at = now_ms();
     state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+    emit_updated(&state, &app, was_disabled, &ep);
     Ok(Json(ep.into()))
 }
 
@@ -507,6 +537,7 @@ async fn delete(
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     state.store.delete_endpoint(&app.id, &ep.id).await.or_not_found("endpoint", &endpoint_id)?;
+    state.events.emit(OperationalEvent::EndpointDeleted(endpoint_ref(&app, &ep)));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -48,6 +48,8 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
+    /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.
+    pub events: Arc<dyn hookrelay_core::operational::EventSink>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.

@@ -138,7 +138,7 @@ impl Store for DownStore {
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
         down()
     }
-    async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<EndpointId>> {
+    async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
         down()
     }
     async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
@@ -195,6 +195,7 @@ async fn start() -> std::net::SocketAddr {
         admin_token: TOKEN.into(),
         on_new_work,
         max_body_bytes: 1024,
+        events: Arc::new(hookrelay_core::operational::NoEvents),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");

@@ -9,8 +9,9 @@ use std::time::Duration;
 use hookrelay_core::AttemptId;
 use hookrelay_core::EndpointId;
 use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
+use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::now_ms;
-use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Release, Store};
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery, NextStep, Release, Store};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -37,6 +38,7 @@ pub(crate) struct Dispatcher {
     wake: Arc<Notify>,
     /// Signalled whenever `claimed` drops, for a shutdown waiting on in-flight work.
     drained: Notify,
+    events: Arc<dyn EventSink>,
 }
 
 /// Controls a running dispatcher.
@@ -78,6 +80,7 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         config: DispatcherConfig,
         wake: Arc<Notify>,
+        events: Arc<dyn EventSink>,
     ) -> Result<DispatcherHandle, EngineError> {
         let client = build_client(&config)?;
         let (outcomes_tx, outcomes_rx) = mpsc::channel(config.max_in_flight.max(1));
@@ -91,6 +94,7 @@ impl Dispatcher {
             claimed: AtomicUsize::new(0),
             wake,
             drained: Notify::new(),
+            events,
         });
         let recorder_view = dispatcher.clone();
         tokio::spawn(record::run_recorder(store, outcomes_rx, move |count| {
@@ -237,6 +241,8 @@ impl Dispatcher {
         if decision.disable_endpoint {
             tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint answered 410 Gone; disabling it");
         }
+        let attempt_id = AttemptId::at(started_at);
+        self.emit_events(&delivery, &attempt_id, result.status_code, started_at, delivered, decision);
         if delivered {
             tracing::debug!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
                 status = result.status_code, duration_ms = result.duration_ms, "delivered");
@@ -247,7 +253,7 @@ impl Dispatcher {
         }
         AttemptOutcome {
             attempt: Attempt {
-                id: AttemptId::at(started_at),
+                id: attempt_id,
                 app_id: delivery.app_id,
                 msg_id: delivery.msg_id,
                 endpoint_id: delivery.endpoint_id,
@@ -261,6 +267,57 @@ impl Dispatcher {
             },
             next,
             disable_endpoint: decision.disable_endpoint,
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Tells the operator about this attempt when it matters: the 4th failure (`failing`), the last one
+    /// (`exhausted`), a success after 4 or more failures (`recovered`), and a 410 that disabled the endpoint.
+    fn emit_events(
+        &self,
+        delivery: &ClaimedDelivery,
+        attempt_id: &AttemptId,
+        status_code: u16,
+        at: i64,
+        delivered: bool,
+        decision: schedule::Decision,
+    ) {
+        const FAILING_AFTER: u32 = 4;
+        let attempt = || AttemptRef {
+            app_id: delivery.app_id.to_string(),
+            endpoint_id: delivery.endpoint_id.to_string(),
+            msg_id: delivery.msg_id.to_string(),
+            msg_event_id: delivery.event_id.clone(),
+            attempt_id: attempt_id.to_string(),
+            response_status_code: status_code,
+            timestamp: at,
+        };
+        let failures = delivery.attempts + 1;
+        if delivered {
+            if delivery.attempts >= FAILING_AFTER {
+                self.events.emit(OperationalEvent::AttemptRecovered(attempt()));
+            }
+        } else if !delivery.manual {
+            if failures == FAILING_AFTER {
+                self.events.emit(OperationalEvent::AttemptFailing(attempt()));
+            }
+            if decision.next == NextStep::GiveUp {
+                self.events.emit(OperationalEvent::AttemptExhausted(attempt()));
+            }
+        }
+        if decision.disable_endpoint {
+            let endpoint = EndpointRef {
+                app_id: delivery.app_id.to_string(),
+                app_uid: None,
+                endpoint_id: delivery.endpoint_id.to_string(),
+                endpoint_uid: None,
+            };
+            self.events.emit(OperationalEvent::EndpointDisabled {
+                endpoint,
+                trigger: DisableTrigger::Automatic,
+                fail_since: None,
+            });
         }
     }
 }

@@ -11,13 +11,15 @@
 //! - [`record`]: writes attempts and next steps to the store in batches;
 //! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address).
 //!
-//! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads.
+//! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads, and
+//! [`operational`] sends the operator events about endpoints and failing deliveries.
 
 mod breaker;
 mod claim;
 pub mod egress;
 mod lanes;
 pub mod maintenance;
+pub mod operational;
 mod record;
 pub mod schedule;
 mod send;
@@ -25,6 +27,7 @@ mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookrelay_core::operational::EventSink;
 use hookrelay_core::retry::RetrySchedule;
 use hookrelay_store::Store;
 use tokio::sync::Notify;
@@ -70,13 +73,15 @@ impl Default for DispatcherConfig {
 }
 
 /// Starts the dispatcher on the current tokio runtime. `new_work` is notified by the API whenever it stores
-/// deliveries that are due now.
+/// deliveries that are due now; operational events (failing, exhausted, recovered, endpoint disabled) go to
+/// `events`.
 pub fn start(
     store: Arc<dyn Store>,
     config: DispatcherConfig,
     new_work: Arc<Notify>,
+    events: Arc<dyn EventSink>,
 ) -> Result<DispatcherHandle, EngineError> {
-    claim::Dispatcher::start(store, config, new_work)
+    claim::Dispatcher::start(store, config, new_work, events)
 }
 
 /// Why the dispatcher could not start.

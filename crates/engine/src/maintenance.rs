@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookrelay_core::operational::{DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_store::Store;
 use tokio::task::JoinHandle;
@@ -25,7 +26,7 @@ pub struct MaintenanceConfig {
 }
 
 /// Starts the housekeeping task.
-pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig) -> JoinHandle<()> {
+pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn EventSink>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let check_every = config
             .disable_failing_after
@@ -35,7 +36,7 @@ pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig) -> JoinHandle<()>
         loop {
             ticks.tick().await;
             if let Some(after) = config.disable_failing_after {
-                disable_failing_endpoints(store.as_ref(), now_ms() - millis(after)).await;
+                disable_failing_endpoints(store.as_ref(), events.as_ref(), now_ms() - millis(after)).await;
             }
             if let Some(retention) = config.payload_retention
                 && tokio::time::Instant::now() >= next_purge
@@ -47,11 +48,22 @@ pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig) -> JoinHandle<()>
     })
 }
 
-async fn disable_failing_endpoints(store: &dyn Store, failing_since_before: UnixMillis) {
+async fn disable_failing_endpoints(store: &dyn Store, events: &dyn EventSink, failing_since_before: UnixMillis) {
     match store.disable_failing_endpoints(failing_since_before).await {
         Ok(disabled) => {
-            for endpoint_id in disabled {
-                tracing::warn!(%endpoint_id, "disabled an endpoint that kept failing; re-enable it once it is fixed");
+            for endpoint in disabled {
+                tracing::warn!(endpoint_id = %endpoint.endpoint_id,
+                    "disabled an endpoint that kept failing; re-enable it once it is fixed");
+                events.emit(OperationalEvent::EndpointDisabled {
+                    endpoint: EndpointRef {
+                        app_id: endpoint.app_id.to_string(),
+                        app_uid: None,
+                        endpoint_id: endpoint.endpoint_id.to_string(),
+                        endpoint_uid: None,
+                    },
+                    trigger: DisableTrigger::Automatic,
+                    fail_since: Some(endpoint.failing_since),
+                });
             }
         }
         Err(err) => tracing::warn!(error = %err, "could not check for endpoints to disable"),

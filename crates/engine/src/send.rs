@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use hookrelay_core::model::SignatureScheme;
-use hookrelay_core::signing::{hmac_hex_signature, signature_header};
+use hookrelay_core::signing::{EndpointSecret, hmac_hex_signature, signature_header};
 use hookrelay_core::time::now_ms;
 use hookrelay_store::ClaimedDelivery;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -96,20 +96,40 @@ fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMa
             headers.insert(name, value);
         }
     }
-    let signature = signature_header(
-        delivery.secrets.signing_secrets(timestamp_secs * 1000),
+    insert_signed_headers(
+        &mut headers,
         delivery.msg_id.as_str(),
         timestamp_secs,
         delivery.payload.as_bytes(),
+        delivery.secrets.signing_secrets(timestamp_secs * 1000),
     );
+    if delivery.signature_schemes.contains(&SignatureScheme::HmacHex)
+        && let Ok(value) =
+            HeaderValue::try_from(hmac_hex_signature(&delivery.secrets.current, delivery.payload.as_bytes()))
+    {
+        headers.insert(HeaderName::from_static("x-webhook-signature"), value);
+    }
+    headers
+}
+
+/// Sets the JSON content type, our user agent and the Standard Webhooks headers (`webhook-*`, and the same
+/// values as `svix-*`) for one signed POST of `body`.
+pub fn insert_signed_headers<'a>(
+    headers: &mut HeaderMap,
+    msg_id: &str,
+    timestamp_secs: i64,
+    body: &[u8],
+    secrets: impl IntoIterator<Item = &'a EndpointSecret>,
+) {
+    let signature = signature_header(secrets, msg_id, timestamp_secs, body);
     let timestamp = timestamp_secs.to_string();
     let fixed = [
         ("content-type", "application/json"),
         ("user-agent", USER_AGENT),
-        ("webhook-id", delivery.msg_id.as_str()),
+        ("webhook-id", msg_id),
         ("webhook-timestamp", &timestamp),
         ("webhook-signature", &signature),
-        ("svix-id", delivery.msg_id.as_str()),
+        ("svix-id", msg_id),
         ("svix-timestamp", &timestamp),
         ("svix-signature", &signature),
     ];
@@ -118,13 +138,6 @@ fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMa
             headers.insert(HeaderName::from_static(name), value);
         }
     }
-    if delivery.signature_schemes.contains(&SignatureScheme::HmacHex)
-        && let Ok(value) =
-            HeaderValue::try_from(hmac_hex_signature(&delivery.secrets.current, delivery.payload.as_bytes()))
-    {
-        headers.insert(HeaderName::from_static("x-webhook-signature"), value);
-    }
-    headers
 }
 
 /// Keeps UTF-8 bodies as text (cut at a character boundary); anything else is stored base64-encoded.

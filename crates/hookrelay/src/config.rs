@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hookrelay_core::retry::RetrySchedule;
+use hookrelay_core::signing::EndpointSecret;
+use hookrelay_engine::operational::{Format, OperationalConfig};
 use serde::Deserialize;
 
 /// Settings of `hookrelay serve` (and `migrate`).
@@ -62,6 +64,19 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_DISABLE_FAILING_AFTER_SECS")]
     pub disable_failing_after_secs: Option<u64>,
 
+    /// URL that receives operational events (endpoint created/updated/disabled/deleted, message attempts
+    /// failing/exhausted/recovered) [default: none]
+    #[arg(long, env = "HOOKRELAY_OPERATIONAL_WEBHOOK_URL")]
+    pub operational_webhook_url: Option<String>,
+
+    /// Secret (`whsec_…`) that signs operational events; required with the URL
+    #[arg(long, env = "HOOKRELAY_OPERATIONAL_WEBHOOK_SECRET", hide_env_values = true)]
+    pub operational_webhook_secret: Option<String>,
+
+    /// Body of operational events: standard (Svix JSON), slack or discord [default: standard]
+    #[arg(long, env = "HOOKRELAY_OPERATIONAL_WEBHOOK_FORMAT")]
+    pub operational_webhook_format: Option<String>,
+
     /// Days message payloads are kept; older payloads are emptied (0 keeps them forever) [default: 90]
     #[arg(long, env = "HOOKRELAY_PAYLOAD_RETENTION_DAYS")]
     pub payload_retention_days: Option<u64>,
@@ -99,6 +114,8 @@ pub struct ServeConfig {
     pub allow_private_endpoints: bool,
     pub breaker_threshold: u32,
     pub breaker_pause: Duration,
+    /// Where operational events go, if anywhere.
+    pub operational_webhook: Option<OperationalConfig>,
     /// `None` never disables failing endpoints.
     pub disable_failing_after: Option<Duration>,
     /// `None` keeps payloads forever.
@@ -132,17 +149,25 @@ impl ServeArgs {
                 n => Ok(n),
             }
         };
+        let delivery_timeout = Duration::from_secs(positive(
+            merged.delivery_timeout_secs.map(|s| s as usize),
+            15,
+            "HOOKRELAY_DELIVERY_TIMEOUT_SECS",
+        )? as u64);
+        let operational_webhook = operational_webhook(
+            merged.operational_webhook_url,
+            merged.operational_webhook_secret,
+            merged.operational_webhook_format,
+            delivery_timeout,
+        )?;
         Ok(ServeConfig {
             listen: merged.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8071))),
             data_dir: merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data")),
             admin_token: merged.admin_token,
             retry_schedule,
             retry_client_errors: merged.retry_client_errors.unwrap_or(true),
-            delivery_timeout: Duration::from_secs(positive(
-                merged.delivery_timeout_secs.map(|s| s as usize),
-                15,
-                "HOOKRELAY_DELIVERY_TIMEOUT_SECS",
-            )? as u64),
+            delivery_timeout,
+            operational_webhook,
             allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
             breaker_threshold: positive(
                 merged.breaker_threshold.map(|n| n as usize),
@@ -184,6 +209,9 @@ impl ServeArgs {
             breaker_threshold: self.breaker_threshold.or(lower.breaker_threshold),
             breaker_pause_secs: self.breaker_pause_secs.or(lower.breaker_pause_secs),
             disable_failing_after_secs: self.disable_failing_after_secs.or(lower.disable_failing_after_secs),
+            operational_webhook_url: self.operational_webhook_url.or(lower.operational_webhook_url),
+            operational_webhook_secret: self.operational_webhook_secret.or(lower.operational_webhook_secret),
+            operational_webhook_format: self.operational_webhook_format.or(lower.operational_webhook_format),
             payload_retention_days: self.payload_retention_days.or(lower.payload_retention_days),
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),
@@ -192,6 +220,36 @@ impl ServeArgs {
             log_format: self.log_format.or(lower.log_format),
         }
     }
+}
+
+/// The operational webhook settings: all or nothing, and never echoing the secret in an error.
+fn operational_webhook(
+    url: Option<String>,
+    secret: Option<String>,
+    format: Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<Option<OperationalConfig>> {
+    let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("HOOKRELAY_OPERATIONAL_WEBHOOK_URL must be an http:// or https:// URL");
+    }
+    let Some(secret) = secret else {
+        anyhow::bail!(
+            "HOOKRELAY_OPERATIONAL_WEBHOOK_URL is set but HOOKRELAY_OPERATIONAL_WEBHOOK_SECRET is not: give a \
+             `whsec_…` secret so the receiver can verify events"
+        );
+    };
+    let secret = EndpointSecret::parse(secret.trim())
+        .map_err(|err| anyhow::anyhow!("invalid HOOKRELAY_OPERATIONAL_WEBHOOK_SECRET: {err}"))?;
+    let format = match format.as_deref() {
+        None => Format::Standard,
+        Some(text) => Format::parse(text).ok_or_else(|| {
+            anyhow::anyhow!("invalid HOOKRELAY_OPERATIONAL_WEBHOOK_FORMAT `{text}`: use standard, slack or discord")
+        })?,
+    };
+    Ok(Some(OperationalConfig { url, secret, format, timeout }))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
@@ -229,6 +287,24 @@ mod tests {
         std::fs::write(&file, "listen_on = \"127.0.0.1:9000\"\n").unwrap();
         let err = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{err:#}").contains("listen_on"), "{err:#}");
+    }
+
+    #[test]
+    fn the_operational_webhook_needs_a_valid_secret_that_errors_never_echo() {
+        let with = |secret: Option<&str>, format: Option<&str>| ServeArgs {
+            operational_webhook_url: Some("https://ops.example.com/hooks".into()),
+            operational_webhook_secret: secret.map(str::to_owned),
+            operational_webhook_format: format.map(str::to_owned),
+            ..Default::default()
+        };
+        let err = with(None, None).resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_OPERATIONAL_WEBHOOK_SECRET"), "{err}");
+        let err = with(Some("hunter2-not-a-whsec"), None).resolve().unwrap_err();
+        assert!(!format!("{err:#}").contains("hunter2"), "the secret leaked into: {err:#}");
+        let err = with(Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Some("teams")).resolve().unwrap_err();
+        assert!(err.to_string().contains("teams"));
+        let ok = with(Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Some("slack")).resolve().unwrap();
+        assert_eq!(ok.operational_webhook.map(|o| o.format), Some(Format::Slack));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct ClaimedDelivery {
     pub msg_id: MessageId,
     pub endpoint_id: EndpointId,
     pub event_type: String,
+    /// The publisher's id for the message, if it gave one.
+    pub event_id: Option<String>,
     pub payload: std::sync::Arc<str>,
     pub url: String,
     pub headers: std::collections::BTreeMap<String, String>,
@@ -92,6 +94,15 @@ impl ClaimedDelivery {
     pub fn into_release(self) -> Release {
         Release { msg_id: self.msg_id, endpoint_id: self.endpoint_id, due_at: self.due_at }
     }
+}
+
+/// An endpoint the store disabled because it kept failing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DisabledEndpoint {
+    pub app_id: AppId,
+    pub endpoint_id: EndpointId,
+    /// When its run of failed attempts began.
+    pub failing_since: UnixMillis,
 }
 
 /// What happens to a delivery after an attempt.
@@ -250,8 +261,8 @@ pub trait Store: Send + Sync + 'static {
 
     // --- maintenance ---
     /// Disables every enabled endpoint whose attempts have all failed since before `failing_since_before`,
-    /// returning their ids. (An endpoint is failing from its first failed attempt after a success.)
-    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<EndpointId>>;
+    /// returning them. (An endpoint is failing from its first failed attempt after a success.)
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>>;
     /// Replaces the payload of up to `limit` messages created before `before` with `{}`, keeping everything
     /// else; skips messages that still have a delivery pending or in flight. Returns how many were purged.
     async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;

@@ -321,6 +321,7 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     assert_eq!(delivery.secrets, ep.secrets);
     assert_eq!(delivery.headers, ep.headers);
     assert_eq!(delivery.signature_schemes, ep.signature_schemes);
+    assert_eq!(delivery.event_id, msg.event_id);
     assert_eq!(delivery.attempts, 0);
     // Leased: not claimable again until the lease ends.
     assert!(store.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
@@ -477,7 +478,10 @@ async fn endpoints_failing_for_too_long_are_disabled(store: Arc<dyn Store>) {
     let later: Vec<_> = claimed.iter().map(|c| outcome(c, c.endpoint_id == recovered.id, now - 2 * day)).collect();
     store.record_outcomes(&later).await.unwrap();
 
-    assert_eq!(store.disable_failing_endpoints(now - 5 * day).await.unwrap(), vec![failing.id.clone()]);
+    let disabled = store.disable_failing_endpoints(now - 5 * day).await.unwrap();
+    let expected =
+        DisabledEndpoint { app_id: acme.id.clone(), endpoint_id: failing.id.clone(), failing_since: now - 6 * day };
+    assert_eq!(disabled, vec![expected]);
     assert!(store.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap().disabled);
     assert!(!store.get_endpoint(&acme.id, recovered.id.as_str()).await.unwrap().disabled);
     assert!(store.disable_failing_endpoints(now - 5 * day).await.unwrap().is_empty());

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hookrelay_api::{ApiState, TaskRunner, router};
+use hookrelay_core::operational::{EventSink, NoEvents};
 use hookrelay_engine::DispatcherConfig;
 use hookrelay_engine::maintenance::MaintenanceConfig;
 use hookrelay_store::Store;
@@ -59,6 +60,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;
     let new_work = Arc::new(Notify::new());
+    let events: Arc<dyn EventSink> = match config.operational_webhook.clone() {
+        Some(operational) => hookrelay_engine::operational::start(operational)?,
+        None => Arc::new(NoEvents),
+    };
     let dispatcher = hookrelay_engine::start(
         store.clone(),
         DispatcherConfig {
@@ -73,6 +78,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             ..DispatcherConfig::default()
         },
         new_work.clone(),
+        events.clone(),
     )?;
     let maintenance = hookrelay_engine::maintenance::start(
         store.clone(),
@@ -80,6 +86,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             disable_failing_after: config.disable_failing_after,
             payload_retention: config.payload_retention,
         },
+        events.clone(),
     );
     let tasks = TaskRunner::new(store.clone(), new_work.clone());
     // Recover/replay tasks a previous run left unfinished continue from their saved cursor.
@@ -90,6 +97,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         on_new_work: new_work,
         max_body_bytes: config.max_body_bytes,
         tasks: tasks.clone(),
+        events,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

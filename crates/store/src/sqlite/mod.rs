@@ -693,22 +693,27 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<EndpointId>> {
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
         self.db
             .write(Durability::PowerLoss, move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "UPDATE endpoints SET disabled = 1, updated_at = ?2 \
-                         WHERE disabled = 0 AND failing_since < ?1 RETURNING id",
+                         WHERE disabled = 0 AND failing_since < ?1 RETURNING app_id, id, failing_since",
                     )
                     .map_err(sql_error)?;
-                let ids = stmt
-                    .query_map(params![failing_since_before, now_ms()], |row| row.get::<_, String>(0))
+                let disabled = stmt
+                    .query_map(params![failing_since_before, now_ms()], |row| {
+                        Ok(DisabledEndpoint {
+                            app_id: AppId::from_trusted(row.get(0)?),
+                            endpoint_id: EndpointId::from_trusted(row.get(1)?),
+                            failing_since: row.get(2)?,
+                        })
+                    })
                     .map_err(sql_error)?
-                    .map(|id| id.map(EndpointId::from_trusted))
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(sql_error)?;
-                Ok(ids)
+                Ok(disabled)
             })
             .await
     }
@@ -830,7 +835,7 @@ fn claim_due(
     let mut select = conn
         .prepare_cached(
             "SELECT d.msg_id, d.endpoint_id, d.attempts, d.manual, d.next_attempt_at, m.app_id, m.event_type, \
-             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes \
+             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes, m.event_id \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
              AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
@@ -861,6 +866,7 @@ fn claim_due(
             msg_id: MessageId::from_trusted(msg_id),
             endpoint_id: EndpointId::from_trusted(endpoint_id),
             event_type: row.get(6).map_err(sql_error)?,
+            event_id: row.get(15).map_err(sql_error)?,
             payload,
             url: row.get(8).map_err(sql_error)?,
             headers: from_json(&row.get::<_, String>(9).map_err(sql_error)?).map_err(sql_error)?,
