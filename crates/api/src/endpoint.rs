@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookrelay_core::AppId;
 use hookrelay_core::EndpointId;
-use hookrelay_core::model::{Application, Endpoint, Metadata, SecretSet, SignatureScheme};
+use hookrelay_core::model::{Application, DeliveryOrder, Endpoint, Metadata, SecretSet, SignatureScheme};
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, OperationalEvent};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
@@ -70,6 +70,9 @@ struct EndpointIn {
     /// hookrelay extension: extra signature schemes (`["standard", "hmac-hex"]`).
     #[serde(default)]
     signature_schemes: Option<Vec<String>>,
+    /// hookrelay extension: `"fifo"` delivers one at a time in publish order; `"unordered"` (default) does not.
+    #[serde(default)]
+    ordering: Option<String>,
 }
 
 /// `EndpointPatch`: absent keeps, `null` clears (`eventTypes: null` means all event types again).
@@ -96,6 +99,8 @@ struct EndpointPatch {
     version: Patch<i32>,
     #[serde(default)]
     signature_schemes: Patch<Vec<String>>,
+    #[serde(default)]
+    ordering: Patch<String>,
 }
 
 /// `EndpointOut`, with both field names of the event filter and of the rate. The secret is never included.
@@ -116,6 +121,11 @@ pub struct EndpointOut {
     version: i32,
     /// hookrelay extension; the Svix SDKs ignore it.
     signature_schemes: Vec<&'static str>,
+    /// hookrelay extension: `fifo` or `unordered`.
+    ordering: &'static str,
+    /// hookrelay extension, on a single FIFO endpoint: the delivery that holds back the others after failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_by: Option<BlockedBy>,
     created_at: Rfc3339,
     updated_at: Rfc3339,
 }
@@ -136,6 +146,8 @@ impl From<Endpoint> for EndpointOut {
             metadata: ep.metadata,
             version: ep.version,
             signature_schemes: ep.signature_schemes.iter().map(|scheme| scheme.name()).collect(),
+            ordering: ep.ordering.name(),
+            blocked_by: None,
             created_at: Rfc3339(ep.created_at),
             updated_at: Rfc3339(ep.updated_at),
         }
@@ -248,6 +260,24 @@ fn check_fields(
     Ok(())
 }
 
+/// The failing head of a FIFO endpoint's queue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockedBy {
+    msg_id: String,
+    attempts: u32,
+    next_attempt: Option<Rfc3339>,
+}
+
+fn parse_ordering(name: Option<&str>) -> Result<DeliveryOrder, ApiError> {
+    match name {
+        None => Ok(DeliveryOrder::Unordered),
+        Some(name) => DeliveryOrder::from_name(name).ok_or_else(|| {
+            ApiError::body(&["ordering"], format!("unknown ordering `{name}`; use `fifo` or `unordered`"))
+        }),
+    }
+}
+
 /// Parses `signatureSchemes`: known names only, and always `standard` (the Standard Webhooks headers are
 /// part of every delivery; other schemes are added to them). Absent means `["standard"]`.
 fn parse_signature_schemes(names: Option<&[String]>) -> Result<Vec<SignatureScheme>, ApiError> {
@@ -351,6 +381,7 @@ impl EndpointIn {
             set_header(&mut headers, name, value);
         }
         let signature_schemes = parse_signature_schemes(self.signature_schemes.as_deref())?;
+        let ordering = parse_ordering(self.ordering.as_deref())?;
         Ok(Endpoint {
             id: EndpointId::at(now),
             app_id,
@@ -366,6 +397,7 @@ impl EndpointIn {
             headers,
             secrets: SecretSet::new(secret),
             signature_schemes,
+            ordering,
             created_at: now,
             updated_at: now,
         })
@@ -433,7 +465,18 @@ async fn read(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     let app = find_app(&state, &app_id).await?;
-    Ok(Json(find_endpoint(&state, &app.id, &endpoint_id).await?.into()))
+    let endpoint = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    let blocked_by = match endpoint.ordering {
+        DeliveryOrder::Fifo => state.store.oldest_open_delivery(&endpoint.id).await?.filter(|head| head.attempts > 0),
+        DeliveryOrder::Unordered => None,
+    };
+    let mut out = EndpointOut::from(endpoint);
+    out.blocked_by = blocked_by.map(|head| BlockedBy {
+        msg_id: head.msg_id.into_string(),
+        attempts: head.attempts,
+        next_attempt: head.next_attempt_at.map(Rfc3339),
+    });
+    Ok(Json(out))
 }
 
 /// PUT: replaces the endpoint's settings (its secret stays; rotate it with `secret/rotate`), or creates the
@@ -467,6 +510,7 @@ async fn upsert(
             ep.metadata = input.metadata.unwrap_or_default();
             ep.version = input.version.unwrap_or(1);
             ep.signature_schemes = parse_signature_schemes(input.signature_schemes.as_deref())?;
+            ep.ordering = parse_ordering(input.ordering.as_deref())?;
             if let Some(headers) = input.headers {
                 ep.headers = BTreeMap::new();
                 for (name, value) in headers {
@@ -523,6 +567,11 @@ async fn patch(
         Patch::Absent => {}
         Patch::Null => ep.signature_schemes = parse_signature_schemes(None)?,
         Patch::Set(names) => ep.signature_schemes = parse_signature_schemes(Some(&names))?,
+    }
+    match input.ordering {
+        Patch::Absent => {}
+        Patch::Null => ep.ordering = DeliveryOrder::Unordered,
+        Patch::Set(name) => ep.ordering = parse_ordering(Some(&name))?,
     }
     ep.updated_at = now_ms();
     state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;

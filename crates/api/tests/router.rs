@@ -141,6 +141,9 @@ impl Store for DownStore {
     async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
         down()
     }
+    async fn oldest_open_delivery(&self, _: &EndpointId) -> StoreResult<Option<Delivery>> {
+        down()
+    }
     async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }

@@ -1,6 +1,8 @@
 //! Prefixed, time-sortable identifiers (`app_…`, `ep_…`, `msg_…`, …) in Svix's format: the prefix followed by a
 //! 27-character base62 KSUID-like body (6 bytes of millisecond time, 14 random bytes). Ids sort by creation
-//! time as plain strings, so they double as pagination cursors.
+//! time as plain strings, so they double as pagination cursors. Within one process they are also strictly
+//! increasing: two ids made in the same millisecond differ by one in their random part, so messages published
+//! one after the other sort in publish order (which FIFO endpoints rely on).
 
 use std::fmt;
 
@@ -16,8 +18,30 @@ pub const ALL_PREFIXES: &[&str] = &["app_", "ep_", "msg_", "atmpt_", "evtype_", 
 pub fn new_body(unix_ms: i64) -> String {
     let mut raw = [0u8; RAW_LEN];
     raw[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..8]);
-    rand::fill(&mut raw[6..]);
+    raw[6..].copy_from_slice(&random_part(unix_ms).to_be_bytes()[16 - RANDOM_LEN..]);
     encode_base62(&raw)
+}
+
+const RANDOM_LEN: usize = RAW_LEN - 6;
+const RANDOM_MASK: u128 = (1 << (8 * RANDOM_LEN)) - 1;
+
+/// The last id's time and random part, to keep ids made in the same millisecond increasing.
+static LAST: std::sync::Mutex<(i64, u128)> = std::sync::Mutex::new((i64::MIN, 0));
+
+/// Fresh random bits for a new millisecond; the previous id's plus one within the same millisecond. (An id
+/// stamped earlier than the last one, e.g. after the clock stepped back, just gets fresh random bits.)
+fn random_part(unix_ms: i64) -> u128 {
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let random = if unix_ms == last.0 {
+        (last.1 + 1) & RANDOM_MASK
+    } else {
+        // Leave headroom so that increments within a millisecond never wrap around.
+        rand::random::<u128>() & (RANDOM_MASK >> 1)
+    };
+    if unix_ms >= last.0 {
+        *last = (unix_ms, random);
+    }
+    random
 }
 
 /// The smallest id body whose time part is `unix_ms`: every id created at or after `unix_ms` sorts at or
@@ -172,6 +196,14 @@ mod tests {
         assert!(AppId::at(0) < AppId::at(i64::from(u32::MAX) * 1000));
         assert!(min_body_at(1_700_000_000_001).as_str() <= &later.as_str()[4..]);
         assert!(min_body_at(1_700_000_000_001).as_str() > &earlier.as_str()[4..]);
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        // Later than any other test's ids, so tests running in parallel do not interleave with this one.
+        let ms = (1 << 47) + 1;
+        let ids: Vec<MessageId> = (0..1_000).map(|_| MessageId::at(ms)).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids must be strictly increasing");
     }
 
     #[test]

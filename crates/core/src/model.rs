@@ -107,6 +107,34 @@ impl SignatureScheme {
     }
 }
 
+/// Whether an endpoint's deliveries may overtake each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeliveryOrder {
+    /// Concurrent, retries overtake (the default, and what Svix does).
+    #[default]
+    Unordered,
+    /// One at a time in publish order: a failing delivery holds back the ones behind it until it succeeds or
+    /// its retries are exhausted.
+    Fifo,
+}
+
+impl DeliveryOrder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unordered => "unordered",
+            Self::Fifo => "fifo",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "unordered" => Some(Self::Unordered),
+            "fifo" => Some(Self::Fifo),
+            _ => None,
+        }
+    }
+}
+
 /// A customer URL that receives an application's messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
@@ -129,6 +157,7 @@ pub struct Endpoint {
     pub secrets: SecretSet,
     /// How deliveries are signed; always includes `Standard`.
     pub signature_schemes: Vec<SignatureScheme>,
+    pub ordering: DeliveryOrder,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::{Receiver, TOKEN, TestServer, wait_for};
 use hookrelay_core::model::{
-    Application, BackgroundTask, Endpoint, Message, SecretSet, SignatureScheme, TaskKind, TaskProgress, TaskStatus,
-    TimeWindow,
+    Application, BackgroundTask, DeliveryOrder, Endpoint, Message, SecretSet, SignatureScheme, TaskKind, TaskProgress,
+    TaskStatus, TimeWindow,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
@@ -277,6 +277,7 @@ async fn a_task_left_running_by_a_crash_is_resumed_at_start() {
             headers: BTreeMap::new(),
             secrets: SecretSet::new(EndpointSecret::generate()),
             signature_schemes: vec![SignatureScheme::Standard],
+            ordering: DeliveryOrder::Unordered,
             created_at: now,
             updated_at: now,
         };

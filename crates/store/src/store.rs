@@ -191,6 +191,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the endpoint, its deliveries and its attempts.
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()>;
     async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts>;
+    /// The oldest open (pending or sending) delivery of the endpoint, by message id: on a FIFO endpoint, the
+    /// one every later delivery waits for.
+    async fn oldest_open_delivery(&self, id: &EndpointId) -> StoreResult<Option<Delivery>>;
 
     // --- messages ---
     /// Stores the message and one pending delivery, due now, for each enabled endpoint of its application

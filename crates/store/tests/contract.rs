@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, DeliveryStatus, Endpoint, EventType, Message, SecretSet, SignatureScheme,
-    TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, Message, SecretSet,
+    SignatureScheme, TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
@@ -43,6 +43,7 @@ fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) 
         headers: BTreeMap::from([("x-tenant".into(), "42".into())]),
         secrets: SecretSet::new(EndpointSecret::generate()),
         signature_schemes: vec![SignatureScheme::Standard, SignatureScheme::HmacHex],
+        ordering: DeliveryOrder::Unordered,
         created_at: now,
         updated_at: now,
     }
@@ -493,6 +494,52 @@ async fn endpoints_failing_for_too_long_are_disabled(store: Arc<dyn Store>) {
     assert!(store.disable_failing_endpoints(now).await.unwrap().is_empty());
 }
 
+async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let mut fifo = endpoint(&acme.id, None, None);
+    fifo.ordering = DeliveryOrder::Fifo;
+    let free = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, &[fifo.clone(), free.clone()]).await;
+    assert_eq!(store.get_endpoint(&acme.id, fifo.id.as_str()).await.unwrap().ordering, DeliveryOrder::Fifo);
+    let msgs: Vec<Message> = (0..3).map(|_| message(&acme.id, "a", None)).collect();
+    for msg in &msgs {
+        store.publish_message(msg, None).await.unwrap();
+    }
+    let lease = now_ms() + 60_000;
+    let claimed = store.claim_due(now_ms(), 10, lease, &[]).await.unwrap();
+    let to_fifo: Vec<_> = claimed.iter().filter(|d| d.endpoint_id == fifo.id).map(|d| d.msg_id.clone()).collect();
+    assert_eq!(to_fifo, vec![msgs[0].id.clone()], "only the head of a FIFO endpoint is claimable");
+    assert_eq!(claimed.iter().filter(|d| d.endpoint_id == free.id).count(), 3);
+
+    // The head fails and waits for its retry: everything behind it waits too.
+    let head = claimed.iter().find(|d| d.endpoint_id == fifo.id).unwrap();
+    let failed = attempt_for(head, DeliveryStatus::Fail, 500);
+    let retry_at = now_ms() + 5_000;
+    store
+        .record_outcomes(&[AttemptOutcome {
+            attempt: failed,
+            next: NextStep::RetryAt(retry_at),
+            disable_endpoint: false,
+        }])
+        .await
+        .unwrap();
+    assert!(store.claim_due(now_ms(), 10, lease, &[]).await.unwrap().is_empty());
+    let blocker = store.oldest_open_delivery(&fifo.id).await.unwrap().unwrap();
+    assert_eq!((blocker.msg_id, blocker.attempts), (msgs[0].id.clone(), 1));
+
+    // It succeeds: the next one (and only it) becomes claimable.
+    let retried = store.claim_due(retry_at, 10, retry_at + 60_000, &[]).await.unwrap();
+    assert_eq!(retried.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![msgs[0].id.clone()]);
+    let ok = attempt_for(&retried[0], DeliveryStatus::Success, 200);
+    store
+        .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
+        .await
+        .unwrap();
+    let next = store.claim_due(retry_at, 10, retry_at + 60_000, &[]).await.unwrap();
+    assert_eq!(next.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![msgs[1].id.clone()]);
+}
+
 async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     let acme = app(None);
     store.create_app(&acme).await.unwrap();
@@ -689,6 +736,7 @@ macro_rules! backend_tests {
                 an_outcome_can_disable_its_endpoint,
                 old_payloads_are_purged_unless_still_being_delivered,
                 endpoints_failing_for_too_long_are_disabled,
+                fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,
                 deleting_an_app_removes_what_it_owns,
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,

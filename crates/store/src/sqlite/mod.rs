@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message, TimeWindow,
+    Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, Message,
+    TimeWindow,
 };
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
@@ -142,12 +143,12 @@ fn write_event_type(conn: &Connection, et: &EventType, insert: bool) -> StoreRes
 fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, filter_types, channels, rate_limit, disabled, \
-         metadata, version, headers, secret, previous_secrets, created_at, updated_at, signature_schemes) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+         metadata, version, headers, secret, previous_secrets, created_at, updated_at, signature_schemes, fifo) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
     } else {
         "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, filter_types = ?6, channels = ?7, \
          rate_limit = ?8, disabled = ?9, metadata = ?10, version = ?11, headers = ?12, secret = ?13, \
-         previous_secrets = ?14, created_at = ?15, updated_at = ?16, signature_schemes = ?17, \
+         previous_secrets = ?14, created_at = ?15, updated_at = ?16, signature_schemes = ?17, fifo = ?18, \
          failing_since = CASE WHEN ?9 = 0 AND disabled = 1 THEN NULL ELSE failing_since END \
          WHERE id = ?1 AND app_id = ?2"
     };
@@ -171,7 +172,8 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
                 previous_secrets_json(&ep.secrets),
                 ep.created_at,
                 ep.updated_at,
-                signature_schemes_json(&ep.signature_schemes)
+                signature_schemes_json(&ep.signature_schemes),
+                ep.ordering == DeliveryOrder::Fifo
             ],
         )
         .map_err(|e| conflict_or_internal(e, "an endpoint with this uid already exists in this application"))?;
@@ -467,6 +469,20 @@ impl Store for SqliteStore {
                     }
                 }
                 Ok(counts)
+            })
+            .await
+    }
+
+    async fn oldest_open_delivery(&self, id: &EndpointId) -> StoreResult<Option<Delivery>> {
+        let id = id.clone();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT status, attempts, next_attempt_at, msg_id, endpoint_id FROM deliveries \
+                     WHERE endpoint_id = ?1 AND status IN (1, 3) ORDER BY msg_id LIMIT 1",
+                )
+                .and_then(|mut stmt| stmt.query_row([id.as_str()], |row| delivery_from_row(row, 0)).optional())
+                .map_err(sql_error)
             })
             .await
     }
@@ -839,6 +855,8 @@ fn claim_due(
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
              AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
+             AND (e.fifo = 0 OR NOT EXISTS (SELECT 1 FROM deliveries head WHERE head.endpoint_id = d.endpoint_id \
+                  AND head.status IN (1, 3) AND head.msg_id < d.msg_id)) \
              ORDER BY d.next_attempt_at LIMIT ?3",
         )
         .map_err(sql_error)?;

@@ -1,8 +1,8 @@
 //! Conversions between SQLite rows and the domain model, and the SQL fragments that several queries share.
 
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, ExpiringSecret, Message,
-    SecretSet, SignatureScheme, TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, ExpiringSecret,
+    Message, SecretSet, SignatureScheme, TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
@@ -114,9 +114,9 @@ pub fn secrets_from_columns(current: &str, previous: &str) -> rusqlite::Result<S
 
 pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
      e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
-     e.updated_at, e.signature_schemes";
+     e.updated_at, e.signature_schemes, e.fifo";
 /// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
-pub const ENDPOINT_COLUMN_COUNT: usize = 17;
+pub const ENDPOINT_COLUMN_COUNT: usize = 18;
 
 pub fn signature_schemes_json(schemes: &[SignatureScheme]) -> String {
     to_json(&schemes.iter().map(|scheme| scheme.name()).collect::<Vec<_>>())
@@ -146,6 +146,7 @@ pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         created_at: row.get(14)?,
         updated_at: row.get(15)?,
         signature_schemes: signature_schemes_from_json(&row.get::<_, String>(16)?)?,
+        ordering: if row.get(17)? { DeliveryOrder::Fifo } else { DeliveryOrder::Unordered },
     })
 }
 

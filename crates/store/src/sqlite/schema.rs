@@ -124,6 +124,12 @@ CREATE TABLE background_tasks (
 );
 CREATE INDEX background_tasks_by_status ON background_tasks(status, id);
 "#,
+    // 5: FIFO endpoints. The endpoint index gains msg_id so "is an earlier delivery still open?" is one seek.
+    r#"
+ALTER TABLE endpoints ADD COLUMN fifo INTEGER NOT NULL DEFAULT 0;
+DROP INDEX deliveries_by_endpoint;
+CREATE INDEX deliveries_by_endpoint ON deliveries(endpoint_id, status, msg_id);
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
