@@ -1,23 +1,23 @@
 //! The dispatcher's main loop: claim due deliveries in batches, hand them to their endpoint lanes, and sleep
-//! until more work is due or announced. Lane workers send, decide the next step and pass the outcome to the
-//! recorder.
+//! until more work is due or announced. Lane workers ask the breaker, pace to the rate limit, make the attempt
+//! (see `attempt`) and pass the outcome to the recorder.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hookrelay_core::AttemptId;
 use hookrelay_core::EndpointId;
-use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
-use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
+use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::operational::EventSink;
 use hookrelay_core::time::now_ms;
-use hookrelay_store::{AttemptOutcome, ClaimedDelivery, NextStep, Release, Store};
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Release, Store};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::attempt::Attempter;
 use crate::breaker::{Breakers, Permit};
 use crate::lanes::{Admission, Lanes};
-use crate::{DispatcherConfig, EngineError, egress, record, schedule, send};
+use crate::{DispatcherConfig, EngineError, record};
 
 /// Longest the loop sleeps without looking at the store, a safety net under the wake-ups.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -29,8 +29,7 @@ const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) struct Dispatcher {
     store: Arc<dyn Store>,
     config: DispatcherConfig,
-    policy: schedule::Policy,
-    client: reqwest::Client,
+    attempter: Attempter,
     lanes: Lanes,
     breakers: Breakers,
     /// Deliveries claimed and not yet recorded: what `max_in_flight` bounds.
@@ -38,7 +37,6 @@ pub(crate) struct Dispatcher {
     wake: Arc<Notify>,
     /// Signalled whenever `claimed` drops, for a shutdown waiting on in-flight work.
     drained: Notify,
-    events: Arc<dyn EventSink>,
 }
 
 /// Controls a running dispatcher.
@@ -82,19 +80,17 @@ impl Dispatcher {
         wake: Arc<Notify>,
         events: Arc<dyn EventSink>,
     ) -> Result<DispatcherHandle, EngineError> {
-        let client = build_client(&config)?;
+        let attempter = Attempter::new(&config, events)?;
         let (outcomes_tx, outcomes_rx) = mpsc::channel(config.max_in_flight.max(1));
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
-            policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
+            attempter,
             breakers: Breakers::new(config.breaker_threshold, config.breaker_pause),
             lanes: Lanes::new(config.endpoint_concurrency, config.claim_batch.max(2 * config.endpoint_concurrency)),
             config,
-            client,
             claimed: AtomicUsize::new(0),
             wake,
             drained: Notify::new(),
-            events,
         });
         let recorder_view = dispatcher.clone();
         tokio::spawn(record::run_recorder(store, outcomes_rx, move |count| {
@@ -207,7 +203,7 @@ impl Dispatcher {
             if let Some(slot) = self.lanes.reserve_slot(&endpoint, delivery.rate_limit) {
                 tokio::time::sleep_until(slot).await;
             }
-            let outcome = self.deliver(delivery).await;
+            let outcome = self.attempter.attempt(delivery).await;
             let delivered = outcome.attempt.status == DeliveryStatus::Success;
             if self.breakers.record(&endpoint, delivered, permit == Permit::Probe) {
                 tracing::warn!(endpoint_id = %endpoint, "endpoint keeps failing; pausing it (circuit breaker open)");
@@ -229,113 +225,4 @@ impl Dispatcher {
         self.claimed.fetch_sub(releases.len(), Ordering::AcqRel);
         self.drained.notify_waiters();
     }
-
-    async fn deliver(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
-        let started_at = now_ms();
-        let result = send::send(&self.client, &delivery, !self.config.allow_private_endpoints).await;
-        let delivered = schedule::is_success(result.status_code);
-        let answer = schedule::Answer { status_code: result.status_code, retry_after: result.retry_after };
-        let decision =
-            schedule::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
-        let next = decision.next;
-        if decision.disable_endpoint {
-            tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint answered 410 Gone; disabling it");
-        }
-        let attempt_id = AttemptId::at(started_at);
-        self.emit_events(&delivery, &attempt_id, result.status_code, started_at, delivered, decision);
-        if delivered {
-            tracing::debug!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
-                status = result.status_code, duration_ms = result.duration_ms, "delivered");
-        } else {
-            tracing::info!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
-                status = result.status_code, duration_ms = result.duration_ms, attempt = delivery.attempts + 1,
-                next = ?next, "delivery attempt failed");
-        }
-        AttemptOutcome {
-            attempt: Attempt {
-                id: attempt_id,
-                app_id: delivery.app_id,
-                msg_id: delivery.msg_id,
-                endpoint_id: delivery.endpoint_id,
-                url: delivery.url,
-                response: result.response,
-                response_status_code: result.status_code,
-                response_duration_ms: result.duration_ms,
-                status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
-                trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
-                created_at: started_at,
-            },
-            next,
-            disable_endpoint: decision.disable_endpoint,
-        }
-    }
-}
-
-impl Dispatcher {
-    /// Tells the operator about this attempt when it matters: the 4th failure (`failing`), the last one
-    /// (`exhausted`), a success after 4 or more failures (`recovered`), and a 410 that disabled the endpoint.
-    fn emit_events(
-        &self,
-        delivery: &ClaimedDelivery,
-        attempt_id: &AttemptId,
-        status_code: u16,
-        at: i64,
-        delivered: bool,
-        decision: schedule::Decision,
-    ) {
-        const FAILING_AFTER: u32 = 4;
-        let attempt = || AttemptRef {
-            app_id: delivery.app_id.to_string(),
-            endpoint_id: delivery.endpoint_id.to_string(),
-            msg_id: delivery.msg_id.to_string(),
-            msg_event_id: delivery.event_id.clone(),
-            attempt_id: attempt_id.to_string(),
-            response_status_code: status_code,
-            timestamp: at,
-        };
-        let failures = delivery.attempts + 1;
-        if delivered {
-            if delivery.attempts >= FAILING_AFTER {
-                self.events.emit(OperationalEvent::AttemptRecovered(attempt()));
-            }
-        } else if !delivery.manual {
-            if failures == FAILING_AFTER {
-                self.events.emit(OperationalEvent::AttemptFailing(attempt()));
-            }
-            if decision.next == NextStep::GiveUp {
-                self.events.emit(OperationalEvent::AttemptExhausted(attempt()));
-            }
-        }
-        if decision.disable_endpoint {
-            let endpoint = EndpointRef {
-                app_id: delivery.app_id.to_string(),
-                app_uid: None,
-                endpoint_id: delivery.endpoint_id.to_string(),
-                endpoint_uid: None,
-            };
-            self.events.emit(OperationalEvent::EndpointDisabled {
-                endpoint,
-                trigger: DisableTrigger::Automatic,
-                fail_since: None,
-            });
-        }
-    }
-}
-
-fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {
-    // TLS uses rustls with the ring provider (built with the C compiler every machine has, unlike aws-lc).
-    // Installing fails harmlessly when a provider is already set.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-        .timeout(config.delivery_timeout)
-        .connect_timeout(config.delivery_timeout.min(Duration::from_secs(10)))
-        // Following a redirect would let an endpoint send us anywhere, private addresses included.
-        .redirect(reqwest::redirect::Policy::none())
-        // Proxy settings from the environment would route deliveries around the address checks.
-        .no_proxy()
-        .pool_max_idle_per_host(config.endpoint_concurrency);
-    if !config.allow_private_endpoints {
-        builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
-    }
-    builder.build().map_err(|e| EngineError::HttpClient(e.to_string()))
 }

@@ -6,6 +6,7 @@
 //! - [`breaker`]: per-endpoint circuit breakers that pause a failing endpoint and probe it;
 //! - [`lanes`]: per-endpoint queues that bound how many requests one endpoint has in flight, so a slow
 //!   endpoint only slows itself;
+//! - [`attempt`]: one attempt from request to outcome, and the operational events it causes;
 //! - [`send`]: one signed POST (Standard Webhooks headers), with a timeout and a bounded response capture;
 //! - [`schedule`]: what happens after an attempt (done, retry at a time, give up), from the retry policy;
 //! - [`record`]: writes attempts and next steps to the store in batches;
@@ -14,6 +15,7 @@
 //! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads, and
 //! [`operational`] sends the operator events about endpoints and failing deliveries.
 
+mod attempt;
 mod breaker;
 mod claim;
 pub mod egress;

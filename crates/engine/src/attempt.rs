@@ -1,0 +1,140 @@
+//! One delivery attempt, from request to outcome: send it (`send`), decide what happens next (`schedule`),
+//! tell the operator when it matters (operational events), and build the attempt record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay_core::AttemptId;
+use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
+use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
+use hookrelay_core::time::now_ms;
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery, NextStep};
+
+use crate::{DispatcherConfig, EngineError, egress, schedule, send};
+
+/// Everything an attempt needs besides the delivery itself.
+pub struct Attempter {
+    client: reqwest::Client,
+    policy: schedule::Policy,
+    allow_private_endpoints: bool,
+    events: Arc<dyn EventSink>,
+}
+
+impl Attempter {
+    pub fn new(config: &DispatcherConfig, events: Arc<dyn EventSink>) -> Result<Self, EngineError> {
+        Ok(Self {
+            client: build_client(config)?,
+            policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
+            allow_private_endpoints: config.allow_private_endpoints,
+            events,
+        })
+    }
+
+    /// Sends the delivery once and returns what to record: the attempt and the delivery's next step.
+    pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
+        let started_at = now_ms();
+        let result = send::send(&self.client, &delivery, !self.allow_private_endpoints).await;
+        let delivered = schedule::is_success(result.status_code);
+        let answer = schedule::Answer { status_code: result.status_code, retry_after: result.retry_after };
+        let decision =
+            schedule::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
+        let next = decision.next;
+        if decision.disable_endpoint {
+            tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint answered 410 Gone; disabling it");
+        }
+        let attempt_id = AttemptId::at(started_at);
+        self.emit_events(&delivery, &attempt_id, result.status_code, started_at, delivered, decision);
+        if delivered {
+            tracing::debug!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                status = result.status_code, duration_ms = result.duration_ms, "delivered");
+        } else {
+            tracing::info!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                status = result.status_code, duration_ms = result.duration_ms, attempt = delivery.attempts + 1,
+                next = ?next, "delivery attempt failed");
+        }
+        AttemptOutcome {
+            attempt: Attempt {
+                id: attempt_id,
+                app_id: delivery.app_id,
+                msg_id: delivery.msg_id,
+                endpoint_id: delivery.endpoint_id,
+                url: delivery.url,
+                response: result.response,
+                response_status_code: result.status_code,
+                response_duration_ms: result.duration_ms,
+                status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+                trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+                created_at: started_at,
+            },
+            next,
+            disable_endpoint: decision.disable_endpoint,
+        }
+    }
+
+    /// Tells the operator about this attempt when it matters: the 4th failure (`failing`), the last one
+    /// (`exhausted`), a success after 4 or more failures (`recovered`), and a 410 that disabled the endpoint.
+    fn emit_events(
+        &self,
+        delivery: &ClaimedDelivery,
+        attempt_id: &AttemptId,
+        status_code: u16,
+        at: i64,
+        delivered: bool,
+        decision: schedule::Decision,
+    ) {
+        const FAILING_AFTER: u32 = 4;
+        let attempt = || AttemptRef {
+            app_id: delivery.app_id.to_string(),
+            endpoint_id: delivery.endpoint_id.to_string(),
+            msg_id: delivery.msg_id.to_string(),
+            msg_event_id: delivery.event_id.clone(),
+            attempt_id: attempt_id.to_string(),
+            response_status_code: status_code,
+            timestamp: at,
+        };
+        let failures = delivery.attempts + 1;
+        if delivered {
+            if delivery.attempts >= FAILING_AFTER {
+                self.events.emit(OperationalEvent::AttemptRecovered(attempt()));
+            }
+        } else if !delivery.manual {
+            if failures == FAILING_AFTER {
+                self.events.emit(OperationalEvent::AttemptFailing(attempt()));
+            }
+            if decision.next == NextStep::GiveUp {
+                self.events.emit(OperationalEvent::AttemptExhausted(attempt()));
+            }
+        }
+        if decision.disable_endpoint {
+            let endpoint = EndpointRef {
+                app_id: delivery.app_id.to_string(),
+                app_uid: None,
+                endpoint_id: delivery.endpoint_id.to_string(),
+                endpoint_uid: None,
+            };
+            self.events.emit(OperationalEvent::EndpointDisabled {
+                endpoint,
+                trigger: DisableTrigger::Automatic,
+                fail_since: None,
+            });
+        }
+    }
+}
+
+fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {
+    // TLS uses rustls with the ring provider (built with the C compiler every machine has, unlike aws-lc).
+    // Installing fails harmlessly when a provider is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .timeout(config.delivery_timeout)
+        .connect_timeout(config.delivery_timeout.min(Duration::from_secs(10)))
+        // Following a redirect would let an endpoint send us anywhere, private addresses included.
+        .redirect(reqwest::redirect::Policy::none())
+        // Proxy settings from the environment would route deliveries around the address checks.
+        .no_proxy()
+        .pool_max_idle_per_host(config.endpoint_concurrency);
+    if !config.allow_private_endpoints {
+        builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
+    }
+    builder.build().map_err(|e| EngineError::HttpClient(e.to_string()))
+}
