@@ -40,6 +40,8 @@ const SERVER_ENV: &[(&str, &str)] = &[
     // breaker would then pause that endpoint for 30 s, which would only stretch the test past its time
     // bound. The breaker has its own test; here it stays out of the way.
     ("HOOKRELAY_BREAKER_THRESHOLD", "1000"),
+    // Each hung request holds one of an endpoint's slots for the full second; more slots keep the run short.
+    ("HOOKRELAY_ENDPOINT_CONCURRENCY", "25"),
 ];
 
 /// What the receiver does with one arrival.
