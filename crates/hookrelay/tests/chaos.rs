@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{Received, Receiver, ServerProcess, TOKEN, wait_for};
+use common::{Received, Receiver, ServerProcess, TOKEN};
 use serde_json::{Value, json};
 
 const MESSAGES: usize = 5_000;
@@ -108,12 +108,21 @@ impl Tally {
     }
 }
 
+/// Polls `done` until it holds; at `deadline` fails the test, saying how far the run got.
+async fn until(what: &str, deadline: Instant, mut done: impl FnMut() -> bool, progress: impl Fn() -> String) {
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; {}", progress());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The server the publishers talk to; replaced on every restart (it listens on a new port each time).
 type Base = Arc<RwLock<String>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_survive_a_flaky_receiver_and_three_sigkills() {
     let started = Instant::now();
+    let deadline = started + DEADLINE;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let tally: Arc<Mutex<Tally>> = Arc::default();
     let receiver = {
@@ -151,14 +160,34 @@ async fn deliveries_survive_a_flaky_receiver_and_three_sigkills() {
         })
         .collect();
 
+    let progress = {
+        let (acknowledged, failed, tally) = (acknowledged.clone(), failed_publishes.clone(), tally.clone());
+        move || {
+            let acknowledged = acknowledged.lock().expect("acks").clone();
+            let tally = tally.lock().expect("tally");
+            format!(
+                "after {:.1} s: {} of {MESSAGES} messages acknowledged, {} publish requests failed, {} requests \
+                 at the receiver, {} of the acknowledged deliveries missing",
+                started.elapsed().as_secs_f64(),
+                acknowledged.len(),
+                failed.load(Ordering::Relaxed),
+                tally.arrivals.values().sum::<u32>(),
+                tally.missing(&acknowledged)
+            )
+        }
+    };
+
     // Two kills while publishing, at pseudo-random points between 15% and 40%, and between 55% and 80%, of
     // the messages acknowledged; deliveries are running all along.
     let mut kills = Vec::new();
     for (kill, (from, span)) in [(15, 25), (55, 25)].into_iter().enumerate() {
         let at = MESSAGES * (from + (mix(SEED + kill as u64) % span) as usize) / 100;
-        wait_for(&format!("{at} messages acknowledged"), DEADLINE, async || {
-            (acknowledged.lock().expect("acks").len() >= at).then_some(())
-        })
+        until(
+            &format!("{at} messages acknowledged"),
+            deadline,
+            || acknowledged.lock().expect("acks").len() >= at,
+            &progress,
+        )
         .await;
         let acks = acknowledged.lock().expect("acks").len();
         server = restart(server, data_dir.path(), &base);
@@ -177,10 +206,12 @@ async fn deliveries_survive_a_flaky_receiver_and_three_sigkills() {
     server = restart(server, data_dir.path(), &base);
     kills.push(format!("with {missing} of {} deliveries outstanding", MESSAGES * PATHS.len()));
 
-    let remaining = DEADLINE.saturating_sub(started.elapsed());
-    wait_for("every acknowledged message at every endpoint", remaining, async || {
-        (tally.lock().expect("tally").missing(&acknowledged) == 0).then_some(())
-    })
+    until(
+        "every acknowledged message at every endpoint",
+        deadline,
+        || tally.lock().expect("tally").missing(&acknowledged) == 0,
+        &progress,
+    )
     .await;
     let delivered_in = started.elapsed();
 
