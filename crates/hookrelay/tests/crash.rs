@@ -5,79 +5,23 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{Receiver, TOKEN};
+use common::{Receiver, ServerProcess, TOKEN};
 use serde_json::{Value, json};
 
-/// A server process that is killed when the test ends, even when it fails.
-struct ServerProcess(Child);
-
-impl ServerProcess {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-
-    /// Sends SIGTERM and waits for the exit, failing the test if it takes longer than `timeout`.
-    fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let sent = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status().expect("kill runs");
-        assert!(sent.success(), "could not send SIGTERM");
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().expect("child status") {
-                return status;
-            }
-            assert!(std::time::Instant::now() < deadline, "server still running {timeout:?} after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Starts `hookrelay serve` as a child process on a free port and returns it with its base URL.
-fn spawn_server(data_dir: &Path) -> (ServerProcess, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("serve")
-        .env("HOOKRELAY_LISTEN", "127.0.0.1:0")
-        .env("HOOKRELAY_DATA_DIR", data_dir)
-        .env("HOOKRELAY_ADMIN_TOKEN", TOKEN)
-        .env("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
-        .env("HOOKRELAY_RETRY_SCHEDULE", "1,1,1")
-        .env("HOOKRELAY_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("hookrelay starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("server printed its address").expect("stdout line");
-        if let Some(rest) = line.strip_prefix("hookrelay listening on ") {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (ServerProcess(child), base)
-}
+/// The server settings for these tests: quick retries.
+const ENV: &[(&str, &str)] = &[("HOOKRELAY_RETRY_SCHEDULE", "1,1,1")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_delivery_loses_no_accepted_message() {
     let data_dir = tempfile::tempdir().unwrap();
     // A slow receiver: 40 ms per request, so the kill lands while deliveries are queued and in flight.
     let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(40)))).await;
-    let (mut child, base) = spawn_server(data_dir.path());
+    let mut child = ServerProcess::spawn(data_dir.path(), ENV);
+    let base = child.base.clone();
     let http = common::http_client();
 
     let (_, app) = post(&http, &format!("{base}/api/v1/app/"), json!({ "name": "crash" })).await.unwrap();
@@ -117,7 +61,7 @@ async fn sigkill_mid_delivery_loses_no_accepted_message() {
     let delivered_before = received_ids(&receiver).len();
     assert!(delivered_before < acknowledged.len(), "the kill must land mid-way for this test to mean anything");
 
-    let (mut child, _base) = spawn_server(data_dir.path());
+    let mut child = ServerProcess::spawn(data_dir.path(), ENV);
     common::wait_for("every acknowledged message to be delivered", Duration::from_secs(60), async || {
         let delivered = received_ids(&receiver);
         acknowledged.iter().all(|id| delivered.contains(id)).then_some(())
@@ -146,7 +90,8 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Result<(u16, Va
 async fn sigterm_during_deliveries_exits_cleanly_and_loses_nothing() {
     let data_dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(100)))).await;
-    let (mut child, base) = spawn_server(data_dir.path());
+    let mut child = ServerProcess::spawn(data_dir.path(), ENV);
+    let base = child.base.clone();
     let http = common::http_client();
     let (_, app) = post(&http, &format!("{base}/api/v1/app/"), json!({ "name": "shutdown" })).await.unwrap();
     let app = app["id"].as_str().unwrap().to_owned();
@@ -171,7 +116,7 @@ async fn sigterm_during_deliveries_exits_cleanly_and_loses_nothing() {
     let delivered_before = received_ids(&receiver).len();
     assert!(delivered_before < published.len(), "SIGTERM must land mid-way for this test to mean anything");
 
-    let (_child, _base) = spawn_server(data_dir.path());
+    let _child = ServerProcess::spawn(data_dir.path(), ENV);
     common::wait_for("every message to be delivered after restart", Duration::from_secs(60), async || {
         let delivered = received_ids(&receiver);
         published.iter().all(|id| delivered.contains(id)).then_some(())

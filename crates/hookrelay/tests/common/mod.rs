@@ -1,14 +1,18 @@
 //! Test harness for black-box tests: a hookrelay server started through the same `start` function as
-//! `hookrelay serve` (on port 0, with a temp data dir), an API client, and a real receiver on loopback.
+//! `hookrelay serve` (on port 0, with a temp data dir), a `hookrelay serve` child process for tests that kill
+//! it, an API client, and a real receiver on loopback.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use hookrelay::cmd::serve::{RunningServer, start};
 use hookrelay::config::ServeArgs;
 use serde_json::{Value, json};
@@ -130,8 +134,12 @@ impl TestServer {
 /// One request the receiver got.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The request path, e.g. `/webhook`.
+    pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When the request reached the receiver.
+    pub at: Instant,
 }
 
 impl Received {
@@ -150,7 +158,11 @@ pub type Behaviour = Arc<dyn Fn(usize) -> (StatusCode, Duration) + Send + Sync>;
 /// How the receiver answers its n-th request: a status with response headers.
 pub type HeaderBehaviour = Arc<dyn Fn(usize) -> (StatusCode, Vec<(&'static str, &'static str)>) + Send + Sync>;
 
-type Reply = (StatusCode, Duration, Vec<(&'static str, &'static str)>);
+/// A status, a delay before answering, and response headers.
+pub type Reply = (StatusCode, Duration, Vec<(&'static str, &'static str)>);
+
+/// How the receiver answers a request, given its index (0-based) and the request itself.
+pub type RequestBehaviour = Arc<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
 
 /// A webhook receiver on a loopback port that records every request.
 #[derive(Clone)]
@@ -169,7 +181,7 @@ impl Receiver {
     }
 
     pub async fn start_with_headers(behaviour: HeaderBehaviour) -> Self {
-        let reply = Arc::new(move |n| {
+        let reply = Arc::new(move |n, _: &Received| {
             let (status, headers) = behaviour(n);
             (status, Duration::ZERO, headers)
         });
@@ -177,25 +189,31 @@ impl Receiver {
     }
 
     pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Self {
-        let reply = Arc::new(move |n| {
+        let reply = Arc::new(move |n, _: &Received| {
             let (status, delay) = behaviour(n);
             (status, delay, Vec::new())
         });
         Self::serve(addr, reply).await
     }
 
-    async fn serve(addr: SocketAddr, behaviour: Arc<dyn Fn(usize) -> Reply + Send + Sync>) -> Self {
+    /// A receiver whose answer may depend on the request (its path, headers or body).
+    pub async fn start_with_requests(behaviour: RequestBehaviour) -> Self {
+        Self::serve("127.0.0.1:0".parse().expect("addr"), behaviour).await
+    }
+
+    async fn serve(addr: SocketAddr, behaviour: RequestBehaviour) -> Self {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();
-        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let (log, behaviour) = (log.clone(), behaviour.clone());
             async move {
+                let request = Received { path: uri.path().to_owned(), headers, body, at: Instant::now() };
                 let n = {
                     let mut log = log.lock().expect("receiver log");
-                    log.push(Received { headers, body });
+                    log.push(request.clone());
                     log.len() - 1
                 };
-                let (status, delay, headers) = behaviour(n);
+                let (status, delay, headers) = behaviour(n, &request);
                 tokio::time::sleep(delay).await;
                 let mut response = axum::response::IntoResponse::into_response(status);
                 for (name, value) in headers {
@@ -214,6 +232,11 @@ impl Receiver {
         format!("http://{}/webhook", self.addr)
     }
 
+    /// The URL of another path on this receiver, for several endpoints on one receiver.
+    pub fn url_for(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     pub fn count(&self) -> usize {
         self.received.lock().expect("receiver log").len()
     }
@@ -226,5 +249,68 @@ impl Receiver {
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         wait_for(&format!("{n} webhooks at {}", self.addr), timeout, async || (self.count() >= n).then(|| self.all()))
             .await
+    }
+}
+
+/// A `hookrelay serve` child process, killed (SIGKILL) when dropped so a failing test leaves nothing behind.
+pub struct ServerProcess {
+    child: Child,
+    /// The base URL it listens on, e.g. `http://127.0.0.1:40123`.
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts `hookrelay serve` on a free loopback port with `data_dir`, the test admin token, loopback
+    /// endpoints allowed, quiet logs, and `env` on top (`HOOKRELAY_*` settings); returns once it listens.
+    pub fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+        command
+            .arg("serve")
+            .env("HOOKRELAY_LISTEN", "127.0.0.1:0")
+            .env("HOOKRELAY_DATA_DIR", data_dir)
+            .env("HOOKRELAY_ADMIN_TOKEN", TOKEN)
+            .env("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", "true")
+            .env("HOOKRELAY_LOG", "error")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("hookrelay starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines.next().expect("server printed its address").expect("stdout line");
+            if let Some(rest) = line.strip_prefix("hookrelay listening on ") {
+                break rest.split_whitespace().next().expect("url").to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    /// SIGKILL: no shutdown code runs. Waits for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit, failing the test if it takes longer than `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill runs");
+        assert!(sent.success(), "could not send SIGTERM");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server still running {timeout:?} after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
