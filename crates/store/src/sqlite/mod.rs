@@ -204,13 +204,8 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
         .map_err(sql_error)?;
     let endpoints = targets
         .query_map([msg.app_id.as_str()], |row| {
-            let filter: Option<String> = row.get(1)?;
-            let channels: Option<String> = row.get(2)?;
-            Ok((
-                row.get::<_, String>(0)?,
-                filter.map(|f| from_json::<Vec<String>>(&f)).transpose()?,
-                channels.map(|c| from_json::<Vec<String>>(&c)).transpose()?,
-            ))
+            let (filter, channels) = routing_from_row(row, 1)?;
+            Ok((row.get::<_, String>(0)?, filter, channels))
         })
         .map_err(sql_error)?;
     let mut insert = conn
@@ -265,18 +260,8 @@ fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
     if let Some(endpoint_id) = &filter.endpoint_id {
         filters.add("a.endpoint_id = ?", [text(endpoint_id.as_str())]);
     }
-    if let Some(types) = filter.event_types.as_deref().filter(|t| !t.is_empty()) {
-        filters.add_in("m.event_type", types);
-    }
-    if let Some(channel) = &filter.channel {
-        filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
-    }
-    if let Some(before) = filter.before {
-        filters.add("a.created_at < ?", [Value::Integer(before)]);
-    }
-    if let Some(after) = filter.after {
-        filters.add("a.created_at > ?", [Value::Integer(after)]);
-    }
+    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+    filters.add_time_range("a.created_at", filter.before, filter.after);
     filters
 }
 
@@ -526,18 +511,8 @@ impl Store for SqliteStore {
             .read(move |conn| {
                 let mut filters = Filters::default();
                 filters.add("m.app_id = ?", [text(app_id.as_str())]);
-                if let Some(types) = filter.event_types.as_deref().filter(|t| !t.is_empty()) {
-                    filters.add_in("m.event_type", types);
-                }
-                if let Some(channel) = &filter.channel {
-                    filters.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [text(channel)]);
-                }
-                if let Some(before) = filter.before {
-                    filters.add("m.created_at < ?", [Value::Integer(before)]);
-                }
-                if let Some(after) = filter.after {
-                    filters.add("m.created_at > ?", [Value::Integer(after)]);
-                }
+                filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+                filters.add_time_range("m.created_at", filter.before, filter.after);
                 let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
                 query_page(conn, &select, filters, "m.id", &page, message_from_row)
             })

@@ -147,14 +147,8 @@ pub fn insert_missing(
         .prepare_cached("SELECT app_id, filter_types, channels, disabled FROM endpoints WHERE id = ?1")
         .and_then(|mut stmt| {
             stmt.query_row([endpoint_id.as_str()], |row| {
-                let filter: Option<String> = row.get(1)?;
-                let channels: Option<String> = row.get(2)?;
-                Ok((
-                    row.get::<_, String>(0)?,
-                    filter.map(|f| from_json::<Vec<String>>(&f)).transpose()?,
-                    channels.map(|c| from_json::<Vec<String>>(&c)).transpose()?,
-                    row.get::<_, bool>(3)?,
-                ))
+                let (filter, channels) = routing_from_row(row, 1)?;
+                Ok((row.get::<_, String>(0)?, filter, channels, row.get::<_, bool>(3)?))
             })
             .optional()
         })

@@ -150,6 +150,14 @@ pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     })
 }
 
+/// An endpoint's event-type filter and channels, each `None` when unrestricted.
+pub type Routing = (Option<Vec<String>>, Option<Vec<String>>);
+
+/// Reads an endpoint's routing columns, `filter_types` and `channels` (JSON arrays or NULL), from `first` on.
+pub fn routing_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Routing> {
+    Ok((opt_json(row.get(first)?)?, opt_json(row.get(first + 1)?)?))
+}
+
 pub const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at";
 
 pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
@@ -272,6 +280,27 @@ impl Filters {
     pub fn add_in(&mut self, column: &str, values: &[String]) {
         let placeholders = vec!["?"; values.len()].join(", ");
         self.add(format!("{column} IN ({placeholders})"), values.iter().cloned().map(Value::Text));
+    }
+
+    /// Adds the message filters shared by message and attempt lists (`m` is the messages table): any of the
+    /// event types, and a channel.
+    pub fn add_message_filters(&mut self, event_types: Option<&[String]>, channel: Option<&str>) {
+        if let Some(types) = event_types.filter(|t| !t.is_empty()) {
+            self.add_in("m.event_type", types);
+        }
+        if let Some(channel) = channel {
+            self.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [Value::Text(channel.to_owned())]);
+        }
+    }
+
+    /// Adds `column < before` and `column > after` when given.
+    pub fn add_time_range(&mut self, column: &str, before: Option<i64>, after: Option<i64>) {
+        if let Some(before) = before {
+            self.add(format!("{column} < ?"), [Value::Integer(before)]);
+        }
+        if let Some(after) = after {
+            self.add(format!("{column} > ?"), [Value::Integer(after)]);
+        }
     }
 
     /// Adds the cursor condition, ORDER BY and LIMIT (one extra row, see `Page::from_scan`) for `column`.
