@@ -142,6 +142,8 @@ async fn start(
         task: kind.name(),
         updated_at: Rfc3339(task.updated_at),
     };
+    // Recovering says the endpoint works again: don't let a paused circuit breaker hold the re-sends back.
+    (state.on_endpoint_changed)(&task.endpoint_id);
     state.tasks.spawn(task);
     Ok((StatusCode::ACCEPTED, Json(out)))
 }

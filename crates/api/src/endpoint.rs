@@ -447,8 +447,10 @@ fn endpoint_ref(app: &Application, endpoint: &Endpoint) -> EndpointRef {
     }
 }
 
-/// Emits `endpoint.updated`, and `endpoint.disabled` when this update is what disabled it.
+/// After a user changed an endpoint: the dispatcher gives it a fresh chance, and the operator hears of it
+/// (`endpoint.updated`, and `endpoint.disabled` when this update is what disabled it).
 fn emit_updated(state: &ApiState, app: &Application, was_disabled: bool, endpoint: &Endpoint) {
+    (state.on_endpoint_changed)(&endpoint.id);
     let who = endpoint_ref(app, endpoint);
     if endpoint.disabled && !was_disabled {
         state.events.emit(OperationalEvent::EndpointDisabled {
@@ -650,6 +652,7 @@ async fn replace_headers(
     }
     ep.updated_at = now_ms();
     state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    emit_updated(&state, &app, ep.disabled, &ep);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -663,6 +666,7 @@ async fn patch_headers(
     ep.headers = merge_headers(std::mem::take(&mut ep.headers), input)?;
     ep.updated_at = now_ms();
     state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    emit_updated(&state, &app, ep.disabled, &ep);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -50,6 +50,9 @@ pub struct ApiState {
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.
     pub events: Arc<dyn hookrelay_core::operational::EventSink>,
+    /// Called when a user changed an endpoint or started recovering it, so the dispatcher gives it a fresh
+    /// chance (its circuit breaker closes) instead of waiting for the next probe.
+    pub on_endpoint_changed: Arc<dyn Fn(&hookrelay_core::EndpointId) + Send + Sync>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.

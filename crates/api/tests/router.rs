@@ -199,6 +199,7 @@ async fn start() -> std::net::SocketAddr {
         on_new_work,
         max_body_bytes: 1024,
         events: Arc::new(hookrelay_core::operational::NoEvents),
+        on_endpoint_changed: Arc::new(|_| {}),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");

@@ -95,6 +95,12 @@ impl Breakers {
         })
     }
 
+    /// Forgets the endpoint's failures and closes its breaker: a user changed the endpoint or asked to
+    /// recover it, so it deserves a fresh chance now rather than at the next probe.
+    pub fn reset(&self, endpoint: &EndpointId) {
+        self.with(|breakers| breakers.remove(endpoint));
+    }
+
     /// Endpoints that are paused or probing: the dispatcher does not claim for them.
     pub fn paused(&self) -> Vec<EndpointId> {
         let now = Instant::now();
@@ -138,6 +144,17 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(breakers.permit(&ep), Permit::Probe);
         assert!(!breakers.record(&ep, true, true));
+        assert_eq!(breakers.permit(&ep), Permit::Send);
+        assert!(breakers.paused().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_closes_an_open_breaker() {
+        let breakers = Breakers::new(1, Duration::from_secs(600));
+        let ep = EndpointId::new();
+        assert!(breakers.record(&ep, false, false));
+        assert_eq!(breakers.permit(&ep), Permit::Hold);
+        breakers.reset(&ep);
         assert_eq!(breakers.permit(&ep), Permit::Send);
         assert!(breakers.paused().is_empty());
     }

@@ -31,7 +31,7 @@ pub(crate) struct Dispatcher {
     config: DispatcherConfig,
     attempter: Attempter,
     lanes: Lanes,
-    breakers: Breakers,
+    breakers: Arc<Breakers>,
     /// Deliveries claimed and not yet recorded: what `max_in_flight` bounds.
     claimed: AtomicUsize,
     wake: Arc<Notify>,
@@ -67,6 +67,16 @@ impl DispatcherHandle {
         }
     }
 
+    /// A hook for the API: call it when a user changed an endpoint or started recovering it. The endpoint's
+    /// circuit breaker closes and the dispatcher looks for its deliveries at once.
+    pub fn endpoint_reset_hook(&self) -> Arc<dyn Fn(&EndpointId) + Send + Sync> {
+        let (breakers, wake) = (self.dispatcher.breakers.clone(), self.dispatcher.wake.clone());
+        Arc::new(move |endpoint| {
+            breakers.reset(endpoint);
+            wake.notify_one();
+        })
+    }
+
     /// Deliveries claimed and not yet recorded.
     pub fn in_flight(&self) -> usize {
         self.dispatcher.claimed.load(Ordering::Acquire)
@@ -85,7 +95,7 @@ impl Dispatcher {
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
             attempter,
-            breakers: Breakers::new(config.breaker_threshold, config.breaker_pause),
+            breakers: Arc::new(Breakers::new(config.breaker_threshold, config.breaker_pause)),
             lanes: Lanes::new(config.endpoint_concurrency, config.claim_batch.max(2 * config.endpoint_concurrency)),
             config,
             claimed: AtomicUsize::new(0),

@@ -419,3 +419,41 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_a_healthy_one_is_not()
     assert_eq!(ep["disabled"], json!(false));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn changing_a_paused_endpoint_resumes_it_at_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = healthy.clone();
+    let receiver = Receiver::start(Arc::new(move |_| {
+        let status = if flag.load(Ordering::SeqCst) { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+        (status, Duration::ZERO)
+    }))
+    .await;
+    let server = TestServer::start_with(|args| {
+        args.retry_schedule = Some("0,0,0,0,0,0".into());
+        args.endpoint_concurrency = Some(1);
+        args.breaker_threshold = Some(2);
+        args.breaker_pause_secs = Some(600);
+    })
+    .await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    for n in 0..5 {
+        server.publish(&app, "a", json!({ "n": n })).await;
+    }
+    receiver.wait_for(2, WAIT).await;
+    // Paused for ten minutes. The customer fixes its credentials; the user updates the endpoint's headers.
+    healthy.store(true, Ordering::SeqCst);
+    let (status, _) = server
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/app/{app}/endpoint/{endpoint}/headers/"),
+            Some(json!({ "headers": { "authorization": "Bearer fixed" } })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let got = receiver.wait_for(7, WAIT).await;
+    assert!(got[2..].iter().all(|r| r.header("authorization") == "Bearer fixed"));
+    server.stop().await;
+}

@@ -98,6 +98,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         max_body_bytes: config.max_body_bytes,
         tasks: tasks.clone(),
         events,
+        on_endpoint_changed: dispatcher.endpoint_reset_hook(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
