@@ -52,14 +52,6 @@ pub fn min_body_at(unix_ms: i64) -> String {
     encode_base62(&raw)
 }
 
-/// The creation time (ms) carried by an id body, or `None` if it is not a valid body.
-pub fn body_time_ms(body: &str) -> Option<i64> {
-    let raw = decode_base62(body)?;
-    let mut ms = [0u8; 8];
-    ms[2..].copy_from_slice(&raw[..6]);
-    Some(i64::from_be_bytes(ms))
-}
-
 fn encode_base62(raw: &[u8; RAW_LEN]) -> String {
     // Big-endian long division of the 160-bit number by 62, least significant digit first.
     let mut num = *raw;
@@ -207,10 +199,10 @@ mod tests {
     }
 
     #[test]
-    fn body_round_trips_time() {
+    fn bodies_are_validated_on_parse() {
         let id = EndpointId::at(1_614_265_330_123);
-        assert_eq!(body_time_ms(&id.as_str()[3..]), Some(1_614_265_330_123));
-        assert_eq!(body_time_ms("not-base62-at-all-but-27chr"), None);
-        assert_eq!(body_time_ms(&"z".repeat(27)), None, "overflows 160 bits");
+        assert_eq!(EndpointId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(EndpointId::parse("ep_not-base62-at-all-but-27chr"), None);
+        assert_eq!(EndpointId::parse(&format!("ep_{}", "z".repeat(27))), None, "overflows 160 bits");
     }
 }

@@ -49,11 +49,6 @@ impl RetrySchedule {
         self.waits.iter().max().copied().unwrap_or_default()
     }
 
-    /// Total attempts allowed, the first one included.
-    pub fn max_attempts(&self) -> u32 {
-        self.waits.len() as u32 + 1
-    }
-
     /// The wait before the next attempt after `failed_attempts` failures (1 = the first attempt failed), or
     /// `None` when the schedule is exhausted. `unit_random` is a number in [0, 1) that sets the jitter.
     pub fn next_wait(&self, failed_attempts: u32, unit_random: f64) -> Option<Duration> {
@@ -61,11 +56,6 @@ impl RetrySchedule {
         let base = *self.waits.get(index)?;
         let factor = 1.0 + JITTER * (2.0 * unit_random.clamp(0.0, 1.0) - 1.0);
         Some(base.mul_f64(factor))
-    }
-
-    /// The comma-separated seconds form, as `parse` reads it.
-    pub fn to_config_string(&self) -> String {
-        self.waits.iter().map(|w| w.as_secs().to_string()).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -96,8 +86,8 @@ mod tests {
     #[test]
     fn default_is_svix_schedule() {
         let schedule = RetrySchedule::default();
-        assert_eq!(schedule.max_attempts(), 8);
-        assert_eq!(schedule.to_config_string(), "5,300,1800,7200,18000,36000,36000");
+        // 7 waits: 8 attempts in all.
+        assert_eq!(schedule, RetrySchedule::parse("5,300,1800,7200,18000,36000,36000").unwrap());
     }
 
     #[test]

@@ -76,11 +76,6 @@ impl DispatcherHandle {
             wake.notify_one();
         })
     }
-
-    /// Deliveries claimed and not yet recorded.
-    pub fn in_flight(&self) -> usize {
-        self.dispatcher.claimed.load(Ordering::Acquire)
-    }
 }
 
 impl Dispatcher {

@@ -47,8 +47,4 @@ impl<T> Page<T> {
         }
         Self { items: rows, done }
     }
-
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), done: self.done }
-    }
 }
