@@ -109,8 +109,7 @@ async fn lists_page_with_iterators_until_done() {
 async fn endpoints_validate_input_and_return_both_field_spellings() {
     let server = TestServer::start().await;
     let app = server.create_app("Acme").await;
-    let (status, _) = server.post("/api/v1/event-type", json!({ "name": "user.created", "description": "d" })).await;
-    assert_eq!(status, 201);
+    server.create_event_types(&["user.created"]).await;
 
     let base = format!("/api/v1/app/{app}/endpoint");
     let (status, ep) = server

@@ -58,10 +58,7 @@ async fn a_published_message_arrives_signed_with_the_exact_payload_bytes() {
 #[tokio::test]
 async fn messages_fan_out_only_to_endpoints_that_match_type_and_channel() {
     let server = TestServer::start().await;
-    for name in ["user.created", "user.deleted"] {
-        let (status, body) = server.post("/api/v1/event-type/", json!({ "name": name, "description": "users" })).await;
-        assert_eq!(status, 201, "{body}");
-    }
+    server.create_event_types(&["user.created", "user.deleted"]).await;
     let (everything, only_created, only_eu) = (Receiver::ok().await, Receiver::ok().await, Receiver::ok().await);
     let app = server.create_app("Acme").await;
     server.create_endpoint(&app, &everything.url(), json!({})).await;

@@ -135,10 +135,7 @@ async fn recover_resends_the_failed_deliveries_of_the_window_with_a_fresh_schedu
 #[tokio::test]
 async fn replay_missing_sends_only_the_old_messages_the_new_endpoint_accepts() {
     let server = TestServer::start().await;
-    for name in ["order.created", "order.deleted"] {
-        let (status, body) = server.post("/api/v1/event-type/", json!({ "name": name, "description": "orders" })).await;
-        assert_eq!(status, 201, "{body}");
-    }
+    server.create_event_types(&["order.created", "order.deleted"]).await;
     let app = server.create_app("Acme").await;
     let since = now_ms() - 1_000;
     let created_1 = server.publish(&app, "order.created", json!({ "n": 1 })).await;

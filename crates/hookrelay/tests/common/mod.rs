@@ -101,6 +101,14 @@ impl TestServer {
         self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Creates event types (endpoint filters may only name existing ones).
+    pub async fn create_event_types(&self, names: &[&str]) {
+        for name in names {
+            let (status, body) = self.post("/api/v1/event-type/", json!({ "name": name, "description": name })).await;
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+
     /// Creates an app, returning its id.
     pub async fn create_app(&self, name: &str) -> String {
         let (status, app) = self.post("/api/v1/app/", json!({ "name": name })).await;
