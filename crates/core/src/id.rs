@@ -12,7 +12,7 @@ const RAW_LEN: usize = 20;
 
 /// Every prefix hookrelay hands out; a user-chosen `uid` may not start with one of them, so ids and uids
 /// never collide when a path segment accepts either.
-pub const ALL_PREFIXES: &[&str] = &["app_", "ep_", "msg_", "atmpt_", "evtype_", "qtask_", "src_"];
+pub const ALL_PREFIXES: &[&str] = &["app_", "ep_", "msg_", "atmpt_", "evtype_", "qtask_", "src_", "ievt_"];
 
 /// Builds a new id body for the given millisecond timestamp with fresh random bytes.
 pub fn new_body(unix_ms: i64) -> String {
@@ -164,6 +164,14 @@ prefixed_id!(
 prefixed_id!(
     /// A background task (recover, replay-missing), Svix's `QueueBackgroundTask`.
     TaskId, "qtask_"
+);
+prefixed_id!(
+    /// A source: a public ingest URL that verifies one provider's webhooks.
+    SourceId, "src_"
+);
+prefixed_id!(
+    /// One request that reached a source, verified or not.
+    InboundEventId, "ievt_"
 );
 
 #[cfg(test)]

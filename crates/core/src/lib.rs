@@ -1,11 +1,12 @@
 //! The rules of hookrelay, free of I/O: prefixed time-sortable ids, the domain model, Standard Webhooks
-//! signing, routing (which endpoint gets which message), the retry policy, the recovery window rules and input
-//! validation.
+//! signing, inbound provider verification, routing (which endpoint gets which message), the retry policy, the
+//! recovery window rules and input validation.
 //!
 //! Nothing here touches the network, the clock's async runtime or the database, so every rule is tested
 //! fast and in isolation; the `store`, `engine` and `api` crates call into it.
 
 pub mod id;
+pub mod inbound;
 pub mod model;
 pub mod netpolicy;
 pub mod operational;
@@ -17,4 +18,4 @@ pub mod signing;
 pub mod time;
 pub mod validate;
 
-pub use id::{AppId, AttemptId, EndpointId, EventTypeId, MessageId, TaskId};
+pub use id::{AppId, AttemptId, EndpointId, EventTypeId, InboundEventId, MessageId, SourceId, TaskId};

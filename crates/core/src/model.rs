@@ -1,10 +1,10 @@
-//! The domain model: applications, event types, endpoints, messages, deliveries, attempts and background
-//! tasks, as the store
+//! The domain model: applications, event types, endpoints, messages, deliveries, attempts, background tasks, and
+//! inbound sources with the requests they received, as the store
 //! keeps them and the engine and API use them. Wire shapes (camelCase JSON) live in the `api` crate.
 
 use std::collections::BTreeMap;
 
-use crate::id::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+use crate::id::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use crate::signing::EndpointSecret;
 use crate::time::UnixMillis;
 
@@ -389,4 +389,110 @@ mod tests {
         }
         assert_eq!(set.previous.len(), SecretSet::MAX_PREVIOUS);
     }
+}
+
+/// A provider's secret as the provider shows it (Stripe's `whsec_…`, GitHub's string, …) and, after a rotation,
+/// the previous ones, still accepted until they expire so nothing is rejected while the provider switches over.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SourceSecrets {
+    pub current: String,
+    /// Previous secrets with the time they stop being accepted.
+    pub previous: Vec<(String, UnixMillis)>,
+}
+
+impl SourceSecrets {
+    pub fn new(current: String) -> Self {
+        Self { current, previous: Vec::new() }
+    }
+
+    /// The secrets a request received at `now` may be signed with: the current one first.
+    pub fn valid_at(&self, now: UnixMillis) -> Vec<&str> {
+        let previous =
+            self.previous.iter().filter(|(_, expires_at)| *expires_at > now).map(|(secret, _)| secret.as_str());
+        std::iter::once(self.current.as_str()).chain(previous).collect()
+    }
+
+    /// Replaces the current secret, keeping the old one accepted for `grace_ms`. Setting the same secret again
+    /// changes nothing.
+    pub fn rotate(&mut self, new_secret: String, now: UnixMillis, grace_ms: i64) {
+        if new_secret == self.current {
+            return;
+        }
+        let old = std::mem::replace(&mut self.current, new_secret);
+        self.previous.retain(|(secret, expires_at)| *expires_at > now && *secret != self.current);
+        self.previous.push((old, now + grace_ms));
+        if self.previous.len() > SecretSet::MAX_PREVIOUS {
+            let excess = self.previous.len() - SecretSet::MAX_PREVIOUS;
+            self.previous.drain(..excess);
+        }
+    }
+}
+
+impl std::fmt::Debug for SourceSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SourceSecrets(<{} redacted>)", 1 + self.previous.len())
+    }
+}
+
+/// An inbound source: a public ingest URL (`/ingest/{id or uid}`) that verifies one provider's signatures and
+/// publishes each new event as a message of `app_id`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Source {
+    pub id: SourceId,
+    pub uid: Option<String>,
+    pub name: String,
+    pub app_id: AppId,
+    pub provider: crate::inbound::Provider,
+    pub secrets: SourceSecrets,
+    /// How far a signed timestamp may be from the clock, for providers that sign one.
+    pub tolerance_secs: i64,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+/// What became of a request that reached a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InboundStatus {
+    /// Signature valid and the event new: published as a message.
+    Verified,
+    /// Signature valid, but the provider's event id was seen before: nothing published.
+    Duplicate,
+    /// Refused (bad or missing signature, stale timestamp, body too large or not JSON): nothing published.
+    Rejected,
+}
+
+impl InboundStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "verified" => Some(Self::Verified),
+            "duplicate" => Some(Self::Duplicate),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// One request that reached a source. The body is not kept here: a verified event's body is its message's
+/// payload, and a rejected request's body is not stored at all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboundEvent {
+    pub id: InboundEventId,
+    pub source_id: SourceId,
+    pub status: InboundStatus,
+    /// Why it was rejected (`signature_mismatch`, …); `None` unless rejected.
+    pub reason: Option<String>,
+    /// The provider's event id, if the request carried one.
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    /// The message it was published as (verified), or the message of the original event (duplicate).
+    pub msg_id: Option<MessageId>,
+    pub received_at: UnixMillis,
 }

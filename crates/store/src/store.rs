@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message, SecretSet,
-    SignatureScheme, TaskKind, TaskStatus, TimeWindow,
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, InboundEvent, InboundStatus,
+    Message, SecretSet, SignatureScheme, Source, TaskKind, TaskStatus, TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
-use hookrelay_core::{AppId, EndpointId, MessageId};
+use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 
 use crate::{Page, PageRequest, StoreError};
 
@@ -152,6 +152,36 @@ pub struct BatchDone {
     pub last: Option<MessageId>,
     /// No candidates are left after this batch.
     pub done: bool,
+}
+
+/// What [`Store::ingest`] did with a verified event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IngestOutcome {
+    /// The event was new: recorded as verified, and its message (if one was given) published.
+    Recorded(Option<PublishedMessage>),
+    /// A verified event of the source already had this provider event id: recorded as a duplicate pointing at
+    /// the original's message, nothing published.
+    Duplicate { original_msg_id: Option<MessageId> },
+}
+
+/// How many requests reached a source, split by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InboundCounts {
+    pub verified: u64,
+    pub duplicates: u64,
+    /// Rejected requests by reason (`signature_mismatch`, …).
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+impl InboundCounts {
+    pub fn rejected(&self) -> u64 {
+        self.rejected_by_reason.values().sum()
+    }
+
+    /// Every request that reached the source.
+    pub fn received(&self) -> u64 {
+        self.verified + self.duplicates + self.rejected()
+    }
 }
 
 /// Storage for everything hookrelay keeps. Implementations must make each method atomic, and
@@ -305,6 +335,35 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         after: Option<&MessageId>,
     ) -> StoreResult<BatchDone>;
+
+    // --- inbound sources ---
+    /// Fails with `Conflict` when the uid is taken, and `NotFound` when the application does not exist.
+    async fn create_source(&self, source: &Source) -> StoreResult<()>;
+    /// Finds a source by id or uid.
+    async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source>;
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>>;
+    /// Replaces the stored source with the same id. Fails with `Conflict` when the uid is taken.
+    async fn update_source(&self, source: &Source) -> StoreResult<()>;
+    /// Deletes the source and its inbound events (the messages they published stay with their application).
+    async fn delete_source(&self, id: &SourceId) -> StoreResult<()>;
+    /// Records a verified request, in one durable transaction. When the event has a provider `event_id` that a
+    /// verified event of the same source already has, it is recorded as a duplicate (with the original's message
+    /// id) and nothing is published; otherwise it is recorded as verified and `message` (if any) is published as
+    /// by `publish_message`. The event's `status` and `msg_id` are set by this method.
+    async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome>;
+    /// Records a rejected request (status `Rejected`, with its reason).
+    async fn record_rejection(&self, event: &InboundEvent) -> StoreResult<()>;
+    /// The source's inbound events, newest first by default, optionally only those with `status`.
+    async fn list_inbound_events(
+        &self,
+        source_id: &SourceId,
+        status: Option<InboundStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundEvent>>;
+    /// Counts of the source's inbound events received at or after `since` (all of them when `None`).
+    async fn inbound_counts(&self, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts>;
+    /// Deletes up to `limit` inbound events received before `before` (their messages stay). Returns how many.
+    async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
 
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
