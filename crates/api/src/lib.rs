@@ -1,5 +1,6 @@
 //! hookrelay's HTTP API: the Svix-compatible v1 routes (applications, event types, endpoints, messages,
-//! attempts, recover/replay background tasks) and health checks, as one axum [`Router`] built by [`router`].
+//! attempts, recover/replay background tasks), inbound sources with their public `/ingest/…` route, and health
+//! checks, as one axum [`Router`] built by [`router`].
 //!
 //! Requests flow through: the body-size limit, then (except health) bearer-token [`auth`], then
 //! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
@@ -26,9 +27,11 @@ pub mod event_type;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod ingest;
 pub mod message;
 pub mod pagination;
 pub mod patch;
+pub mod source;
 pub mod task_runner;
 pub mod time;
 pub mod validate;
@@ -46,6 +49,8 @@ pub struct ApiState {
     pub on_new_work: Arc<tokio::sync::Notify>,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest body accepted on `/ingest/…`; larger ones get 413 and are recorded as rejected.
+    pub ingest_max_body_bytes: usize,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.
@@ -69,12 +74,16 @@ pub fn router(state: ApiState) -> Router {
         .merge(message::routes())
         .merge(attempt::routes())
         .merge(background_task::routes())
+        .merge(source::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
         .route_layer(from_fn_with_state(admin, auth::require_token));
     let health = health::routes().method_not_allowed_fallback(error::method_not_allowed);
+    // Providers authenticate with their signature, not our token; the route reads its body under its own limit.
+    let ingest = ingest::routes().method_not_allowed_fallback(error::method_not_allowed);
 
     v1.merge(health)
+        .merge(ingest)
         .fallback(error::route_not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)

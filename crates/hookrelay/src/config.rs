@@ -93,6 +93,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 
+    /// Largest accepted body on the inbound `/ingest/…` route, in bytes [default: 1048576]
+    #[arg(long, env = "HOOKRELAY_INGEST_MAX_BODY_BYTES")]
+    pub ingest_max_body_bytes: Option<usize>,
+
     /// Log filter, e.g. `info` or `hookrelay_engine=debug` [default: info]
     #[arg(long, env = "HOOKRELAY_LOG")]
     pub log: Option<String>,
@@ -123,6 +127,7 @@ pub struct ServeConfig {
     pub max_in_flight: usize,
     pub endpoint_concurrency: usize,
     pub max_body_bytes: usize,
+    pub ingest_max_body_bytes: usize,
     pub log: String,
     pub log_format: String,
 }
@@ -190,6 +195,11 @@ impl ServeArgs {
             max_in_flight: positive(merged.max_in_flight, 1024, "HOOKRELAY_MAX_IN_FLIGHT")?,
             endpoint_concurrency: positive(merged.endpoint_concurrency, 10, "HOOKRELAY_ENDPOINT_CONCURRENCY")?,
             max_body_bytes: positive(merged.max_body_bytes, 1024 * 1024, "HOOKRELAY_MAX_BODY_BYTES")?,
+            ingest_max_body_bytes: positive(
+                merged.ingest_max_body_bytes,
+                1024 * 1024,
+                "HOOKRELAY_INGEST_MAX_BODY_BYTES",
+            )?,
             log: merged.log.unwrap_or_else(|| "info".into()),
             log_format,
         })
@@ -216,6 +226,7 @@ impl ServeArgs {
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            ingest_max_body_bytes: self.ingest_max_body_bytes.or(lower.ingest_max_body_bytes),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
         }

@@ -2,12 +2,16 @@
 
 pub mod listen;
 pub mod migrate;
+pub mod provider;
 pub mod recover;
 pub mod serve;
+pub mod sign;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
-/// Self-hosted webhook gateway: durable, signed, retried outbound webhooks with a Svix-compatible API.
+/// Self-hosted webhook gateway: durable, signed, retried outbound webhooks with a Svix-compatible API, and
+/// verified, deduplicated inbound webhooks.
 #[derive(Parser, Debug)]
 #[command(name = "hookrelay", version, about)]
 pub struct Cli {
@@ -26,4 +30,9 @@ pub enum Command {
     /// Re-send an endpoint's failed deliveries of a time window (or, with --missing, the messages it never
     /// got) through a running server, with a progress bar.
     Recover(recover::RecoverArgs),
+    /// Check an inbound webhook's signature (Stripe, Svix, GitHub, Shopify, Slack, generic HMAC) and print ok or
+    /// why it fails; exits 1 when it fails.
+    Verify(verify::VerifyArgs),
+    /// Print the headers a provider would send with a body, to try an ingest URL locally.
+    Sign(sign::SignArgs),
 }

@@ -96,6 +96,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         admin_token: admin_token.clone(),
         on_new_work: new_work,
         max_body_bytes: config.max_body_bytes,
+        ingest_max_body_bytes: config.ingest_max_body_bytes,
         tasks: tasks.clone(),
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),

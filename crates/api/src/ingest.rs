@@ -1,0 +1,205 @@
+//! The public ingest route, `POST /ingest/{source id or uid}`: no bearer token, the provider's signature is the
+//! authentication. The raw body is read (up to the ingest limit) and verified byte for byte; a verified, new
+//! event is stored and published to the source's application in one transaction, then fans out to its
+//! endpoints like any message. Every request that reaches a source is recorded (rejected ones without their
+//! body) so the source's event list and statistics show what the provider is sending.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hookrelay_core::inbound::{Headers, InboundRequest, Provider, Verifier};
+use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
+use hookrelay_core::time::now_ms;
+use hookrelay_core::validate::{MAX_NAME_LEN, check_name};
+use hookrelay_core::{InboundEventId, MessageId};
+use hookrelay_store::IngestOutcome;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+use crate::source::find_source;
+use crate::{ApiState, Routes};
+
+/// The event type of a message whose provider named none.
+const UNKNOWN_EVENT_TYPE: &str = "unknown";
+
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new().route_both("/ingest/{source}", post(ingest))
+}
+
+/// Why a request to a source is refused before anything is published.
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn response(&self) -> Response {
+        (self.status, Json(json!({ "code": self.reason, "detail": self.detail }))).into_response()
+    }
+}
+
+async fn ingest(
+    State(state): State<ApiState>,
+    ApiPath(source_ref): ApiPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let source = find_source(&state, &source_ref).await?;
+    let received_at = now_ms();
+    let mut event = InboundEvent {
+        id: InboundEventId::at(received_at),
+        source_id: source.id.clone(),
+        status: InboundStatus::Verified,
+        reason: None,
+        event_id: None,
+        event_type: None,
+        msg_id: None,
+        received_at,
+    };
+
+    let verified = match axum::body::to_bytes(body, state.ingest_max_body_bytes).await {
+        Ok(bytes) => check(&source, &headers, &bytes, received_at).map(|payload| (bytes, payload)),
+        Err(_) => Err(Refusal {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "payload_too_large",
+            detail: format!(
+                "the body is larger than this server's ingest limit of {} bytes",
+                state.ingest_max_body_bytes
+            ),
+        }),
+    };
+    let (bytes, payload) = match verified {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            tracing::warn!(source = %source.id, provider = source.provider.name(), reason = refusal.reason,
+                "inbound request rejected");
+            event.status = InboundStatus::Rejected;
+            event.reason = Some(refusal.reason.to_owned());
+            state.store.record_rejection(&event).await?;
+            return Ok(refusal.response());
+        }
+    };
+
+    let request = InboundRequest { headers: &to_headers(&headers), body: &bytes };
+    event.event_id = source.provider.event_id(&request);
+    let event_type = event_type_name(source.provider.event_type(&request));
+    event.event_type = Some(event_type.clone());
+
+    // Slack checks a new request URL with a signed challenge, which it expects echoed; it is not an event.
+    if let Some(challenge) = slack_challenge(&source.provider, &bytes) {
+        state.store.ingest(&event, None).await?;
+        return Ok(Json(json!({ "challenge": challenge })).into_response());
+    }
+
+    let message = Message {
+        id: MessageId::at(received_at),
+        app_id: source.app_id.clone(),
+        event_id: None,
+        event_type,
+        payload,
+        channels: None,
+        created_at: received_at,
+    };
+    let body = match state.store.ingest(&event, Some(&message)).await? {
+        IngestOutcome::Recorded(published) => {
+            if published.is_some_and(|published| published.deliveries > 0) {
+                state.on_new_work.notify_one();
+            }
+            tracing::info!(source = %source.id, msg = %message.id, event_type = %message.event_type,
+                "inbound event verified and published");
+            json!({ "received": true, "duplicate": false, "messageId": message.id.as_str() })
+        }
+        IngestOutcome::Duplicate { original_msg_id } => {
+            tracing::info!(source = %source.id, event_id = ?event.event_id, "inbound event is a duplicate; ignored");
+            json!({ "received": true, "duplicate": true, "messageId": original_msg_id.as_ref().map(MessageId::as_str) })
+        }
+    };
+    Ok(Json(body).into_response())
+}
+
+/// Verifies the request and returns the body as the message payload: verification first, so that an
+/// unauthenticated caller learns nothing about what the body should look like.
+fn check(source: &Source, headers: &HeaderMap, body: &[u8], now: i64) -> Result<String, Refusal> {
+    let request = InboundRequest { headers: &to_headers(headers), body };
+    let secrets = source.secrets.valid_at(now);
+    source.provider.verify(&request, &secrets, now.div_euclid(1000), source.tolerance_secs).map_err(|rejection| {
+        let status = if rejection.is_malformed() { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
+        Refusal { status, reason: rejection.reason(), detail: rejection.to_string() }
+    })?;
+    let not_json = || Refusal {
+        status: StatusCode::BAD_REQUEST,
+        reason: "body_not_json",
+        detail: "the body must be a JSON object: hookrelay forwards JSON events (set the provider's content type \
+                 to application/json)"
+            .to_owned(),
+    };
+    let text = std::str::from_utf8(body).map_err(|_| not_json())?;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => Ok(text.to_owned()),
+        _ => Err(not_json()),
+    }
+}
+
+fn to_headers(headers: &HeaderMap) -> Headers {
+    // A header value that is not visible ASCII cannot carry a signature; it is kept lossily for event ids.
+    Headers::from_pairs(headers.iter().map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes()))))
+}
+
+/// The provider's event type as a valid event type name: characters outside `[A-Za-z0-9._-]` become `_`.
+fn event_type_name(provided: Option<String>) -> String {
+    let Some(name) = provided else {
+        return UNKNOWN_EVENT_TYPE.to_owned();
+    };
+    if check_name(&name).is_ok() {
+        return name;
+    }
+    let cleaned: String = name
+        .chars()
+        .take(MAX_NAME_LEN)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect();
+    if cleaned.is_empty() { UNKNOWN_EVENT_TYPE.to_owned() } else { cleaned }
+}
+
+/// The `challenge` of a Slack `url_verification` request.
+fn slack_challenge(provider: &Provider, body: &[u8]) -> Option<String> {
+    if !matches!(provider, Provider::Slack(_)) {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if json.get("type")?.as_str()? != "url_verification" {
+        return None;
+    }
+    json.get("challenge")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_become_valid_names() {
+        assert_eq!(event_type_name(Some("invoice.paid".into())), "invoice.paid");
+        assert_eq!(event_type_name(Some("user signed up!".into())), "user_signed_up_");
+        assert_eq!(event_type_name(Some("x".repeat(300))).len(), MAX_NAME_LEN);
+        assert_eq!(event_type_name(None), "unknown");
+    }
+
+    #[test]
+    fn only_slack_answers_challenges() {
+        let body =
+            br#"{"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#;
+        let slack = Provider::from_name("slack").expect("known");
+        assert_eq!(
+            slack_challenge(&slack, body).as_deref(),
+            Some("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+        );
+        assert_eq!(slack_challenge(&slack, br#"{"type": "event_callback"}"#), None);
+        assert_eq!(slack_challenge(&Provider::Stripe, body), None);
+    }
+}

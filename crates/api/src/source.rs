@@ -1,0 +1,349 @@
+//! Inbound sources (`/api/v1/source/…`, admin): each is a public ingest URL bound to one provider's signature
+//! scheme, its secret and the application its events are published to; plus the list of requests a source
+//! received and their statistics. The ingest route itself is in [`crate::ingest`].
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use hookrelay_core::SourceId;
+use hookrelay_core::inbound::{OptionError, Provider, Verifier};
+use hookrelay_core::model::{InboundEvent, InboundStatus, Source, SourceSecrets};
+use hookrelay_core::time::now_ms;
+use hookrelay_core::validate::check_uid;
+use hookrelay_store::{InboundCounts, Order};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::app::find_app;
+use crate::error::{ApiError, OrNotFound};
+use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::pagination::{ListOut, page_request};
+use crate::patch::Patch;
+use crate::time::Rfc3339;
+use crate::{ApiState, Routes};
+
+/// How far a signed timestamp may be from the clock unless the source says otherwise (what Stripe, Svix and
+/// Slack recommend).
+pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
+/// How long a replaced secret is still accepted unless the PATCH says otherwise, so that nothing is rejected
+/// while the provider's dashboard and hookrelay are switched over one after the other.
+pub const DEFAULT_SECRET_GRACE_SECS: i64 = 24 * 3600;
+const MAX_TOLERANCE_SECS: i64 = 7 * 24 * 3600;
+const MAX_SECRET_LEN: usize = 1024;
+
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new()
+        .route_both("/api/v1/source", get(list).post(create))
+        .route_both("/api/v1/source/{source_id}", get(read).patch(patch).delete(delete))
+        .route_both("/api/v1/source/{source_id}/event", get(list_events))
+        .route_both("/api/v1/source/{source_id}/stats", get(stats))
+}
+
+/// `SourceIn`. Keys other than these are the provider's options (e.g. `signatureHeader` for `hmac-sha256`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceIn {
+    name: String,
+    #[serde(default)]
+    uid: Option<String>,
+    provider: String,
+    secret: String,
+    app_id: String,
+    #[serde(default)]
+    tolerance_secs: Option<i64>,
+    #[serde(flatten)]
+    options: Map<String, Value>,
+}
+
+/// `SourcePatch`: absent keeps; `null` clears `uid` and resets `toleranceSecs` and options to their defaults.
+/// A new `secret` rotates: the old one stays valid for `secretGraceSecs` (default a day; 0 revokes it at once).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SourcePatch {
+    #[serde(default)]
+    name: Patch<String>,
+    #[serde(default)]
+    uid: Patch<String>,
+    #[serde(default)]
+    provider: Patch<String>,
+    #[serde(default)]
+    secret: Patch<String>,
+    #[serde(default)]
+    secret_grace_secs: Option<i64>,
+    #[serde(default)]
+    app_id: Patch<String>,
+    #[serde(default)]
+    tolerance_secs: Patch<i64>,
+    #[serde(flatten)]
+    options: Map<String, Value>,
+}
+
+/// `SourceOut`. The secret is never sent back.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceOut {
+    id: String,
+    uid: Option<String>,
+    name: String,
+    provider: &'static str,
+    app_id: String,
+    /// Where the provider must send its webhooks, relative to this server's public address.
+    ingest_url: String,
+    tolerance_secs: i64,
+    #[serde(flatten)]
+    options: Map<String, Value>,
+    created_at: Rfc3339,
+    updated_at: Rfc3339,
+}
+
+impl From<Source> for SourceOut {
+    fn from(source: Source) -> Self {
+        Self {
+            ingest_url: format!("/ingest/{}", source.id),
+            id: source.id.into_string(),
+            uid: source.uid,
+            name: source.name,
+            provider: source.provider.name(),
+            app_id: source.app_id.into_string(),
+            tolerance_secs: source.tolerance_secs,
+            options: source.provider.options(),
+            created_at: Rfc3339(source.created_at),
+            updated_at: Rfc3339(source.updated_at),
+        }
+    }
+}
+
+/// `InboundEventOut`: one request a source received.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InboundEventOut {
+    id: String,
+    status: &'static str,
+    reason: Option<String>,
+    event_id: Option<String>,
+    event_type: Option<String>,
+    message_id: Option<String>,
+    received_at: Rfc3339,
+}
+
+impl From<InboundEvent> for InboundEventOut {
+    fn from(event: InboundEvent) -> Self {
+        Self {
+            id: event.id.into_string(),
+            status: event.status.name(),
+            reason: event.reason,
+            event_id: event.event_id,
+            event_type: event.event_type,
+            message_id: event.msg_id.map(|id| id.into_string()),
+            received_at: Rfc3339(event.received_at),
+        }
+    }
+}
+
+/// Counts of one period in `SourceStatsOut`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CountsOut {
+    received: u64,
+    verified: u64,
+    rejected: u64,
+    duplicates: u64,
+    rejected_by_reason: BTreeMap<String, u64>,
+}
+
+impl From<InboundCounts> for CountsOut {
+    fn from(counts: InboundCounts) -> Self {
+        Self {
+            received: counts.received(),
+            verified: counts.verified,
+            rejected: counts.rejected(),
+            duplicates: counts.duplicates,
+            rejected_by_reason: counts.rejected_by_reason,
+        }
+    }
+}
+
+/// `SourceStatsOut`: every request since the source was created (within the retention), and the last 24 hours.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceStatsOut {
+    #[serde(flatten)]
+    total: CountsOut,
+    last24h: CountsOut,
+}
+
+fn option_error(err: OptionError) -> ApiError {
+    ApiError::body(&[err.field.as_str()], err.message)
+}
+
+fn check_name_field(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::body(&["name"], "the source name must not be empty"));
+    }
+    Ok(())
+}
+
+fn check_uid_field(uid: &str) -> Result<(), ApiError> {
+    check_uid(uid).map_err(|err| ApiError::body(&["uid"], format!("uid {err}")))
+}
+
+fn check_secret(provider: &Provider, secret: &str) -> Result<(), ApiError> {
+    if secret.trim().is_empty() {
+        return Err(ApiError::body(&["secret"], "the secret must not be empty: copy it from the provider's dashboard"));
+    }
+    if secret.len() > MAX_SECRET_LEN {
+        return Err(ApiError::body(&["secret"], format!("the secret must be at most {MAX_SECRET_LEN} bytes")));
+    }
+    provider.check_secret(secret).map_err(|err| ApiError::body(&["secret"], err.0))
+}
+
+fn check_tolerance(tolerance_secs: i64) -> Result<i64, ApiError> {
+    if (1..=MAX_TOLERANCE_SECS).contains(&tolerance_secs) {
+        Ok(tolerance_secs)
+    } else {
+        Err(ApiError::body(&["toleranceSecs"], format!("must be between 1 and {MAX_TOLERANCE_SECS} seconds")))
+    }
+}
+
+/// Finds a source by id or uid, or answers 404.
+pub async fn find_source(state: &ApiState, id_or_uid: &str) -> Result<Source, ApiError> {
+    state.store.get_source(id_or_uid).await.or_not_found("source", id_or_uid)
+}
+
+async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<SourceOut>>, ApiError> {
+    let request = page_request(&query, Order::Ascending)?;
+    let page = state.store.list_sources(&request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |source| source.id.to_string(), |source| Ok(source.into()))?))
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    ApiJson(input): ApiJson<SourceIn>,
+) -> Result<(StatusCode, Json<SourceOut>), ApiError> {
+    check_name_field(&input.name)?;
+    if let Some(uid) = &input.uid {
+        check_uid_field(uid)?;
+    }
+    let provider = Provider::from_options(&input.provider, &input.options).map_err(option_error)?;
+    check_secret(&provider, &input.secret)?;
+    let tolerance_secs = check_tolerance(input.tolerance_secs.unwrap_or(DEFAULT_TOLERANCE_SECS))?;
+    let app = find_app(&state, &input.app_id).await.map_err(|_| {
+        ApiError::body(&["appId"], format!("application `{}` not found; create it first", input.app_id))
+    })?;
+    let now = now_ms();
+    let source = Source {
+        id: SourceId::at(now),
+        uid: input.uid,
+        name: input.name,
+        app_id: app.id,
+        provider,
+        secrets: SourceSecrets::new(input.secret),
+        tolerance_secs,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_source(&source).await?;
+    Ok((StatusCode::CREATED, Json(source.into())))
+}
+
+async fn read(State(state): State<ApiState>, ApiPath(source_id): ApiPath<String>) -> Result<Json<SourceOut>, ApiError> {
+    Ok(Json(find_source(&state, &source_id).await?.into()))
+}
+
+async fn patch(
+    State(state): State<ApiState>,
+    ApiPath(source_id): ApiPath<String>,
+    ApiJson(input): ApiJson<SourcePatch>,
+) -> Result<Json<SourceOut>, ApiError> {
+    let mut source = find_source(&state, &source_id).await?;
+    if let Some(name) = input.name.as_set() {
+        check_name_field(name)?;
+    }
+    if let Some(uid) = input.uid.as_set() {
+        check_uid_field(uid)?;
+    }
+    input.name.apply_required(&mut source.name, "name")?;
+    input.uid.apply_to_option(&mut source.uid);
+
+    // A new provider starts from its defaults; the same provider keeps its options unless the patch sets them.
+    let mut provider_name = source.provider.name().to_owned();
+    input.provider.apply_required(&mut provider_name, "provider")?;
+    let mut options = if provider_name == source.provider.name() { source.provider.options() } else { Map::new() };
+    for (key, value) in input.options {
+        match value {
+            Value::Null => options.remove(&key),
+            value => options.insert(key, value),
+        };
+    }
+    options.retain(|_, value| !value.is_null());
+    source.provider = Provider::from_options(&provider_name, &options).map_err(option_error)?;
+
+    let now = now_ms();
+    match input.secret {
+        Patch::Absent if input.secret_grace_secs.is_some() => {
+            return Err(ApiError::body(&["secretGraceSecs"], "only applies together with a new `secret`"));
+        }
+        Patch::Absent => {}
+        Patch::Null => return Err(ApiError::body(&["secret"], "a source always has a secret; send a new one")),
+        Patch::Set(secret) => {
+            check_secret(&source.provider, &secret)?;
+            let grace_secs = input.secret_grace_secs.unwrap_or(DEFAULT_SECRET_GRACE_SECS);
+            if !(0..=MAX_TOLERANCE_SECS).contains(&grace_secs) {
+                let msg = format!("must be between 0 and {MAX_TOLERANCE_SECS} seconds");
+                return Err(ApiError::body(&["secretGraceSecs"], msg));
+            }
+            source.secrets.rotate(secret, now, grace_secs * 1000);
+        }
+    }
+    if let Some(app_ref) = input.app_id.as_set() {
+        let app = find_app(&state, app_ref)
+            .await
+            .map_err(|_| ApiError::body(&["appId"], format!("application `{app_ref}` not found")))?;
+        source.app_id = app.id;
+    } else if matches!(input.app_id, Patch::Null) {
+        return Err(ApiError::body(&["appId"], "a source always publishes to an application"));
+    }
+    let mut tolerance = Some(source.tolerance_secs);
+    input.tolerance_secs.apply_to_option(&mut tolerance);
+    source.tolerance_secs = check_tolerance(tolerance.unwrap_or(DEFAULT_TOLERANCE_SECS))?;
+    source.updated_at = now;
+    state.store.update_source(&source).await.or_not_found("source", &source_id)?;
+    Ok(Json(source.into()))
+}
+
+async fn delete(State(state): State<ApiState>, ApiPath(source_id): ApiPath<String>) -> Result<StatusCode, ApiError> {
+    let source = find_source(&state, &source_id).await?;
+    state.store.delete_source(&source.id).await.or_not_found("source", &source_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_events(
+    State(state): State<ApiState>,
+    ApiPath(source_id): ApiPath<String>,
+    query: QueryParams,
+) -> Result<Json<ListOut<InboundEventOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    let status = match query.get("status") {
+        None => None,
+        Some(name) => Some(InboundStatus::from_name(name).ok_or_else(|| {
+            ApiError::query("status", format!("must be `verified`, `duplicate` or `rejected`, not `{name}`"))
+        })?),
+    };
+    let source = find_source(&state, &source_id).await?;
+    let page = state.store.list_inbound_events(&source.id, status, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |event| event.id.to_string(), |event| Ok(event.into()))?))
+}
+
+async fn stats(
+    State(state): State<ApiState>,
+    ApiPath(source_id): ApiPath<String>,
+) -> Result<Json<SourceStatsOut>, ApiError> {
+    let source = find_source(&state, &source_id).await?;
+    let total = state.store.inbound_counts(&source.id, None).await?;
+    let day_ago = now_ms() - 24 * 3600 * 1000;
+    let last24h = state.store.inbound_counts(&source.id, Some(day_ago)).await?;
+    Ok(Json(SourceStatsOut { total: total.into(), last24h: last24h.into() }))
+}

@@ -1,0 +1,4 @@
+//! Fuzzes the stripe verifier's header parsing and checking.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hookrelay_fuzz::check("stripe", data));

@@ -1,0 +1,4 @@
+//! Fuzzes the svix verifier's header parsing and checking.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hookrelay_fuzz::check("svix", data));
