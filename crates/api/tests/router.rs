@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookrelay_api::{ApiState, TaskRunner, router};
-use hookrelay_core::model::{Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, Message, TimeWindow};
+use hookrelay_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundStatus, Message, Source,
+    TimeWindow,
+};
 use hookrelay_core::time::UnixMillis;
-use hookrelay_core::{AppId, EndpointId, MessageId};
+use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use hookrelay_store::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -181,6 +184,41 @@ impl Store for DownStore {
         _: usize,
         _: Option<&MessageId>,
     ) -> StoreResult<BatchDone> {
+        down()
+    }
+    async fn create_source(&self, _: &Source) -> StoreResult<()> {
+        down()
+    }
+    async fn get_source(&self, _: &str) -> StoreResult<Source> {
+        down()
+    }
+    async fn list_sources(&self, _: &PageRequest) -> StoreResult<Page<Source>> {
+        down()
+    }
+    async fn update_source(&self, _: &Source) -> StoreResult<()> {
+        down()
+    }
+    async fn delete_source(&self, _: &SourceId) -> StoreResult<()> {
+        down()
+    }
+    async fn ingest(&self, _: &InboundEvent, _: Option<&Message>) -> StoreResult<IngestOutcome> {
+        down()
+    }
+    async fn record_rejection(&self, _: &InboundEvent) -> StoreResult<()> {
+        down()
+    }
+    async fn list_inbound_events(
+        &self,
+        _: &SourceId,
+        _: Option<InboundStatus>,
+        _: &PageRequest,
+    ) -> StoreResult<Page<InboundEvent>> {
+        down()
+    }
+    async fn inbound_counts(&self, _: &SourceId, _: Option<UnixMillis>) -> StoreResult<InboundCounts> {
+        down()
+    }
+    async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }
     async fn ping(&self) -> StoreResult<()> {

@@ -12,8 +12,8 @@
 //! - [`record`]: writes attempts and next steps to the store in batches;
 //! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address).
 //!
-//! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads, and
-//! [`operational`] sends the operator events about endpoints and failing deliveries.
+//! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads and
+//! inbound events, and [`operational`] sends the operator events about endpoints and failing deliveries.
 
 mod attempt;
 mod breaker;

@@ -1,17 +1,19 @@
-//! Housekeeping in the background: disabling endpoints that have failed without a break for too long, and
-//! emptying message payloads past the retention period (the message, its attempts and metadata stay).
+//! Housekeeping in the background: disabling endpoints that have failed without a break for too long, and,
+//! past the retention period, emptying message payloads (the message, its attempts and metadata stay) and
+//! deleting the log of requests that reached inbound sources.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::{UnixMillis, now_ms};
-use hookrelay_store::Store;
+use hookrelay_store::{Store, StoreResult};
 use tokio::task::JoinHandle;
 
-/// How often payloads are purged.
+/// How often payloads and inbound events are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
-/// Messages purged per transaction, so a large backlog never holds the writer for long.
+/// Rows purged per transaction, so a large backlog never holds the writer for long.
 const PURGE_BATCH: usize = 1000;
 /// Longest gap between two looks for endpoints to disable.
 const DISABLE_CHECK_MAX: Duration = Duration::from_secs(60);
@@ -21,7 +23,7 @@ const DISABLE_CHECK_MAX: Duration = Duration::from_secs(60);
 pub struct MaintenanceConfig {
     /// Disable an endpoint whose attempts have all failed for this long.
     pub disable_failing_after: Option<Duration>,
-    /// Empty payloads of messages older than this.
+    /// Empty payloads of messages older than this, and delete inbound events received before it.
     pub payload_retention: Option<Duration>,
 }
 
@@ -42,7 +44,9 @@ pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn E
                 && tokio::time::Instant::now() >= next_purge
             {
                 next_purge += PURGE_EVERY;
-                purge_payloads(store.as_ref(), now_ms() - millis(retention)).await;
+                let (store, cutoff) = (store.as_ref(), now_ms() - millis(retention));
+                purge_in_batches("payloads", |limit| store.purge_payloads(cutoff, limit)).await;
+                purge_in_batches("inbound events", |limit| store.purge_inbound_events(cutoff, limit)).await;
             }
         }
     })
@@ -70,10 +74,15 @@ async fn disable_failing_endpoints(store: &dyn Store, events: &dyn EventSink, fa
     }
 }
 
-async fn purge_payloads(store: &dyn Store, cutoff: UnixMillis) {
+/// Calls `purge` with a batch size until a batch comes back short: the whole backlog goes in one round, one
+/// transaction per batch.
+async fn purge_in_batches<Batch>(what: &str, purge: impl Fn(usize) -> Batch)
+where
+    Batch: Future<Output = StoreResult<u64>>,
+{
     let mut total = 0;
     loop {
-        match store.purge_payloads(cutoff, PURGE_BATCH).await {
+        match purge(PURGE_BATCH).await {
             Ok(purged) => {
                 total += purged;
                 if purged < PURGE_BATCH as u64 {
@@ -81,13 +90,13 @@ async fn purge_payloads(store: &dyn Store, cutoff: UnixMillis) {
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, "purging old payloads failed; trying again later");
+                tracing::warn!(error = %err, "purging old {what} failed; trying again later");
                 break;
             }
         }
     }
     if total > 0 {
-        tracing::info!(purged = total, "purged payloads past the retention period");
+        tracing::info!(purged = total, "purged {what} past the retention period");
     }
 }
 

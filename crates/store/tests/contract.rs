@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, Message, SecretSet,
-    SignatureScheme, TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
+    InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind, TaskProgress, TaskStatus,
+    TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use hookrelay_store::*;
 
 fn app(uid: Option<&str>) -> Application {
@@ -547,9 +549,18 @@ async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let msg = message(&acme.id, "a", None);
     store.publish_message(&msg, None).await.unwrap();
+    let stripe = source(&acme.id, Some("stripe"));
+    store.create_source(&stripe).await.unwrap();
+    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", now_ms())).await.unwrap();
     store.delete_app(&acme.id).await.unwrap();
     assert!(matches!(store.get_message(&acme.id, msg.id.as_str()).await, Err(StoreError::NotFound)));
     assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert!(matches!(store.get_source("stripe").await, Err(StoreError::NotFound)));
+    assert_eq!(store.inbound_counts(&stripe.id, None).await.unwrap(), InboundCounts::default());
+    // The uid is free again.
+    let other = app(None);
+    store.create_app(&other).await.unwrap();
+    store.create_source(&source(&other.id, Some("stripe"))).await.unwrap();
     store.ping().await.unwrap();
 }
 
@@ -715,6 +726,303 @@ async fn replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never
     ));
 }
 
+fn source(app_id: &AppId, uid: Option<&str>) -> Source {
+    let now = now_ms();
+    Source {
+        id: SourceId::new(),
+        uid: uid.map(str::to_owned),
+        name: "Stripe payments".into(),
+        app_id: app_id.clone(),
+        provider: Provider::Stripe,
+        secrets: SourceSecrets::new("whsec_c2VjcmV0".into()),
+        tolerance_secs: 300,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A verified request received at `at`, with an id stamped with the same time, as the API makes them.
+fn verified(source_id: &SourceId, event_id: Option<&str>, at: i64) -> InboundEvent {
+    InboundEvent {
+        id: InboundEventId::at(at),
+        source_id: source_id.clone(),
+        status: InboundStatus::Verified,
+        reason: None,
+        event_id: event_id.map(str::to_owned),
+        event_type: Some("invoice.paid".into()),
+        msg_id: None,
+        received_at: at,
+    }
+}
+
+fn rejected(source_id: &SourceId, reason: &str, at: i64) -> InboundEvent {
+    InboundEvent {
+        status: InboundStatus::Rejected,
+        reason: Some(reason.into()),
+        event_type: None,
+        ..verified(source_id, None, at)
+    }
+}
+
+async fn ingest_new(
+    store: &Arc<dyn Store>,
+    event: &InboundEvent,
+    message: Option<&Message>,
+) -> Option<PublishedMessage> {
+    match store.ingest(event, message).await.unwrap() {
+        IngestOutcome::Recorded(published) => published,
+        other => panic!("expected the event to be recorded as new, got {other:?}"),
+    }
+}
+
+async fn sources_round_trip_and_uids_are_unique_across_applications(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let options = serde_json::json!({
+        "signatureHeader": "X-Corp-Signature", "signatureEncoding": "base64", "signaturePrefix": "",
+        "timestampHeader": "X-Corp-Timestamp", "eventTypeField": "event", "eventIdHeader": "X-Corp-Id",
+        "eventIdField": "data.id"
+    });
+    let mut corp = source(&acme.id, Some("corp"));
+    corp.provider = Provider::from_options("hmac-sha256", options.as_object().unwrap()).unwrap();
+    corp.secrets.rotate("second-secret".into(), now_ms(), 3_600_000);
+    corp.tolerance_secs = 60;
+    store.create_source(&corp).await.unwrap();
+    assert_eq!(store.get_source(corp.id.as_str()).await.unwrap(), corp);
+    assert_eq!(store.get_source("corp").await.unwrap(), corp);
+    let stored_options = store.get_source("corp").await.unwrap().provider.options();
+    assert_eq!(serde_json::Value::Object(stored_options), options);
+    assert!(matches!(store.get_source("nope").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.get_source(SourceId::new().as_str()).await, Err(StoreError::NotFound)));
+
+    // Uids name the public ingest URL, so they are unique across applications.
+    let other = app(None);
+    store.create_app(&other).await.unwrap();
+    match store.create_source(&source(&other.id, Some("corp"))).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("corp"), "{message}"),
+        got => panic!("expected a uid conflict, got {got:?}"),
+    }
+    assert!(matches!(store.create_source(&source(&AppId::new(), None)).await, Err(StoreError::NotFound)));
+
+    let mut slack = source(&other.id, None);
+    slack.provider =
+        Provider::from_options("slack", serde_json::json!({"eventTypeField": "event.type"}).as_object().unwrap())
+            .unwrap();
+    store.create_source(&slack).await.unwrap();
+    let mut taken = slack.clone();
+    taken.uid = Some("corp".into());
+    assert!(matches!(store.update_source(&taken).await, Err(StoreError::Conflict(_))));
+
+    corp.name = "Corp billing".into();
+    corp.uid = Some("billing".into());
+    corp.provider = Provider::Github;
+    corp.secrets.rotate("third-secret".into(), now_ms(), 3_600_000);
+    corp.updated_at += 1;
+    store.update_source(&corp).await.unwrap();
+    assert_eq!(store.get_source("billing").await.unwrap(), corp);
+    assert!(matches!(store.get_source("corp").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_source(&source(&acme.id, None)).await, Err(StoreError::NotFound)));
+
+    let all = store.list_sources(&PageRequest::first(10, Order::Ascending)).await.unwrap();
+    assert_eq!((all.items, all.done), (vec![corp.clone(), slack.clone()], true));
+    let newest = store.list_sources(&PageRequest::first(1, Order::Descending)).await.unwrap();
+    assert_eq!((newest.items, newest.done), (vec![slack.clone()], false));
+
+    store.delete_source(&corp.id).await.unwrap();
+    assert!(matches!(store.get_source(corp.id.as_str()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_source(&corp.id).await, Err(StoreError::NotFound)));
+}
+
+async fn deleting_a_source_removes_its_events_but_keeps_their_messages(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let stripe = source(&acme.id, None);
+    store.create_source(&stripe).await.unwrap();
+    let msg = message(&acme.id, "invoice.paid", None);
+    ingest_new(&store, &verified(&stripe.id, Some("evt_1"), now_ms()), Some(&msg)).await;
+    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", now_ms())).await.unwrap();
+
+    store.delete_source(&stripe.id).await.unwrap();
+    let first = PageRequest::first(10, Order::Descending);
+    assert!(store.list_inbound_events(&stripe.id, None, &first).await.unwrap().items.is_empty());
+    assert_eq!(store.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
+    // Requests that reach a source deleted meanwhile find it gone.
+    let late = verified(&stripe.id, Some("evt_2"), now_ms());
+    assert!(matches!(store.ingest(&late, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.record_rejection(&rejected(&stripe.id, "signature_mismatch", now_ms())).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, Some(&["invoice.paid"]), None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let (stripe, github) = (source(&acme.id, None), source(&acme.id, None));
+    store.create_source(&stripe).await.unwrap();
+    store.create_source(&github).await.unwrap();
+
+    let first_msg = message(&acme.id, "invoice.paid", None);
+    let first = verified(&stripe.id, Some("evt_1"), now_ms());
+    let published = ingest_new(&store, &first, Some(&first_msg)).await;
+    assert_eq!(published, Some(PublishedMessage { message: first_msg.clone(), deliveries: 1 }));
+    assert_eq!(store.get_message(&acme.id, first_msg.id.as_str()).await.unwrap(), first_msg);
+    let claimed = store.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|d| (d.msg_id.clone(), d.endpoint_id.clone())).collect::<Vec<_>>(),
+        vec![(first_msg.id.clone(), ep.id.clone())]
+    );
+
+    // The provider retries: a duplicate pointing at the first message, and nothing published.
+    let retry_msg = message(&acme.id, "invoice.paid", None);
+    let retry = verified(&stripe.id, Some("evt_1"), now_ms());
+    let outcome = store.ingest(&retry, Some(&retry_msg)).await.unwrap();
+    assert_eq!(outcome, IngestOutcome::Duplicate { original_msg_id: Some(first_msg.id.clone()) });
+    assert!(matches!(store.get_message(&acme.id, retry_msg.id.as_str()).await, Err(StoreError::NotFound)));
+    assert_eq!(store.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 1);
+
+    // A verified event without a message: its repeats point at no message.
+    let bare = verified(&stripe.id, Some("evt_2"), now_ms());
+    assert_eq!(ingest_new(&store, &bare, None).await, None);
+    let bare_again = verified(&stripe.id, Some("evt_2"), now_ms());
+    assert_eq!(store.ingest(&bare_again, None).await.unwrap(), IngestOutcome::Duplicate { original_msg_id: None });
+
+    // Without a provider event id there is nothing to deduplicate on.
+    for _ in 0..2 {
+        let msg = message(&acme.id, "invoice.paid", None);
+        assert!(ingest_new(&store, &verified(&stripe.id, None, now_ms()), Some(&msg)).await.is_some());
+    }
+    // Event ids are the provider's, so only unique per source.
+    let elsewhere_msg = message(&acme.id, "invoice.paid", None);
+    let elsewhere = verified(&github.id, Some("evt_1"), now_ms());
+    assert!(ingest_new(&store, &elsewhere, Some(&elsewhere_msg)).await.is_some());
+
+    let page = PageRequest::first(10, Order::Ascending);
+    let events = store.list_inbound_events(&stripe.id, None, &page).await.unwrap().items;
+    let summary: Vec<_> = events.iter().map(|e| (e.id.clone(), e.status, e.msg_id.clone())).collect();
+    assert_eq!(
+        summary[..4],
+        [
+            (first.id.clone(), InboundStatus::Verified, Some(first_msg.id.clone())),
+            (retry.id.clone(), InboundStatus::Duplicate, Some(first_msg.id.clone())),
+            (bare.id.clone(), InboundStatus::Verified, None),
+            (bare_again.id.clone(), InboundStatus::Duplicate, None),
+        ]
+    );
+    assert_eq!(events.len(), 6);
+    assert_eq!(events[1], InboundEvent { status: InboundStatus::Duplicate, msg_id: Some(first_msg.id), ..retry });
+    let counts = store.inbound_counts(&stripe.id, None).await.unwrap();
+    assert_eq!((counts.verified, counts.duplicates, counts.received()), (4, 2, 6));
+    assert_eq!(store.inbound_counts(&github.id, None).await.unwrap().verified, 1);
+}
+
+async fn inbound_event_lists_are_newest_first_and_filter_by_status(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let (stripe, other) = (source(&acme.id, None), source(&acme.id, None));
+    store.create_source(&stripe).await.unwrap();
+    store.create_source(&other).await.unwrap();
+    let base = now_ms() - 60_000;
+    let mut events = Vec::new();
+    for i in 0..5 {
+        let event = if i % 2 == 0 {
+            verified(&stripe.id, Some(&format!("evt_{i}")), base + i)
+        } else {
+            rejected(&stripe.id, "signature_mismatch", base + i)
+        };
+        if event.status == InboundStatus::Verified {
+            ingest_new(&store, &event, None).await;
+        } else {
+            store.record_rejection(&event).await.unwrap();
+        }
+        events.push(event);
+    }
+    store.record_rejection(&rejected(&other.id, "missing_header", base)).await.unwrap();
+    let stored = store.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
+    assert_eq!(stored.items.iter().rev().cloned().collect::<Vec<_>>(), events, "newest first, every field kept");
+
+    let ids = |page: Page<InboundEvent>| (page.items.into_iter().map(|e| e.id).collect::<Vec<_>>(), page.done);
+    let mut request = PageRequest::first(2, Order::Descending);
+    let first = store.list_inbound_events(&stripe.id, None, &request).await.unwrap();
+    assert_eq!(ids(first.clone()), (vec![events[4].id.clone(), events[3].id.clone()], false));
+    request.cursor = first.items.last().map(|e| e.id.to_string());
+    let second = store.list_inbound_events(&stripe.id, None, &request).await.unwrap();
+    assert_eq!(ids(second), (vec![events[2].id.clone(), events[1].id.clone()], false));
+
+    let verified_only = store
+        .list_inbound_events(&stripe.id, Some(InboundStatus::Verified), &PageRequest::first(10, Order::Descending))
+        .await
+        .unwrap();
+    assert_eq!(ids(verified_only), (vec![events[4].id.clone(), events[2].id.clone(), events[0].id.clone()], true));
+    let rejected_page = store
+        .list_inbound_events(&stripe.id, Some(InboundStatus::Rejected), &PageRequest::first(1, Order::Descending))
+        .await
+        .unwrap();
+    assert_eq!(ids(rejected_page), (vec![events[3].id.clone()], false));
+}
+
+async fn inbound_counts_split_by_outcome_and_reason_since_a_time(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let stripe = source(&acme.id, None);
+    store.create_source(&stripe).await.unwrap();
+    let day = 24 * 3_600_000;
+    let (old, recent) = (now_ms() - 2 * day, now_ms() - 1_000);
+    ingest_new(&store, &verified(&stripe.id, Some("evt_old"), old), None).await;
+    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", old)).await.unwrap();
+    ingest_new(&store, &verified(&stripe.id, Some("evt_new"), recent), None).await;
+    store.ingest(&verified(&stripe.id, Some("evt_new"), recent + 1), None).await.unwrap();
+    store.ingest(&verified(&stripe.id, Some("evt_old"), recent + 2), None).await.unwrap();
+    for reason in ["signature_mismatch", "missing_header", "signature_mismatch"] {
+        store.record_rejection(&rejected(&stripe.id, reason, recent + 3)).await.unwrap();
+    }
+
+    let all = store.inbound_counts(&stripe.id, None).await.unwrap();
+    let expected_all = InboundCounts {
+        verified: 2,
+        duplicates: 2,
+        rejected_by_reason: BTreeMap::from([("missing_header".into(), 1), ("signature_mismatch".into(), 3)]),
+    };
+    assert_eq!(all, expected_all);
+    assert_eq!((all.rejected(), all.received()), (4, 8));
+
+    let since = store.inbound_counts(&stripe.id, Some(recent)).await.unwrap();
+    let expected_since = InboundCounts {
+        verified: 1,
+        duplicates: 2,
+        rejected_by_reason: BTreeMap::from([("missing_header".into(), 1), ("signature_mismatch".into(), 2)]),
+    };
+    assert_eq!(since, expected_since);
+    assert_eq!(store.inbound_counts(&stripe.id, Some(recent + 4)).await.unwrap(), InboundCounts::default());
+    assert_eq!(store.inbound_counts(&SourceId::new(), None).await.unwrap(), InboundCounts::default());
+}
+
+async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let stripe = source(&acme.id, None);
+    store.create_source(&stripe).await.unwrap();
+    let day = 24 * 3_600_000;
+    let old_at = now_ms() - 100 * day;
+    let old_msg = message_at(&acme.id, "invoice.paid", None, old_at);
+    ingest_new(&store, &verified(&stripe.id, Some("evt_old"), old_at), Some(&old_msg)).await;
+    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", old_at + 1)).await.unwrap();
+    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", old_at + 2)).await.unwrap();
+    let recent = verified(&stripe.id, Some("evt_new"), now_ms());
+    ingest_new(&store, &recent, None).await;
+
+    let cutoff = now_ms() - 90 * day;
+    assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 0);
+    let left = store.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
+    assert_eq!(left.items.into_iter().map(|e| e.id).collect::<Vec<_>>(), vec![recent.id]);
+    // The messages stay: the payload purge has its own rules.
+    assert_eq!(store.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
+}
+
 /// Generates one `#[tokio::test]` per contract case for a backend, given an expression that opens a fresh,
 /// empty store (and returns whatever must live as long as it, e.g. a temp dir).
 macro_rules! backend_tests {
@@ -741,6 +1049,12 @@ macro_rules! backend_tests {
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,
                 replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had,
+                sources_round_trip_and_uids_are_unique_across_applications,
+                deleting_a_source_removes_its_events_but_keeps_their_messages,
+                ingest_publishes_new_events_once_and_records_repeats_as_duplicates,
+                inbound_event_lists_are_newest_first_and_filter_by_status,
+                inbound_counts_split_by_outcome_and_reason_since_a_time,
+                old_inbound_events_are_purged_in_batches,
             );
         }
     };

@@ -1,11 +1,14 @@
 //! Conversions between SQLite rows and the domain model, and the SQL fragments that several queries share.
 
+use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, ExpiringSecret,
-    Message, SecretSet, SignatureScheme, TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    InboundEvent, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind, TaskProgress,
+    TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
-use hookrelay_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use rusqlite::Row;
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
@@ -259,6 +262,58 @@ pub fn task_from_row(row: &Row<'_>) -> rusqlite::Result<BackgroundTask> {
         },
         created_at: row.get(9)?,
         updated_at: row.get(10)?,
+    })
+}
+
+pub const SOURCE_COLUMNS: &str =
+    "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at";
+
+/// A source's secrets as stored in `sources.secrets`: `{"current": "…", "previous": [["…", expires_at], …]}`.
+#[derive(Serialize, Deserialize)]
+struct StoredSourceSecrets {
+    current: String,
+    previous: Vec<(String, UnixMillis)>,
+}
+
+pub fn source_secrets_json(secrets: &SourceSecrets) -> String {
+    to_json(&StoredSourceSecrets { current: secrets.current.clone(), previous: secrets.previous.clone() })
+}
+
+pub fn source_from_row(row: &Row<'_>) -> rusqlite::Result<Source> {
+    let provider_name: String = row.get(4)?;
+    let options: serde_json::Map<String, serde_json::Value> = from_json(&row.get::<_, String>(5)?)?;
+    // The options were written by `Provider::options`, so a failure here means the row was damaged or written
+    // by a version that knew options this one does not.
+    let provider = Provider::from_options(&provider_name, &options)
+        .map_err(|e| conversion_error(format!("stored options of provider `{provider_name}`: {e}")))?;
+    let secrets: StoredSourceSecrets = from_json(&row.get::<_, String>(6)?)?;
+    Ok(Source {
+        id: SourceId::from_trusted(row.get(0)?),
+        uid: row.get(1)?,
+        name: row.get(2)?,
+        app_id: AppId::from_trusted(row.get(3)?),
+        provider,
+        secrets: SourceSecrets { current: secrets.current, previous: secrets.previous },
+        tolerance_secs: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+    })
+}
+
+pub const INBOUND_EVENT_COLUMNS: &str = "id, source_id, status, reason, event_id, event_type, msg_id, received_at";
+
+pub fn inbound_event_from_row(row: &Row<'_>) -> rusqlite::Result<InboundEvent> {
+    let status: String = row.get(2)?;
+    Ok(InboundEvent {
+        id: InboundEventId::from_trusted(row.get(0)?),
+        source_id: SourceId::from_trusted(row.get(1)?),
+        status: InboundStatus::from_name(&status)
+            .ok_or_else(|| conversion_error(format!("unknown inbound status {status}")))?,
+        reason: row.get(3)?,
+        event_id: row.get(4)?,
+        event_type: row.get(5)?,
+        msg_id: row.get::<_, Option<String>>(6)?.map(MessageId::from_trusted),
+        received_at: row.get(7)?,
     })
 }
 

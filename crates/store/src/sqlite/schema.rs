@@ -130,6 +130,43 @@ ALTER TABLE endpoints ADD COLUMN fifo INTEGER NOT NULL DEFAULT 0;
 DROP INDEX deliveries_by_endpoint;
 CREATE INDEX deliveries_by_endpoint ON deliveries(endpoint_id, status, msg_id);
 "#,
+    // 6: inbound sources and the requests that reached them. A source's uid is unique across all applications:
+    // it names the public ingest URL. `options` is the provider's options as a JSON object, `secrets` the current
+    // secret and the previous ones still accepted (JSON). Inbound event ids are stamped with the receive time, so
+    // paging and purging by id is by time. The partial unique index is what deduplicates provider event ids,
+    // however many writers share the database: a second verified row for the same event cannot exist.
+    // `msg_id` has no foreign key: deleting a source keeps the messages it published, and the app's deletion
+    // takes both.
+    r#"
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY,
+    uid TEXT UNIQUE,
+    name TEXT NOT NULL,
+    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    provider TEXT NOT NULL,
+    options TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    tolerance_secs INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+-- Deleting an application finds its sources through this index (the cascade would scan the table otherwise).
+CREATE INDEX sources_by_app ON sources(app_id);
+
+CREATE TABLE inbound_events (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('verified', 'duplicate', 'rejected')),
+    reason TEXT,
+    event_id TEXT,
+    event_type TEXT,
+    msg_id TEXT,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX inbound_events_by_source ON inbound_events(source_id, id);
+CREATE UNIQUE INDEX inbound_events_verified_once ON inbound_events(source_id, event_id)
+    WHERE status = 'verified' AND event_id IS NOT NULL;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

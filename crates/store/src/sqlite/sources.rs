@@ -1,0 +1,252 @@
+//! SQL of inbound sources: the sources themselves, and the log of requests that reached them (`inbound_events`),
+//! from which `ingest` deduplicates provider event ids and publishes new events as messages.
+//!
+//! An inbound event's id must carry its receive time (`InboundEventId::at(received_at)`, one clock reading, as a
+//! message's id and `created_at` are), so that a time bound is also an id bound: paging by id is paging by time,
+//! and counting or purging by time is a range scan of an id index.
+
+use hookrelay_core::id::min_body_at;
+use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{InboundEventId, MessageId, SourceId};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, ffi, params};
+
+use super::connections::sql_error;
+use super::rows::*;
+use super::{insert_message, query_page, text};
+use crate::store::{InboundCounts, IngestOutcome, PublishedMessage, StoreResult};
+use crate::{Page, PageRequest, StoreError};
+
+/// Counted under this reason when a rejection was recorded without one.
+const UNKNOWN_REASON: &str = "unknown";
+
+/// The SQLite extended result code of a failed statement, when it broke a constraint.
+fn broken_constraint(err: &rusqlite::Error) -> Option<i32> {
+    match err {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Some(e.extended_code)
+        }
+        _ => None,
+    }
+}
+
+/// Maps a failed write of a source: its uid (the table's only unique column besides the id) is taken, or its
+/// application does not exist.
+fn source_write_error(err: rusqlite::Error, source: &Source) -> StoreError {
+    match broken_constraint(&err) {
+        Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound,
+        Some(ffi::SQLITE_CONSTRAINT_UNIQUE) => StoreError::Conflict(match &source.uid {
+            Some(uid) => format!("a source with the uid `{uid}` already exists"),
+            None => "a source with this uid already exists".to_owned(),
+        }),
+        Some(ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => StoreError::Conflict("a source with this id already exists".into()),
+        _ => StoreError::Internal(err.to_string()),
+    }
+}
+
+/// Maps a failed write of an inbound event: its source was deleted meanwhile, or (never in practice) its id is
+/// taken.
+fn event_write_error(err: rusqlite::Error) -> StoreError {
+    match broken_constraint(&err) {
+        Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound,
+        _ => conflict_or_internal(err, "an inbound event with this id already exists"),
+    }
+}
+
+/// The smallest inbound event id stamped at `at` or later.
+fn event_id_floor(at: UnixMillis) -> String {
+    format!("{}{}", InboundEventId::PREFIX, min_body_at(at))
+}
+
+pub fn write_source(conn: &Connection, source: &Source, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    } else {
+        "UPDATE sources SET uid = ?2, name = ?3, app_id = ?4, provider = ?5, options = ?6, secrets = ?7, \
+         tolerance_secs = ?8, created_at = ?9, updated_at = ?10 WHERE id = ?1"
+    };
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                source.id.as_str(),
+                source.uid,
+                source.name,
+                source.app_id.as_str(),
+                source.provider.name(),
+                to_json(&source.provider.options()),
+                source_secrets_json(&source.secrets),
+                source.tolerance_secs,
+                source.created_at,
+                source.updated_at
+            ])
+        })
+        .map_err(|e| source_write_error(e, source))?;
+    expect_changed(changed)
+}
+
+pub fn get_source(conn: &Connection, id_or_uid: &str) -> StoreResult<Source> {
+    let column = if SourceId::parse(id_or_uid).is_some() { "id" } else { "uid" };
+    conn.prepare_cached(&format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE {column} = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id_or_uid], source_from_row))
+        .map_err(not_found_or_internal)
+}
+
+pub fn list_sources(conn: &Connection, page: &PageRequest) -> StoreResult<Page<Source>> {
+    let select = format!("SELECT {SOURCE_COLUMNS} FROM sources");
+    query_page(conn, &select, Filters::default(), "id", page, source_from_row)
+}
+
+pub fn delete_source(conn: &Connection, id: &SourceId) -> StoreResult<()> {
+    // Its inbound events go with it (ON DELETE CASCADE); the messages they published stay.
+    let changed = conn.execute("DELETE FROM sources WHERE id = ?1", [id.as_str()]).map_err(sql_error)?;
+    expect_changed(changed)
+}
+
+/// Records a verified request as new or as a duplicate, and publishes the message of a new one.
+pub fn ingest(conn: &Connection, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
+    // The unique index on verified (source_id, event_id) is the duplicate check: when a verified row with this
+    // event id exists, the insert does nothing. Letting the constraint decide, rather than looking first, stays
+    // right when several processes share a database and two of them get the same event at once.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbound_events (id, source_id, status, reason, event_id, event_type, msg_id, received_at) \
+             VALUES (?1, ?2, 'verified', NULL, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (source_id, event_id) WHERE status = 'verified' AND event_id IS NOT NULL DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                event.id.as_str(),
+                event.source_id.as_str(),
+                event.event_id,
+                event.event_type,
+                message.map(|msg| msg.id.as_str()),
+                event.received_at
+            ])
+        })
+        .map_err(event_write_error)?;
+    if inserted == 0 {
+        let original_msg_id = original_msg_id(conn, event)?;
+        insert_event(conn, event, InboundStatus::Duplicate, None, original_msg_id.as_ref())?;
+        return Ok(IngestOutcome::Duplicate { original_msg_id });
+    }
+    let Some(message) = message else {
+        return Ok(IngestOutcome::Recorded(None));
+    };
+    let deliveries = insert_message(conn, message, None)?;
+    Ok(IngestOutcome::Recorded(Some(PublishedMessage { message: message.clone(), deliveries })))
+}
+
+/// The message of the verified event that `event` repeats (`None` if that event published none).
+fn original_msg_id(conn: &Connection, event: &InboundEvent) -> StoreResult<Option<MessageId>> {
+    let original: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT msg_id FROM inbound_events WHERE source_id = ?1 AND event_id = ?2 AND status = 'verified'",
+        )
+        .and_then(|mut stmt| stmt.query_row(params![event.source_id.as_str(), event.event_id], |row| row.get(0)))
+        .optional()
+        .map_err(sql_error)?;
+    // No row at all would mean the original was purged in between: still a duplicate, of nothing we can name.
+    Ok(original.flatten().map(MessageId::from_trusted))
+}
+
+pub fn record_rejection(conn: &Connection, event: &InboundEvent) -> StoreResult<()> {
+    insert_event(conn, event, InboundStatus::Rejected, event.reason.as_deref(), None)
+}
+
+/// Inserts `event` with the status, reason and message this store decided, whatever the caller had set.
+fn insert_event(
+    conn: &Connection,
+    event: &InboundEvent,
+    status: InboundStatus,
+    reason: Option<&str>,
+    msg_id: Option<&MessageId>,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO inbound_events (id, source_id, status, reason, event_id, event_type, msg_id, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            event.id.as_str(),
+            event.source_id.as_str(),
+            status.name(),
+            reason,
+            event.event_id,
+            event.event_type,
+            msg_id.map(MessageId::as_str),
+            event.received_at
+        ])
+    })
+    .map_err(event_write_error)?;
+    Ok(())
+}
+
+pub fn list_inbound_events(
+    conn: &Connection,
+    source_id: &SourceId,
+    status: Option<InboundStatus>,
+    page: &PageRequest,
+) -> StoreResult<Page<InboundEvent>> {
+    let mut filters = Filters::default();
+    filters.add("source_id = ?", [text(source_id.as_str())]);
+    if let Some(status) = status {
+        filters.add("status = ?", [text(status.name())]);
+    }
+    let select = format!("SELECT {INBOUND_EVENT_COLUMNS} FROM inbound_events");
+    query_page(conn, &select, filters, "id", page, inbound_event_from_row)
+}
+
+pub fn inbound_counts(
+    conn: &Connection,
+    source_id: &SourceId,
+    since: Option<UnixMillis>,
+) -> StoreResult<InboundCounts> {
+    let mut filters = Filters::default();
+    filters.add("source_id = ?", [text(source_id.as_str())]);
+    if let Some(since) = since {
+        // The id bound lets the (source_id, id) index skip older events; the time bound is the exact rule.
+        filters.add("id >= ?", [Value::Text(event_id_floor(since))]);
+        filters.add("received_at >= ?", [Value::Integer(since)]);
+    }
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT status, reason, COUNT(*) FROM inbound_events{} GROUP BY status, reason",
+            filters.where_clause()
+        ))
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(filters.params), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, i64>(2)?))
+        })
+        .map_err(sql_error)?;
+    let mut counts = InboundCounts::default();
+    for row in rows {
+        let (status, reason, count) = row.map_err(sql_error)?;
+        let count = count.max(0) as u64;
+        match InboundStatus::from_name(&status) {
+            Some(InboundStatus::Verified) => counts.verified += count,
+            Some(InboundStatus::Duplicate) => counts.duplicates += count,
+            Some(InboundStatus::Rejected) => {
+                let reason = reason.unwrap_or_else(|| UNKNOWN_REASON.to_owned());
+                *counts.rejected_by_reason.entry(reason).or_default() += count;
+            }
+            None => return Err(StoreError::Internal(format!("unknown inbound status {status}"))),
+        }
+    }
+    Ok(counts)
+}
+
+pub fn purge_inbound_events(conn: &Connection, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    // Oldest first, through the primary key: ids start with the receive time.
+    let purged = conn
+        .prepare_cached(
+            "DELETE FROM inbound_events WHERE id IN (SELECT id FROM inbound_events \
+             WHERE id < ?1 AND received_at < ?2 ORDER BY id LIMIT ?3)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![event_id_floor(before), before, limit as i64]))
+        .map_err(sql_error)?;
+    Ok(purged as u64)
+}
