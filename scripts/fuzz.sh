@@ -11,7 +11,7 @@ for target in $(cargo fuzz list); do
     mkdir -p "corpus/$target"
     echo "== $target: ${seconds}s"
     cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=4096 2>&1 \
-        | grep -E '^(#[0-9]+ +DONE|Done|==|SUMMARY)|panicked|ERROR' || true
+        | grep -E '^#[0-9]+[[:space:]]+DONE|^Done|SUMMARY|panicked|ERROR' || true
     # A crash leaves an artifact and a non-zero status; fail loudly.
     if compgen -G "artifacts/$target/crash-*" >/dev/null; then
         echo "crash found in $target: see fuzz/artifacts/$target" >&2

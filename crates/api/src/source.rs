@@ -286,7 +286,8 @@ async fn patch(
         Patch::Absent if input.secret_grace_secs.is_some() => {
             return Err(ApiError::body(&["secretGraceSecs"], "only applies together with a new `secret`"));
         }
-        Patch::Absent => {}
+        // A changed provider must still be able to use the secret it keeps.
+        Patch::Absent => check_secret(&source.provider, &source.secrets.current)?,
         Patch::Null => return Err(ApiError::body(&["secret"], "a source always has a secret; send a new one")),
         Patch::Set(secret) => {
             check_secret(&source.provider, &secret)?;

@@ -236,6 +236,7 @@ async fn start() -> std::net::SocketAddr {
         admin_token: TOKEN.into(),
         on_new_work,
         max_body_bytes: 1024,
+        ingest_max_body_bytes: 1024,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
     };

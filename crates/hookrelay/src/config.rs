@@ -77,7 +77,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_OPERATIONAL_WEBHOOK_FORMAT")]
     pub operational_webhook_format: Option<String>,
 
-    /// Days message payloads are kept; older payloads are emptied (0 keeps them forever) [default: 90]
+    /// Days message payloads and inbound event-log entries are kept; older payloads are emptied and older
+    /// entries deleted (0 keeps them forever) [default: 90]
     #[arg(long, env = "HOOKRELAY_PAYLOAD_RETENTION_DAYS")]
     pub payload_retention_days: Option<u64>,
 

@@ -93,7 +93,9 @@ async fn rejections_have_the_right_status_publish_nothing_and_are_counted() {
     let body = br#"{"id": "evt_2", "type": "customer.created"}"#;
     let now = now_secs();
 
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<u8>, u16, &str)> = vec![
+    /// A request and what it must get: (name, headers, body, status, code).
+    type Case = (&'static str, Vec<(String, String)>, Vec<u8>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         ("missing header", vec![], body.to_vec(), 400, "missing_header"),
         (
             "malformed header",
@@ -287,6 +289,9 @@ async fn source_configuration_is_validated_and_managed() {
         (&patched["signatureHeader"], &patched["eventTypeField"]),
         (&json!("X-Webhook-Signature"), &json!("event"))
     );
+    let (status, refused) =
+        server.request(Method::PATCH, "/api/v1/source/corp/", Some(json!({"provider": "svix"}))).await;
+    assert_eq!((status, &refused["detail"][0]["loc"]), (422, &json!(["body", "secret"])), "{refused}");
     let (_, listed) = server.get("/api/v1/source/").await;
     assert_eq!(listed["data"][0]["name"], "Corp 2");
 
