@@ -6,6 +6,7 @@
 
 mod error;
 mod page;
+pub mod postgres;
 pub mod sqlite;
 mod store;
 

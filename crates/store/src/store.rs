@@ -289,8 +289,18 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest time any pending delivery is due (lease expiries included), if any.
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>>;
     /// Called once when a dispatcher starts. A backend that only one process can open (SQLite) makes
-    /// deliveries leased by a previous, crashed run due at once; a shared backend relies on lease expiry.
+    /// deliveries leased by a previous, crashed run due at once; a shared backend leaves them to `keep_alive`
+    /// (their holder may still be running).
     async fn requeue_interrupted(&self) -> StoreResult<u64>;
+    /// Called about every second while a dispatcher runs. A backend shared by several processes records that
+    /// this one is alive and makes due again, at once, the deliveries leased by processes that stopped doing so
+    /// (killed or cut off), returning how many. A single-process backend has nothing to do.
+    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<u64>;
+    /// Wakes `wake` whenever another process sharing the database commits new due work (a publish, an ingest, a
+    /// resend, a recover batch), so its dispatcher starts at once instead of at its next poll. Returns at once;
+    /// the watch runs in the background, reconnecting after errors, for the life of the process. A
+    /// single-process backend has nothing to watch.
+    async fn watch_new_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> StoreResult<()>;
 
     // --- maintenance ---
     /// Disables every enabled endpoint whose attempts have all failed since before `failing_since_before`,

@@ -687,6 +687,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    /// One process per database file: nobody else can hold a lease, and `requeue_interrupted` took back ours.
+    async fn keep_alive(&self, _now: UnixMillis) -> StoreResult<u64> {
+        Ok(0)
+    }
+
+    /// One process per database file: all new work is this process's own, and its API wakes its dispatcher.
+    async fn watch_new_work(&self, _wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
         self.db
             .write(Durability::PowerLoss, move |conn| {

@@ -1,0 +1,516 @@
+//! The PostgreSQL backend, for several hookrelay processes sharing one database. Same contract as SQLite
+//! (the contract suite runs unchanged on both); what differs is how processes share the queue:
+//!
+//! - a claim takes due rows with `FOR UPDATE SKIP LOCKED`, so concurrent dispatchers never take the same
+//!   delivery, and stamps each with this process's instance id and a lease;
+//! - every process renews its row in `instances` about every second (`keep_alive`); one that stops renewing for
+//!   `INSTANCE_TTL_MS` is presumed dead, and the next `keep_alive` of any other process makes its leased
+//!   deliveries due again — after a SIGKILL, work resumes within seconds, not after the lease;
+//! - a transaction that adds due work also sends `NOTIFY hookrelay_work`; every process `LISTEN`s on a
+//!   dedicated connection and wakes its dispatcher (`watch_new_work`);
+//! - uniqueness (uids, event ids, idempotency keys, inbound event ids) is enforced by constraints, never by
+//!   in-process maps.
+//!
+//! Connections come from a `deadpool` pool of configurable size. When the server is unreachable, calls fail
+//! with `StoreError::Unavailable` (the API answers 503, the dispatcher backs off) and the pool reconnects once
+//! it is back.
+
+mod queue;
+mod recovery;
+mod resources;
+pub mod schema;
+mod sources;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use hookrelay_core::model::*;
+use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::store::*;
+use crate::{Page, PageRequest, StoreError};
+
+/// The channel on which transactions that add due work notify.
+pub(crate) const WORK_CHANNEL: &str = "hookrelay_work";
+/// How long an instance counts as alive after its last `keep_alive` (which runs about every second).
+const INSTANCE_TTL_MS: i64 = 10_000;
+/// How long a call waits for a pooled connection before failing as unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL-backed [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    /// This process's id in `instances` and in the leases it holds.
+    instance_id: String,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, libpq's URL format; `?options=-csearch_path%3D…` selects
+    /// a schema) with a pool of at most `pool_size` connections, and brings the schema up to date.
+    pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|err| StoreError::Unavailable(format!("invalid PostgreSQL URL: {err}")))?;
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(2))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|err| StoreError::Internal(format!("cannot build the connection pool: {err}")))?;
+        let instance_id = format!("inst_{}", hookrelay_core::id::new_body(now_ms()));
+        let store = Self { pool, config, instance_id };
+        let mut db = store.client().await?;
+        schema::migrate(&mut db).await?;
+        Ok(store)
+    }
+
+    /// This process's instance id (as stamped on the leases it holds).
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|err| StoreError::Unavailable(format!("no PostgreSQL connection: {err}")))
+    }
+}
+
+/// Maps a PostgreSQL error to what the API and engine can act on: constraint violations become `Conflict` (with
+/// the constraint's name) or `NotFound` (a missing parent row); a lost or refused connection is `Unavailable`.
+pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
+    let Some(db) = err.as_db_error() else {
+        // No server answer: the connection is closed, refused or broken.
+        return StoreError::Unavailable(err.to_string());
+    };
+    match *db.code() {
+        SqlState::UNIQUE_VIOLATION => {
+            StoreError::Conflict(format!("already exists ({})", db.constraint().unwrap_or("unique constraint")))
+        }
+        SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound,
+        SqlState::ADMIN_SHUTDOWN
+        | SqlState::CRASH_SHUTDOWN
+        | SqlState::CANNOT_CONNECT_NOW
+        | SqlState::CONNECTION_FAILURE
+        | SqlState::CONNECTION_EXCEPTION
+        | SqlState::TOO_MANY_CONNECTIONS => StoreError::Unavailable(db.to_string()),
+        _ => StoreError::Internal(db.to_string()),
+    }
+}
+
+/// Listens on [`WORK_CHANNEL`] on its own connection (pooled ones are shared and cannot hold a `LISTEN`), waking
+/// `wake` per notification; reconnects with a growing pause after any error, and wakes once after each
+/// (re)connection in case work arrived while it was away.
+async fn listen_for_work(config: tokio_postgres::Config, wake: Arc<tokio::sync::Notify>) {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match listen_once(&config, &wake).await {
+            Ok(()) => pause = Duration::from_millis(200),
+            Err(err) => tracing::warn!(%err, "lost the connection that listens for new work; reconnecting"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One connection's worth of listening; returns when the connection ends.
+async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify) -> Result<(), String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|err| err.to_string())?;
+    // The connection object must be polled for anything to happen; it forwards notifications here. A full
+    // channel drops them: one pending wake-up covers any number of notifications.
+    let (notified, mut notifications) = tokio::sync::mpsc::channel::<()>(1);
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    let _ = notified.try_send(());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return err.to_string(),
+                None => return "connection closed".to_owned(),
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {WORK_CHANNEL}")).await.map_err(|err| err.to_string())?;
+    wake.notify_one();
+    while notifications.recv().await.is_some() {
+        wake.notify_one();
+    }
+    Err(driver.await.unwrap_or_else(|err| err.to_string()))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn requeue_interrupted(&self) -> StoreResult<u64> {
+        // Other processes may be running and holding leases; `keep_alive` takes back those of dead ones.
+        Ok(0)
+    }
+
+    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        let tx = db.transaction().await.map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO instances (id, started_at, alive_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET alive_until = EXCLUDED.alive_until",
+            &[&self.instance_id, &now, &(now + INSTANCE_TTL_MS)],
+        )
+        .await
+        .map_err(pg_error)?;
+        // Lock the dead instances' rows so two survivors do not both take back the same leases.
+        let dead: Vec<String> = tx
+            .query("SELECT id FROM instances WHERE alive_until < $1 FOR UPDATE SKIP LOCKED", &[&now])
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if dead.is_empty() {
+            tx.commit().await.map_err(pg_error)?;
+            return Ok(0);
+        }
+        let requeued = tx
+            .execute(
+                "UPDATE deliveries SET status = 1, next_attempt_at = $1, claimed_by = NULL \
+                 WHERE status = 3 AND claimed_by = ANY($2)",
+                &[&now, &dead],
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.execute("DELETE FROM instances WHERE id = ANY($1)", &[&dead]).await.map_err(pg_error)?;
+        if requeued > 0 {
+            tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL]).await.map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+        if requeued > 0 {
+            tracing::warn!(instances = ?dead, requeued, "took back the deliveries of stopped instances");
+        }
+        Ok(requeued)
+    }
+
+    async fn watch_new_work(&self, wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        tokio::spawn(listen_for_work(self.config.clone(), wake));
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let db = self.client().await?;
+        db.execute("SELECT 1", &[]).await.map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn create_app(&self, app: &Application) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::create_app(&mut db, app).await
+    }
+
+    async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
+        let mut db = self.client().await?;
+        resources::get_app(&mut db, id_or_uid).await
+    }
+
+    async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
+        let mut db = self.client().await?;
+        resources::list_apps(&mut db, page).await
+    }
+
+    async fn update_app(&self, app: &Application) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::update_app(&mut db, app).await
+    }
+
+    async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::delete_app(&mut db, id).await
+    }
+
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::create_event_type(&mut db, event_type).await
+    }
+
+    async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
+        let mut db = self.client().await?;
+        resources::get_event_type(&mut db, name).await
+    }
+
+    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>> {
+        let mut db = self.client().await?;
+        resources::list_event_types(&mut db, page, include_archived).await
+    }
+
+    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::update_event_type(&mut db, event_type).await
+    }
+
+    async fn expunge_event_type(&self, name: &str) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::expunge_event_type(&mut db, name).await
+    }
+
+    async fn unknown_event_types(&self, names: &[String]) -> StoreResult<Vec<String>> {
+        let mut db = self.client().await?;
+        resources::unknown_event_types(&mut db, names).await
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::create_endpoint(&mut db, endpoint).await
+    }
+
+    async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
+        let mut db = self.client().await?;
+        resources::get_endpoint(&mut db, app_id, id_or_uid).await
+    }
+
+    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
+        let mut db = self.client().await?;
+        resources::list_endpoints(&mut db, app_id, page).await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::update_endpoint(&mut db, endpoint).await
+    }
+
+    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::delete_endpoint(&mut db, app_id, id).await
+    }
+
+    async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts> {
+        let mut db = self.client().await?;
+        resources::endpoint_delivery_counts(&mut db, id).await
+    }
+
+    async fn oldest_open_delivery(&self, id: &EndpointId) -> StoreResult<Option<Delivery>> {
+        let mut db = self.client().await?;
+        resources::oldest_open_delivery(&mut db, id).await
+    }
+
+    async fn publish_message(
+        &self,
+        message: &Message,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage> {
+        let mut db = self.client().await?;
+        resources::publish_message(&mut db, message, idempotent).await
+    }
+
+    async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
+        let mut db = self.client().await?;
+        resources::get_message(&mut db, app_id, id_or_event_id).await
+    }
+
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let mut db = self.client().await?;
+        resources::list_messages(&mut db, app_id, filter, page).await
+    }
+
+    async fn list_message_deliveries(
+        &self,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Endpoint, Delivery)>> {
+        let mut db = self.client().await?;
+        resources::list_message_deliveries(&mut db, msg_id, page).await
+    }
+
+    async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::resend(&mut db, msg_id, endpoint_id).await
+    }
+
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let mut db = self.client().await?;
+        resources::list_attempts_for_endpoint(&mut db, endpoint_id, filter, page).await
+    }
+
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &MessageId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let mut db = self.client().await?;
+        resources::list_attempts_for_message(&mut db, msg_id, filter, page).await
+    }
+
+    async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
+        let mut db = self.client().await?;
+        resources::get_attempt(&mut db, msg_id, attempt_id).await
+    }
+
+    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
+        let mut db = self.client().await?;
+        resources::get_idempotent(&mut db, key).await
+    }
+
+    async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::put_idempotent(&mut db, response).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+        skip_endpoints: &[EndpointId],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let mut db = self.client().await?;
+        queue::claim_due(&mut db, now, limit, lease_until, skip_endpoints, &self.instance_id).await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        queue::record_outcomes(&mut db, outcomes).await
+    }
+
+    async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        queue::release(&mut db, deliveries).await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
+        let mut db = self.client().await?;
+        queue::next_due_at(&mut db).await
+    }
+
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
+        let mut db = self.client().await?;
+        queue::disable_failing_endpoints(&mut db, failing_since_before).await
+    }
+
+    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        queue::purge_payloads(&mut db, before, limit).await
+    }
+
+    async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::create_background_task(&mut db, task).await
+    }
+
+    async fn get_background_task(&self, id: &str) -> StoreResult<BackgroundTask> {
+        let mut db = self.client().await?;
+        resources::get_background_task(&mut db, id).await
+    }
+
+    async fn list_background_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BackgroundTask>> {
+        let mut db = self.client().await?;
+        resources::list_background_tasks(&mut db, filter, page).await
+    }
+
+    async fn update_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        resources::update_background_task(&mut db, task).await
+    }
+
+    async fn count_failed_deliveries(&self, endpoint_id: &EndpointId, window: TimeWindow) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        recovery::count_failed_deliveries(&mut db, endpoint_id, window).await
+    }
+
+    async fn count_messages(&self, app_id: &AppId, window: TimeWindow) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        recovery::count_messages(&mut db, app_id, window).await
+    }
+
+    async fn requeue_failed(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let mut db = self.client().await?;
+        recovery::requeue_failed(&mut db, endpoint_id, window, limit, after).await
+    }
+
+    async fn insert_missing_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let mut db = self.client().await?;
+        recovery::insert_missing_deliveries(&mut db, endpoint_id, window, limit, after).await
+    }
+
+    async fn create_source(&self, source: &Source) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        sources::create_source(&mut db, source).await
+    }
+
+    async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source> {
+        let mut db = self.client().await?;
+        sources::get_source(&mut db, id_or_uid).await
+    }
+
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
+        let mut db = self.client().await?;
+        sources::list_sources(&mut db, page).await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        sources::update_source(&mut db, source).await
+    }
+
+    async fn delete_source(&self, id: &SourceId) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        sources::delete_source(&mut db, id).await
+    }
+
+    async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
+        let mut db = self.client().await?;
+        sources::ingest(&mut db, event, message).await
+    }
+
+    async fn record_rejection(&self, event: &InboundEvent) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        sources::record_rejection(&mut db, event).await
+    }
+
+    async fn list_inbound_events(
+        &self,
+        source_id: &SourceId,
+        status: Option<InboundStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundEvent>> {
+        let mut db = self.client().await?;
+        sources::list_inbound_events(&mut db, source_id, status, page).await
+    }
+
+    async fn inbound_counts(&self, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts> {
+        let mut db = self.client().await?;
+        sources::inbound_counts(&mut db, source_id, since).await
+    }
+
+    async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        sources::purge_inbound_events(&mut db, before, limit).await
+    }
+}

@@ -1,0 +1,195 @@
+//! The PostgreSQL schema, as an ordered list of migrations recorded in `hookrelay_schema`. It mirrors the SQLite
+//! schema table for table and column for column (integers are `BIGINT`, flags `BIGINT` 0/1, JSON `TEXT`, bytes
+//! `BYTEA`), so the two backends share their meaning and `copy` can move rows from one to the other unchanged.
+//! What only a shared database needs is added: which process holds a delivery's lease (`deliveries.claimed_by`)
+//! and which processes are alive (`instances`).
+//!
+//! Several processes may start at once: the migration runs under a transaction-scoped advisory lock, so one
+//! applies it and the others wait, then find nothing to do.
+
+use tokio_postgres::Client;
+
+use super::pg_error;
+use crate::store::StoreResult;
+
+/// Serializes migrations across processes (an arbitrary constant: "hookrelay" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_7265_6c61;
+
+/// Each entry moves the schema one version forward; never edit a released entry, append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the SQLite schema has after its migration 6, plus lease owners and live instances.
+    r#"
+CREATE TABLE applications (
+    id TEXT PRIMARY KEY,
+    uid TEXT UNIQUE,
+    name TEXT NOT NULL,
+    rate_limit BIGINT,
+    metadata TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE event_types (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    archived BIGINT NOT NULL,
+    deprecated BIGINT NOT NULL,
+    schemas TEXT,
+    feature_flag TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE endpoints (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    uid TEXT,
+    url TEXT NOT NULL,
+    description TEXT NOT NULL,
+    filter_types TEXT,
+    channels TEXT,
+    rate_limit BIGINT,
+    disabled BIGINT NOT NULL,
+    metadata TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    headers TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    previous_secrets TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    signature_schemes TEXT NOT NULL DEFAULT '["standard"]',
+    failing_since BIGINT,
+    fifo BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (app_id, uid)
+);
+CREATE INDEX endpoints_by_app ON endpoints(app_id, id);
+
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    event_id TEXT,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    channels TEXT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (app_id, event_id)
+);
+CREATE INDEX messages_by_app ON messages(app_id, id);
+
+-- The queue: one row per (message, endpoint). Pending (1) and sending (3) rows are due at next_attempt_at;
+-- for a sending row that time is the end of its lease, and claimed_by the instance holding it.
+CREATE TABLE deliveries (
+    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    status BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    manual BIGINT NOT NULL,
+    next_attempt_at BIGINT,
+    claimed_by TEXT,
+    PRIMARY KEY (msg_id, endpoint_id)
+);
+CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
+CREATE INDEX deliveries_by_endpoint ON deliveries(endpoint_id, status, msg_id);
+CREATE INDEX deliveries_by_claimer ON deliveries(claimed_by) WHERE status = 3;
+
+CREATE TABLE attempts (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    response TEXT NOT NULL,
+    response_status_code BIGINT NOT NULL,
+    response_duration_ms BIGINT NOT NULL,
+    status BIGINT NOT NULL,
+    trigger_type BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX attempts_by_msg ON attempts(msg_id, id);
+CREATE INDEX attempts_by_endpoint ON attempts(endpoint_id, id);
+
+CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY,
+    status BIGINT NOT NULL,
+    body BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX idempotency_expiry ON idempotency(expires_at);
+
+CREATE TABLE background_tasks (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    since BIGINT NOT NULL,
+    until BIGINT NOT NULL,
+    cursor TEXT,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX background_tasks_by_status ON background_tasks(status, id);
+
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY,
+    uid TEXT UNIQUE,
+    name TEXT NOT NULL,
+    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    provider TEXT NOT NULL,
+    options TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    tolerance_secs BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX sources_by_app ON sources(app_id);
+
+CREATE TABLE inbound_events (
+    id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('verified', 'duplicate', 'rejected')),
+    reason TEXT,
+    event_id TEXT,
+    event_type TEXT,
+    msg_id TEXT,
+    received_at BIGINT NOT NULL
+);
+CREATE INDEX inbound_events_by_source ON inbound_events(source_id, id);
+CREATE UNIQUE INDEX inbound_events_verified_once ON inbound_events(source_id, event_id)
+    WHERE status = 'verified' AND event_id IS NOT NULL;
+
+-- Processes serving this database. Each renews alive_until while it runs; the leases of one that stopped
+-- renewing (killed, frozen, cut off) are taken back by the others.
+CREATE TABLE instances (
+    id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    alive_until BIGINT NOT NULL
+);
+"#,
+];
+
+/// Brings the schema of the connection's `search_path` to the newest version, in one transaction.
+pub async fn migrate(client: &mut Client) -> StoreResult<()> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_error)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS hookrelay_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(pg_error)?;
+    let current: i64 =
+        tx.query_one("SELECT COALESCE(MAX(version), 0) FROM hookrelay_schema", &[]).await.map_err(pg_error)?.get(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let version = index as i64 + 1;
+        tx.batch_execute(sql).await.map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO hookrelay_schema (version, applied_at) VALUES ($1, $2)",
+            &[&version, &hookrelay_core::time::now_ms()],
+        )
+        .await
+        .map_err(pg_error)?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    tx.commit().await.map_err(pg_error)
+}
