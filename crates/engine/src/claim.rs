@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::attempt::Attempter;
 use crate::breaker::{Breakers, Permit};
 use crate::lanes::{Admission, Lanes};
-use crate::{DispatcherConfig, EngineError, record};
+use crate::{DispatcherConfig, EngineError, liveness, record};
 
 /// Longest the loop sleeps without looking at the store, a safety net under the wake-ups.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -105,6 +105,7 @@ impl Dispatcher {
             recorder_view.wake.notify_one();
         }));
         let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(liveness::run(dispatcher.store.clone(), dispatcher.wake.clone(), stop_rx.clone()));
         let main_loop = tokio::spawn(dispatcher.clone().run(stop_rx, outcomes_tx));
         Ok(DispatcherHandle { dispatcher, stop, main_loop })
     }

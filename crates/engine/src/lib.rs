@@ -10,7 +10,9 @@
 //! - [`send`]: one signed POST (Standard Webhooks headers), with a timeout and a bounded response capture;
 //! - [`schedule`]: what happens after an attempt (done, retry at a time, give up), from the retry policy;
 //! - [`record`]: writes attempts and next steps to the store in batches;
-//! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address).
+//! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address);
+//! - [`liveness`]: with a database shared by several processes, a heartbeat that also takes back the leases of
+//!   stopped processes, and the watch for work the others add.
 //!
 //! Beside the dispatcher, [`maintenance`] disables endpoints that keep failing and purges old payloads and
 //! inbound events, and [`operational`] sends the operator events about endpoints and failing deliveries.
@@ -20,6 +22,7 @@ mod breaker;
 mod claim;
 pub mod egress;
 mod lanes;
+mod liveness;
 pub mod maintenance;
 pub mod operational;
 mod record;

@@ -30,6 +30,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Database: `postgres://user:password@host:5432/db` to share one PostgreSQL among several processes, or
+    /// `sqlite://path/to/hookrelay.db` [default: SQLite file hookrelay.db in the data directory]
+    #[arg(long, env = "HOOKRELAY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most connections one process opens to PostgreSQL [default: 16]
+    #[arg(long, env = "HOOKRELAY_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
+
     /// Bearer token for the API [default: generated once and stored in the data directory]
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -107,11 +116,72 @@ pub struct ServeArgs {
     pub log_format: Option<String>,
 }
 
+/// Which database a server uses.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded database file (one process at a time).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server shared by any number of processes; `url` may carry a password.
+    Postgres { url: String, pool_size: usize },
+}
+
+impl Database {
+    /// Reads `HOOKRELAY_DATABASE_URL`: `postgres://`/`postgresql://` URLs, `sqlite://<path>`, or nothing (the
+    /// file in the data directory).
+    fn parse(url: Option<String>, data_dir: &Path, pool_size: usize) -> anyhow::Result<Self> {
+        let Some(url) = url else {
+            return Ok(Self::Sqlite(data_dir.join(DATABASE_FILE)));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres { url, pool_size });
+        }
+        match url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
+            _ => anyhow::bail!(
+                "invalid HOOKRELAY_DATABASE_URL: use postgres://user:password@host:5432/database or \
+                 sqlite://path/to/hookrelay.db"
+            ),
+        }
+    }
+
+    /// Where the data is, for logs and messages: the file, or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres { url, .. } => redact_password(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// File name of the embedded database inside the data directory.
+pub const DATABASE_FILE: &str = "hookrelay.db";
+
 /// The resolved configuration of a server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub database: Database,
     pub admin_token: Option<String>,
     pub retry_schedule: RetrySchedule,
     pub retry_client_errors: bool,
@@ -166,9 +236,20 @@ impl ServeArgs {
             merged.operational_webhook_format,
             delivery_timeout,
         )?;
+        let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data"));
+        let pool_size = positive(merged.database_pool_size, 16, "HOOKRELAY_DATABASE_POOL_SIZE")?;
+        let database = Database::parse(merged.database_url, &data_dir, pool_size)?;
+        if matches!(database, Database::Postgres { .. }) && merged.admin_token.is_none() {
+            // A token generated into one process's data directory would differ from the next process's.
+            anyhow::bail!(
+                "with PostgreSQL, set HOOKRELAY_ADMIN_TOKEN (the same value on every hookrelay process sharing \
+                 the database); e.g. `openssl rand -hex 32`"
+            );
+        }
         Ok(ServeConfig {
             listen: merged.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8071))),
-            data_dir: merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data")),
+            database,
+            data_dir,
             admin_token: merged.admin_token,
             retry_schedule,
             retry_client_errors: merged.retry_client_errors.unwrap_or(true),
@@ -212,6 +293,8 @@ impl ServeArgs {
             config: self.config,
             listen: self.listen.or(lower.listen),
             data_dir: self.data_dir.or(lower.data_dir),
+            database_url: self.database_url.or(lower.database_url),
+            database_pool_size: self.database_pool_size.or(lower.database_pool_size),
             admin_token: self.admin_token.or(lower.admin_token),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
@@ -284,6 +367,32 @@ mod tests {
         assert_eq!(config.payload_retention, Some(Duration::from_secs(90 * 24 * 3600)));
         let forever = ServeArgs { payload_retention_days: Some(0), ..Default::default() }.resolve().unwrap();
         assert_eq!(forever.payload_retention, None);
+    }
+
+    #[test]
+    fn the_database_url_selects_the_backend_and_hides_its_password() {
+        let database = |url: Option<&str>| {
+            let args = ServeArgs { database_url: url.map(str::to_owned), ..Default::default() };
+            args.resolve().map(|config| config.database)
+        };
+        assert_eq!(database(None).unwrap(), Database::Sqlite(PathBuf::from("hookrelay-data/hookrelay.db")));
+        assert_eq!(database(Some("sqlite:///var/lib/h.db")).unwrap(), Database::Sqlite(PathBuf::from("/var/lib/h.db")));
+        let err = database(Some("postgres://db/hookrelay")).unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_ADMIN_TOKEN"), "{err}");
+        let args = ServeArgs {
+            database_url: Some("postgres://hr:s3cret@db:5432/hookrelay".into()),
+            admin_token: Some("token".into()),
+            ..Default::default()
+        };
+        let postgres = args.resolve().unwrap().database;
+        assert_eq!(
+            postgres,
+            Database::Postgres { url: "postgres://hr:s3cret@db:5432/hookrelay".into(), pool_size: 16 }
+        );
+        assert_eq!(postgres.describe(), "postgres://hr:***@db:5432/hookrelay");
+        assert!(!format!("{postgres:?}").contains("s3cret"));
+        assert!(database(Some("mysql://db/x")).is_err());
+        assert!(database(Some("sqlite://")).is_err());
     }
 
     #[test]

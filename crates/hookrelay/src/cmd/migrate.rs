@@ -7,7 +7,7 @@ use crate::{cmd::serve::open_store, logging};
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     logging::init(&config.log, &config.log_format);
-    let store = open_store(&config)?;
-    println!("database {} is up to date", store.path().display());
+    open_store(&config).await?;
+    println!("database {} is up to date", config.database.describe());
     Ok(())
 }

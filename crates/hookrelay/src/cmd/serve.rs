@@ -1,7 +1,7 @@
 //! `hookrelay serve`: open the store, start the dispatcher and the API, and run until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,19 +11,17 @@ use hookrelay_core::operational::{EventSink, NoEvents};
 use hookrelay_engine::DispatcherConfig;
 use hookrelay_engine::maintenance::MaintenanceConfig;
 use hookrelay_store::Store;
+use hookrelay_store::postgres::PostgresStore;
 use hookrelay_store::sqlite::SqliteStore;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::admin_token::{self, TokenSource};
-use crate::config::{ServeArgs, ServeConfig};
+use crate::config::{Database, ServeArgs, ServeConfig};
 use crate::logging;
 
 /// How long a stopping server waits for deliveries in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// File name of the embedded database inside the data directory.
-pub const DATABASE_FILE: &str = "hookrelay.db";
 
 /// A server started by [`start`].
 pub struct RunningServer {
@@ -31,7 +29,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub admin_token: String,
     pub token_source: TokenSource,
-    pub database: PathBuf,
+    /// Where the data is: the SQLite file, or the PostgreSQL URL without its password.
+    pub database: String,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -44,20 +43,31 @@ impl RunningServer {
     }
 }
 
-/// Opens the embedded store in the configured data directory, creating it if needed.
-pub fn open_store(config: &ServeConfig) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let path = config.data_dir.join(DATABASE_FILE);
-    SqliteStore::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+/// Opens the configured database (creating the SQLite file and its directory if needed) and brings its schema
+/// up to date.
+pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let described = config.database.describe();
+    match &config.database {
+        Database::Sqlite(path) => {
+            let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+            let store = SqliteStore::open(path).with_context(|| format!("cannot open database {described}"))?;
+            Ok(Arc::new(store))
+        }
+        Database::Postgres { url, pool_size } => {
+            let store = PostgresStore::connect(url, *pool_size)
+                .await
+                .with_context(|| format!("cannot open database {described}"))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// Starts the API and the dispatcher on the current runtime; the same function serves `hookrelay serve`
 /// and the black-box tests.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
-    let sqlite = open_store(&config)?;
-    let database = sqlite.path().to_owned();
-    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let store = open_store(&config).await?;
+    let database = config.database.describe();
     let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;
     let new_work = Arc::new(Notify::new());
     let events: Arc<dyn EventSink> = match config.operational_webhook.clone() {
@@ -117,7 +127,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         maintenance.abort();
         served.context("HTTP server failed")
     });
-    tracing::info!(%addr, database = %database.display(), "hookrelay is serving");
+    tracing::info!(%addr, %database, "hookrelay is serving");
     Ok(RunningServer { addr, admin_token, token_source, database, stop, task })
 }
 
@@ -130,7 +140,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let data_dir = config.data_dir.clone();
     let server = start(config).await?;
-    println!("hookrelay listening on http://{} (data in {})", server.addr, data_dir.display());
+    println!("hookrelay listening on http://{} (data in {})", server.addr, server.database);
     let token_file = data_dir.join("admin-token");
     match server.token_source {
         TokenSource::Generated => {

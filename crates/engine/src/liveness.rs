@@ -1,0 +1,39 @@
+//! Keeping this process's place among the processes sharing a database: a heartbeat (`Store::keep_alive`) about
+//! every second, which also takes back the leased deliveries of processes that stopped beating, and the watch
+//! for work other processes add (`Store::watch_new_work`). Both are no-ops on the single-process SQLite store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay_core::time::now_ms;
+use hookrelay_store::Store;
+use tokio::sync::{Notify, watch};
+
+/// Heartbeat period; well under the store's instance time-to-live, so a busy moment never looks like death.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Starts watching for other processes' work, then beats until `stop` turns true. `wake` is the dispatcher's.
+pub(crate) async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    if let Err(err) = store.watch_new_work(wake.clone()).await {
+        tracing::warn!(error = %err, "cannot watch for new work from other processes; polling only");
+    }
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match store.keep_alive(now_ms()).await {
+            Ok(0) => {}
+            Ok(count) => {
+                tracing::info!(count, "re-queued deliveries leased by a stopped process");
+                wake.notify_one();
+            }
+            Err(err) => tracing::warn!(error = %err, "heartbeat to the database failed; retrying"),
+        }
+    }
+}
