@@ -17,6 +17,8 @@ use hookrelay::cmd::serve::{RunningServer, start};
 use hookrelay::config::ServeArgs;
 use serde_json::{Value, json};
 
+pub mod postgres;
+
 pub const TOKEN: &str = "test-admin-token";
 
 /// An HTTP client for talking to servers and receivers on loopback.

@@ -1,0 +1,200 @@
+//! Several `hookrelay serve` processes on one PostgreSQL database: 10,000 messages published round-robin through
+//! three of them while one is killed with SIGKILL half-way. Every acknowledged message must reach the endpoint
+//! (the survivors take back the dead process's leases), each message is stored once (idempotency keys hold across
+//! processes), and the duplicate deliveries the kill causes are counted and must stay under 1%.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::postgres::TestSchema;
+use common::{Receiver, ServerProcess, TOKEN};
+use serde_json::{Value, json};
+
+const MESSAGES: usize = 10_000;
+const INSTANCES: usize = 3;
+const PUBLISHERS: usize = 24;
+/// The instance killed, once this many messages are acknowledged.
+const VICTIM: usize = 1;
+const KILL_AT: usize = MESSAGES / 2;
+const DEADLINE: Duration = Duration::from_secs(240);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_the_work_and_lose_nothing_when_one_is_killed() {
+    let started = Instant::now();
+    let schema = TestSchema::create().await;
+    let receiver = Receiver::ok().await;
+    let env = [
+        ("HOOKRELAY_DATABASE_URL", schema.url.as_str()),
+        ("HOOKRELAY_RETRY_SCHEDULE", "1,1,1,1,1"),
+        ("HOOKRELAY_DELIVERY_TIMEOUT_SECS", "5"),
+    ];
+    let data_dirs: Vec<_> = (0..INSTANCES).map(|_| tempfile::tempdir().expect("temp dir")).collect();
+    let mut servers: Vec<ServerProcess> = data_dirs.iter().map(|dir| ServerProcess::spawn(dir.path(), &env)).collect();
+    let bases: Vec<String> = servers.iter().map(|server| server.base.clone()).collect();
+
+    let http = common::http_client();
+    let app = create(&http, &format!("{}/api/v1/app/", bases[0]), json!({"name": "shared"})).await;
+    // Created through another instance: every instance serves the same data.
+    create(&http, &format!("{}/api/v1/app/{app}/endpoint/", bases[2]), json!({"url": receiver.url()})).await;
+
+    let dead = Arc::new(Mutex::new(HashSet::new()));
+    let acknowledged: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
+    let retried = Arc::new(AtomicUsize::new(0));
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|worker| {
+            let publisher = Publisher {
+                http: http.clone(),
+                bases: bases.clone(),
+                dead: dead.clone(),
+                app: app.clone(),
+                acknowledged: acknowledged.clone(),
+                retried: retried.clone(),
+            };
+            tokio::spawn(publisher.run(worker))
+        })
+        .collect();
+
+    while acknowledged.lock().expect("acks").len() < KILL_AT {
+        assert!(started.elapsed() < DEADLINE, "publishing stalled at {}", acknowledged.lock().expect("acks").len());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    dead.lock().expect("dead").insert(VICTIM);
+    tokio::task::block_in_place(|| servers[VICTIM].kill());
+    let killed_after = acknowledged.lock().expect("acks").len();
+    for publisher in publishers {
+        publisher.await.expect("publisher");
+    }
+    let published_in = started.elapsed();
+    let acknowledged = acknowledged.lock().expect("acks").clone();
+    let expected: HashSet<String> = acknowledged.values().cloned().collect();
+    assert_eq!(acknowledged.len(), MESSAGES);
+    assert_eq!(expected.len(), MESSAGES, "two publishes were acknowledged with the same message id");
+
+    let delivered = |receiver: &Receiver| -> (usize, HashSet<String>) {
+        let all = receiver.all();
+        let ids = all.iter().map(|request| request.header("webhook-id").to_owned()).collect();
+        (all.len(), ids)
+    };
+    loop {
+        let (_, ids) = delivered(&receiver);
+        let missing = expected.difference(&ids).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "after {:.0} s, {missing} of {MESSAGES} acknowledged messages were never delivered",
+            started.elapsed().as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered_in = started.elapsed();
+    // Let deliveries still in flight arrive, so the duplicate count is complete.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (requests, ids) = delivered(&receiver);
+    assert!(ids.is_subset(&expected), "a delivery carried an id that was never acknowledged");
+
+    let stored = list_message_ids(&http, &bases[0], &app).await;
+    assert_eq!(stored.len(), MESSAGES, "the database holds {} messages for {MESSAGES} publishes", stored.len());
+    let duplicates = requests - ids.len();
+    println!(
+        "{MESSAGES} messages through {INSTANCES} instances; instance {VICTIM} SIGKILLed after {killed_after} \
+         acknowledgements; {} publish requests retried on another instance with their idempotency key",
+        retried.load(Ordering::Relaxed)
+    );
+    println!(
+        "published in {:.1} s, all delivered in {:.1} s; {requests} deliveries, {duplicates} duplicates ({:.2}%)",
+        published_in.as_secs_f64(),
+        delivered_in.as_secs_f64(),
+        duplicates as f64 * 100.0 / MESSAGES as f64
+    );
+    assert!(duplicates * 100 < MESSAGES, "{duplicates} duplicate deliveries is 1% or more");
+    drop(servers);
+}
+
+/// Publishes its share round-robin across the instances, each message with an idempotency key; a publish that
+/// fails (its instance died, perhaps after committing) is retried on the next live instance with the same key.
+struct Publisher {
+    http: reqwest::Client,
+    bases: Vec<String>,
+    dead: Arc<Mutex<HashSet<usize>>>,
+    app: String,
+    acknowledged: Arc<Mutex<HashMap<usize, String>>>,
+    retried: Arc<AtomicUsize>,
+}
+
+impl Publisher {
+    async fn run(self, worker: usize) {
+        for seq in (worker..MESSAGES).step_by(PUBLISHERS) {
+            let id = self.publish(seq).await;
+            let previous = self.acknowledged.lock().expect("acks").insert(seq, id);
+            assert!(previous.is_none(), "message {seq} acknowledged twice");
+        }
+    }
+
+    async fn publish(&self, seq: usize) -> String {
+        let body = json!({"eventType": "shared.test", "payload": {"seq": seq}});
+        for attempt in 0.. {
+            let instance = (seq + attempt) % self.bases.len();
+            if self.dead.lock().expect("dead").contains(&instance) {
+                continue;
+            }
+            let response = self
+                .http
+                .post(format!("{}/api/v1/app/{}/msg/", self.bases[instance], self.app))
+                .bearer_auth(TOKEN)
+                .header("idempotency-key", format!("multi-{seq}"))
+                .json(&body)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            match response {
+                Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                    if let Ok(msg) = response.json::<Value>().await {
+                        return msg["id"].as_str().expect("message id").to_owned();
+                    }
+                }
+                Ok(response) if !response.status().is_server_error() && response.status() != StatusCode::CONFLICT => {
+                    panic!("publish {seq} refused: {} {}", response.status(), response.text().await.unwrap_or_default())
+                }
+                // Died mid-request, or (409) the same key is being processed by another instance right now.
+                _ => {}
+            }
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        unreachable!("the loop above only ends by returning")
+    }
+}
+
+async fn create(http: &reqwest::Client, url: &str, body: Value) -> String {
+    let response = http.post(url).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("JSON body");
+    created["id"].as_str().expect("id").to_owned()
+}
+
+async fn list_message_ids(http: &reqwest::Client, base: &str, app: &str) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    let mut iterator: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/app/{app}/msg/?limit=250&with_content=false");
+        if let Some(iterator) = &iterator {
+            url.push_str(&format!("&iterator={iterator}"));
+        }
+        let page: Value =
+            http.get(url).bearer_auth(TOKEN).send().await.expect("list sent").json().await.expect("list body");
+        for message in page["data"].as_array().expect("data") {
+            ids.insert(message["id"].as_str().expect("id").to_owned());
+        }
+        if page["done"].as_bool().expect("done") {
+            return ids;
+        }
+        iterator = Some(page["iterator"].as_str().expect("iterator").to_owned());
+    }
+}
