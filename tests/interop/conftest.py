@@ -1,5 +1,7 @@
 """Fixtures for the interop tests: a real `hookrelay serve` process and a real webhook receiver, both on
-loopback. The binary comes from $HOOKRELAY_BIN (set by .ci/run), else target/debug/hookrelay."""
+loopback. The binary comes from $HOOKRELAY_BIN (set by .ci/run), else target/debug/hookrelay. The `server`
+fixture runs every test twice: on the embedded SQLite database and on PostgreSQL (a fresh schema per test on
+$HOOKRELAY_TEST_DATABASE_URL, default the local server CI provides)."""
 
 import http.server
 import os
@@ -7,10 +9,13 @@ import pathlib
 import subprocess
 import threading
 import time
+import uuid
 
+import psycopg
 import pytest
 
 TOKEN = "interop-admin-token"
+DATABASE_URL = os.environ.get("HOOKRELAY_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -92,11 +97,29 @@ class Receiver:
         self.server.shutdown()
 
 
-@pytest.fixture
-def server(tmp_path):
-    running = Server(tmp_path / "data")
+class PostgresSchema:
+    """A schema of its own on the test PostgreSQL server, dropped afterwards; `url` points hookrelay at it."""
+
+    def __init__(self):
+        self.name = "hr_interop_" + uuid.uuid4().hex[:16]
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {self.name}")
+        separator = "&" if "?" in DATABASE_URL else "?"
+        self.url = f"{DATABASE_URL}{separator}options=-csearch_path%3D{self.name}"
+
+    def drop(self):
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(request, tmp_path):
+    schema = PostgresSchema() if request.param == "postgres" else None
+    running = Server(tmp_path / "data", {"HOOKRELAY_DATABASE_URL": schema.url} if schema else None)
     yield running
     running.stop()
+    if schema:
+        schema.drop()
 
 
 @pytest.fixture

@@ -141,6 +141,15 @@ impl Store for DownStore {
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
         down()
     }
+    async fn keep_alive(&self, _: UnixMillis) -> StoreResult<Liveness> {
+        down()
+    }
+    async fn pause_endpoint(&self, _: &EndpointId, _: UnixMillis) -> StoreResult<()> {
+        down()
+    }
+    async fn watch_new_work(&self, _: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        down()
+    }
     async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
         down()
     }

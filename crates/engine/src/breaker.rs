@@ -73,14 +73,14 @@ impl Breakers {
         })
     }
 
-    /// Records an attempt's result. Returns `true` when this result opened (or re-opened) the breaker.
-    pub fn record(&self, endpoint: &EndpointId, delivered: bool, was_probe: bool) -> bool {
+    /// Records an attempt's result. Returns the pause when this result opened (or re-opened) the breaker.
+    pub fn record(&self, endpoint: &EndpointId, delivered: bool, was_probe: bool) -> Option<Duration> {
         let (threshold, first_pause) = (self.threshold, self.first_pause);
         self.with(|breakers| {
             if delivered {
                 // A healthy endpoint needs no entry; removing it also keeps the map small.
                 breakers.remove(endpoint);
-                return false;
+                return None;
             }
             let breaker =
                 breakers.entry(endpoint.clone()).or_insert(Breaker { consecutive_failures: 0, state: State::Closed });
@@ -88,10 +88,10 @@ impl Breakers {
             let pause = match breaker.state {
                 State::Probing { pause } if was_probe => (pause * 2).min(MAX_PAUSE),
                 State::Closed if breaker.consecutive_failures >= threshold => first_pause,
-                _ => return false,
+                _ => return None,
             };
             breaker.state = State::Open { until: Instant::now() + pause, pause };
-            true
+            Some(pause)
         })
     }
 
@@ -126,10 +126,10 @@ mod tests {
     async fn opens_after_the_threshold_probes_and_closes_on_success() {
         let breakers = Breakers::new(3, Duration::from_secs(10));
         let ep = EndpointId::new();
-        assert!(!breakers.record(&ep, false, false));
-        assert!(!breakers.record(&ep, false, false));
+        assert_eq!(breakers.record(&ep, false, false), None);
+        assert_eq!(breakers.record(&ep, false, false), None);
         assert_eq!(breakers.permit(&ep), Permit::Send);
-        assert!(breakers.record(&ep, false, false), "third failure opens");
+        assert_eq!(breakers.record(&ep, false, false), Some(Duration::from_secs(10)), "third failure opens");
         assert_eq!(breakers.permit(&ep), Permit::Hold);
         assert_eq!(breakers.paused(), vec![ep.clone()]);
 
@@ -137,13 +137,13 @@ mod tests {
         assert!(breakers.paused().is_empty(), "due for a probe: the dispatcher may claim again");
         assert_eq!(breakers.permit(&ep), Permit::Probe);
         assert_eq!(breakers.permit(&ep), Permit::Hold, "one probe at a time");
-        assert!(breakers.record(&ep, false, true), "a failed probe re-opens");
+        assert_eq!(breakers.record(&ep, false, true), Some(Duration::from_secs(20)), "a failed probe re-opens, longer");
 
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(breakers.permit(&ep), Permit::Hold, "the second pause is twice as long");
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(breakers.permit(&ep), Permit::Probe);
-        assert!(!breakers.record(&ep, true, true));
+        assert_eq!(breakers.record(&ep, true, true), None);
         assert_eq!(breakers.permit(&ep), Permit::Send);
         assert!(breakers.paused().is_empty());
     }
@@ -152,7 +152,7 @@ mod tests {
     async fn a_reset_closes_an_open_breaker() {
         let breakers = Breakers::new(1, Duration::from_secs(600));
         let ep = EndpointId::new();
-        assert!(breakers.record(&ep, false, false));
+        assert!(breakers.record(&ep, false, false).is_some());
         assert_eq!(breakers.permit(&ep), Permit::Hold);
         breakers.reset(&ep);
         assert_eq!(breakers.permit(&ep), Permit::Send);
@@ -165,7 +165,7 @@ mod tests {
         let ep = EndpointId::new();
         breakers.record(&ep, false, false);
         breakers.record(&ep, true, false);
-        assert!(!breakers.record(&ep, false, false));
+        assert_eq!(breakers.record(&ep, false, false), None);
         assert_eq!(breakers.permit(&ep), Permit::Send);
     }
 }

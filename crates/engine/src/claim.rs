@@ -37,6 +37,8 @@ pub(crate) struct Dispatcher {
     wake: Arc<Notify>,
     /// Signalled whenever `claimed` drops, for a shutdown waiting on in-flight work.
     drained: Notify,
+    /// Processes sharing the database (from the heartbeat): each paces an endpoint to its share of the rate.
+    live_processes: Arc<AtomicUsize>,
 }
 
 /// Controls a running dispatcher.
@@ -70,10 +72,17 @@ impl DispatcherHandle {
     /// A hook for the API: call it when a user changed an endpoint or started recovering it. The endpoint's
     /// circuit breaker closes and the dispatcher looks for its deliveries at once.
     pub fn endpoint_reset_hook(&self) -> Arc<dyn Fn(&EndpointId) + Send + Sync> {
-        let (breakers, wake) = (self.dispatcher.breakers.clone(), self.dispatcher.wake.clone());
+        let dispatcher = self.dispatcher.clone();
         Arc::new(move |endpoint| {
-            breakers.reset(endpoint);
-            wake.notify_one();
+            dispatcher.breakers.reset(endpoint);
+            // Lift a pause another process (or this one) shared through the store, then look for work.
+            let (dispatcher, endpoint) = (dispatcher.clone(), endpoint.clone());
+            tokio::spawn(async move {
+                if let Err(err) = dispatcher.store.pause_endpoint(&endpoint, 0).await {
+                    tracing::warn!(error = %err, endpoint_id = %endpoint, "could not lift the endpoint's pause");
+                }
+                dispatcher.wake.notify_one();
+            });
         })
     }
 }
@@ -96,6 +105,7 @@ impl Dispatcher {
             claimed: AtomicUsize::new(0),
             wake,
             drained: Notify::new(),
+            live_processes: Arc::new(AtomicUsize::new(1)),
         });
         let recorder_view = dispatcher.clone();
         tokio::spawn(record::run_recorder(store, outcomes_rx, move |count| {
@@ -105,7 +115,12 @@ impl Dispatcher {
             recorder_view.wake.notify_one();
         }));
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(liveness::run(dispatcher.store.clone(), dispatcher.wake.clone(), stop_rx.clone()));
+        tokio::spawn(liveness::run(
+            dispatcher.store.clone(),
+            dispatcher.wake.clone(),
+            dispatcher.live_processes.clone(),
+            stop_rx.clone(),
+        ));
         let main_loop = tokio::spawn(dispatcher.clone().run(stop_rx, outcomes_tx));
         Ok(DispatcherHandle { dispatcher, stop, main_loop })
     }
@@ -206,13 +221,19 @@ impl Dispatcher {
                 self.hand_back(held).await;
                 continue;
             }
-            if let Some(slot) = self.lanes.reserve_slot(&endpoint, delivery.rate_limit) {
+            let sharing = self.live_processes.load(Ordering::Relaxed);
+            if let Some(slot) = self.lanes.reserve_slot(&endpoint, delivery.rate_limit, sharing) {
                 tokio::time::sleep_until(slot).await;
             }
             let outcome = self.attempter.attempt(delivery).await;
             let delivered = outcome.attempt.status == DeliveryStatus::Success;
-            if self.breakers.record(&endpoint, delivered, permit == Permit::Probe) {
-                tracing::warn!(endpoint_id = %endpoint, "endpoint keeps failing; pausing it (circuit breaker open)");
+            if let Some(pause) = self.breakers.record(&endpoint, delivered, permit == Permit::Probe) {
+                tracing::warn!(endpoint_id = %endpoint, ?pause, "endpoint keeps failing; pausing it (circuit breaker open)");
+                // Other processes sharing the database pause it too; this one already skips it.
+                let until = now_ms() + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2);
+                if let Err(err) = self.store.pause_endpoint(&endpoint, until).await {
+                    tracing::warn!(error = %err, endpoint_id = %endpoint, "could not share the endpoint's pause");
+                }
             }
             if outcomes.send(outcome).await.is_err() {
                 return;

@@ -118,9 +118,16 @@ impl Lanes {
     /// When the next request to `endpoint` may start under a limit of `per_second` requests, reserving that
     /// slot; `None` when there is no limit. Requests are spaced evenly (no bursts), which is what receivers
     /// that set a rate limit expect.
-    pub fn reserve_slot(&self, endpoint: &EndpointId, per_second: Option<u32>) -> Option<tokio::time::Instant> {
+    pub fn reserve_slot(
+        &self,
+        endpoint: &EndpointId,
+        per_second: Option<u32>,
+        sharing_processes: usize,
+    ) -> Option<tokio::time::Instant> {
         let per_second = per_second.filter(|rate| *rate > 0)?;
-        let spacing = Duration::from_secs(1) / per_second;
+        // With N processes delivering, each keeps to 1/N of the rate so that together they keep to it.
+        let sharing = u32::try_from(sharing_processes.max(1)).unwrap_or(u32::MAX);
+        let spacing = (Duration::from_secs(1) * sharing) / per_second;
         self.with_lanes(|lanes| {
             let lane = lanes.get_mut(endpoint)?;
             let now = tokio::time::Instant::now();

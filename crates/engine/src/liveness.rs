@@ -1,8 +1,11 @@
 //! Keeping this process's place among the processes sharing a database: a heartbeat (`Store::keep_alive`) about
 //! every second, which also takes back the leased deliveries of processes that stopped beating, and the watch
-//! for work other processes add (`Store::watch_new_work`). Both are no-ops on the single-process SQLite store.
+//! for work other processes add (`Store::watch_new_work`). The heartbeat also says how many processes share the
+//! database, so each paces endpoints to its share of their rate limit. All of it is a no-op on the
+//! single-process SQLite store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hookrelay_core::time::now_ms;
@@ -12,8 +15,14 @@ use tokio::sync::{Notify, watch};
 /// Heartbeat period; well under the store's instance time-to-live, so a busy moment never looks like death.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// Starts watching for other processes' work, then beats until `stop` turns true. `wake` is the dispatcher's.
-pub(crate) async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+/// Starts watching for other processes' work, then beats until `stop` turns true. `wake` is the dispatcher's;
+/// `live_processes` receives how many processes share the database.
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    live_processes: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) {
     if let Err(err) = store.watch_new_work(wake.clone()).await {
         tracing::warn!(error = %err, "cannot watch for new work from other processes; polling only");
     }
@@ -28,10 +37,12 @@ pub(crate) async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watc
             return;
         }
         match store.keep_alive(now_ms()).await {
-            Ok(0) => {}
-            Ok(count) => {
-                tracing::info!(count, "re-queued deliveries leased by a stopped process");
-                wake.notify_one();
+            Ok(liveness) => {
+                live_processes.store(liveness.live_processes.max(1), Ordering::Relaxed);
+                if liveness.requeued > 0 {
+                    tracing::info!(count = liveness.requeued, "re-queued deliveries leased by a stopped process");
+                    wake.notify_one();
+                }
             }
             Err(err) => tracing::warn!(error = %err, "heartbeat to the database failed; retrying"),
         }

@@ -164,6 +164,16 @@ pub enum IngestOutcome {
     Duplicate { original_msg_id: Option<MessageId> },
 }
 
+/// What a heartbeat ([`Store::keep_alive`]) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// Deliveries leased by stopped processes, now due again.
+    pub requeued: u64,
+    /// Processes serving the database, this one included (at least 1): per-endpoint rate limits are split
+    /// among them.
+    pub live_processes: usize,
+}
+
 /// How many requests reached a source, split by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InboundCounts {
@@ -294,8 +304,11 @@ pub trait Store: Send + Sync + 'static {
     async fn requeue_interrupted(&self) -> StoreResult<u64>;
     /// Called about every second while a dispatcher runs. A backend shared by several processes records that
     /// this one is alive and makes due again, at once, the deliveries leased by processes that stopped doing so
-    /// (killed or cut off), returning how many. A single-process backend has nothing to do.
-    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<u64>;
+    /// (killed or cut off). A single-process backend has nothing to do but say it is alone.
+    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness>;
+    /// Makes every process skip the endpoint's deliveries in `claim_due` until `until` (its circuit breaker
+    /// opened in one of them). A later call replaces the time; a time in the past lifts the pause.
+    async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()>;
     /// Wakes `wake` whenever another process sharing the database commits new due work (a publish, an ingest, a
     /// resend, a recover batch), so its dispatcher starts at once instead of at its next poll. Returns at once;
     /// the watch runs in the background, reconnecting after errors, for the life of the process. A

@@ -152,7 +152,7 @@ impl Store for PostgresStore {
         Ok(0)
     }
 
-    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<u64> {
+    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness> {
         let mut db = self.client().await?;
         let tx = db.transaction().await.map_err(pg_error)?;
         tx.execute(
@@ -170,9 +170,15 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| row.get(0))
             .collect();
+        let live: i64 = tx
+            .query_one("SELECT count(*) FROM instances WHERE alive_until >= $1", &[&now])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let live_processes = usize::try_from(live).unwrap_or(1).max(1);
         if dead.is_empty() {
             tx.commit().await.map_err(pg_error)?;
-            return Ok(0);
+            return Ok(Liveness { requeued: 0, live_processes });
         }
         let requeued = tx
             .execute(
@@ -190,7 +196,15 @@ impl Store for PostgresStore {
         if requeued > 0 {
             tracing::warn!(instances = ?dead, requeued, "took back the deliveries of stopped instances");
         }
-        Ok(requeued)
+        Ok(Liveness { requeued, live_processes })
+    }
+
+    async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()> {
+        let db = self.client().await?;
+        db.execute("UPDATE endpoints SET paused_until = $2 WHERE id = $1", &[&endpoint_id.as_str(), &until])
+            .await
+            .map_err(pg_error)?;
+        Ok(())
     }
 
     async fn watch_new_work(&self, wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {

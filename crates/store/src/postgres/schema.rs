@@ -17,7 +17,7 @@ const MIGRATION_LOCK: i64 = 0x686f_6f6b_7265_6c61;
 
 /// Each entry moves the schema one version forward; never edit a released entry, append a new one.
 const MIGRATIONS: &[&str] = &[
-    // 1: everything the SQLite schema has after its migration 6, plus lease owners and live instances.
+    // 1: everything the SQLite schema has after its migration 7, plus lease owners and live instances.
     r#"
 CREATE TABLE applications (
     id TEXT PRIMARY KEY,
@@ -60,6 +60,7 @@ CREATE TABLE endpoints (
     signature_schemes TEXT NOT NULL DEFAULT '["standard"]',
     failing_since BIGINT,
     fifo BIGINT NOT NULL DEFAULT 0,
+    paused_until BIGINT,
     UNIQUE (app_id, uid)
 );
 CREATE INDEX endpoints_by_app ON endpoints(app_id, id);

@@ -688,8 +688,20 @@ impl Store for SqliteStore {
     }
 
     /// One process per database file: nobody else can hold a lease, and `requeue_interrupted` took back ours.
-    async fn keep_alive(&self, _now: UnixMillis) -> StoreResult<u64> {
-        Ok(0)
+    async fn keep_alive(&self, _now: UnixMillis) -> StoreResult<Liveness> {
+        Ok(Liveness { requeued: 0, live_processes: 1 })
+    }
+
+    async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()> {
+        let id = endpoint_id.as_str().to_owned();
+        self.db
+            .write(Durability::ProcessCrash, move |conn| {
+                // A deleted endpoint has nothing left to pause.
+                conn.execute("UPDATE endpoints SET paused_until = ?2 WHERE id = ?1", params![id, until])
+                    .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
     }
 
     /// One process per database file: all new work is this process's own, and its API wakes its dispatcher.
@@ -899,6 +911,7 @@ fn claim_due(
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
              AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
+             AND (e.paused_until IS NULL OR e.paused_until <= ?1) \
              AND (e.fifo = 0 OR NOT EXISTS (SELECT 1 FROM deliveries head WHERE head.endpoint_id = d.endpoint_id \
                   AND head.status IN (1, 3) AND head.msg_id < d.msg_id)) \
              ORDER BY d.next_attempt_at LIMIT ?3",

@@ -167,6 +167,10 @@ CREATE INDEX inbound_events_by_source ON inbound_events(source_id, id);
 CREATE UNIQUE INDEX inbound_events_verified_once ON inbound_events(source_id, event_id)
     WHERE status = 'verified' AND event_id IS NOT NULL;
 "#,
+    // 7: a circuit breaker's pause, shared with every process through the claim query.
+    r#"
+ALTER TABLE endpoints ADD COLUMN paused_until INTEGER;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
