@@ -23,8 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server and the delivery dispatcher.
     Serve(crate::config::ServeArgs),
-    /// Create or upgrade the database schema, then exit (serve also does this at start).
-    Migrate(crate::config::ServeArgs),
+    /// Create or upgrade the database schema, then exit (serve also does this at start); with --from and --to, copy
+    /// a SQLite database into an empty PostgreSQL one instead.
+    Migrate(migrate::MigrateArgs),
     /// Run a local receiver that prints the webhooks it gets and checks their signatures.
     Listen(listen::ListenArgs),
     /// Re-send an endpoint's failed deliveries of a time window (or, with --missing, the messages it never

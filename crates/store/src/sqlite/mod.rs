@@ -41,7 +41,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date. Fails if another
     /// process has it open.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let lock_path = path.with_extension("lock");
+        let lock_path = lock_path(path);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -62,6 +62,12 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The lock file that keeps a second process away from the database at `path` (`copy` checks it too, to tell a
+/// user who forgot to stop the server what to do).
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    path.with_extension("lock")
 }
 
 fn text(value: &str) -> Value {
