@@ -62,6 +62,7 @@ async fn ingest(
         received_at,
     };
 
+    let headers = to_headers(&headers);
     let verified = match axum::body::to_bytes(body, state.ingest_max_body_bytes).await {
         Ok(bytes) => check(&source, &headers, &bytes, received_at).map(|payload| (bytes, payload)),
         Err(_) => Err(Refusal {
@@ -85,7 +86,7 @@ async fn ingest(
         }
     };
 
-    let request = InboundRequest { headers: &to_headers(&headers), body: &bytes };
+    let request = InboundRequest { headers: &headers, body: &bytes };
     event.event_id = source.provider.event_id(&request);
     let event_type = event_type_name(source.provider.event_type(&request));
     event.event_type = Some(event_type.clone());
@@ -124,8 +125,8 @@ async fn ingest(
 
 /// Verifies the request and returns the body as the message payload: verification first, so that an
 /// unauthenticated caller learns nothing about what the body should look like.
-fn check(source: &Source, headers: &HeaderMap, body: &[u8], now: i64) -> Result<String, Refusal> {
-    let request = InboundRequest { headers: &to_headers(headers), body };
+fn check(source: &Source, headers: &Headers, body: &[u8], now: i64) -> Result<String, Refusal> {
+    let request = InboundRequest { headers, body };
     let secrets = source.secrets.valid_at(now);
     source.provider.verify(&request, &secrets, now.div_euclid(1000), source.tolerance_secs).map_err(|rejection| {
         let status = if rejection.is_malformed() { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
