@@ -4,6 +4,7 @@
 //! times are written in one transaction before the API answers, so a crash never loses accepted work; the
 //! dispatcher claims due deliveries under a lease and records each attempt with the delivery's next step.
 
+mod columns;
 mod error;
 mod page;
 pub mod postgres;
