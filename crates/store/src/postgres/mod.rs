@@ -18,6 +18,7 @@
 mod queue;
 mod recovery;
 mod resources;
+mod rows;
 pub mod schema;
 mod sources;
 
@@ -104,6 +105,13 @@ pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Tells every process listening on [`WORK_CHANNEL`] that `tx` adds due work; PostgreSQL delivers the
+/// notification when (and only if) `tx` commits.
+pub(crate) async fn announce_new_work(tx: &impl deadpool_postgres::GenericClient) -> StoreResult<()> {
+    tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL]).await.map_err(pg_error)?;
+    Ok(())
+}
+
 /// Listens on [`WORK_CHANNEL`] on its own connection (pooled ones are shared and cannot hold a `LISTEN`), waking
 /// `wake` per notification; reconnects with a growing pause after any error, and wakes once after each
 /// (re)connection in case work arrived while it was away.
@@ -184,7 +192,7 @@ impl Store for PostgresStore {
             .map_err(pg_error)?;
         tx.execute("DELETE FROM instances WHERE id = ANY($1)", &[&dead]).await.map_err(pg_error)?;
         if requeued > 0 {
-            tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL]).await.map_err(pg_error)?;
+            announce_new_work(&tx).await?;
         }
         tx.commit().await.map_err(pg_error)?;
         if requeued > 0 {
