@@ -38,8 +38,9 @@ use crate::{Page, PageRequest, StoreError};
 
 /// The channel on which transactions that add due work notify.
 pub(crate) const WORK_CHANNEL: &str = "hookrelay_work";
-/// How long an instance counts as alive after its last `keep_alive` (which runs about every second).
-const INSTANCE_TTL_MS: i64 = 10_000;
+/// How long an instance counts as alive after its last `keep_alive` (which runs about every second), or after
+/// its first claim.
+pub const INSTANCE_TTL_MS: i64 = 10_000;
 /// How long a call waits for a pooled connection before failing as unavailable.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
@@ -393,7 +394,7 @@ impl Store for PostgresStore {
 
     async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
         let mut db = self.client().await?;
-        queue::release(&mut db, deliveries).await
+        queue::release(&mut db, deliveries, &self.instance_id).await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
