@@ -141,6 +141,12 @@ impl Store for DownStore {
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
         down()
     }
+    async fn keep_alive(&self, _: UnixMillis) -> StoreResult<u64> {
+        down()
+    }
+    async fn watch_new_work(&self, _: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        down()
+    }
     async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
         down()
     }
