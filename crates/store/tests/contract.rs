@@ -1412,6 +1412,26 @@ async fn postgres_a_release_leaves_a_lease_another_store_took_over() {
 }
 
 #[tokio::test]
+async fn postgres_a_publish_whose_idempotency_key_another_store_answered_commits_nothing() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&first, std::slice::from_ref(&ep)).await;
+    let response =
+        IdempotentResponse { key: "k1".into(), status: 202, body: b"{}".to_vec(), expires_at: now_ms() + 60_000 };
+    first.publish_message(&message(&acme.id, "a", None), Some(&response)).await.unwrap();
+
+    // The same request reached another process, whose in-process lock on the key could not see the first one.
+    let again = message(&acme.id, "a", None);
+    assert!(matches!(second.publish_message(&again, Some(&response)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(second.get_message(&acme.id, again.id.as_str()).await, Err(StoreError::NotFound)));
+    assert_eq!(second.endpoint_delivery_counts(&ep.id).await.unwrap().pending, 1, "only the first one's delivery");
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
 async fn postgres_new_work_wakes_the_other_stores() {
     let (schema, first, second) = two_postgres_stores().await;
     let wake = Arc::new(tokio::sync::Notify::new());

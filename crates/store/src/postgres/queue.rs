@@ -42,7 +42,7 @@ pub async fn claim_due(
     instance_id: &str,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let skip: Vec<&str> = skip_endpoints.iter().map(EndpointId::as_str).collect();
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let limit = sql_limit(limit);
     // Due: pending and due, or sending with an expired lease. A delivery whose endpoint was disabled after the
     // message was routed is taken too, and fails instead of being leased (it will not be attempted), as in
     // SQLite. `due_at` is read before the update, so a delivery handed back keeps its place in line.
@@ -418,7 +418,7 @@ pub async fn purge_payloads(db: &mut Client, before: UnixMillis, limit: usize) -
         "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
          WHERE m.id < $1 AND m.payload <> '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
          WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
-        &[&msg_id_floor(before), &i64::try_from(limit).unwrap_or(i64::MAX)],
+        &[&msg_id_floor(before), &sql_limit(limit)],
     )
     .await
     .map_err(pg_error)?;

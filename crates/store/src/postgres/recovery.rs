@@ -49,11 +49,6 @@ pub async fn count_messages(db: &mut Client, app_id: &AppId, window: TimeWindow)
     .await
 }
 
-/// The SQL limit of a batch of `limit` rows.
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
 pub async fn requeue_failed(
     db: &mut Client,
     endpoint_id: &EndpointId,

@@ -99,6 +99,11 @@ pub async fn query_count(db: &impl GenericClient, sql: &str, params: &[&(dyn ToS
     }
 }
 
+/// A row count as a SQL `LIMIT` (`BIGINT`); a limit beyond `i64::MAX` is no limit at all.
+pub fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
 /// A parameter of a statement built at run time.
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -172,7 +177,7 @@ impl Filters {
             self.add(format!("{column} {op} {placeholder}"));
         }
         let direction = if descending { "DESC" } else { "ASC" };
-        let limit = self.bind(i64::try_from(page.limit).unwrap_or(i64::MAX).saturating_add(1));
+        let limit = self.bind(sql_limit(page.limit).saturating_add(1));
         format!("{} ORDER BY {column} {direction} LIMIT {limit}", self.where_clause())
     }
 }

@@ -234,7 +234,7 @@ pub async fn purge_inbound_events(db: &mut Client, before: UnixMillis, limit: us
         &*db,
         "DELETE FROM inbound_events WHERE id IN (SELECT id FROM inbound_events \
          WHERE id < $1 AND received_at < $2 ORDER BY id LIMIT $3)",
-        &[&event_id_floor(before), &before, &i64::try_from(limit).unwrap_or(i64::MAX)],
+        &[&event_id_floor(before), &before, &sql_limit(limit)],
     )
     .await
     .map_err(pg_error)
