@@ -1,9 +1,11 @@
-//! Storage for hookrelay: the [`Store`] trait every backend implements, and the embedded SQLite backend.
+//! Storage for hookrelay: the [`Store`] trait every backend implements, the embedded SQLite backend, and the
+//! PostgreSQL backend for several processes sharing one database.
 //!
 //! The database is the queue. A message, its deliveries (one per matching endpoint) and their next-attempt
 //! times are written in one transaction before the API answers, so a crash never loses accepted work; the
 //! dispatcher claims due deliveries under a lease and records each attempt with the delivery's next step.
 
+mod columns;
 pub mod copy;
 mod error;
 mod page;

@@ -384,7 +384,34 @@ async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Arc<dy
     assert_eq!(store.next_due_at().await.unwrap(), Some(msg.created_at));
 }
 
-async fn interrupted_and_manual_deliveries_are_due_again(store: Arc<dyn Store>) {
+async fn a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let paused = endpoint(&acme.id, None, None);
+    let healthy = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, &[paused.clone(), healthy.clone()]).await;
+    store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let now = now_ms();
+    store.pause_endpoint(&paused.id, now + 60_000).await.unwrap();
+
+    let claimed = store.claim_due(now, 10, now + 1_000, &[]).await.unwrap();
+    assert_eq!(claimed.iter().map(|d| d.endpoint_id.clone()).collect::<Vec<_>>(), vec![healthy.id.clone()]);
+    // Its lease (1 s) expired long before the pause ends: only the healthy endpoint's delivery comes back.
+    let later = store.claim_due(now + 30_000, 10, now + 31_000, &[]).await.unwrap();
+    assert_eq!(later.iter().map(|d| d.endpoint_id.clone()).collect::<Vec<_>>(), vec![healthy.id.clone()]);
+    let after_pause = store.claim_due(now + 60_000, 10, now + 61_000, &[]).await.unwrap();
+    assert_eq!(after_pause.len(), 2, "the pause is over");
+
+    store.pause_endpoint(&paused.id, now + 600_000).await.unwrap();
+    store.pause_endpoint(&paused.id, 0).await.unwrap();
+    let lifted = store.claim_due(now + 62_000, 10, now + 63_000, &[]).await.unwrap();
+    assert_eq!(lifted.len(), 2, "a pause in the past is lifted");
+    // Pausing an endpoint that is gone is not an error.
+    store.pause_endpoint(&EndpointId::new(), now).await.unwrap();
+}
+
+async fn interrupted_and_manual_deliveries_are_due_again(db: &mut TestDatabase) {
+    let store = db.open().await;
     let acme = app(None);
     store.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
@@ -394,8 +421,12 @@ async fn interrupted_and_manual_deliveries_are_due_again(store: Arc<dyn Store>) 
     let now = now_ms();
     let claimed = store.claim_due(now, 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(store.requeue_interrupted().await.unwrap(), 1);
-    let again = store.claim_due(now_ms(), 10, now + 600_000, &[]).await.unwrap();
+
+    // The process dies with the delivery leased for ten minutes; the next one makes it due again long before.
+    let restarted = db.restart_after_crash(store).await;
+    assert_eq!(restarted.requeued, 1, "the crashed process's lease is taken back");
+    let store = restarted.store;
+    let again = store.claim_due(restarted.now, 10, restarted.now + 600_000, &[]).await.unwrap();
     assert_eq!(again.len(), 1);
     let ok = attempt_for(&again[0], DeliveryStatus::Success, 200);
     store
@@ -404,7 +435,7 @@ async fn interrupted_and_manual_deliveries_are_due_again(store: Arc<dyn Store>) 
         .unwrap();
 
     store.resend(&msg.id, &ep.id).await.unwrap();
-    let manual = store.claim_due(now_ms(), 10, now + 600_000, &[]).await.unwrap();
+    let manual = store.claim_due(now_ms(), 10, now_ms() + 600_000, &[]).await.unwrap();
     assert_eq!(manual.len(), 1);
     assert!(manual[0].manual);
     assert!(matches!(store.resend(&MessageId::new(), &ep.id).await, Err(StoreError::NotFound)));
@@ -1023,13 +1054,14 @@ async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
     assert_eq!(store.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
 }
 
-/// Generates one `#[tokio::test]` per contract case for a backend, given an expression that opens a fresh,
-/// empty store (and returns whatever must live as long as it, e.g. a temp dir).
+/// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
+/// empty [`TestDatabase`]. Most cases take a store on it; those under `database:` take the database itself (to
+/// open several stores, or to simulate a crash).
 macro_rules! backend_tests {
-    ($backend:ident, $open:expr) => {
+    ($backend:ident, $new_database:expr) => {
         mod $backend {
             use super::*;
-            backend_tests!(@cases $open;
+            backend_tests!(@stores $new_database;
                 applications_are_found_by_id_or_uid_and_uids_are_unique,
                 lists_page_forwards_and_backwards,
                 event_types_archive_and_report_unknown_names,
@@ -1040,7 +1072,7 @@ macro_rules! backend_tests {
                 idempotent_responses_commit_with_the_message_and_expire,
                 claims_lease_deliveries_until_recorded,
                 claims_skip_busy_endpoints_and_releases_keep_the_due_time,
-                interrupted_and_manual_deliveries_are_due_again,
+                a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted,
                 an_outcome_can_disable_its_endpoint,
                 old_payloads_are_purged_unless_still_being_delivered,
                 endpoints_failing_for_too_long_are_disabled,
@@ -1056,23 +1088,419 @@ macro_rules! backend_tests {
                 inbound_counts_split_by_outcome_and_reason_since_a_time,
                 old_inbound_events_are_purged_in_batches,
             );
+            backend_tests!(@databases $new_database;
+                interrupted_and_manual_deliveries_are_due_again,
+            );
         }
     };
-    (@cases $open:expr; $($case:ident),* $(,)?) => {
+    (@stores $new_database:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
-                let (_guard, store) = $open;
-                super::$case(store).await;
+                let database = $new_database.await;
+                super::$case(database.open().await).await;
+                database.remove().await;
+            }
+        )*
+    };
+    (@databases $new_database:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let mut database = $new_database.await;
+                super::$case(&mut database).await;
+                database.remove().await;
             }
         )*
     };
 }
 
-fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = sqlite::SqliteStore::open(&dir.path().join("test.db")).expect("open SQLite store");
-    (dir, Arc::new(store))
+/// A fresh, empty database for one test, and what differs between backends in reaching it. `remove` deletes it;
+/// so does dropping it, best effort, when a test fails before.
+enum TestDatabase {
+    Sqlite { dir: tempfile::TempDir },
+    Postgres(postgres_harness::Schema),
 }
 
-backend_tests!(sqlite_backend, open_sqlite());
+/// A store opened by the next process after a crash, and what that start did.
+struct Restarted {
+    store: Arc<dyn Store>,
+    /// The time the restart happened at (for PostgreSQL, a simulated time past the crashed instance's TTL).
+    now: i64,
+    /// How many leased deliveries the restart made due again.
+    requeued: u64,
+}
+
+impl TestDatabase {
+    /// Deletes the database, once every store on it is gone.
+    async fn remove(self) {
+        match self {
+            Self::Sqlite { dir } => drop(dir),
+            Self::Postgres(schema) => schema.drop_now().await,
+        }
+    }
+
+    /// Opens a store on the database, as a process starting would.
+    async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite { dir } => {
+                Arc::new(sqlite::SqliteStore::open(&dir.path().join("test.db")).expect("open the SQLite store"))
+            }
+            Self::Postgres(schema) => Arc::new(schema.connect().await),
+        }
+    }
+
+    /// Simulates the process that owns `crashed` dying (it never runs again) and the next process starting, and
+    /// returns the new store after its start-up duties: on SQLite, which only one process may open, the new
+    /// process takes back every lease at once (`requeue_interrupted`); on PostgreSQL, where other processes may
+    /// be running, a surviving process's `keep_alive` takes back the leases of one that has not renewed for
+    /// `INSTANCE_TTL_MS`, so the time is moved past that.
+    async fn restart_after_crash(&mut self, crashed: Arc<dyn Store>) -> Restarted {
+        assert_eq!(Arc::strong_count(&crashed), 1, "the crashed store must not be used again");
+        drop(crashed);
+        let store = self.open().await;
+        match self {
+            Self::Sqlite { .. } => {
+                let requeued = store.requeue_interrupted().await.unwrap();
+                Restarted { store, now: now_ms(), requeued }
+            }
+            Self::Postgres(_) => {
+                assert_eq!(store.requeue_interrupted().await.unwrap(), 0, "other processes' leases are not touched");
+                let now = now_ms() + postgres::INSTANCE_TTL_MS + 1;
+                let requeued = store.keep_alive(now).await.unwrap().requeued;
+                Restarted { store, now, requeued }
+            }
+        }
+    }
+}
+
+async fn new_sqlite_database() -> TestDatabase {
+    TestDatabase::Sqlite { dir: tempfile::tempdir().expect("temp dir") }
+}
+
+async fn new_postgres_database() -> TestDatabase {
+    TestDatabase::Postgres(postgres_harness::Schema::create().await)
+}
+
+backend_tests!(sqlite_backend, new_sqlite_database());
+backend_tests!(postgres_backend, new_postgres_database());
+
+/// A fresh PostgreSQL schema per test, so tests run in parallel on one database without seeing each other.
+mod postgres_harness {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use hookrelay_core::time::now_ms;
+    use hookrelay_store::postgres::PostgresStore;
+
+    const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    /// The database the PostgreSQL tests use.
+    pub fn database_url() -> String {
+        std::env::var("HOOKRELAY_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+    }
+
+    /// A schema created for one test, dropped with everything in it by `drop_now`, or when this is dropped.
+    pub struct Schema {
+        name: String,
+        url: String,
+        dropped: bool,
+    }
+
+    impl Schema {
+        /// Creates an empty schema; fails the test, saying how to provide a server, when PostgreSQL is not
+        /// reachable.
+        pub async fn create() -> Self {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let url = database_url();
+            // Unique across test processes (pid), runs (time) and the tests of this one (counter); lowercase, so
+            // it needs no quoting in `search_path`.
+            let name = format!("hr_test_{}_{}_{}", std::process::id(), now_ms(), NEXT.fetch_add(1, Ordering::Relaxed));
+            if let Err(err) = run(&url, &format!("CREATE SCHEMA {name}")).await {
+                panic!(
+                    "cannot create a test schema in PostgreSQL at {url}: {err}\n\
+                     The postgres_backend contract tests need a PostgreSQL server (15 or newer) and a database \
+                     they may create schemas in. Start one, or point HOOKRELAY_TEST_DATABASE_URL at one \
+                     (default: {DEFAULT_URL})."
+                );
+            }
+            Self { name, url, dropped: false }
+        }
+
+        pub fn name(&self) -> &str {
+            &self.name
+        }
+
+        /// A store whose connections use only this schema.
+        pub async fn connect(&self) -> PostgresStore {
+            let separator = if self.url.contains('?') { '&' } else { '?' };
+            let url = format!("{}{separator}options=-csearch_path%3D{}", self.url, self.name);
+            match PostgresStore::connect(&url, 4).await {
+                Ok(store) => store,
+                Err(err) => panic!("cannot open a PostgresStore on schema {} of {}: {err}", self.name, self.url),
+            }
+        }
+
+        /// Drops the schema. Awaited on the test's runtime, so the connections of stores dropped just before can
+        /// still finish what they had queued (a rollback) and release their locks.
+        pub async fn drop_now(mut self) {
+            self.dropped = true;
+            if let Err(err) = run(&self.url, &self.drop_sql()).await {
+                eprintln!("could not drop test schema {} (left behind): {err}", self.name);
+            }
+        }
+
+        fn drop_sql(&self) -> String {
+            // A lock held by a connection that will never finish must not hang the test run.
+            format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE", self.name)
+        }
+    }
+
+    impl Drop for Schema {
+        /// The fallback after a failed test: Drop cannot await, and the test's runtime may be blocked right here,
+        /// so a thread with a runtime of its own drops the schema. Best effort: a schema left behind only costs
+        /// disk space.
+        fn drop(&mut self) {
+            if self.dropped {
+                return;
+            }
+            let (url, sql, name) = (self.url.clone(), self.drop_sql(), self.name.clone());
+            let dropped = std::thread::spawn(move || {
+                let runtime =
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                runtime.block_on(run(&url, &sql))
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop test schema {name} (left behind)");
+            }
+        }
+    }
+
+    /// Runs `sql` on a connection of its own.
+    async fn run(url: &str, sql: &str) -> Result<(), String> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|err| {
+            // The reason (refused, unknown host, …) is in the source; the error itself only says "connecting".
+            let reason = std::error::Error::source(&err).map(|source| format!(": {source}")).unwrap_or_default();
+            format!("cannot connect: {err}{reason}")
+        })?;
+        let driver = tokio::spawn(connection);
+        let result = client.batch_execute(sql).await.map_err(|err| format!("`{sql}` failed: {err}"));
+        drop(client);
+        let _ = driver.await;
+        result
+    }
+}
+
+// --- PostgreSQL only: several processes on one database ---
+//
+// SQLite allows one process per database file (a lock file enforces it), so these cases have no SQLite
+// counterpart. Each store below stands for one hookrelay process.
+
+async fn two_postgres_stores() -> (postgres_harness::Schema, Arc<dyn Store>, Arc<dyn Store>) {
+    let schema = postgres_harness::Schema::create().await;
+    let first: Arc<dyn Store> = Arc::new(schema.connect().await);
+    let second: Arc<dyn Store> = Arc::new(schema.connect().await);
+    (schema, first, second)
+}
+
+async fn succeed(store: &Arc<dyn Store>, claimed: &ClaimedDelivery) {
+    let ok = attempt_for(claimed, DeliveryStatus::Success, 200);
+    store
+        .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_stores_claiming_at_once_never_take_the_same_delivery() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    let endpoints: Vec<_> = (0..5).map(|_| endpoint(&acme.id, None, None)).collect();
+    app_with_endpoints(&first, &endpoints).await;
+    for _ in 0..100 {
+        first.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    }
+
+    let now = now_ms();
+    let claim_until_empty = |store: Arc<dyn Store>| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(now, 7, now + 60_000, &[]).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|d| (d.msg_id, d.endpoint_id)));
+            }
+        })
+    };
+    let (by_first, by_second) = (claim_until_empty(first.clone()), claim_until_empty(second.clone()));
+    let (by_first, by_second) = (by_first.await.unwrap(), by_second.await.unwrap());
+
+    let mut all: Vec<_> = by_first.iter().chain(&by_second).cloned().collect();
+    assert_eq!(all.len(), 500, "every delivery claimed ({} + {})", by_first.len(), by_second.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 500, "no delivery claimed twice");
+    for ep in &endpoints {
+        assert_eq!(first.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 100);
+    }
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_fifo_endpoint_has_one_delivery_in_flight_across_stores_in_publish_order() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    let mut fifo = endpoint(&acme.id, None, None);
+    fifo.ordering = DeliveryOrder::Fifo;
+    app_with_endpoints(&first, std::slice::from_ref(&fifo)).await;
+    let mut published = Vec::new();
+    for _ in 0..20 {
+        published.push(first.publish_message(&message(&acme.id, "a", None), None).await.unwrap().message.id);
+    }
+
+    // Each store sends what it claims: in flight from its claim until its outcome is recorded.
+    let in_flight = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dispatch = |store: Arc<dyn Store>| {
+        let (in_flight, sent) = (in_flight.clone(), sent.clone());
+        tokio::spawn(async move {
+            while sent.lock().unwrap().len() < 20 {
+                let batch = store.claim_due(now_ms(), 5, now_ms() + 60_000, &[]).await.unwrap();
+                assert!(batch.len() <= 1, "two deliveries of a FIFO endpoint claimed at once");
+                for delivery in batch {
+                    assert!(!in_flight.swap(true, std::sync::atomic::Ordering::SeqCst), "two in flight at once");
+                    sent.lock().unwrap().push(delivery.msg_id.clone());
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    // No longer in flight from here: the other store cannot claim the next one before the
+                    // outcome below commits.
+                    in_flight.store(false, std::sync::atomic::Ordering::SeqCst);
+                    succeed(&store, &delivery).await;
+                }
+            }
+        })
+    };
+    let run = async {
+        let (a, b) = (dispatch(first.clone()), dispatch(second.clone()));
+        a.await.unwrap();
+        b.await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), run).await.expect("the FIFO queue drains");
+    assert_eq!(*sent.lock().unwrap(), published, "sent in publish order");
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn postgres_an_older_message_committed_late_waits_for_the_fifo_delivery_in_flight() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    let mut fifo = endpoint(&acme.id, None, None);
+    fifo.ordering = DeliveryOrder::Fifo;
+    app_with_endpoints(&first, std::slice::from_ref(&fifo)).await;
+    let newer = message(&acme.id, "a", None);
+    first.publish_message(&newer, None).await.unwrap();
+    let claimed = first.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    // Another process, whose clock is a second behind, commits a message that sorts before the one in flight.
+    let older = message_at(&acme.id, "a", None, now_ms() - 1_000);
+    second.publish_message(&older, None).await.unwrap();
+    assert!(second.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap().is_empty(), "one in flight");
+
+    succeed(&first, &claimed[0]).await;
+    let next = second.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(next.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![older.id]);
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn postgres_a_release_leaves_a_lease_another_store_took_over() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    app_with_endpoints(&first, &[endpoint(&acme.id, None, None)]).await;
+    first.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let now = now_ms();
+    let stale = first.claim_due(now, 10, now + 1_000, &[]).await.unwrap();
+    // The first store's lease ran out (it was stuck); the second one took the delivery over.
+    let taken = second.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    first.release(&stale.into_iter().map(ClaimedDelivery::into_release).collect::<Vec<_>>()).await.unwrap();
+    assert!(first.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap().is_empty(), "still leased");
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn postgres_a_publish_whose_idempotency_key_another_store_answered_commits_nothing() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&first, std::slice::from_ref(&ep)).await;
+    let response =
+        IdempotentResponse { key: "k1".into(), status: 202, body: b"{}".to_vec(), expires_at: now_ms() + 60_000 };
+    first.publish_message(&message(&acme.id, "a", None), Some(&response)).await.unwrap();
+
+    // The same request reached another process, whose in-process lock on the key could not see the first one.
+    let again = message(&acme.id, "a", None);
+    assert!(matches!(second.publish_message(&again, Some(&response)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(second.get_message(&acme.id, again.id.as_str()).await, Err(StoreError::NotFound)));
+    assert_eq!(second.endpoint_delivery_counts(&ep.id).await.unwrap().pending, 1, "only the first one's delivery");
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn postgres_new_work_wakes_the_other_stores() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    second.watch_new_work(wake.clone()).await.unwrap();
+    let within = std::time::Duration::from_secs(10);
+    // The watch wakes once when it starts listening, in case work arrived before.
+    tokio::time::timeout(within, wake.notified()).await.expect("the watch starts listening");
+
+    let acme = app(None);
+    first.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&first, std::slice::from_ref(&ep)).await;
+    let msg = message(&acme.id, "a", None);
+    first.publish_message(&msg, None).await.unwrap();
+    tokio::time::timeout(within, wake.notified()).await.expect("a publish wakes the other store");
+    first.resend(&msg.id, &ep.id).await.unwrap();
+    tokio::time::timeout(within, wake.notified()).await.expect("a resend wakes the other store");
+    drop((first, second));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn postgres_ids_compare_byte_by_byte_whatever_the_database_collation() {
+    let schema = postgres_harness::Schema::create().await;
+    let _store = schema.connect().await;
+    // Ids sort by creation time only in byte order (`0-9A-Za-z`); every id column must say so itself.
+    let (client, connection) =
+        tokio_postgres::connect(&postgres_harness::database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1 \
+             AND data_type = 'text' AND (column_name IN ('id', 'cursor', 'claimed_by') OR column_name LIKE '%\\_id') \
+             AND table_name <> 'hookrelay_schema' AND collation_name IS DISTINCT FROM 'C' \
+             AND (table_name, column_name) NOT IN (('inbound_events', 'event_id'), ('messages', 'event_id'))",
+            &[&schema.name()],
+        )
+        .await
+        .unwrap();
+    let loose: Vec<String> =
+        rows.iter().map(|row| format!("{}.{}", row.get::<_, String>(0), row.get::<_, String>(1))).collect();
+    assert!(loose.is_empty(), "id columns without COLLATE \"C\": {loose:?}");
+    drop(_store);
+    schema.drop_now().await;
+}

@@ -18,6 +18,7 @@
 mod queue;
 mod recovery;
 mod resources;
+mod rows;
 pub mod schema;
 mod sources;
 
@@ -37,8 +38,9 @@ use crate::{Page, PageRequest, StoreError};
 
 /// The channel on which transactions that add due work notify.
 pub(crate) const WORK_CHANNEL: &str = "hookrelay_work";
-/// How long an instance counts as alive after its last `keep_alive` (which runs about every second).
-const INSTANCE_TTL_MS: i64 = 10_000;
+/// How long an instance counts as alive after its last `keep_alive` (which runs about every second), or after
+/// its first claim.
+pub const INSTANCE_TTL_MS: i64 = 10_000;
 /// How long a call waits for a pooled connection before failing as unavailable.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
@@ -102,6 +104,13 @@ pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
         | SqlState::TOO_MANY_CONNECTIONS => StoreError::Unavailable(db.to_string()),
         _ => StoreError::Internal(db.to_string()),
     }
+}
+
+/// Tells every process listening on [`WORK_CHANNEL`] that `tx` adds due work; PostgreSQL delivers the
+/// notification when (and only if) `tx` commits.
+pub(crate) async fn announce_new_work(tx: &impl deadpool_postgres::GenericClient) -> StoreResult<()> {
+    tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL]).await.map_err(pg_error)?;
+    Ok(())
 }
 
 /// Listens on [`WORK_CHANNEL`] on its own connection (pooled ones are shared and cannot hold a `LISTEN`), waking
@@ -190,7 +199,7 @@ impl Store for PostgresStore {
             .map_err(pg_error)?;
         tx.execute("DELETE FROM instances WHERE id = ANY($1)", &[&dead]).await.map_err(pg_error)?;
         if requeued > 0 {
-            tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL]).await.map_err(pg_error)?;
+            announce_new_work(&tx).await?;
         }
         tx.commit().await.map_err(pg_error)?;
         if requeued > 0 {
@@ -399,7 +408,7 @@ impl Store for PostgresStore {
 
     async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
         let mut db = self.client().await?;
-        queue::release(&mut db, deliveries).await
+        queue::release(&mut db, deliveries, &self.instance_id).await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {

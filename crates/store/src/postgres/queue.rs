@@ -1,19 +1,37 @@
-//! SQL of the dispatcher's queue: claiming due deliveries (FOR UPDATE SKIP LOCKED, leased to this instance), recording outcomes, releasing, and the maintenance sweeps.
+//! SQL of the dispatcher's queue: claiming due deliveries (`FOR UPDATE SKIP LOCKED`, leased to this instance),
+//! recording outcomes, releasing, and the maintenance sweeps.
+//!
+//! FIFO endpoints across processes. The claim query lets a delivery to a FIFO endpoint through only when no
+//! delivery of the endpoint with a smaller message id is open and none is in flight under a live lease. That
+//! reads the claiming statement's snapshot, which cannot see claims other processes have made but not yet
+//! committed; and message ids from different processes need not commit in id order. So a claim that took FIFO
+//! deliveries also takes a transaction-scoped advisory lock per FIFO endpoint and checks them again with a fresh
+//! snapshot before committing, handing back any that lost. The first claimer to get the lock decides with every
+//! committed claim in view; the next one sees its decision. At most one delivery per FIFO endpoint is ever in
+//! flight, and each is the oldest open one when it is claimed.
 
-use deadpool_postgres::Client;
-#[allow(unused_imports)]
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use deadpool_postgres::{Client, GenericClient};
 use hookrelay_core::model::*;
-#[allow(unused_imports)]
-use hookrelay_core::time::UnixMillis;
-#[allow(unused_imports)]
-use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
+use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::{AppId, EndpointId, MessageId};
 
-#[allow(unused_imports)]
-use super::pg_error;
-#[allow(unused_imports)]
+use super::rows::*;
+use super::{INSTANCE_TTL_MS, pg_error};
+use crate::StoreError;
 use crate::store::*;
-#[allow(unused_imports)]
-use crate::{Page, PageRequest, StoreError};
+
+/// The first key of the advisory locks that serialise FIFO claims (the second is the endpoint id's hash). The
+/// two-key form has its own key space, apart from the migration's single-key lock.
+const FIFO_CLAIM_LOCK: i32 = 0x6669_666f; // "fifo"
+
+/// When a FIFO endpoint's delivery `d` must wait: an older delivery of the endpoint is still open (pending or
+/// sending), or another one is being sent under a live lease (`$1` is now).
+const FIFO_BLOCKED: &str = "EXISTS (SELECT 1 FROM deliveries other WHERE other.endpoint_id = d.endpoint_id \
+     AND other.msg_id <> d.msg_id AND other.status IN (1, 3) \
+     AND (other.msg_id < d.msg_id OR (other.status = 3 AND other.next_attempt_at > $1)))";
 
 pub async fn claim_due(
     db: &mut Client,
@@ -23,28 +41,387 @@ pub async fn claim_due(
     skip_endpoints: &[EndpointId],
     instance_id: &str,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    todo!("PostgreSQL claim_due")
+    let skip: Vec<&str> = skip_endpoints.iter().map(EndpointId::as_str).collect();
+    let limit = sql_limit(limit);
+    // Due: pending and due, or sending with an expired lease. A delivery whose endpoint was disabled after the
+    // message was routed is taken too, and fails instead of being leased (it will not be attempted), as in
+    // SQLite. `due_at` is read before the update, so a delivery handed back keeps its place in line.
+    //
+    // `registered` makes sure this instance has a row in `instances` before it holds any lease, so that if it dies
+    // before its first `keep_alive` the others still find its leases and take them back; an existing row is left
+    // to `keep_alive` to renew.
+    let claim = format!(
+        "WITH registered AS ( \
+             INSERT INTO instances (id, started_at, alive_until) VALUES ($5, $1::bigint, $1::bigint + {INSTANCE_TTL_MS}) \
+             ON CONFLICT (id) DO NOTHING \
+         ), picked AS MATERIALIZED ( \
+             SELECT d.msg_id, d.endpoint_id, d.next_attempt_at AS due_at, e.disabled \
+             FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE d.status IN (1, 3) AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[]) \
+             AND (e.paused_until IS NULL OR e.paused_until <= $1) \
+             AND (e.fifo = 0 OR NOT {FIFO_BLOCKED}) \
+             ORDER BY d.next_attempt_at LIMIT $3 \
+             FOR UPDATE OF d SKIP LOCKED \
+         ), claimed AS ( \
+             UPDATE deliveries d SET \
+                 status = CASE WHEN p.disabled = 0 THEN 3 ELSE 2 END, \
+                 next_attempt_at = CASE WHEN p.disabled = 0 THEN $4::bigint END, \
+                 claimed_by = CASE WHEN p.disabled = 0 THEN $5::text END \
+             FROM picked p WHERE d.msg_id = p.msg_id AND d.endpoint_id = p.endpoint_id \
+             RETURNING d.msg_id, d.endpoint_id, d.attempts, d.manual, p.due_at, d.status \
+         ) \
+         SELECT c.msg_id, c.endpoint_id, c.attempts, c.manual, c.due_at, m.app_id, m.event_type, m.payload, \
+             m.event_id, e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, e.signature_schemes, e.fifo \
+         FROM claimed c JOIN messages m ON m.id = c.msg_id JOIN endpoints e ON e.id = c.endpoint_id \
+         WHERE c.status = 3"
+    );
+    let tx = db.transaction().await.map_err(pg_error)?;
+    let rows = query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id]).await.map_err(pg_error)?;
+
+    let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
+    let mut claimed = Vec::with_capacity(rows.len());
+    let mut fifo = Vec::new();
+    for row in &rows {
+        let msg_id = row.text(0)?;
+        // Deliveries of one message share its payload.
+        let payload = match payloads.get(&msg_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(row.text(7)?);
+                payloads.insert(msg_id.clone(), shared.clone());
+                shared
+            }
+        };
+        let delivery = ClaimedDelivery {
+            app_id: AppId::from_trusted(row.text(5)?),
+            msg_id: MessageId::from_trusted(msg_id),
+            endpoint_id: EndpointId::from_trusted(row.text(1)?),
+            event_type: row.text(6)?,
+            event_id: row.opt_text(8)?,
+            payload,
+            url: row.text(9)?,
+            headers: from_json(&row.text(10)?)?,
+            secrets: secrets_from_columns(&row.text(11)?, &row.text(12)?)?,
+            rate_limit: row.opt_narrow(13)?,
+            signature_schemes: signature_schemes_from_json(&row.text(14)?)?,
+            attempts: row.narrow(2)?,
+            manual: row.flag(3)?,
+            due_at: row.int(4)?,
+        };
+        if row.flag(15)? {
+            fifo.push(claimed.len());
+        }
+        claimed.push(delivery);
+    }
+    if !fifo.is_empty() {
+        let lost = recheck_fifo(&tx, now, fifo.iter().map(|&index| &claimed[index])).await?;
+        claimed.retain(|d| !lost.contains(&(d.msg_id.as_str().to_owned(), d.endpoint_id.as_str().to_owned())));
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(claimed)
+}
+
+/// Checks FIFO claims again under their endpoints' advisory locks, with a snapshot that includes every claim
+/// committed before (see the module doc); hands back those that must wait, at their due time, and returns them.
+async fn recheck_fifo<'a>(
+    tx: &impl GenericClient,
+    now: UnixMillis,
+    deliveries: impl Iterator<Item = &'a ClaimedDelivery>,
+) -> StoreResult<HashSet<(String, String)>> {
+    let (mut msg_ids, mut endpoint_ids, mut due_ats) = (Vec::new(), Vec::new(), Vec::new());
+    for delivery in deliveries {
+        msg_ids.push(delivery.msg_id.as_str());
+        endpoint_ids.push(delivery.endpoint_id.as_str());
+        due_ats.push(delivery.due_at);
+    }
+    // Always in the same order (by key), so two claimers never wait for each other in a cycle.
+    query(
+        tx,
+        "SELECT pg_advisory_xact_lock($1, key) FROM \
+         (SELECT DISTINCT hashtext(endpoint_id) AS key FROM unnest($2::text[]) AS endpoint_id ORDER BY key) AS keys",
+        &[&FIFO_CLAIM_LOCK, &endpoint_ids],
+    )
+    .await
+    .map_err(pg_error)?;
+    // A new statement takes a new snapshot: it sees whatever the previous holder of the lock committed.
+    let lost = query(
+        tx,
+        &format!(
+            "UPDATE deliveries d SET status = 1, next_attempt_at = r.due_at, claimed_by = NULL \
+             FROM unnest($2::text[], $3::text[], $4::bigint[]) AS r(msg_id, endpoint_id, due_at) \
+             WHERE d.msg_id = r.msg_id AND d.endpoint_id = r.endpoint_id AND {FIFO_BLOCKED} \
+             RETURNING d.msg_id, d.endpoint_id"
+        ),
+        &[&now, &msg_ids, &endpoint_ids, &due_ats],
+    )
+    .await
+    .map_err(pg_error)?;
+    lost.iter().map(|row| Ok((row.text(0)?, row.text(1)?))).collect()
+}
+
+/// What a batch of outcomes does to one delivery: its attempts so far plus `tries`, then the last step.
+struct DeliveryChange<'a> {
+    msg_id: &'a str,
+    endpoint_id: &'a str,
+    tries: i64,
+    status: i64,
+    next_attempt_at: Option<UnixMillis>,
+}
+
+/// What a batch of outcomes does to one endpoint's failing streak (`failing_since`), replaying the outcomes in
+/// order as SQLite records them one by one: a success ends the streak, a failure starts one if none is running.
+#[derive(Clone, Copy)]
+enum Streak {
+    /// The last outcome succeeded: no streak.
+    Ended,
+    /// A success, then failures from this time: a new streak, whatever was stored.
+    Restarted(UnixMillis),
+    /// Only failures, the first at this time: the stored streak goes on, or one starts then.
+    Continued(UnixMillis),
+}
+
+impl Streak {
+    fn after(previous: Option<Streak>, success: bool, at: UnixMillis) -> Streak {
+        match (previous, success) {
+            (_, true) => Streak::Ended,
+            (None, false) => Streak::Continued(at),
+            (Some(Streak::Ended), false) => Streak::Restarted(at),
+            (Some(running), false) => running,
+        }
+    }
 }
 
 pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
-    todo!("PostgreSQL record_outcomes")
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let mut attempts = AttemptColumns::default();
+    let mut changes: Vec<DeliveryChange<'_>> = Vec::new();
+    let mut change_of: HashMap<(&str, &str), usize> = HashMap::new();
+    // Endpoints in id order, and deliveries sorted below: two processes recording at once then lock the rows
+    // they share in the same order, and cannot deadlock on them.
+    let mut streaks: BTreeMap<&str, Streak> = BTreeMap::new();
+    let mut disabled: BTreeMap<&str, UnixMillis> = BTreeMap::new();
+    for outcome in outcomes {
+        let a = &outcome.attempt;
+        attempts.push(a);
+        let (status, next_attempt_at) = match outcome.next {
+            NextStep::Succeeded => (DeliveryStatus::Success, None),
+            NextStep::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            NextStep::GiveUp => (DeliveryStatus::Fail, None),
+        };
+        let key = (a.msg_id.as_str(), a.endpoint_id.as_str());
+        match change_of.get(&key) {
+            // The same delivery twice in a batch (its lease ran out and it was claimed again): both attempts
+            // count, the last one decides.
+            Some(&index) => {
+                let change = &mut changes[index];
+                change.tries += 1;
+                change.status = i64::from(status.code());
+                change.next_attempt_at = next_attempt_at;
+            }
+            None => {
+                change_of.insert(key, changes.len());
+                changes.push(DeliveryChange {
+                    msg_id: key.0,
+                    endpoint_id: key.1,
+                    tries: 1,
+                    status: i64::from(status.code()),
+                    next_attempt_at,
+                });
+            }
+        }
+        let previous = streaks.get(key.1).copied();
+        streaks.insert(key.1, Streak::after(previous, a.status == DeliveryStatus::Success, a.created_at));
+        if outcome.disable_endpoint {
+            disabled.insert(key.1, a.created_at);
+        }
+    }
+
+    changes.sort_by_key(|change| (change.msg_id, change.endpoint_id));
+
+    let tx = db.transaction().await.map_err(pg_error)?;
+    // Attempts first: their foreign keys lock the message and endpoint rows before the delivery rows, the order
+    // in which deleting an endpoint or application takes them. The endpoint or message may have been deleted
+    // while the attempt was in flight; then there is nothing to record, and the EXISTS guard skips it.
+    execute(
+        &tx,
+        "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
+         response_duration_ms, status, trigger_type, created_at) \
+         SELECT a.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[]) \
+             AS a(id, app_id, msg_id, endpoint_id, url, response, response_status_code, response_duration_ms, \
+                  status, trigger_type, created_at) \
+         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id)",
+        &[
+            &attempts.id,
+            &attempts.app_id,
+            &attempts.msg_id,
+            &attempts.endpoint_id,
+            &attempts.url,
+            &attempts.response,
+            &attempts.response_status_code,
+            &attempts.response_duration_ms,
+            &attempts.status,
+            &attempts.trigger_type,
+            &attempts.created_at,
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+
+    let (msg_ids, endpoint_ids): (Vec<&str>, Vec<&str>) = changes.iter().map(|c| (c.msg_id, c.endpoint_id)).unzip();
+    let tries: Vec<i64> = changes.iter().map(|c| c.tries).collect();
+    let statuses: Vec<i64> = changes.iter().map(|c| c.status).collect();
+    let next_attempts: Vec<Option<i64>> = changes.iter().map(|c| c.next_attempt_at).collect();
+    // The delivery leaves `sending`, so nobody holds its lease any more.
+    execute(
+        &tx,
+        "UPDATE deliveries d SET status = u.status, attempts = d.attempts + u.tries, manual = 0, \
+         next_attempt_at = u.next_attempt_at, claimed_by = NULL \
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             AS u(msg_id, endpoint_id, tries, status, next_attempt_at) \
+         WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id",
+        &[&msg_ids, &endpoint_ids, &tries, &statuses, &next_attempts],
+    )
+    .await
+    .map_err(pg_error)?;
+
+    // The endpoints' failing streaks, for auto-disable. `replaces`: the batch's value replaces the stored one
+    // (a success was among the outcomes); otherwise a stored streak goes on. The last condition makes the common
+    // case (no change) a read, not a write.
+    let streak_ids: Vec<&str> = streaks.keys().copied().collect();
+    let replaces: Vec<bool> = streaks.values().map(|s| !matches!(s, Streak::Continued(_))).collect();
+    let first_failures: Vec<Option<i64>> = streaks
+        .values()
+        .map(|s| match s {
+            Streak::Ended => None,
+            Streak::Restarted(at) | Streak::Continued(at) => Some(*at),
+        })
+        .collect();
+    execute(
+        &tx,
+        "UPDATE endpoints e SET failing_since = \
+             CASE WHEN u.replaces THEN u.first_failure ELSE COALESCE(e.failing_since, u.first_failure) END \
+         FROM unnest($1::text[], $2::bool[], $3::bigint[]) AS u(id, replaces, first_failure) \
+         WHERE e.id = u.id AND e.failing_since IS DISTINCT FROM \
+             (CASE WHEN u.replaces THEN u.first_failure ELSE COALESCE(e.failing_since, u.first_failure) END)",
+        &[&streak_ids, &replaces, &first_failures],
+    )
+    .await
+    .map_err(pg_error)?;
+
+    if !disabled.is_empty() {
+        // Deliveries still queued for it fail when claimed (see `claim_due`).
+        let (ids, at): (Vec<&str>, Vec<i64>) = disabled.into_iter().unzip();
+        execute(
+            &tx,
+            "UPDATE endpoints e SET disabled = 1, updated_at = u.at \
+             FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE e.id = u.id",
+            &[&ids, &at],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)
 }
 
-pub async fn release(db: &mut Client, deliveries: &[Release]) -> StoreResult<()> {
-    todo!("PostgreSQL release")
+/// The attempts of a batch, column by column, to insert with one `unnest`.
+#[derive(Default)]
+struct AttemptColumns<'a> {
+    id: Vec<&'a str>,
+    app_id: Vec<&'a str>,
+    msg_id: Vec<&'a str>,
+    endpoint_id: Vec<&'a str>,
+    url: Vec<&'a str>,
+    response: Vec<&'a str>,
+    response_status_code: Vec<i64>,
+    response_duration_ms: Vec<i64>,
+    status: Vec<i64>,
+    trigger_type: Vec<i64>,
+    created_at: Vec<i64>,
+}
+
+impl<'a> AttemptColumns<'a> {
+    fn push(&mut self, attempt: &'a Attempt) {
+        self.id.push(attempt.id.as_str());
+        self.app_id.push(attempt.app_id.as_str());
+        self.msg_id.push(attempt.msg_id.as_str());
+        self.endpoint_id.push(attempt.endpoint_id.as_str());
+        self.url.push(&attempt.url);
+        self.response.push(&attempt.response);
+        self.response_status_code.push(i64::from(attempt.response_status_code));
+        self.response_duration_ms.push(attempt.response_duration_ms);
+        self.status.push(i64::from(attempt.status.code()));
+        self.trigger_type.push(attempt.trigger_type as i64);
+        self.created_at.push(attempt.created_at);
+    }
+}
+
+/// Puts this instance's claims back, unattempted, at their original due time. A delivery whose lease another
+/// instance took over in the meantime (this one was presumed dead) is theirs now and stays as it is.
+pub async fn release(db: &mut Client, deliveries: &[Release], instance_id: &str) -> StoreResult<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let msg_ids: Vec<&str> = deliveries.iter().map(|d| d.msg_id.as_str()).collect();
+    let endpoint_ids: Vec<&str> = deliveries.iter().map(|d| d.endpoint_id.as_str()).collect();
+    let due_ats: Vec<i64> = deliveries.iter().map(|d| d.due_at).collect();
+    execute(
+        &*db,
+        "UPDATE deliveries d SET status = 1, next_attempt_at = r.due_at, claimed_by = NULL \
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS r(msg_id, endpoint_id, due_at) \
+         WHERE d.msg_id = r.msg_id AND d.endpoint_id = r.endpoint_id AND d.status = 3 AND d.claimed_by = $4",
+        &[&msg_ids, &endpoint_ids, &due_ats, &instance_id],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(())
 }
 
 pub async fn next_due_at(db: &mut Client) -> StoreResult<Option<UnixMillis>> {
-    todo!("PostgreSQL next_due_at")
+    let row = query_opt(&*db, "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)", &[])
+        .await
+        .map_err(pg_error)?;
+    match row {
+        Some(row) => Ok(row.opt_int(0)?),
+        None => Err(StoreError::Internal("MIN returned no row".into())),
+    }
 }
 
 pub async fn disable_failing_endpoints(
     db: &mut Client,
     failing_since_before: UnixMillis,
 ) -> StoreResult<Vec<DisabledEndpoint>> {
-    todo!("PostgreSQL disable_failing_endpoints")
+    let rows = query(
+        &*db,
+        "UPDATE endpoints SET disabled = 1, updated_at = $2 \
+         WHERE disabled = 0 AND failing_since < $1 RETURNING app_id, id, failing_since",
+        &[&failing_since_before, &now_ms()],
+    )
+    .await
+    .map_err(pg_error)?;
+    rows.iter()
+        .map(|row| {
+            Ok(DisabledEndpoint {
+                app_id: AppId::from_trusted(row.text(0)?),
+                endpoint_id: EndpointId::from_trusted(row.text(1)?),
+                failing_since: row.int(2)?,
+            })
+        })
+        .collect()
 }
 
 pub async fn purge_payloads(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-    todo!("PostgreSQL purge_payloads")
+    // Ids start with their creation time, so the primary key finds old messages without another index.
+    let purged = execute(
+        &*db,
+        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
+         WHERE m.id < $1 AND m.payload <> '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
+         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
+        &[&msg_id_floor(before), &sql_limit(limit)],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(purged)
 }

@@ -4,6 +4,11 @@
 //! What only a shared database needs is added: which process holds a delivery's lease (`deliveries.claimed_by`)
 //! and which processes are alive (`instances`).
 //!
+//! Ids, and event type names, are `COLLATE "C"`: they must compare byte by byte, as SQLite compares them, because
+//! ids sort by creation time only in byte order (`0-9A-Za-z`) and everything relies on that order (cursors,
+//! time windows as id ranges, FIFO order). A database's default collation (`en_US.UTF-8`, …) would interleave
+//! upper and lower case.
+//!
 //! Several processes may start at once: the migration runs under a transaction-scoped advisory lock, so one
 //! applies it and the others wait, then find nothing to do.
 
@@ -20,7 +25,7 @@ const MIGRATIONS: &[&str] = &[
     // 1: everything the SQLite schema has after its migration 7, plus lease owners and live instances.
     r#"
 CREATE TABLE applications (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     uid TEXT UNIQUE,
     name TEXT NOT NULL,
     rate_limit BIGINT,
@@ -30,7 +35,7 @@ CREATE TABLE applications (
 );
 
 CREATE TABLE event_types (
-    name TEXT PRIMARY KEY,
+    name TEXT COLLATE "C" PRIMARY KEY,
     description TEXT NOT NULL,
     archived BIGINT NOT NULL,
     deprecated BIGINT NOT NULL,
@@ -41,8 +46,8 @@ CREATE TABLE event_types (
 );
 
 CREATE TABLE endpoints (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
     uid TEXT,
     url TEXT NOT NULL,
     description TEXT NOT NULL,
@@ -66,8 +71,8 @@ CREATE TABLE endpoints (
 CREATE INDEX endpoints_by_app ON endpoints(app_id, id);
 
 CREATE TABLE messages (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
     event_id TEXT,
     event_type TEXT NOT NULL,
     payload TEXT NOT NULL,
@@ -80,13 +85,13 @@ CREATE INDEX messages_by_app ON messages(app_id, id);
 -- The queue: one row per (message, endpoint). Pending (1) and sending (3) rows are due at next_attempt_at;
 -- for a sending row that time is the end of its lease, and claimed_by the instance holding it.
 CREATE TABLE deliveries (
-    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    msg_id TEXT COLLATE "C" NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id TEXT COLLATE "C" NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
     status BIGINT NOT NULL,
     attempts BIGINT NOT NULL,
     manual BIGINT NOT NULL,
     next_attempt_at BIGINT,
-    claimed_by TEXT,
+    claimed_by TEXT COLLATE "C",
     PRIMARY KEY (msg_id, endpoint_id)
 );
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status IN (1, 3);
@@ -94,10 +99,10 @@ CREATE INDEX deliveries_by_endpoint ON deliveries(endpoint_id, status, msg_id);
 CREATE INDEX deliveries_by_claimer ON deliveries(claimed_by) WHERE status = 3;
 
 CREATE TABLE attempts (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL,
-    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    app_id TEXT COLLATE "C" NOT NULL,
+    msg_id TEXT COLLATE "C" NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    endpoint_id TEXT COLLATE "C" NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
     url TEXT NOT NULL,
     response TEXT NOT NULL,
     response_status_code BIGINT NOT NULL,
@@ -118,14 +123,14 @@ CREATE TABLE idempotency (
 CREATE INDEX idempotency_expiry ON idempotency(expires_at);
 
 CREATE TABLE background_tasks (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     kind TEXT NOT NULL,
-    app_id TEXT NOT NULL,
-    endpoint_id TEXT NOT NULL,
+    app_id TEXT COLLATE "C" NOT NULL,
+    endpoint_id TEXT COLLATE "C" NOT NULL,
     status TEXT NOT NULL,
     since BIGINT NOT NULL,
     until BIGINT NOT NULL,
-    cursor TEXT,
+    cursor TEXT COLLATE "C",
     data TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
@@ -133,10 +138,10 @@ CREATE TABLE background_tasks (
 CREATE INDEX background_tasks_by_status ON background_tasks(status, id);
 
 CREATE TABLE sources (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     uid TEXT UNIQUE,
     name TEXT NOT NULL,
-    app_id TEXT NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
+    app_id TEXT COLLATE "C" NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
     provider TEXT NOT NULL,
     options TEXT NOT NULL,
     secrets TEXT NOT NULL,
@@ -147,13 +152,13 @@ CREATE TABLE sources (
 CREATE INDEX sources_by_app ON sources(app_id);
 
 CREATE TABLE inbound_events (
-    id TEXT PRIMARY KEY,
-    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    source_id TEXT COLLATE "C" NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
     status TEXT NOT NULL CHECK (status IN ('verified', 'duplicate', 'rejected')),
     reason TEXT,
     event_id TEXT,
     event_type TEXT,
-    msg_id TEXT,
+    msg_id TEXT COLLATE "C",
     received_at BIGINT NOT NULL
 );
 CREATE INDEX inbound_events_by_source ON inbound_events(source_id, id);
@@ -163,7 +168,7 @@ CREATE UNIQUE INDEX inbound_events_verified_once ON inbound_events(source_id, ev
 -- Processes serving this database. Each renews alive_until while it runs; the leases of one that stopped
 -- renewing (killed, frozen, cut off) are taken back by the others.
 CREATE TABLE instances (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     started_at BIGINT NOT NULL,
     alive_until BIGINT NOT NULL
 );

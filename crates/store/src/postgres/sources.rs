@@ -1,46 +1,183 @@
 //! SQL of inbound sources and the log of requests that reached them (deduplication by a unique index).
+//!
+//! As in SQLite, an inbound event's id carries its receive time, so a time bound is also an id bound: paging by
+//! id is paging by time, and counting or purging by time is a range scan of an id index.
 
-use deadpool_postgres::Client;
-#[allow(unused_imports)]
+use deadpool_postgres::{Client, GenericClient};
 use hookrelay_core::model::*;
-#[allow(unused_imports)]
 use hookrelay_core::time::UnixMillis;
-#[allow(unused_imports)]
-use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
+use hookrelay_core::{MessageId, SourceId};
+use tokio_postgres::error::SqlState;
 
-#[allow(unused_imports)]
-use super::pg_error;
-#[allow(unused_imports)]
+use super::resources::insert_message;
+use super::rows::*;
+use super::{announce_new_work, pg_error};
 use crate::store::*;
-#[allow(unused_imports)]
 use crate::{Page, PageRequest, StoreError};
 
+/// Maps a failed write of a source: its uid (the table's only unique column besides the id) is taken, or its
+/// application does not exist. Worded as the SQLite backend words it.
+fn source_write_error(err: tokio_postgres::Error, source: &Source) -> StoreError {
+    let Some(db) = err.as_db_error() else { return pg_error(err) };
+    match (db.code(), db.constraint()) {
+        (&SqlState::UNIQUE_VIOLATION, Some("sources_pkey")) => {
+            StoreError::Conflict("a source with this id already exists".into())
+        }
+        (&SqlState::UNIQUE_VIOLATION, _) => StoreError::Conflict(match &source.uid {
+            Some(uid) => format!("a source with the uid `{uid}` already exists"),
+            None => "a source with this uid already exists".to_owned(),
+        }),
+        _ => pg_error(err),
+    }
+}
+
+/// Maps a failed write of an inbound event: its source was deleted meanwhile (a foreign key, `NotFound`), or
+/// (never in practice) its id is taken.
+fn event_write_error(err: tokio_postgres::Error) -> StoreError {
+    conflict_as(err, "an inbound event with this id already exists")
+}
+
+async fn write_source(db: &Client, source: &Source, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    } else {
+        "UPDATE sources SET uid = $2, name = $3, app_id = $4, provider = $5, options = $6, secrets = $7, \
+         tolerance_secs = $8, created_at = $9, updated_at = $10 WHERE id = $1"
+    };
+    let changed = execute(
+        db,
+        sql,
+        &[
+            &source.id.as_str(),
+            &source.uid,
+            &source.name,
+            &source.app_id.as_str(),
+            &source.provider.name(),
+            &to_json(&source.provider.options()),
+            &source_secrets_json(&source.secrets),
+            &source.tolerance_secs,
+            &source.created_at,
+            &source.updated_at,
+        ],
+    )
+    .await
+    .map_err(|err| source_write_error(err, source))?;
+    expect_changed(changed)
+}
+
 pub async fn create_source(db: &mut Client, source: &Source) -> StoreResult<()> {
-    todo!("PostgreSQL create_source")
+    write_source(db, source, true).await
 }
 
 pub async fn get_source(db: &mut Client, id_or_uid: &str) -> StoreResult<Source> {
-    todo!("PostgreSQL get_source")
+    let column = if SourceId::parse(id_or_uid).is_some() { "id" } else { "uid" };
+    let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE {column} = $1");
+    query_found(&*db, &sql, &[&id_or_uid], source_from).await
 }
 
 pub async fn list_sources(db: &mut Client, page: &PageRequest) -> StoreResult<Page<Source>> {
-    todo!("PostgreSQL list_sources")
+    let select = format!("SELECT {SOURCE_COLUMNS} FROM sources");
+    query_page(&*db, &select, Filters::default(), "id", page, source_from).await
 }
 
 pub async fn update_source(db: &mut Client, source: &Source) -> StoreResult<()> {
-    todo!("PostgreSQL update_source")
+    write_source(db, source, false).await
 }
 
 pub async fn delete_source(db: &mut Client, id: &SourceId) -> StoreResult<()> {
-    todo!("PostgreSQL delete_source")
+    // Its inbound events go with it (ON DELETE CASCADE); the messages they published stay.
+    let changed = execute(&*db, "DELETE FROM sources WHERE id = $1", &[&id.as_str()]).await.map_err(pg_error)?;
+    expect_changed(changed)
 }
 
 pub async fn ingest(db: &mut Client, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
-    todo!("PostgreSQL ingest")
+    let tx = db.transaction().await.map_err(pg_error)?;
+    // The unique index on verified (source_id, event_id) is the duplicate check: when a verified row with this
+    // event id exists, the insert does nothing. When another process is inserting the same event at the same
+    // moment, this insert waits for its commit and then does nothing; letting the constraint decide, rather than
+    // looking first, is what keeps one verified copy however many processes share the database.
+    let inserted = execute(
+        &tx,
+        "INSERT INTO inbound_events (id, source_id, status, reason, event_id, event_type, msg_id, received_at) \
+         VALUES ($1, $2, 'verified', NULL, $3, $4, $5, $6) \
+         ON CONFLICT (source_id, event_id) WHERE status = 'verified' AND event_id IS NOT NULL DO NOTHING",
+        &[
+            &event.id.as_str(),
+            &event.source_id.as_str(),
+            &event.event_id,
+            &event.event_type,
+            &message.map(|msg| msg.id.as_str()),
+            &event.received_at,
+        ],
+    )
+    .await
+    .map_err(event_write_error)?;
+    let outcome = if inserted == 0 {
+        let original_msg_id = original_msg_id(&tx, event).await?;
+        insert_event(&tx, event, InboundStatus::Duplicate, None, original_msg_id.as_ref()).await?;
+        IngestOutcome::Duplicate { original_msg_id }
+    } else if let Some(message) = message {
+        let deliveries = insert_message(&tx, message, None).await?;
+        if deliveries > 0 {
+            announce_new_work(&tx).await?;
+        }
+        IngestOutcome::Recorded(Some(PublishedMessage { message: message.clone(), deliveries }))
+    } else {
+        IngestOutcome::Recorded(None)
+    };
+    tx.commit().await.map_err(pg_error)?;
+    Ok(outcome)
+}
+
+/// The message of the verified event that `event` repeats (`None` if that event published none).
+async fn original_msg_id(tx: &impl GenericClient, event: &InboundEvent) -> StoreResult<Option<MessageId>> {
+    // A new statement sees the original even when it was committed by another process after this transaction
+    // began (READ COMMITTED).
+    let original = query_opt(
+        tx,
+        "SELECT msg_id FROM inbound_events WHERE source_id = $1 AND event_id = $2 AND status = 'verified'",
+        &[&event.source_id.as_str(), &event.event_id],
+    )
+    .await
+    .map_err(pg_error)?;
+    // No row at all would mean the original was purged in between: still a duplicate, of nothing we can name.
+    Ok(match original {
+        Some(row) => row.opt_text(0)?.map(MessageId::from_trusted),
+        None => None,
+    })
 }
 
 pub async fn record_rejection(db: &mut Client, event: &InboundEvent) -> StoreResult<()> {
-    todo!("PostgreSQL record_rejection")
+    insert_event(&*db, event, InboundStatus::Rejected, event.reason.as_deref(), None).await
+}
+
+/// Inserts `event` with the status, reason and message this store decided, whatever the caller had set.
+async fn insert_event(
+    db: &impl GenericClient,
+    event: &InboundEvent,
+    status: InboundStatus,
+    reason: Option<&str>,
+    msg_id: Option<&MessageId>,
+) -> StoreResult<()> {
+    execute(
+        db,
+        "INSERT INTO inbound_events (id, source_id, status, reason, event_id, event_type, msg_id, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &event.id.as_str(),
+            &event.source_id.as_str(),
+            &status.name(),
+            &reason,
+            &event.event_id,
+            &event.event_type,
+            &msg_id.map(MessageId::as_str),
+            &event.received_at,
+        ],
+    )
+    .await
+    .map_err(event_write_error)?;
+    Ok(())
 }
 
 pub async fn list_inbound_events(
@@ -49,7 +186,13 @@ pub async fn list_inbound_events(
     status: Option<InboundStatus>,
     page: &PageRequest,
 ) -> StoreResult<Page<InboundEvent>> {
-    todo!("PostgreSQL list_inbound_events")
+    let mut filters = Filters::default();
+    filters.add_equal("source_id", source_id.to_string());
+    if let Some(status) = status {
+        filters.add_equal("status", status.name().to_owned());
+    }
+    let select = format!("SELECT {INBOUND_EVENT_COLUMNS} FROM inbound_events");
+    query_page(&*db, &select, filters, "id", page, inbound_event_from).await
 }
 
 pub async fn inbound_counts(
@@ -57,9 +200,42 @@ pub async fn inbound_counts(
     source_id: &SourceId,
     since: Option<UnixMillis>,
 ) -> StoreResult<InboundCounts> {
-    todo!("PostgreSQL inbound_counts")
+    let mut filters = Filters::default();
+    filters.add_equal("source_id", source_id.to_string());
+    if let Some(since) = since {
+        // The id bound lets the (source_id, id) index skip older events; the time bound is the exact rule.
+        let (floor, at) = (filters.bind(event_id_floor(since)), filters.bind(since));
+        filters.add(format!("id >= {floor}"));
+        filters.add(format!("received_at >= {at}"));
+    }
+    let sql = format!(
+        "SELECT status, reason, COUNT(*) FROM inbound_events{} GROUP BY status, reason",
+        filters.where_clause()
+    );
+    let rows = query(&*db, &sql, &filters.params()).await.map_err(pg_error)?;
+    let mut counts = InboundCounts::default();
+    for row in &rows {
+        let number = count(row.int(2)?)?;
+        match inbound_status_from_name(&row.text(0)?)? {
+            InboundStatus::Verified => counts.verified += number,
+            InboundStatus::Duplicate => counts.duplicates += number,
+            InboundStatus::Rejected => {
+                let reason = row.opt_text(1)?.unwrap_or_else(|| UNKNOWN_REASON.to_owned());
+                *counts.rejected_by_reason.entry(reason).or_default() += number;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 pub async fn purge_inbound_events(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-    todo!("PostgreSQL purge_inbound_events")
+    // Oldest first, through the primary key: ids start with the receive time.
+    execute(
+        &*db,
+        "DELETE FROM inbound_events WHERE id IN (SELECT id FROM inbound_events \
+         WHERE id < $1 AND received_at < $2 ORDER BY id LIMIT $3)",
+        &[&event_id_floor(before), &before, &sql_limit(limit)],
+    )
+    .await
+    .map_err(pg_error)
 }

@@ -74,10 +74,6 @@ fn text(value: &str) -> Value {
     Value::Text(value.to_owned())
 }
 
-fn opt_json_value<T: serde::Serialize>(value: &Option<T>) -> Option<String> {
-    value.as_ref().map(|v| to_json(v))
-}
-
 fn query_page<T>(
     conn: &Connection,
     select: &str,
@@ -137,7 +133,7 @@ fn write_event_type(conn: &Connection, et: &EventType, insert: bool) -> StoreRes
                 et.description,
                 et.archived,
                 et.deprecated,
-                opt_json_value(&et.schemas),
+                opt_to_json(&et.schemas),
                 et.feature_flag,
                 et.created_at,
                 et.updated_at
@@ -168,8 +164,8 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
                 ep.uid,
                 ep.url,
                 ep.description,
-                opt_json_value(&ep.filter_types),
-                opt_json_value(&ep.channels),
+                opt_to_json(&ep.filter_types),
+                opt_to_json(&ep.channels),
                 ep.rate_limit,
                 ep.disabled,
                 to_json(&ep.metadata),
@@ -200,7 +196,7 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
             msg.event_id,
             msg.event_type,
             msg.payload,
-            opt_json_value(&msg.channels),
+            opt_to_json(&msg.channels),
             msg.created_at
         ])
     })
@@ -471,10 +467,10 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.db
             .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT status, attempts, next_attempt_at, msg_id, endpoint_id FROM deliveries \
-                     WHERE endpoint_id = ?1 AND status IN (1, 3) ORDER BY msg_id LIMIT 1",
-                )
+                conn.prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d \
+                     WHERE d.endpoint_id = ?1 AND d.status IN (1, 3) ORDER BY d.msg_id LIMIT 1"
+                ))
                 .and_then(|mut stmt| stmt.query_row([id.as_str()], |row| delivery_from_row(row, 0)).optional())
                 .map_err(sql_error)
             })
@@ -539,8 +535,7 @@ impl Store for SqliteStore {
                 let mut filters = Filters::default();
                 filters.add("d.msg_id = ?", [text(msg_id.as_str())]);
                 let select = format!(
-                    "SELECT {ENDPOINT_COLUMNS}, d.status, d.attempts, d.next_attempt_at, d.msg_id, d.endpoint_id \
-                     FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
+                    "SELECT {ENDPOINT_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
                 );
                 query_page(conn, &select, filters, "e.id", &page, |row| {
                     Ok((endpoint_from_row(row)?, delivery_from_row(row, ENDPOINT_COLUMN_COUNT)?))
@@ -950,15 +945,13 @@ fn claim_due(
             event_id: row.get(15).map_err(sql_error)?,
             payload,
             url: row.get(8).map_err(sql_error)?,
-            headers: from_json(&row.get::<_, String>(9).map_err(sql_error)?).map_err(sql_error)?,
+            headers: from_json(&row.get::<_, String>(9).map_err(sql_error)?)?,
             secrets: secrets_from_columns(
                 &row.get::<_, String>(10).map_err(sql_error)?,
                 &row.get::<_, String>(11).map_err(sql_error)?,
-            )
-            .map_err(sql_error)?,
+            )?,
             rate_limit: row.get(13).map_err(sql_error)?,
-            signature_schemes: signature_schemes_from_json(&row.get::<_, String>(14).map_err(sql_error)?)
-                .map_err(sql_error)?,
+            signature_schemes: signature_schemes_from_json(&row.get::<_, String>(14).map_err(sql_error)?)?,
             attempts: row.get(2).map_err(sql_error)?,
             manual: row.get(3).map_err(sql_error)?,
             due_at: row.get(4).map_err(sql_error)?,

@@ -6,10 +6,9 @@
 //! range, and each batch is an index range scan starting after the previous batch's last id, however large
 //! the window.
 
-use hookrelay_core::id::min_body_at;
 use hookrelay_core::model::{BackgroundTask, TimeWindow};
 use hookrelay_core::routing::endpoint_accepts;
-use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::time::now_ms;
 use hookrelay_core::{EndpointId, MessageId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -17,11 +16,6 @@ use super::connections::sql_error;
 use super::rows::*;
 use crate::StoreError;
 use crate::store::{BatchDone, StoreResult};
-
-/// The smallest message id stamped at `at` or later.
-fn msg_id_floor(at: UnixMillis) -> String {
-    format!("{}{}", MessageId::PREFIX, min_body_at(at))
-}
 
 pub fn write_task(conn: &Connection, task: &BackgroundTask, insert: bool) -> StoreResult<()> {
     let sql = if insert {
@@ -185,7 +179,7 @@ pub fn insert_missing(
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
-                    channels.map(|c| from_json::<Vec<String>>(&c)).transpose()?,
+                    channels.map(|c| json_column::<Vec<String>>(&c)).transpose()?,
                     row.get::<_, bool>(3)?,
                 ))
             },

@@ -5,10 +5,9 @@
 //! message's id and `created_at` are), so that a time bound is also an id bound: paging by id is paging by time,
 //! and counting or purging by time is a range scan of an id index.
 
-use hookrelay_core::id::min_body_at;
 use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
 use hookrelay_core::time::UnixMillis;
-use hookrelay_core::{InboundEventId, MessageId, SourceId};
+use hookrelay_core::{MessageId, SourceId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, ffi, params};
 
@@ -17,9 +16,6 @@ use super::rows::*;
 use super::{insert_message, query_page, text};
 use crate::store::{InboundCounts, IngestOutcome, PublishedMessage, StoreResult};
 use crate::{Page, PageRequest, StoreError};
-
-/// Counted under this reason when a rejection was recorded without one.
-const UNKNOWN_REASON: &str = "unknown";
 
 /// The SQLite extended result code of a failed statement, when it broke a constraint.
 fn broken_constraint(err: &rusqlite::Error) -> Option<i32> {
@@ -52,11 +48,6 @@ fn event_write_error(err: rusqlite::Error) -> StoreError {
         Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => StoreError::NotFound,
         _ => conflict_or_internal(err, "an inbound event with this id already exists"),
     }
-}
-
-/// The smallest inbound event id stamped at `at` or later.
-fn event_id_floor(at: UnixMillis) -> String {
-    format!("{}{}", InboundEventId::PREFIX, min_body_at(at))
 }
 
 pub fn write_source(conn: &Connection, source: &Source, insert: bool) -> StoreResult<()> {

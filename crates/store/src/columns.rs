@@ -1,0 +1,417 @@
+//! How the model is spelled in database columns, shared by every backend: their schemas match column for column
+//! (SQLite's `INTEGER` is PostgreSQL's `BIGINT`, JSON is `TEXT` in both), so the column lists, the JSON of
+//! secrets, metadata and progress, and the conversion of a row back into the model are written once here. Each
+//! backend only says how to read one column of its row type ([`ColumnRead`]).
+
+use hookrelay_core::id::min_body_at;
+use hookrelay_core::inbound::Provider;
+use hookrelay_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, ExpiringSecret,
+    InboundEvent, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind, TaskProgress,
+    TaskStatus, TimeWindow, TriggerType,
+};
+use hookrelay_core::signing::EndpointSecret;
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
+use serde::{Deserialize, Serialize};
+
+/// A stored value that cannot be read back as the model expects: damaged data, or data written by a newer
+/// version. Backends report it as an internal error.
+#[derive(Debug)]
+pub struct ColumnError(String);
+
+impl ColumnError {
+    pub fn new(what: impl Into<String>) -> Self {
+        Self(what.into())
+    }
+}
+
+impl std::fmt::Display for ColumnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ColumnError {}
+
+impl From<ColumnError> for crate::StoreError {
+    fn from(err: ColumnError) -> Self {
+        Self::Internal(err.0)
+    }
+}
+
+pub type ColumnResult<T> = Result<T, ColumnError>;
+
+/// One row of a backend's result, read by column index. Integers (and 0/1 flags) are read as `i64`, the one
+/// integer type both schemas use; the narrower model types are checked conversions from it.
+pub trait ColumnRead {
+    fn text(&self, index: usize) -> ColumnResult<String>;
+    fn opt_text(&self, index: usize) -> ColumnResult<Option<String>>;
+    fn int(&self, index: usize) -> ColumnResult<i64>;
+    fn opt_int(&self, index: usize) -> ColumnResult<Option<i64>>;
+
+    /// A 0/1 flag; anything but 0 counts as set, as SQLite reads booleans.
+    fn flag(&self, index: usize) -> ColumnResult<bool> {
+        Ok(self.int(index)? != 0)
+    }
+
+    /// An integer column that must fit the model's narrower type (a `u32` rate limit, a `u16` status code, …).
+    fn narrow<T: TryFrom<i64>>(&self, index: usize) -> ColumnResult<T> {
+        narrow(self.int(index)?, index)
+    }
+
+    fn opt_narrow<T: TryFrom<i64>>(&self, index: usize) -> ColumnResult<Option<T>> {
+        self.opt_int(index)?.map(|value| narrow(value, index)).transpose()
+    }
+}
+
+fn narrow<T: TryFrom<i64>>(value: i64, index: usize) -> ColumnResult<T> {
+    T::try_from(value)
+        .map_err(|_| ColumnError(format!("column {index}: {value} is out of range for {}", std::any::type_name::<T>())))
+}
+
+/// A count from `COUNT(*)` or a changed-rows total, which cannot be negative unless something is badly wrong.
+pub fn count(value: i64) -> ColumnResult<u64> {
+    u64::try_from(value).map_err(|_| ColumnError(format!("negative count {value}")))
+}
+
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    // The model's types always serialize (string keys, no non-finite floats); "null" only guards the impossible.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+pub fn opt_to_json<T: Serialize>(value: &Option<T>) -> Option<String> {
+    value.as_ref().map(|v| to_json(v))
+}
+
+pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> ColumnResult<T> {
+    serde_json::from_str(text).map_err(|e| ColumnError(format!("stored JSON: {e}")))
+}
+
+fn opt_from_json<T: for<'de> Deserialize<'de>>(text: Option<String>) -> ColumnResult<Option<T>> {
+    text.map(|t| from_json(&t)).transpose()
+}
+
+/// The smallest id with `prefix` stamped at `at` or later: ids start with their creation time, so a time bound
+/// is also an id bound, which the primary key can seek.
+pub fn id_floor(prefix: &str, at: UnixMillis) -> String {
+    format!("{prefix}{}", min_body_at(at))
+}
+
+/// The smallest message id stamped at `at` or later.
+pub fn msg_id_floor(at: UnixMillis) -> String {
+    id_floor(MessageId::PREFIX, at)
+}
+
+/// The smallest inbound event id stamped at `at` or later.
+pub fn event_id_floor(at: UnixMillis) -> String {
+    id_floor(InboundEventId::PREFIX, at)
+}
+
+pub const APP_COLUMNS: &str = "id, uid, name, rate_limit, metadata, created_at, updated_at";
+
+pub fn app_from(row: &impl ColumnRead) -> ColumnResult<Application> {
+    Ok(Application {
+        id: AppId::from_trusted(row.text(0)?),
+        uid: row.opt_text(1)?,
+        name: row.text(2)?,
+        rate_limit: row.opt_narrow(3)?,
+        metadata: from_json(&row.text(4)?)?,
+        created_at: row.int(5)?,
+        updated_at: row.int(6)?,
+    })
+}
+
+pub const EVENT_TYPE_COLUMNS: &str =
+    "name, description, archived, deprecated, schemas, feature_flag, created_at, updated_at";
+
+pub fn event_type_from(row: &impl ColumnRead) -> ColumnResult<EventType> {
+    Ok(EventType {
+        name: row.text(0)?,
+        description: row.text(1)?,
+        archived: row.flag(2)?,
+        deprecated: row.flag(3)?,
+        schemas: opt_from_json(row.opt_text(4)?)?,
+        feature_flag: row.opt_text(5)?,
+        created_at: row.int(6)?,
+        updated_at: row.int(7)?,
+    })
+}
+
+/// A previous secret as stored in `endpoints.previous_secrets` (a JSON array).
+#[derive(Serialize, Deserialize)]
+struct StoredSecret {
+    key: String,
+    expires_at: i64,
+}
+
+pub fn previous_secrets_json(secrets: &SecretSet) -> String {
+    let stored: Vec<StoredSecret> = secrets
+        .previous
+        .iter()
+        .map(|old| StoredSecret { key: old.secret.to_whsec(), expires_at: old.expires_at })
+        .collect();
+    to_json(&stored)
+}
+
+fn parse_secret(text: &str) -> ColumnResult<EndpointSecret> {
+    EndpointSecret::parse(text).map_err(|e| ColumnError(format!("stored endpoint secret: {e}")))
+}
+
+/// Reads a secret set from its two columns: the current `whsec_` string and the JSON of previous ones.
+pub fn secrets_from_columns(current: &str, previous: &str) -> ColumnResult<SecretSet> {
+    let previous: Vec<StoredSecret> = from_json(previous)?;
+    Ok(SecretSet {
+        current: parse_secret(current)?,
+        previous: previous
+            .into_iter()
+            .map(|old| Ok(ExpiringSecret { secret: parse_secret(&old.key)?, expires_at: old.expires_at }))
+            .collect::<ColumnResult<_>>()?,
+    })
+}
+
+pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
+     e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
+     e.updated_at, e.signature_schemes, e.fifo";
+/// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
+pub const ENDPOINT_COLUMN_COUNT: usize = 18;
+
+pub fn signature_schemes_json(schemes: &[SignatureScheme]) -> String {
+    to_json(&schemes.iter().map(|scheme| scheme.name()).collect::<Vec<_>>())
+}
+
+/// Reads the JSON array of scheme names; names this version does not know are skipped.
+pub fn signature_schemes_from_json(text: &str) -> ColumnResult<Vec<SignatureScheme>> {
+    let names: Vec<String> = from_json(text)?;
+    Ok(names.iter().filter_map(|name| SignatureScheme::from_name(name)).collect())
+}
+
+pub fn endpoint_from(row: &impl ColumnRead) -> ColumnResult<Endpoint> {
+    Ok(Endpoint {
+        id: EndpointId::from_trusted(row.text(0)?),
+        app_id: AppId::from_trusted(row.text(1)?),
+        uid: row.opt_text(2)?,
+        url: row.text(3)?,
+        description: row.text(4)?,
+        filter_types: opt_from_json(row.opt_text(5)?)?,
+        channels: opt_from_json(row.opt_text(6)?)?,
+        rate_limit: row.opt_narrow(7)?,
+        disabled: row.flag(8)?,
+        metadata: from_json(&row.text(9)?)?,
+        version: row.narrow(10)?,
+        headers: from_json(&row.text(11)?)?,
+        secrets: secrets_from_columns(&row.text(12)?, &row.text(13)?)?,
+        created_at: row.int(14)?,
+        updated_at: row.int(15)?,
+        signature_schemes: signature_schemes_from_json(&row.text(16)?)?,
+        ordering: if row.flag(17)? { DeliveryOrder::Fifo } else { DeliveryOrder::Unordered },
+    })
+}
+
+/// An endpoint's event-type filter and channels, each `None` when unrestricted.
+pub type Routing = (Option<Vec<String>>, Option<Vec<String>>);
+
+/// Reads an endpoint's routing columns, `filter_types` and `channels` (JSON arrays or NULL), from `first` on.
+pub fn routing_from(row: &impl ColumnRead, first: usize) -> ColumnResult<Routing> {
+    Ok((opt_from_json(row.opt_text(first)?)?, opt_from_json(row.opt_text(first + 1)?)?))
+}
+
+/// Reads a message's channels column (a JSON array or NULL).
+pub fn channels_from(row: &impl ColumnRead, index: usize) -> ColumnResult<Option<Vec<String>>> {
+    opt_from_json(row.opt_text(index)?)
+}
+
+pub const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at";
+
+pub fn message_from(row: &impl ColumnRead) -> ColumnResult<Message> {
+    Ok(Message {
+        id: MessageId::from_trusted(row.text(0)?),
+        app_id: AppId::from_trusted(row.text(1)?),
+        event_id: row.opt_text(2)?,
+        event_type: row.text(3)?,
+        payload: row.text(4)?,
+        channels: channels_from(row, 5)?,
+        created_at: row.int(6)?,
+    })
+}
+
+fn status_from_code(code: i64) -> ColumnResult<DeliveryStatus> {
+    DeliveryStatus::from_code(code).ok_or_else(|| ColumnError(format!("unknown delivery status {code}")))
+}
+
+/// The delivery columns `delivery_from` reads, in its order.
+pub const DELIVERY_COLUMNS: &str = "d.status, d.attempts, d.next_attempt_at, d.msg_id, d.endpoint_id";
+
+/// Reads a delivery from `DELIVERY_COLUMNS` starting at `first`.
+pub fn delivery_from(row: &impl ColumnRead, first: usize) -> ColumnResult<Delivery> {
+    Ok(Delivery {
+        status: status_from_code(row.int(first)?)?,
+        attempts: row.narrow(first + 1)?,
+        next_attempt_at: row.opt_int(first + 2)?,
+        msg_id: MessageId::from_trusted(row.text(first + 3)?),
+        endpoint_id: EndpointId::from_trusted(row.text(first + 4)?),
+    })
+}
+
+pub const ATTEMPT_COLUMNS: &str = "a.id, a.app_id, a.msg_id, a.endpoint_id, a.url, a.response, \
+     a.response_status_code, a.response_duration_ms, a.status, a.trigger_type, a.created_at";
+
+pub fn attempt_from(row: &impl ColumnRead) -> ColumnResult<Attempt> {
+    Ok(Attempt {
+        id: AttemptId::from_trusted(row.text(0)?),
+        app_id: AppId::from_trusted(row.text(1)?),
+        msg_id: MessageId::from_trusted(row.text(2)?),
+        endpoint_id: EndpointId::from_trusted(row.text(3)?),
+        url: row.text(4)?,
+        response: row.text(5)?,
+        response_status_code: row.narrow(6)?,
+        response_duration_ms: row.int(7)?,
+        status: status_from_code(row.int(8)?)?,
+        trigger_type: TriggerType::from_code(row.int(9)?),
+        created_at: row.int(10)?,
+    })
+}
+
+pub const TASK_COLUMNS: &str =
+    "id, kind, app_id, endpoint_id, status, since, until, cursor, data, created_at, updated_at";
+
+/// A task's progress as stored in `background_tasks.data`.
+#[derive(Serialize, Deserialize)]
+struct StoredProgress {
+    sent: u64,
+    scanned: u64,
+    total: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn progress_json(progress: &TaskProgress) -> String {
+    to_json(&StoredProgress {
+        sent: progress.sent,
+        scanned: progress.scanned,
+        total: progress.total,
+        error: progress.error.clone(),
+    })
+}
+
+pub fn task_from(row: &impl ColumnRead) -> ColumnResult<BackgroundTask> {
+    let kind = row.text(1)?;
+    let status = row.text(4)?;
+    let progress: StoredProgress = from_json(&row.text(8)?)?;
+    Ok(BackgroundTask {
+        id: TaskId::from_trusted(row.text(0)?),
+        kind: TaskKind::from_name(&kind).ok_or_else(|| ColumnError(format!("unknown task kind {kind}")))?,
+        app_id: AppId::from_trusted(row.text(2)?),
+        endpoint_id: EndpointId::from_trusted(row.text(3)?),
+        status: TaskStatus::from_name(&status).ok_or_else(|| ColumnError(format!("unknown task status {status}")))?,
+        window: TimeWindow { since: row.int(5)?, until: row.int(6)? },
+        cursor: row.opt_text(7)?.map(MessageId::from_trusted),
+        progress: TaskProgress {
+            sent: progress.sent,
+            scanned: progress.scanned,
+            total: progress.total,
+            error: progress.error,
+        },
+        created_at: row.int(9)?,
+        updated_at: row.int(10)?,
+    })
+}
+
+pub const SOURCE_COLUMNS: &str =
+    "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at";
+
+/// A source's secrets as stored in `sources.secrets`: `{"current": "…", "previous": [["…", expires_at], …]}`.
+#[derive(Serialize, Deserialize)]
+struct StoredSourceSecrets {
+    current: String,
+    previous: Vec<(String, UnixMillis)>,
+}
+
+pub fn source_secrets_json(secrets: &SourceSecrets) -> String {
+    to_json(&StoredSourceSecrets { current: secrets.current.clone(), previous: secrets.previous.clone() })
+}
+
+pub fn source_from(row: &impl ColumnRead) -> ColumnResult<Source> {
+    let provider_name = row.text(4)?;
+    let options: serde_json::Map<String, serde_json::Value> = from_json(&row.text(5)?)?;
+    // The options were written by `Provider::options`, so a failure here means the row was damaged or written
+    // by a version that knew options this one does not.
+    let provider = Provider::from_options(&provider_name, &options)
+        .map_err(|e| ColumnError(format!("stored options of provider `{provider_name}`: {e}")))?;
+    let secrets: StoredSourceSecrets = from_json(&row.text(6)?)?;
+    Ok(Source {
+        id: SourceId::from_trusted(row.text(0)?),
+        uid: row.opt_text(1)?,
+        name: row.text(2)?,
+        app_id: AppId::from_trusted(row.text(3)?),
+        provider,
+        secrets: SourceSecrets { current: secrets.current, previous: secrets.previous },
+        tolerance_secs: row.int(7)?,
+        created_at: row.int(8)?,
+        updated_at: row.int(9)?,
+    })
+}
+
+pub const INBOUND_EVENT_COLUMNS: &str = "id, source_id, status, reason, event_id, event_type, msg_id, received_at";
+
+pub fn inbound_status_from_name(name: &str) -> ColumnResult<InboundStatus> {
+    InboundStatus::from_name(name).ok_or_else(|| ColumnError(format!("unknown inbound status {name}")))
+}
+
+pub fn inbound_event_from(row: &impl ColumnRead) -> ColumnResult<InboundEvent> {
+    Ok(InboundEvent {
+        id: InboundEventId::from_trusted(row.text(0)?),
+        source_id: SourceId::from_trusted(row.text(1)?),
+        status: inbound_status_from_name(&row.text(2)?)?,
+        reason: row.opt_text(3)?,
+        event_id: row.opt_text(4)?,
+        event_type: row.opt_text(5)?,
+        msg_id: row.opt_text(6)?.map(MessageId::from_trusted),
+        received_at: row.int(7)?,
+    })
+}
+
+/// Counted under this reason when a rejection was recorded without one.
+pub const UNKNOWN_REASON: &str = "unknown";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row held in memory, to test the conversions without a database.
+    struct Values(Vec<Option<String>>);
+
+    impl ColumnRead for Values {
+        fn text(&self, index: usize) -> ColumnResult<String> {
+            self.opt_text(index)?.ok_or_else(|| ColumnError::new("unexpected NULL"))
+        }
+        fn opt_text(&self, index: usize) -> ColumnResult<Option<String>> {
+            Ok(self.0.get(index).cloned().flatten())
+        }
+        fn int(&self, index: usize) -> ColumnResult<i64> {
+            self.opt_int(index)?.ok_or_else(|| ColumnError::new("unexpected NULL"))
+        }
+        fn opt_int(&self, index: usize) -> ColumnResult<Option<i64>> {
+            self.opt_text(index)?.map(|t| t.parse().map_err(|_| ColumnError::new("not an integer"))).transpose()
+        }
+    }
+
+    #[test]
+    fn out_of_range_integers_are_errors_not_panics() {
+        let row = Values(vec![Some("-1".into()), Some("70000".into()), Some("5".into())]);
+        assert!(row.narrow::<u32>(0).is_err());
+        assert!(row.narrow::<u16>(1).is_err());
+        assert_eq!(row.narrow::<u16>(2).unwrap(), 5);
+        assert!(count(-1).is_err());
+        assert_eq!(count(3).unwrap(), 3);
+    }
+
+    #[test]
+    fn secrets_round_trip_through_their_columns() {
+        let mut secrets = SecretSet::new(EndpointSecret::generate());
+        secrets.rotate(EndpointSecret::generate(), 1_000, 500);
+        let read = secrets_from_columns(&secrets.current.to_whsec(), &previous_secrets_json(&secrets)).unwrap();
+        assert_eq!(read, secrets);
+        assert!(secrets_from_columns("not a secret", "[]").is_err());
+    }
+}
