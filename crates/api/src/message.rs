@@ -124,11 +124,13 @@ async fn publish(
     let published = match state.store.publish_message(&message, remembered.as_ref()).await {
         Ok(published) => published,
         Err(StoreError::Conflict(detail)) => {
+            // Either the eventId was used before, or (on a shared database) another process was answering the
+            // same idempotency key at that moment; the store's text says which.
             return Err(ApiError::Conflict(match &message.event_id {
-                Some(event_id) => {
+                Some(event_id) if !detail.contains("idempotency-key") => {
                     format!("a message with eventId `{event_id}` was already published to this application")
                 }
-                None => detail,
+                _ => detail,
             }));
         }
         Err(err) => return Err(err.into()),

@@ -27,11 +27,16 @@ const DEADLINE: Duration = Duration::from_secs(240);
 async fn three_instances_share_the_work_and_lose_nothing_when_one_is_killed() {
     let started = Instant::now();
     let schema = TestSchema::create().await;
-    let receiver = Receiver::ok().await;
+    // A receiver that takes 20 ms per request, so that the killed instance holds leased deliveries, some of
+    // them in flight: the survivors must take those back (waiting for the lease to expire would miss the
+    // deadline).
+    let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(20)))).await;
     let env = [
         ("HOOKRELAY_DATABASE_URL", schema.url.as_str()),
         ("HOOKRELAY_RETRY_SCHEDULE", "1,1,1,1,1"),
         ("HOOKRELAY_DELIVERY_TIMEOUT_SECS", "5"),
+        // Shows the survivors taking back the killed instance's leases.
+        ("HOOKRELAY_LOG", "warn"),
     ];
     let data_dirs: Vec<_> = (0..INSTANCES).map(|_| tempfile::tempdir().expect("temp dir")).collect();
     let mut servers: Vec<ServerProcess> = data_dirs.iter().map(|dir| ServerProcess::spawn(dir.path(), &env)).collect();

@@ -1504,3 +1504,29 @@ async fn postgres_ids_compare_byte_by_byte_whatever_the_database_collation() {
     drop(_store);
     schema.drop_now().await;
 }
+
+#[tokio::test]
+async fn postgres_heartbeats_delete_expired_idempotency_records() {
+    let schema = postgres_harness::Schema::create().await;
+    let store = schema.connect().await;
+    let now = now_ms();
+    let expired = IdempotentResponse { key: "old".into(), status: 202, body: b"{}".to_vec(), expires_at: now - 1 };
+    let live = IdempotentResponse { key: "new".into(), status: 202, body: b"{}".to_vec(), expires_at: now + 60_000 };
+    store.put_idempotent(&expired).await.unwrap();
+    store.put_idempotent(&live).await.unwrap();
+    store.keep_alive(now).await.unwrap();
+
+    let (client, connection) =
+        tokio_postgres::connect(&postgres_harness::database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let keys: Vec<String> = client
+        .query(&format!("SELECT key FROM {}.idempotency ORDER BY key", schema.name()), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(keys, ["new"], "the expired record is gone, the live one kept");
+    drop(store);
+    schema.drop_now().await;
+}

@@ -43,6 +43,9 @@ pub(crate) const WORK_CHANNEL: &str = "hookrelay_work";
 pub const INSTANCE_TTL_MS: i64 = 10_000;
 /// How long a call waits for a pooled connection before failing as unavailable.
 const POOL_WAIT: Duration = Duration::from_secs(5);
+/// How often a process deletes expired idempotency records (from its heartbeat), and at most how many at once.
+const IDEMPOTENCY_CLEANUP_EVERY_MS: i64 = 60_000;
+const IDEMPOTENCY_CLEANUP_BATCH: i64 = 10_000;
 
 /// The PostgreSQL-backed [`Store`].
 pub struct PostgresStore {
@@ -50,6 +53,8 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// This process's id in `instances` and in the leases it holds.
     instance_id: String,
+    /// When this process last deleted expired idempotency records.
+    last_cleanup: std::sync::atomic::AtomicI64,
 }
 
 impl PostgresStore {
@@ -68,7 +73,7 @@ impl PostgresStore {
             .build()
             .map_err(|err| StoreError::Internal(format!("cannot build the connection pool: {err}")))?;
         let instance_id = format!("inst_{}", hookrelay_core::id::new_body(now_ms()));
-        let store = Self { pool, config, instance_id };
+        let store = Self { pool, config, instance_id, last_cleanup: std::sync::atomic::AtomicI64::new(0) };
         let mut db = store.client().await?;
         schema::migrate(&mut db).await?;
         Ok(store)
@@ -154,6 +159,29 @@ async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify
     Err(driver.await.unwrap_or_else(|err| err.to_string()))
 }
 
+impl PostgresStore {
+    /// Deletes expired idempotency records about once a minute (SQLite's writer does the same), in bounded batches
+    /// so no heartbeat waits on a long delete.
+    async fn delete_expired_idempotency(&self, now: UnixMillis) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let last = self.last_cleanup.load(Ordering::Relaxed);
+        if now - last < IDEMPOTENCY_CLEANUP_EVERY_MS
+            || self.last_cleanup.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return Ok(());
+        }
+        let db = self.client().await?;
+        db.execute(
+            "DELETE FROM idempotency WHERE key IN \
+             (SELECT key FROM idempotency WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&now, &IDEMPOTENCY_CLEANUP_BATCH],
+        )
+        .await
+        .map_err(pg_error)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn requeue_interrupted(&self) -> StoreResult<u64> {
@@ -162,6 +190,7 @@ impl Store for PostgresStore {
     }
 
     async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness> {
+        self.delete_expired_idempotency(now).await?;
         let mut db = self.client().await?;
         let tx = db.transaction().await.map_err(pg_error)?;
         tx.execute(
