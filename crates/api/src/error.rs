@@ -149,6 +149,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound("not found".to_owned()),
             StoreError::Conflict(detail) => Self::Conflict(detail),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Invalid(detail) => Self::body(&[], detail),
             StoreError::Internal(cause) => Self::Internal(cause),
         }
     }

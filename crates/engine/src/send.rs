@@ -140,9 +140,11 @@ pub fn insert_signed_headers<'a>(
     }
 }
 
-/// Keeps UTF-8 bodies as text (cut at a character boundary); anything else is stored base64-encoded.
+/// Keeps UTF-8 bodies as text (cut at a character boundary); anything else is stored base64-encoded. So is text
+/// with NUL characters: it is binary in practice, and PostgreSQL's text type cannot hold them.
 fn body_text(body: Vec<u8>) -> String {
     match String::from_utf8(body) {
+        Ok(text) if text.contains('\0') => base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
         Ok(text) => text,
         Err(err) => {
             let valid_up_to = err.utf8_error().valid_up_to();
@@ -180,6 +182,7 @@ mod tests {
     fn bodies_are_kept_as_text_or_base64() {
         assert_eq!(body_text(b"ok".to_vec()), "ok");
         assert_eq!(body_text(vec![0xff, 0x00]), "/wA=");
+        assert_eq!(body_text(b"a\0b".to_vec()), "YQBi", "NUL is binary");
         let mut cut = vec![b'a'; MAX_RESPONSE_BYTES - 1];
         cut.push(0xc3); // first byte of a two-byte character, cut by the limit
         assert_eq!(body_text(cut), "a".repeat(MAX_RESPONSE_BYTES - 1));

@@ -544,6 +544,7 @@ fn prefixed(err: StoreError, what: &str) -> StoreError {
     match err {
         StoreError::NotFound => StoreError::Internal(format!("{what}: not found")),
         StoreError::Conflict(text) => StoreError::Conflict(format!("{what}: {text}")),
+        StoreError::Invalid(text) => StoreError::Invalid(format!("{what}: {text}")),
         StoreError::Unavailable(text) => StoreError::Unavailable(format!("{what}: {text}")),
         StoreError::Internal(text) => StoreError::Internal(format!("{what}: {text}")),
     }

@@ -9,6 +9,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the text names it (e.g. "an application with this uid already exists").
     #[error("{0}")]
     Conflict(String),
+    /// The input cannot be stored as given; the text says why (e.g. a NUL character, which PostgreSQL's text type
+    /// cannot hold).
+    #[error("{0}")]
+    Invalid(String),
     /// The database cannot be reached or is shutting down; retrying later may work.
     #[error("database unavailable: {0}")]
     Unavailable(String),

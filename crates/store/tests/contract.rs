@@ -1530,3 +1530,15 @@ async fn postgres_heartbeats_delete_expired_idempotency_records() {
     drop(store);
     schema.drop_now().await;
 }
+
+#[tokio::test]
+async fn postgres_text_with_nul_is_refused_as_invalid_input() {
+    let schema = postgres_harness::Schema::create().await;
+    let store = schema.connect().await;
+    let mut named = app(None);
+    named.name = "a\0b".into();
+    // PostgreSQL text cannot hold NUL; the API turns this into a 422 rather than a 500.
+    assert!(matches!(store.create_app(&named).await, Err(StoreError::Invalid(_))));
+    drop(store);
+    schema.drop_now().await;
+}

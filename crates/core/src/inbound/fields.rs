@@ -38,7 +38,8 @@ pub fn body_field(body: &[u8], path: &str) -> Option<String> {
     let json: serde_json::Value = serde_json::from_slice(body).ok()?;
     let value = path.split('.').try_fold(&json, |value, key| value.get(key))?;
     match value {
-        serde_json::Value::String(text) if !text.is_empty() => Some(text.clone()),
+        // A NUL cannot be stored as text (PostgreSQL refuses it) and is no sensible id or type.
+        serde_json::Value::String(text) if !text.is_empty() && !text.contains('\0') => Some(text.clone()),
         serde_json::Value::Number(number) => Some(number.to_string()),
         _ => None,
     }
@@ -59,6 +60,7 @@ mod tests {
         assert_eq!(body_field(body, "empty"), None);
         assert_eq!(body_field(body, "missing.x"), None);
         assert_eq!(body_field(b"not json", "type"), None);
+        assert_eq!(body_field(br#"{"id": "a\u0000b"}"#, "id"), None);
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
             StoreError::Conflict(format!("already exists ({})", db.constraint().unwrap_or("unique constraint")))
         }
         SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound,
+        SqlState::CHARACTER_NOT_IN_REPERTOIRE | SqlState::UNTRANSLATABLE_CHARACTER => StoreError::Invalid(
+            "a text field contains a character the database cannot store (NUL, \\u0000); remove it".to_owned(),
+        ),
         SqlState::ADMIN_SHUTDOWN
         | SqlState::CRASH_SHUTDOWN
         | SqlState::CANNOT_CONNECT_NOW
