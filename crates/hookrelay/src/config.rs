@@ -253,13 +253,6 @@ impl ServeArgs {
         let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data"));
         let pool_size = positive(merged.database_pool_size, 16, "HOOKRELAY_DATABASE_POOL_SIZE")?;
         let database = Database::parse(merged.database_url, &data_dir, pool_size)?;
-        if matches!(database, Database::Postgres { .. }) && merged.admin_token.is_none() {
-            // A token generated into one process's data directory would differ from the next process's.
-            anyhow::bail!(
-                "with PostgreSQL, set HOOKRELAY_ADMIN_TOKEN (the same value on every hookrelay process sharing \
-                 the database); e.g. `openssl rand -hex 32`"
-            );
-        }
         Ok(ServeConfig {
             listen: merged.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8071))),
             database,
@@ -391,8 +384,6 @@ mod tests {
         };
         assert_eq!(database(None).unwrap(), Database::Sqlite(PathBuf::from("hookrelay-data/hookrelay.db")));
         assert_eq!(database(Some("sqlite:///var/lib/h.db")).unwrap(), Database::Sqlite(PathBuf::from("/var/lib/h.db")));
-        let err = database(Some("postgres://db/hookrelay")).unwrap_err();
-        assert!(err.to_string().contains("HOOKRELAY_ADMIN_TOKEN"), "{err}");
         let args = ServeArgs {
             database_url: Some("postgres://hr:s3cret@db:5432/hookrelay".into()),
             admin_token: Some("token".into()),

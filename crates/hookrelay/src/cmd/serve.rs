@@ -66,6 +66,13 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> 
 /// Starts the API and the dispatcher on the current runtime; the same function serves `hookrelay serve`
 /// and the black-box tests.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    if matches!(config.database, Database::Postgres { .. }) && config.admin_token.is_none() {
+        // A token generated into one process's data directory would differ from the next process's.
+        anyhow::bail!(
+            "with PostgreSQL, set HOOKRELAY_ADMIN_TOKEN (the same value on every hookrelay process sharing the \
+             database); e.g. `openssl rand -hex 32`"
+        );
+    }
     let store = open_store(&config).await?;
     let database = config.database.describe();
     let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;
