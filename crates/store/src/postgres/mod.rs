@@ -127,18 +127,24 @@ pub(crate) async fn announce_new_work(tx: &impl deadpool_postgres::GenericClient
 async fn listen_for_work(config: tokio_postgres::Config, wake: Arc<tokio::sync::Notify>) {
     let mut pause = Duration::from_millis(200);
     loop {
-        match listen_once(&config, &wake).await {
-            Ok(()) => pause = Duration::from_millis(200),
-            Err(err) => tracing::warn!(%err, "lost the connection that listens for new work; reconnecting"),
+        let (listened, err) = listen_once(&config, &wake).await;
+        if listened {
+            // It worked for a while: reconnect quickly.
+            pause = Duration::from_millis(200);
         }
+        tracing::warn!(%err, "the connection that listens for new work ended; reconnecting");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 
-/// One connection's worth of listening; returns when the connection ends.
-async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify) -> Result<(), String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|err| err.to_string())?;
+/// One connection's worth of listening; returns when the connection ends: whether `LISTEN` had succeeded, and why
+/// it ended.
+async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify) -> (bool, String) {
+    let (client, mut connection) = match config.connect(NoTls).await {
+        Ok(connected) => connected,
+        Err(err) => return (false, err.to_string()),
+    };
     // The connection object must be polled for anything to happen; it forwards notifications here. A full
     // channel drops them: one pending wake-up covers any number of notifications.
     let (notified, mut notifications) = tokio::sync::mpsc::channel::<()>(1);
@@ -154,12 +160,15 @@ async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {WORK_CHANNEL}")).await.map_err(|err| err.to_string())?;
+    if let Err(err) = client.batch_execute(&format!("LISTEN {WORK_CHANNEL}")).await {
+        driver.abort();
+        return (false, err.to_string());
+    }
     wake.notify_one();
     while notifications.recv().await.is_some() {
         wake.notify_one();
     }
-    Err(driver.await.unwrap_or_else(|err| err.to_string()))
+    (true, driver.await.unwrap_or_else(|err| err.to_string()))
 }
 
 impl PostgresStore {
