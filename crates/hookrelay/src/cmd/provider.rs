@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use anyhow::Context;
-use hookrelay_core::inbound::Provider;
+use hookrelay_core::inbound::{Provider, Verifier};
 use serde_json::{Map, Value};
 
 #[derive(clap::Args, Debug)]
@@ -32,7 +32,9 @@ impl ProviderArgs {
                 option.split_once('=').with_context(|| format!("`--option {option}`: write options as key=value"))?;
             options.insert(key.to_owned(), Value::String(value.to_owned()));
         }
-        Ok(Provider::from_options(&self.provider, &options)?)
+        let provider = Provider::from_options(&self.provider, &options)?;
+        provider.check_secret(&self.secret).map_err(|err| anyhow::anyhow!("--secret: {err}"))?;
+        Ok(provider)
     }
 
     /// The raw body bytes, unchanged (no trailing newline is added or removed).
