@@ -193,7 +193,7 @@ struct ScenarioReport {
     duplicates: u64,
     /// Deliveries already received when publishing stopped: whether delivery kept up with ingest.
     delivered_when_publishing_stopped: Option<u64>,
-    /// Distinct deliveries per second, from the first publish (S5: from the receiver coming up) to the last receipt.
+    /// Distinct deliveries per second, from the first publish (S5: the first receipt) to the last receipt.
     deliveries_per_sec: Option<f64>,
     /// Seconds from the end of publishing (S5: the receiver coming up) to the last delivery.
     drain_secs: Option<f64>,
@@ -367,12 +367,13 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     }
     let delivered_when_publishing_stopped = receiver.as_ref().map(Receiver::unique);
     let drain_from = publish_end;
-    let (receiver, drain_from, delivery_start) = match receiver.take() {
-        Some(receiver) => (receiver, drain_from, started),
+    // S5's rate counts from the first delivery after the receiver came up, so the time the server takes to
+    // notice it (its next retry) is in the drain time but not in the rate.
+    let (receiver, drain_from, from_first_receipt) = match receiver.take() {
+        Some(receiver) => (receiver, drain_from, false),
         None => {
             let receiver = Receiver::start(receiver_addr).await?;
-            let up = Instant::now();
-            (receiver, up, up)
+            (receiver, Instant::now(), true)
         }
     };
     let expected = load.accepted * plan.endpoints as u64;
@@ -390,6 +391,7 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
             start_rss_mb: start.rss_kb as f64 / 1024.0,
         })
     };
+    let delivery_start = if from_first_receipt { receipts.first.unwrap_or(drain_from) } else { started };
     let (deliveries_per_sec, drain_secs) = match (expected, receipts.last) {
         (1.., Some(last)) => (
             Some(receipts.unique as f64 / last.saturating_duration_since(delivery_start).as_secs_f64().max(1e-9)),

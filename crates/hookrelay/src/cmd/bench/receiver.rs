@@ -28,6 +28,7 @@ struct Shared {
 struct Inner {
     seen: HashSet<(String, String)>,
     latency: Histogram,
+    first: Option<Instant>,
     last: Option<Instant>,
 }
 
@@ -36,6 +37,8 @@ pub struct Receipts {
     pub unique: u64,
     pub duplicates: u64,
     pub latency: Histogram,
+    /// When the first delivery arrived.
+    pub first: Option<Instant>,
     /// When the last new delivery arrived.
     pub last: Option<Instant>,
 }
@@ -78,6 +81,7 @@ impl Receiver {
             unique: self.shared.unique.load(Ordering::Relaxed),
             duplicates: self.shared.duplicates.load(Ordering::Relaxed),
             latency: inner.latency.clone(),
+            first: inner.first,
             last: inner.last,
         }
     }
@@ -99,6 +103,7 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         if let Some(sent_us) = sent_us {
             inner.latency.record(received_us.saturating_sub(sent_us));
         }
+        inner.first.get_or_insert(at);
         inner.last = Some(at);
     } else {
         shared.duplicates.fetch_add(1, Ordering::Relaxed);
