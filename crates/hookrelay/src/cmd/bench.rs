@@ -338,7 +338,9 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan) -> anyhow::Result<ScenarioReport> 
 }
 
 async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<ScenarioReport> {
-    let server_start = proc_stats(server.pid());
+    // An external server (`--url`) has no pid here: its figures stay empty rather than reading this process.
+    let server_stats = || server.pid().and_then(|pid| proc_stats(Some(pid)));
+    let server_start = server_stats();
     // The receiver listens now, or (S5) on a port reserved now and opened only after publishing, so the server
     // meets refused connections meanwhile.
     let (mut receiver, receiver_addr) = if plan.receiver_late {
@@ -381,7 +383,7 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     let receipts = receiver.receipts();
     receiver.stop();
     waited?;
-    let server_end = proc_stats(server.pid());
+    let server_end = server_stats();
     let bench_end = proc_stats(None);
     let figures = |start: Option<ProcStats>, end: Option<ProcStats>| {
         let (start, end) = (start?, end?);
