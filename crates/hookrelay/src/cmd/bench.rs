@@ -512,7 +512,14 @@ fn print_table(report: &Report) {
             Some(n) => format!("; {n} of {} delivered when publishing stopped", s.expected_deliveries),
             None => String::new(),
         };
-        println!("{}: {} ({} endpoints, {} publish errors{kept_up})", s.name, s.title, s.endpoints, s.publish_errors);
+        let start_rss = match s.server {
+            Some(server) => format!("; server RSS {:.1} MB before the load", server.start_rss_mb),
+            None => String::new(),
+        };
+        println!(
+            "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss})",
+            s.name, s.title, s.endpoints, s.publish_errors
+        );
     }
     println!();
     println!("Times in ms unless marked; MB are MiB of resident memory (VmHWM: peak).");
