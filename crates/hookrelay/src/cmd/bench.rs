@@ -47,7 +47,7 @@ pub struct BenchArgs {
     /// How long the timed scenarios (s0, s1, s4) publish [default: 20; 1 with --quick]
     #[arg(long)]
     pub duration_secs: Option<u64>,
-    /// Concurrent publishers of s0–s3 [default: 64 for s0/s1, 32 for s2/s3; 8 with --quick]
+    /// Concurrent publishers of s0–s3 and s5 [default: 64 for s0/s1/s5, 32 for s2/s3; 8 with --quick]
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Messages s2 and s3 publish [default: 20000 for s2, 1000 for s3 (to 100 endpoints)]
