@@ -359,7 +359,8 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     let started = Instant::now();
     let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
     let publish_end = Instant::now();
-    if load.accepted == 0 || load.errors > load.accepted / 100 + 10 {
+    // A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.
+    if load.accepted == 0 || load.errors * 10 > load.errors + load.accepted {
         bail!(
             "{} of {} publishes failed; the first error: {}",
             load.errors,
