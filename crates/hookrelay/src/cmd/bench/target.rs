@@ -124,11 +124,8 @@ impl Server {
     }
 
     /// Kills a spawned server (its data directory goes with `self`).
-    pub fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    pub fn stop(self) {
+        drop(self);
     }
 
     async fn post(&self, client: &reqwest::Client, path: &str, body: Value) -> anyhow::Result<Value> {
@@ -154,6 +151,17 @@ impl Server {
 
     pub async fn create_endpoint(&self, client: &reqwest::Client, app: &str, url: &str) -> anyhow::Result<()> {
         self.post(client, &format!("/api/v1/app/{app}/endpoint/"), json!({ "url": url })).await.map(|_| ())
+    }
+}
+
+impl Drop for Server {
+    /// Also on an early return or a panic: a spawned server must not outlive the benchmark. SIGKILL is enough,
+    /// since its data directory is thrown away.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
