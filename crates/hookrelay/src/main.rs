@@ -12,6 +12,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate(args) => hookrelay::cmd::migrate::run(args).await,
             Command::Listen(args) => hookrelay::cmd::listen::run(args).await,
             Command::Recover(args) => hookrelay::cmd::recover::run(args).await,
+            Command::Bench(args) => hookrelay::cmd::bench::run(args).await,
             Command::Sign(args) => hookrelay::cmd::sign::run(args),
             Command::Verify(args) => {
                 if !hookrelay::cmd::verify::run(args)? {

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+pub mod bench;
 pub mod listen;
 pub mod migrate;
 pub mod provider;
@@ -34,6 +35,8 @@ pub enum Command {
     /// Check an inbound webhook's signature (Stripe, Svix, GitHub, Shopify, Slack, generic HMAC) and print ok or
     /// why it fails; exits 1 when it fails.
     Verify(verify::VerifyArgs),
+    /// Measure hookrelay on loopback (publish throughput, delivery latency, fan-out, backlog) and print a table.
+    Bench(bench::BenchArgs),
     /// Print the headers a provider would send with a body, to try an ingest URL locally.
     Sign(sign::SignArgs),
 }

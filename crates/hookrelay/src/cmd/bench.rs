@@ -1,0 +1,530 @@
+//! `hookrelay bench`: measures hookrelay on loopback — publish throughput and latency, end-to-end delivery
+//! latency, fan-out, a paced steady load and a backlog drain — and prints a table or, with `--json`, a JSON
+//! document. It is a benchmark, not a test: it never fails on a figure, only when something breaks (the server
+//! does not start, publishes fail en masse, deliveries stop arriving).
+
+mod hist;
+mod load;
+mod receiver;
+mod target;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use hist::Histogram;
+use load::{LoadSpec, Stop};
+use receiver::Receiver;
+use target::{ProcStats, Schema, Server, proc_stats, reset_own_peak_rss};
+
+/// How long deliveries may stop arriving before the run is declared broken; generous, since a slow machine or
+/// a retry after a refused connection (S5) may pause them for seconds.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Padding that brings a payload to about 1 KB, as the S1 asks.
+const PAD_1KB: usize = 1_000;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Scenarios to run, comma-separated: s0 (ingest only), s1 (ingest with one endpoint), s2 (end to end),
+    /// s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog drain) [default: s0,s1,s2,s3,s4]
+    #[arg(long, value_delimiter = ',')]
+    pub scenario: Vec<String>,
+    /// Tiny versions of every scenario (about a second each), to check the benchmark still works
+    #[arg(long, alias = "smoke")]
+    pub quick: bool,
+    /// Print a JSON document instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// How long the timed scenarios (s0, s1, s4) publish [default: 20; 1 with --quick]
+    #[arg(long)]
+    pub duration_secs: Option<u64>,
+    /// Concurrent publishers of s0–s3 and s5 [default: 64 for s0/s1/s5, 32 for s2/s3; 8 with --quick]
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Messages s2 and s3 publish [default: 20000 for s2, 1000 for s3 (to 100 endpoints)]
+    #[arg(long)]
+    pub messages: Option<u64>,
+    /// Messages s5 queues while its receiver is down [default: 1000000; 500 with --quick]
+    #[arg(long)]
+    pub backlog: Option<u64>,
+    /// Storage of the server the benchmark starts (one fresh data directory or schema per scenario)
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub store: StoreKind,
+    /// PostgreSQL URL for --store postgres; the benchmark creates a schema there per scenario and drops it
+    #[arg(long, env = "HOOKRELAY_BENCH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Benchmark a running server instead of starting one (it must allow private endpoints, since the
+    /// benchmark's receiver listens on 127.0.0.1); its CPU and memory are then not measured
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The admin token of the --url server
+    #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Microseconds since the Unix epoch: the clock both the publishers and the receiver read.
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// One scenario's shape.
+struct Plan {
+    name: &'static str,
+    title: &'static str,
+    endpoints: usize,
+    load: LoadSpec,
+    /// S5: the endpoint's receiver is not listening while the messages are published.
+    receiver_late: bool,
+}
+
+fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
+    let quick = args.quick;
+    let duration = Duration::from_secs(args.duration_secs.unwrap_or(if quick { 1 } else { 20 }));
+    let concurrency = |default| args.concurrency.unwrap_or(if quick { 8 } else { default });
+    let all = ["s0", "s1", "s2", "s3", "s4", "s5"];
+    let wanted: Vec<String> = if !args.scenario.is_empty() {
+        args.scenario.iter().map(|s| s.trim().to_ascii_lowercase()).collect()
+    } else if quick {
+        all.iter().map(|s| s.to_string()).collect()
+    } else {
+        all[..5].iter().map(|s| s.to_string()).collect()
+    };
+    let mut plans = Vec::new();
+    for name in &wanted {
+        let plan = match name.as_str() {
+            "s0" => Plan {
+                name: "S0",
+                title: "ingest only (no endpoints)",
+                endpoints: 0,
+                load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: 0 },
+                receiver_late: false,
+            },
+            "s1" => Plan {
+                name: "S1",
+                title: "ingest, 1 endpoint, 1 KB payload",
+                endpoints: 1,
+                load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: PAD_1KB },
+                receiver_late: false,
+            },
+            "s2" => Plan {
+                name: "S2",
+                title: "end to end, 1 endpoint",
+                endpoints: 1,
+                load: LoadSpec {
+                    workers: concurrency(32),
+                    stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
+                    rate: None,
+                    pad: 0,
+                },
+                receiver_late: false,
+            },
+            "s3" => Plan {
+                name: "S3",
+                title: "fan-out to 100 endpoints",
+                endpoints: if quick { 10 } else { 100 },
+                load: LoadSpec {
+                    workers: concurrency(32),
+                    stop: Stop::Count(args.messages.unwrap_or(if quick { 20 } else { 1_000 })),
+                    rate: None,
+                    pad: 0,
+                },
+                receiver_late: false,
+            },
+            "s4" => Plan {
+                name: "S4",
+                title: "steady 200 msg/s, 1 endpoint",
+                endpoints: 1,
+                // Paced: 16 publishers are plenty for 200/s while each request takes milliseconds.
+                load: LoadSpec { workers: 16, stop: Stop::After(duration), rate: Some(200.0), pad: 0 },
+                receiver_late: false,
+            },
+            "s5" => Plan {
+                name: "S5",
+                title: "backlog queued while the receiver is down, then drained",
+                endpoints: 1,
+                load: LoadSpec {
+                    workers: concurrency(64),
+                    stop: Stop::Count(args.backlog.unwrap_or(if quick { 500 } else { 1_000_000 })),
+                    rate: None,
+                    pad: 0,
+                },
+                receiver_late: true,
+            },
+            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s3, s4 or s5"),
+        };
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// CPU time and memory over one scenario.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct ProcFigures {
+    cpu_secs: f64,
+    peak_rss_mb: f64,
+    /// Resident memory before the load started (the server just started, or the benchmark between scenarios).
+    start_rss_mb: f64,
+}
+
+#[derive(Serialize, Debug)]
+struct ScenarioReport {
+    name: &'static str,
+    title: &'static str,
+    concurrency: usize,
+    endpoints: usize,
+    published: u64,
+    publish_errors: u64,
+    publish_secs: f64,
+    accepted_per_sec: f64,
+    api_p50_ms: Option<f64>,
+    api_p99_ms: Option<f64>,
+    expected_deliveries: u64,
+    delivered: u64,
+    /// Deliveries the receiver got more than once (retries after a lost answer), not counted in `delivered`.
+    duplicates: u64,
+    /// Deliveries already received when publishing stopped: whether delivery kept up with ingest.
+    delivered_when_publishing_stopped: Option<u64>,
+    /// Distinct deliveries per second, from the first publish (S5: the first receipt) to the last receipt.
+    deliveries_per_sec: Option<f64>,
+    /// Seconds from the end of publishing (S5: the receiver coming up) to the last delivery.
+    drain_secs: Option<f64>,
+    receipt_p50_ms: Option<f64>,
+    receipt_p99_ms: Option<f64>,
+    /// The `hookrelay serve` process; `None` for a `--url` server.
+    server: Option<ProcFigures>,
+    /// This process: the load generator and the receiver.
+    load_and_receiver: Option<ProcFigures>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: Machine,
+    build: &'static str,
+    store: &'static str,
+    server: String,
+    notes: Vec<String>,
+    scenarios: Vec<ScenarioReport>,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cpus: usize,
+    cpu_model: String,
+}
+
+fn machine() -> Machine {
+    let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(0);
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|line| {
+                line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    Machine { cpus, cpu_model }
+}
+
+struct Ctx {
+    client: reqwest::Client,
+    store: StoreKind,
+    database_url: Option<String>,
+    external: Option<(String, String)>,
+    quiet: bool,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    // reqwest is built without a bundled TLS provider; install ring as the server does (only plain HTTP to
+    // loopback is used here, but the client builder wants a provider).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plans = plans(&args)?;
+    let external = match (&args.url, &args.token) {
+        (Some(url), Some(token)) => Some((url.clone(), token.clone())),
+        (Some(_), None) => bail!("--url needs --token (or HOOKRELAY_ADMIN_TOKEN): the server's admin token"),
+        (None, _) => None,
+    };
+    if external.is_some() && args.store == StoreKind::Postgres {
+        bail!("--store applies to the server the benchmark starts; with --url the server uses its own store");
+    }
+    if args.store == StoreKind::Postgres && args.database_url.is_none() {
+        bail!("--store postgres needs --database-url postgres://user@127.0.0.1:5432/database");
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let ctx = Ctx { client, store: args.store, database_url: args.database_url.clone(), external, quiet: args.json };
+    let mut scenarios = Vec::new();
+    for plan in &plans {
+        eprintln!("bench: {} {} …", plan.name, plan.title);
+        let report = run_scenario(&ctx, plan).await.with_context(|| format!("scenario {} failed", plan.name))?;
+        scenarios.push(report);
+    }
+    let mut notes = vec![
+        "api_*: publish request latency (POST /api/v1/app/{app}/msg/ until 202), accepted requests only".to_owned(),
+        "receipt_*: from the sent_at_us timestamp the publisher put in the payload to the receiver getting it"
+            .to_owned(),
+        "load_and_receiver: this process (load generator and receiver), which shares the machine with the server"
+            .to_owned(),
+    ];
+    let server = match &ctx.external {
+        Some((url, _)) => {
+            notes
+                .push(format!("server at {url} was not started by the benchmark: its CPU and memory are not measured"));
+            url.clone()
+        }
+        None => {
+            notes.push(
+                "server: a `hookrelay serve` child process per scenario (fresh store), measured from /proc/<pid>"
+                    .to_owned(),
+            );
+            "spawned".to_owned()
+        }
+    };
+    let report = Report {
+        machine: machine(),
+        build: if cfg!(debug_assertions) { "debug" } else { "release" },
+        store: match (ctx.external.is_some(), ctx.store) {
+            (true, _) => "external",
+            (false, StoreKind::Sqlite) => "sqlite",
+            (false, StoreKind::Postgres) => "postgres",
+        },
+        server,
+        notes,
+        scenarios,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("cannot encode the report")?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+async fn run_scenario(ctx: &Ctx, plan: &Plan) -> anyhow::Result<ScenarioReport> {
+    let schema = match (&ctx.external, ctx.store, &ctx.database_url) {
+        (None, StoreKind::Postgres, Some(url)) => Some(Schema::create(url).await?),
+        _ => None,
+    };
+    let server = match &ctx.external {
+        Some((url, token)) => Ok(Server::external(url, token)),
+        None => Server::spawn(schema.as_ref().map(|schema| schema.url.as_str())).await,
+    };
+    let result = match server {
+        Ok(server) => {
+            let result = measure(ctx, plan, &server).await;
+            server.stop();
+            result
+        }
+        Err(err) => Err(err),
+    };
+    if let Some(schema) = schema
+        && let Err(err) = schema.drop_now().await
+    {
+        eprintln!("bench: warning: {err:#}");
+    }
+    result
+}
+
+async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<ScenarioReport> {
+    // An external server (`--url`) has no pid here: its figures stay empty rather than reading this process.
+    let server_stats = || server.pid().and_then(|pid| proc_stats(Some(pid)));
+    let server_start = server_stats();
+    // The receiver listens now, or (S5) on a port reserved now and opened only after publishing, so the server
+    // meets refused connections meanwhile.
+    let (mut receiver, receiver_addr) = if plan.receiver_late {
+        (None, reserve_port()?)
+    } else {
+        let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = receiver.addr;
+        (Some(receiver), addr)
+    };
+    let app = server.create_app(&ctx.client, &format!("bench-{}", plan.name)).await?;
+    for n in 0..plan.endpoints {
+        server.create_endpoint(&ctx.client, &app, &format!("http://{receiver_addr}/endpoint/{n}")).await?;
+    }
+    reset_own_peak_rss();
+    let bench_start = proc_stats(None);
+    let started = Instant::now();
+    let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
+    let publish_end = Instant::now();
+    // A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.
+    if load.accepted == 0 || load.errors * 10 > load.errors + load.accepted {
+        bail!(
+            "{} of {} publishes failed; the first error: {}",
+            load.errors,
+            load.errors + load.accepted,
+            load.first_error.as_deref().unwrap_or("none")
+        );
+    }
+    let delivered_when_publishing_stopped = receiver.as_ref().map(Receiver::unique);
+    let drain_from = publish_end;
+    // S5's rate counts from the first delivery after the receiver came up, so the time the server takes to
+    // notice it (its next retry) is in the drain time but not in the rate.
+    let (receiver, drain_from, from_first_receipt) = match receiver.take() {
+        Some(receiver) => (receiver, drain_from, false),
+        None => {
+            let receiver = Receiver::start(receiver_addr).await?;
+            (receiver, Instant::now(), true)
+        }
+    };
+    let expected = load.accepted * plan.endpoints as u64;
+    let waited = wait_for_deliveries(&receiver, expected, ctx.quiet).await;
+    let receipts = receiver.receipts();
+    receiver.stop();
+    waited?;
+    let server_end = server_stats();
+    let bench_end = proc_stats(None);
+    let figures = |start: Option<ProcStats>, end: Option<ProcStats>| {
+        let (start, end) = (start?, end?);
+        Some(ProcFigures {
+            cpu_secs: end.cpu_secs - start.cpu_secs,
+            peak_rss_mb: end.peak_rss_kb as f64 / 1024.0,
+            start_rss_mb: start.rss_kb as f64 / 1024.0,
+        })
+    };
+    let delivery_start = if from_first_receipt { receipts.first.unwrap_or(drain_from) } else { started };
+    let (deliveries_per_sec, drain_secs) = match (expected, receipts.last) {
+        (1.., Some(last)) => (
+            Some(receipts.unique as f64 / last.saturating_duration_since(delivery_start).as_secs_f64().max(1e-9)),
+            Some(last.saturating_duration_since(drain_from).as_secs_f64()),
+        ),
+        _ => (None, None),
+    };
+    Ok(ScenarioReport {
+        name: plan.name,
+        title: plan.title,
+        concurrency: plan.load.workers,
+        endpoints: plan.endpoints,
+        published: load.accepted,
+        publish_errors: load.errors,
+        publish_secs: load.elapsed.as_secs_f64(),
+        accepted_per_sec: load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9),
+        api_p50_ms: ms(&load.latency, 0.5),
+        api_p99_ms: ms(&load.latency, 0.99),
+        expected_deliveries: expected,
+        delivered: receipts.unique,
+        duplicates: receipts.duplicates,
+        delivered_when_publishing_stopped: delivered_when_publishing_stopped.filter(|_| expected > 0),
+        deliveries_per_sec,
+        drain_secs,
+        receipt_p50_ms: ms(&receipts.latency, 0.5),
+        receipt_p99_ms: ms(&receipts.latency, 0.99),
+        server: figures(server_start, server_end),
+        load_and_receiver: figures(bench_start, bench_end),
+    })
+}
+
+fn ms(histogram: &Histogram, q: f64) -> Option<f64> {
+    histogram.quantile(q).map(|us| us as f64 / 1000.0)
+}
+
+/// A loopback port nothing listens on yet (bound, then released), for S5's receiver to open later.
+fn reserve_port() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot reserve a loopback port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// Waits until the receiver has `expected` distinct deliveries; fails if none arrive for [`STALL_TIMEOUT`].
+async fn wait_for_deliveries(receiver: &Receiver, expected: u64, quiet: bool) -> anyhow::Result<()> {
+    let mut last_count = receiver.unique();
+    let mut last_progress = Instant::now();
+    let mut last_report = Instant::now();
+    while receiver.unique() < expected {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let count = receiver.unique();
+        if count > last_count {
+            last_count = count;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > STALL_TIMEOUT {
+            bail!("deliveries stopped: {count} of {expected} arrived, none in the last {}s", STALL_TIMEOUT.as_secs());
+        }
+        if !quiet && last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!("bench:   {count} of {expected} delivered …");
+            last_report = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+fn print_table(report: &Report) {
+    println!(
+        "hookrelay bench — {} build, {} store, {} CPUs ({})",
+        report.build, report.store, report.machine.cpus, report.machine.cpu_model
+    );
+    println!();
+    let header = [
+        "scenario",
+        "conc",
+        "published",
+        "msg/s",
+        "api p50",
+        "api p99",
+        "delivered",
+        "deliv/s",
+        "rcpt p50",
+        "rcpt p99",
+        "drain s",
+        "srv cpu s",
+        "srv peak MB",
+        "gen cpu s",
+        "gen peak MB",
+    ];
+    let widths = [8, 5, 10, 9, 8, 8, 10, 9, 8, 8, 8, 9, 11, 9, 11];
+    let line = |cells: Vec<String>| {
+        let row: Vec<String> = cells.iter().zip(widths).map(|(cell, width)| format!("{cell:>width$}")).collect();
+        println!("{}", row.join(" "));
+    };
+    line(header.iter().map(|s| s.to_string()).collect());
+    let opt = |value: Option<f64>, digits: usize| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"));
+    for s in &report.scenarios {
+        line(vec![
+            s.name.to_owned(),
+            s.concurrency.to_string(),
+            s.published.to_string(),
+            format!("{:.0}", s.accepted_per_sec),
+            opt(s.api_p50_ms, 2),
+            opt(s.api_p99_ms, 2),
+            if s.expected_deliveries > 0 { s.delivered.to_string() } else { "-".to_owned() },
+            opt(s.deliveries_per_sec, 0),
+            opt(s.receipt_p50_ms, 2),
+            opt(s.receipt_p99_ms, 2),
+            opt(s.drain_secs, 2),
+            opt(s.server.map(|f| f.cpu_secs), 2),
+            opt(s.server.map(|f| f.peak_rss_mb), 1),
+            opt(s.load_and_receiver.map(|f| f.cpu_secs), 2),
+            opt(s.load_and_receiver.map(|f| f.peak_rss_mb), 1),
+        ]);
+    }
+    println!();
+    for s in &report.scenarios {
+        let kept_up = match s.delivered_when_publishing_stopped {
+            Some(n) => format!("; {n} of {} delivered when publishing stopped", s.expected_deliveries),
+            None => String::new(),
+        };
+        let start_rss = match s.server {
+            Some(server) => format!("; server RSS {:.1} MB before the load", server.start_rss_mb),
+            None => String::new(),
+        };
+        println!(
+            "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss})",
+            s.name, s.title, s.endpoints, s.publish_errors
+        );
+    }
+    println!();
+    println!("Times in ms unless marked; MB are MiB of resident memory (VmHWM: peak).");
+    for note in &report.notes {
+        println!("- {note}");
+    }
+}

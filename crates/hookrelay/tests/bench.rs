@@ -1,0 +1,38 @@
+//! `hookrelay bench --quick --json` runs every scenario end to end and reports plausible figures; no
+//! thresholds on throughput, since this only keeps the benchmark from rotting.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn quick_bench_reports_every_scenario() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["bench", "--quick", "--json"])
+        .env_remove("HOOKRELAY_ADMIN_TOKEN")
+        .output()
+        .expect("hookrelay bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["S0", "S1", "S2", "S3", "S4", "S5"], "{report}");
+    for scenario in scenarios {
+        let name = scenario["name"].as_str().unwrap_or("?");
+        assert!(scenario["published"].as_u64().unwrap_or(0) > 0, "{name}: {scenario}");
+        assert!(scenario["accepted_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(scenario["api_p99_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(scenario["server"]["peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(scenario["server"]["cpu_secs"].as_f64().is_some(), "{name}: {scenario}");
+        if name == "S0" {
+            assert_eq!(scenario["expected_deliveries"], 0, "{scenario}");
+            continue;
+        }
+        // Every accepted message reached every endpoint, and latency was measured from the payload stamp.
+        let expected = scenario["published"].as_u64().unwrap_or(0) * scenario["endpoints"].as_u64().unwrap_or(0);
+        assert_eq!(scenario["delivered"].as_u64(), Some(expected), "{name}: {scenario}");
+        assert!(scenario["deliveries_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(scenario["receipt_p50_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+    }
+}
