@@ -51,8 +51,11 @@ const IDEMPOTENCY_CLEANUP_BATCH: i64 = 10_000;
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
-    /// This process's id in `instances` and in the leases it holds.
-    instance_id: String,
+    /// This process's id in `instances` and in the leases it holds. It changes after the database was out of
+    /// reach (see [`PostgresStore::note`]).
+    instance_id: std::sync::Mutex<String>,
+    /// A queue call failed for want of the database since the last heartbeat.
+    lost_contact: std::sync::atomic::AtomicBool,
     /// When this process last deleted expired idempotency records.
     last_cleanup: std::sync::atomic::AtomicI64,
 }
@@ -72,21 +75,43 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|err| StoreError::Internal(format!("cannot build the connection pool: {err}")))?;
-        let instance_id = format!("inst_{}", hookrelay_core::id::new_body(now_ms()));
-        let store = Self { pool, config, instance_id, last_cleanup: std::sync::atomic::AtomicI64::new(0) };
+        let store = Self {
+            pool,
+            config,
+            instance_id: std::sync::Mutex::new(new_instance_id()),
+            lost_contact: std::sync::atomic::AtomicBool::new(false),
+            last_cleanup: std::sync::atomic::AtomicI64::new(0),
+        };
         let mut db = store.client().await?;
         schema::migrate(&mut db).await?;
         Ok(store)
     }
 
-    /// This process's instance id (as stamped on the leases it holds).
-    pub fn instance_id(&self) -> &str {
-        &self.instance_id
+    /// This process's current instance id (as stamped on the leases it holds).
+    pub fn instance_id(&self) -> String {
+        self.instance_id.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Passes `result` on, remembering a failure to reach the database. Such a failure can hide a commit (a claim
+    /// that committed but whose answer was lost) or leave a lease behind (a release that never arrived): leased
+    /// to this live process, those deliveries would wait for their lease to expire, minutes away. So after
+    /// losing contact the next heartbeat gives this process a new identity, and the leases of the old one are
+    /// taken back like a dead process's once it stops renewing. Deliveries in flight meanwhile may be sent twice,
+    /// which at-least-once allows.
+    fn note<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
+        if let Err(StoreError::Unavailable(_)) = &result {
+            self.lost_contact.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|err| StoreError::Unavailable(format!("no PostgreSQL connection: {err}")))
     }
+}
+
+fn new_instance_id() -> String {
+    format!("inst_{}", hookrelay_core::id::new_body(now_ms()))
 }
 
 /// Maps a PostgreSQL error to what the API and engine can act on: constraint violations become `Conflict` (with
@@ -172,43 +197,23 @@ async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify
 }
 
 impl PostgresStore {
-    /// Deletes expired idempotency records about once a minute (SQLite's writer does the same), in bounded batches
-    /// so no heartbeat waits on a long delete.
-    async fn delete_expired_idempotency(&self, now: UnixMillis) -> StoreResult<()> {
-        use std::sync::atomic::Ordering;
-        let last = self.last_cleanup.load(Ordering::Relaxed);
-        if now - last < IDEMPOTENCY_CLEANUP_EVERY_MS
-            || self.last_cleanup.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
-        {
-            return Ok(());
+    /// One heartbeat (see [`Store::keep_alive`]); after lost contact, first a new identity (see [`Self::note`]).
+    async fn beat(&self, now: UnixMillis) -> StoreResult<Liveness> {
+        if self.lost_contact.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            let old = std::mem::replace(
+                &mut *self.instance_id.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+                new_instance_id(),
+            );
+            tracing::warn!(%old, new = %self.instance_id(), "the database was out of reach; continuing under a new \
+                instance id so that leases taken or left during the outage are taken back");
         }
-        let db = self.client().await?;
-        db.execute(
-            "DELETE FROM idempotency WHERE key IN \
-             (SELECT key FROM idempotency WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&now, &IDEMPOTENCY_CLEANUP_BATCH],
-        )
-        .await
-        .map_err(pg_error)?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    async fn requeue_interrupted(&self) -> StoreResult<u64> {
-        // Other processes may be running and holding leases; `keep_alive` takes back those of dead ones.
-        Ok(0)
-    }
-
-    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness> {
         self.delete_expired_idempotency(now).await?;
         let mut db = self.client().await?;
         let tx = db.transaction().await.map_err(pg_error)?;
         tx.execute(
             "INSERT INTO instances (id, started_at, alive_until) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET alive_until = EXCLUDED.alive_until",
-            &[&self.instance_id, &now, &(now + INSTANCE_TTL_MS)],
+            &[&self.instance_id(), &now, &(now + INSTANCE_TTL_MS)],
         )
         .await
         .map_err(pg_error)?;
@@ -247,6 +252,40 @@ impl Store for PostgresStore {
             tracing::warn!(instances = ?dead, requeued, "took back the deliveries of stopped instances");
         }
         Ok(Liveness { requeued, live_processes })
+    }
+
+    /// Deletes expired idempotency records about once a minute (SQLite's writer does the same), in bounded batches
+    /// so no heartbeat waits on a long delete.
+    async fn delete_expired_idempotency(&self, now: UnixMillis) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let last = self.last_cleanup.load(Ordering::Relaxed);
+        if now - last < IDEMPOTENCY_CLEANUP_EVERY_MS
+            || self.last_cleanup.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return Ok(());
+        }
+        let db = self.client().await?;
+        db.execute(
+            "DELETE FROM idempotency WHERE key IN \
+             (SELECT key FROM idempotency WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&now, &IDEMPOTENCY_CLEANUP_BATCH],
+        )
+        .await
+        .map_err(pg_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn requeue_interrupted(&self) -> StoreResult<u64> {
+        // Other processes may be running and holding leases; `keep_alive` takes back those of dead ones.
+        Ok(0)
+    }
+
+    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness> {
+        let beat = self.beat(now).await;
+        self.note(beat)
     }
 
     async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()> {
@@ -438,18 +477,27 @@ impl Store for PostgresStore {
         lease_until: UnixMillis,
         skip_endpoints: &[EndpointId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let mut db = self.client().await?;
-        queue::claim_due(&mut db, now, limit, lease_until, skip_endpoints, &self.instance_id).await
+        let claimed = async {
+            let mut db = self.client().await?;
+            queue::claim_due(&mut db, now, limit, lease_until, skip_endpoints, &self.instance_id()).await
+        };
+        self.note(claimed.await)
     }
 
     async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
-        let mut db = self.client().await?;
-        queue::record_outcomes(&mut db, outcomes).await
+        let recorded = async {
+            let mut db = self.client().await?;
+            queue::record_outcomes(&mut db, outcomes).await
+        };
+        self.note(recorded.await)
     }
 
     async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
-        let mut db = self.client().await?;
-        queue::release(&mut db, deliveries, &self.instance_id).await
+        let released = async {
+            let mut db = self.client().await?;
+            queue::release(&mut db, deliveries, &self.instance_id()).await
+        };
+        self.note(released.await)
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
