@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
             Command::Listen(args) => hookrelay::cmd::listen::run(args).await,
             Command::Recover(args) => hookrelay::cmd::recover::run(args).await,
             Command::Bench(args) => hookrelay::cmd::bench::run(args).await,
+            Command::BenchReference(args) => hookrelay::cmd::bench::reference::run(args).await,
             Command::Sign(args) => hookrelay::cmd::sign::run(args),
             Command::Verify(args) => {
                 if !hookrelay::cmd::verify::run(args)? {

@@ -1,5 +1,6 @@
-//! `hookrelay bench --quick --json` runs every scenario end to end and reports plausible figures; no
-//! thresholds on throughput, since this only keeps the benchmark from rotting.
+//! `hookrelay bench --quick --json` runs every scenario end to end (and, with `--reference`, S0–S2 against the
+//! no-storage reference too) and reports plausible figures; no thresholds on throughput, since this only keeps
+//! the benchmark from rotting.
 
 use std::process::Command;
 
@@ -34,5 +35,40 @@ fn quick_bench_reports_every_scenario() {
         assert_eq!(scenario["delivered"].as_u64(), Some(expected), "{name}: {scenario}");
         assert!(scenario["deliveries_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
         assert!(scenario["receipt_p50_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+    }
+}
+
+/// `--reference` runs S0–S2 also against the no-storage reference server and reports its figures and the
+/// fractions beside hookrelay's; only their presence is checked, since the ratio depends on the machine.
+#[test]
+fn quick_bench_reports_the_reference() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["bench", "--quick", "--reference", "--scenario", "s0,s1,s2", "--json"])
+        .env_remove("HOOKRELAY_ADMIN_TOKEN")
+        .output()
+        .expect("hookrelay bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["S0", "S1", "S2"], "{report}");
+    for scenario in scenarios {
+        let name = scenario["name"].as_str().unwrap_or("?");
+        let reference = &scenario["reference"];
+        let fraction = &scenario["fraction_of_reference"];
+        assert!(reference["accepted_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(reference["api_p99_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(reference["server"]["peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(fraction["accepted_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(fraction["api_p99_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        if name == "S0" {
+            continue;
+        }
+        // The reference forwards every accepted message to the receiver too.
+        assert_eq!(reference["delivered"], reference["published"], "{name}: {scenario}");
+        assert!(reference["deliveries_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(fraction["deliveries_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
+        assert!(fraction["receipt_p50_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
     }
 }

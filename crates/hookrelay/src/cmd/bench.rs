@@ -6,6 +6,7 @@
 mod hist;
 mod load;
 mod receiver;
+pub mod reference;
 mod target;
 
 use std::net::SocketAddr;
@@ -69,6 +70,10 @@ pub struct BenchArgs {
     /// The admin token of the --url server
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Also run each scenario but S5 against a no-storage reference server (the ceiling on this machine) and
+    /// report each figure as a fraction of it
+    #[arg(long)]
+    pub reference: bool,
 }
 
 /// Microseconds since the Unix epoch: the clock both the publishers and the receiver read.
@@ -203,6 +208,45 @@ struct ScenarioReport {
     server: Option<ProcFigures>,
     /// This process: the load generator and the receiver.
     load_and_receiver: Option<ProcFigures>,
+    /// The same scenario against the no-storage reference server (`--reference`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<Box<ScenarioReport>>,
+    /// Each figure divided by the reference's: above 1 is more for rates, slower for latencies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_reference: Option<Fractions>,
+}
+
+/// hookrelay's figures ÷ the reference's; `None` where either side has no figure.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct Fractions {
+    accepted_per_sec: Option<f64>,
+    api_p50_ms: Option<f64>,
+    api_p99_ms: Option<f64>,
+    deliveries_per_sec: Option<f64>,
+    receipt_p50_ms: Option<f64>,
+    receipt_p99_ms: Option<f64>,
+}
+
+impl Fractions {
+    fn of(ours: &ScenarioReport, reference: &ScenarioReport) -> Self {
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        Self {
+            accepted_per_sec: ratio(Some(ours.accepted_per_sec), Some(reference.accepted_per_sec)),
+            api_p50_ms: ratio(ours.api_p50_ms, reference.api_p50_ms),
+            api_p99_ms: ratio(ours.api_p99_ms, reference.api_p99_ms),
+            deliveries_per_sec: ratio(ours.deliveries_per_sec, reference.deliveries_per_sec),
+            receipt_p50_ms: ratio(ours.receipt_p50_ms, reference.receipt_p50_ms),
+            receipt_p99_ms: ratio(ours.receipt_p99_ms, reference.receipt_p99_ms),
+        }
+    }
+
+    /// The scenario's headline: deliveries per second where there are deliveries, else accepted per second.
+    fn headline(&self) -> Option<f64> {
+        self.deliveries_per_sec.or(self.accepted_per_sec)
+    }
 }
 
 #[derive(Serialize)]
@@ -268,7 +312,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut scenarios = Vec::new();
     for plan in &plans {
         eprintln!("bench: {} {} …", plan.name, plan.title);
-        let report = run_scenario(&ctx, plan).await.with_context(|| format!("scenario {} failed", plan.name))?;
+        let mut report =
+            run_scenario(&ctx, plan, false).await.with_context(|| format!("scenario {} failed", plan.name))?;
+        // S5 measures retries after refused connections, which the reference does not do: nothing to compare.
+        if args.reference && plan.name != "S5" {
+            eprintln!("bench: {} against the reference server …", plan.name);
+            let reference = run_scenario(&ctx, plan, true)
+                .await
+                .with_context(|| format!("scenario {} against the reference server failed", plan.name))?;
+            report.fraction_of_reference = Some(Fractions::of(&report, &reference));
+            report.reference = Some(Box::new(reference));
+        }
         scenarios.push(report);
     }
     let mut notes = vec![
@@ -278,6 +332,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "load_and_receiver: this process (load generator and receiver), which shares the machine with the server"
             .to_owned(),
     ];
+    if args.reference {
+        notes.push(
+            "reference: the same scenario against `hookrelay bench-reference`, which stores nothing and forwards \
+             each message at once with one POST per endpoint (no retries, no signatures); vs ref: hookrelay's \
+             deliveries/s (or msg/s without endpoints) ÷ the reference's"
+                .to_owned(),
+        );
+    }
     let server = match &ctx.external {
         Some((url, _)) => {
             notes
@@ -312,12 +374,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_scenario(ctx: &Ctx, plan: &Plan) -> anyhow::Result<ScenarioReport> {
-    let schema = match (&ctx.external, ctx.store, &ctx.database_url) {
-        (None, StoreKind::Postgres, Some(url)) => Some(Schema::create(url).await?),
+/// Runs `plan` against hookrelay, or with `reference` against a fresh reference server child process.
+async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result<ScenarioReport> {
+    let schema = match (&ctx.external, ctx.store, &ctx.database_url, reference) {
+        (None, StoreKind::Postgres, Some(url), false) => Some(Schema::create(url).await?),
         _ => None,
     };
     let server = match &ctx.external {
+        _ if reference => Server::spawn_reference().await,
         Some((url, token)) => Ok(Server::external(url, token)),
         None => Server::spawn(schema.as_ref().map(|schema| schema.url.as_str())).await,
     };
@@ -423,6 +487,8 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         receipt_p99_ms: ms(&receipts.latency, 0.99),
         server: figures(server_start, server_end),
         load_and_receiver: figures(bench_start, bench_end),
+        reference: None,
+        fraction_of_reference: None,
     })
 }
 
@@ -480,17 +546,18 @@ fn print_table(report: &Report) {
         "srv peak MB",
         "gen cpu s",
         "gen peak MB",
+        "vs ref",
     ];
-    let widths = [8, 5, 10, 9, 8, 8, 10, 9, 8, 8, 8, 9, 11, 9, 11];
+    let widths = [8, 5, 10, 9, 8, 8, 10, 9, 8, 8, 8, 9, 11, 9, 11, 6];
     let line = |cells: Vec<String>| {
         let row: Vec<String> = cells.iter().zip(widths).map(|(cell, width)| format!("{cell:>width$}")).collect();
         println!("{}", row.join(" "));
     };
     line(header.iter().map(|s| s.to_string()).collect());
     let opt = |value: Option<f64>, digits: usize| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"));
-    for s in &report.scenarios {
-        line(vec![
-            s.name.to_owned(),
+    let row = |name: String, s: &ScenarioReport| {
+        vec![
+            name,
             s.concurrency.to_string(),
             s.published.to_string(),
             format!("{:.0}", s.accepted_per_sec),
@@ -505,7 +572,14 @@ fn print_table(report: &Report) {
             opt(s.server.map(|f| f.peak_rss_mb), 1),
             opt(s.load_and_receiver.map(|f| f.cpu_secs), 2),
             opt(s.load_and_receiver.map(|f| f.peak_rss_mb), 1),
-        ]);
+            opt(s.fraction_of_reference.and_then(|f| f.headline()), 2),
+        ]
+    };
+    for s in &report.scenarios {
+        line(row(s.name.to_owned(), s));
+        if let Some(reference) = &s.reference {
+            line(row(format!("{} ref", s.name), reference));
+        }
     }
     println!();
     for s in &report.scenarios {
@@ -521,6 +595,17 @@ fn print_table(report: &Report) {
             "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss})",
             s.name, s.title, s.endpoints, s.publish_errors
         );
+        if let Some(f) = s.fraction_of_reference {
+            println!(
+                "    ÷ reference: msg/s {}, api p50 {}, api p99 {}, deliv/s {}, rcpt p50 {}, rcpt p99 {}",
+                opt(f.accepted_per_sec, 2),
+                opt(f.api_p50_ms, 2),
+                opt(f.api_p99_ms, 2),
+                opt(f.deliveries_per_sec, 2),
+                opt(f.receipt_p50_ms, 2),
+                opt(f.receipt_p99_ms, 2),
+            );
+        }
     }
     println!();
     println!("Times in ms unless marked; MB are MiB of resident memory (VmHWM: peak).");

@@ -37,6 +37,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Measure hookrelay on loopback (publish throughput, delivery latency, fan-out, backlog) and print a table.
     Bench(bench::BenchArgs),
+    /// The benchmark's no-storage reference server (spawned by `bench --reference`).
+    #[command(hide = true)]
+    BenchReference(bench::reference::ReferenceArgs),
     /// Print the headers a provider would send with a body, to try an ingest URL locally.
     Sign(sign::SignArgs),
 }

@@ -93,7 +93,23 @@ impl Server {
         if let Some(url) = database_url {
             command.env("HOOKRELAY_DATABASE_URL", url);
         }
-        let mut child = command.spawn().with_context(|| format!("cannot start {} serve", exe.display()))?;
+        Self::start(command, token, Some(data_dir)).await
+    }
+
+    /// Spawns `hookrelay bench-reference`, the no-storage ceiling (it takes no token and keeps no data).
+    pub async fn spawn_reference() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find the hookrelay executable to spawn the server")?;
+        let mut command = Command::new(&exe);
+        command
+            .args(["bench-reference", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        Self::start(command, "reference".to_owned(), None).await
+    }
+
+    async fn start(mut command: Command, token: String, data_dir: Option<tempfile::TempDir>) -> anyhow::Result<Self> {
+        let mut child = command.spawn().with_context(|| format!("cannot start {command:?}"))?;
         let stdout = child.stdout.take().context("no stdout from the server process")?;
         // Blocking reads on a thread of their own; the thread keeps draining stdout so the child never blocks.
         let (found, address) = tokio::sync::oneshot::channel();
@@ -115,7 +131,7 @@ impl Server {
                 bail!("the hookrelay server did not start (exit status: {status}); its errors are above");
             }
         };
-        Ok(Self { base, token, child: Some(child), _data_dir: Some(data_dir) })
+        Ok(Self { base, token, child: Some(child), _data_dir: data_dir })
     }
 
     /// The spawned server's process id; `None` for an external server.
