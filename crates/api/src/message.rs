@@ -11,7 +11,7 @@ use hookrelay_core::model::Message;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::check_name;
 use hookrelay_core::{AppId, MessageId};
-use hookrelay_store::{MessageFilter, Order, StoreError};
+use hookrelay_store::{EVENT_ID_TAKEN, MessageFilter, Order, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -127,7 +127,7 @@ async fn publish(
             // Either the eventId was used before, or (on a shared database) another process was answering the
             // same idempotency key at that moment; the store's text says which.
             return Err(ApiError::Conflict(match &message.event_id {
-                Some(event_id) if !detail.contains("idempotency-key") => {
+                Some(event_id) if detail == EVENT_ID_TAKEN => {
                     format!("a message with eventId `{event_id}` was already published to this application")
                 }
                 _ => detail,

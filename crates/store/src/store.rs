@@ -12,6 +12,11 @@ use crate::{Page, PageRequest, StoreError};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The `Conflict` text of `publish_message` (and `ingest`) when the message's eventId was used before in its
+/// application; the API recognises it to name the eventId in its answer. Other publish conflicts (another
+/// process answering the same idempotency key) carry their own text.
+pub const EVENT_ID_TAKEN: &str = "a message with this eventId already exists in this application";
+
 /// A response remembered for an `idempotency-key`, replayed byte for byte when the key comes again.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdempotentResponse {

@@ -16,7 +16,6 @@ use crate::{Page, PageRequest, StoreError};
 const APP_UID_TAKEN: &str = "an application with this uid already exists";
 const EVENT_TYPE_TAKEN: &str = "an event type with this name already exists";
 const ENDPOINT_UID_TAKEN: &str = "an endpoint with this uid already exists in this application";
-const EVENT_ID_TAKEN: &str = "a message with this eventId already exists in this application";
 const TASK_ID_TAKEN: &str = "a background task with this id already exists";
 /// Only another process can get there first: within one process the API serialises requests with the same key.
 const IDEMPOTENCY_KEY_TAKEN: &str =

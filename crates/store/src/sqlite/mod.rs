@@ -200,7 +200,7 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
             msg.created_at
         ])
     })
-    .map_err(|e| conflict_or_internal(e, "a message with this eventId already exists in this application"))?;
+    .map_err(|e| conflict_or_internal(e, EVENT_ID_TAKEN))?;
 
     let mut targets = conn
         .prepare_cached("SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0")
