@@ -138,10 +138,14 @@ async fn deliveries_survive_a_flaky_receiver_and_three_sigkills() {
 
     let mut server = ServerProcess::spawn(data_dir.path(), SERVER_ENV);
     let http = common::http_client();
-    let app = create(&http, &format!("{}/api/v1/app/", server.base), json!({ "name": "chaos" })).await;
+    let app = common::create(&http, &format!("{}/api/v1/app/", server.base), json!({ "name": "chaos" })).await;
     for path in PATHS {
-        create(&http, &format!("{}/api/v1/app/{app}/endpoint/", server.base), json!({ "url": receiver.url_for(path) }))
-            .await;
+        common::create(
+            &http,
+            &format!("{}/api/v1/app/{app}/endpoint/", server.base),
+            json!({ "url": receiver.url_for(path) }),
+        )
+        .await;
     }
 
     let base: Base = Arc::new(RwLock::new(server.base.clone()));
@@ -222,7 +226,7 @@ async fn deliveries_survive_a_flaky_receiver_and_three_sigkills() {
     ids.dedup();
     assert_eq!(acknowledged.len(), MESSAGES);
     assert_eq!(ids.len(), MESSAGES, "two sequence numbers were acknowledged with the same message id");
-    let stored = list_message_ids(&http, &server.base, &app).await;
+    let stored = common::list_message_ids(&http, &server.base, &app).await;
     assert_eq!(stored.len(), MESSAGES, "the server holds {} messages for {MESSAGES} publishes", stored.len());
     assert!(ids.iter().all(|id| stored.contains(*id)), "an acknowledged message is not stored");
     server.kill();
@@ -314,33 +318,4 @@ fn restart(mut server: ServerProcess, data_dir: &std::path::Path, base: &Base) -
         *base.write().expect("base") = server.base.clone();
         server
     })
-}
-
-/// POSTs a resource and returns its id.
-async fn create(http: &reqwest::Client, url: &str, body: Value) -> String {
-    let response = http.post(url).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.expect("JSON body");
-    created["id"].as_str().expect("id").to_owned()
-}
-
-/// Every message id the server holds for `app`, through the paginated list.
-async fn list_message_ids(http: &reqwest::Client, base: &str, app: &str) -> std::collections::HashSet<String> {
-    let mut ids = std::collections::HashSet::new();
-    let mut iterator: Option<String> = None;
-    loop {
-        let mut url = format!("{base}/api/v1/app/{app}/msg/?limit=250");
-        if let Some(iterator) = &iterator {
-            url.push_str(&format!("&iterator={iterator}"));
-        }
-        let page: Value =
-            http.get(url).bearer_auth(TOKEN).send().await.expect("list sent").json().await.expect("list body");
-        for message in page["data"].as_array().expect("data") {
-            ids.insert(message["id"].as_str().expect("id").to_owned());
-        }
-        if page["done"].as_bool().expect("done") {
-            return ids;
-        }
-        iterator = Some(page["iterator"].as_str().expect("iterator").to_owned());
-    }
 }

@@ -43,9 +43,9 @@ async fn three_instances_share_the_work_and_lose_nothing_when_one_is_killed() {
     let bases: Vec<String> = servers.iter().map(|server| server.base.clone()).collect();
 
     let http = common::http_client();
-    let app = create(&http, &format!("{}/api/v1/app/", bases[0]), json!({"name": "shared"})).await;
+    let app = common::create(&http, &format!("{}/api/v1/app/", bases[0]), json!({"name": "shared"})).await;
     // Created through another instance: every instance serves the same data.
-    create(&http, &format!("{}/api/v1/app/{app}/endpoint/", bases[2]), json!({"url": receiver.url()})).await;
+    common::create(&http, &format!("{}/api/v1/app/{app}/endpoint/", bases[2]), json!({"url": receiver.url()})).await;
 
     let dead = Arc::new(Mutex::new(HashSet::new()));
     let acknowledged: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
@@ -104,7 +104,7 @@ async fn three_instances_share_the_work_and_lose_nothing_when_one_is_killed() {
     let (requests, ids) = delivered(&receiver);
     assert!(ids.is_subset(&expected), "a delivery carried an id that was never acknowledged");
 
-    let stored = list_message_ids(&http, &bases[0], &app).await;
+    let stored = common::list_message_ids(&http, &bases[0], &app).await;
     assert_eq!(stored.len(), MESSAGES, "the database holds {} messages for {MESSAGES} publishes", stored.len());
     let duplicates = requests - ids.len();
     println!(
@@ -174,32 +174,5 @@ impl Publisher {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         unreachable!("the loop above only ends by returning")
-    }
-}
-
-async fn create(http: &reqwest::Client, url: &str, body: Value) -> String {
-    let response = http.post(url).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.expect("JSON body");
-    created["id"].as_str().expect("id").to_owned()
-}
-
-async fn list_message_ids(http: &reqwest::Client, base: &str, app: &str) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    let mut iterator: Option<String> = None;
-    loop {
-        let mut url = format!("{base}/api/v1/app/{app}/msg/?limit=250&with_content=false");
-        if let Some(iterator) = &iterator {
-            url.push_str(&format!("&iterator={iterator}"));
-        }
-        let page: Value =
-            http.get(url).bearer_auth(TOKEN).send().await.expect("list sent").json().await.expect("list body");
-        for message in page["data"].as_array().expect("data") {
-            ids.insert(message["id"].as_str().expect("id").to_owned());
-        }
-        if page["done"].as_bool().expect("done") {
-            return ids;
-        }
-        iterator = Some(page["iterator"].as_str().expect("iterator").to_owned());
     }
 }

@@ -42,8 +42,8 @@ async fn a_postgres_restart_during_delivery_loses_nothing() {
     let env = [("HOOKRELAY_DATABASE_URL", schema.url.as_str()), ("HOOKRELAY_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1")];
     let server = ServerProcess::spawn(data_dir.path(), &env);
     let http = common::http_client();
-    let app = post(&http, &format!("{}/api/v1/app/", server.base), json!({"name": "restart"})).await;
-    post(&http, &format!("{}/api/v1/app/{app}/endpoint/", server.base), json!({"url": receiver.url()})).await;
+    let app = common::create(&http, &format!("{}/api/v1/app/", server.base), json!({"name": "restart"})).await;
+    common::create(&http, &format!("{}/api/v1/app/{app}/endpoint/", server.base), json!({"url": receiver.url()})).await;
 
     let acknowledged: Arc<Mutex<HashSet<String>>> = Arc::default();
     let statuses: Arc<Mutex<Vec<u16>>> = Arc::default();
@@ -123,11 +123,4 @@ async fn publish(http: &reqwest::Client, base: &str, app: &str, seq: usize, stat
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: Value) -> String {
-    let response = http.post(url).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.expect("JSON body");
-    created["id"].as_str().expect("id").to_owned()
 }

@@ -324,3 +324,32 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+/// POSTs a resource to a server (a child process, reached by URL) and returns its id; it must answer 201.
+pub async fn create(http: &reqwest::Client, url: &str, body: Value) -> String {
+    let response = http.post(url).bearer_auth(TOKEN).json(&body).send().await.expect("request sent");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("JSON body");
+    created["id"].as_str().expect("id").to_owned()
+}
+
+/// Every message id a server holds for `app`, through the paginated list.
+pub async fn list_message_ids(http: &reqwest::Client, base: &str, app: &str) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    let mut iterator: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/app/{app}/msg/?limit=250&with_content=false");
+        if let Some(iterator) = &iterator {
+            url.push_str(&format!("&iterator={iterator}"));
+        }
+        let page: Value =
+            http.get(url).bearer_auth(TOKEN).send().await.expect("list sent").json().await.expect("list body");
+        for message in page["data"].as_array().expect("data") {
+            ids.insert(message["id"].as_str().expect("id").to_owned());
+        }
+        if page["done"].as_bool().expect("done") {
+            return ids;
+        }
+        iterator = Some(page["iterator"].as_str().expect("iterator").to_owned());
+    }
+}
