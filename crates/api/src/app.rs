@@ -11,9 +11,11 @@ use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::check_uid;
 use hookrelay_store::{Order, StoreError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
@@ -27,41 +29,52 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `ApplicationIn`, for POST and PUT, and inside `MessageIn.application`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ApplicationIn)]
 pub struct AppIn {
     name: String,
+    /// An id of your own to address the application by; `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
     #[serde(default)]
     uid: Option<String>,
+    /// Deliveries per second to each endpoint (`rateLimit` is accepted too).
     #[serde(default, alias = "rateLimit")]
     throttle_rate: Option<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     metadata: Option<Metadata>,
 }
 
 /// `ApplicationPatch`: absent keeps, `null` clears.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ApplicationPatch)]
 struct AppPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     uid: Patch<String>,
     #[serde(default, alias = "rateLimit")]
+    #[schema(value_type = Option<u32>)]
     throttle_rate: Patch<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     metadata: Patch<Metadata>,
 }
 
 /// `ApplicationOut`, with both the current (`throttleRate`) and the older (`rateLimit`) name of the rate.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ApplicationOut)]
 struct AppOut {
     id: String,
     uid: Option<String>,
     name: String,
     throttle_rate: Option<u32>,
     rate_limit: Option<u32>,
+    #[schema(value_type = BTreeMap<String, String>)]
     metadata: Metadata,
     created_at: Rfc3339,
     updated_at: Rfc3339,
@@ -164,12 +177,33 @@ pub fn uid_for_upsert(what: &str, reference: &str, param: &str) -> Result<String
     Ok(reference.to_owned())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/",
+    tag = "Application",
+    params(PageParams),
+    responses((status = 200, description = "A page of applications.", body = ListOut<AppOut>), AdminErrors),
+)]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<AppOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
     let page = state.store.list_apps(&request).await?;
     Ok(Json(ListOut::from_page(page, &request, |app| app.id.to_string(), |app| Ok(app.into()))?))
 }
 
+/// Creates an application; with `get_if_exists=true` and a taken uid, answers 200 with the existing one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/",
+    tag = "Application",
+    params(("get_if_exists" = Option<bool>, Query, description = "Answer 200 with the application that has this uid instead of 409.")),
+    request_body = AppIn,
+    responses(
+        (status = 201, description = "Created.", body = AppOut),
+        (status = 200, description = "`get_if_exists`: the existing application.", body = AppOut),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn create(
     State(state): State<ApiState>,
     query: QueryParams,
@@ -197,11 +231,32 @@ async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/",
+    tag = "Application",
+    params(AppPath),
+    responses((status = 200, description = "The application.", body = AppOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(State(state): State<ApiState>, ApiPath(app_id): ApiPath<String>) -> Result<Json<AppOut>, ApiError> {
     Ok(Json(find_app(&state, &app_id).await?.into()))
 }
 
 /// PUT: replaces the application, or creates it (201) when the path names an unknown uid (the SDK's `upsert`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/",
+    tag = "Application",
+    params(AppPath),
+    request_body = AppIn,
+    responses(
+        (status = 200, description = "Replaced.", body = AppOut),
+        (status = 201, description = "Created with the path's uid.", body = AppOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn upsert(
     State(state): State<ApiState>,
     ApiPath(app_id): ApiPath<String>,
@@ -232,6 +287,19 @@ async fn upsert(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/",
+    tag = "Application",
+    params(AppPath),
+    request_body = AppPatch,
+    responses(
+        (status = 200, description = "Updated.", body = AppOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn patch(
     State(state): State<ApiState>,
     ApiPath(app_id): ApiPath<String>,
@@ -259,6 +327,13 @@ async fn patch(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/",
+    tag = "Application",
+    params(AppPath),
+    responses((status = 204, description = "Deleted, with its endpoints and messages."), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn delete(State(state): State<ApiState>, ApiPath(app_id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let app = find_app(&state, &app_id).await?;
     state.store.delete_app(&app.id).await.or_not_found("application", &app_id)?;

@@ -8,12 +8,14 @@ use axum::routing::{get, post};
 use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint};
 use hookrelay_store::{AttemptFilter, Order};
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::find_app;
 use crate::endpoint::{EndpointOut, find_endpoint};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiPath, QueryParams};
 use crate::message::find_message;
+use crate::openapi::{AdminErrors, EndpointPath, MessagePath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
 use crate::{ApiState, Routes};
@@ -28,18 +30,26 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `MessageAttemptOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = MessageAttemptOut)]
 struct AttemptOut {
     id: String,
     msg_id: String,
     endpoint_id: String,
     url: String,
+    /// The receiver's response body, truncated.
     response: String,
+    /// 0 when there was no response (connection error, timeout).
     response_status_code: u16,
     response_duration_ms: i64,
+    /// 0 success, 1 pending, 2 fail, 3 sending.
+    #[schema(maximum = 3)]
     status: u8,
+    /// `success`, `pending`, `fail` or `sending`.
     status_text: &'static str,
+    /// 0 scheduled, 1 manual.
+    #[schema(maximum = 1)]
     trigger_type: u8,
     timestamp: Rfc3339,
 }
@@ -63,8 +73,9 @@ impl From<Attempt> for AttemptOut {
 }
 
 /// `MessageEndpointOut`: the endpoint and where this message's delivery to it stands.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = MessageEndpointOut)]
 struct DestinationOut {
     #[serde(flatten)]
     endpoint: EndpointOut,
@@ -82,6 +93,28 @@ impl From<(Endpoint, Delivery)> for DestinationOut {
             next_attempt: delivery.next_attempt_at.map(Rfc3339),
         }
     }
+}
+
+/// The filters both attempt lists take, as query parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttemptListParams {
+    /// 0 success, 1 pending, 2 fail, 3 sending.
+    #[param(maximum = 3)]
+    pub status: Option<u8>,
+    /// 0 (no response), 100, 200, 300, 400 or 500.
+    #[param(maximum = 500)]
+    pub status_code_class: Option<u16>,
+    /// Only attempts of messages of these event types (comma-separated or repeated).
+    pub event_types: Option<Vec<String>>,
+    /// Only attempts of messages on this channel.
+    pub channel: Option<String>,
+    /// Only attempts made before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub before: Option<String>,
+    /// Only attempts made after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub after: Option<String>,
 }
 
 /// `status=0..3`.
@@ -121,6 +154,17 @@ fn attempt_filter(query: &QueryParams) -> Result<AttemptFilter, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}/",
+    tag = "Message Attempt",
+    params(EndpointPath, PageParams, AttemptListParams),
+    responses(
+        (status = 200, description = "A page of the endpoint's attempts, newest first.", body = ListOut<AttemptOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn list_by_endpoint(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -134,6 +178,22 @@ async fn list_by_endpoint(
     Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}/",
+    tag = "Message Attempt",
+    params(
+        MessagePath,
+        PageParams,
+        AttemptListParams,
+        ("endpoint_id" = Option<String>, Query, description = "Only attempts to this endpoint (id or uid)."),
+    ),
+    responses(
+        (status = 200, description = "A page of the message's attempts, newest first.", body = ListOut<AttemptOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn list_by_message(
     State(state): State<ApiState>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
@@ -150,6 +210,13 @@ async fn list_by_message(
     Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/",
+    tag = "Message Attempt",
+    params(MessagePath, ("attempt_id" = String, Path, description = "The attempt's id (`atmpt_…`).")),
+    responses((status = 200, description = "The attempt.", body = AttemptOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(
     State(state): State<ApiState>,
     ApiPath((app_id, msg_id, attempt_id)): ApiPath<(String, String, String)>,
@@ -160,6 +227,17 @@ async fn read(
     Ok(Json(attempt.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/",
+    tag = "Message Attempt",
+    params(MessagePath, PageParams),
+    responses(
+        (status = 200, description = "The message's endpoints and its delivery state at each.", body = ListOut<DestinationOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn list_destinations(
     State(state): State<ApiState>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,
@@ -173,6 +251,17 @@ async fn list_destinations(
 }
 
 /// Schedules one manual attempt, due now; answers 202 `{}` like Svix.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend/",
+    tag = "Message Attempt",
+    params(MessagePath, ("endpoint_id" = String, Path, description = "The endpoint's id (`ep_…`) or uid.")),
+    responses(
+        (status = 202, description = "A manual attempt is due now (`{}`).", body = Object, example = json!({})),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn resend(
     State(state): State<ApiState>,
     ApiPath((app_id, msg_id, endpoint_id)): ApiPath<(String, String, String)>,

@@ -14,11 +14,13 @@ use hookrelay_core::time::now_ms;
 use hookrelay_store::{Order, TaskFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::app::find_app;
 use crate::endpoint::find_endpoint;
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::openapi::{AdminBodyErrors, AdminErrors, EndpointPath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
 use crate::{ApiState, Routes};
@@ -46,31 +48,44 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `RecoverIn` and `ReplayIn`: RFC 3339 times; `until` defaults to now.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RecoverIn)]
 struct WindowIn {
+    /// Start of the window: messages created at or after it; at most 14 days ago.
+    #[schema(format = DateTime)]
     since: String,
+    /// End of the window (default: now).
     #[serde(default)]
+    #[schema(format = DateTime)]
     until: Option<String>,
 }
 
 /// `RecoverOut` and `ReplayOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = RecoverOut)]
 struct TaskStartedOut {
+    /// The background task (`qtask_…`) to follow.
     id: String,
+    /// `running`.
     status: &'static str,
+    /// `endpoint.recover` or `endpoint.replay`.
     task: &'static str,
     updated_at: Rfc3339,
 }
 
 /// `BackgroundTaskOut`. `data` follows Svix's completed payload (`messagesSent`) and adds, while the task
 /// runs, how many candidates it has looked at and how many the window held when it started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct BackgroundTaskOut {
     id: String,
+    /// `running`, `finished` or `failed`.
     status: &'static str,
+    /// `endpoint.recover` or `endpoint.replay`.
     task: &'static str,
+    /// `{messagesSent, messagesScanned, messagesTotal}`, and `error` when the task failed.
+    #[schema(value_type = Object)]
     data: serde_json::Value,
     updated_at: Rfc3339,
 }
@@ -149,6 +164,14 @@ async fn start(
 }
 
 /// Re-queues the endpoint's failed deliveries of messages created in the window, with a fresh retry schedule.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = WindowIn,
+    responses((status = 202, description = "The task started.", body = TaskStartedOut), (status = 404, response = NotFound), AdminBodyErrors),
+)]
 async fn recover(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -158,6 +181,14 @@ async fn recover(
 }
 
 /// Sends the endpoint every message of the window it accepts and never had a delivery of.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = WindowIn,
+    responses((status = 202, description = "The task started.", body = TaskStartedOut), (status = 404, response = NotFound), AdminBodyErrors),
+)]
 async fn replay_missing(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -193,6 +224,17 @@ fn task_filter(query: &QueryParams) -> Result<Option<TaskFilter>, ApiError> {
     Ok(Some(TaskFilter { status, kind }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/background-task/",
+    tag = "Background Task",
+    params(
+        PageParams,
+        ("status" = Option<String>, Query, description = "`running`, `finished` or `failed`."),
+        ("task" = Option<String>, Query, description = "A Svix task type, e.g. `endpoint.recover`, `endpoint.replay`."),
+    ),
+    responses((status = 200, description = "A page of tasks, newest first.", body = ListOut<BackgroundTaskOut>), AdminErrors),
+)]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<BackgroundTaskOut>>, ApiError> {
     let request = page_request(&query, Order::Descending)?;
     let Some(filter) = task_filter(&query)? else {
@@ -202,6 +244,13 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
     Ok(Json(ListOut::from_page(page, &request, |task| task.id.to_string(), |task| Ok(task.into()))?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/background-task/{task_id}/",
+    tag = "Background Task",
+    params(("task_id" = String, Path, description = "The task's id (`qtask_…`).")),
+    responses((status = 200, description = "The task and its progress.", body = BackgroundTaskOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(
     State(state): State<ApiState>,
     ApiPath(task_id): ApiPath<String>,

@@ -16,10 +16,12 @@ use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::{check_name, check_uid};
 use hookrelay_store::{Order, StoreError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::{find_app, uid_for_upsert};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson, QueryParams};
+use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, EndpointPath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
@@ -43,25 +45,31 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `EndpointIn` (POST) and `EndpointUpsertIn` (PUT). Older clients send `filterTypes` and `rateLimit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EndpointIn {
+    /// Where deliveries go: an `http` or `https` URL.
     url: String,
     #[serde(default)]
     description: Option<String>,
+    /// Only these event types are delivered (`filterTypes` is accepted too); absent means all. At least one.
     #[serde(default, alias = "filterTypes")]
     event_types: Option<Vec<String>>,
+    /// Only messages on one of these channels (1–10) are delivered; absent means all.
     #[serde(default)]
     channels: Option<Vec<String>>,
+    /// Deliveries per second (`rateLimit` is accepted too).
     #[serde(default, alias = "rateLimit")]
     throttle_rate: Option<u32>,
     #[serde(default)]
     uid: Option<String>,
     #[serde(default)]
     disabled: Option<bool>,
+    /// The signing secret (`whsec_` + base64 of 24–64 bytes); generated when absent.
     #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     metadata: Option<Metadata>,
     #[serde(default)]
     version: Option<i32>,
@@ -76,35 +84,46 @@ struct EndpointIn {
 }
 
 /// `EndpointPatch`: absent keeps, `null` clears (`eventTypes: null` means all event types again).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EndpointPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     url: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
     #[serde(default, alias = "filterTypes")]
+    #[schema(value_type = Option<Vec<String>>)]
     event_types: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     channels: Patch<Vec<String>>,
     #[serde(default, alias = "rateLimit")]
+    #[schema(value_type = Option<u32>)]
     throttle_rate: Patch<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     uid: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     disabled: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     metadata: Patch<Metadata>,
     #[serde(default)]
+    #[schema(value_type = Option<i32>)]
     version: Patch<i32>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     signature_schemes: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     ordering: Patch<String>,
 }
 
 /// `EndpointOut`, with both field names of the event filter and of the rate. The secret is never included.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointOut {
     id: String,
@@ -117,6 +136,7 @@ pub struct EndpointOut {
     throttle_rate: Option<u32>,
     rate_limit: Option<u32>,
     disabled: bool,
+    #[schema(value_type = BTreeMap<String, String>)]
     metadata: Metadata,
     version: i32,
     /// hookrelay extension; the Svix SDKs ignore it.
@@ -154,28 +174,39 @@ impl From<Endpoint> for EndpointOut {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `EndpointSecretRotateIn`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointSecretRotateIn)]
 struct RotateIn {
+    /// The new secret; generated when absent.
     #[serde(default)]
     key: Option<String>,
+    /// How long the old secret keeps signing too (default a day, at most 7 days).
     #[serde(default)]
+    #[schema(maximum = 604800)]
     grace_period_seconds: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// `EndpointSecretOut`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EndpointSecretOut)]
 struct SecretOut {
+    /// `whsec_` and the base64 key.
     key: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// `EndpointHeadersIn`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EndpointHeadersIn)]
 struct HeadersIn {
     headers: BTreeMap<String, String>,
 }
 
 /// `EndpointHeadersPatchIn`: a `null` value, or a name in `deleteHeaders`, removes that header.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointHeadersPatchIn)]
 struct HeadersPatchIn {
     #[serde(default)]
     headers: BTreeMap<String, Option<String>>,
@@ -183,7 +214,9 @@ struct HeadersPatchIn {
     delete_headers: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// `EndpointHeadersOut`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EndpointHeadersOut)]
 struct HeadersOut {
     headers: BTreeMap<String, String>,
     /// Names whose values are redacted; hookrelay shows every value to the admin token, so none.
@@ -191,7 +224,8 @@ struct HeadersOut {
 }
 
 /// `EndpointStats`. `canceled` is required by the current SDKs; hookrelay never cancels deliveries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EndpointStats)]
 struct StatsOut {
     success: u64,
     pending: u64,
@@ -261,7 +295,7 @@ fn check_fields(
 }
 
 /// The failing head of a FIFO endpoint's queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct BlockedBy {
     msg_id: String,
@@ -413,6 +447,17 @@ fn uid_conflict(err: StoreError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/",
+    tag = "Endpoint",
+    params(AppPath, PageParams),
+    responses(
+        (status = 200, description = "A page of the application's endpoints.", body = ListOut<EndpointOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn list(
     State(state): State<ApiState>,
     ApiPath(app_id): ApiPath<String>,
@@ -424,6 +469,19 @@ async fn list(
     Ok(Json(ListOut::from_page(page, &request, |ep| ep.id.to_string(), |ep| Ok(ep.into()))?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/",
+    tag = "Endpoint",
+    params(AppPath),
+    request_body = EndpointIn,
+    responses(
+        (status = 201, description = "Created.", body = EndpointOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn create(
     State(state): State<ApiState>,
     ApiPath(app_id): ApiPath<String>,
@@ -462,6 +520,13 @@ fn emit_updated(state: &ApiState, app: &Application, was_disabled: bool, endpoin
     state.events.emit(OperationalEvent::EndpointUpdated(who));
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    responses((status = 200, description = "The endpoint.", body = EndpointOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -483,6 +548,20 @@ async fn read(
 
 /// PUT: replaces the endpoint's settings (its secret stays; rotate it with `secret/rotate`), or creates the
 /// endpoint (201) when the path names an unknown uid.
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = EndpointIn,
+    responses(
+        (status = 200, description = "Replaced.", body = EndpointOut),
+        (status = 201, description = "Created with the path's uid.", body = EndpointOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn upsert(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -536,6 +615,19 @@ async fn upsert(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = EndpointPatch,
+    responses(
+        (status = 200, description = "Updated.", body = EndpointOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn patch(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -581,6 +673,13 @@ async fn patch(
     Ok(Json(ep.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    responses((status = 204, description = "Deleted."), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn delete(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -592,6 +691,13 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    responses((status = 200, description = "The current signing secret.", body = SecretOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read_secret(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -603,6 +709,14 @@ async fn read_secret(
 
 /// Rotates the signing secret. Svix answers 204, which the Python SDK's `rotate_secret` cannot parse; the new
 /// key is returned instead. Deliveries are signed with the old secret too until the grace period ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = Option<RotateIn>,
+    responses((status = 200, description = "The new signing secret.", body = SecretOut), (status = 404, response = NotFound), AdminBodyErrors),
+)]
 async fn rotate_secret(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -629,6 +743,13 @@ async fn rotate_secret(
     Ok(Json(SecretOut { key: ep.secrets.current.to_whsec() }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    responses((status = 200, description = "The custom headers sent with every delivery.", body = HeadersOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read_headers(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -638,6 +759,14 @@ async fn read_headers(
     Ok(Json(HeadersOut { headers: ep.headers, sensitive: Vec::new() }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = HeadersIn,
+    responses((status = 204, description = "Replaced."), (status = 404, response = NotFound), AdminBodyErrors),
+)]
 async fn replace_headers(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -656,6 +785,14 @@ async fn replace_headers(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    request_body = HeadersPatchIn,
+    responses((status = 204, description = "Merged."), (status = 404, response = NotFound), AdminBodyErrors),
+)]
 async fn patch_headers(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
@@ -670,6 +807,13 @@ async fn patch_headers(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats/",
+    tag = "Endpoint",
+    params(EndpointPath),
+    responses((status = 200, description = "The endpoint's deliveries by status.", body = StatsOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn stats(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,

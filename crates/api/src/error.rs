@@ -9,16 +9,36 @@ use axum::response::{IntoResponse, Response};
 use hookrelay_store::StoreError;
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 /// One problem with the input, in Svix's (FastAPI's) validation-error shape.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = ValidationError)]
 pub struct FieldError {
     /// Where the problem is: `["body", "url"]`, `["query", "limit"]`, `["path", "app_id"]`.
     pub loc: Vec<String>,
     /// What is wrong and how to fix it.
     pub msg: String,
+    /// `value_error` (a rule of the field) or `type_error` (the JSON does not fit the field's type).
     #[serde(rename = "type")]
     pub kind: &'static str,
+}
+
+/// The body of every error but validation: `HttpErrorOut`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HttpErrorOut)]
+pub struct ErrorBody {
+    /// Machine-readable: `authentication_failed`, `not_found`, `conflict`, `payload_too_large`, …
+    pub code: String,
+    /// What went wrong and what to do about it.
+    pub detail: String,
+}
+
+/// The body of a 422: `HTTPValidationError`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HTTPValidationError)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
 }
 
 /// Everything a request can fail with. Each variant has one status and one body shape.
@@ -112,7 +132,7 @@ impl ApiError {
     /// The JSON body clients see. Causes of 500 and 503 stay in the log: they can name tables or paths.
     pub fn body_json(&self) -> serde_json::Value {
         let (code, detail) = match self {
-            Self::Validation(errors) => return json!({ "detail": errors }),
+            Self::Validation(errors) => return json!(ValidationErrorBody { detail: errors.clone() }),
             Self::Unauthorized => {
                 ("authentication_failed", "send the admin token as `Authorization: Bearer <token>`".to_owned())
             }
@@ -128,7 +148,7 @@ impl ApiError {
             }
             Self::Internal(_) => ("internal_server_error", "an internal error occurred; see the server log".to_owned()),
         };
-        json!({ "code": code, "detail": detail })
+        json!(ErrorBody { code: code.to_owned(), detail })
     }
 }
 

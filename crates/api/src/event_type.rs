@@ -10,9 +10,11 @@ use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::check_name;
 use hookrelay_store::{Order, StoreError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::openapi::{AdminBodyErrors, AdminErrors, Conflict, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
@@ -25,9 +27,10 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `EventTypeIn` (POST) and `EventTypeUpsertIn` (PUT, where the name comes from the path).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EventTypeIn {
+    /// Required on POST; on PUT it comes from the path. `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -36,7 +39,9 @@ struct EventTypeIn {
     archived: bool,
     #[serde(default)]
     deprecated: bool,
+    /// JSON Schemas of the payload, keyed by version: `{"1": {…}}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     schemas: Option<serde_json::Value>,
     #[serde(default)]
     feature_flag: Option<String>,
@@ -46,31 +51,38 @@ struct EventTypeIn {
 }
 
 /// `EventTypePatch`: absent keeps, `null` clears.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EventTypePatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     description: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     archived: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     deprecated: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     schemas: Patch<serde_json::Value>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     feature_flag: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     feature_flags: Patch<Vec<String>>,
 }
 
 /// `EventTypeOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EventTypeOut {
     name: String,
     description: String,
     archived: bool,
     deprecated: bool,
+    #[schema(value_type = Option<Object>)]
     schemas: Option<serde_json::Value>,
     feature_flag: Option<String>,
     feature_flags: Option<Vec<String>>,
@@ -152,6 +164,17 @@ async fn find_event_type(state: &ApiState, name: &str) -> Result<EventType, ApiE
     state.store.get_event_type(name).await.or_not_found("event type", name)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type/",
+    tag = "Event Type",
+    params(
+        PageParams,
+        ("include_archived" = Option<bool>, Query, description = "Include archived event types."),
+        ("with_content" = Option<bool>, Query, description = "`false` leaves the schemas out."),
+    ),
+    responses((status = 200, description = "A page of event types, by name.", body = ListOut<EventTypeOut>), AdminErrors),
+)]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<EventTypeOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
     let include_archived = query.bool("include_archived")?.unwrap_or(false);
@@ -161,6 +184,17 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/event-type/",
+    tag = "Event Type",
+    request_body = EventTypeIn,
+    responses(
+        (status = 201, description = "Created.", body = EventTypeOut),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn create(
     State(state): State<ApiState>,
     ApiJson(mut input): ApiJson<EventTypeIn>,
@@ -180,11 +214,31 @@ async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type/{name}/",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name.")),
+    responses((status = 200, description = "The event type.", body = EventTypeOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(State(state): State<ApiState>, ApiPath(name): ApiPath<String>) -> Result<Json<EventTypeOut>, ApiError> {
     Ok(Json(find_event_type(&state, &name).await?.into()))
 }
 
 /// PUT: replaces the event type, or creates it (201) when missing.
+#[utoipa::path(
+    put,
+    path = "/api/v1/event-type/{name}/",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name.")),
+    request_body = EventTypeIn,
+    responses(
+        (status = 200, description = "Replaced.", body = EventTypeOut),
+        (status = 201, description = "Created.", body = EventTypeOut),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn upsert(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,
@@ -209,6 +263,14 @@ async fn upsert(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/event-type/{name}/",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name.")),
+    request_body = EventTypePatch,
+    responses((status = 200, description = "Updated.", body = EventTypeOut), (status = 404, response = NotFound), AdminBodyErrors),
+)]
 async fn patch(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,
@@ -239,6 +301,16 @@ async fn patch(
 }
 
 /// DELETE archives (endpoints filtering on it keep working); `?expunge=true` removes it for good.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/event-type/{name}/",
+    tag = "Event Type",
+    params(
+        ("name" = String, Path, description = "The event type's name."),
+        ("expunge" = Option<bool>, Query, description = "Delete for good instead of archiving."),
+    ),
+    responses((status = 204, description = "Archived (or deleted)."), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn delete(
     State(state): State<ApiState>,
     ApiPath(name): ApiPath<String>,

@@ -15,11 +15,30 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// 200 when the store answers, 503 (with the usual `{code, detail}` body the SDKs parse) when it does not.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/",
+    tag = "Health",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers.", body = Object, example = json!({"status": "ok"})),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await?;
     Ok(Json(json!({ "status": "ok" })))
 }
 
+/// Answers as long as the process runs; does not touch the database.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/ping/",
+    tag = "Health",
+    security(()),
+    responses((status = 204, description = "The server process is up.")),
+)]
 async fn ping() -> StatusCode {
     StatusCode::NO_CONTENT
 }

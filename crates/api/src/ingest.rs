@@ -18,7 +18,7 @@ use hookrelay_core::{InboundEventId, MessageId};
 use hookrelay_store::IngestOutcome;
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiPath;
 use crate::source::find_source;
 use crate::{ApiState, Routes};
@@ -43,6 +43,30 @@ impl Refusal {
     }
 }
 
+/// A provider's webhook. Verified byte for byte against the source's secret before anything else is looked at.
+#[utoipa::path(
+    post,
+    path = "/ingest/{source}/",
+    tag = "Ingest",
+    security(()),
+    params(("source" = String, Path, description = "The source's id (`src_…`) or uid.")),
+    request_body(
+        content = Object,
+        description = "The provider's JSON event, with its signature headers (`Stripe-Signature`, `webhook-signature`, \
+                       `X-Hub-Signature-256`, …).",
+    ),
+    responses(
+        (status = 200, description = "Verified: published, or a duplicate of an earlier event (or a Slack challenge, echoed).",
+            body = Object, example = json!({"received": true, "duplicate": false, "messageId": "msg_2mBwDgnWeUw6HbqoOsJ8lxOMBvx"})),
+        (status = 400, description = "Malformed signature headers, or a body that is not a JSON object.", body = ErrorBody),
+        (status = 401, description = "The signature does not verify, or the timestamp is outside the tolerance.", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Invalid),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn ingest(
     State(state): State<ApiState>,
     ApiPath(source_ref): ApiPath<String>,

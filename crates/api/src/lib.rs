@@ -7,7 +7,8 @@
 //! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
 //! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
 //! failure is an [`error::ApiError`], which decides the status and body. Recover and replay-missing run after
-//! the response, as background tasks of the [`task_runner`].
+//! the response, as background tasks of the [`task_runner`]. [`openapi`] describes every route (served at
+//! `/api/v1/openapi.json`).
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub mod health;
 pub mod idempotency;
 pub mod ingest;
 pub mod message;
+pub mod openapi;
 pub mod pagination;
 pub mod patch;
 pub mod source;
@@ -78,7 +80,7 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
         .route_layer(from_fn_with_state(admin, auth::require_token));
-    let health = health::routes().method_not_allowed_fallback(error::method_not_allowed);
+    let health = health::routes().merge(openapi::routes()).method_not_allowed_fallback(error::method_not_allowed);
     // Providers authenticate with their signature, not our token; the route reads its body under its own limit.
     let ingest = ingest::routes().method_not_allowed_fallback(error::method_not_allowed);
 

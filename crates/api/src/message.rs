@@ -14,11 +14,13 @@ use hookrelay_core::{AppId, MessageId};
 use hookrelay_store::{EVENT_ID_TAKEN, MessageFilter, Order, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::{AppIn, find_app, find_or_create_app};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, QueryParams};
 use crate::idempotency::{AlreadyRemembered, IdempotencyScope};
+use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, MessagePath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
 use crate::validate::check_channels;
@@ -31,13 +33,17 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `MessageIn`. The payload is kept as raw JSON text so it is stored and delivered byte for byte as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MessageIn {
+    /// The event type's name; `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
     event_type: String,
+    /// Your id of the event, unique per application (a repeat is a 409).
     #[serde(default)]
     event_id: Option<String>,
+    /// The JSON object delivered to the endpoints, byte for byte (`data` is accepted too).
     #[serde(alias = "data")]
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
     #[serde(default)]
     channels: Option<Vec<String>>,
@@ -47,12 +53,14 @@ struct MessageIn {
 }
 
 /// `MessageOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
     id: String,
     event_type: String,
     event_id: Option<String>,
+    /// `{}` when listed or read with `with_content=false`.
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
     channels: Option<Vec<String>>,
     timestamp: Rfc3339,
@@ -73,6 +81,24 @@ impl MessageOut {
             timestamp: Rfc3339(msg.created_at),
         })
     }
+}
+
+/// The filters of the message list, as query parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageListParams {
+    /// `false` answers `payload: {}`.
+    pub with_content: Option<bool>,
+    /// Only these event types (comma-separated or repeated).
+    pub event_types: Option<Vec<String>>,
+    /// Only messages on this channel.
+    pub channel: Option<String>,
+    /// Only messages created before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub before: Option<String>,
+    /// Only messages created after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub after: Option<String>,
 }
 
 /// Checks the input and builds the message to store.
@@ -106,6 +132,19 @@ pub async fn find_message(state: &ApiState, app_id: &AppId, id_or_event_id: &str
 
 /// POST: stores the message and its deliveries, then answers 202. The response body is built first so that,
 /// under an idempotency key, it is committed in the same transaction as the message.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg/",
+    tag = "Message",
+    params(AppPath, ("with_content" = Option<bool>, Query, description = "`false` answers `payload: {}`.")),
+    request_body = MessageIn,
+    responses(
+        (status = 202, description = "Stored with its deliveries; delivery follows.", body = MessageOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn publish(
     State(state): State<ApiState>,
     ApiPath(app_id): ApiPath<String>,
@@ -147,6 +186,17 @@ async fn publish(
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/",
+    tag = "Message",
+    params(AppPath, PageParams, MessageListParams),
+    responses(
+        (status = 200, description = "A page of the application's messages, newest first.", body = ListOut<MessageOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn list(
     State(state): State<ApiState>,
     ApiPath(app_id): ApiPath<String>,
@@ -166,6 +216,13 @@ async fn list(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/",
+    tag = "Message",
+    params(MessagePath, ("with_content" = Option<bool>, Query, description = "`false` answers `payload: {}`.")),
+    responses((status = 200, description = "The message.", body = MessageOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(
     State(state): State<ApiState>,
     ApiPath((app_id, msg_id)): ApiPath<(String, String)>,

@@ -3,6 +3,7 @@
 
 use hookrelay_store::{Order, Page, PageRequest};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::QueryParams;
@@ -40,12 +41,15 @@ pub fn page_request(query: &QueryParams, default_order: Order) -> Result<PageReq
 }
 
 /// A list response. `iterator` and `prevIterator` are always present (the SDKs require the key, even null).
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListOut<T> {
     pub data: Vec<T>,
+    /// The cursor of the next page (the last item's id); `null` when the page is empty and had no cursor.
     pub iterator: Option<String>,
+    /// The cursor of the previous page: `-` and the first item's id.
     pub prev_iterator: Option<String>,
+    /// Whether this is the last page.
     pub done: bool,
 }
 

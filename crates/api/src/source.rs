@@ -16,10 +16,12 @@ use hookrelay_core::validate::check_uid;
 use hookrelay_store::{InboundCounts, Order};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::app::find_app;
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, QueryParams};
+use crate::openapi::{AdminBodyErrors, AdminErrors, Conflict, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
@@ -43,46 +45,58 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// `SourceIn`. Keys other than these are the provider's options (e.g. `signatureHeader` for `hmac-sha256`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SourceIn {
     name: String,
     #[serde(default)]
     uid: Option<String>,
+    /// `stripe`, `svix`, `github`, `shopify`, `slack` or `hmac-sha256`.
     provider: String,
+    /// The signing secret from the provider's dashboard; never returned.
     secret: String,
+    /// The application (id or uid) the events are published to.
     app_id: String,
+    /// How far a signed timestamp may be from the clock (default 300 s).
     #[serde(default)]
     tolerance_secs: Option<i64>,
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     options: Map<String, Value>,
 }
 
 /// `SourcePatch`: absent keeps; `null` clears `uid` and resets `toleranceSecs` and options to their defaults.
 /// A new `secret` rotates: the old one stays valid for `secretGraceSecs` (default a day; 0 revokes it at once).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SourcePatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     name: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     uid: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     provider: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     secret: Patch<String>,
     #[serde(default)]
     secret_grace_secs: Option<i64>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     app_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<i64>)]
     tolerance_secs: Patch<i64>,
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     options: Map<String, Value>,
 }
 
 /// `SourceOut`. The secret is never sent back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SourceOut {
     id: String,
@@ -93,7 +107,9 @@ struct SourceOut {
     /// Where the provider must send its webhooks, relative to this server's public address.
     ingest_url: String,
     tolerance_secs: i64,
+    /// The provider's options, e.g. `signatureHeader` for `hmac-sha256`.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     options: Map<String, Value>,
     created_at: Rfc3339,
     updated_at: Rfc3339,
@@ -117,11 +133,13 @@ impl From<Source> for SourceOut {
 }
 
 /// `InboundEventOut`: one request a source received.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InboundEventOut {
     id: String,
+    /// `verified`, `duplicate` or `rejected`.
     status: &'static str,
+    /// Why a request was rejected, e.g. `signature_mismatch`.
     reason: Option<String>,
     event_id: Option<String>,
     event_type: Option<String>,
@@ -144,7 +162,7 @@ impl From<InboundEvent> for InboundEventOut {
 }
 
 /// Counts of one period in `SourceStatsOut`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CountsOut {
     received: u64,
@@ -167,7 +185,7 @@ impl From<InboundCounts> for CountsOut {
 }
 
 /// `SourceStatsOut`: every request since the source was created (within the retention), and the last 24 hours.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SourceStatsOut {
     #[serde(flatten)]
@@ -213,12 +231,26 @@ pub async fn find_source(state: &ApiState, id_or_uid: &str) -> Result<Source, Ap
     state.store.get_source(id_or_uid).await.or_not_found("source", id_or_uid)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/",
+    tag = "Source",
+    params(PageParams),
+    responses((status = 200, description = "A page of sources.", body = ListOut<SourceOut>), AdminErrors),
+)]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<SourceOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
     let page = state.store.list_sources(&request).await?;
     Ok(Json(ListOut::from_page(page, &request, |source| source.id.to_string(), |source| Ok(source.into()))?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/source/",
+    tag = "Source",
+    request_body = SourceIn,
+    responses((status = 201, description = "Created.", body = SourceOut), (status = 409, response = Conflict), AdminBodyErrors),
+)]
 async fn create(
     State(state): State<ApiState>,
     ApiJson(input): ApiJson<SourceIn>,
@@ -249,10 +281,30 @@ async fn create(
     Ok((StatusCode::CREATED, Json(source.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/{source_id}/",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
+    responses((status = 200, description = "The source.", body = SourceOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn read(State(state): State<ApiState>, ApiPath(source_id): ApiPath<String>) -> Result<Json<SourceOut>, ApiError> {
     Ok(Json(find_source(&state, &source_id).await?.into()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/source/{source_id}/",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
+    request_body = SourcePatch,
+    responses(
+        (status = 200, description = "Updated.", body = SourceOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminBodyErrors,
+    ),
+)]
 async fn patch(
     State(state): State<ApiState>,
     ApiPath(source_id): ApiPath<String>,
@@ -315,12 +367,30 @@ async fn patch(
     Ok(Json(source.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/source/{source_id}/",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
+    responses((status = 204, description = "Deleted, with its event list."), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn delete(State(state): State<ApiState>, ApiPath(source_id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let source = find_source(&state, &source_id).await?;
     state.store.delete_source(&source.id).await.or_not_found("source", &source_id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/{source_id}/event/",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid."), PageParams, ("status" = Option<String>, Query, description = "`verified`, `duplicate` or `rejected`.")),
+    responses(
+        (status = 200, description = "A page of the requests the source received, newest first.", body = ListOut<InboundEventOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
 async fn list_events(
     State(state): State<ApiState>,
     ApiPath(source_id): ApiPath<String>,
@@ -338,6 +408,13 @@ async fn list_events(
     Ok(Json(ListOut::from_page(page, &request, |event| event.id.to_string(), |event| Ok(event.into()))?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/{source_id}/stats/",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
+    responses((status = 200, description = "Counts of received requests.", body = SourceStatsOut), (status = 404, response = NotFound), AdminErrors),
+)]
 async fn stats(
     State(state): State<ApiState>,
     ApiPath(source_id): ApiPath<String>,

@@ -15,3 +15,16 @@ impl Serialize for Rfc3339 {
         serializer.serialize_str(&format(self.0))
     }
 }
+
+/// Documented as an RFC 3339 `date-time` string.
+impl utoipa::PartialSchema for Rfc3339 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))
+            .examples(["2026-11-22T13:04:29.000Z"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Rfc3339 {}

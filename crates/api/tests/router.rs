@@ -3,6 +3,7 @@
 //! any store call, health) and the mapping of an outage to 503. Behaviour with a working store is covered by
 //! the end-to-end tests of the binary.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -235,11 +236,11 @@ impl Store for DownStore {
     }
 }
 
-/// Starts the router on a loopback port chosen by the OS.
-async fn start() -> std::net::SocketAddr {
+/// The API's state around the down store.
+fn state() -> ApiState {
     let store: Arc<dyn Store> = Arc::new(DownStore);
     let on_new_work: Arc<tokio::sync::Notify> = Arc::default();
-    let state = ApiState {
+    ApiState {
         tasks: TaskRunner::new(store.clone(), on_new_work.clone()),
         store,
         admin_token: TOKEN.into(),
@@ -248,10 +249,14 @@ async fn start() -> std::net::SocketAddr {
         ingest_max_body_bytes: 1024,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
-    };
+    }
+}
+
+/// Starts the router on a loopback port chosen by the OS.
+async fn start() -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    tokio::spawn(async move { axum::serve(listener, router(state())).await });
     addr
 }
 
@@ -422,4 +427,77 @@ async fn idempotent_posts_fail_cleanly_when_the_store_is_down() {
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await.expect("read");
     assert!(raw.starts_with("HTTP/1.1 503"), "{raw}");
+}
+
+/// Every path the router registered, read from its `Debug` output: axum has no API that lists routes, and
+/// this way the list comes from the router itself rather than from a copy that could drift. If axum changes
+/// that output, the test below fails loudly (it finds no routes, or not the known ones), never silently.
+fn registered_paths() -> BTreeSet<String> {
+    let text = format!("{:?}", router(state()));
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| quoted.starts_with('/') && !quoted.contains("__private__axum") && *quoted != "/")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The path as the document spells it: the trailing-slash form when the router also has that one.
+fn documented_spelling(path: &str, registered: &BTreeSet<String>) -> String {
+    let slashed = format!("{}/", path.trim_end_matches('/'));
+    if registered.contains(&slashed) { slashed } else { path.to_owned() }
+}
+
+/// Which methods a path answers: anything but the 405 of a known path with another method (and never the
+/// 404 of an unknown path).
+async fn routed_methods(addr: std::net::SocketAddr, path: &str) -> Vec<&'static str> {
+    let concrete: String =
+        path.split('/').map(|seg| if seg.starts_with('{') { "x" } else { seg }).collect::<Vec<_>>().join("/");
+    let mut methods = Vec::new();
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+        let (status, body) = call(addr, method, &concrete, true, "").await;
+        assert!(
+            !(status == 404 && body["detail"].as_str().is_some_and(|d| d.starts_with("no route"))),
+            "{method} {concrete}: {body}"
+        );
+        if status != 405 {
+            methods.push(method);
+        }
+    }
+    methods
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_exactly_the_routes_the_router_serves() {
+    let addr = start().await;
+    let (status, doc) = call(addr, "GET", "/api/v1/openapi.json", false, "").await;
+    assert_eq!(status, 200, "the document is public");
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths object")
+        .iter()
+        .flat_map(|(path, item)| {
+            let methods = item.as_object().expect("path item").keys();
+            methods.map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+
+    let registered = registered_paths();
+    for known in ["/api/v1/app", "/api/v1/app/", "/api/v1/health/ping", "/ingest/{source}/", "/api/v1/openapi.json"] {
+        assert!(registered.contains(known), "reading the router's routes failed: {known} missing from {registered:?}");
+    }
+    let mut served = BTreeSet::new();
+    for path in &registered {
+        let spelling = documented_spelling(path, &registered);
+        for method in routed_methods(addr, path).await {
+            served.insert((method.to_owned(), spelling.clone()));
+        }
+    }
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the OpenAPI document (annotate the handler with #[utoipa::path] and list it in openapi::ApiDoc): {undocumented:?}"
+    );
+    let unrouted: Vec<_> = documented.difference(&served).collect();
+    assert!(unrouted.is_empty(), "documented but not served: {unrouted:?}");
 }

@@ -1,0 +1,323 @@
+//! The OpenAPI 3.1 description of the API, generated from the code and served at `GET /api/v1/openapi.json`.
+//!
+//! Each handler carries its own `#[utoipa::path]` annotation (method, path, parameters, body, responses) and
+//! each wire type derives `ToSchema` where it is declared; [`ApiDoc`] is the one list of documented
+//! operations. The router test (`tests/router.rs`) reads the routes axum actually registered and fails when
+//! one is missing here, or documented here but not routed.
+//!
+//! Conventions: only the trailing-slash spelling of a path is documented (as Svix does; both are served);
+//! errors are `HttpErrorOut` (`{code, detail}`) or, for 422, `HTTPValidationError` (`{detail: [{loc, msg,
+//! type}]}`), referenced through the reusable responses below; [`AdminErrors`] and [`AdminBodyErrors`] list
+//! what every authenticated route can answer besides its own statuses.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
+
+use crate::ApiState;
+use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
+
+/// The one list of documented operations. A new route gets a `#[utoipa::path]` on its handler and a line in
+/// `paths(...)` here.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hookrelay",
+        description = "Webhook gateway: the Svix-compatible v1 API for outbound webhooks, plus hookrelay's \
+                       extensions (inbound sources and their public ingest route, recover and replay-missing \
+                       background tasks, health). Every path is also served without its trailing slash.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        crate::health::health,
+        crate::health::ping,
+        serve_document,
+        crate::app::list,
+        crate::app::create,
+        crate::app::read,
+        crate::app::upsert,
+        crate::app::patch,
+        crate::app::delete,
+        crate::event_type::list,
+        crate::event_type::create,
+        crate::event_type::read,
+        crate::event_type::upsert,
+        crate::event_type::patch,
+        crate::event_type::delete,
+        crate::endpoint::list,
+        crate::endpoint::create,
+        crate::endpoint::read,
+        crate::endpoint::upsert,
+        crate::endpoint::patch,
+        crate::endpoint::delete,
+        crate::endpoint::read_secret,
+        crate::endpoint::rotate_secret,
+        crate::endpoint::read_headers,
+        crate::endpoint::replace_headers,
+        crate::endpoint::patch_headers,
+        crate::endpoint::stats,
+        crate::message::list,
+        crate::message::publish,
+        crate::message::read,
+        crate::attempt::list_by_endpoint,
+        crate::attempt::list_by_message,
+        crate::attempt::read,
+        crate::attempt::list_destinations,
+        crate::attempt::resend,
+        crate::background_task::recover,
+        crate::background_task::replay_missing,
+        crate::background_task::list,
+        crate::background_task::read,
+        crate::source::list,
+        crate::source::create,
+        crate::source::read,
+        crate::source::patch,
+        crate::source::delete,
+        crate::source::list_events,
+        crate::source::stats,
+        crate::ingest::ingest,
+    ),
+    components(
+        schemas(ErrorBody, ValidationErrorBody, FieldError),
+        responses(Unauthorized, NotFound, Conflict, PayloadTooLarge, Invalid, Unavailable, Internal),
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "Application", description = "One per customer of the SaaS; owns endpoints and messages."),
+        (name = "Event Type", description = "The kinds of events publishers send and endpoints filter on."),
+        (name = "Endpoint", description = "The URLs an application's messages are delivered to."),
+        (name = "Message", description = "Publishing events and reading them back."),
+        (name = "Message Attempt", description = "Delivery attempts, destinations and manual resends."),
+        (name = "Background Task", description = "Recover and replay-missing, run after their 202."),
+        (name = "Source", description = "hookrelay extension: inbound webhook sources (admin)."),
+        (name = "Ingest", description = "hookrelay extension: the public route providers send webhooks to."),
+        (name = "Health", description = "Liveness and database reachability; no token needed."),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer-token security scheme the operations refer to (`security(("bearer" = []))`).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("The admin token: `Authorization: Bearer <token>`."))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The public routes that serve the document; mounted without authentication.
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new().route("/api/v1/openapi.json", get(serve_document))
+}
+
+/// The document as JSON text, built on first use.
+pub fn document() -> Result<&'static str, ApiError> {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    if let Some(text) = DOCUMENT.get() {
+        return Ok(text);
+    }
+    let text = ApiDoc::openapi()
+        .to_json()
+        .map_err(|err| ApiError::Internal(format!("serializing the OpenAPI document: {err}")))?;
+    Ok(DOCUMENT.get_or_init(|| text))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "Health",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 description of this API.", body = Object)),
+)]
+async fn serve_document() -> Result<Response, ApiError> {
+    Ok((StatusCode::OK, [(CONTENT_TYPE, "application/json")], document()?).into_response())
+}
+
+/// A reusable error response whose body is the schema named `schema`.
+fn error_response(description: &str, schema: &str) -> RefOr<utoipa::openapi::Response> {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
+    RefOr::T(ResponseBuilder::new().description(description).content("application/json", content).build())
+}
+
+/// Declares a reusable response (`#/components/responses/<name>`) with an error body.
+macro_rules! error_responses {
+    ($($name:ident: $schema:literal, $description:literal;)*) => {$(
+        #[doc = $description]
+        pub struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<utoipa::openapi::Response>) {
+                (stringify!($name), error_response($description, $schema))
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    Unauthorized: "HttpErrorOut", "No or a wrong bearer token (`authentication_failed`).";
+    NotFound: "HttpErrorOut", "The resource does not exist (`not_found`).";
+    Conflict: "HttpErrorOut", "A uniqueness rule would be broken: uid, event type name or eventId (`conflict`).";
+    PayloadTooLarge: "HttpErrorOut", "The body is larger than the server accepts (`payload_too_large`).";
+    Invalid: "HTTPValidationError", "The input is not acceptable; `loc` names the offending field.";
+    Unavailable: "HttpErrorOut", "The database is unreachable right now; retry later (`service_unavailable`).";
+    Internal: "HttpErrorOut", "A bug or corrupt data; the cause is in the server log (`internal_server_error`).";
+}
+
+fn error_refs(entries: &[(&str, &str)]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    entries
+        .iter()
+        .map(|(status, name)| ((*status).to_owned(), RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))))
+        .collect()
+}
+
+/// What every authenticated route can answer besides its own statuses: 401, 422 (a bad path segment or query
+/// parameter), 500 and 503.
+pub struct AdminErrors;
+
+impl IntoResponses for AdminErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        error_refs(&[("401", "Unauthorized"), ("422", "Invalid"), ("500", "Internal"), ("503", "Unavailable")])
+    }
+}
+
+/// [`AdminErrors`] plus 413, for authenticated routes that read a body.
+pub struct AdminBodyErrors;
+
+impl IntoResponses for AdminBodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let mut responses = AdminErrors::responses();
+        responses.extend(error_refs(&[("413", "PayloadTooLarge")]));
+        responses
+    }
+}
+
+/// Path parameter of the application routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AppPath {
+    /// The application's id (`app_…`) or uid.
+    pub app_id: String,
+}
+
+/// Path parameters of one endpoint.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EndpointPath {
+    /// The application's id (`app_…`) or uid.
+    pub app_id: String,
+    /// The endpoint's id (`ep_…`) or uid.
+    pub endpoint_id: String,
+}
+
+/// Path parameters of one message.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MessagePath {
+    /// The application's id (`app_…`) or uid.
+    pub app_id: String,
+    /// The message's id (`msg_…`) or its `eventId`.
+    pub msg_id: String,
+}
+
+/// The pagination parameters every list takes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 250)]
+    pub limit: Option<u32>,
+    /// The `iterator` of the previous page, or its `prevIterator` (leading `-`) to page backwards.
+    pub iterator: Option<String>,
+    /// `ascending` or `descending`; messages, attempts and tasks list newest first, everything else oldest first.
+    #[param(inline)]
+    pub order: Option<Ordering>,
+}
+
+/// List order.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Ordering {
+    Ascending,
+    Descending,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn doc() -> Value {
+        serde_json::from_str(document().expect("serializes")).expect("the document is JSON")
+    }
+
+    #[test]
+    fn document_is_openapi_3_1_with_bearer_auth_and_error_shapes() {
+        let doc = doc();
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["HttpErrorOut"]["required"], serde_json::json!(["code", "detail"]));
+        assert_eq!(
+            schemas["HTTPValidationError"]["properties"]["detail"]["items"]["$ref"],
+            "#/components/schemas/ValidationError"
+        );
+        assert_eq!(schemas["ValidationError"]["required"], serde_json::json!(["loc", "msg", "type"]));
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = doc();
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(refs.len() > 50, "expected many references, found {}", refs.len());
+        for reference in refs {
+            let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("external reference {reference}"));
+            assert!(doc.pointer(pointer).is_some(), "dangling reference {reference}");
+        }
+    }
+
+    fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref") {
+                    refs.push(reference.clone());
+                }
+                map.values().for_each(|v| collect_refs(v, refs));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn public_routes_need_no_token() {
+        let doc = doc();
+        for (path, method) in [
+            ("/api/v1/health/", "get"),
+            ("/api/v1/health/ping/", "get"),
+            ("/api/v1/openapi.json", "get"),
+            ("/ingest/{source}/", "post"),
+        ] {
+            assert_eq!(doc["paths"][path][method]["security"], serde_json::json!([{}]), "{method} {path}");
+        }
+        assert!(doc["paths"]["/api/v1/app/"]["get"].get("security").is_none(), "admin routes use the global scheme");
+    }
+}
