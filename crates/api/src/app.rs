@@ -33,9 +33,11 @@ pub fn routes() -> axum::Router<ApiState> {
 #[serde(rename_all = "camelCase")]
 #[schema(as = ApplicationIn)]
 pub struct AppIn {
+    #[schema(min_length = 1)]
     name: String,
     /// An id of your own to address the application by; `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256)]
     uid: Option<String>,
     /// Deliveries per second to each endpoint (`rateLimit` is accepted too).
     #[serde(default, alias = "rateLimit")]
@@ -180,6 +182,7 @@ pub fn uid_for_upsert(what: &str, reference: &str, param: &str) -> Result<String
 #[utoipa::path(
     get,
     path = "/api/v1/app/",
+    operation_id = "v1.application.list",
     tag = "Application",
     params(PageParams),
     responses((status = 200, description = "A page of applications.", body = ListOut<AppOut>), AdminErrors),
@@ -194,6 +197,7 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
 #[utoipa::path(
     post,
     path = "/api/v1/app/",
+    operation_id = "v1.application.create",
     tag = "Application",
     params(("get_if_exists" = Option<bool>, Query, description = "Answer 200 with the application that has this uid instead of 409.")),
     request_body = AppIn,
@@ -234,6 +238,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/",
+    operation_id = "v1.application.get",
     tag = "Application",
     params(AppPath),
     responses((status = 200, description = "The application.", body = AppOut), (status = 404, response = NotFound), AdminErrors),
@@ -246,6 +251,7 @@ async fn read(State(state): State<ApiState>, ApiPath(app_id): ApiPath<String>) -
 #[utoipa::path(
     put,
     path = "/api/v1/app/{app_id}/",
+    operation_id = "v1.application.update",
     tag = "Application",
     params(AppPath),
     request_body = AppIn,
@@ -290,6 +296,7 @@ async fn upsert(
 #[utoipa::path(
     patch,
     path = "/api/v1/app/{app_id}/",
+    operation_id = "v1.application.patch",
     tag = "Application",
     params(AppPath),
     request_body = AppPatch,
@@ -330,6 +337,7 @@ async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/app/{app_id}/",
+    operation_id = "v1.application.delete",
     tag = "Application",
     params(AppPath),
     responses((status = 204, description = "Deleted, with its endpoints and messages."), (status = 404, response = NotFound), AdminErrors),

@@ -157,6 +157,7 @@ fn attempt_filter(query: &QueryParams) -> Result<AttemptFilter, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}/",
+    operation_id = "v1.message-attempt.list-by-endpoint",
     tag = "Message Attempt",
     params(EndpointPath, PageParams, AttemptListParams),
     responses(
@@ -181,6 +182,7 @@ async fn list_by_endpoint(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}/",
+    operation_id = "v1.message-attempt.list-by-msg",
     tag = "Message Attempt",
     params(
         MessagePath,
@@ -213,6 +215,7 @@ async fn list_by_message(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/",
+    operation_id = "v1.message-attempt.get",
     tag = "Message Attempt",
     params(MessagePath, ("attempt_id" = String, Path, description = "The attempt's id (`atmpt_…`).")),
     responses((status = 200, description = "The attempt.", body = AttemptOut), (status = 404, response = NotFound), AdminErrors),
@@ -230,6 +233,7 @@ async fn read(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/",
+    operation_id = "v1.message-attempt.list-attempted-destinations",
     tag = "Message Attempt",
     params(MessagePath, PageParams),
     responses(
@@ -254,6 +258,7 @@ async fn list_destinations(
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend/",
+    operation_id = "v1.message-attempt.resend",
     tag = "Message Attempt",
     params(MessagePath, ("endpoint_id" = String, Path, description = "The endpoint's id (`ep_…`) or uid.")),
     responses(

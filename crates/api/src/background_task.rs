@@ -167,6 +167,7 @@ async fn start(
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover/",
+    operation_id = "v1.endpoint.recover",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = WindowIn,
@@ -184,6 +185,7 @@ async fn recover(
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing/",
+    operation_id = "v1.endpoint.replay-missing",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = WindowIn,
@@ -227,6 +229,7 @@ fn task_filter(query: &QueryParams) -> Result<Option<TaskFilter>, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v1/background-task/",
+    operation_id = "v1.background-task.list",
     tag = "Background Task",
     params(
         PageParams,
@@ -247,6 +250,7 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
 #[utoipa::path(
     get,
     path = "/api/v1/background-task/{task_id}/",
+    operation_id = "v1.background-task.get",
     tag = "Background Task",
     params(("task_id" = String, Path, description = "The task's id (`qtask_…`).")),
     responses((status = 200, description = "The task and its progress.", body = BackgroundTaskOut), (status = 404, response = NotFound), AdminErrors),

@@ -49,19 +49,23 @@ pub fn routes() -> axum::Router<ApiState> {
 #[serde(rename_all = "camelCase")]
 struct EndpointIn {
     /// Where deliveries go: an `http` or `https` URL.
+    #[schema(example = "https://example.com/webhook")]
     url: String,
     #[serde(default)]
     description: Option<String>,
     /// Only these event types are delivered (`filterTypes` is accepted too); absent means all. At least one.
     #[serde(default, alias = "filterTypes")]
+    #[schema(min_items = 1)]
     event_types: Option<Vec<String>>,
     /// Only messages on one of these channels (1–10) are delivered; absent means all.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 10)]
     channels: Option<Vec<String>>,
     /// Deliveries per second (`rateLimit` is accepted too).
     #[serde(default, alias = "rateLimit")]
     throttle_rate: Option<u32>,
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256)]
     uid: Option<String>,
     #[serde(default)]
     disabled: Option<bool>,
@@ -72,6 +76,7 @@ struct EndpointIn {
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     metadata: Option<Metadata>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     version: Option<i32>,
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
@@ -450,6 +455,7 @@ fn uid_conflict(err: StoreError) -> ApiError {
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/endpoint/",
+    operation_id = "v1.endpoint.list",
     tag = "Endpoint",
     params(AppPath, PageParams),
     responses(
@@ -472,6 +478,7 @@ async fn list(
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/endpoint/",
+    operation_id = "v1.endpoint.create",
     tag = "Endpoint",
     params(AppPath),
     request_body = EndpointIn,
@@ -523,6 +530,7 @@ fn emit_updated(state: &ApiState, app: &Application, was_disabled: bool, endpoin
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    operation_id = "v1.endpoint.get",
     tag = "Endpoint",
     params(EndpointPath),
     responses((status = 200, description = "The endpoint.", body = EndpointOut), (status = 404, response = NotFound), AdminErrors),
@@ -551,6 +559,7 @@ async fn read(
 #[utoipa::path(
     put,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    operation_id = "v1.endpoint.update",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = EndpointIn,
@@ -618,6 +627,7 @@ async fn upsert(
 #[utoipa::path(
     patch,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    operation_id = "v1.endpoint.patch",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = EndpointPatch,
@@ -676,6 +686,7 @@ async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/",
+    operation_id = "v1.endpoint.delete",
     tag = "Endpoint",
     params(EndpointPath),
     responses((status = 204, description = "Deleted."), (status = 404, response = NotFound), AdminErrors),
@@ -694,6 +705,7 @@ async fn delete(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/",
+    operation_id = "v1.endpoint.get-secret",
     tag = "Endpoint",
     params(EndpointPath),
     responses((status = 200, description = "The current signing secret.", body = SecretOut), (status = 404, response = NotFound), AdminErrors),
@@ -712,6 +724,7 @@ async fn read_secret(
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate/",
+    operation_id = "v1.endpoint.rotate-secret",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = Option<RotateIn>,
@@ -746,6 +759,7 @@ async fn rotate_secret(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers/",
+    operation_id = "v1.endpoint.get-headers",
     tag = "Endpoint",
     params(EndpointPath),
     responses((status = 200, description = "The custom headers sent with every delivery.", body = HeadersOut), (status = 404, response = NotFound), AdminErrors),
@@ -762,6 +776,7 @@ async fn read_headers(
 #[utoipa::path(
     put,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers/",
+    operation_id = "v1.endpoint.update-headers",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = HeadersIn,
@@ -788,6 +803,7 @@ async fn replace_headers(
 #[utoipa::path(
     patch,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers/",
+    operation_id = "v1.endpoint.patch-headers",
     tag = "Endpoint",
     params(EndpointPath),
     request_body = HeadersPatchIn,
@@ -810,6 +826,7 @@ async fn patch_headers(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats/",
+    operation_id = "v1.endpoint.get-stats",
     tag = "Endpoint",
     params(EndpointPath),
     responses((status = 200, description = "The endpoint's deliveries by status.", body = StatsOut), (status = 404, response = NotFound), AdminErrors),

@@ -32,6 +32,7 @@ pub fn routes() -> axum::Router<ApiState> {
 struct EventTypeIn {
     /// Required on POST; on PUT it comes from the path. `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256, example = "invoice.paid")]
     name: Option<String>,
     #[serde(default)]
     description: String,
@@ -167,6 +168,7 @@ async fn find_event_type(state: &ApiState, name: &str) -> Result<EventType, ApiE
 #[utoipa::path(
     get,
     path = "/api/v1/event-type/",
+    operation_id = "v1.event-type.list",
     tag = "Event Type",
     params(
         PageParams,
@@ -187,6 +189,7 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
 #[utoipa::path(
     post,
     path = "/api/v1/event-type/",
+    operation_id = "v1.event-type.create",
     tag = "Event Type",
     request_body = EventTypeIn,
     responses(
@@ -217,6 +220,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/v1/event-type/{name}/",
+    operation_id = "v1.event-type.get",
     tag = "Event Type",
     params(("name" = String, Path, description = "The event type's name.")),
     responses((status = 200, description = "The event type.", body = EventTypeOut), (status = 404, response = NotFound), AdminErrors),
@@ -229,6 +233,7 @@ async fn read(State(state): State<ApiState>, ApiPath(name): ApiPath<String>) -> 
 #[utoipa::path(
     put,
     path = "/api/v1/event-type/{name}/",
+    operation_id = "v1.event-type.update",
     tag = "Event Type",
     params(("name" = String, Path, description = "The event type's name.")),
     request_body = EventTypeIn,
@@ -266,6 +271,7 @@ async fn upsert(
 #[utoipa::path(
     patch,
     path = "/api/v1/event-type/{name}/",
+    operation_id = "v1.event-type.patch",
     tag = "Event Type",
     params(("name" = String, Path, description = "The event type's name.")),
     request_body = EventTypePatch,
@@ -304,6 +310,7 @@ async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/event-type/{name}/",
+    operation_id = "v1.event-type.delete",
     tag = "Event Type",
     params(
         ("name" = String, Path, description = "The event type's name."),

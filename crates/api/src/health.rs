@@ -18,6 +18,7 @@ pub fn routes() -> axum::Router<ApiState> {
 #[utoipa::path(
     get,
     path = "/api/v1/health/",
+    operation_id = "v1.health.get",
     tag = "Health",
     security(()),
     responses(
@@ -35,6 +36,7 @@ async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
 #[utoipa::path(
     get,
     path = "/api/v1/health/ping/",
+    operation_id = "v1.health.ping",
     tag = "Health",
     security(()),
     responses((status = 204, description = "The server process is up.")),

@@ -47,6 +47,7 @@ impl Refusal {
 #[utoipa::path(
     post,
     path = "/ingest/{source}/",
+    operation_id = "ingest.receive",
     tag = "Ingest",
     security(()),
     params(("source" = String, Path, description = "The source's id (`src_…`) or uid.")),

@@ -37,15 +37,18 @@ pub fn routes() -> axum::Router<ApiState> {
 #[serde(rename_all = "camelCase")]
 struct MessageIn {
     /// The event type's name; `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256, example = "invoice.paid")]
     event_type: String,
     /// Your id of the event, unique per application (a repeat is a 409).
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256)]
     event_id: Option<String>,
     /// The JSON object delivered to the endpoints, byte for byte (`data` is accepted too).
     #[serde(alias = "data")]
     #[schema(value_type = Object)]
     payload: Box<RawValue>,
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 10)]
     channels: Option<Vec<String>>,
     /// Creates the application with the message when the path names one that does not exist yet.
     #[serde(default)]
@@ -135,6 +138,7 @@ pub async fn find_message(state: &ApiState, app_id: &AppId, id_or_event_id: &str
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/msg/",
+    operation_id = "v1.message.create",
     tag = "Message",
     params(AppPath, ("with_content" = Option<bool>, Query, description = "`false` answers `payload: {}`.")),
     request_body = MessageIn,
@@ -189,6 +193,7 @@ async fn publish(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/msg/",
+    operation_id = "v1.message.list",
     tag = "Message",
     params(AppPath, PageParams, MessageListParams),
     responses(
@@ -219,6 +224,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/",
+    operation_id = "v1.message.get",
     tag = "Message",
     params(MessagePath, ("with_content" = Option<bool>, Query, description = "`false` answers `payload: {}`.")),
     responses((status = 200, description = "The message.", body = MessageOut), (status = 404, response = NotFound), AdminErrors),

@@ -88,7 +88,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         schemas(ErrorBody, ValidationErrorBody, FieldError),
         responses(Unauthorized, NotFound, Conflict, PayloadTooLarge, Invalid, Unavailable, Internal),
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &LinkCreatedResources),
     security(("bearer" = [])),
     tags(
         (name = "Application", description = "One per customer of the SaaS; owns endpoints and messages."),
@@ -120,6 +120,68 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Adds OpenAPI links from each create operation (a POST on a collection answering 201 or 202) to the
+/// operations on what it created (the paths below the collection, e.g. `POST /api/v1/app/` →
+/// `GET /api/v1/app/{app_id}/`): the new resource's `id` (an event type's `name`) fills the child's parameter,
+/// and the create's own path parameters are passed on. Clients and test generators (schemathesis's stateful
+/// phase) follow them; derived from the paths, so a new route gets its links without annotation.
+struct LinkCreatedResources;
+
+impl Modify for LinkCreatedResources {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let targets: Vec<(String, String)> = openapi
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                operations(item).filter_map(|op| op.operation_id.clone()).map(move |id| (path.clone(), id))
+            })
+            .collect();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(create) = item.post.as_mut() else { continue };
+            for (status, response) in create.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                if status != "201" && status != "202" {
+                    continue;
+                }
+                for (target_path, target_id) in &targets {
+                    if let Some(link) = link_to(path, target_path, target_id) {
+                        response.links.insert(target_id.clone(), RefOr::T(link));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &utoipa::openapi::PathItem) -> impl Iterator<Item = &utoipa::openapi::path::Operation> {
+    [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten()
+}
+
+/// The link from a create on `collection` to the operation `target_id` on `target_path`, when the target is
+/// below the created resource and needs no parameter the create cannot supply.
+fn link_to(collection: &str, target_path: &str, target_id: &str) -> Option<utoipa::openapi::link::Link> {
+    let rest = target_path.strip_prefix(collection)?;
+    let (first, _) = rest.split_once('/')?;
+    let created = first.strip_prefix('{')?.strip_suffix('}')?;
+    // utoipa 5 writes `Link::operation_id` as `operation_id` (fixed in utoipa 6), which readers ignore; the
+    // field goes in through the extensions map, which is written as is.
+    let operation_id = utoipa::openapi::extensions::Extensions::from_iter([("operationId", target_id)]);
+    let mut link = utoipa::openapi::link::LinkBuilder::new().extensions(Some(operation_id));
+    let field = if created == "name" { "name" } else { "id" };
+    link = link.parameter(created, format!("$response.body#/{field}"));
+    for param in target_path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')) {
+        if param == created {
+            continue;
+        }
+        if !collection.contains(&format!("{{{param}}}")) {
+            return None;
+        }
+        link = link.parameter(param, format!("$request.path.{param}"));
+    }
+    Some(link.build())
+}
+
 /// The public routes that serve the document; mounted without authentication.
 pub fn routes() -> axum::Router<ApiState> {
     axum::Router::new().route("/api/v1/openapi.json", get(serve_document))
@@ -141,6 +203,7 @@ pub fn document() -> Result<&'static str, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
+    operation_id = "v1.openapi.get",
     tag = "Health",
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 description of this API.", body = Object)),
@@ -305,6 +368,38 @@ mod tests {
             Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
             _ => {}
         }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = doc();
+        let mut ids = Vec::new();
+        for item in doc["paths"].as_object().expect("paths").values() {
+            for op in item.as_object().expect("path item").values() {
+                ids.push(op["operationId"].as_str().expect("every operation has an id").to_owned());
+            }
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "duplicate operationId");
+    }
+
+    #[test]
+    fn creates_link_to_the_operations_on_what_they_created() {
+        let doc = doc();
+        let links = &doc["paths"]["/api/v1/app/{app_id}/endpoint/"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            links["v1.endpoint.get-stats"]["parameters"],
+            serde_json::json!({"app_id": "$request.path.app_id", "endpoint_id": "$response.body#/id"})
+        );
+        assert_eq!(links["v1.endpoint.get-stats"]["operationId"], "v1.endpoint.get-stats");
+        assert!(links["v1.endpoint.get-stats"].get("operation_id").is_none());
+        let links = &doc["paths"]["/api/v1/event-type/"]["post"]["responses"]["201"]["links"];
+        assert_eq!(links["v1.event-type.get"]["parameters"], serde_json::json!({"name": "$response.body#/name"}));
+        let links = &doc["paths"]["/api/v1/app/{app_id}/msg/"]["post"]["responses"]["202"]["links"];
+        assert!(links.get("v1.message.get").is_some(), "{links}");
+        assert!(links.get("v1.message-attempt.get").is_none(), "needs an attempt id the message cannot give");
     }
 
     #[test]

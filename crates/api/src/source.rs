@@ -48,8 +48,10 @@ pub fn routes() -> axum::Router<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SourceIn {
+    #[schema(min_length = 1)]
     name: String,
     #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256)]
     uid: Option<String>,
     /// `stripe`, `svix`, `github`, `shopify`, `slack` or `hmac-sha256`.
     provider: String,
@@ -234,6 +236,7 @@ pub async fn find_source(state: &ApiState, id_or_uid: &str) -> Result<Source, Ap
 #[utoipa::path(
     get,
     path = "/api/v1/source/",
+    operation_id = "v1.source.list",
     tag = "Source",
     params(PageParams),
     responses((status = 200, description = "A page of sources.", body = ListOut<SourceOut>), AdminErrors),
@@ -247,6 +250,7 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
 #[utoipa::path(
     post,
     path = "/api/v1/source/",
+    operation_id = "v1.source.create",
     tag = "Source",
     request_body = SourceIn,
     responses((status = 201, description = "Created.", body = SourceOut), (status = 409, response = Conflict), AdminBodyErrors),
@@ -284,6 +288,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/v1/source/{source_id}/",
+    operation_id = "v1.source.get",
     tag = "Source",
     params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
     responses((status = 200, description = "The source.", body = SourceOut), (status = 404, response = NotFound), AdminErrors),
@@ -295,6 +300,7 @@ async fn read(State(state): State<ApiState>, ApiPath(source_id): ApiPath<String>
 #[utoipa::path(
     patch,
     path = "/api/v1/source/{source_id}/",
+    operation_id = "v1.source.patch",
     tag = "Source",
     params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
     request_body = SourcePatch,
@@ -370,6 +376,7 @@ async fn patch(
 #[utoipa::path(
     delete,
     path = "/api/v1/source/{source_id}/",
+    operation_id = "v1.source.delete",
     tag = "Source",
     params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
     responses((status = 204, description = "Deleted, with its event list."), (status = 404, response = NotFound), AdminErrors),
@@ -383,6 +390,7 @@ async fn delete(State(state): State<ApiState>, ApiPath(source_id): ApiPath<Strin
 #[utoipa::path(
     get,
     path = "/api/v1/source/{source_id}/event/",
+    operation_id = "v1.source.list-events",
     tag = "Source",
     params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid."), PageParams, ("status" = Option<String>, Query, description = "`verified`, `duplicate` or `rejected`.")),
     responses(
@@ -411,6 +419,7 @@ async fn list_events(
 #[utoipa::path(
     get,
     path = "/api/v1/source/{source_id}/stats/",
+    operation_id = "v1.source.get-stats",
     tag = "Source",
     params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
     responses((status = 200, description = "Counts of received requests.", body = SourceStatsOut), (status = 404, response = NotFound), AdminErrors),
