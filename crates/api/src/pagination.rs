@@ -46,8 +46,10 @@ pub fn page_request(query: &QueryParams, default_order: Order) -> Result<PageReq
 pub struct ListOut<T> {
     pub data: Vec<T>,
     /// The cursor of the next page (the last item's id); `null` when the page is empty and had no cursor.
+    #[schema(required = true)]
     pub iterator: Option<String>,
     /// The cursor of the previous page: `-` and the first item's id.
+    #[schema(required = true)]
     pub prev_iterator: Option<String>,
     /// Whether this is the last page.
     pub done: bool,
