@@ -41,6 +41,7 @@ pub struct AppIn {
     uid: Option<String>,
     /// Deliveries per second to each endpoint (`rateLimit` is accepted too).
     #[serde(default, alias = "rateLimit")]
+    #[schema(minimum = 1, maximum = 4294967295_u64, format = Int64)]
     throttle_rate: Option<u32>,
     #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
@@ -59,7 +60,7 @@ struct AppPatch {
     #[schema(value_type = Option<String>)]
     uid: Patch<String>,
     #[serde(default, alias = "rateLimit")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 4294967295_u64, format = Int64)]
     throttle_rate: Patch<u32>,
     #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, String>>)]

@@ -63,6 +63,7 @@ struct EndpointIn {
     channels: Option<Vec<String>>,
     /// Deliveries per second (`rateLimit` is accepted too).
     #[serde(default, alias = "rateLimit")]
+    #[schema(minimum = 1, maximum = 4294967295_u64, format = Int64)]
     throttle_rate: Option<u32>,
     #[serde(default)]
     #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256)]
@@ -105,7 +106,7 @@ struct EndpointPatch {
     #[schema(value_type = Option<Vec<String>>)]
     channels: Patch<Vec<String>>,
     #[serde(default, alias = "rateLimit")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 4294967295_u64, format = Int64)]
     throttle_rate: Patch<u32>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]

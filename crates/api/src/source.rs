@@ -61,6 +61,7 @@ struct SourceIn {
     app_id: String,
     /// How far a signed timestamp may be from the clock (default 300 s).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 604800)]
     tolerance_secs: Option<i64>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -84,13 +85,15 @@ struct SourcePatch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     secret: Patch<String>,
+    /// How long the replaced secret stays valid (default a day; 0 revokes it at once).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     secret_grace_secs: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     app_id: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 604800)]
     tolerance_secs: Patch<i64>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
