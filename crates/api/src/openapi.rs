@@ -9,6 +9,11 @@
 //! errors are `HttpErrorOut` (`{code, detail}`) or, for 422, `HTTPValidationError` (`{detail: [{loc, msg,
 //! type}]}`), referenced through the reusable responses below; [`AdminErrors`] and [`AdminBodyErrors`] list
 //! what every authenticated route can answer besides its own statuses.
+//!
+//! Adding a route: put `#[utoipa::path(method, path = "/api/v1/…/", operation_id = "v1.<resource>.<action>",
+//! tag, params, request_body, responses)]` on its handler (see `app.rs`), derive `ToSchema` on its wire types,
+//! and add the handler to `paths(...)` below. Public routes say `security(())`; a route that is not JSON
+//! names its content type (`content_type = "text/plain"`).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
