@@ -248,6 +248,7 @@ async fn start() -> std::net::SocketAddr {
         ingest_max_body_bytes: 1024,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
+        app_ids: Arc::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
