@@ -281,6 +281,7 @@ async fn upsert(
             app.metadata = input.metadata.unwrap_or_default();
             app.updated_at = now_ms();
             state.store.update_app(&app).await.or_not_found("application", &app_id)?;
+            state.app_ids.forget_all();
             Ok((StatusCode::OK, Json(app.into())))
         }
         Err(StoreError::NotFound) => {
@@ -332,6 +333,7 @@ async fn patch(
     input.metadata.apply_or(&mut app.metadata, Metadata::new());
     app.updated_at = now_ms();
     state.store.update_app(&app).await.or_not_found("application", &app_id)?;
+    state.app_ids.forget_all();
     Ok(Json(app.into()))
 }
 
@@ -346,5 +348,6 @@ async fn patch(
 async fn delete(State(state): State<ApiState>, ApiPath(app_id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let app = find_app(&state, &app_id).await?;
     state.store.delete_app(&app.id).await.or_not_found("application", &app_id)?;
+    state.app_ids.forget_all();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,6 +19,7 @@ use axum::routing::MethodRouter;
 use hookrelay_store::Store;
 
 pub mod app;
+pub mod app_cache;
 pub mod attempt;
 pub mod auth;
 pub mod background_task;
@@ -60,6 +61,8 @@ pub struct ApiState {
     /// Called when a user changed an endpoint or started recovering it, so the dispatcher gives it a fresh
     /// chance (its circuit breaker closes) instead of waiting for the next probe.
     pub on_endpoint_changed: Arc<dyn Fn(&hookrelay_core::EndpointId) + Send + Sync>,
+    /// Application ids by the reference publishers use, for a second (see [`app_cache`]).
+    pub app_ids: Arc<app_cache::AppIds>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.

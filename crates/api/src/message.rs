@@ -157,8 +157,16 @@ async fn publish(
     ApiJson(mut input): ApiJson<MessageIn>,
 ) -> Result<Response, ApiError> {
     let with_content = query.bool("with_content")?.unwrap_or(true);
-    let app = find_or_create_app(&state, &app_id, input.application.take()).await?;
-    let message = new_message(app.id, input)?;
+    let app_id_ref = app_id;
+    let app_id = match state.app_ids.get(&app_id_ref) {
+        Some(id) => id,
+        None => {
+            let app = find_or_create_app(&state, &app_id_ref, input.application.take()).await?;
+            state.app_ids.put(&app_id_ref, &app.id);
+            app.id
+        }
+    };
+    let message = new_message(app_id, input)?;
     let body = serde_json::to_vec(&MessageOut::new(message.clone(), with_content)?)
         .map_err(|err| ApiError::Internal(format!("serializing a message response: {err}")))?;
     let remembered =
@@ -166,6 +174,8 @@ async fn publish(
 
     let published = match state.store.publish_message(&message, remembered.as_ref()).await {
         Ok(published) => published,
+        // Deleted since it was looked up (by another process, within the cache's second).
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("application", &app_id_ref)),
         Err(StoreError::Conflict(detail)) => {
             // Either the eventId was used before, or (on a shared database) another process was answering the
             // same idempotency key at that moment; the store's text says which.

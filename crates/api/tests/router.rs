@@ -249,6 +249,7 @@ fn state() -> ApiState {
         ingest_max_body_bytes: 1024,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
+        app_ids: Arc::default(),
     }
 }
 

@@ -132,7 +132,10 @@ fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineErro
         .redirect(reqwest::redirect::Policy::none())
         // Proxy settings from the environment would route deliveries around the address checks.
         .no_proxy()
-        .pool_max_idle_per_host(config.endpoint_concurrency);
+        // The pool is keyed by host, and many endpoints often share one (a receiving service with a path per
+        // customer): a cap below the requests in flight to that host would close and reopen connections all
+        // the time. Idle connections still close after the pool's idle timeout.
+        .pool_max_idle_per_host(config.max_in_flight.max(config.endpoint_concurrency));
     if !config.allow_private_endpoints {
         builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
     }

@@ -276,3 +276,23 @@ async fn signature_schemes_are_validated_and_default_to_standard() {
     assert_eq!((status, patched["signatureSchemes"].clone()), (200, json!(["standard"])));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn publishing_follows_application_renames_and_deletes_at_once() {
+    let server = TestServer::start().await;
+    let publish = |app: &'static str| {
+        let server = &server;
+        async move { server.post(&format!("/api/v1/app/{app}/msg/"), json!({ "eventType": "a", "payload": {} })).await }
+    };
+    server.post("/api/v1/app/", json!({ "name": "Acme", "uid": "acme" })).await;
+    assert_eq!(publish("acme").await.0, 202);
+    // The publish path remembers uids for a second; a change made through this server is seen at once.
+    let (status, _) = server.request(Method::PATCH, "/api/v1/app/acme/", Some(json!({ "uid": "acme-2" }))).await;
+    assert_eq!(status, 200);
+    check_error(&publish("acme").await, 404, "not_found");
+    assert_eq!(publish("acme-2").await.0, 202);
+    let (status, _) = server.request(Method::DELETE, "/api/v1/app/acme-2/", None).await;
+    assert_eq!(status, 204);
+    check_error(&publish("acme-2").await, 404, "not_found");
+    server.stop().await;
+}

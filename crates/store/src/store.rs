@@ -243,7 +243,8 @@ pub trait Store: Send + Sync + 'static {
     // --- messages ---
     /// Stores the message and one pending delivery, due now, for each enabled endpoint of its application
     /// that accepts it, and the idempotent response if given: all in one durable transaction.
-    /// Fails with `Conflict` when the event id was used before in this application.
+    /// Fails with `Conflict` when the event id was used before in this application, and with `NotFound` when
+    /// the application no longer exists.
     async fn publish_message(
         &self,
         message: &Message,

@@ -588,6 +588,10 @@ async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     assert_eq!(store.next_due_at().await.unwrap(), None);
     assert!(matches!(store.get_source("stripe").await, Err(StoreError::NotFound)));
     assert_eq!(store.inbound_counts(&stripe.id, None).await.unwrap(), InboundCounts::default());
+    // A publisher that looked the application up before it was deleted (the API caches that for a second) is
+    // told it is gone, not that its eventId conflicts.
+    let late = message(&acme.id, "a", None);
+    assert!(matches!(store.publish_message(&late, None).await, Err(StoreError::NotFound)));
     // The uid is free again.
     let other = app(None);
     store.create_app(&other).await.unwrap();

@@ -77,6 +77,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let database = config.database.describe();
     let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;
     let new_work = Arc::new(Notify::new());
+    // Outbound work (deliveries, operational events, maintenance) gets a runtime of its own, so a burst of
+    // deliveries queues behind itself rather than in front of the API's requests: fan-out cannot starve
+    // publishers. Everything the engine spawns stays on this runtime.
+    let delivery_runtime = DeliveryRuntime::new()?;
+    let outbound = delivery_runtime.enter();
     let events: Arc<dyn EventSink> = match config.operational_webhook.clone() {
         Some(operational) => hookrelay_engine::operational::start(operational)?,
         None => Arc::new(NoEvents),
@@ -105,6 +110,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         },
         events.clone(),
     );
+    drop(outbound);
     let tasks = TaskRunner::new(store.clone(), new_work.clone());
     // Recover/replay tasks a previous run left unfinished continue from their saved cursor.
     tasks.resume_interrupted().await.context("cannot resume interrupted background tasks")?;
@@ -117,6 +123,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         tasks: tasks.clone(),
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),
+        app_ids: Arc::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -132,10 +139,40 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         tasks.shutdown(SHUTDOWN_GRACE).await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
         maintenance.abort();
+        drop(delivery_runtime);
         served.context("HTTP server failed")
     });
     tracing::info!(%addr, %database, "hookrelay is serving");
     Ok(RunningServer { addr, admin_token, token_source, database, stop, task })
+}
+
+/// The runtime of outbound work. Dropping it stops its threads without waiting (a runtime cannot be dropped
+/// the ordinary way from async code, which is where servers stop): requests still in flight then stay leased
+/// and are sent again after a restart.
+struct DeliveryRuntime(Option<tokio::runtime::Runtime>);
+
+impl DeliveryRuntime {
+    fn new() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("hookrelay-delivery")
+            .enable_all()
+            .build()
+            .context("cannot start the delivery runtime")?;
+        Ok(Self(Some(runtime)))
+    }
+
+    /// Makes `tokio::spawn` (and so everything the engine starts) use this runtime until the guard drops.
+    fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.0.as_ref().map(tokio::runtime::Runtime::enter)
+    }
+}
+
+impl Drop for DeliveryRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// `hookrelay serve`.

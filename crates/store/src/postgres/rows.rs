@@ -36,10 +36,13 @@ pub fn flag(value: bool) -> i64 {
 }
 
 /// Maps a failed write to `Conflict(what)` when it broke a uniqueness rule (the text the API shows its
-/// clients, worded as the SQLite backend words it); anything else as [`pg_error`] does.
+/// clients, worded as the SQLite backend words it), to `NotFound` when the row it refers to is gone; anything
+/// else as [`pg_error`] does.
 pub fn conflict_as(err: tokio_postgres::Error, what: &str) -> StoreError {
     match err.code() {
         Some(&SqlState::UNIQUE_VIOLATION) => StoreError::Conflict(what.to_owned()),
+        // The row it belongs to (e.g. a message's application) was deleted meanwhile.
+        Some(&SqlState::FOREIGN_KEY_VIOLATION) => StoreError::NotFound,
         _ => pg_error(err),
     }
 }

@@ -37,9 +37,14 @@ pub fn json_column<T: for<'de> serde::Deserialize<'de>>(text: &str) -> rusqlite:
     from_json(text).map_err(column_error)
 }
 
-/// Maps a failed statement to `Conflict(what)` when it broke a uniqueness rule, else to `Internal`.
+/// Maps a failed statement to `Conflict(what)` when it broke a uniqueness rule, to `NotFound` when the row it
+/// refers to is gone, else to `Internal`.
 pub fn conflict_or_internal(err: rusqlite::Error, what: &str) -> StoreError {
     match &err {
+        // The row it belongs to (e.g. a message's application) was deleted meanwhile.
+        rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            StoreError::NotFound
+        }
         rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Conflict(what.to_owned())
         }
