@@ -114,6 +114,9 @@ impl Store for DownStore {
     async fn get_attempt(&self, _: &MessageId, _: &str) -> StoreResult<Attempt> {
         down()
     }
+    async fn list_attempts_for_app(&self, _: &AppId, _: &AttemptFilter, _: &PageRequest) -> StoreResult<Page<Attempt>> {
+        down()
+    }
     async fn get_idempotent(&self, _: &str) -> StoreResult<Option<IdempotentResponse>> {
         down()
     }
@@ -231,6 +234,12 @@ impl Store for DownStore {
         down()
     }
     async fn ping(&self) -> StoreResult<()> {
+        down()
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        down()
+    }
+    async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
         down()
     }
 }

@@ -270,9 +270,12 @@ impl Metrics {
     /// trailing slash is dropped so both spellings of a path count as one route.
     pub fn http_request(&self, method: &str, route: Option<&str>, status: u16, duration: Duration) {
         let method = known_method(method);
-        let route = route.map_or("unmatched", |route| route.strip_suffix('/').filter(|r| !r.is_empty()).unwrap_or(route));
+        let route =
+            route.map_or("unmatched", |route| route.strip_suffix('/').filter(|r| !r.is_empty()).unwrap_or(route));
         self.http_requests.get_or_create(&HttpLabels { method, route: route.to_owned(), status }).inc();
-        self.http_duration.get_or_create(&RouteLabels { method, route: route.to_owned() }).observe(duration.as_secs_f64());
+        self.http_duration
+            .get_or_create(&RouteLabels { method, route: route.to_owned() })
+            .observe(duration.as_secs_f64());
     }
 
     /// What the scrape read from the store: open deliveries and the age of the most overdue one.
@@ -377,7 +380,10 @@ mod tests {
         );
         // Both spellings of a route are one series; an unknown method and path fold into fixed values.
         assert_eq!(
-            sample(&text, r#"hookrelay_http_requests_total{method="GET",route="/api/v1/app/{app_id}/msg",status="200"}"#),
+            sample(
+                &text,
+                r#"hookrelay_http_requests_total{method="GET",route="/api/v1/app/{app_id}/msg",status="200"}"#
+            ),
             Some(2.0)
         );
         assert_eq!(
@@ -385,7 +391,10 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(
-            sample(&text, r#"hookrelay_http_request_duration_seconds_count{method="GET",route="/api/v1/app/{app_id}/msg"}"#),
+            sample(
+                &text,
+                r#"hookrelay_http_request_duration_seconds_count{method="GET",route="/api/v1/app/{app_id}/msg"}"#
+            ),
             Some(2.0)
         );
         assert_eq!(sample(&text, "hookrelay_queue_depth"), Some(7.0));
@@ -414,9 +423,6 @@ mod tests {
         assert_eq!(sample(&text, r#"hookrelay_messages_total{event_type="other"}"#), Some(50.0));
         assert_eq!(sample(&text, r#"hookrelay_messages_total{event_type="type.0"}"#), Some(2.0));
         assert_eq!(series("hookrelay_inbound_events_total{"), (MAX_SOURCES + 1) * 3);
-        assert_eq!(
-            sample(&text, r#"hookrelay_inbound_events_total{source="other",status="verified"}"#),
-            Some(10.0)
-        );
+        assert_eq!(sample(&text, r#"hookrelay_inbound_events_total{source="other",status="verified"}"#), Some(10.0));
     }
 }
