@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Log format: pretty or json [default: pretty]
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT")]
     pub log_format: Option<String>,
+
+    /// Bearer token `GET /metrics` requires; without one, /metrics is open to whoever reaches the port
+    #[arg(long, env = "HOOKRELAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Which database a server uses.
@@ -215,6 +219,8 @@ pub struct ServeConfig {
     pub ingest_max_body_bytes: usize,
     pub log: String,
     pub log_format: String,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -291,6 +297,8 @@ impl ServeArgs {
             )?,
             log: merged.log.unwrap_or_else(|| "info".into()),
             log_format,
+            // An empty token would be one anybody can present.
+            metrics_token: merged.metrics_token.filter(|token| !token.is_empty()),
         })
     }
 
@@ -320,6 +328,7 @@ impl ServeArgs {
             ingest_max_body_bytes: self.ingest_max_body_bytes.or(lower.ingest_max_body_bytes),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
+            metrics_token: self.metrics_token.or(lower.metrics_token),
         }
     }
 }
