@@ -68,6 +68,15 @@ pub enum DisableReason {
     Failing,
 }
 
+impl DisableReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Gone => "gone",
+            Self::Failing => "failing",
+        }
+    }
+}
+
 /// What became of a request to an inbound source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InboundResult {
@@ -224,6 +233,13 @@ impl Metrics {
             "1 when the database answered the scrape's queue query, 0 when it did not (queue gauges are then stale)",
             database_up.clone(),
         );
+        // Series with fixed labels start at 0, so that `rate()` and alerts see them before the first event.
+        for result in [AttemptResult::Success, AttemptResult::Fail, AttemptResult::Unreachable] {
+            drop(attempts.get_or_create(&StatusLabels { status: result.label() }));
+        }
+        for reason in [DisableReason::Gone, DisableReason::Failing] {
+            drop(endpoints_disabled.get_or_create(&ReasonLabels { reason: reason.label() }));
+        }
         Self {
             registry,
             messages,
@@ -253,11 +269,7 @@ impl Metrics {
 
     /// hookrelay disabled an endpoint.
     pub fn endpoint_disabled(&self, reason: DisableReason) {
-        let reason = match reason {
-            DisableReason::Gone => "gone",
-            DisableReason::Failing => "failing",
-        };
-        self.endpoints_disabled.get_or_create(&ReasonLabels { reason }).inc();
+        self.endpoints_disabled.get_or_create(&ReasonLabels { reason: reason.label() }).inc();
     }
 
     /// A request reached the inbound source named `source` (its uid, or its id).
@@ -374,6 +386,7 @@ mod tests {
         assert_eq!(sample(&text, r#"hookrelay_delivery_attempt_duration_seconds_bucket{le="0.25"}"#), Some(2.0));
         assert_eq!(sample(&text, r#"hookrelay_delivery_attempt_duration_seconds_bucket{le="+Inf"}"#), Some(3.0));
         assert_eq!(sample(&text, r#"hookrelay_endpoints_disabled_total{reason="gone"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"hookrelay_endpoints_disabled_total{reason="failing"}"#), Some(0.0));
         assert_eq!(
             sample(&text, r#"hookrelay_inbound_events_total{source="stripe-live",status="rejected"}"#),
             Some(1.0)
