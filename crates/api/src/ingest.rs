@@ -119,7 +119,7 @@ async fn ingest(
                     state.on_new_work.notify_one();
                 }
             }
-            tracing::info!(source = %source.id, msg = %message.id, event_type = %message.event_type,
+            tracing::info!(source = %source.id, msg_id = %message.id, event_type = %message.event_type,
                 "inbound event verified and published");
             json!({ "received": true, "duplicate": false, "messageId": message.id.as_str() })
         }

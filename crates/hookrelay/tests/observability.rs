@@ -248,6 +248,7 @@ async fn failed_deliveries_and_rejected_inbound_requests_are_logged_without_secr
     assert_eq!(fields["app_id"], app.as_str(), "{failed}");
     assert_eq!(fields["status"], 422, "{failed}");
     assert!(fields["duration_ms"].as_i64().is_some(), "{failed}");
+    assert!(fields["attempt_id"].as_str().is_some_and(|id| id.starts_with("atmpt_")), "{failed}");
 
     let rejected = wait_for("the rejection's log line", WAIT, async || {
         let lines = logs.lock().expect("log lines").clone();
