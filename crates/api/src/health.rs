@@ -17,8 +17,9 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// 200 with the queue when the store answers, 503 (with the usual `{code, detail}` body the SDKs parse) when it
-/// does not. The queue query is the reachability check: one read on the queue's index.
+/// does not.
 async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    state.store.ping().await?;
     let queue = state.store.queue_stats().await?;
     let oldest_age_ms = queue.oldest_due_at.map_or(0, |due| now_ms().saturating_sub(due).max(0));
     Ok(Json(json!({

@@ -445,8 +445,8 @@ pub trait Store: Send + Sync + 'static {
     // --- operations ---
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
-    /// How many deliveries are open and when the earliest of them is due: one query on the queue's index, cheap
-    /// enough for every metrics scrape and health check.
+    /// How many deliveries are open and when the earliest of them is due: one query on the queue's index (it
+    /// counts the open deliveries, so its cost follows the backlog), meant for metrics scrapes and health checks.
     async fn queue_stats(&self) -> StoreResult<QueueStats>;
     /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
     /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.
