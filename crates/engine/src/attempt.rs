@@ -42,7 +42,7 @@ impl Attempter {
         let decision =
             schedule::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
         let next = decision.next;
-        self.count(&result, delivered, decision.disable_endpoint);
+        self.record_metrics(&result, delivered, decision.disable_endpoint);
         if decision.disable_endpoint {
             tracing::warn!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
                 "endpoint answered 410 Gone; disabling it");
@@ -53,12 +53,12 @@ impl Attempter {
         // delivery. Failures are rarer and what operators look for. No URL, header, payload or signature.
         if delivered {
             tracing::debug!(app_id = %delivery.app_id, msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
-                attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms, attempt = delivery.attempts + 1,
-                "delivered");
+                attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms,
+                attempt = delivery.attempts + 1, "delivered");
         } else {
             tracing::info!(app_id = %delivery.app_id, msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
-                attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms, attempt = delivery.attempts + 1,
-                next = ?next, "delivery attempt failed");
+                attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms,
+                attempt = delivery.attempts + 1, next = ?next, "delivery attempt failed");
         }
         AttemptOutcome {
             attempt: Attempt {
@@ -79,7 +79,8 @@ impl Attempter {
         }
     }
 
-    fn count(&self, result: &send::SendResult, delivered: bool, disables_endpoint: bool) {
+    /// Counts the attempt by outcome, with its duration, and the endpoint a 410 disables.
+    fn record_metrics(&self, result: &send::SendResult, delivered: bool, disables_endpoint: bool) {
         let outcome = match (delivered, result.status_code) {
             (true, _) => AttemptResult::Success,
             (false, 0) => AttemptResult::Unreachable,

@@ -69,7 +69,9 @@ async fn metrics_stats_health_and_failed_attempts_reflect_real_traffic() {
     let (status, source) = server
         .post(
             "/api/v1/source/",
-            json!({ "name": "Stripe", "provider": "stripe", "secret": SOURCE_SECRET, "uid": "stripe-live", "appId": app }),
+            json!({
+                "name": "Stripe", "provider": "stripe", "secret": SOURCE_SECRET, "uid": "stripe-live", "appId": app
+            }),
         )
         .await;
     assert_eq!(status, 201, "{source}");
@@ -222,7 +224,9 @@ async fn failed_deliveries_and_rejected_inbound_requests_are_logged_without_secr
     create(
         &http,
         &format!("{base}/api/v1/source/"),
-        json!({ "name": "Stripe", "provider": "stripe", "secret": SOURCE_SECRET, "uid": "logged-source", "appId": app }),
+        json!({
+            "name": "Stripe", "provider": "stripe", "secret": SOURCE_SECRET, "uid": "logged-source", "appId": app
+        }),
     )
     .await;
     let body = format!(r#"{{"id": "evt_1", "type": "x", "marker": "{payload_marker}"}}"#);

@@ -172,7 +172,10 @@ impl Metrics {
         let messages = CappedCounters::new(MAX_EVENT_TYPES);
         registry.register(
             "messages",
-            format!("Messages published (API and inbound), by event type (the first {MAX_EVENT_TYPES}; later ones as `other`)"),
+            format!(
+                "Messages published (API and inbound), by event type (the first {MAX_EVENT_TYPES}; later ones as \
+                 `other`)"
+            ),
             messages.family.clone(),
         );
         let attempts = Family::default();
