@@ -443,6 +443,19 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_token_is_read_from_the_file_and_an_empty_one_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(&file, "metrics_token = \"from-file\"\n").unwrap();
+        let from_file = ServeArgs { config: Some(file.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(from_file.metrics_token.as_deref(), Some("from-file"));
+        let emptied = ServeArgs { config: Some(file), metrics_token: Some(String::new()), ..Default::default() }
+            .resolve()
+            .unwrap();
+        assert_eq!(emptied.metrics_token, None);
+    }
+
+    #[test]
     fn bad_values_say_what_to_fix() {
         let err = ServeArgs { retry_schedule: Some("5,soon".into()), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{err:#}").contains("soon"));

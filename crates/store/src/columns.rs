@@ -108,6 +108,18 @@ pub fn attempt_id_floor(at: UnixMillis) -> String {
     id_floor(AttemptId::PREFIX, at)
 }
 
+/// Adds `number` deliveries with the stored status code `status` to `counts`.
+pub fn add_delivery_count(counts: &mut crate::DeliveryCounts, status: i64, number: u64) -> ColumnResult<()> {
+    match DeliveryStatus::from_code(status) {
+        Some(DeliveryStatus::Success) => counts.success += number,
+        Some(DeliveryStatus::Pending) => counts.pending += number,
+        Some(DeliveryStatus::Fail) => counts.fail += number,
+        Some(DeliveryStatus::Sending) => counts.sending += number,
+        None => return Err(ColumnError(format!("unknown delivery status {status}"))),
+    }
+    Ok(())
+}
+
 /// The offset (0-based, in ascending order) of the `percent`th percentile among `total` values by the nearest
 /// rank method; `None` when there are no values.
 pub fn percentile_offset(total: u64, percent: u64) -> Option<i64> {

@@ -30,14 +30,7 @@ pub async fn activity_stats(db: &mut Client, since: UnixMillis, top: usize) -> S
         .await
         .map_err(pg_error)?;
     for row in &rows {
-        let number = count(row.int(1)?)?;
-        match DeliveryStatus::from_code(row.int(0)?) {
-            Some(DeliveryStatus::Success) => deliveries.success = number,
-            Some(DeliveryStatus::Pending) => deliveries.pending = number,
-            Some(DeliveryStatus::Fail) => deliveries.fail = number,
-            Some(DeliveryStatus::Sending) => deliveries.sending = number,
-            None => return Err(StoreError::Internal(format!("unknown delivery status {}", row.int(0)?))),
-        }
+        add_delivery_count(&mut deliveries, row.int(0)?, count(row.int(1)?)?)?;
     }
     let mut attempts = AttemptCounts::default();
     let rows = query(db, "SELECT status, COUNT(*) FROM attempts WHERE id >= $1 GROUP BY status", &[&attempt_floor])

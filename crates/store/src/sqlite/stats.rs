@@ -8,7 +8,6 @@ use rusqlite::{Connection, params};
 
 use super::connections::sql_error;
 use super::rows::*;
-use crate::StoreError;
 use crate::store::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, QueueStats, StoreResult};
 
 pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
@@ -31,13 +30,7 @@ pub fn activity_stats(conn: &Connection, since: UnixMillis, top: usize) -> Store
     for (status, number) in
         grouped(conn, "SELECT status, COUNT(*) FROM deliveries WHERE msg_id >= ?1 GROUP BY status", &msg_floor)?
     {
-        match DeliveryStatus::from_code(status) {
-            Some(DeliveryStatus::Success) => deliveries.success = number,
-            Some(DeliveryStatus::Pending) => deliveries.pending = number,
-            Some(DeliveryStatus::Fail) => deliveries.fail = number,
-            Some(DeliveryStatus::Sending) => deliveries.sending = number,
-            None => return Err(StoreError::Internal(format!("unknown delivery status {status}"))),
-        }
+        add_delivery_count(&mut deliveries, status, number)?;
     }
     let mut attempts = AttemptCounts::default();
     for (status, number) in
