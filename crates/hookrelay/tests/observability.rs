@@ -1,5 +1,5 @@
-//! Black-box tests of what operators see: `/metrics` after real traffic (published, delivered, failed, gone and
-//! rejected inbound), its optional token, the health report with the queue, the 24-hour statistics, the
+//! Black-box tests of what operators see: `/metrics` after real traffic (published, delivered, failed, gone,
+//! unreachable, disabled for failing, rejected inbound), its optional token, the health report with the queue, the 24-hour statistics, the
 //! app-wide list of failed attempts, and the JSON logs of a failing delivery and a rejected inbound request
 //! (with their ids, status and duration, and never a secret, a signature or a payload).
 
@@ -174,6 +174,31 @@ async fn without_a_metrics_token_metrics_are_open_and_the_admin_token_is_not_nee
     assert!(text.contains("# TYPE hookrelay_deliveries_total counter"), "{text}");
     assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(0.0), "{text}");
     assert_eq!(sample(&text, "hookrelay_queue_depth"), Some(0.0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_counts_as_unreachable_and_then_as_disabled_for_failing() {
+    let server = TestServer::start_with(|args| {
+        args.metrics_token = Some(METRICS_TOKEN.into());
+        args.retry_schedule = Some("1,1,1,1,1,1,1,1".into());
+        args.disable_failing_after_secs = Some(2);
+    })
+    .await;
+    // A port nobody listens on: every attempt is refused before any answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let app = server.create_app("Silent").await;
+    server.create_endpoint(&app, &format!("http://{closed}/webhook"), json!({})).await;
+    server.publish(&app, "a", json!({})).await;
+    let text = wait_for("the endpoint disabled for failing", WAIT, async || {
+        let (_, text) = scrape(&server, Some(METRICS_TOKEN)).await;
+        (sample(&text, r#"hookrelay_endpoints_disabled_total{reason="failing"}"#) == Some(1.0)).then_some(text)
+    })
+    .await;
+    assert!(sample(&text, r#"hookrelay_deliveries_total{status="unreachable"}"#).is_some_and(|n| n >= 2.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="fail"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_endpoints_disabled_total{reason="gone"}"#), Some(0.0), "{text}");
     server.stop().await;
 }
 
