@@ -235,6 +235,13 @@ impl ServeArgs {
             Some(text) => RetrySchedule::parse(text).context("invalid HOOKRELAY_RETRY_SCHEDULE")?,
             None => RetrySchedule::default(),
         };
+        let log = merged.log.unwrap_or_else(|| "info".into());
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&log) {
+            anyhow::bail!(
+                "invalid HOOKRELAY_LOG `{log}`: {err}; use a level or `tracing` directives, e.g. \
+                 `info` or `info,hookrelay_engine=debug`"
+            );
+        }
         let log_format = merged.log_format.unwrap_or_else(|| "pretty".into());
         if !matches!(log_format.as_str(), "pretty" | "json") {
             anyhow::bail!("invalid HOOKRELAY_LOG_FORMAT `{log_format}`: use `pretty` or `json`");
@@ -295,7 +302,7 @@ impl ServeArgs {
                 1024 * 1024,
                 "HOOKRELAY_INGEST_MAX_BODY_BYTES",
             )?,
-            log: merged.log.unwrap_or_else(|| "info".into()),
+            log,
             log_format,
             // An empty token would be one anybody can present.
             metrics_token: merged.metrics_token.filter(|token| !token.is_empty()),
@@ -461,5 +468,9 @@ mod tests {
         assert!(format!("{err:#}").contains("soon"));
         let err = ServeArgs { max_in_flight: Some(0), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("HOOKRELAY_MAX_IN_FLIGHT"));
+        let err = ServeArgs { log: Some("info,hookrelay=loud".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_LOG"), "{err}");
+        let ok = ServeArgs { log: Some("warn,hookrelay_engine=debug".into()), ..Default::default() }.resolve();
+        assert!(ok.is_ok());
     }
 }
