@@ -1,8 +1,9 @@
 //! hookrelay's HTTP API: the Svix-compatible v1 routes (applications, event types, endpoints, messages,
-//! attempts, recover/replay background tasks), inbound sources with their public `/ingest/…` route, and health
-//! checks, as one axum [`Router`] built by [`router`].
+//! attempts, recover/replay background tasks), inbound sources with their public `/ingest/…` route, health
+//! checks, operators' statistics and Prometheus metrics, as one axum [`Router`] built by [`router`].
 //!
-//! Requests flow through: the body-size limit, then (except health) bearer-token [`auth`], then
+//! Requests flow through: the request [`metrics`], the body-size limit, then (except health, metrics and
+//! ingest) bearer-token [`auth`], then
 //! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
 //! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
 //! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
@@ -30,9 +31,11 @@ pub mod health;
 pub mod idempotency;
 pub mod ingest;
 pub mod message;
+pub mod metrics;
 pub mod pagination;
 pub mod patch;
 pub mod source;
+pub mod stats;
 pub mod task_runner;
 pub mod time;
 pub mod validate;
@@ -61,6 +64,10 @@ pub struct ApiState {
     pub on_endpoint_changed: Arc<dyn Fn(&hookrelay_core::EndpointId) + Send + Sync>,
     /// Application ids by the reference publishers use, for a second (see [`app_cache`]).
     pub app_ids: Arc<app_cache::AppIds>,
+    /// Counters and histograms, shared with the dispatcher; served on `/metrics`.
+    pub metrics: Arc<hookrelay_metrics::Metrics>,
+    /// The bearer token `/metrics` requires, if any (`HOOKRELAY_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.
@@ -78,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(attempt::routes())
         .merge(background_task::routes())
         .merge(source::routes())
+        .merge(stats::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
         .route_layer(from_fn_with_state(admin, auth::require_token));
@@ -85,10 +93,14 @@ pub fn router(state: ApiState) -> Router {
     // Providers authenticate with their signature, not our token; the route reads its body under its own limit.
     let ingest = ingest::routes().method_not_allowed_fallback(error::method_not_allowed);
 
+    let scrape = metrics::routes().method_not_allowed_fallback(error::method_not_allowed);
+
     v1.merge(health)
         .merge(ingest)
+        .merge(scrape)
         .fallback(error::route_not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track_requests))
         .with_state(state)
 }
 

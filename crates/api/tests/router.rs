@@ -114,6 +114,9 @@ impl Store for DownStore {
     async fn get_attempt(&self, _: &MessageId, _: &str) -> StoreResult<Attempt> {
         down()
     }
+    async fn list_attempts_for_app(&self, _: &AppId, _: &AttemptFilter, _: &PageRequest) -> StoreResult<Page<Attempt>> {
+        down()
+    }
     async fn get_idempotent(&self, _: &str) -> StoreResult<Option<IdempotentResponse>> {
         down()
     }
@@ -233,6 +236,12 @@ impl Store for DownStore {
     async fn ping(&self) -> StoreResult<()> {
         down()
     }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        down()
+    }
+    async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
+        down()
+    }
 }
 
 /// Starts the router on a loopback port chosen by the OS.
@@ -249,6 +258,8 @@ async fn start() -> std::net::SocketAddr {
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
         app_ids: Arc::default(),
+        metrics: Arc::default(),
+        metrics_token: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
@@ -315,6 +326,8 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/event-type/",
         "/api/v1/app/a/msg/m/endpoint/e/resend",
         "/api/v1/background-task/",
+        "/api/v1/stats",
+        "/api/v1/app/a/attempt/",
     ] {
         let (status, body) = call(addr, "GET", path, false, "").await;
         assert_eq!(status, 401, "{path}");
@@ -342,6 +355,8 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/background-task",
         "/api/v1/background-task/?status=running&task=endpoint.recover",
         "/api/v1/background-task/qtask_x",
+        "/api/v1/stats/",
+        "/api/v1/app/a/attempt?status=fail",
     ] {
         let (status, body) = call(addr, "GET", path, true, "").await;
         assert!(unavailable(status, &body), "GET {path}: {status} {body}");
@@ -380,6 +395,7 @@ async fn bad_input_is_a_422_before_any_store_call() {
         ("GET", "/api/v1/app?order=up", "", vec!["query", "order"]),
         ("GET", "/api/v1/app/a/msg?after=yesterday", "", vec!["query", "after"]),
         ("GET", "/api/v1/app/a/attempt/endpoint/e?status=9", "", vec!["query", "status"]),
+        ("GET", "/api/v1/app/a/attempt/?status=failed", "", vec!["query", "status"]),
         ("POST", "/api/v1/event-type", r#"{"name": "bad name", "description": ""}"#, vec!["body", "name"]),
         ("POST", "/api/v1/app/a/endpoint/e/recover", r#"{"since": "yesterday"}"#, vec!["body", "since"]),
         ("POST", "/api/v1/app/a/endpoint/e/recover/", r#"{"until": "2026-01-01T00:00:00Z"}"#, vec!["body", "since"]),
@@ -399,6 +415,51 @@ async fn bad_input_is_a_422_before_any_store_call() {
         assert_eq!(got["detail"][0]["loc"], json!(loc), "{method} {path} {body}: {got}");
         assert_eq!(got["detail"][0]["type"].as_str().map(|t| t.ends_with("_error")), Some(true), "{got}");
     }
+}
+
+/// A plain GET; returns the raw response (head and body).
+async fn get_raw(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    raw
+}
+
+#[tokio::test]
+async fn metrics_are_served_while_the_database_is_down_and_count_requests_by_route_template() {
+    let addr = start().await;
+    let (status, _) = call(addr, "GET", "/api/v1/app/app_x/msg/", true, "").await;
+    assert_eq!(status, 503);
+    let (status, _) = call(addr, "GET", "/api/v1/app/other/msg", false, "").await;
+    assert_eq!(status, 401);
+    let (status, _) = call(addr, "GET", "/no/such/path/msg_123", false, "").await;
+    assert_eq!(status, 404);
+
+    let raw = get_raw(addr, "/metrics").await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{raw}");
+    let (_, body) = raw.split_once("\r\n\r\n").expect("head and body");
+    // The queue could not be read; the rest is served.
+    assert!(body.lines().any(|line| line == "hookrelay_database_up 0"), "{body}");
+    // Requests count under their route template: both spellings as one, no raw path or id in any label.
+    for series in [
+        r#"hookrelay_http_requests_total{method="GET",route="/api/v1/app/{app_id}/msg",status="503"} 1"#,
+        r#"hookrelay_http_requests_total{method="GET",route="/api/v1/app/{app_id}/msg",status="401"} 1"#,
+        r#"hookrelay_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+    ] {
+        assert!(body.lines().any(|line| line == series), "{series} missing in:\n{body}");
+    }
+    assert!(!body.contains("app_x") && !body.contains("msg_123"), "{body}");
+    assert!(
+        body.contains(
+            r#"hookrelay_http_request_duration_seconds_count{method="GET",route="/api/v1/app/{app_id}/msg"} 2"#
+        ),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use hookrelay_core::operational::EventSink;
 use hookrelay_core::retry::RetrySchedule;
+use hookrelay_metrics::Metrics;
 use hookrelay_store::Store;
 use tokio::sync::Notify;
 
@@ -59,6 +60,8 @@ pub struct DispatcherConfig {
     pub breaker_threshold: u32,
     /// The first pause of an endpoint whose breaker opened; it doubles after each failed probe.
     pub breaker_pause: Duration,
+    /// Where attempts are counted and timed (shared with the API, which serves them on `/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for DispatcherConfig {
@@ -73,6 +76,7 @@ impl Default for DispatcherConfig {
             claim_batch: 256,
             breaker_threshold: 10,
             breaker_pause: Duration::from_secs(30),
+            metrics: Arc::default(),
         }
     }
 }

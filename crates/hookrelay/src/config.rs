@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// Log format: pretty or json [default: pretty]
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT")]
     pub log_format: Option<String>,
+
+    /// Bearer token `GET /metrics` requires; without one, /metrics is open to whoever reaches the port
+    #[arg(long, env = "HOOKRELAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Which database a server uses.
@@ -215,6 +219,8 @@ pub struct ServeConfig {
     pub ingest_max_body_bytes: usize,
     pub log: String,
     pub log_format: String,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -229,6 +235,13 @@ impl ServeArgs {
             Some(text) => RetrySchedule::parse(text).context("invalid HOOKRELAY_RETRY_SCHEDULE")?,
             None => RetrySchedule::default(),
         };
+        let log = merged.log.unwrap_or_else(|| "info".into());
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&log) {
+            anyhow::bail!(
+                "invalid HOOKRELAY_LOG `{log}`: {err}; use a level or `tracing` directives, e.g. \
+                 `info` or `info,hookrelay_engine=debug`"
+            );
+        }
         let log_format = merged.log_format.unwrap_or_else(|| "pretty".into());
         if !matches!(log_format.as_str(), "pretty" | "json") {
             anyhow::bail!("invalid HOOKRELAY_LOG_FORMAT `{log_format}`: use `pretty` or `json`");
@@ -289,8 +302,10 @@ impl ServeArgs {
                 1024 * 1024,
                 "HOOKRELAY_INGEST_MAX_BODY_BYTES",
             )?,
-            log: merged.log.unwrap_or_else(|| "info".into()),
+            log,
             log_format,
+            // An empty token would be one anybody can present.
+            metrics_token: merged.metrics_token.filter(|token| !token.is_empty()),
         })
     }
 
@@ -320,6 +335,7 @@ impl ServeArgs {
             ingest_max_body_bytes: self.ingest_max_body_bytes.or(lower.ingest_max_body_bytes),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
+            metrics_token: self.metrics_token.or(lower.metrics_token),
         }
     }
 }
@@ -434,10 +450,27 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_token_is_read_from_the_file_and_an_empty_one_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(&file, "metrics_token = \"from-file\"\n").unwrap();
+        let from_file = ServeArgs { config: Some(file.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(from_file.metrics_token.as_deref(), Some("from-file"));
+        let emptied = ServeArgs { config: Some(file), metrics_token: Some(String::new()), ..Default::default() }
+            .resolve()
+            .unwrap();
+        assert_eq!(emptied.metrics_token, None);
+    }
+
+    #[test]
     fn bad_values_say_what_to_fix() {
         let err = ServeArgs { retry_schedule: Some("5,soon".into()), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{err:#}").contains("soon"));
         let err = ServeArgs { max_in_flight: Some(0), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("HOOKRELAY_MAX_IN_FLIGHT"));
+        let err = ServeArgs { log: Some("info,hookrelay=loud".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_LOG"), "{err}");
+        let ok = ServeArgs { log: Some("warn,hookrelay_engine=debug".into()), ..Default::default() }.resolve();
+        assert!(ok.is_ok());
     }
 }

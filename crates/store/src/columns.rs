@@ -103,6 +103,30 @@ pub fn msg_id_floor(at: UnixMillis) -> String {
     id_floor(MessageId::PREFIX, at)
 }
 
+/// The smallest attempt id stamped at `at` or later.
+pub fn attempt_id_floor(at: UnixMillis) -> String {
+    id_floor(AttemptId::PREFIX, at)
+}
+
+/// Adds `number` deliveries with the stored status code `status` to `counts`.
+pub fn add_delivery_count(counts: &mut crate::DeliveryCounts, status: i64, number: u64) -> ColumnResult<()> {
+    match DeliveryStatus::from_code(status) {
+        Some(DeliveryStatus::Success) => counts.success += number,
+        Some(DeliveryStatus::Pending) => counts.pending += number,
+        Some(DeliveryStatus::Fail) => counts.fail += number,
+        Some(DeliveryStatus::Sending) => counts.sending += number,
+        None => return Err(ColumnError(format!("unknown delivery status {status}"))),
+    }
+    Ok(())
+}
+
+/// The offset (0-based, in ascending order) of the `percent`th percentile among `total` values by the nearest
+/// rank method; `None` when there are no values.
+pub fn percentile_offset(total: u64, percent: u64) -> Option<i64> {
+    let rank = (total.checked_mul(percent)?).div_ceil(100).max(1);
+    (total > 0).then(|| i64::try_from(rank - 1).unwrap_or(i64::MAX))
+}
+
 /// The smallest inbound event id stamped at `at` or later.
 pub fn event_id_floor(at: UnixMillis) -> String {
     id_floor(InboundEventId::PREFIX, at)
@@ -404,6 +428,22 @@ mod tests {
         assert_eq!(row.narrow::<u16>(2).unwrap(), 5);
         assert!(count(-1).is_err());
         assert_eq!(count(3).unwrap(), 3);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        for (total, percent, offset) in [
+            (0, 50, None),
+            (1, 50, Some(0)),
+            (1, 99, Some(0)),
+            (2, 50, Some(0)),
+            (3, 50, Some(1)),
+            (100, 99, Some(98)),
+            (101, 99, Some(99)),
+            (10, 1, Some(0)),
+        ] {
+            assert_eq!(percentile_offset(total, percent), offset, "{percent}th of {total}");
+        }
     }
 
     #[test]

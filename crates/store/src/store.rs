@@ -199,6 +199,48 @@ impl InboundCounts {
     }
 }
 
+/// The dispatcher's queue as operators see it (metrics, health); one cheap query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Deliveries pending (due now or scheduled later) or being sent.
+    pub depth: u64,
+    /// The earliest time an open delivery is due (for one being sent: when its lease ends); `None` when the
+    /// queue is empty. When it is in the past, the dispatcher is that far behind.
+    pub oldest_due_at: Option<UnixMillis>,
+}
+
+/// Attempts by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttemptCounts {
+    pub success: u64,
+    pub fail: u64,
+}
+
+/// An endpoint and how many of its attempts failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointFailures {
+    pub app_id: AppId,
+    pub endpoint_id: EndpointId,
+    pub failures: u64,
+}
+
+/// What happened since a point in time, for operators (`GET /api/v1/stats/`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityStats {
+    /// Messages created in the window.
+    pub messages: u64,
+    /// The deliveries of those messages, by where they stand now.
+    pub deliveries: DeliveryCounts,
+    /// Attempts made in the window, by outcome.
+    pub attempts: AttemptCounts,
+    /// Median duration of those attempts (nearest rank); `None` without attempts.
+    pub attempt_duration_p50_ms: Option<i64>,
+    /// 99th percentile duration of those attempts (nearest rank); `None` without attempts.
+    pub attempt_duration_p99_ms: Option<i64>,
+    /// The endpoints with the most failed attempts in the window, most first (ties in endpoint id order).
+    pub failing_endpoints: Vec<EndpointFailures>,
+}
+
 /// Storage for everything hookrelay keeps. Implementations must make each method atomic, and
 /// `publish_message` durable before it returns.
 #[async_trait]
@@ -281,6 +323,13 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<Attempt>>;
     async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt>;
+    /// Every attempt of the application's endpoints (`filter.endpoint_id` narrows it to one), paged by id.
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
 
     // --- idempotency ---
     /// The remembered response for this key, if one exists and has not expired.
@@ -394,6 +443,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` inbound events received before `before` (their messages stay). Returns how many.
     async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
 
+    // --- operations ---
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
+    /// How many deliveries are open and when the earliest of them is due: one query on the queue's index (it
+    /// counts the open deliveries, so its cost follows the backlog), meant for metrics scrapes and health checks.
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+    /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
+    /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats>;
 }

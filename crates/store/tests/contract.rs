@@ -1058,6 +1058,129 @@ async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
     assert_eq!(store.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
 }
 
+async fn queue_stats_count_open_deliveries_and_their_earliest_due_time(store: Arc<dyn Store>) {
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let before = now_ms();
+    for _ in 0..2 {
+        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    }
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!(stats.depth, 2);
+    assert!(stats.oldest_due_at.is_some_and(|due| due >= before && due <= now_ms()), "{stats:?}");
+
+    // Being sent still counts; a finished delivery, delivered or given up, does not.
+    let now = now_ms();
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 2, oldest_due_at: Some(now + 60_000) });
+    let outcome = |claimed: &ClaimedDelivery, status, next| AttemptOutcome {
+        attempt: attempt_for(claimed, status, if status == DeliveryStatus::Success { 200 } else { 500 }),
+        next,
+        disable_endpoint: false,
+    };
+    store.record_outcomes(&[outcome(&claimed[0], DeliveryStatus::Fail, NextStep::RetryAt(now + 5_000))]).await.unwrap();
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 2, oldest_due_at: Some(now + 5_000) });
+    store
+        .record_outcomes(&[
+            outcome(&claimed[1], DeliveryStatus::Success, NextStep::Succeeded),
+            outcome(&claimed[0], DeliveryStatus::Fail, NextStep::GiveUp),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
+}
+
+async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints(store: Arc<dyn Store>) {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let now = now_ms();
+    let empty = store.activity_stats(now - DAY, 10).await.unwrap();
+    assert_eq!(empty, ActivityStats::default());
+
+    let (acme, other) = (app(None), app(None));
+    store.create_app(&acme).await.unwrap();
+    store.create_app(&other).await.unwrap();
+    let (ep_a, ep_b, ep_other) =
+        (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None), endpoint(&other.id, None, None));
+    app_with_endpoints(&store, &[ep_a.clone(), ep_b.clone(), ep_other.clone()]).await;
+    // A message from two days ago (outside the window) and three recent ones, to both endpoints of acme; one
+    // recent message of another application.
+    let mut old = message(&acme.id, "a", None);
+    old.id = MessageId::at(now - 2 * DAY);
+    old.created_at = now - 2 * DAY;
+    store.publish_message(&old, None).await.unwrap();
+    for _ in 0..3 {
+        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    }
+    let other_msg = message(&other.id, "a", None);
+    store.publish_message(&other_msg, None).await.unwrap();
+
+    let claimed = store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 9);
+    let mut recent_a_durations = vec![10, 20, 30].into_iter();
+    let mut recent_b_durations = vec![100, 200, 300].into_iter();
+    let mut outcomes = Vec::new();
+    let mut old_b_attempt = None;
+    for delivery in &claimed {
+        let (status, duration, at) = if delivery.msg_id == old.id {
+            // The old message's attempts: to A made now (in the window), to B made two days ago (not).
+            if delivery.endpoint_id == ep_a.id {
+                (DeliveryStatus::Fail, 50, now)
+            } else {
+                (DeliveryStatus::Fail, 7, old.created_at)
+            }
+        } else if delivery.endpoint_id == ep_a.id {
+            (DeliveryStatus::Success, recent_a_durations.next().unwrap(), now)
+        } else if delivery.endpoint_id == ep_b.id {
+            (DeliveryStatus::Fail, recent_b_durations.next().unwrap(), now)
+        } else {
+            (DeliveryStatus::Success, 10, now)
+        };
+        let mut attempt = attempt_for(delivery, status, if status == DeliveryStatus::Success { 200 } else { 500 });
+        attempt.id = AttemptId::at(at);
+        attempt.created_at = at;
+        attempt.response_duration_ms = duration;
+        if delivery.msg_id == old.id && delivery.endpoint_id == ep_b.id {
+            old_b_attempt = Some(attempt.clone());
+        }
+        let next = if status == DeliveryStatus::Success { NextStep::Succeeded } else { NextStep::GiveUp };
+        outcomes.push(AttemptOutcome { attempt, next, disable_endpoint: false });
+    }
+    store.record_outcomes(&outcomes).await.unwrap();
+
+    let stats = store.activity_stats(now - DAY, 10).await.unwrap();
+    assert_eq!(stats.messages, 4);
+    assert_eq!(stats.deliveries, DeliveryCounts { success: 4, fail: 3, ..Default::default() });
+    assert_eq!(stats.attempts, AttemptCounts { success: 4, fail: 4 });
+    // Durations in the window: 10, 10, 20, 30, 50, 100, 200, 300.
+    assert_eq!((stats.attempt_duration_p50_ms, stats.attempt_duration_p99_ms), (Some(30), Some(300)));
+    let failures =
+        |ep: &Endpoint, failures| EndpointFailures { app_id: ep.app_id.clone(), endpoint_id: ep.id.clone(), failures };
+    assert_eq!(stats.failing_endpoints, vec![failures(&ep_b, 3), failures(&ep_a, 1)]);
+    let top_one = store.activity_stats(now - DAY, 1).await.unwrap();
+    assert_eq!(top_one.failing_endpoints, vec![failures(&ep_b, 3)]);
+
+    // The app-wide attempt list: every endpoint of the app, no other app's attempts, filters as elsewhere.
+    let page = PageRequest::first(50, Order::Descending);
+    let failed = AttemptFilter { status: Some(DeliveryStatus::Fail), ..Default::default() };
+    let listed = store.list_attempts_for_app(&acme.id, &failed, &page).await.unwrap();
+    assert_eq!(listed.items.len(), 5);
+    assert!(listed.items.iter().all(|a| a.app_id == acme.id && a.status == DeliveryStatus::Fail));
+    assert_eq!(listed.items.last(), old_b_attempt.as_ref());
+    let all = store.list_attempts_for_app(&acme.id, &AttemptFilter::default(), &page).await.unwrap();
+    assert_eq!(all.items.len(), 8);
+    let only_a = AttemptFilter { endpoint_id: Some(ep_a.id.clone()), ..Default::default() };
+    assert_eq!(store.list_attempts_for_app(&acme.id, &only_a, &page).await.unwrap().items.len(), 4);
+    let two = store.list_attempts_for_app(&acme.id, &failed, &PageRequest::first(2, Order::Descending)).await.unwrap();
+    assert_eq!(two.items, listed.items[..2].to_vec());
+    assert!(!two.done);
+    let elsewhere = store.list_attempts_for_app(&other.id, &AttemptFilter::default(), &page).await.unwrap();
+    assert_eq!(elsewhere.items.iter().map(|a| a.msg_id.clone()).collect::<Vec<_>>(), vec![other_msg.id.clone()]);
+}
+
 /// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
 /// empty [`TestDatabase`]. Most cases take a store on it; those under `database:` take the database itself (to
 /// open several stores, or to simulate a crash).
@@ -1091,6 +1214,8 @@ macro_rules! backend_tests {
                 inbound_event_lists_are_newest_first_and_filter_by_status,
                 inbound_counts_split_by_outcome_and_reason_since_a_time,
                 old_inbound_events_are_purged_in_batches,
+                queue_stats_count_open_deliveries_and_their_earliest_due_time,
+                activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,
             );
             backend_tests!(@databases $new_database;
                 interrupted_and_manual_deliveries_are_due_again,

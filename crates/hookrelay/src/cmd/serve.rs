@@ -10,6 +10,7 @@ use hookrelay_api::{ApiState, TaskRunner, router};
 use hookrelay_core::operational::{EventSink, NoEvents};
 use hookrelay_engine::DispatcherConfig;
 use hookrelay_engine::maintenance::MaintenanceConfig;
+use hookrelay_metrics::Metrics;
 use hookrelay_store::Store;
 use hookrelay_store::postgres::PostgresStore;
 use hookrelay_store::sqlite::SqliteStore;
@@ -82,6 +83,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     // publishers. Everything the engine spawns stays on this runtime.
     let delivery_runtime = DeliveryRuntime::new()?;
     let outbound = delivery_runtime.enter();
+    // One set of metrics per server (tests run several in one process), shared by the dispatcher and the API.
+    let metrics = Arc::new(Metrics::new());
     let events: Arc<dyn EventSink> = match config.operational_webhook.clone() {
         Some(operational) => hookrelay_engine::operational::start(operational)?,
         None => Arc::new(NoEvents),
@@ -97,6 +100,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             endpoint_concurrency: config.endpoint_concurrency,
             breaker_threshold: config.breaker_threshold,
             breaker_pause: config.breaker_pause,
+            metrics: metrics.clone(),
             ..DispatcherConfig::default()
         },
         new_work.clone(),
@@ -107,6 +111,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         MaintenanceConfig {
             disable_failing_after: config.disable_failing_after,
             payload_retention: config.payload_retention,
+            metrics: metrics.clone(),
         },
         events.clone(),
     );
@@ -124,6 +129,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),
         app_ids: Arc::default(),
+        metrics,
+        metrics_token: config.metrics_token.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -21,6 +21,7 @@ mod resources;
 mod rows;
 pub mod schema;
 mod sources;
+mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -307,6 +308,16 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        let mut db = self.client().await?;
+        stats::queue_stats(&mut db).await
+    }
+
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+        let mut db = self.client().await?;
+        stats::activity_stats(&mut db, since, top).await
+    }
+
     async fn create_app(&self, app: &Application) -> StoreResult<()> {
         let mut db = self.client().await?;
         resources::create_app(&mut db, app).await
@@ -453,6 +464,16 @@ impl Store for PostgresStore {
     ) -> StoreResult<Page<Attempt>> {
         let mut db = self.client().await?;
         resources::list_attempts_for_message(&mut db, msg_id, filter, page).await
+    }
+
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let mut db = self.client().await?;
+        resources::list_attempts_for_app(&mut db, app_id, filter, page).await
     }
 
     async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {

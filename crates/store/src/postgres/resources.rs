@@ -412,6 +412,15 @@ pub async fn list_attempts_for_message(
     list_attempts(db, attempt_filters(("a.msg_id", msg_id.as_str()), filter), page).await
 }
 
+pub async fn list_attempts_for_app(
+    db: &mut Client,
+    app_id: &AppId,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Attempt>> {
+    list_attempts(db, attempt_filters(("a.app_id", app_id.as_str()), filter), page).await
+}
+
 pub async fn get_attempt(db: &mut Client, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
     let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = $1 AND a.msg_id = $2");
     query_found(&*db, &sql, &[&attempt_id, &msg_id.as_str()], attempt_from).await

@@ -7,6 +7,7 @@ mod recovery;
 mod rows;
 mod schema;
 mod sources;
+mod stats;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -590,6 +591,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let (app_id, filter, page) = (app_id.clone(), filter.clone(), page.clone());
+        self.db
+            .read(move |conn| list_attempts(conn, attempt_filters(("a.app_id", app_id.as_str()), &filter), &page))
+            .await
+    }
+
     async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
         let (msg_id, attempt_id) = (msg_id.clone(), attempt_id.to_owned());
         self.db
@@ -895,6 +908,14 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.db.read(stats::queue_stats).await
+    }
+
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+        self.db.read(move |conn| stats::activity_stats(conn, since, top)).await
     }
 }
 
