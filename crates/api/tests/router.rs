@@ -230,6 +230,9 @@ impl Store for DownStore {
     async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }
+    async fn reencrypt_secrets(&self, _: SecretTable, _: Option<&str>, _: usize) -> StoreResult<ReencryptBatch> {
+        down()
+    }
     async fn ping(&self) -> StoreResult<()> {
         down()
     }
