@@ -249,6 +249,7 @@ async fn start() -> std::net::SocketAddr {
         on_new_work,
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
+        https_only: false,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
     };
