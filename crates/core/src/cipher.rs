@@ -130,18 +130,13 @@ impl SecretCipher {
 
     /// The stored form of `secret`: sealed under the current key, or plaintext without one.
     pub fn seal(&self, secret: &str) -> String {
-        let Some(key) = &self.current else {
-            if secret.starts_with(SEALED_NAMESPACE) || secret.starts_with(PLAIN_PREFIX) {
-                return format!("{PLAIN_PREFIX}{secret}");
+        match &self.current {
+            Some(key) => seal_with(key, secret.as_bytes()),
+            None if secret.starts_with(SEALED_NAMESPACE) || secret.starts_with(PLAIN_PREFIX) => {
+                format!("{PLAIN_PREFIX}{secret}")
             }
-            return secret.to_owned();
-        };
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        // Sealing in memory cannot fail for inputs this small (the AEAD limit is 256 GiB).
-        let ciphertext = key.aead.encrypt(Nonce::from_slice(&nonce), secret.as_bytes()).unwrap_or_default();
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&ciphertext);
-        format!("{SEALED_PREFIX}{}:{}", key.id, STANDARD.encode(sealed))
+            None => secret.to_owned(),
+        }
     }
 
     /// The secret behind a stored value, which may be plaintext (written without a key) or sealed.
@@ -152,6 +147,36 @@ impl SecretCipher {
         let Some(rest) = stored.strip_prefix(SEALED_NAMESPACE) else {
             return Ok(stored.to_owned());
         };
+        let (key_id, plain) = self.open_sealed(rest)?;
+        String::from_utf8(plain).map_err(|_| CipherError::Damaged { key_id: key_id.to_owned() })
+    }
+
+    /// [`seal`](Self::seal) for bytes (a remembered response that may carry a secret): the sealed form is the
+    /// same text, as bytes.
+    pub fn seal_bytes(&self, plain: Vec<u8>) -> Vec<u8> {
+        match &self.current {
+            Some(key) => seal_with(key, &plain).into_bytes(),
+            None if plain.starts_with(SEALED_NAMESPACE.as_bytes()) || plain.starts_with(PLAIN_PREFIX.as_bytes()) => {
+                [PLAIN_PREFIX.as_bytes(), &plain].concat()
+            }
+            None => plain,
+        }
+    }
+
+    /// [`open`](Self::open) for bytes; plaintext comes back as it is, without a copy.
+    pub fn open_bytes(&self, stored: Vec<u8>) -> Result<Vec<u8>, CipherError> {
+        if let Some(plain) = stored.strip_prefix(PLAIN_PREFIX.as_bytes()) {
+            return Ok(plain.to_vec());
+        }
+        let Some(rest) = stored.strip_prefix(SEALED_NAMESPACE.as_bytes()) else {
+            return Ok(stored);
+        };
+        let rest = std::str::from_utf8(rest).map_err(|_| CipherError::Damaged { key_id: "unknown".into() })?;
+        Ok(self.open_sealed(rest)?.1)
+    }
+
+    /// Opens what follows `enc:` in a sealed value; returns the key id with the plaintext.
+    fn open_sealed<'a>(&self, rest: &'a str) -> Result<(&'a str, Vec<u8>), CipherError> {
         let (key_id, payload) = match rest.strip_prefix("v1:").and_then(|rest| rest.split_once(':')) {
             Some(parts) => parts,
             None => return Err(CipherError::Damaged { key_id: "unknown (not an enc:v1 value)".into() }),
@@ -164,7 +189,7 @@ impl SecretCipher {
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let plain = key.aead.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| damaged())?;
-        String::from_utf8(plain).map_err(|_| damaged())
+        Ok((key_id, plain))
     }
 
     /// Whether a stored value is already in the form [`seal`](Self::seal) would write now (sealed under the
@@ -199,6 +224,16 @@ impl SecretCipher {
             .find(|key| key.id == key_id)
             .ok_or_else(|| CipherError::UnknownKey { key_id: key_id.to_owned() })
     }
+}
+
+/// `plain` sealed under `key` with a fresh nonce, in the stored text form.
+fn seal_with(key: &SealingKey, plain: &[u8]) -> String {
+    let nonce: [u8; NONCE_LEN] = rand::random();
+    // Sealing in memory cannot fail for inputs this small (the AEAD limit is 256 GiB).
+    let ciphertext = key.aead.encrypt(Nonce::from_slice(&nonce), plain).unwrap_or_default();
+    let mut sealed = nonce.to_vec();
+    sealed.extend_from_slice(&ciphertext);
+    format!("{SEALED_PREFIX}{}:{}", key.id, STANDARD.encode(sealed))
 }
 
 /// A new random key in the form `HOOKRELAY_ENCRYPTION_KEY` takes.
@@ -239,6 +274,20 @@ mod tests {
             assert_eq!(plain.open(&stored).unwrap(), tricky);
             assert!(plain.is_current(&stored));
         }
+    }
+
+    #[test]
+    fn bytes_seal_and_open_like_text() {
+        let body = br#"{"key":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#.to_vec();
+        let cipher = SecretCipher::with_key(&[4; 32]);
+        let sealed = cipher.seal_bytes(body.clone());
+        assert!(sealed.starts_with(b"enc:v1:"));
+        assert_eq!(cipher.open_bytes(sealed).unwrap(), body);
+        let plain = SecretCipher::plaintext();
+        assert_eq!(plain.seal_bytes(body.clone()), body);
+        assert_eq!(cipher.open_bytes(body.clone()).unwrap(), body, "plaintext written before the key");
+        let tricky = b"enc:not sealed".to_vec();
+        assert_eq!(plain.open_bytes(plain.seal_bytes(tricky.clone())).unwrap(), tricky);
     }
 
     #[test]

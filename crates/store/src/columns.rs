@@ -203,6 +203,20 @@ pub fn reseal_endpoint_secrets(
     Ok(Some((cipher.seal(&cipher.open(current)?), to_json(&resealed))))
 }
 
+/// The body of a remembered response read back. Responses stored through `put_idempotent` are sealed (one may
+/// carry a secret: a rotated key); those stored with a message are its echo and stay plaintext. A body sealed with
+/// a key no longer configured is forgotten, with a warning: the request then runs again, which is safer than
+/// failing it, and it only happens within the 12 hours a response is remembered.
+pub fn idempotent_body_from(stored: Vec<u8>, cipher: &SecretCipher) -> Option<Vec<u8>> {
+    match cipher.open_bytes(stored) {
+        Ok(body) => Some(body),
+        Err(err) => {
+            tracing::warn!(error = %err, "forgetting a remembered idempotent response that cannot be decrypted");
+            None
+        }
+    }
+}
+
 /// A table a re-encryption pass walks and its secret columns, in the order [`reseal_row`] takes them.
 pub fn secret_table(table: SecretTable) -> (&'static str, &'static [&'static str]) {
     match table {

@@ -1116,6 +1116,17 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
     let claimed = sealed.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     let fresh_claim = claimed.iter().find(|d| d.endpoint_id == fresh.id).expect("the new endpoint's delivery");
     assert_eq!(fresh_claim.secrets, fresh.secrets);
+    // A remembered response may carry a secret (a rotated key): it is sealed too.
+    let remembered = IdempotentResponse {
+        key: "scope-1".into(),
+        status: 200,
+        body: format!(r#"{{"key":"{}"}}"#, fresh.secrets.current.to_whsec()).into_bytes(),
+        expires_at: now_ms() + 60_000,
+    };
+    sealed.put_idempotent(&remembered).await.unwrap();
+    assert_eq!(sealed.get_idempotent("scope-1").await.unwrap(), Some(remembered.clone()));
+    let raw_bodies = database.raw_text(database.idempotency_bodies_sql()).await;
+    assert!(raw_bodies.iter().all(|body| body.starts_with("enc:v1:") && !body.contains("whsec_")), "{raw_bodies:?}");
     // Re-encryption seals the rows written before the key, and only those.
     assert_eq!(reencrypt_all(&sealed, 1).await, 2, "the legacy endpoint and the source");
     assert_eq!(reencrypt_all(&sealed, 1).await, 0);
@@ -1141,6 +1152,8 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
     assert_eq!(only_new.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
     assert_eq!(only_new.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
     assert_eq!(only_new.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    // A remembered response sealed with a key that is gone is forgotten (the request runs again), not an error.
+    assert_eq!(only_new.get_idempotent("scope-1").await.unwrap(), None);
 }
 
 /// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
@@ -1249,6 +1262,14 @@ impl TestDatabase {
                 stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
             }
             Self::Postgres(schema) => schema.raw_text(sql).await,
+        }
+    }
+
+    /// SQL that reads the bodies of remembered responses as text.
+    fn idempotency_bodies_sql(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "SELECT CAST(body AS TEXT) FROM idempotency",
+            Self::Postgres(_) => "SELECT convert_from(body, 'UTF8') FROM idempotency",
         }
     }
 

@@ -490,12 +490,12 @@ impl Store for PostgresStore {
 
     async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
         let mut db = self.client().await?;
-        resources::get_idempotent(&mut db, key).await
+        resources::get_idempotent(&mut db, key, &self.cipher).await
     }
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
         let mut db = self.client().await?;
-        resources::put_idempotent(&mut db, response).await
+        resources::put_idempotent(&mut db, response, &self.cipher).await
     }
 
     async fn claim_due(

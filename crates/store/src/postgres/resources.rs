@@ -430,7 +430,11 @@ pub async fn get_attempt(db: &mut Client, msg_id: &MessageId, attempt_id: &str) 
     query_found(&*db, &sql, &[&attempt_id, &msg_id.as_str()], attempt_from).await
 }
 
-pub async fn get_idempotent(db: &mut Client, key: &str) -> StoreResult<Option<IdempotentResponse>> {
+pub async fn get_idempotent(
+    db: &mut Client,
+    key: &str,
+    cipher: &SecretCipher,
+) -> StoreResult<Option<IdempotentResponse>> {
     let row = query_opt(
         &*db,
         "SELECT key, status, body, expires_at FROM idempotency WHERE key = $1 AND expires_at >= $2",
@@ -440,6 +444,7 @@ pub async fn get_idempotent(db: &mut Client, key: &str) -> StoreResult<Option<Id
     .map_err(pg_error)?;
     let Some(row) = row else { return Ok(None) };
     let body: Vec<u8> = row.try_get(2).map_err(|err| StoreError::Internal(format!("idempotency body: {err}")))?;
+    let Some(body) = idempotent_body_from(body, cipher) else { return Ok(None) };
     Ok(Some(IdempotentResponse { key: row.text(0)?, status: row.narrow(1)?, body, expires_at: row.int(3)? }))
 }
 
@@ -458,8 +463,9 @@ async fn put_idempotent_in(db: &impl GenericClient, response: &IdempotentRespons
     Ok(stored > 0)
 }
 
-pub async fn put_idempotent(db: &mut Client, response: &IdempotentResponse) -> StoreResult<()> {
-    put_idempotent_in(&*db, response).await?;
+pub async fn put_idempotent(db: &mut Client, response: &IdempotentResponse, cipher: &SecretCipher) -> StoreResult<()> {
+    let sealed = IdempotentResponse { body: cipher.seal_bytes(response.body.clone()), ..response.clone() };
+    put_idempotent_in(&*db, &sealed).await?;
     Ok(())
 }
 

@@ -630,7 +630,8 @@ impl Store for SqliteStore {
 
     async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
         let key = key.to_owned();
-        self.db
+        let stored = self
+            .db
             .read(move |conn| {
                 conn.prepare_cached(
                     "SELECT key, status, body, expires_at FROM idempotency WHERE key = ?1 AND expires_at >= ?2",
@@ -648,11 +649,15 @@ impl Store for SqliteStore {
                 })
                 .map_err(sql_error)
             })
-            .await
+            .await?;
+        Ok(stored.and_then(|response| {
+            let body = idempotent_body_from(response.body, &self.cipher)?;
+            Some(IdempotentResponse { body, ..response })
+        }))
     }
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
-        let response = response.clone();
+        let response = IdempotentResponse { body: self.cipher.seal_bytes(response.body.clone()), ..response.clone() };
         self.db.write(Durability::PowerLoss, move |conn| put_idempotent(conn, &response)).await
     }
 
