@@ -121,7 +121,9 @@ impl ApiError {
             Self::Conflict(detail) => ("conflict", detail.clone()),
             Self::PayloadTooLarge => (
                 "payload_too_large",
-                "the request body is larger than the server accepts (see its max body size setting)".to_owned(),
+                "the request body is larger than this server accepts: send a smaller body, or have the operator raise \
+                 HOOKRELAY_MAX_BODY_BYTES (default 1048576 bytes)"
+                    .to_owned(),
             ),
             Self::Unavailable(_) => {
                 ("service_unavailable", "the database is unavailable right now; retry later".to_owned())

@@ -70,7 +70,7 @@ async fn ingest(
             status: StatusCode::PAYLOAD_TOO_LARGE,
             reason: "payload_too_large",
             detail: format!(
-                "the body is larger than this server's ingest limit of {} bytes",
+                "the body is larger than this server's ingest limit of {} bytes (HOOKRELAY_INGEST_MAX_BODY_BYTES)",
                 state.ingest_max_body_bytes
             ),
         }),

@@ -55,6 +55,8 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// Largest body accepted on `/ingest/…`; larger ones get 413 and are recorded as rejected.
     pub ingest_max_body_bytes: usize,
+    /// Refuse endpoint URLs that are not `https://` (422).
+    pub https_only: bool,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.

@@ -233,6 +233,9 @@ impl Store for DownStore {
     async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }
+    async fn reencrypt_secrets(&self, _: SecretTable, _: Option<&str>, _: usize) -> StoreResult<ReencryptBatch> {
+        down()
+    }
     async fn ping(&self) -> StoreResult<()> {
         down()
     }
@@ -255,6 +258,7 @@ async fn start() -> std::net::SocketAddr {
         on_new_work,
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
+        https_only: false,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
         app_ids: Arc::default(),

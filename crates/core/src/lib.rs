@@ -5,6 +5,7 @@
 //! Nothing here touches the network, the clock's async runtime or the database, so every rule is tested
 //! fast and in isolation; the `store`, `engine` and `api` crates call into it.
 
+pub mod cipher;
 pub mod id;
 pub mod inbound;
 pub mod model;

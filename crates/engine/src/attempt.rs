@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hookrelay_core::AttemptId;
 use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
+use hookrelay_core::netpolicy::AddressPolicy;
 use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::now_ms;
 use hookrelay_metrics::{AttemptResult, DisableReason, Metrics};
@@ -17,7 +18,7 @@ use crate::{DispatcherConfig, EngineError, egress, schedule, send};
 pub struct Attempter {
     client: reqwest::Client,
     policy: schedule::Policy,
-    allow_private_endpoints: bool,
+    url_rules: egress::UrlRules,
     events: Arc<dyn EventSink>,
     metrics: Arc<Metrics>,
 }
@@ -27,7 +28,7 @@ impl Attempter {
         Ok(Self {
             client: build_client(config)?,
             policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
-            allow_private_endpoints: config.allow_private_endpoints,
+            url_rules: egress::UrlRules { policy: address_policy(config), https_only: config.https_only },
             events,
             metrics: config.metrics.clone(),
         })
@@ -36,7 +37,7 @@ impl Attempter {
     /// Sends the delivery once and returns what to record: the attempt and the delivery's next step.
     pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
-        let result = send::send(&self.client, &delivery, !self.allow_private_endpoints).await;
+        let result = send::send(&self.client, &delivery, &self.url_rules).await;
         let delivered = schedule::is_success(result.status_code);
         let answer = schedule::Answer { status_code: result.status_code, retry_after: result.retry_after };
         let decision =
@@ -143,6 +144,10 @@ impl Attempter {
     }
 }
 
+fn address_policy(config: &DispatcherConfig) -> Arc<AddressPolicy> {
+    Arc::new(AddressPolicy::new(config.allow_private_endpoints, config.whitelist_subnets.clone()))
+}
+
 fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {
     // TLS uses rustls with the ring provider (built with the C compiler every machine has, unlike aws-lc).
     // Installing fails harmlessly when a provider is already set.
@@ -152,14 +157,26 @@ fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineErro
         .connect_timeout(config.delivery_timeout.min(Duration::from_secs(10)))
         // Following a redirect would let an endpoint send us anywhere, private addresses included.
         .redirect(reqwest::redirect::Policy::none())
-        // Proxy settings from the environment would route deliveries around the address checks.
+        // Proxy settings from the environment would route deliveries around the address checks; only the
+        // configured egress proxy is used.
         .no_proxy()
         // The pool is keyed by host, and many endpoints often share one (a receiving service with a path per
         // customer): a cap below the requests in flight to that host would close and reopen connections all
         // the time. Idle connections still close after the pool's idle timeout.
         .pool_max_idle_per_host(config.max_in_flight.max(config.endpoint_concurrency));
-    if !config.allow_private_endpoints {
-        builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
+    let policy = address_policy(config);
+    match &config.egress_proxy {
+        // The proxy resolves endpoint names itself, and our resolver would only see (and might refuse) the
+        // proxy's own, operator-chosen address; IP-literal endpoints are still checked by `UrlRules`.
+        Some(proxy) => {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| EngineError::HttpClient(format!("invalid HOOKRELAY_EGRESS_PROXY: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        None if !policy.allows_everything() => {
+            builder = builder.dns_resolver(Arc::new(egress::PolicyResolver::new(policy)));
+        }
+        None => {}
     }
     builder.build().map_err(|e| EngineError::HttpClient(e.to_string()))
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use hookrelay_core::cipher::SecretCipher;
+use hookrelay_core::netpolicy::{self, IpNet};
 use hookrelay_core::retry::RetrySchedule;
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_engine::operational::{Format, OperationalConfig};
@@ -59,6 +61,30 @@ pub struct ServeArgs {
     /// Deliver to loopback, private and link-local addresses (local development and tests only) [default: false]
     #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")]
     pub allow_private_endpoints: Option<bool>,
+
+    /// Comma-separated CIDR ranges deliveries may reach even though they are private, e.g.
+    /// `10.0.0.0/8,127.0.0.1/32` [default: none]
+    #[arg(long, env = "HOOKRELAY_WHITELIST_SUBNETS")]
+    pub whitelist_subnets: Option<String>,
+
+    /// Refuse endpoint URLs that are not https:// (at create/update and again at delivery) [default: false]
+    #[arg(long, env = "HOOKRELAY_HTTPS_ONLY")]
+    pub https_only: Option<bool>,
+
+    /// An http:// or https:// proxy every delivery goes through; it resolves endpoint names itself, so it must do
+    /// its own address filtering [default: none]
+    #[arg(long, env = "HOOKRELAY_EGRESS_PROXY", hide_env_values = true)]
+    pub egress_proxy: Option<String>,
+
+    /// Key that encrypts endpoint and source secrets in the database: 32 random bytes in base64
+    /// (`openssl rand -base64 32`) [default: none, secrets stored in plaintext]
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Older encryption keys, comma-separated, still used to read secrets written before a key change
+    /// [default: none]
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY_PREVIOUS", hide_env_values = true)]
+    pub encryption_key_previous: Option<String>,
 
     /// Consecutive failed attempts after which an endpoint is paused and probed (circuit breaker) [default: 10]
     #[arg(long, env = "HOOKRELAY_BREAKER_THRESHOLD")]
@@ -205,6 +231,12 @@ pub struct ServeConfig {
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
     pub allow_private_endpoints: bool,
+    /// Private ranges deliveries may reach anyway.
+    pub whitelist_subnets: Vec<IpNet>,
+    pub https_only: bool,
+    pub egress_proxy: Option<String>,
+    /// Seals secrets in the database (plaintext without a key).
+    pub cipher: SecretCipher,
     pub breaker_threshold: u32,
     pub breaker_pause: Duration,
     /// Where operational events go, if anywhere.
@@ -263,6 +295,18 @@ impl ServeArgs {
             merged.operational_webhook_format,
             delivery_timeout,
         )?;
+        let cipher =
+            SecretCipher::from_settings(merged.encryption_key.as_deref(), merged.encryption_key_previous.as_deref())?;
+        let whitelist_subnets = match merged.whitelist_subnets.as_deref() {
+            Some(text) => netpolicy::parse_subnets(text).context("invalid HOOKRELAY_WHITELIST_SUBNETS")?,
+            None => Vec::new(),
+        };
+        let egress_proxy = merged.egress_proxy.filter(|url| !url.trim().is_empty());
+        if let Some(url) = &egress_proxy
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("HOOKRELAY_EGRESS_PROXY must be an http:// or https:// proxy URL");
+        }
         let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data"));
         let pool_size = positive(merged.database_pool_size, 16, "HOOKRELAY_DATABASE_POOL_SIZE")?;
         let database = Database::parse(merged.database_url, &data_dir, pool_size)?;
@@ -276,6 +320,10 @@ impl ServeArgs {
             delivery_timeout,
             operational_webhook,
             allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
+            whitelist_subnets,
+            https_only: merged.https_only.unwrap_or(false),
+            egress_proxy,
+            cipher,
             breaker_threshold: positive(
                 merged.breaker_threshold.map(|n| n as usize),
                 10,
@@ -322,6 +370,11 @@ impl ServeArgs {
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
             allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
+            whitelist_subnets: self.whitelist_subnets.or(lower.whitelist_subnets),
+            https_only: self.https_only.or(lower.https_only),
+            egress_proxy: self.egress_proxy.or(lower.egress_proxy),
+            encryption_key: self.encryption_key.or(lower.encryption_key),
+            encryption_key_previous: self.encryption_key_previous.or(lower.encryption_key_previous),
             breaker_threshold: self.breaker_threshold.or(lower.breaker_threshold),
             breaker_pause_secs: self.breaker_pause_secs.or(lower.breaker_pause_secs),
             disable_failing_after_secs: self.disable_failing_after_secs.or(lower.disable_failing_after_secs),
@@ -460,6 +513,44 @@ mod tests {
             .resolve()
             .unwrap();
         assert_eq!(emptied.metrics_token, None);
+    }
+
+    #[test]
+    fn encryption_keys_are_checked_and_never_echoed() {
+        let key = hookrelay_core::cipher::generate_key();
+        let args = ServeArgs {
+            encryption_key: Some(key.clone()),
+            encryption_key_previous: Some(hookrelay_core::cipher::generate_key()),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert!(config.cipher.encrypts());
+        assert!(!format!("{config:?}").contains(&key), "the key leaked into the debug output");
+        assert!(!ServeArgs::default().resolve().unwrap().cipher.encrypts());
+        let err =
+            ServeArgs { encryption_key: Some("dG9vIHNob3J0".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_ENCRYPTION_KEY"), "{err}");
+        assert!(!format!("{err:#}").contains("dG9vIHNob3J0"), "{err:#}");
+    }
+
+    #[test]
+    fn egress_settings_are_parsed() {
+        let args = ServeArgs {
+            whitelist_subnets: Some("10.0.0.0/8, 127.0.0.1/32".into()),
+            https_only: Some(true),
+            egress_proxy: Some("http://proxy.internal:3128".into()),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.whitelist_subnets.len(), 2);
+        assert!(config.https_only);
+        assert_eq!(config.egress_proxy.as_deref(), Some("http://proxy.internal:3128"));
+        let err =
+            ServeArgs { whitelist_subnets: Some("10.0.0.0/33".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("HOOKRELAY_WHITELIST_SUBNETS"), "{err:#}");
+        let err =
+            ServeArgs { egress_proxy: Some("socks5://proxy:1080".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_EGRESS_PROXY"), "{err}");
     }
 
     #[test]

@@ -241,6 +241,24 @@ pub struct ActivityStats {
     pub failing_endpoints: Vec<EndpointFailures>,
 }
 
+/// The tables whose secrets a re-encryption pass walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretTable {
+    /// `endpoints.secret` and `endpoints.previous_secrets`.
+    Endpoints,
+    /// `sources.secrets`.
+    Sources,
+}
+
+/// What one batch of a re-encryption pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReencryptBatch {
+    /// The id of the last row looked at, where the next batch starts; `None` once the table is done.
+    pub last: Option<String>,
+    /// Rows whose secrets were sealed again (rows already under the current key are left alone).
+    pub rewritten: u64,
+}
+
 /// Storage for everything hookrelay keeps. Implementations must make each method atomic, and
 /// `publish_message` durable before it returns.
 #[async_trait]
@@ -444,6 +462,18 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
 
     // --- operations ---
+    // --- secrets at rest ---
+    /// Seals the secrets of up to `limit` rows of `table` with ids after `after` (from the start when `None`)
+    /// under the store's current key (or writes them in plaintext when it has none), in one transaction that
+    /// locks those rows. Rows already in that form are not written. Fails, naming the setting, on a secret
+    /// sealed with a key the store does not have.
+    async fn reencrypt_secrets(
+        &self,
+        table: SecretTable,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ReencryptBatch>;
+
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
     /// How many deliveries are open and when the earliest of them is due: one query on the queue's index (it

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
@@ -1181,6 +1182,107 @@ async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_e
     assert_eq!(elsewhere.items.iter().map(|a| a.msg_id.clone()).collect::<Vec<_>>(), vec![other_msg.id.clone()]);
 }
 
+/// Reads every row's value of one text column straight from the database, bypassing the store.
+async fn raw_column(database: &TestDatabase, table: &str, column: &str) -> Vec<String> {
+    database.raw_text(&format!("SELECT {column} FROM {table} ORDER BY id")).await
+}
+
+/// Runs re-encryption passes over both tables in batches of `batch` and returns how many rows were rewritten.
+async fn reencrypt_all(store: &Arc<dyn Store>, batch: usize) -> u64 {
+    let mut rewritten = 0;
+    for table in [SecretTable::Endpoints, SecretTable::Sources] {
+        let mut after = None;
+        loop {
+            let done = store.reencrypt_secrets(table, after.as_deref(), batch).await.unwrap();
+            rewritten += done.rewritten;
+            match done.last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+    }
+    rewritten
+}
+
+fn open_error(result: Result<Arc<dyn Store>, StoreError>) -> String {
+    match result {
+        Ok(_) => panic!("the store opened with a key that cannot read its secrets"),
+        Err(err) => err.to_string(),
+    }
+}
+
+async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDatabase) {
+    let (old_key, new_key) = ([1u8; 32], [2u8; 32]);
+    // A database written before encryption was turned on.
+    let plain = database.open().await;
+    let acme = app(None);
+    plain.create_app(&acme).await.unwrap();
+    let mut legacy = endpoint(&acme.id, None, None);
+    legacy.secrets.rotate(EndpointSecret::generate(), now_ms(), 3_600_000);
+    app_with_endpoints(&plain, std::slice::from_ref(&legacy)).await;
+    let mut stripe = source(&acme.id, None);
+    stripe.secrets.rotate("whsec_b2xkIHNvdXJjZQ".into(), now_ms(), 3_600_000);
+    plain.create_source(&stripe).await.unwrap();
+    assert_eq!(raw_column(database, "endpoints", "secret").await, vec![legacy.secrets.current.to_whsec()]);
+    drop(plain);
+
+    // With a key: old plaintext rows still read, new rows are sealed, in every secret column.
+    let sealed = database.open_with(SecretCipher::with_key(&old_key)).await.unwrap();
+    assert_eq!(sealed.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(sealed.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    let mut fresh = endpoint(&acme.id, None, None);
+    fresh.secrets.rotate(EndpointSecret::generate(), now_ms(), 3_600_000);
+    app_with_endpoints(&sealed, std::slice::from_ref(&fresh)).await;
+    let stored =
+        database.raw_text(&format!("SELECT secret || previous_secrets FROM endpoints WHERE id = '{}'", fresh.id)).await;
+    assert!(stored[0].starts_with("enc:v1:"), "{}", stored[0]);
+    assert!(!stored[0].contains("whsec_"), "a secret is stored in plaintext: {}", stored[0]);
+    assert_eq!(sealed.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
+    let msg = message(&acme.id, "a", None);
+    sealed.publish_message(&msg, None).await.unwrap();
+    let claimed = sealed.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    let fresh_claim = claimed.iter().find(|d| d.endpoint_id == fresh.id).expect("the new endpoint's delivery");
+    assert_eq!(fresh_claim.secrets, fresh.secrets);
+    // A remembered response may carry a secret (a rotated key): it is sealed too.
+    let remembered = IdempotentResponse {
+        key: "scope-1".into(),
+        status: 200,
+        body: format!(r#"{{"key":"{}"}}"#, fresh.secrets.current.to_whsec()).into_bytes(),
+        expires_at: now_ms() + 60_000,
+    };
+    sealed.put_idempotent(&remembered).await.unwrap();
+    assert_eq!(sealed.get_idempotent("scope-1").await.unwrap(), Some(remembered.clone()));
+    let raw_bodies = database.raw_text(database.idempotency_bodies_sql()).await;
+    assert!(raw_bodies.iter().all(|body| body.starts_with("enc:v1:") && !body.contains("whsec_")), "{raw_bodies:?}");
+    // Re-encryption seals the rows written before the key, and only those.
+    assert_eq!(reencrypt_all(&sealed, 1).await, 2, "the legacy endpoint and the source");
+    assert_eq!(reencrypt_all(&sealed, 1).await, 0);
+    for text in raw_column(database, "endpoints", "secret || previous_secrets").await {
+        assert!(!text.contains("whsec_"), "{text}");
+    }
+    let sources = raw_column(database, "sources", "secrets").await;
+    assert!(!sources[0].contains("c2VjcmV0") && !sources[0].contains("b2xkIHNvdXJjZQ"), "{}", sources[0]);
+    drop(sealed);
+
+    // Without the key, or with another one, the store refuses to start and says which setting to fix.
+    let err = open_error(database.open_with(SecretCipher::plaintext()).await);
+    assert!(err.contains("HOOKRELAY_ENCRYPTION_KEY is not set"), "{err}");
+    let err = open_error(database.open_with(SecretCipher::with_key(&new_key)).await);
+    assert!(err.contains("HOOKRELAY_ENCRYPTION_KEY_PREVIOUS"), "{err}");
+
+    // Rotation: the new key with the old one as previous reads everything, then re-encryption moves it all over.
+    let rotated = database.open_with(SecretCipher::with_key(&new_key).with_previous(&old_key)).await.unwrap();
+    assert_eq!(rotated.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(reencrypt_all(&rotated, 2).await, 3);
+    drop(rotated);
+    let only_new = database.open_with(SecretCipher::with_key(&new_key)).await.unwrap();
+    assert_eq!(only_new.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(only_new.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
+    assert_eq!(only_new.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    // A remembered response sealed with a key that is gone is forgotten (the request runs again), not an error.
+    assert_eq!(only_new.get_idempotent("scope-1").await.unwrap(), None);
+}
+
 /// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
 /// empty [`TestDatabase`]. Most cases take a store on it; those under `database:` take the database itself (to
 /// open several stores, or to simulate a crash).
@@ -1219,6 +1321,7 @@ macro_rules! backend_tests {
             );
             backend_tests!(@databases $new_database;
                 interrupted_and_manual_deliveries_are_due_again,
+                secrets_are_sealed_at_rest_and_move_to_a_new_key,
             );
         }
     };
@@ -1266,6 +1369,36 @@ impl TestDatabase {
         match self {
             Self::Sqlite { dir } => drop(dir),
             Self::Postgres(schema) => schema.drop_now().await,
+        }
+    }
+
+    /// Opens a store whose secrets pass through `cipher`; fails as a starting process would.
+    async fn open_with(&self, cipher: SecretCipher) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Self::Sqlite { dir } => {
+                Arc::new(sqlite::SqliteStore::open_with_cipher(&dir.path().join("test.db"), cipher)?)
+            }
+            Self::Postgres(schema) => Arc::new(schema.connect_with_cipher(cipher).await?),
+        })
+    }
+
+    /// The first column of every row `sql` returns, as text, read without the store.
+    async fn raw_text(&self, sql: &str) -> Vec<String> {
+        match self {
+            Self::Sqlite { dir } => {
+                let conn = rusqlite::Connection::open(dir.path().join("test.db")).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+            }
+            Self::Postgres(schema) => schema.raw_text(sql).await,
+        }
+    }
+
+    /// SQL that reads the bodies of remembered responses as text.
+    fn idempotency_bodies_sql(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "SELECT CAST(body AS TEXT) FROM idempotency",
+            Self::Postgres(_) => "SELECT convert_from(body, 'UTF8') FROM idempotency",
         }
     }
 
@@ -1318,7 +1451,9 @@ backend_tests!(postgres_backend, new_postgres_database());
 mod postgres_harness {
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    use hookrelay_core::cipher::SecretCipher;
     use hookrelay_core::time::now_ms;
+    use hookrelay_store::StoreError;
     use hookrelay_store::postgres::PostgresStore;
 
     const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -1367,6 +1502,27 @@ mod postgres_harness {
                 Ok(store) => store,
                 Err(err) => panic!("cannot open a PostgresStore on schema {} of {}: {err}", self.name, self.url),
             }
+        }
+
+        /// A store whose connections use only this schema and whose secrets pass through `cipher`.
+        pub async fn connect_with_cipher(&self, cipher: SecretCipher) -> Result<PostgresStore, StoreError> {
+            PostgresStore::connect_with_cipher(&self.schema_url(), 4, cipher).await
+        }
+
+        fn schema_url(&self) -> String {
+            let separator = if self.url.contains('?') { '&' } else { '?' };
+            format!("{}{separator}options=-csearch_path%3D{}", self.url, self.name)
+        }
+
+        /// The first column of every row `sql` returns, read on a connection of its own.
+        pub async fn raw_text(&self, sql: &str) -> Vec<String> {
+            let (client, connection) =
+                tokio_postgres::connect(&self.schema_url(), tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let rows = client.query(sql, &[]).await.unwrap();
+            drop(client);
+            let _ = driver.await;
+            rows.iter().map(|row| row.get(0)).collect()
         }
 
         /// Drops the schema. Awaited on the test's runtime, so the connections of stores dropped just before can
