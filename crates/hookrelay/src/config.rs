@@ -43,6 +43,21 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// API requests per second each token may send (admin and application tokens alike; health and ingest are
+    /// not limited); 0 turns the limit off [default: 0]
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT")]
+    pub api_rate_limit: Option<u32>,
+
+    /// Requests a token may send at once before the rate limit applies; 0 means one second's worth
+    /// [default: 0]
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT_BURST")]
+    pub api_rate_limit_burst: Option<u32>,
+
+    /// Base URL of an app portal you host; app portal tokens come with `<this>/app-portal#key=<token>`
+    /// [default: http://<the request's Host>]
+    #[arg(long, env = "HOOKRELAY_PORTAL_URL")]
+    pub portal_url: Option<String>,
+
     /// Seconds to wait after each failed attempt, comma-separated; one entry per retry
     /// [default: 5,300,1800,7200,18000,36000,36000]
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
@@ -197,6 +212,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub database: Database,
     pub admin_token: Option<String>,
+    /// Per-token rate limit and the app portal URL.
+    pub auth: hookrelay_api::auth::AuthSettings,
     pub retry_schedule: RetrySchedule,
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
@@ -258,6 +275,11 @@ impl ServeArgs {
             database,
             data_dir,
             admin_token: merged.admin_token,
+            auth: hookrelay_api::auth::AuthSettings {
+                rate_limit_per_sec: merged.api_rate_limit.unwrap_or(0),
+                rate_limit_burst: merged.api_rate_limit_burst.unwrap_or(0),
+                portal_url: portal_url(merged.portal_url)?,
+            },
             retry_schedule,
             retry_client_errors: merged.retry_client_errors.unwrap_or(true),
             delivery_timeout,
@@ -303,6 +325,9 @@ impl ServeArgs {
             database_url: self.database_url.or(lower.database_url),
             database_pool_size: self.database_pool_size.or(lower.database_pool_size),
             admin_token: self.admin_token.or(lower.admin_token),
+            api_rate_limit: self.api_rate_limit.or(lower.api_rate_limit),
+            api_rate_limit_burst: self.api_rate_limit_burst.or(lower.api_rate_limit_burst),
+            portal_url: self.portal_url.or(lower.portal_url),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
@@ -322,6 +347,17 @@ impl ServeArgs {
             log_format: self.log_format.or(lower.log_format),
         }
     }
+}
+
+/// `HOOKRELAY_PORTAL_URL`: an http(s) URL, or nothing.
+fn portal_url(url: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("HOOKRELAY_PORTAL_URL must be an http:// or https:// URL, e.g. https://portal.example.com");
+    }
+    Ok(Some(url))
 }
 
 /// The operational webhook settings: all or nothing, and never echoing the secret in an error.
