@@ -367,7 +367,9 @@ async fn routing_auth_and_error_shapes() {
     // (nobody can tell whether it is valid) and never a 200.
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream
-        .write_all(b"GET /api/v1/app HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer other\r\n\r\n")
+        .write_all(
+            b"GET /api/v1/app HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer other\r\n\r\n",
+        )
         .await
         .expect("send");
     let mut raw = String::new();
