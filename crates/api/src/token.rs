@@ -14,7 +14,7 @@ use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope, check_admin_name};
 use serde::{Deserialize, Serialize};
 
-use crate::app::find_app;
+use crate::app::{AppIn, find_or_create_app};
 use crate::auth::Authenticator;
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
@@ -35,10 +35,13 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// Svix's `AppPortalAccessIn`. `featureFlags` is accepted for compatibility and has no effect (hookrelay has no
-/// feature-flagged event types); other Svix fields (`application`, `sessionId`, `capabilities`) are ignored.
+/// feature-flagged event types); `sessionId` and `capabilities` are ignored (a token is full or read-only).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AppPortalAccessIn {
+    /// Creates the application when the path names none (its uid then defaults to the path's reference).
+    #[serde(default)]
+    application: Option<AppIn>,
     /// Seconds the token stays valid, 1 to 604800 (7 days, the default).
     #[serde(default)]
     expiry: Option<u64>,
@@ -72,7 +75,7 @@ async fn app_portal_access(
             format!("must be between 1 and {MAX_APP_TOKEN_SECS} seconds (7 days); leave it out for 7 days"),
         ));
     }
-    let app = find_app(&state, &app_id).await?;
+    let app = find_or_create_app(&state, &app_id, input.application).await?;
     let (secret, digest) = token::generate("hr_app_");
     let now = now_ms();
     let token = ApiToken {
