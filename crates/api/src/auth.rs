@@ -70,7 +70,7 @@ impl AdminToken {
     }
 }
 
-/// Who is calling, as the middleware established it; handlers may read it from the request's extensions.
+/// Who is calling, as the middleware established it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
     Admin,
@@ -223,7 +223,7 @@ fn app_route(route: &str, method: &Method) -> Result<bool, ApiError> {
 }
 
 /// Middleware: authenticates the token, applies its rate limit, and checks an application token's scope; puts
-/// the [`Caller`] and the [`Authenticator`] into the request's extensions.
+/// the [`Authenticator`] into the request's extensions (the token routes use it).
 pub async fn require_token(State(auth): State<Arc<Authenticator>>, request: Request, next: Next) -> Response {
     let Some(presented) = bearer_token(request.headers()) else {
         return ApiError::Unauthorized.into_response();
@@ -245,7 +245,6 @@ pub async fn require_token(State(auth): State<Arc<Authenticator>>, request: Requ
             return err.into_response();
         }
     }
-    parts.extensions.insert(caller);
     parts.extensions.insert(auth);
     next.run(Request::from_parts(parts, body)).await
 }

@@ -470,6 +470,26 @@ mod tests {
     }
 
     #[test]
+    fn token_settings_default_to_no_rate_limit_and_the_request_host() {
+        let config = ServeArgs::default().resolve().unwrap();
+        assert_eq!((config.auth.rate_limit_per_sec, config.auth.rate_limit_burst), (0, 0));
+        assert_eq!(config.auth.portal_url, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &file,
+            "api_rate_limit = 50\napi_rate_limit_burst = 100\nportal_url = \"https://portal.example.com\"\n",
+        )
+        .unwrap();
+        let config = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap();
+        assert_eq!((config.auth.rate_limit_per_sec, config.auth.rate_limit_burst), (50, 100));
+        assert_eq!(config.auth.portal_url.as_deref(), Some("https://portal.example.com"));
+        let err =
+            ServeArgs { portal_url: Some("portal.example.com".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_PORTAL_URL"), "{err}");
+    }
+
+    #[test]
     fn bad_values_say_what_to_fix() {
         let err = ServeArgs { retry_schedule: Some("5,soon".into()), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{err:#}").contains("soon"));
