@@ -27,6 +27,7 @@ use hookrelay_core::{AppId, TokenId};
 use hookrelay_store::{Store, StoreError};
 use subtle::ConstantTimeEq;
 
+use crate::app_cache::AppIds;
 use crate::error::ApiError;
 use crate::rate_limit::{RateLimiter, retry_after_secs};
 
@@ -94,16 +95,20 @@ struct Cached {
 pub struct Authenticator {
     bootstrap: AdminToken,
     store: Arc<dyn Store>,
+    /// Application ids by path reference (shared with publishing), so an application token naming its
+    /// application by uid does not cost a database read per request.
+    app_ids: Arc<AppIds>,
     cache: Mutex<HashMap<TokenDigest, Cached>>,
     limiter: Option<RateLimiter>,
     pub settings: AuthSettings,
 }
 
 impl Authenticator {
-    pub fn new(bootstrap_token: &str, store: Arc<dyn Store>, settings: AuthSettings) -> Self {
+    pub fn new(bootstrap_token: &str, store: Arc<dyn Store>, app_ids: Arc<AppIds>, settings: AuthSettings) -> Self {
         Self {
             bootstrap: AdminToken::new(bootstrap_token),
             store,
+            app_ids,
             cache: Mutex::default(),
             limiter: RateLimiter::new(settings.rate_limit_per_sec, settings.rate_limit_burst),
             settings,
@@ -182,10 +187,19 @@ impl Authenticator {
         if app_route(route, method)? {
             let reference = app_param.unwrap_or_default();
             if reference != app_id.as_str() {
-                match self.store.get_app(reference).await {
-                    Ok(app) if &app.id == app_id => {}
-                    Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::not_found("application", reference)),
-                    Err(other) => return Err(other.into()),
+                let named = match self.app_ids.get(reference) {
+                    Some(id) => id,
+                    None => match self.store.get_app(reference).await {
+                        Ok(app) => {
+                            self.app_ids.put(reference, &app.id);
+                            app.id
+                        }
+                        Err(StoreError::NotFound) => return Err(ApiError::not_found("application", reference)),
+                        Err(other) => return Err(other.into()),
+                    },
+                };
+                if &named != app_id {
+                    return Err(ApiError::not_found("application", reference));
                 }
             }
         }

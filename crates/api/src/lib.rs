@@ -71,7 +71,12 @@ pub struct ApiState {
 
 /// The whole API with its state applied, ready for `axum::serve`.
 pub fn router(state: ApiState) -> Router {
-    let authenticator = Arc::new(auth::Authenticator::new(&state.admin_token, state.store.clone(), state.auth.clone()));
+    let authenticator = Arc::new(auth::Authenticator::new(
+        &state.admin_token,
+        state.store.clone(),
+        state.app_ids.clone(),
+        state.auth.clone(),
+    ));
     let idempotency = idempotency::Idempotency::new(state.store.clone());
 
     // `route_layer` so that unknown paths fall through to the JSON 404 rather than answering 401. Layers run
