@@ -3,7 +3,7 @@
 //! checks, operators' statistics and Prometheus metrics, as one axum [`Router`] built by [`router`].
 //!
 //! Requests flow through: the request [`metrics`], the body-size limit, then (except health, metrics and
-//! ingest) bearer-token [`auth`], then
+//! ingest) [`auth`] (which token, which routes it may call, its rate limit), then
 //! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
 //! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
 //! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
@@ -34,10 +34,12 @@ pub mod message;
 pub mod metrics;
 pub mod pagination;
 pub mod patch;
+pub mod rate_limit;
 pub mod source;
 pub mod stats;
 pub mod task_runner;
 pub mod time;
+pub mod token;
 pub mod validate;
 
 pub use error::ApiError;
@@ -47,8 +49,11 @@ pub use task_runner::TaskRunner;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn Store>,
-    /// The token clients present as `Authorization: Bearer <token>`.
+    /// The bootstrap admin token clients present as `Authorization: Bearer <token>` (named admin tokens and
+    /// application tokens are in the database).
     pub admin_token: String,
+    /// Per-token rate limit and the app portal URL.
+    pub auth: auth::AuthSettings,
     /// Woken after a publish that created deliveries and after a resend, so the dispatcher starts at once.
     pub on_new_work: Arc<tokio::sync::Notify>,
     /// Largest request body accepted; larger ones get 413.
@@ -74,7 +79,12 @@ pub struct ApiState {
 
 /// The whole API with its state applied, ready for `axum::serve`.
 pub fn router(state: ApiState) -> Router {
-    let admin = auth::AdminToken::new(&state.admin_token);
+    let authenticator = Arc::new(auth::Authenticator::new(
+        &state.admin_token,
+        state.store.clone(),
+        state.app_ids.clone(),
+        state.auth.clone(),
+    ));
     let idempotency = idempotency::Idempotency::new(state.store.clone());
 
     // `route_layer` so that unknown paths fall through to the JSON 404 rather than answering 401. Layers run
@@ -88,9 +98,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(background_task::routes())
         .merge(source::routes())
         .merge(stats::routes())
+        .merge(token::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
-        .route_layer(from_fn_with_state(admin, auth::require_token));
+        .route_layer(from_fn_with_state(authenticator, auth::require_token));
     let health = health::routes().method_not_allowed_fallback(error::method_not_allowed);
     // Providers authenticate with their signature, not our token; the route reads its body under its own limit.
     let ingest = ingest::routes().method_not_allowed_fallback(error::method_not_allowed);

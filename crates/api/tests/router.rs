@@ -12,6 +12,7 @@ use hookrelay_core::model::{
     TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use hookrelay_store::*;
 use serde_json::{Value, json};
@@ -245,6 +246,19 @@ impl Store for DownStore {
     async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
         down()
     }
+
+    async fn create_token(&self, _: &ApiToken) -> StoreResult<()> {
+        down()
+    }
+    async fn find_token(&self, _: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        down()
+    }
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        down()
+    }
+    async fn revoke_admin_token(&self, _: &str) -> StoreResult<ApiToken> {
+        down()
+    }
 }
 
 /// Starts the router on a loopback port chosen by the OS.
@@ -255,6 +269,7 @@ async fn start() -> std::net::SocketAddr {
         tasks: TaskRunner::new(store.clone(), on_new_work.clone()),
         store,
         admin_token: TOKEN.into(),
+        auth: Default::default(),
         on_new_work,
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
@@ -361,10 +376,32 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/background-task/qtask_x",
         "/api/v1/stats/",
         "/api/v1/app/a/attempt?status=fail",
+        "/api/v1/auth/token",
+        "/api/v1/auth/token/",
     ] {
         let (status, body) = call(addr, "GET", path, true, "").await;
         assert!(unavailable(status, &body), "GET {path}: {status} {body}");
     }
+
+    // A token other than the bootstrap one must be looked up: with the database down that is a 503, not a 401
+    // (nobody can tell whether it is valid) and never a 200.
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"GET /api/v1/app HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer other\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    assert!(raw.starts_with("HTTP/1.1 503"), "{raw}");
+    // App portal tokens and admin tokens are made in the (down) store.
+    let (status, body) = call(addr, "POST", "/api/v1/auth/app-portal-access/app_x", true, "{}").await;
+    assert!(unavailable(status, &body), "{status} {body}");
+    let (status, body) = call(addr, "POST", "/api/v1/auth/token", true, r#"{"name": "ci"}"#).await;
+    assert!(unavailable(status, &body), "{status} {body}");
+    let (status, body) = call(addr, "DELETE", "/api/v1/auth/token/ci", true, "").await;
+    assert!(unavailable(status, &body), "{status} {body}");
 
     check(
         addr,
@@ -413,6 +450,10 @@ async fn bad_input_is_a_422_before_any_store_call() {
         ),
         ("GET", "/api/v1/background-task?status=done", "", vec!["query", "status"]),
         ("GET", "/api/v1/background-task/?task=unknown", "", vec!["query", "task"]),
+        ("POST", "/api/v1/auth/token", r#"{"name": "has space"}"#, vec!["body", "name"]),
+        ("POST", "/api/v1/auth/token/", r#"{"name": "tok_x"}"#, vec!["body", "name"]),
+        ("POST", "/api/v1/auth/app-portal-access/app_x", r#"{"expiry": 0}"#, vec!["body", "expiry"]),
+        ("POST", "/api/v1/auth/app-portal-access/app_x/", r#"{"expiry": 604801}"#, vec!["body", "expiry"]),
     ] {
         let (status, got) = call(addr, method, path, true, body).await;
         assert_eq!(status, 422, "{method} {path} {body}: {got}");

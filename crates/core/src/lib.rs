@@ -17,6 +17,7 @@ pub mod rfc3339;
 pub mod routing;
 pub mod signing;
 pub mod time;
+pub mod token;
 pub mod validate;
 
-pub use id::{AppId, AttemptId, EndpointId, EventTypeId, InboundEventId, MessageId, SourceId, TaskId};
+pub use id::{AppId, AttemptId, EndpointId, EventTypeId, InboundEventId, MessageId, SourceId, TaskId, TokenId};

@@ -45,6 +45,21 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// API requests per second each token may send (admin and application tokens alike; health and ingest are
+    /// not limited); 0 turns the limit off [default: 0]
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT")]
+    pub api_rate_limit: Option<u32>,
+
+    /// Requests a token may send at once before the rate limit applies; 0 means one second's worth
+    /// [default: 0]
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT_BURST")]
+    pub api_rate_limit_burst: Option<u32>,
+
+    /// Base URL of an app portal you host; app portal tokens come with `<this>/app-portal#key=<token>`
+    /// [default: http://<the request's Host>]
+    #[arg(long, env = "HOOKRELAY_PORTAL_URL")]
+    pub portal_url: Option<String>,
+
     /// Seconds to wait after each failed attempt, comma-separated; one entry per retry
     /// [default: 5,300,1800,7200,18000,36000,36000]
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
@@ -227,6 +242,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub database: Database,
     pub admin_token: Option<String>,
+    /// Per-token rate limit and the app portal URL.
+    pub auth: hookrelay_api::auth::AuthSettings,
     pub retry_schedule: RetrySchedule,
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
@@ -315,6 +332,11 @@ impl ServeArgs {
             database,
             data_dir,
             admin_token: merged.admin_token,
+            auth: hookrelay_api::auth::AuthSettings {
+                rate_limit_per_sec: merged.api_rate_limit.unwrap_or(0),
+                rate_limit_burst: merged.api_rate_limit_burst.unwrap_or(0),
+                portal_url: portal_url(merged.portal_url)?,
+            },
             retry_schedule,
             retry_client_errors: merged.retry_client_errors.unwrap_or(true),
             delivery_timeout,
@@ -366,6 +388,9 @@ impl ServeArgs {
             database_url: self.database_url.or(lower.database_url),
             database_pool_size: self.database_pool_size.or(lower.database_pool_size),
             admin_token: self.admin_token.or(lower.admin_token),
+            api_rate_limit: self.api_rate_limit.or(lower.api_rate_limit),
+            api_rate_limit_burst: self.api_rate_limit_burst.or(lower.api_rate_limit_burst),
+            portal_url: self.portal_url.or(lower.portal_url),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
@@ -391,6 +416,17 @@ impl ServeArgs {
             metrics_token: self.metrics_token.or(lower.metrics_token),
         }
     }
+}
+
+/// `HOOKRELAY_PORTAL_URL`: an http(s) URL, or nothing.
+fn portal_url(url: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("HOOKRELAY_PORTAL_URL must be an http:// or https:// URL, e.g. https://portal.example.com");
+    }
+    Ok(Some(url))
 }
 
 /// The operational webhook settings: all or nothing, and never echoing the secret in an error.
@@ -551,6 +587,26 @@ mod tests {
         let err =
             ServeArgs { egress_proxy: Some("socks5://proxy:1080".into()), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("HOOKRELAY_EGRESS_PROXY"), "{err}");
+    }
+
+    #[test]
+    fn token_settings_default_to_no_rate_limit_and_the_request_host() {
+        let config = ServeArgs::default().resolve().unwrap();
+        assert_eq!((config.auth.rate_limit_per_sec, config.auth.rate_limit_burst), (0, 0));
+        assert_eq!(config.auth.portal_url, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &file,
+            "api_rate_limit = 50\napi_rate_limit_burst = 100\nportal_url = \"https://portal.example.com\"\n",
+        )
+        .unwrap();
+        let config = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap();
+        assert_eq!((config.auth.rate_limit_per_sec, config.auth.rate_limit_burst), (50, 100));
+        assert_eq!(config.auth.portal_url.as_deref(), Some("https://portal.example.com"));
+        let err =
+            ServeArgs { portal_url: Some("portal.example.com".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_PORTAL_URL"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use hookrelay_core::model::{
     Message, SecretSet, SignatureScheme, Source, TaskKind, TaskStatus, TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 
 use crate::{Page, PageRequest, StoreError};
@@ -482,4 +483,15 @@ pub trait Store: Send + Sync + 'static {
     /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
     /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats>;
+
+    // API tokens (admin and app-scoped), stored by digest.
+    /// Stores a new token, deleting expired ones in the same transaction; an admin token whose name is taken is
+    /// a `Conflict`, an app token of a missing application is `NotFound`.
+    async fn create_token(&self, token: &ApiToken) -> StoreResult<()>;
+    /// The token with this digest, expired or not (the caller decides).
+    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
+    /// Every admin token, oldest first (app tokens are short-lived and not listed).
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Deletes the admin token with this id or name and returns it; `NotFound` if there is none.
+    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken>;
 }

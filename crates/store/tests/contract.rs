@@ -13,7 +13,8 @@ use hookrelay_core::model::{
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
+use hookrelay_core::token::{self, ApiToken, TokenScope};
+use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId, TokenId};
 use hookrelay_store::*;
 
 fn app(uid: Option<&str>) -> Application {
@@ -1283,6 +1284,92 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
     assert_eq!(only_new.get_idempotent("scope-1").await.unwrap(), None);
 }
 
+fn admin_token(name: &str) -> (String, ApiToken) {
+    let (secret, digest) = token::generate("hr_admin_");
+    let token = ApiToken {
+        id: TokenId::new(),
+        name: name.into(),
+        scope: TokenScope::Admin,
+        digest,
+        created_at: now_ms(),
+        expires_at: None,
+    };
+    (secret, token)
+}
+
+fn app_token(app_id: &AppId, read_only: bool, expires_at: i64) -> ApiToken {
+    let (_, digest) = token::generate("hr_app_");
+    ApiToken {
+        id: TokenId::new(),
+        name: app_id.as_str().into(),
+        scope: TokenScope::App { app_id: app_id.clone(), read_only },
+        digest,
+        created_at: now_ms(),
+        expires_at: Some(expires_at),
+    }
+}
+
+async fn tokens_are_found_by_digest_and_admin_names_are_unique(store: Arc<dyn Store>) {
+    let (secret, ci) = admin_token("ci");
+    store.create_token(&ci).await.unwrap();
+    assert_eq!(store.find_token(&token::digest(&secret)).await.unwrap(), Some(ci.clone()));
+    assert_eq!(store.find_token(&token::digest("hr_admin_wrong")).await.unwrap(), None);
+    let (_, again) = admin_token("ci");
+    assert!(matches!(store.create_token(&again).await, Err(StoreError::Conflict(detail)) if detail.contains("`ci`")));
+
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let portal = app_token(&acme.id, true, now_ms() + 60_000);
+    store.create_token(&portal).await.unwrap();
+    assert_eq!(store.find_token(&portal.digest).await.unwrap(), Some(portal.clone()));
+    // Many portal tokens may share their application's id as a name; only admin names are unique.
+    store.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
+    // A token for an application that does not exist is refused.
+    assert!(matches!(
+        store.create_token(&app_token(&AppId::new(), false, now_ms() + 60_000)).await,
+        Err(StoreError::NotFound)
+    ));
+    // Only admin tokens are listed, oldest first.
+    let (_, deploy) = admin_token("deploy");
+    store.create_token(&deploy).await.unwrap();
+    let listed = store.list_admin_tokens().await.unwrap();
+    assert_eq!(listed, vec![ci, deploy]);
+}
+
+async fn revoking_an_admin_token_deletes_it_by_id_or_name(store: Arc<dyn Store>) {
+    let (_, ci) = admin_token("ci");
+    let (_, deploy) = admin_token("deploy");
+    store.create_token(&ci).await.unwrap();
+    store.create_token(&deploy).await.unwrap();
+    assert_eq!(store.revoke_admin_token("ci").await.unwrap(), ci);
+    assert_eq!(store.revoke_admin_token(deploy.id.as_str()).await.unwrap(), deploy);
+    assert!(matches!(store.revoke_admin_token("ci").await, Err(StoreError::NotFound)));
+    assert_eq!(store.find_token(&ci.digest).await.unwrap(), None);
+    assert!(store.list_admin_tokens().await.unwrap().is_empty());
+    // The name is free again.
+    store.create_token(&admin_token("ci").1).await.unwrap();
+    // App tokens are not revoked through the admin route, even when named like one.
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    store.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
+    assert!(matches!(store.revoke_admin_token(acme.id.as_str()).await, Err(StoreError::NotFound)));
+}
+
+async fn app_tokens_go_with_their_app_and_expired_ones_are_swept(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let expired = app_token(&acme.id, false, now_ms() - 1);
+    store.create_token(&expired).await.unwrap();
+    // Still found (the caller refuses it by its expiry) until the next token is created.
+    assert_eq!(store.find_token(&expired.digest).await.unwrap(), Some(expired.clone()));
+    let live = app_token(&acme.id, false, now_ms() + 60_000);
+    store.create_token(&live).await.unwrap();
+    assert_eq!(store.find_token(&expired.digest).await.unwrap(), None);
+    assert_eq!(store.find_token(&live.digest).await.unwrap(), Some(live.clone()));
+    store.delete_app(&acme.id).await.unwrap();
+    assert_eq!(store.find_token(&live.digest).await.unwrap(), None);
+}
+
 /// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
 /// empty [`TestDatabase`]. Most cases take a store on it; those under `database:` take the database itself (to
 /// open several stores, or to simulate a crash).
@@ -1318,6 +1405,9 @@ macro_rules! backend_tests {
                 old_inbound_events_are_purged_in_batches,
                 queue_stats_count_open_deliveries_and_their_earliest_due_time,
                 activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,
+                tokens_are_found_by_digest_and_admin_names_are_unique,
+                revoking_an_admin_token_deletes_it_by_id_or_name,
+                app_tokens_go_with_their_app_and_expired_ones_are_swept,
             );
             backend_tests!(@databases $new_database;
                 interrupted_and_manual_deliveries_are_due_again,

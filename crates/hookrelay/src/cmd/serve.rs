@@ -132,6 +132,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
+        auth: config.auth.clone(),
         on_new_work: new_work,
         max_body_bytes: config.max_body_bytes,
         ingest_max_body_bytes: config.ingest_max_body_bytes,

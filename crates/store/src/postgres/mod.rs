@@ -23,6 +23,7 @@ pub mod schema;
 mod secrets;
 mod sources;
 mod stats;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
 use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -344,6 +346,26 @@ impl Store for PostgresStore {
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
         let mut db = self.client().await?;
         stats::activity_stats(&mut db, since, top).await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        tokens::create_token(&mut db, token).await
+    }
+
+    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        let db = self.client().await?;
+        tokens::find_token(&db, digest).await
+    }
+
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let db = self.client().await?;
+        tokens::list_admin_tokens(&db).await
+    }
+
+    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken> {
+        let db = self.client().await?;
+        tokens::revoke_admin_token(&db, id_or_name).await
     }
 
     async fn create_app(&self, app: &Application) -> StoreResult<()> {

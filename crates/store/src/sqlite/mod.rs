@@ -9,6 +9,7 @@ mod schema;
 mod secrets;
 mod sources;
 mod stats;
+mod tokens;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -23,6 +24,7 @@ use hookrelay_core::model::{
 };
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -960,6 +962,25 @@ impl Store for SqliteStore {
 
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
         self.db.read(move |conn| stats::activity_stats(conn, since, top)).await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let token = token.clone();
+        self.db.write(Durability::PowerLoss, move |conn| tokens::create_token(conn, &token)).await
+    }
+
+    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        let digest = *digest;
+        self.db.read(move |conn| tokens::find_token(conn, &digest)).await
+    }
+
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.db.read(tokens::list_admin_tokens).await
+    }
+
+    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken> {
+        let key = id_or_name.to_owned();
+        self.db.write(Durability::PowerLoss, move |conn| tokens::revoke_admin_token(conn, &key)).await
     }
 }
 
