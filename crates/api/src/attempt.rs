@@ -1,5 +1,5 @@
-//! Delivery attempts and destinations: the attempt log by endpoint or by message, one attempt, a message's
-//! per-endpoint delivery state, and manual resends.
+//! Delivery attempts and destinations: the attempt log of an application, by endpoint or by message, one
+//! attempt, a message's per-endpoint delivery state, and manual resends.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,13 +15,14 @@ use crate::endpoint::{EndpointOut, find_endpoint};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiPath, QueryParams};
 use crate::message::find_message;
-use crate::openapi::{AdminErrors, EndpointPath, MessagePath, NotFound, PageParams};
+use crate::openapi::{AdminErrors, AppPath, EndpointPath, MessagePath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
 use crate::{ApiState, Routes};
 
 pub fn routes() -> axum::Router<ApiState> {
     axum::Router::new()
+        .route_both("/api/v1/app/{app_id}/attempt", get(list_by_app))
         .route_both("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(list_by_endpoint))
         .route_both("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(list_by_message))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(read))
@@ -43,7 +44,8 @@ struct AttemptOut {
     /// 0 when there was no response (connection error, timeout).
     response_status_code: u16,
     response_duration_ms: i64,
-    /// 0 success, 1 pending, 2 fail, 3 sending.
+    /// 0 success, 1 pending, 2 fail, 3 sending (the names `success`, `pending`, `fail`, `sending` are accepted
+    /// too).
     #[schema(maximum = 3)]
     status: u8,
     /// `success`, `pending`, `fail` or `sending`.
@@ -99,7 +101,8 @@ impl From<(Endpoint, Delivery)> for DestinationOut {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttemptListParams {
-    /// 0 success, 1 pending, 2 fail, 3 sending.
+    /// 0 success, 1 pending, 2 fail, 3 sending (the names `success`, `pending`, `fail`, `sending` are accepted
+    /// too).
     #[param(maximum = 3)]
     pub status: Option<u8>,
     /// 0 (no response), 100, 200, 300, 400 or 500.
@@ -117,17 +120,15 @@ pub struct AttemptListParams {
     pub after: Option<String>,
 }
 
-/// `status=0..3`.
+/// `status=0..3`, or the status's name (`status=fail`).
 fn parse_status(query: &QueryParams) -> Result<Option<DeliveryStatus>, ApiError> {
-    query
-        .number("status")?
-        .map(|code| {
-            i64::try_from(code)
-                .ok()
-                .and_then(DeliveryStatus::from_code)
-                .ok_or_else(|| ApiError::query("status", "must be 0 (success), 1 (pending), 2 (fail) or 3 (sending)"))
-        })
-        .transpose()
+    let Some(raw) = query.get("status") else { return Ok(None) };
+    let named = [DeliveryStatus::Success, DeliveryStatus::Pending, DeliveryStatus::Fail, DeliveryStatus::Sending]
+        .into_iter()
+        .find(|status| status.text() == raw);
+    named.or_else(|| raw.parse().ok().and_then(DeliveryStatus::from_code)).map(Some).ok_or_else(|| {
+        ApiError::query("status", "must be 0 (success), 1 (pending), 2 (fail) or 3 (sending), or one of those names")
+    })
 }
 
 /// `status_code_class=0|100|200|300|400|500` (0: no response at all).
@@ -152,6 +153,40 @@ fn attempt_filter(query: &QueryParams) -> Result<AttemptFilter, ApiError> {
         before: query.time("before")?,
         after: query.time("after")?,
     })
+}
+
+/// Every attempt of the application (`endpoint_id` narrows it to one endpoint), newest first: e.g. its failures
+/// with `?status=fail`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/",
+    operation_id = "v1.message-attempt.list-by-app",
+    tag = "Message Attempt",
+    params(
+        AppPath,
+        PageParams,
+        AttemptListParams,
+        ("endpoint_id" = Option<String>, Query, description = "Only attempts to this endpoint (id or uid)."),
+    ),
+    responses(
+        (status = 200, description = "A page of the application's attempts, newest first.", body = ListOut<AttemptOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
+async fn list_by_app(
+    State(state): State<ApiState>,
+    ApiPath(app_id): ApiPath<String>,
+    query: QueryParams,
+) -> Result<Json<ListOut<AttemptOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    let mut filter = attempt_filter(&query)?;
+    let app = find_app(&state, &app_id).await?;
+    if let Some(endpoint_ref) = query.get("endpoint_id") {
+        filter.endpoint_id = Some(find_endpoint(&state, &app.id, endpoint_ref).await?.id);
+    }
+    let page = state.store.list_attempts_for_app(&app.id, &filter, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
 }
 
 #[utoipa::path(
@@ -294,6 +329,9 @@ mod tests {
         assert_eq!(filter.as_ref().and_then(|f| f.status_code_class), Some(500));
         assert_eq!(filter.as_ref().and_then(|f| f.channel.clone()).as_deref(), Some("c"));
         assert!(attempt_filter(&query("status=4")).is_err());
+        assert_eq!(attempt_filter(&query("status=fail")).ok().and_then(|f| f.status), Some(DeliveryStatus::Fail));
+        assert_eq!(attempt_filter(&query("status=0")).ok().and_then(|f| f.status), Some(DeliveryStatus::Success));
+        assert!(attempt_filter(&query("status=failed")).is_err());
         assert!(attempt_filter(&query("status=x")).is_err());
         assert!(attempt_filter(&query("status_code_class=250")).is_err());
         assert!(attempt_filter(&query("status_code_class=0")).is_ok());

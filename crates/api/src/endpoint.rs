@@ -25,7 +25,9 @@ use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, EndpointPa
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
-use crate::validate::{check_channels, check_header_name, check_header_value, check_metadata, check_rate, check_url};
+use crate::validate::{
+    check_channels, check_header_name, check_header_value, check_https, check_metadata, check_rate, check_url,
+};
 use crate::{ApiState, Routes};
 
 /// How long a rotated-out secret keeps signing deliveries unless the request says otherwise (Svix: 24 h).
@@ -270,6 +272,7 @@ async fn check_event_types(state: &ApiState, names: Vec<String>) -> Result<Vec<S
 }
 
 fn check_fields(
+    https_only: bool,
     url: Option<&String>,
     channels: Option<&Vec<String>>,
     rate: Option<&u32>,
@@ -279,6 +282,9 @@ fn check_fields(
 ) -> Result<(), ApiError> {
     if let Some(url) = url {
         check_url(url).map_err(|msg| ApiError::body(&["url"], msg))?;
+        if https_only {
+            check_https(url).map_err(|msg| ApiError::body(&["url"], msg))?;
+        }
     }
     if let Some(channels) = channels {
         check_channels(channels).map_err(|msg| ApiError::body(&["channels"], msg))?;
@@ -393,6 +399,7 @@ fn merge_headers(
 impl EndpointIn {
     async fn validate(&mut self, state: &ApiState) -> Result<(), ApiError> {
         check_fields(
+            state.https_only,
             Some(&self.url),
             self.channels.as_ref(),
             self.throttle_rate.as_ref(),
@@ -648,6 +655,7 @@ async fn patch(
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let was_disabled = ep.disabled;
     check_fields(
+        state.https_only,
         input.url.as_set(),
         input.channels.as_set(),
         input.throttle_rate.as_set(),

@@ -50,6 +50,13 @@ pub enum ApiError {
     /// 401: no or a wrong bearer token.
     #[error("authentication failed")]
     Unauthorized,
+    /// 403: the token is valid but may not do this (an application token on an admin route, a read-only token
+    /// writing).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: the token sent more requests than its rate limit allows; retry after this many seconds.
+    #[error("rate limited for {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// 404: the resource (or route) does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -120,6 +127,8 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -133,15 +142,25 @@ impl ApiError {
     pub fn body_json(&self) -> serde_json::Value {
         let (code, detail) = match self {
             Self::Validation(errors) => return json!(ValidationErrorBody { detail: errors.clone() }),
-            Self::Unauthorized => {
-                ("authentication_failed", "send the admin token as `Authorization: Bearer <token>`".to_owned())
-            }
+            Self::Unauthorized => (
+                "authentication_failed",
+                "send a valid token as `Authorization: Bearer <token>` (an admin token, or an application token \
+                 that has not expired)"
+                    .to_owned(),
+            ),
+            Self::Forbidden(detail) => ("insufficient_access", detail.clone()),
+            Self::RateLimited { retry_after_secs } => (
+                "rate_limit_exceeded",
+                format!("this token sent more requests than its rate limit allows; retry in {retry_after_secs} s"),
+            ),
             Self::NotFound(detail) => ("not_found", detail.clone()),
             Self::MethodNotAllowed => ("method_not_allowed", "this route does not support this HTTP method".to_owned()),
             Self::Conflict(detail) => ("conflict", detail.clone()),
             Self::PayloadTooLarge => (
                 "payload_too_large",
-                "the request body is larger than the server accepts (see its max body size setting)".to_owned(),
+                "the request body is larger than this server accepts: send a smaller body, or have the operator raise \
+                 HOOKRELAY_MAX_BODY_BYTES (default 1048576 bytes)"
+                    .to_owned(),
             ),
             Self::Unavailable(_) => {
                 ("service_unavailable", "the database is unavailable right now; retry later".to_owned())
@@ -159,7 +178,11 @@ impl IntoResponse for ApiError {
             Self::Unavailable(cause) => tracing::warn!(%cause, "request failed: database unavailable"),
             _ => {}
         }
-        (self.status(), Json(self.body_json())).into_response()
+        let mut response = (self.status(), Json(self.body_json())).into_response();
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }
 
@@ -226,6 +249,15 @@ mod tests {
             json!({"code": "not_found", "detail": "application `app_x` not found"}),
         );
         check(StoreError::Conflict("uid taken".into()).into(), 409, json!({"code": "conflict", "detail": "uid taken"}));
+        check(
+            ApiError::Forbidden("admin only".into()),
+            403,
+            json!({"code": "insufficient_access", "detail": "admin only"}),
+        );
+        let limited = ApiError::RateLimited { retry_after_secs: 2 };
+        assert_eq!(limited.status().as_u16(), 429);
+        assert_eq!(limited.body_json()["code"], "rate_limit_exceeded");
+        assert_eq!(limited.into_response().headers()[axum::http::header::RETRY_AFTER], "2");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::{MAX_NAME_LEN, check_name};
 use hookrelay_core::{InboundEventId, MessageId};
+use hookrelay_metrics::InboundResult;
 use hookrelay_store::IngestOutcome;
 use serde_json::json;
 
@@ -94,7 +95,7 @@ async fn ingest(
             status: StatusCode::PAYLOAD_TOO_LARGE,
             reason: "payload_too_large",
             detail: format!(
-                "the body is larger than this server's ingest limit of {} bytes",
+                "the body is larger than this server's ingest limit of {} bytes (HOOKRELAY_INGEST_MAX_BODY_BYTES)",
                 state.ingest_max_body_bytes
             ),
         }),
@@ -102,8 +103,10 @@ async fn ingest(
     let (bytes, payload) = match verified {
         Ok(ok) => ok,
         Err(refusal) => {
+            // What is logged is what the event list shows: never the body, a header, a signature or a secret.
             tracing::warn!(source = %source.id, provider = source.provider.name(), reason = refusal.reason,
-                "inbound request rejected");
+                status = refusal.status.as_u16(), "inbound request rejected");
+            state.metrics.inbound_request(source_label(&source), InboundResult::Rejected);
             event.status = InboundStatus::Rejected;
             event.reason = Some(refusal.reason.to_owned());
             state.store.record_rejection(&event).await?;
@@ -119,6 +122,7 @@ async fn ingest(
     // Slack checks a new request URL with a signed challenge, which it expects echoed; it is not an event.
     if let Some(challenge) = slack_challenge(&source.provider, &bytes) {
         state.store.ingest(&event, None).await?;
+        state.metrics.inbound_request(source_label(&source), InboundResult::Verified);
         return Ok(Json(json!({ "challenge": challenge })).into_response());
     }
 
@@ -133,19 +137,29 @@ async fn ingest(
     };
     let body = match state.store.ingest(&event, Some(&message)).await? {
         IngestOutcome::Recorded(published) => {
-            if published.is_some_and(|published| published.deliveries > 0) {
-                state.on_new_work.notify_one();
+            state.metrics.inbound_request(source_label(&source), InboundResult::Verified);
+            if let Some(published) = published {
+                state.metrics.message_published(&message.event_type);
+                if published.deliveries > 0 {
+                    state.on_new_work.notify_one();
+                }
             }
-            tracing::info!(source = %source.id, msg = %message.id, event_type = %message.event_type,
+            tracing::info!(source = %source.id, msg_id = %message.id, event_type = %message.event_type,
                 "inbound event verified and published");
             json!({ "received": true, "duplicate": false, "messageId": message.id.as_str() })
         }
         IngestOutcome::Duplicate { original_msg_id } => {
+            state.metrics.inbound_request(source_label(&source), InboundResult::Duplicate);
             tracing::info!(source = %source.id, event_id = ?event.event_id, "inbound event is a duplicate; ignored");
             json!({ "received": true, "duplicate": true, "messageId": original_msg_id.as_ref().map(MessageId::as_str) })
         }
     };
     Ok(Json(body).into_response())
+}
+
+/// How metrics name a source: its uid when it has one (chosen by the operator, readable), else its id.
+fn source_label(source: &Source) -> &str {
+    source.uid.as_deref().unwrap_or(source.id.as_str())
 }
 
 /// Verifies the request and returns the body as the message payload: verification first, so that an

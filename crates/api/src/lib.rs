@@ -1,8 +1,9 @@
 //! hookrelay's HTTP API: the Svix-compatible v1 routes (applications, event types, endpoints, messages,
-//! attempts, recover/replay background tasks), inbound sources with their public `/ingest/…` route, and health
-//! checks, as one axum [`Router`] built by [`router`].
+//! attempts, recover/replay background tasks), inbound sources with their public `/ingest/…` route, health
+//! checks, operators' statistics and Prometheus metrics, as one axum [`Router`] built by [`router`].
 //!
-//! Requests flow through: the body-size limit, then (except health) bearer-token [`auth`], then
+//! Requests flow through: the request [`metrics`], the body-size limit, then (except health, metrics and
+//! ingest) [`auth`] (which token, which routes it may call, its rate limit), then
 //! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
 //! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
 //! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
@@ -31,12 +32,16 @@ pub mod health;
 pub mod idempotency;
 pub mod ingest;
 pub mod message;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod patch;
+pub mod rate_limit;
 pub mod source;
+pub mod stats;
 pub mod task_runner;
 pub mod time;
+pub mod token;
 pub mod validate;
 
 pub use error::ApiError;
@@ -46,14 +51,19 @@ pub use task_runner::TaskRunner;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn Store>,
-    /// The token clients present as `Authorization: Bearer <token>`.
+    /// The bootstrap admin token clients present as `Authorization: Bearer <token>` (named admin tokens and
+    /// application tokens are in the database).
     pub admin_token: String,
+    /// Per-token rate limit and the app portal URL.
+    pub auth: auth::AuthSettings,
     /// Woken after a publish that created deliveries and after a resend, so the dispatcher starts at once.
     pub on_new_work: Arc<tokio::sync::Notify>,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
     /// Largest body accepted on `/ingest/…`; larger ones get 413 and are recorded as rejected.
     pub ingest_max_body_bytes: usize,
+    /// Refuse endpoint URLs that are not `https://` (422).
+    pub https_only: bool,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.
@@ -63,11 +73,20 @@ pub struct ApiState {
     pub on_endpoint_changed: Arc<dyn Fn(&hookrelay_core::EndpointId) + Send + Sync>,
     /// Application ids by the reference publishers use, for a second (see [`app_cache`]).
     pub app_ids: Arc<app_cache::AppIds>,
+    /// Counters and histograms, shared with the dispatcher; served on `/metrics`.
+    pub metrics: Arc<hookrelay_metrics::Metrics>,
+    /// The bearer token `/metrics` requires, if any (`HOOKRELAY_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.
 pub fn router(state: ApiState) -> Router {
-    let admin = auth::AdminToken::new(&state.admin_token);
+    let authenticator = Arc::new(auth::Authenticator::new(
+        &state.admin_token,
+        state.store.clone(),
+        state.app_ids.clone(),
+        state.auth.clone(),
+    ));
     let idempotency = idempotency::Idempotency::new(state.store.clone());
 
     // `route_layer` so that unknown paths fall through to the JSON 404 rather than answering 401. Layers run
@@ -80,17 +99,23 @@ pub fn router(state: ApiState) -> Router {
         .merge(attempt::routes())
         .merge(background_task::routes())
         .merge(source::routes())
+        .merge(stats::routes())
+        .merge(token::routes())
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(from_fn_with_state(idempotency, idempotency::remember_responses))
-        .route_layer(from_fn_with_state(admin, auth::require_token));
+        .route_layer(from_fn_with_state(authenticator, auth::require_token));
     let health = health::routes().merge(openapi::routes()).method_not_allowed_fallback(error::method_not_allowed);
     // Providers authenticate with their signature, not our token; the route reads its body under its own limit.
     let ingest = ingest::routes().method_not_allowed_fallback(error::method_not_allowed);
 
+    let scrape = metrics::routes().method_not_allowed_fallback(error::method_not_allowed);
+
     v1.merge(health)
         .merge(ingest)
+        .merge(scrape)
         .fallback(error::route_not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track_requests))
         .with_state(state)
 }
 

@@ -191,6 +191,7 @@ async fn publish(
     if published.deliveries > 0 {
         state.on_new_work.notify_one();
     }
+    state.metrics.message_published(&message.event_type);
 
     let mut response = (StatusCode::ACCEPTED, body).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -37,7 +37,8 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         title = "hookrelay",
         description = "Webhook gateway: the Svix-compatible v1 API for outbound webhooks, plus hookrelay's \
                        extensions (inbound sources and their public ingest route, recover and replay-missing \
-                       background tasks, health). Every path is also served without its trailing slash.",
+                       background tasks, health, statistics, Prometheus metrics). Every path is also served \
+                       without its trailing slash.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -71,6 +72,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::message::list,
         crate::message::publish,
         crate::message::read,
+        crate::attempt::list_by_app,
         crate::attempt::list_by_endpoint,
         crate::attempt::list_by_message,
         crate::attempt::read,
@@ -88,10 +90,26 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::source::list_events,
         crate::source::stats,
         crate::ingest::ingest,
+        crate::stats::stats,
+        crate::metrics::scrape,
+        crate::token::app_portal_access,
+        crate::token::create_admin_token,
+        crate::token::list_admin_tokens,
+        crate::token::revoke_admin_token,
     ),
     components(
         schemas(ErrorBody, ValidationErrorBody, FieldError),
-        responses(Unauthorized, NotFound, Conflict, PayloadTooLarge, Invalid, Unavailable, Internal),
+        responses(
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PayloadTooLarge,
+            Invalid,
+            TooManyRequests,
+            Unavailable,
+            Internal,
+        ),
     ),
     modifiers(&BearerAuth, &LinkCreatedResources),
     security(("bearer" = [])),
@@ -104,7 +122,9 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         (name = "Background Task", description = "Recover and replay-missing, run after their 202."),
         (name = "Source", description = "hookrelay extension: inbound webhook sources (admin)."),
         (name = "Ingest", description = "hookrelay extension: the public route providers send webhooks to."),
-        (name = "Health", description = "Liveness and database reachability; no token needed."),
+        (name = "Authentication", description = "Application (app portal) tokens and named admin tokens; admin only."),
+        (name = "Statistics", description = "hookrelay extension: the last 24 hours at a glance (admin)."),
+        (name = "Health", description = "Liveness, database and queue, metrics; no API token needed."),
     ),
 )]
 pub struct ApiDoc;
@@ -116,12 +136,24 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
-            .description(Some("The admin token: `Authorization: Bearer <token>`."))
+            .description(Some(
+                "An admin token (the bootstrap one or a named one), or an application token from \
+                 `POST /api/v1/auth/app-portal-access/{app_id}/`, which may only use its application's routes: \
+                 `Authorization: Bearer <token>`.",
+            ))
             .build();
         openapi
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let metrics = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("`GET /metrics` only, when the operator set `HOOKRELAY_METRICS_TOKEN`."))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("metricsToken", SecurityScheme::Http(metrics));
     }
 }
 
@@ -239,12 +271,35 @@ macro_rules! error_responses {
 
 error_responses! {
     Unauthorized: "HttpErrorOut", "No or a wrong bearer token (`authentication_failed`).";
+    Forbidden: "HttpErrorOut", "The token may not do this: an application token outside its application's routes, \
+        or a read-only token writing (`insufficient_access`).";
     NotFound: "HttpErrorOut", "The resource does not exist (`not_found`).";
     Conflict: "HttpErrorOut", "A uniqueness rule would be broken: uid, event type name or eventId (`conflict`).";
     PayloadTooLarge: "HttpErrorOut", "The body is larger than the server accepts (`payload_too_large`).";
     Invalid: "HTTPValidationError", "The input is not acceptable; `loc` names the offending field.";
     Unavailable: "HttpErrorOut", "The database is unreachable right now; retry later (`service_unavailable`).";
     Internal: "HttpErrorOut", "A bug or corrupt data; the cause is in the server log (`internal_server_error`).";
+}
+
+/// 429, with the `Retry-After` header the client should honour.
+pub struct TooManyRequests;
+
+impl<'r> ToResponse<'r> for TooManyRequests {
+    fn response() -> (&'r str, RefOr<utoipa::openapi::Response>) {
+        let description = "The token sent more requests than its rate limit allows (`rate_limit_exceeded`); only \
+                           when the operator set `HOOKRELAY_API_RATE_LIMIT`.";
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("HttpErrorOut"))).build();
+        let retry_after = utoipa::openapi::HeaderBuilder::new()
+            .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer))
+            .description(Some("Seconds to wait before retrying."))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content("application/json", content)
+            .header("Retry-After", retry_after)
+            .build();
+        ("TooManyRequests", RefOr::T(response))
+    }
 }
 
 fn error_refs(entries: &[(&str, &str)]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
@@ -254,13 +309,21 @@ fn error_refs(entries: &[(&str, &str)]) -> BTreeMap<String, RefOr<utoipa::openap
         .collect()
 }
 
-/// What every authenticated route can answer besides its own statuses: 401, 422 (a bad path segment or query
-/// parameter), 500 and 503.
+/// What every authenticated route can answer besides its own statuses: 401, 403 (an application token out of
+/// its scope, a read-only token writing), 422 (a bad path segment or query parameter), 429 (the per-token rate
+/// limit, when enabled), 500 and 503.
 pub struct AdminErrors;
 
 impl IntoResponses for AdminErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        error_refs(&[("401", "Unauthorized"), ("422", "Invalid"), ("500", "Internal"), ("503", "Unavailable")])
+        error_refs(&[
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("422", "Invalid"),
+            ("429", "TooManyRequests"),
+            ("500", "Internal"),
+            ("503", "Unavailable"),
+        ])
     }
 }
 
@@ -419,5 +482,32 @@ mod tests {
             assert_eq!(doc["paths"][path][method]["security"], serde_json::json!([{}]), "{method} {path}");
         }
         assert!(doc["paths"]["/api/v1/app/"]["get"].get("security").is_none(), "admin routes use the global scheme");
+        assert_eq!(
+            doc["paths"]["/metrics"]["get"]["security"],
+            serde_json::json!([{}, {"metricsToken": []}]),
+            "the metrics token is optional"
+        );
+    }
+
+    #[test]
+    fn authenticated_routes_document_forbidden_and_the_rate_limit() {
+        let doc = doc();
+        for (path, method) in [("/api/v1/app/", "get"), ("/api/v1/stats/", "get"), ("/api/v1/auth/token/", "post")] {
+            let responses = &doc["paths"][path][method]["responses"];
+            assert_eq!(responses["403"]["$ref"], "#/components/responses/Forbidden", "{method} {path}");
+            assert_eq!(responses["429"]["$ref"], "#/components/responses/TooManyRequests", "{method} {path}");
+        }
+        let too_many = &doc["components"]["responses"]["TooManyRequests"];
+        assert_eq!(too_many["headers"]["Retry-After"]["schema"]["type"], "integer");
+        assert!(doc["paths"]["/api/v1/health/"]["get"]["responses"].get("429").is_none(), "health is not limited");
+    }
+
+    #[test]
+    fn health_documents_the_queue() {
+        let doc = doc();
+        let health = &doc["components"]["schemas"]["HealthOut"];
+        assert_eq!(health["required"], serde_json::json!(["status", "database", "queue"]));
+        let queue = &doc["components"]["schemas"]["HealthQueueOut"];
+        assert_eq!(queue["required"], serde_json::json!(["depth", "oldestAgeSeconds"]));
     }
 }

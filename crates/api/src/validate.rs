@@ -39,6 +39,16 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that `url` is `https://`, for servers run with `HOOKRELAY_HTTPS_ONLY` (the dispatcher checks again).
+pub fn check_https(url: &str) -> Result<(), String> {
+    match url.split_once("://") {
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => Ok(()),
+        _ => Err("this server only delivers to https:// URLs (HOOKRELAY_HTTPS_ONLY is on): use an https:// URL, \
+                  or have the operator set HOOKRELAY_HTTPS_ONLY=false to allow http://"
+            .into()),
+    }
+}
+
 /// Splits `host[:port]` or `[v6]:port`, checking the host's characters.
 fn split_host_port(host_port: &str) -> Result<(&str, Option<&str>), String> {
     if let Some(bracketed) = host_port.strip_prefix('[') {

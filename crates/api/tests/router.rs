@@ -13,6 +13,7 @@ use hookrelay_core::model::{
     TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use hookrelay_store::*;
 use serde_json::{Value, json};
@@ -113,6 +114,9 @@ impl Store for DownStore {
         down()
     }
     async fn get_attempt(&self, _: &MessageId, _: &str) -> StoreResult<Attempt> {
+        down()
+    }
+    async fn list_attempts_for_app(&self, _: &AppId, _: &AttemptFilter, _: &PageRequest) -> StoreResult<Page<Attempt>> {
         down()
     }
     async fn get_idempotent(&self, _: &str) -> StoreResult<Option<IdempotentResponse>> {
@@ -231,7 +235,29 @@ impl Store for DownStore {
     async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
         down()
     }
+    async fn reencrypt_secrets(&self, _: SecretTable, _: Option<&str>, _: usize) -> StoreResult<ReencryptBatch> {
+        down()
+    }
     async fn ping(&self) -> StoreResult<()> {
+        down()
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        down()
+    }
+    async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
+        down()
+    }
+
+    async fn create_token(&self, _: &ApiToken) -> StoreResult<()> {
+        down()
+    }
+    async fn find_token(&self, _: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        down()
+    }
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        down()
+    }
+    async fn revoke_admin_token(&self, _: &str) -> StoreResult<ApiToken> {
         down()
     }
 }
@@ -244,12 +270,16 @@ fn state() -> ApiState {
         tasks: TaskRunner::new(store.clone(), on_new_work.clone()),
         store,
         admin_token: TOKEN.into(),
+        auth: Default::default(),
         on_new_work,
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
+        https_only: false,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
         app_ids: Arc::default(),
+        metrics: Arc::default(),
+        metrics_token: None,
     }
 }
 
@@ -261,7 +291,8 @@ async fn start() -> std::net::SocketAddr {
     addr
 }
 
-/// One HTTP/1.1 request; returns the status and the body parsed as JSON (`Null` when empty).
+/// One HTTP/1.1 request; returns the status and the body parsed as JSON (`Null` when empty, a string when the
+/// answer is `text/plain`).
 async fn call(addr: std::net::SocketAddr, method: &str, path: &str, auth: bool, body: &str) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let auth = if auth { format!("authorization: Bearer {TOKEN}\r\n") } else { String::new() };
@@ -277,6 +308,9 @@ async fn call(addr: std::net::SocketAddr, method: &str, path: &str, auth: bool, 
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
     let json = if body.is_empty() {
         Value::Null
+    } else if head.to_ascii_lowercase().contains("content-type: text/plain") {
+        // `/metrics` answers Prometheus text.
+        Value::String(body.to_owned())
     } else {
         serde_json::from_str(body).unwrap_or_else(|_| panic!("{method} {path}: body is not JSON: {body}"))
     };
@@ -320,6 +354,8 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/event-type/",
         "/api/v1/app/a/msg/m/endpoint/e/resend",
         "/api/v1/background-task/",
+        "/api/v1/stats",
+        "/api/v1/app/a/attempt/",
     ] {
         let (status, body) = call(addr, "GET", path, false, "").await;
         assert_eq!(status, 401, "{path}");
@@ -347,10 +383,34 @@ async fn routing_auth_and_error_shapes() {
         "/api/v1/background-task",
         "/api/v1/background-task/?status=running&task=endpoint.recover",
         "/api/v1/background-task/qtask_x",
+        "/api/v1/stats/",
+        "/api/v1/app/a/attempt?status=fail",
+        "/api/v1/auth/token",
+        "/api/v1/auth/token/",
     ] {
         let (status, body) = call(addr, "GET", path, true, "").await;
         assert!(unavailable(status, &body), "GET {path}: {status} {body}");
     }
+
+    // A token other than the bootstrap one must be looked up: with the database down that is a 503, not a 401
+    // (nobody can tell whether it is valid) and never a 200.
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"GET /api/v1/app HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer other\r\n\r\n",
+        )
+        .await
+        .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    assert!(raw.starts_with("HTTP/1.1 503"), "{raw}");
+    // App portal tokens and admin tokens are made in the (down) store.
+    let (status, body) = call(addr, "POST", "/api/v1/auth/app-portal-access/app_x", true, "{}").await;
+    assert!(unavailable(status, &body), "{status} {body}");
+    let (status, body) = call(addr, "POST", "/api/v1/auth/token", true, r#"{"name": "ci"}"#).await;
+    assert!(unavailable(status, &body), "{status} {body}");
+    let (status, body) = call(addr, "DELETE", "/api/v1/auth/token/ci", true, "").await;
+    assert!(unavailable(status, &body), "{status} {body}");
 
     check(
         addr,
@@ -385,6 +445,7 @@ async fn bad_input_is_a_422_before_any_store_call() {
         ("GET", "/api/v1/app?order=up", "", vec!["query", "order"]),
         ("GET", "/api/v1/app/a/msg?after=yesterday", "", vec!["query", "after"]),
         ("GET", "/api/v1/app/a/attempt/endpoint/e?status=9", "", vec!["query", "status"]),
+        ("GET", "/api/v1/app/a/attempt/?status=failed", "", vec!["query", "status"]),
         ("POST", "/api/v1/event-type", r#"{"name": "bad name", "description": ""}"#, vec!["body", "name"]),
         ("POST", "/api/v1/app/a/endpoint/e/recover", r#"{"since": "yesterday"}"#, vec!["body", "since"]),
         ("POST", "/api/v1/app/a/endpoint/e/recover/", r#"{"until": "2026-01-01T00:00:00Z"}"#, vec!["body", "since"]),
@@ -398,12 +459,61 @@ async fn bad_input_is_a_422_before_any_store_call() {
         ),
         ("GET", "/api/v1/background-task?status=done", "", vec!["query", "status"]),
         ("GET", "/api/v1/background-task/?task=unknown", "", vec!["query", "task"]),
+        ("POST", "/api/v1/auth/token", r#"{"name": "has space"}"#, vec!["body", "name"]),
+        ("POST", "/api/v1/auth/token/", r#"{"name": "tok_x"}"#, vec!["body", "name"]),
+        ("POST", "/api/v1/auth/app-portal-access/app_x", r#"{"expiry": 0}"#, vec!["body", "expiry"]),
+        ("POST", "/api/v1/auth/app-portal-access/app_x/", r#"{"expiry": 604801}"#, vec!["body", "expiry"]),
     ] {
         let (status, got) = call(addr, method, path, true, body).await;
         assert_eq!(status, 422, "{method} {path} {body}: {got}");
         assert_eq!(got["detail"][0]["loc"], json!(loc), "{method} {path} {body}: {got}");
         assert_eq!(got["detail"][0]["type"].as_str().map(|t| t.ends_with("_error")), Some(true), "{got}");
     }
+}
+
+/// A plain GET; returns the raw response (head and body).
+async fn get_raw(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    raw
+}
+
+#[tokio::test]
+async fn metrics_are_served_while_the_database_is_down_and_count_requests_by_route_template() {
+    let addr = start().await;
+    let (status, _) = call(addr, "GET", "/api/v1/app/app_x/msg/", true, "").await;
+    assert_eq!(status, 503);
+    let (status, _) = call(addr, "GET", "/api/v1/app/other/msg", false, "").await;
+    assert_eq!(status, 401);
+    let (status, _) = call(addr, "GET", "/no/such/path/msg_123", false, "").await;
+    assert_eq!(status, 404);
+
+    let raw = get_raw(addr, "/metrics").await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{raw}");
+    let (_, body) = raw.split_once("\r\n\r\n").expect("head and body");
+    // The queue could not be read; the rest is served.
+    assert!(body.lines().any(|line| line == "hookrelay_database_up 0"), "{body}");
+    // Requests count under their route template: both spellings as one, no raw path or id in any label.
+    for series in [
+        r#"hookrelay_http_requests_total{method="GET",route="/api/v1/app/{app_id}/msg",status="503"} 1"#,
+        r#"hookrelay_http_requests_total{method="GET",route="/api/v1/app/{app_id}/msg",status="401"} 1"#,
+        r#"hookrelay_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+    ] {
+        assert!(body.lines().any(|line| line == series), "{series} missing in:\n{body}");
+    }
+    assert!(!body.contains("app_x") && !body.contains("msg_123"), "{body}");
+    assert!(
+        body.contains(
+            r#"hookrelay_http_request_duration_seconds_count{method="GET",route="/api/v1/app/{app_id}/msg"} 2"#
+        ),
+        "{body}"
+    );
 }
 
 #[tokio::test]

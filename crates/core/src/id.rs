@@ -173,6 +173,11 @@ prefixed_id!(
     /// One request that reached a source, verified or not.
     InboundEventId, "ievt_"
 );
+prefixed_id!(
+    /// An API token kept in the database (a named admin token or an application's portal token); the id names
+    /// it in lists and revocations, never the secret.
+    TokenId, "tok_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! Nothing here touches the network, the clock's async runtime or the database, so every rule is tested
 //! fast and in isolation; the `store`, `engine` and `api` crates call into it.
 
+pub mod cipher;
 pub mod id;
 pub mod inbound;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod rfc3339;
 pub mod routing;
 pub mod signing;
 pub mod time;
+pub mod token;
 pub mod validate;
 
-pub use id::{AppId, AttemptId, EndpointId, EventTypeId, InboundEventId, MessageId, SourceId, TaskId};
+pub use id::{AppId, AttemptId, EndpointId, EventTypeId, InboundEventId, MessageId, SourceId, TaskId, TokenId};

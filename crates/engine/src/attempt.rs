@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use hookrelay_core::AttemptId;
 use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
+use hookrelay_core::netpolicy::AddressPolicy;
 use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::now_ms;
+use hookrelay_metrics::{AttemptResult, DisableReason, Metrics};
 use hookrelay_store::{AttemptOutcome, ClaimedDelivery, NextStep};
 
 use crate::{DispatcherConfig, EngineError, egress, schedule, send};
@@ -16,8 +18,9 @@ use crate::{DispatcherConfig, EngineError, egress, schedule, send};
 pub struct Attempter {
     client: reqwest::Client,
     policy: schedule::Policy,
-    allow_private_endpoints: bool,
+    url_rules: egress::UrlRules,
     events: Arc<dyn EventSink>,
+    metrics: Arc<Metrics>,
 }
 
 impl Attempter {
@@ -25,32 +28,38 @@ impl Attempter {
         Ok(Self {
             client: build_client(config)?,
             policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
-            allow_private_endpoints: config.allow_private_endpoints,
+            url_rules: egress::UrlRules { policy: address_policy(config), https_only: config.https_only },
             events,
+            metrics: config.metrics.clone(),
         })
     }
 
     /// Sends the delivery once and returns what to record: the attempt and the delivery's next step.
     pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
-        let result = send::send(&self.client, &delivery, !self.allow_private_endpoints).await;
+        let result = send::send(&self.client, &delivery, &self.url_rules).await;
         let delivered = schedule::is_success(result.status_code);
         let answer = schedule::Answer { status_code: result.status_code, retry_after: result.retry_after };
         let decision =
             schedule::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
         let next = decision.next;
+        self.record_metrics(&result, delivered, decision.disable_endpoint);
         if decision.disable_endpoint {
-            tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint answered 410 Gone; disabling it");
+            tracing::warn!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                "endpoint answered 410 Gone; disabling it");
         }
         let attempt_id = AttemptId::at(started_at);
         self.emit_events(&delivery, &attempt_id, result.status_code, started_at, delivered, decision);
+        // Successes at debug: at thousands of deliveries a second, a line each would cost more than the
+        // delivery. Failures are rarer and what operators look for. No URL, header, payload or signature.
         if delivered {
-            tracing::debug!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
-                status = result.status_code, duration_ms = result.duration_ms, "delivered");
+            tracing::debug!(app_id = %delivery.app_id, msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms,
+                attempt = delivery.attempts + 1, "delivered");
         } else {
-            tracing::info!(msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
-                status = result.status_code, duration_ms = result.duration_ms, attempt = delivery.attempts + 1,
-                next = ?next, "delivery attempt failed");
+            tracing::info!(app_id = %delivery.app_id, msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
+                attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms,
+                attempt = delivery.attempts + 1, next = ?next, "delivery attempt failed");
         }
         AttemptOutcome {
             attempt: Attempt {
@@ -68,6 +77,20 @@ impl Attempter {
             },
             next,
             disable_endpoint: decision.disable_endpoint,
+        }
+    }
+
+    /// Counts the attempt by outcome, with its duration, and the endpoint a 410 disables.
+    fn record_metrics(&self, result: &send::SendResult, delivered: bool, disables_endpoint: bool) {
+        let outcome = match (delivered, result.status_code) {
+            (true, _) => AttemptResult::Success,
+            (false, 0) => AttemptResult::Unreachable,
+            (false, _) => AttemptResult::Fail,
+        };
+        let duration = Duration::from_millis(u64::try_from(result.duration_ms).unwrap_or(0));
+        self.metrics.attempt_finished(outcome, duration);
+        if disables_endpoint {
+            self.metrics.endpoint_disabled(DisableReason::Gone);
         }
     }
 
@@ -121,6 +144,10 @@ impl Attempter {
     }
 }
 
+fn address_policy(config: &DispatcherConfig) -> Arc<AddressPolicy> {
+    Arc::new(AddressPolicy::new(config.allow_private_endpoints, config.whitelist_subnets.clone()))
+}
+
 fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {
     // TLS uses rustls with the ring provider (built with the C compiler every machine has, unlike aws-lc).
     // Installing fails harmlessly when a provider is already set.
@@ -130,14 +157,26 @@ fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineErro
         .connect_timeout(config.delivery_timeout.min(Duration::from_secs(10)))
         // Following a redirect would let an endpoint send us anywhere, private addresses included.
         .redirect(reqwest::redirect::Policy::none())
-        // Proxy settings from the environment would route deliveries around the address checks.
+        // Proxy settings from the environment would route deliveries around the address checks; only the
+        // configured egress proxy is used.
         .no_proxy()
         // The pool is keyed by host, and many endpoints often share one (a receiving service with a path per
         // customer): a cap below the requests in flight to that host would close and reopen connections all
         // the time. Idle connections still close after the pool's idle timeout.
         .pool_max_idle_per_host(config.max_in_flight.max(config.endpoint_concurrency));
-    if !config.allow_private_endpoints {
-        builder = builder.dns_resolver(Arc::new(egress::PublicOnlyResolver));
+    let policy = address_policy(config);
+    match &config.egress_proxy {
+        // The proxy resolves endpoint names itself, and our resolver would only see (and might refuse) the
+        // proxy's own, operator-chosen address; IP-literal endpoints are still checked by `UrlRules`.
+        Some(proxy) => {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| EngineError::HttpClient(format!("invalid HOOKRELAY_EGRESS_PROXY: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        None if !policy.allows_everything() => {
+            builder = builder.dns_resolver(Arc::new(egress::PolicyResolver::new(policy)));
+        }
+        None => {}
     }
     builder.build().map_err(|e| EngineError::HttpClient(e.to_string()))
 }

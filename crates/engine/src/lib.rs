@@ -10,7 +10,7 @@
 //! - [`send`]: one signed POST (Standard Webhooks headers), with a timeout and a bounded response capture;
 //! - [`schedule`]: what happens after an attempt (done, retry at a time, give up), from the retry policy;
 //! - [`record`]: writes attempts and next steps to the store in batches;
-//! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address);
+//! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address, https-only);
 //! - [`liveness`]: with a database shared by several processes, a heartbeat that also takes back the leases of
 //!   stopped processes, and the watch for work the others add.
 //!
@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use hookrelay_core::operational::EventSink;
 use hookrelay_core::retry::RetrySchedule;
+use hookrelay_metrics::Metrics;
 use hookrelay_store::Store;
 use tokio::sync::Notify;
 
@@ -49,6 +50,12 @@ pub struct DispatcherConfig {
     pub delivery_timeout: Duration,
     /// Allow endpoints on loopback, private and link-local addresses (local development and tests).
     pub allow_private_endpoints: bool,
+    /// Private ranges deliveries may reach even when private endpoints are not allowed.
+    pub whitelist_subnets: Vec<hookrelay_core::netpolicy::IpNet>,
+    /// Refuse to deliver to `http://` URLs.
+    pub https_only: bool,
+    /// An `http://` or `https://` proxy every delivery goes through.
+    pub egress_proxy: Option<String>,
     /// Most deliveries claimed and not yet recorded, across all endpoints.
     pub max_in_flight: usize,
     /// Most concurrent requests to one endpoint.
@@ -59,6 +66,8 @@ pub struct DispatcherConfig {
     pub breaker_threshold: u32,
     /// The first pause of an endpoint whose breaker opened; it doubles after each failed probe.
     pub breaker_pause: Duration,
+    /// Where attempts are counted and timed (shared with the API, which serves them on `/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for DispatcherConfig {
@@ -68,11 +77,15 @@ impl Default for DispatcherConfig {
             retry_client_errors: true,
             delivery_timeout: Duration::from_secs(15),
             allow_private_endpoints: false,
+            whitelist_subnets: Vec::new(),
+            https_only: false,
+            egress_proxy: None,
             max_in_flight: 1024,
             endpoint_concurrency: 10,
             claim_batch: 256,
             breaker_threshold: 10,
             breaker_pause: Duration::from_secs(30),
+            metrics: Arc::default(),
         }
     }
 }

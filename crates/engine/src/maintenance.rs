@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_metrics::{DisableReason, Metrics};
 use hookrelay_store::{Store, StoreResult};
 use tokio::task::JoinHandle;
 
@@ -25,6 +26,8 @@ pub struct MaintenanceConfig {
     pub disable_failing_after: Option<Duration>,
     /// Empty payloads of messages older than this, and delete inbound events received before it.
     pub payload_retention: Option<Duration>,
+    /// Where disabled endpoints are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Starts the housekeeping task.
@@ -38,7 +41,8 @@ pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn E
         loop {
             ticks.tick().await;
             if let Some(after) = config.disable_failing_after {
-                disable_failing_endpoints(store.as_ref(), events.as_ref(), now_ms() - millis(after)).await;
+                let cutoff = now_ms() - millis(after);
+                disable_failing_endpoints(store.as_ref(), events.as_ref(), &config.metrics, cutoff).await;
             }
             if let Some(retention) = config.payload_retention
                 && tokio::time::Instant::now() >= next_purge
@@ -52,10 +56,16 @@ pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn E
     })
 }
 
-async fn disable_failing_endpoints(store: &dyn Store, events: &dyn EventSink, failing_since_before: UnixMillis) {
+async fn disable_failing_endpoints(
+    store: &dyn Store,
+    events: &dyn EventSink,
+    metrics: &Metrics,
+    failing_since_before: UnixMillis,
+) {
     match store.disable_failing_endpoints(failing_since_before).await {
         Ok(disabled) => {
             for endpoint in disabled {
+                metrics.endpoint_disabled(DisableReason::Failing);
                 tracing::warn!(endpoint_id = %endpoint.endpoint_id,
                     "disabled an endpoint that kept failing; re-enable it once it is fixed");
                 events.emit(OperationalEvent::EndpointDisabled {

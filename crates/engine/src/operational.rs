@@ -83,6 +83,7 @@ pub fn start(config: OperationalConfig) -> Result<Arc<OperationalWebhook>, Engin
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(config.timeout)
+        .connect_timeout(config.timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()

@@ -36,9 +36,9 @@ struct Response {
 }
 
 /// Sends one delivery and reports what happened; never fails, since every failure is an attempt result.
-pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, check_literal_hosts: bool) -> SendResult {
+pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, rules: &egress::UrlRules) -> SendResult {
     let started = Instant::now();
-    let answer = attempt(client, delivery, check_literal_hosts).await.unwrap_or_else(|reason| Response {
+    let answer = attempt(client, delivery, rules).await.unwrap_or_else(|reason| Response {
         status_code: 0,
         body: reason,
         retry_after: None,
@@ -54,12 +54,10 @@ pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, check_li
 async fn attempt(
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
-    check_literal_hosts: bool,
+    rules: &egress::UrlRules,
 ) -> Result<Response, String> {
     let url = reqwest::Url::parse(&delivery.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
-    if check_literal_hosts {
-        egress::check_literal_host(&url).map_err(|e| e.to_string())?;
-    }
+    rules.check(&url).map_err(|e| e.to_string())?;
     let now = now_ms();
     let headers = delivery_headers(delivery, now / 1000);
     let mut response = client

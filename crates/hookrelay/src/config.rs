@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use hookrelay_core::cipher::SecretCipher;
+use hookrelay_core::netpolicy::{self, IpNet};
 use hookrelay_core::retry::RetrySchedule;
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_engine::operational::{Format, OperationalConfig};
@@ -43,6 +45,21 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// API requests per second each token may send (admin and application tokens alike; health and ingest are
+    /// not limited); 0 turns the limit off [default: 0]
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT")]
+    pub api_rate_limit: Option<u32>,
+
+    /// Requests a token may send at once before the rate limit applies; 0 means one second's worth
+    /// [default: 0]
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT_BURST")]
+    pub api_rate_limit_burst: Option<u32>,
+
+    /// Base URL of an app portal you host; app portal tokens come with `<this>/app-portal#key=<token>`
+    /// [default: http://<the request's Host>]
+    #[arg(long, env = "HOOKRELAY_PORTAL_URL")]
+    pub portal_url: Option<String>,
+
     /// Seconds to wait after each failed attempt, comma-separated; one entry per retry
     /// [default: 5,300,1800,7200,18000,36000,36000]
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
@@ -59,6 +76,30 @@ pub struct ServeArgs {
     /// Deliver to loopback, private and link-local addresses (local development and tests only) [default: false]
     #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")]
     pub allow_private_endpoints: Option<bool>,
+
+    /// Comma-separated CIDR ranges deliveries may reach even though they are private, e.g.
+    /// `10.0.0.0/8,127.0.0.1/32` [default: none]
+    #[arg(long, env = "HOOKRELAY_WHITELIST_SUBNETS")]
+    pub whitelist_subnets: Option<String>,
+
+    /// Refuse endpoint URLs that are not https:// (at create/update and again at delivery) [default: false]
+    #[arg(long, env = "HOOKRELAY_HTTPS_ONLY")]
+    pub https_only: Option<bool>,
+
+    /// An http:// or https:// proxy every delivery goes through; it resolves endpoint names itself, so it must do
+    /// its own address filtering [default: none]
+    #[arg(long, env = "HOOKRELAY_EGRESS_PROXY", hide_env_values = true)]
+    pub egress_proxy: Option<String>,
+
+    /// Key that encrypts endpoint and source secrets in the database: 32 random bytes in base64
+    /// (`openssl rand -base64 32`) [default: none, secrets stored in plaintext]
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Older encryption keys, comma-separated, still used to read secrets written before a key change
+    /// [default: none]
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY_PREVIOUS", hide_env_values = true)]
+    pub encryption_key_previous: Option<String>,
 
     /// Consecutive failed attempts after which an endpoint is paused and probed (circuit breaker) [default: 10]
     #[arg(long, env = "HOOKRELAY_BREAKER_THRESHOLD")]
@@ -114,6 +155,10 @@ pub struct ServeArgs {
     /// Log format: pretty or json [default: pretty]
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT")]
     pub log_format: Option<String>,
+
+    /// Bearer token `GET /metrics` requires; without one, /metrics is open to whoever reaches the port
+    #[arg(long, env = "HOOKRELAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Which database a server uses.
@@ -197,10 +242,18 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub database: Database,
     pub admin_token: Option<String>,
+    /// Per-token rate limit and the app portal URL.
+    pub auth: hookrelay_api::auth::AuthSettings,
     pub retry_schedule: RetrySchedule,
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
     pub allow_private_endpoints: bool,
+    /// Private ranges deliveries may reach anyway.
+    pub whitelist_subnets: Vec<IpNet>,
+    pub https_only: bool,
+    pub egress_proxy: Option<String>,
+    /// Seals secrets in the database (plaintext without a key).
+    pub cipher: SecretCipher,
     pub breaker_threshold: u32,
     pub breaker_pause: Duration,
     /// Where operational events go, if anywhere.
@@ -215,6 +268,8 @@ pub struct ServeConfig {
     pub ingest_max_body_bytes: usize,
     pub log: String,
     pub log_format: String,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -229,6 +284,13 @@ impl ServeArgs {
             Some(text) => RetrySchedule::parse(text).context("invalid HOOKRELAY_RETRY_SCHEDULE")?,
             None => RetrySchedule::default(),
         };
+        let log = merged.log.unwrap_or_else(|| "info".into());
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&log) {
+            anyhow::bail!(
+                "invalid HOOKRELAY_LOG `{log}`: {err}; use a level or `tracing` directives, e.g. \
+                 `info` or `info,hookrelay_engine=debug`"
+            );
+        }
         let log_format = merged.log_format.unwrap_or_else(|| "pretty".into());
         if !matches!(log_format.as_str(), "pretty" | "json") {
             anyhow::bail!("invalid HOOKRELAY_LOG_FORMAT `{log_format}`: use `pretty` or `json`");
@@ -250,6 +312,18 @@ impl ServeArgs {
             merged.operational_webhook_format,
             delivery_timeout,
         )?;
+        let cipher =
+            SecretCipher::from_settings(merged.encryption_key.as_deref(), merged.encryption_key_previous.as_deref())?;
+        let whitelist_subnets = match merged.whitelist_subnets.as_deref() {
+            Some(text) => netpolicy::parse_subnets(text).context("invalid HOOKRELAY_WHITELIST_SUBNETS")?,
+            None => Vec::new(),
+        };
+        let egress_proxy = merged.egress_proxy.filter(|url| !url.trim().is_empty());
+        if let Some(url) = &egress_proxy
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("HOOKRELAY_EGRESS_PROXY must be an http:// or https:// proxy URL");
+        }
         let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from("hookrelay-data"));
         let pool_size = positive(merged.database_pool_size, 16, "HOOKRELAY_DATABASE_POOL_SIZE")?;
         let database = Database::parse(merged.database_url, &data_dir, pool_size)?;
@@ -258,11 +332,20 @@ impl ServeArgs {
             database,
             data_dir,
             admin_token: merged.admin_token,
+            auth: hookrelay_api::auth::AuthSettings {
+                rate_limit_per_sec: merged.api_rate_limit.unwrap_or(0),
+                rate_limit_burst: merged.api_rate_limit_burst.unwrap_or(0),
+                portal_url: portal_url(merged.portal_url)?,
+            },
             retry_schedule,
             retry_client_errors: merged.retry_client_errors.unwrap_or(true),
             delivery_timeout,
             operational_webhook,
             allow_private_endpoints: merged.allow_private_endpoints.unwrap_or(false),
+            whitelist_subnets,
+            https_only: merged.https_only.unwrap_or(false),
+            egress_proxy,
+            cipher,
             breaker_threshold: positive(
                 merged.breaker_threshold.map(|n| n as usize),
                 10,
@@ -289,8 +372,10 @@ impl ServeArgs {
                 1024 * 1024,
                 "HOOKRELAY_INGEST_MAX_BODY_BYTES",
             )?,
-            log: merged.log.unwrap_or_else(|| "info".into()),
+            log,
             log_format,
+            // An empty token would be one anybody can present.
+            metrics_token: merged.metrics_token.filter(|token| !token.is_empty()),
         })
     }
 
@@ -303,10 +388,18 @@ impl ServeArgs {
             database_url: self.database_url.or(lower.database_url),
             database_pool_size: self.database_pool_size.or(lower.database_pool_size),
             admin_token: self.admin_token.or(lower.admin_token),
+            api_rate_limit: self.api_rate_limit.or(lower.api_rate_limit),
+            api_rate_limit_burst: self.api_rate_limit_burst.or(lower.api_rate_limit_burst),
+            portal_url: self.portal_url.or(lower.portal_url),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
             allow_private_endpoints: self.allow_private_endpoints.or(lower.allow_private_endpoints),
+            whitelist_subnets: self.whitelist_subnets.or(lower.whitelist_subnets),
+            https_only: self.https_only.or(lower.https_only),
+            egress_proxy: self.egress_proxy.or(lower.egress_proxy),
+            encryption_key: self.encryption_key.or(lower.encryption_key),
+            encryption_key_previous: self.encryption_key_previous.or(lower.encryption_key_previous),
             breaker_threshold: self.breaker_threshold.or(lower.breaker_threshold),
             breaker_pause_secs: self.breaker_pause_secs.or(lower.breaker_pause_secs),
             disable_failing_after_secs: self.disable_failing_after_secs.or(lower.disable_failing_after_secs),
@@ -320,8 +413,20 @@ impl ServeArgs {
             ingest_max_body_bytes: self.ingest_max_body_bytes.or(lower.ingest_max_body_bytes),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
+            metrics_token: self.metrics_token.or(lower.metrics_token),
         }
     }
+}
+
+/// `HOOKRELAY_PORTAL_URL`: an http(s) URL, or nothing.
+fn portal_url(url: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("HOOKRELAY_PORTAL_URL must be an http:// or https:// URL, e.g. https://portal.example.com");
+    }
+    Ok(Some(url))
 }
 
 /// The operational webhook settings: all or nothing, and never echoing the secret in an error.
@@ -434,10 +539,85 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_token_is_read_from_the_file_and_an_empty_one_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(&file, "metrics_token = \"from-file\"\n").unwrap();
+        let from_file = ServeArgs { config: Some(file.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(from_file.metrics_token.as_deref(), Some("from-file"));
+        let emptied = ServeArgs { config: Some(file), metrics_token: Some(String::new()), ..Default::default() }
+            .resolve()
+            .unwrap();
+        assert_eq!(emptied.metrics_token, None);
+    }
+
+    #[test]
+    fn encryption_keys_are_checked_and_never_echoed() {
+        let key = hookrelay_core::cipher::generate_key();
+        let args = ServeArgs {
+            encryption_key: Some(key.clone()),
+            encryption_key_previous: Some(hookrelay_core::cipher::generate_key()),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert!(config.cipher.encrypts());
+        assert!(!format!("{config:?}").contains(&key), "the key leaked into the debug output");
+        assert!(!ServeArgs::default().resolve().unwrap().cipher.encrypts());
+        let err =
+            ServeArgs { encryption_key: Some("dG9vIHNob3J0".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_ENCRYPTION_KEY"), "{err}");
+        assert!(!format!("{err:#}").contains("dG9vIHNob3J0"), "{err:#}");
+    }
+
+    #[test]
+    fn egress_settings_are_parsed() {
+        let args = ServeArgs {
+            whitelist_subnets: Some("10.0.0.0/8, 127.0.0.1/32".into()),
+            https_only: Some(true),
+            egress_proxy: Some("http://proxy.internal:3128".into()),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.whitelist_subnets.len(), 2);
+        assert!(config.https_only);
+        assert_eq!(config.egress_proxy.as_deref(), Some("http://proxy.internal:3128"));
+        let err =
+            ServeArgs { whitelist_subnets: Some("10.0.0.0/33".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("HOOKRELAY_WHITELIST_SUBNETS"), "{err:#}");
+        let err =
+            ServeArgs { egress_proxy: Some("socks5://proxy:1080".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_EGRESS_PROXY"), "{err}");
+    }
+
+    #[test]
+    fn token_settings_default_to_no_rate_limit_and_the_request_host() {
+        let config = ServeArgs::default().resolve().unwrap();
+        assert_eq!((config.auth.rate_limit_per_sec, config.auth.rate_limit_burst), (0, 0));
+        assert_eq!(config.auth.portal_url, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &file,
+            "api_rate_limit = 50\napi_rate_limit_burst = 100\nportal_url = \"https://portal.example.com\"\n",
+        )
+        .unwrap();
+        let config = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap();
+        assert_eq!((config.auth.rate_limit_per_sec, config.auth.rate_limit_burst), (50, 100));
+        assert_eq!(config.auth.portal_url.as_deref(), Some("https://portal.example.com"));
+        let err =
+            ServeArgs { portal_url: Some("portal.example.com".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_PORTAL_URL"), "{err}");
+    }
+
+    #[test]
     fn bad_values_say_what_to_fix() {
         let err = ServeArgs { retry_schedule: Some("5,soon".into()), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{err:#}").contains("soon"));
         let err = ServeArgs { max_in_flight: Some(0), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("HOOKRELAY_MAX_IN_FLIGHT"));
+        let err = ServeArgs { log: Some("info,hookrelay=loud".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("HOOKRELAY_LOG"), "{err}");
+        let ok = ServeArgs { log: Some("warn,hookrelay_engine=debug".into()), ..Default::default() }.resolve();
+        assert!(ok.is_ok());
     }
 }

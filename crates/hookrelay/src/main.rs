@@ -15,6 +15,7 @@ fn main() -> anyhow::Result<()> {
             Command::Bench(args) => hookrelay::cmd::bench::run(args).await,
             Command::BenchReference(args) => hookrelay::cmd::bench::reference::run(args).await,
             Command::Sign(args) => hookrelay::cmd::sign::run(args),
+            Command::Token(args) => hookrelay::cmd::token::run(args).await,
             Command::Verify(args) => {
                 if !hookrelay::cmd::verify::run(args)? {
                     std::process::exit(1);

@@ -227,6 +227,7 @@ async fn oversized_bodies_are_refused_with_413() {
     let response =
         server.post(&format!("/api/v1/app/{app}/msg/"), json!({ "eventType": "a", "payload": { "big": big } })).await;
     check_error(&response, 413, "payload_too_large");
+    assert!(response.1["detail"].as_str().is_some_and(|d| d.contains("HOOKRELAY_MAX_BODY_BYTES")), "{}", response.1);
     server.stop().await;
 }
 

@@ -126,6 +126,10 @@ async fn rejections_have_the_right_status_publish_nothing_and_are_counted() {
         let (got, answer) = ingest(&server, &path, headers, body).await;
         assert_eq!((got, answer["code"].as_str()), (*status, Some(*code)), "{name}: {answer}");
         assert!(!answer.to_string().contains(STRIPE_SECRET), "{name}: the secret leaked: {answer}");
+        if *status == 413 {
+            let detail = answer["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("2048 bytes") && detail.contains("HOOKRELAY_INGEST_MAX_BODY_BYTES"), "{answer}");
+        }
     }
     let (status, answer) =
         ingest(&server, "/ingest/src_unknown", &stripe_headers(body, STRIPE_SECRET, now), body).await;

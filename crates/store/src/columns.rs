@@ -2,7 +2,11 @@
 //! (SQLite's `INTEGER` is PostgreSQL's `BIGINT`, JSON is `TEXT` in both), so the column lists, the JSON of
 //! secrets, metadata and progress, and the conversion of a row back into the model are written once here. Each
 //! backend only says how to read one column of its row type ([`ColumnRead`]).
+//!
+//! Secrets pass through the store's [`SecretCipher`] on their way in and out: each secret is sealed on its own
+//! (inside the JSON of previous secrets too), so the columns keep their shape with or without encryption.
 
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::id::min_body_at;
 use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
@@ -14,6 +18,8 @@ use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use serde::{Deserialize, Serialize};
+
+use crate::store::SecretTable;
 
 /// A stored value that cannot be read back as the model expects: damaged data, or data written by a newer
 /// version. Backends report it as an internal error.
@@ -103,6 +109,30 @@ pub fn msg_id_floor(at: UnixMillis) -> String {
     id_floor(MessageId::PREFIX, at)
 }
 
+/// The smallest attempt id stamped at `at` or later.
+pub fn attempt_id_floor(at: UnixMillis) -> String {
+    id_floor(AttemptId::PREFIX, at)
+}
+
+/// Adds `number` deliveries with the stored status code `status` to `counts`.
+pub fn add_delivery_count(counts: &mut crate::DeliveryCounts, status: i64, number: u64) -> ColumnResult<()> {
+    match DeliveryStatus::from_code(status) {
+        Some(DeliveryStatus::Success) => counts.success += number,
+        Some(DeliveryStatus::Pending) => counts.pending += number,
+        Some(DeliveryStatus::Fail) => counts.fail += number,
+        Some(DeliveryStatus::Sending) => counts.sending += number,
+        None => return Err(ColumnError(format!("unknown delivery status {status}"))),
+    }
+    Ok(())
+}
+
+/// The offset (0-based, in ascending order) of the `percent`th percentile among `total` values by the nearest
+/// rank method; `None` when there are no values.
+pub fn percentile_offset(total: u64, percent: u64) -> Option<i64> {
+    let rank = (total.checked_mul(percent)?).div_ceil(100).max(1);
+    (total > 0).then(|| i64::try_from(rank - 1).unwrap_or(i64::MAX))
+}
+
 /// The smallest inbound event id stamped at `at` or later.
 pub fn event_id_floor(at: UnixMillis) -> String {
     id_floor(InboundEventId::PREFIX, at)
@@ -138,36 +168,116 @@ pub fn event_type_from(row: &impl ColumnRead) -> ColumnResult<EventType> {
     })
 }
 
-/// A previous secret as stored in `endpoints.previous_secrets` (a JSON array).
+/// A previous secret as stored in `endpoints.previous_secrets` (a JSON array); `key` is sealed.
 #[derive(Serialize, Deserialize)]
 struct StoredSecret {
     key: String,
     expires_at: i64,
 }
 
-pub fn previous_secrets_json(secrets: &SecretSet) -> String {
+impl From<hookrelay_core::cipher::CipherError> for ColumnError {
+    fn from(err: hookrelay_core::cipher::CipherError) -> Self {
+        Self(err.to_string())
+    }
+}
+
+/// The values of an endpoint's two secret columns: the current secret and the JSON of previous ones, each
+/// secret sealed by `cipher`.
+pub fn endpoint_secret_columns(secrets: &SecretSet, cipher: &SecretCipher) -> (String, String) {
     let stored: Vec<StoredSecret> = secrets
         .previous
         .iter()
-        .map(|old| StoredSecret { key: old.secret.to_whsec(), expires_at: old.expires_at })
+        .map(|old| StoredSecret { key: cipher.seal(&old.secret.to_whsec()), expires_at: old.expires_at })
         .collect();
-    to_json(&stored)
+    (cipher.seal(&secrets.current.to_whsec()), to_json(&stored))
 }
 
-fn parse_secret(text: &str) -> ColumnResult<EndpointSecret> {
-    EndpointSecret::parse(text).map_err(|e| ColumnError(format!("stored endpoint secret: {e}")))
+fn open_secret(text: &str, cipher: &SecretCipher) -> ColumnResult<EndpointSecret> {
+    let text = cipher.open(text)?;
+    EndpointSecret::parse(&text).map_err(|e| ColumnError(format!("stored endpoint secret: {e}")))
 }
 
 /// Reads a secret set from its two columns: the current `whsec_` string and the JSON of previous ones.
-pub fn secrets_from_columns(current: &str, previous: &str) -> ColumnResult<SecretSet> {
+pub fn secrets_from_columns(current: &str, previous: &str, cipher: &SecretCipher) -> ColumnResult<SecretSet> {
     let previous: Vec<StoredSecret> = from_json(previous)?;
     Ok(SecretSet {
-        current: parse_secret(current)?,
+        current: open_secret(current, cipher)?,
         previous: previous
             .into_iter()
-            .map(|old| Ok(ExpiringSecret { secret: parse_secret(&old.key)?, expires_at: old.expires_at }))
+            .map(|old| Ok(ExpiringSecret { secret: open_secret(&old.key, cipher)?, expires_at: old.expires_at }))
             .collect::<ColumnResult<_>>()?,
     })
+}
+
+/// An endpoint's secret columns sealed again under the cipher's current key, or `None` when every secret in them
+/// already is (so a re-encryption pass writes only what it changes).
+pub fn reseal_endpoint_secrets(
+    current: &str,
+    previous: &str,
+    cipher: &SecretCipher,
+) -> ColumnResult<Option<(String, String)>> {
+    let stored: Vec<StoredSecret> = from_json(previous)?;
+    if cipher.is_current(current) && stored.iter().all(|old| cipher.is_current(&old.key)) {
+        return Ok(None);
+    }
+    let resealed: Vec<StoredSecret> = stored
+        .into_iter()
+        .map(|old| Ok(StoredSecret { key: cipher.seal(&cipher.open(&old.key)?), expires_at: old.expires_at }))
+        .collect::<ColumnResult<_>>()?;
+    Ok(Some((cipher.seal(&cipher.open(current)?), to_json(&resealed))))
+}
+
+/// The body of a remembered response read back. Responses stored through `put_idempotent` are sealed (one may
+/// carry a secret: a rotated key); those stored with a message are its echo and stay plaintext. A body sealed with
+/// a key no longer configured is forgotten, with a warning: the request then runs again, which is safer than
+/// failing it, and it only happens within the 12 hours a response is remembered.
+pub fn idempotent_body_from(stored: Vec<u8>, cipher: &SecretCipher) -> Option<Vec<u8>> {
+    match cipher.open_bytes(stored) {
+        Ok(body) => Some(body),
+        Err(err) => {
+            tracing::warn!(error = %err, "forgetting a remembered idempotent response that cannot be decrypted");
+            None
+        }
+    }
+}
+
+/// A table a re-encryption pass walks and its secret columns, in the order [`reseal_row`] takes them.
+pub fn secret_table(table: SecretTable) -> (&'static str, &'static [&'static str]) {
+    match table {
+        SecretTable::Endpoints => ("endpoints", &["secret", "previous_secrets"]),
+        SecretTable::Sources => ("sources", &["secrets"]),
+    }
+}
+
+/// The secret columns of one row of `table` sealed again under the cipher's current key, or `None` when they
+/// already are.
+pub fn reseal_row(table: SecretTable, values: &[String], cipher: &SecretCipher) -> ColumnResult<Option<Vec<String>>> {
+    match (table, values) {
+        (SecretTable::Endpoints, [current, previous]) => {
+            Ok(reseal_endpoint_secrets(current, previous, cipher)?.map(|(current, previous)| vec![current, previous]))
+        }
+        (SecretTable::Sources, [secrets]) => Ok(reseal_source_secrets(secrets, cipher)?.map(|secrets| vec![secrets])),
+        _ => Err(ColumnError::new(format!("{} secret columns read for {table:?}", values.len()))),
+    }
+}
+
+/// The key ids of sealed secrets, one per row of its result (`enc:v1:<8 hex digits>:`, 16 characters): current
+/// endpoint secrets and current source secrets. Previous secrets were sealed with the same key as the current one
+/// beside them, so checking the current ones at start finds every key the database needs.
+pub const SEALED_KEY_IDS_SQL: &str = "SELECT DISTINCT substr(secret, 1, 16) FROM endpoints WHERE secret LIKE 'enc:%' \
+     UNION SELECT DISTINCT substr(secrets, 13, 16) FROM sources WHERE secrets LIKE '{\"current\":\"enc:%'";
+
+/// Checks the key-id prefixes that [`SEALED_KEY_IDS_SQL`] found against the cipher's keys, so a missing or wrong
+/// key stops the server at start with an error naming the setting instead of failing deliveries later.
+pub fn check_sealed_key_ids(prefixes: &[String], cipher: &SecretCipher) -> Result<(), crate::StoreError> {
+    for prefix in prefixes {
+        match SecretCipher::key_id_of(prefix) {
+            Some(key_id) => cipher.check_key_id(key_id),
+            None => cipher.open(prefix).map(|_| ()),
+        }
+        .map_err(|err| crate::StoreError::Unavailable(err.to_string()))?;
+    }
+    Ok(())
 }
 
 pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
@@ -186,7 +296,7 @@ pub fn signature_schemes_from_json(text: &str) -> ColumnResult<Vec<SignatureSche
     Ok(names.iter().filter_map(|name| SignatureScheme::from_name(name)).collect())
 }
 
-pub fn endpoint_from(row: &impl ColumnRead) -> ColumnResult<Endpoint> {
+pub fn endpoint_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResult<Endpoint> {
     Ok(Endpoint {
         id: EndpointId::from_trusted(row.text(0)?),
         app_id: AppId::from_trusted(row.text(1)?),
@@ -200,7 +310,7 @@ pub fn endpoint_from(row: &impl ColumnRead) -> ColumnResult<Endpoint> {
         metadata: from_json(&row.text(9)?)?,
         version: row.narrow(10)?,
         headers: from_json(&row.text(11)?)?,
-        secrets: secrets_from_columns(&row.text(12)?, &row.text(13)?)?,
+        secrets: secrets_from_columns(&row.text(12)?, &row.text(13)?, cipher)?,
         created_at: row.int(14)?,
         updated_at: row.int(15)?,
         signature_schemes: signature_schemes_from_json(&row.text(16)?)?,
@@ -320,32 +430,66 @@ pub fn task_from(row: &impl ColumnRead) -> ColumnResult<BackgroundTask> {
 pub const SOURCE_COLUMNS: &str =
     "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at";
 
-/// A source's secrets as stored in `sources.secrets`: `{"current": "…", "previous": [["…", expires_at], …]}`.
+/// A source's secrets as stored in `sources.secrets`: `{"current": "…", "previous": [["…", expires_at], …]}`,
+/// each secret sealed. `current` comes first, which `SEALED_KEY_IDS_SQL` relies on.
 #[derive(Serialize, Deserialize)]
 struct StoredSourceSecrets {
     current: String,
     previous: Vec<(String, UnixMillis)>,
 }
 
-pub fn source_secrets_json(secrets: &SourceSecrets) -> String {
-    to_json(&StoredSourceSecrets { current: secrets.current.clone(), previous: secrets.previous.clone() })
+impl StoredSourceSecrets {
+    fn map(self, mut f: impl FnMut(&str) -> ColumnResult<String>) -> ColumnResult<Self> {
+        Ok(Self {
+            current: f(&self.current)?,
+            previous: self
+                .previous
+                .into_iter()
+                .map(|(secret, expires_at)| Ok((f(&secret)?, expires_at)))
+                .collect::<ColumnResult<_>>()?,
+        })
+    }
 }
 
-pub fn source_from(row: &impl ColumnRead) -> ColumnResult<Source> {
+pub fn source_secrets_json(secrets: &SourceSecrets, cipher: &SecretCipher) -> String {
+    let plain = StoredSourceSecrets { current: secrets.current.clone(), previous: secrets.previous.clone() };
+    // Sealing cannot fail; the closure's error type is only shared with opening.
+    match plain.map(|secret| Ok(cipher.seal(secret))) {
+        Ok(sealed) => to_json(&sealed),
+        Err(_) => "null".into(),
+    }
+}
+
+fn source_secrets_from(text: &str, cipher: &SecretCipher) -> ColumnResult<SourceSecrets> {
+    let stored: StoredSourceSecrets = from_json(text)?;
+    let plain = stored.map(|secret| Ok(cipher.open(secret)?))?;
+    Ok(SourceSecrets { current: plain.current, previous: plain.previous })
+}
+
+/// A source's secrets column sealed again under the cipher's current key, or `None` when it already is.
+pub fn reseal_source_secrets(text: &str, cipher: &SecretCipher) -> ColumnResult<Option<String>> {
+    let stored: StoredSourceSecrets = from_json(text)?;
+    if cipher.is_current(&stored.current) && stored.previous.iter().all(|(secret, _)| cipher.is_current(secret)) {
+        return Ok(None);
+    }
+    Ok(Some(to_json(&stored.map(|secret| Ok(cipher.seal(&cipher.open(secret)?)))?)))
+}
+
+pub fn source_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResult<Source> {
     let provider_name = row.text(4)?;
     let options: serde_json::Map<String, serde_json::Value> = from_json(&row.text(5)?)?;
     // The options were written by `Provider::options`, so a failure here means the row was damaged or written
     // by a version that knew options this one does not.
     let provider = Provider::from_options(&provider_name, &options)
         .map_err(|e| ColumnError(format!("stored options of provider `{provider_name}`: {e}")))?;
-    let secrets: StoredSourceSecrets = from_json(&row.text(6)?)?;
+    let secrets = source_secrets_from(&row.text(6)?, cipher)?;
     Ok(Source {
         id: SourceId::from_trusted(row.text(0)?),
         uid: row.opt_text(1)?,
         name: row.text(2)?,
         app_id: AppId::from_trusted(row.text(3)?),
         provider,
-        secrets: SourceSecrets { current: secrets.current, previous: secrets.previous },
+        secrets,
         tolerance_secs: row.int(7)?,
         created_at: row.int(8)?,
         updated_at: row.int(9)?,
@@ -407,11 +551,50 @@ mod tests {
     }
 
     #[test]
+    fn percentiles_by_nearest_rank() {
+        for (total, percent, offset) in [
+            (0, 50, None),
+            (1, 50, Some(0)),
+            (1, 99, Some(0)),
+            (2, 50, Some(0)),
+            (3, 50, Some(1)),
+            (100, 99, Some(98)),
+            (101, 99, Some(99)),
+            (10, 1, Some(0)),
+        ] {
+            assert_eq!(percentile_offset(total, percent), offset, "{percent}th of {total}");
+        }
+    }
+
+    #[test]
     fn secrets_round_trip_through_their_columns() {
         let mut secrets = SecretSet::new(EndpointSecret::generate());
         secrets.rotate(EndpointSecret::generate(), 1_000, 500);
-        let read = secrets_from_columns(&secrets.current.to_whsec(), &previous_secrets_json(&secrets)).unwrap();
-        assert_eq!(read, secrets);
-        assert!(secrets_from_columns("not a secret", "[]").is_err());
+        for cipher in [SecretCipher::plaintext(), SecretCipher::with_key(&[9; 32])] {
+            let (current, previous) = endpoint_secret_columns(&secrets, &cipher);
+            assert_eq!(current.starts_with("whsec_"), !cipher.encrypts(), "{current}");
+            assert_eq!(previous.contains("whsec_"), !cipher.encrypts(), "{previous}");
+            assert_eq!(secrets_from_columns(&current, &previous, &cipher).unwrap(), secrets);
+        }
+        assert!(secrets_from_columns("not a secret", "[]", &SecretCipher::plaintext()).is_err());
+    }
+
+    #[test]
+    fn resealing_moves_every_secret_to_the_current_key_once() {
+        let mut secrets = SecretSet::new(EndpointSecret::generate());
+        secrets.rotate(EndpointSecret::generate(), 1_000, 500);
+        let (current, previous) = endpoint_secret_columns(&secrets, &SecretCipher::with_key(&[1; 32]));
+        let rotated = SecretCipher::with_key(&[2; 32]).with_previous(&[1; 32]);
+        let (current, previous) = reseal_endpoint_secrets(&current, &previous, &rotated).unwrap().unwrap();
+        assert_eq!(secrets_from_columns(&current, &previous, &SecretCipher::with_key(&[2; 32])).unwrap(), secrets);
+        assert!(reseal_endpoint_secrets(&current, &previous, &rotated).unwrap().is_none());
+
+        let source = SourceSecrets { current: "shh".into(), previous: vec![("old".into(), 5)] };
+        let plain = source_secrets_json(&source, &SecretCipher::plaintext());
+        let sealed = reseal_source_secrets(&plain, &rotated).unwrap().unwrap();
+        assert!(!sealed.contains("shh") && !sealed.contains("old"), "{sealed}");
+        assert!(sealed.starts_with("{\"current\":\"enc:v1:"), "SEALED_KEY_IDS_SQL reads this prefix: {sealed}");
+        assert_eq!(source_secrets_from(&sealed, &rotated).unwrap(), source);
+        assert!(reseal_source_secrets(&sealed, &rotated).unwrap().is_none());
     }
 }

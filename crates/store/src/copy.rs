@@ -33,7 +33,7 @@ use crate::postgres::schema;
 use crate::sqlite::{SqliteStore, lock_path};
 
 /// Every table copied, parents before children, so each row's foreign keys find their parent already there.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "applications",
     "event_types",
     "endpoints",
@@ -44,6 +44,7 @@ pub const TABLES: [&str; 10] = [
     "background_tasks",
     "sources",
     "inbound_events",
+    "api_tokens",
 ];
 
 /// Columns only PostgreSQL has, left to their default (NULL): who holds a delivery's lease. Nobody does after a

@@ -12,6 +12,7 @@ mod page;
 pub mod postgres;
 pub mod sqlite;
 mod store;
+mod tokens;
 
 pub use error::StoreError;
 pub use page::{Order, Page, PageRequest};

@@ -6,6 +6,7 @@ use hookrelay_core::model::{
     Message, SecretSet, SignatureScheme, Source, TaskKind, TaskStatus, TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 
 use crate::{Page, PageRequest, StoreError};
@@ -199,6 +200,66 @@ impl InboundCounts {
     }
 }
 
+/// The dispatcher's queue as operators see it (metrics, health); one cheap query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Deliveries pending (due now or scheduled later) or being sent.
+    pub depth: u64,
+    /// The earliest time an open delivery is due (for one being sent: when its lease ends); `None` when the
+    /// queue is empty. When it is in the past, the dispatcher is that far behind.
+    pub oldest_due_at: Option<UnixMillis>,
+}
+
+/// Attempts by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttemptCounts {
+    pub success: u64,
+    pub fail: u64,
+}
+
+/// An endpoint and how many of its attempts failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointFailures {
+    pub app_id: AppId,
+    pub endpoint_id: EndpointId,
+    pub failures: u64,
+}
+
+/// What happened since a point in time, for operators (`GET /api/v1/stats/`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityStats {
+    /// Messages created in the window.
+    pub messages: u64,
+    /// The deliveries of those messages, by where they stand now.
+    pub deliveries: DeliveryCounts,
+    /// Attempts made in the window, by outcome.
+    pub attempts: AttemptCounts,
+    /// Median duration of those attempts (nearest rank); `None` without attempts.
+    pub attempt_duration_p50_ms: Option<i64>,
+    /// 99th percentile duration of those attempts (nearest rank); `None` without attempts.
+    pub attempt_duration_p99_ms: Option<i64>,
+    /// The endpoints with the most failed attempts in the window, most first (ties in endpoint id order).
+    pub failing_endpoints: Vec<EndpointFailures>,
+}
+
+/// The tables whose secrets a re-encryption pass walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretTable {
+    /// `endpoints.secret` and `endpoints.previous_secrets`.
+    Endpoints,
+    /// `sources.secrets`.
+    Sources,
+}
+
+/// What one batch of a re-encryption pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReencryptBatch {
+    /// The id of the last row looked at, where the next batch starts; `None` once the table is done.
+    pub last: Option<String>,
+    /// Rows whose secrets were sealed again (rows already under the current key are left alone).
+    pub rewritten: u64,
+}
+
 /// Storage for everything hookrelay keeps. Implementations must make each method atomic, and
 /// `publish_message` durable before it returns.
 #[async_trait]
@@ -281,6 +342,13 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<Attempt>>;
     async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt>;
+    /// Every attempt of the application's endpoints (`filter.endpoint_id` narrows it to one), paged by id.
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
 
     // --- idempotency ---
     /// The remembered response for this key, if one exists and has not expired.
@@ -394,6 +462,36 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` inbound events received before `before` (their messages stay). Returns how many.
     async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
 
+    // --- operations ---
+    // --- secrets at rest ---
+    /// Seals the secrets of up to `limit` rows of `table` with ids after `after` (from the start when `None`)
+    /// under the store's current key (or writes them in plaintext when it has none), in one transaction that
+    /// locks those rows. Rows already in that form are not written. Fails, naming the setting, on a secret
+    /// sealed with a key the store does not have.
+    async fn reencrypt_secrets(
+        &self,
+        table: SecretTable,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ReencryptBatch>;
+
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;
+    /// How many deliveries are open and when the earliest of them is due: one query on the queue's index (it
+    /// counts the open deliveries, so its cost follows the backlog), meant for metrics scrapes and health checks.
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+    /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
+    /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats>;
+
+    // API tokens (admin and app-scoped), stored by digest.
+    /// Stores a new token, deleting expired ones in the same transaction; an admin token whose name is taken is
+    /// a `Conflict`, an app token of a missing application is `NotFound`.
+    async fn create_token(&self, token: &ApiToken) -> StoreResult<()>;
+    /// The token with this digest, expired or not (the caller decides).
+    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
+    /// Every admin token, oldest first (app tokens are short-lived and not listed).
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Deletes the admin token with this id or name and returns it; `NotFound` if there is none.
+    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken>;
 }

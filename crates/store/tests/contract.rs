@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
@@ -12,7 +13,8 @@ use hookrelay_core::model::{
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
+use hookrelay_core::token::{self, ApiToken, TokenScope};
+use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId, TokenId};
 use hookrelay_store::*;
 
 fn app(uid: Option<&str>) -> Application {
@@ -1058,6 +1060,316 @@ async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
     assert_eq!(store.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
 }
 
+async fn queue_stats_count_open_deliveries_and_their_earliest_due_time(store: Arc<dyn Store>) {
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let before = now_ms();
+    for _ in 0..2 {
+        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    }
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!(stats.depth, 2);
+    assert!(stats.oldest_due_at.is_some_and(|due| due >= before && due <= now_ms()), "{stats:?}");
+
+    // Being sent still counts; a finished delivery, delivered or given up, does not.
+    let now = now_ms();
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 2, oldest_due_at: Some(now + 60_000) });
+    let outcome = |claimed: &ClaimedDelivery, status, next| AttemptOutcome {
+        attempt: attempt_for(claimed, status, if status == DeliveryStatus::Success { 200 } else { 500 }),
+        next,
+        disable_endpoint: false,
+    };
+    store.record_outcomes(&[outcome(&claimed[0], DeliveryStatus::Fail, NextStep::RetryAt(now + 5_000))]).await.unwrap();
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 2, oldest_due_at: Some(now + 5_000) });
+    store
+        .record_outcomes(&[
+            outcome(&claimed[1], DeliveryStatus::Success, NextStep::Succeeded),
+            outcome(&claimed[0], DeliveryStatus::Fail, NextStep::GiveUp),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
+}
+
+async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints(store: Arc<dyn Store>) {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let now = now_ms();
+    let empty = store.activity_stats(now - DAY, 10).await.unwrap();
+    assert_eq!(empty, ActivityStats::default());
+
+    let (acme, other) = (app(None), app(None));
+    store.create_app(&acme).await.unwrap();
+    store.create_app(&other).await.unwrap();
+    let (ep_a, ep_b, ep_other) =
+        (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None), endpoint(&other.id, None, None));
+    app_with_endpoints(&store, &[ep_a.clone(), ep_b.clone(), ep_other.clone()]).await;
+    // A message from two days ago (outside the window) and three recent ones, to both endpoints of acme; one
+    // recent message of another application.
+    let mut old = message(&acme.id, "a", None);
+    old.id = MessageId::at(now - 2 * DAY);
+    old.created_at = now - 2 * DAY;
+    store.publish_message(&old, None).await.unwrap();
+    for _ in 0..3 {
+        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    }
+    let other_msg = message(&other.id, "a", None);
+    store.publish_message(&other_msg, None).await.unwrap();
+
+    let claimed = store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 9);
+    let mut recent_a_durations = vec![10, 20, 30].into_iter();
+    let mut recent_b_durations = vec![100, 200, 300].into_iter();
+    let mut outcomes = Vec::new();
+    let mut old_b_attempt = None;
+    for delivery in &claimed {
+        let (status, duration, at) = if delivery.msg_id == old.id {
+            // The old message's attempts: to A made now (in the window), to B made two days ago (not).
+            if delivery.endpoint_id == ep_a.id {
+                (DeliveryStatus::Fail, 50, now)
+            } else {
+                (DeliveryStatus::Fail, 7, old.created_at)
+            }
+        } else if delivery.endpoint_id == ep_a.id {
+            (DeliveryStatus::Success, recent_a_durations.next().unwrap(), now)
+        } else if delivery.endpoint_id == ep_b.id {
+            (DeliveryStatus::Fail, recent_b_durations.next().unwrap(), now)
+        } else {
+            (DeliveryStatus::Success, 10, now)
+        };
+        let mut attempt = attempt_for(delivery, status, if status == DeliveryStatus::Success { 200 } else { 500 });
+        attempt.id = AttemptId::at(at);
+        attempt.created_at = at;
+        attempt.response_duration_ms = duration;
+        if delivery.msg_id == old.id && delivery.endpoint_id == ep_b.id {
+            old_b_attempt = Some(attempt.clone());
+        }
+        let next = if status == DeliveryStatus::Success { NextStep::Succeeded } else { NextStep::GiveUp };
+        outcomes.push(AttemptOutcome { attempt, next, disable_endpoint: false });
+    }
+    store.record_outcomes(&outcomes).await.unwrap();
+
+    let stats = store.activity_stats(now - DAY, 10).await.unwrap();
+    assert_eq!(stats.messages, 4);
+    assert_eq!(stats.deliveries, DeliveryCounts { success: 4, fail: 3, ..Default::default() });
+    assert_eq!(stats.attempts, AttemptCounts { success: 4, fail: 4 });
+    // Durations in the window: 10, 10, 20, 30, 50, 100, 200, 300.
+    assert_eq!((stats.attempt_duration_p50_ms, stats.attempt_duration_p99_ms), (Some(30), Some(300)));
+    let failures =
+        |ep: &Endpoint, failures| EndpointFailures { app_id: ep.app_id.clone(), endpoint_id: ep.id.clone(), failures };
+    assert_eq!(stats.failing_endpoints, vec![failures(&ep_b, 3), failures(&ep_a, 1)]);
+    let top_one = store.activity_stats(now - DAY, 1).await.unwrap();
+    assert_eq!(top_one.failing_endpoints, vec![failures(&ep_b, 3)]);
+
+    // The app-wide attempt list: every endpoint of the app, no other app's attempts, filters as elsewhere.
+    let page = PageRequest::first(50, Order::Descending);
+    let failed = AttemptFilter { status: Some(DeliveryStatus::Fail), ..Default::default() };
+    let listed = store.list_attempts_for_app(&acme.id, &failed, &page).await.unwrap();
+    assert_eq!(listed.items.len(), 5);
+    assert!(listed.items.iter().all(|a| a.app_id == acme.id && a.status == DeliveryStatus::Fail));
+    assert_eq!(listed.items.last(), old_b_attempt.as_ref());
+    let all = store.list_attempts_for_app(&acme.id, &AttemptFilter::default(), &page).await.unwrap();
+    assert_eq!(all.items.len(), 8);
+    let only_a = AttemptFilter { endpoint_id: Some(ep_a.id.clone()), ..Default::default() };
+    assert_eq!(store.list_attempts_for_app(&acme.id, &only_a, &page).await.unwrap().items.len(), 4);
+    let two = store.list_attempts_for_app(&acme.id, &failed, &PageRequest::first(2, Order::Descending)).await.unwrap();
+    assert_eq!(two.items, listed.items[..2].to_vec());
+    assert!(!two.done);
+    let elsewhere = store.list_attempts_for_app(&other.id, &AttemptFilter::default(), &page).await.unwrap();
+    assert_eq!(elsewhere.items.iter().map(|a| a.msg_id.clone()).collect::<Vec<_>>(), vec![other_msg.id.clone()]);
+}
+
+/// Reads every row's value of one text column straight from the database, bypassing the store.
+async fn raw_column(database: &TestDatabase, table: &str, column: &str) -> Vec<String> {
+    database.raw_text(&format!("SELECT {column} FROM {table} ORDER BY id")).await
+}
+
+/// Runs re-encryption passes over both tables in batches of `batch` and returns how many rows were rewritten.
+async fn reencrypt_all(store: &Arc<dyn Store>, batch: usize) -> u64 {
+    let mut rewritten = 0;
+    for table in [SecretTable::Endpoints, SecretTable::Sources] {
+        let mut after = None;
+        loop {
+            let done = store.reencrypt_secrets(table, after.as_deref(), batch).await.unwrap();
+            rewritten += done.rewritten;
+            match done.last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+    }
+    rewritten
+}
+
+fn open_error(result: Result<Arc<dyn Store>, StoreError>) -> String {
+    match result {
+        Ok(_) => panic!("the store opened with a key that cannot read its secrets"),
+        Err(err) => err.to_string(),
+    }
+}
+
+async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDatabase) {
+    let (old_key, new_key) = ([1u8; 32], [2u8; 32]);
+    // A database written before encryption was turned on.
+    let plain = database.open().await;
+    let acme = app(None);
+    plain.create_app(&acme).await.unwrap();
+    let mut legacy = endpoint(&acme.id, None, None);
+    legacy.secrets.rotate(EndpointSecret::generate(), now_ms(), 3_600_000);
+    app_with_endpoints(&plain, std::slice::from_ref(&legacy)).await;
+    let mut stripe = source(&acme.id, None);
+    stripe.secrets.rotate("whsec_b2xkIHNvdXJjZQ".into(), now_ms(), 3_600_000);
+    plain.create_source(&stripe).await.unwrap();
+    assert_eq!(raw_column(database, "endpoints", "secret").await, vec![legacy.secrets.current.to_whsec()]);
+    drop(plain);
+
+    // With a key: old plaintext rows still read, new rows are sealed, in every secret column.
+    let sealed = database.open_with(SecretCipher::with_key(&old_key)).await.unwrap();
+    assert_eq!(sealed.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(sealed.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    let mut fresh = endpoint(&acme.id, None, None);
+    fresh.secrets.rotate(EndpointSecret::generate(), now_ms(), 3_600_000);
+    app_with_endpoints(&sealed, std::slice::from_ref(&fresh)).await;
+    let stored =
+        database.raw_text(&format!("SELECT secret || previous_secrets FROM endpoints WHERE id = '{}'", fresh.id)).await;
+    assert!(stored[0].starts_with("enc:v1:"), "{}", stored[0]);
+    assert!(!stored[0].contains("whsec_"), "a secret is stored in plaintext: {}", stored[0]);
+    assert_eq!(sealed.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
+    let msg = message(&acme.id, "a", None);
+    sealed.publish_message(&msg, None).await.unwrap();
+    let claimed = sealed.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    let fresh_claim = claimed.iter().find(|d| d.endpoint_id == fresh.id).expect("the new endpoint's delivery");
+    assert_eq!(fresh_claim.secrets, fresh.secrets);
+    // A remembered response may carry a secret (a rotated key): it is sealed too.
+    let remembered = IdempotentResponse {
+        key: "scope-1".into(),
+        status: 200,
+        body: format!(r#"{{"key":"{}"}}"#, fresh.secrets.current.to_whsec()).into_bytes(),
+        expires_at: now_ms() + 60_000,
+    };
+    sealed.put_idempotent(&remembered).await.unwrap();
+    assert_eq!(sealed.get_idempotent("scope-1").await.unwrap(), Some(remembered.clone()));
+    let raw_bodies = database.raw_text(database.idempotency_bodies_sql()).await;
+    assert!(raw_bodies.iter().all(|body| body.starts_with("enc:v1:") && !body.contains("whsec_")), "{raw_bodies:?}");
+    // Re-encryption seals the rows written before the key, and only those.
+    assert_eq!(reencrypt_all(&sealed, 1).await, 2, "the legacy endpoint and the source");
+    assert_eq!(reencrypt_all(&sealed, 1).await, 0);
+    for text in raw_column(database, "endpoints", "secret || previous_secrets").await {
+        assert!(!text.contains("whsec_"), "{text}");
+    }
+    let sources = raw_column(database, "sources", "secrets").await;
+    assert!(!sources[0].contains("c2VjcmV0") && !sources[0].contains("b2xkIHNvdXJjZQ"), "{}", sources[0]);
+    drop(sealed);
+
+    // Without the key, or with another one, the store refuses to start and says which setting to fix.
+    let err = open_error(database.open_with(SecretCipher::plaintext()).await);
+    assert!(err.contains("HOOKRELAY_ENCRYPTION_KEY is not set"), "{err}");
+    let err = open_error(database.open_with(SecretCipher::with_key(&new_key)).await);
+    assert!(err.contains("HOOKRELAY_ENCRYPTION_KEY_PREVIOUS"), "{err}");
+
+    // Rotation: the new key with the old one as previous reads everything, then re-encryption moves it all over.
+    let rotated = database.open_with(SecretCipher::with_key(&new_key).with_previous(&old_key)).await.unwrap();
+    assert_eq!(rotated.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(reencrypt_all(&rotated, 2).await, 3);
+    drop(rotated);
+    let only_new = database.open_with(SecretCipher::with_key(&new_key)).await.unwrap();
+    assert_eq!(only_new.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(only_new.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
+    assert_eq!(only_new.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    // A remembered response sealed with a key that is gone is forgotten (the request runs again), not an error.
+    assert_eq!(only_new.get_idempotent("scope-1").await.unwrap(), None);
+}
+
+fn admin_token(name: &str) -> (String, ApiToken) {
+    let (secret, digest) = token::generate("hr_admin_");
+    let token = ApiToken {
+        id: TokenId::new(),
+        name: name.into(),
+        scope: TokenScope::Admin,
+        digest,
+        created_at: now_ms(),
+        expires_at: None,
+    };
+    (secret, token)
+}
+
+fn app_token(app_id: &AppId, read_only: bool, expires_at: i64) -> ApiToken {
+    let (_, digest) = token::generate("hr_app_");
+    ApiToken {
+        id: TokenId::new(),
+        name: app_id.as_str().into(),
+        scope: TokenScope::App { app_id: app_id.clone(), read_only },
+        digest,
+        created_at: now_ms(),
+        expires_at: Some(expires_at),
+    }
+}
+
+async fn tokens_are_found_by_digest_and_admin_names_are_unique(store: Arc<dyn Store>) {
+    let (secret, ci) = admin_token("ci");
+    store.create_token(&ci).await.unwrap();
+    assert_eq!(store.find_token(&token::digest(&secret)).await.unwrap(), Some(ci.clone()));
+    assert_eq!(store.find_token(&token::digest("hr_admin_wrong")).await.unwrap(), None);
+    let (_, again) = admin_token("ci");
+    assert!(matches!(store.create_token(&again).await, Err(StoreError::Conflict(detail)) if detail.contains("`ci`")));
+
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let portal = app_token(&acme.id, true, now_ms() + 60_000);
+    store.create_token(&portal).await.unwrap();
+    assert_eq!(store.find_token(&portal.digest).await.unwrap(), Some(portal.clone()));
+    // Many portal tokens may share their application's id as a name; only admin names are unique.
+    store.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
+    // A token for an application that does not exist is refused.
+    assert!(matches!(
+        store.create_token(&app_token(&AppId::new(), false, now_ms() + 60_000)).await,
+        Err(StoreError::NotFound)
+    ));
+    // Only admin tokens are listed, oldest first.
+    let (_, deploy) = admin_token("deploy");
+    store.create_token(&deploy).await.unwrap();
+    let listed = store.list_admin_tokens().await.unwrap();
+    assert_eq!(listed, vec![ci, deploy]);
+}
+
+async fn revoking_an_admin_token_deletes_it_by_id_or_name(store: Arc<dyn Store>) {
+    let (_, ci) = admin_token("ci");
+    let (_, deploy) = admin_token("deploy");
+    store.create_token(&ci).await.unwrap();
+    store.create_token(&deploy).await.unwrap();
+    assert_eq!(store.revoke_admin_token("ci").await.unwrap(), ci);
+    assert_eq!(store.revoke_admin_token(deploy.id.as_str()).await.unwrap(), deploy);
+    assert!(matches!(store.revoke_admin_token("ci").await, Err(StoreError::NotFound)));
+    assert_eq!(store.find_token(&ci.digest).await.unwrap(), None);
+    assert!(store.list_admin_tokens().await.unwrap().is_empty());
+    // The name is free again.
+    store.create_token(&admin_token("ci").1).await.unwrap();
+    // App tokens are not revoked through the admin route, even when named like one.
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    store.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
+    assert!(matches!(store.revoke_admin_token(acme.id.as_str()).await, Err(StoreError::NotFound)));
+}
+
+async fn app_tokens_go_with_their_app_and_expired_ones_are_swept(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let expired = app_token(&acme.id, false, now_ms() - 1);
+    store.create_token(&expired).await.unwrap();
+    // Still found (the caller refuses it by its expiry) until the next token is created.
+    assert_eq!(store.find_token(&expired.digest).await.unwrap(), Some(expired.clone()));
+    let live = app_token(&acme.id, false, now_ms() + 60_000);
+    store.create_token(&live).await.unwrap();
+    assert_eq!(store.find_token(&expired.digest).await.unwrap(), None);
+    assert_eq!(store.find_token(&live.digest).await.unwrap(), Some(live.clone()));
+    store.delete_app(&acme.id).await.unwrap();
+    assert_eq!(store.find_token(&live.digest).await.unwrap(), None);
+}
+
 /// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
 /// empty [`TestDatabase`]. Most cases take a store on it; those under `database:` take the database itself (to
 /// open several stores, or to simulate a crash).
@@ -1091,9 +1403,15 @@ macro_rules! backend_tests {
                 inbound_event_lists_are_newest_first_and_filter_by_status,
                 inbound_counts_split_by_outcome_and_reason_since_a_time,
                 old_inbound_events_are_purged_in_batches,
+                queue_stats_count_open_deliveries_and_their_earliest_due_time,
+                activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,
+                tokens_are_found_by_digest_and_admin_names_are_unique,
+                revoking_an_admin_token_deletes_it_by_id_or_name,
+                app_tokens_go_with_their_app_and_expired_ones_are_swept,
             );
             backend_tests!(@databases $new_database;
                 interrupted_and_manual_deliveries_are_due_again,
+                secrets_are_sealed_at_rest_and_move_to_a_new_key,
             );
         }
     };
@@ -1141,6 +1459,36 @@ impl TestDatabase {
         match self {
             Self::Sqlite { dir } => drop(dir),
             Self::Postgres(schema) => schema.drop_now().await,
+        }
+    }
+
+    /// Opens a store whose secrets pass through `cipher`; fails as a starting process would.
+    async fn open_with(&self, cipher: SecretCipher) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Self::Sqlite { dir } => {
+                Arc::new(sqlite::SqliteStore::open_with_cipher(&dir.path().join("test.db"), cipher)?)
+            }
+            Self::Postgres(schema) => Arc::new(schema.connect_with_cipher(cipher).await?),
+        })
+    }
+
+    /// The first column of every row `sql` returns, as text, read without the store.
+    async fn raw_text(&self, sql: &str) -> Vec<String> {
+        match self {
+            Self::Sqlite { dir } => {
+                let conn = rusqlite::Connection::open(dir.path().join("test.db")).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+            }
+            Self::Postgres(schema) => schema.raw_text(sql).await,
+        }
+    }
+
+    /// SQL that reads the bodies of remembered responses as text.
+    fn idempotency_bodies_sql(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "SELECT CAST(body AS TEXT) FROM idempotency",
+            Self::Postgres(_) => "SELECT convert_from(body, 'UTF8') FROM idempotency",
         }
     }
 
@@ -1193,7 +1541,9 @@ backend_tests!(postgres_backend, new_postgres_database());
 mod postgres_harness {
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    use hookrelay_core::cipher::SecretCipher;
     use hookrelay_core::time::now_ms;
+    use hookrelay_store::StoreError;
     use hookrelay_store::postgres::PostgresStore;
 
     const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -1242,6 +1592,27 @@ mod postgres_harness {
                 Ok(store) => store,
                 Err(err) => panic!("cannot open a PostgresStore on schema {} of {}: {err}", self.name, self.url),
             }
+        }
+
+        /// A store whose connections use only this schema and whose secrets pass through `cipher`.
+        pub async fn connect_with_cipher(&self, cipher: SecretCipher) -> Result<PostgresStore, StoreError> {
+            PostgresStore::connect_with_cipher(&self.schema_url(), 4, cipher).await
+        }
+
+        fn schema_url(&self) -> String {
+            let separator = if self.url.contains('?') { '&' } else { '?' };
+            format!("{}{separator}options=-csearch_path%3D{}", self.url, self.name)
+        }
+
+        /// The first column of every row `sql` returns, read on a connection of its own.
+        pub async fn raw_text(&self, sql: &str) -> Vec<String> {
+            let (client, connection) =
+                tokio_postgres::connect(&self.schema_url(), tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let rows = client.query(sql, &[]).await.unwrap();
+            drop(client);
+            let _ = driver.await;
+            rows.iter().map(|row| row.get(0)).collect()
         }
 
         /// Drops the schema. Awaited on the test's runtime, so the connections of stores dropped just before can

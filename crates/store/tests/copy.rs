@@ -19,7 +19,8 @@ use hookrelay_core::model::{
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
+use hookrelay_core::token::{self, ApiToken, TokenScope};
+use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId, TokenId};
 use hookrelay_store::copy::{CopyReport, TABLES, sqlite_to_postgres};
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::*;
@@ -30,7 +31,7 @@ use tokio_postgres::{Client, NoTls};
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Each table's primary key, for a deterministic row order on both sides.
-const PRIMARY_KEYS: [(&str, &str); 10] = [
+const PRIMARY_KEYS: [(&str, &str); 11] = [
     ("applications", "id"),
     ("event_types", "name"),
     ("endpoints", "id"),
@@ -41,6 +42,7 @@ const PRIMARY_KEYS: [(&str, &str); 10] = [
     ("background_tasks", "id"),
     ("sources", "id"),
     ("inbound_events", "id"),
+    ("api_tokens", "id"),
 ];
 
 /// More messages than one copy batch holds (1,000 rows), so several batches per table are exercised.
@@ -334,6 +336,17 @@ async fn populate(path: &Path) {
     let repeat = message(&acme.id, "invoice.paid", r#"{"data":{"id":"inv_9"}}"#);
     assert!(matches!(store.ingest(&again, Some(&repeat)).await.unwrap(), IngestOutcome::Duplicate { .. }));
     store.record_rejection(&inbound(InboundStatus::Rejected, None, Some("signature_mismatch"))).await.unwrap();
+
+    // API tokens: a named admin token (no application, no expiry) and a read-only application token (the digest
+    // is a blob).
+    for (name, scope, expires_at) in [
+        ("ci".to_owned(), TokenScope::Admin, None),
+        (acme.id.as_str().to_owned(), TokenScope::App { app_id: acme.id.clone(), read_only: true }, Some(now + 60_000)),
+    ] {
+        let (_, digest) = token::generate("hr_test_");
+        let token = ApiToken { id: TokenId::new(), name, scope, digest, created_at: now, expires_at };
+        store.create_token(&token).await.unwrap();
+    }
 
     // The bulk: published concurrently so group commit keeps it quick.
     let mut publishing = tokio::task::JoinSet::new();

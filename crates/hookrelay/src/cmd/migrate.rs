@@ -1,11 +1,14 @@
 //! `hookrelay migrate`: bring the database schema up to date and exit (for deploy pipelines; `serve` also
 //! migrates at start), or, with `--from` and `--to`, copy an embedded SQLite database into an empty PostgreSQL
-//! database to move a deployment onto the shared backend.
+//! database to move a deployment onto the shared backend, or, with `--reencrypt`, seal every stored secret again
+//! under the current encryption key (after turning encryption on or changing the key).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_store::copy::{CopyReport, sqlite_to_postgres};
+use hookrelay_store::{SecretTable, Store};
 
 use crate::config::{DATABASE_FILE, ServeArgs, redact_password};
 use crate::{cmd::serve::open_store, logging};
@@ -27,14 +30,25 @@ pub struct MigrateArgs {
     /// hookrelay data. Needs --from
     #[arg(long, value_name = "POSTGRES_URL", requires = "from")]
     pub to: Option<String>,
+
+    /// After upgrading, encrypt every endpoint and source secret again with HOOKRELAY_ENCRYPTION_KEY (reading old
+    /// ones with HOOKRELAY_ENCRYPTION_KEY_PREVIOUS), in batches; without a key, write them back in plaintext
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub reencrypt: bool,
 }
+
+/// Rows re-encrypted per transaction: small enough not to hold row locks for long beside running servers.
+const REENCRYPT_BATCH: usize = 500;
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let config = args.serve.resolve()?;
     logging::init(&config.log, &config.log_format);
     let (Some(from), Some(to)) = (args.from, args.to) else {
-        open_store(&config).await?;
+        let store = open_store(&config).await?;
         println!("database {} is up to date", config.database.describe());
+        if args.reencrypt {
+            reencrypt(store.as_ref(), &config.cipher).await?;
+        }
         return Ok(());
     };
     let source = sqlite_path(&from)?;
@@ -45,6 +59,31 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("copying {} into PostgreSQL failed", source.display()))?;
     print!("{}", summary(&source, &report, &redact_password(&to)));
+    Ok(())
+}
+
+/// Seals every stored secret under the cipher's current key, table by table, in batches.
+async fn reencrypt(store: &dyn Store, cipher: &SecretCipher) -> anyhow::Result<()> {
+    match cipher.current_key_id() {
+        Some(id) => println!("encrypting stored secrets with the key HOOKRELAY_ENCRYPTION_KEY (key id {id})"),
+        None => println!("HOOKRELAY_ENCRYPTION_KEY is not set: writing stored secrets back in plaintext"),
+    }
+    for (table, name) in [(SecretTable::Endpoints, "endpoints"), (SecretTable::Sources, "sources")] {
+        let (mut after, mut rewritten) = (None::<String>, 0);
+        loop {
+            let batch = store
+                .reencrypt_secrets(table, after.as_deref(), REENCRYPT_BATCH)
+                .await
+                .with_context(|| format!("re-encrypting the secrets of {name} failed"))?;
+            rewritten += batch.rewritten;
+            match batch.last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        println!("  {name:<10}{rewritten:>10} rewritten");
+    }
+    println!("done: every stored secret now uses the current key; HOOKRELAY_ENCRYPTION_KEY_PREVIOUS can be removed");
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod provider;
 pub mod recover;
 pub mod serve;
 pub mod sign;
+pub mod token;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -42,4 +43,6 @@ pub enum Command {
     BenchReference(bench::reference::ReferenceArgs),
     /// Print the headers a provider would send with a body, to try an ingest URL locally.
     Sign(sign::SignArgs),
+    /// Create, list or revoke named admin tokens through a running server.
+    Token(token::TokenArgs),
 }

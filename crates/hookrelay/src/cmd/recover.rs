@@ -102,7 +102,7 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
 }
 
 /// The token from `--token`/`HOOKRELAY_ADMIN_TOKEN`, else the one `hookrelay serve` stored in the data dir.
-fn resolve_token(given: Option<&str>, stored: &Path) -> anyhow::Result<String> {
+pub(crate) fn resolve_token(given: Option<&str>, stored: &Path) -> anyhow::Result<String> {
     if let Some(token) = given.map(str::trim).filter(|t| !t.is_empty()) {
         return Ok(token.to_owned());
     }
@@ -115,15 +115,15 @@ fn resolve_token(given: Option<&str>, stored: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// A small client of the hookrelay API.
-struct Api {
+/// A small client of the hookrelay API (also used by `hookrelay token`).
+pub(crate) struct Api {
     http: reqwest::Client,
     base: reqwest::Url,
     token: String,
 }
 
 impl Api {
-    fn new(base: &str, token: String) -> anyhow::Result<Self> {
+    pub(crate) fn new(base: &str, token: String) -> anyhow::Result<Self> {
         let base = reqwest::Url::parse(base).with_context(|| format!("--url `{base}` is not a URL"))?;
         if base.cannot_be_a_base() {
             bail!("--url `{base}` must be an http(s) URL such as http://127.0.0.1:8071");
@@ -149,15 +149,21 @@ impl Api {
         Ok(url)
     }
 
-    async fn post(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
+    pub(crate) async fn post(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {
         let url = self.url(segments)?;
         let request = self.http.post(url.clone()).bearer_auth(&self.token).json(body);
         answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
     }
 
-    async fn get(&self, segments: &[&str]) -> anyhow::Result<Value> {
+    pub(crate) async fn get(&self, segments: &[&str]) -> anyhow::Result<Value> {
         let url = self.url(segments)?;
         let request = self.http.get(url).bearer_auth(&self.token);
+        answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
+    }
+
+    pub(crate) async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        let url = self.url(segments)?;
+        let request = self.http.delete(url).bearer_auth(&self.token);
         answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
     }
 }

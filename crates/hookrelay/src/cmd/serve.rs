@@ -10,6 +10,7 @@ use hookrelay_api::{ApiState, TaskRunner, router};
 use hookrelay_core::operational::{EventSink, NoEvents};
 use hookrelay_engine::DispatcherConfig;
 use hookrelay_engine::maintenance::MaintenanceConfig;
+use hookrelay_metrics::Metrics;
 use hookrelay_store::Store;
 use hookrelay_store::postgres::PostgresStore;
 use hookrelay_store::sqlite::SqliteStore;
@@ -51,11 +52,12 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> 
         Database::Sqlite(path) => {
             let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
-            let store = SqliteStore::open(path).with_context(|| format!("cannot open database {described}"))?;
+            let store = SqliteStore::open_with_cipher(path, config.cipher.clone())
+                .with_context(|| format!("cannot open database {described}"))?;
             Ok(Arc::new(store))
         }
         Database::Postgres { url, pool_size } => {
-            let store = PostgresStore::connect(url, *pool_size)
+            let store = PostgresStore::connect_with_cipher(url, *pool_size, config.cipher.clone())
                 .await
                 .with_context(|| format!("cannot open database {described}"))?;
             Ok(Arc::new(store))
@@ -74,6 +76,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         );
     }
     let store = open_store(&config).await?;
+    if !config.cipher.encrypts() {
+        tracing::warn!(
+            "HOOKRELAY_ENCRYPTION_KEY is not set: endpoint and source secrets are stored in plaintext in the \
+             database; set it to 32 random bytes in base64 (`openssl rand -base64 32`) to encrypt them"
+        );
+    }
     let database = config.database.describe();
     let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;
     let new_work = Arc::new(Notify::new());
@@ -82,6 +90,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     // publishers. Everything the engine spawns stays on this runtime.
     let delivery_runtime = DeliveryRuntime::new()?;
     let outbound = delivery_runtime.enter();
+    // One set of metrics per server (tests run several in one process), shared by the dispatcher and the API.
+    let metrics = Arc::new(Metrics::new());
     let events: Arc<dyn EventSink> = match config.operational_webhook.clone() {
         Some(operational) => hookrelay_engine::operational::start(operational)?,
         None => Arc::new(NoEvents),
@@ -93,10 +103,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             retry_client_errors: config.retry_client_errors,
             delivery_timeout: config.delivery_timeout,
             allow_private_endpoints: config.allow_private_endpoints,
+            whitelist_subnets: config.whitelist_subnets.clone(),
+            https_only: config.https_only,
+            egress_proxy: config.egress_proxy.clone(),
             max_in_flight: config.max_in_flight,
             endpoint_concurrency: config.endpoint_concurrency,
             breaker_threshold: config.breaker_threshold,
             breaker_pause: config.breaker_pause,
+            metrics: metrics.clone(),
             ..DispatcherConfig::default()
         },
         new_work.clone(),
@@ -107,6 +121,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         MaintenanceConfig {
             disable_failing_after: config.disable_failing_after,
             payload_retention: config.payload_retention,
+            metrics: metrics.clone(),
         },
         events.clone(),
     );
@@ -117,13 +132,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
+        auth: config.auth.clone(),
         on_new_work: new_work,
         max_body_bytes: config.max_body_bytes,
         ingest_max_body_bytes: config.ingest_max_body_bytes,
+        https_only: config.https_only,
         tasks: tasks.clone(),
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),
         app_ids: Arc::default(),
+        metrics,
+        metrics_token: config.metrics_token.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -273,6 +273,15 @@ impl ServerProcess {
     /// Starts `hookrelay serve` on a free loopback port with `data_dir`, the test admin token, loopback
     /// endpoints allowed, quiet logs, and `env` on top (`HOOKRELAY_*` settings); returns once it listens.
     pub fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start(data_dir, env, None)
+    }
+
+    /// Like [`ServerProcess::spawn`], collecting the lines the server writes to stderr (its logs) into `logs`.
+    pub fn spawn_capturing_logs(data_dir: &Path, env: &[(&str, &str)], logs: Arc<Mutex<Vec<String>>>) -> Self {
+        Self::start(data_dir, env, Some(logs))
+    }
+
+    fn start(data_dir: &Path, env: &[(&str, &str)], logs: Option<Arc<Mutex<Vec<String>>>>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
         command
             .arg("serve")
@@ -283,8 +292,15 @@ impl ServerProcess {
             .env("HOOKRELAY_LOG", "error")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if logs.is_some() { Stdio::piped() } else { Stdio::inherit() });
         let mut child = command.spawn().expect("hookrelay starts");
+        if let (Some(logs), Some(stderr)) = (logs, child.stderr.take()) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    logs.lock().expect("log lines").push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {

@@ -20,15 +20,20 @@ mod recovery;
 mod resources;
 mod rows;
 pub mod schema;
+mod secrets;
 mod sources;
+mod stats;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
 use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -58,12 +63,20 @@ pub struct PostgresStore {
     lost_contact: std::sync::atomic::AtomicBool,
     /// When this process last deleted expired idempotency records.
     last_cleanup: std::sync::atomic::AtomicI64,
+    /// Seals secrets on their way into the database and opens them on their way out.
+    cipher: SecretCipher,
 }
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`, libpq's URL format; `?options=-csearch_path%3D…` selects
     /// a schema) with a pool of at most `pool_size` connections, and brings the schema up to date.
     pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
+        Self::connect_with_cipher(url, pool_size, SecretCipher::plaintext()).await
+    }
+
+    /// Like [`connect`](Self::connect), with secrets sealed by `cipher`. Fails if the database holds secrets
+    /// sealed with a key the cipher does not have.
+    pub async fn connect_with_cipher(url: &str, pool_size: usize, cipher: SecretCipher) -> StoreResult<Self> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|err| StoreError::Unavailable(format!("invalid PostgreSQL URL: {err}")))?;
         let manager =
@@ -81,9 +94,17 @@ impl PostgresStore {
             instance_id: std::sync::Mutex::new(new_instance_id()),
             lost_contact: std::sync::atomic::AtomicBool::new(false),
             last_cleanup: std::sync::atomic::AtomicI64::new(0),
+            cipher,
         };
         let mut db = store.client().await?;
         schema::migrate(&mut db).await?;
+        let prefixes = rows::query(&db, crate::columns::SEALED_KEY_IDS_SQL, &[])
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|row| crate::columns::ColumnRead::text(row, 0))
+            .collect::<crate::columns::ColumnResult<Vec<_>>>()?;
+        crate::columns::check_sealed_key_ids(&prefixes, &store.cipher)?;
         Ok(store)
     }
 
@@ -301,10 +322,50 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn reencrypt_secrets(
+        &self,
+        table: SecretTable,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ReencryptBatch> {
+        let mut db = self.client().await?;
+        secrets::reencrypt(&mut db, table, after, limit, &self.cipher).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let db = self.client().await?;
         db.execute("SELECT 1", &[]).await.map_err(pg_error)?;
         Ok(())
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        let mut db = self.client().await?;
+        stats::queue_stats(&mut db).await
+    }
+
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+        let mut db = self.client().await?;
+        stats::activity_stats(&mut db, since, top).await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        tokens::create_token(&mut db, token).await
+    }
+
+    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        let db = self.client().await?;
+        tokens::find_token(&db, digest).await
+    }
+
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let db = self.client().await?;
+        tokens::list_admin_tokens(&db).await
+    }
+
+    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken> {
+        let db = self.client().await?;
+        tokens::revoke_admin_token(&db, id_or_name).await
     }
 
     async fn create_app(&self, app: &Application) -> StoreResult<()> {
@@ -364,22 +425,22 @@ impl Store for PostgresStore {
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let mut db = self.client().await?;
-        resources::create_endpoint(&mut db, endpoint).await
+        resources::create_endpoint(&mut db, endpoint, &self.cipher).await
     }
 
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
         let mut db = self.client().await?;
-        resources::get_endpoint(&mut db, app_id, id_or_uid).await
+        resources::get_endpoint(&mut db, app_id, id_or_uid, &self.cipher).await
     }
 
     async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
         let mut db = self.client().await?;
-        resources::list_endpoints(&mut db, app_id, page).await
+        resources::list_endpoints(&mut db, app_id, page, &self.cipher).await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let mut db = self.client().await?;
-        resources::update_endpoint(&mut db, endpoint).await
+        resources::update_endpoint(&mut db, endpoint, &self.cipher).await
     }
 
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
@@ -427,7 +488,7 @@ impl Store for PostgresStore {
         page: &PageRequest,
     ) -> StoreResult<Page<(Endpoint, Delivery)>> {
         let mut db = self.client().await?;
-        resources::list_message_deliveries(&mut db, msg_id, page).await
+        resources::list_message_deliveries(&mut db, msg_id, page, &self.cipher).await
     }
 
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
@@ -455,6 +516,16 @@ impl Store for PostgresStore {
         resources::list_attempts_for_message(&mut db, msg_id, filter, page).await
     }
 
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let mut db = self.client().await?;
+        resources::list_attempts_for_app(&mut db, app_id, filter, page).await
+    }
+
     async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
         let mut db = self.client().await?;
         resources::get_attempt(&mut db, msg_id, attempt_id).await
@@ -462,12 +533,12 @@ impl Store for PostgresStore {
 
     async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
         let mut db = self.client().await?;
-        resources::get_idempotent(&mut db, key).await
+        resources::get_idempotent(&mut db, key, &self.cipher).await
     }
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
         let mut db = self.client().await?;
-        resources::put_idempotent(&mut db, response).await
+        resources::put_idempotent(&mut db, response, &self.cipher).await
     }
 
     async fn claim_due(
@@ -479,7 +550,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let claimed = async {
             let mut db = self.client().await?;
-            queue::claim_due(&mut db, now, limit, lease_until, skip_endpoints, &self.instance_id()).await
+            queue::claim_due(&mut db, now, limit, lease_until, skip_endpoints, &self.instance_id(), &self.cipher).await
         };
         self.note(claimed.await)
     }
@@ -573,22 +644,22 @@ impl Store for PostgresStore {
 
     async fn create_source(&self, source: &Source) -> StoreResult<()> {
         let mut db = self.client().await?;
-        sources::create_source(&mut db, source).await
+        sources::create_source(&mut db, source, &self.cipher).await
     }
 
     async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source> {
         let mut db = self.client().await?;
-        sources::get_source(&mut db, id_or_uid).await
+        sources::get_source(&mut db, id_or_uid, &self.cipher).await
     }
 
     async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
         let mut db = self.client().await?;
-        sources::list_sources(&mut db, page).await
+        sources::list_sources(&mut db, page, &self.cipher).await
     }
 
     async fn update_source(&self, source: &Source) -> StoreResult<()> {
         let mut db = self.client().await?;
-        sources::update_source(&mut db, source).await
+        sources::update_source(&mut db, source, &self.cipher).await
     }
 
     async fn delete_source(&self, id: &SourceId) -> StoreResult<()> {

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use deadpool_postgres::{Client, GenericClient};
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId, MessageId};
@@ -40,6 +41,7 @@ pub async fn claim_due(
     lease_until: UnixMillis,
     skip_endpoints: &[EndpointId],
     instance_id: &str,
+    cipher: &SecretCipher,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let skip: Vec<&str> = skip_endpoints.iter().map(EndpointId::as_str).collect();
     let limit = sql_limit(limit);
@@ -79,6 +81,8 @@ pub async fn claim_due(
     let rows = query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id]).await.map_err(pg_error)?;
 
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
+    // Secrets are opened once per endpoint per batch, not once per delivery.
+    let mut secrets: HashMap<String, SecretSet> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut fifo = Vec::new();
     for row in &rows {
@@ -92,16 +96,25 @@ pub async fn claim_due(
                 shared
             }
         };
+        let endpoint_id = row.text(1)?;
+        let endpoint_secrets = match secrets.get(&endpoint_id) {
+            Some(known) => known.clone(),
+            None => {
+                let opened = secrets_from_columns(&row.text(11)?, &row.text(12)?, cipher)?;
+                secrets.insert(endpoint_id.clone(), opened.clone());
+                opened
+            }
+        };
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.text(5)?),
             msg_id: MessageId::from_trusted(msg_id),
-            endpoint_id: EndpointId::from_trusted(row.text(1)?),
+            endpoint_id: EndpointId::from_trusted(endpoint_id),
             event_type: row.text(6)?,
             event_id: row.opt_text(8)?,
             payload,
             url: row.text(9)?,
             headers: from_json(&row.text(10)?)?,
-            secrets: secrets_from_columns(&row.text(11)?, &row.text(12)?)?,
+            secrets: endpoint_secrets,
             rate_limit: row.opt_narrow(13)?,
             signature_schemes: signature_schemes_from_json(&row.text(14)?)?,
             attempts: row.narrow(2)?,

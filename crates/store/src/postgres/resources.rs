@@ -2,6 +2,7 @@
 //! idempotency records and background tasks.
 
 use deadpool_postgres::{Client, GenericClient};
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::now_ms;
@@ -139,7 +140,7 @@ pub async fn unknown_event_types(db: &mut Client, names: &[String]) -> StoreResu
     Ok(names.iter().filter(|name| !known.contains(*name)).cloned().collect())
 }
 
-async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool) -> StoreResult<()> {
+async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, filter_types, channels, rate_limit, disabled, \
          metadata, version, headers, secret, previous_secrets, created_at, updated_at, signature_schemes, fifo) \
@@ -152,6 +153,7 @@ async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool) -> StoreResult
          failing_since = CASE WHEN $9::bigint = 0 AND disabled = 1 THEN NULL ELSE failing_since END \
          WHERE id = $1 AND app_id = $2"
     };
+    let (secret, previous_secrets) = endpoint_secret_columns(&ep.secrets, cipher);
     let changed = execute(
         db,
         sql,
@@ -168,8 +170,8 @@ async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool) -> StoreResult
             &to_json(&ep.metadata),
             &i64::from(ep.version),
             &to_json(&ep.headers),
-            &ep.secrets.current.to_whsec(),
-            &previous_secrets_json(&ep.secrets),
+            &secret,
+            &previous_secrets,
             &ep.created_at,
             &ep.updated_at,
             &signature_schemes_json(&ep.signature_schemes),
@@ -181,25 +183,35 @@ async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool) -> StoreResult
     expect_changed(changed)
 }
 
-pub async fn create_endpoint(db: &mut Client, endpoint: &Endpoint) -> StoreResult<()> {
-    write_endpoint(db, endpoint, true).await
+pub async fn create_endpoint(db: &mut Client, endpoint: &Endpoint, cipher: &SecretCipher) -> StoreResult<()> {
+    write_endpoint(db, endpoint, true, cipher).await
 }
 
-pub async fn get_endpoint(db: &mut Client, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
+pub async fn get_endpoint(
+    db: &mut Client,
+    app_id: &AppId,
+    id_or_uid: &str,
+    cipher: &SecretCipher,
+) -> StoreResult<Endpoint> {
     let column = if EndpointId::parse(id_or_uid).is_some() { "e.id" } else { "e.uid" };
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e WHERE e.app_id = $1 AND {column} = $2");
-    query_found(&*db, &sql, &[&app_id.as_str(), &id_or_uid], endpoint_from).await
+    query_found(&*db, &sql, &[&app_id.as_str(), &id_or_uid], |row| endpoint_from(row, cipher)).await
 }
 
-pub async fn list_endpoints(db: &mut Client, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
+pub async fn list_endpoints(
+    db: &mut Client,
+    app_id: &AppId,
+    page: &PageRequest,
+    cipher: &SecretCipher,
+) -> StoreResult<Page<Endpoint>> {
     let mut filters = Filters::default();
     filters.add_equal("e.app_id", app_id.to_string());
     let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e");
-    query_page(&*db, &select, filters, "e.id", page, endpoint_from).await
+    query_page(&*db, &select, filters, "e.id", page, |row| endpoint_from(row, cipher)).await
 }
 
-pub async fn update_endpoint(db: &mut Client, endpoint: &Endpoint) -> StoreResult<()> {
-    write_endpoint(db, endpoint, false).await
+pub async fn update_endpoint(db: &mut Client, endpoint: &Endpoint, cipher: &SecretCipher) -> StoreResult<()> {
+    write_endpoint(db, endpoint, false, cipher).await
 }
 
 pub async fn delete_endpoint(db: &mut Client, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
@@ -336,6 +348,7 @@ pub async fn list_message_deliveries(
     db: &mut Client,
     msg_id: &MessageId,
     page: &PageRequest,
+    cipher: &SecretCipher,
 ) -> StoreResult<Page<(Endpoint, Delivery)>> {
     let mut filters = Filters::default();
     filters.add_equal("d.msg_id", msg_id.to_string());
@@ -343,7 +356,7 @@ pub async fn list_message_deliveries(
         "SELECT {ENDPOINT_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
     );
     query_page(&*db, &select, filters, "e.id", page, |row| {
-        Ok((endpoint_from(row)?, delivery_from(row, ENDPOINT_COLUMN_COUNT)?))
+        Ok((endpoint_from(row, cipher)?, delivery_from(row, ENDPOINT_COLUMN_COUNT)?))
     })
     .await
 }
@@ -412,12 +425,25 @@ pub async fn list_attempts_for_message(
     list_attempts(db, attempt_filters(("a.msg_id", msg_id.as_str()), filter), page).await
 }
 
+pub async fn list_attempts_for_app(
+    db: &mut Client,
+    app_id: &AppId,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Attempt>> {
+    list_attempts(db, attempt_filters(("a.app_id", app_id.as_str()), filter), page).await
+}
+
 pub async fn get_attempt(db: &mut Client, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
     let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.id = $1 AND a.msg_id = $2");
     query_found(&*db, &sql, &[&attempt_id, &msg_id.as_str()], attempt_from).await
 }
 
-pub async fn get_idempotent(db: &mut Client, key: &str) -> StoreResult<Option<IdempotentResponse>> {
+pub async fn get_idempotent(
+    db: &mut Client,
+    key: &str,
+    cipher: &SecretCipher,
+) -> StoreResult<Option<IdempotentResponse>> {
     let row = query_opt(
         &*db,
         "SELECT key, status, body, expires_at FROM idempotency WHERE key = $1 AND expires_at >= $2",
@@ -427,6 +453,7 @@ pub async fn get_idempotent(db: &mut Client, key: &str) -> StoreResult<Option<Id
     .map_err(pg_error)?;
     let Some(row) = row else { return Ok(None) };
     let body: Vec<u8> = row.try_get(2).map_err(|err| StoreError::Internal(format!("idempotency body: {err}")))?;
+    let Some(body) = idempotent_body_from(body, cipher) else { return Ok(None) };
     Ok(Some(IdempotentResponse { key: row.text(0)?, status: row.narrow(1)?, body, expires_at: row.int(3)? }))
 }
 
@@ -445,8 +472,9 @@ async fn put_idempotent_in(db: &impl GenericClient, response: &IdempotentRespons
     Ok(stored > 0)
 }
 
-pub async fn put_idempotent(db: &mut Client, response: &IdempotentResponse) -> StoreResult<()> {
-    put_idempotent_in(&*db, response).await?;
+pub async fn put_idempotent(db: &mut Client, response: &IdempotentResponse, cipher: &SecretCipher) -> StoreResult<()> {
+    let sealed = IdempotentResponse { body: cipher.seal_bytes(response.body.clone()), ..response.clone() };
+    put_idempotent_in(&*db, &sealed).await?;
     Ok(())
 }
 

@@ -173,6 +173,22 @@ CREATE TABLE instances (
     alive_until BIGINT NOT NULL
 );
 "#,
+    // 2 (SQLite's 8): API tokens, kept as SHA-256 digests: named admin tokens (`app_id` NULL, no expiry) and
+    // application-scoped portal tokens (deleted with their application).
+    r#"
+CREATE TABLE api_tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT NOT NULL,
+    digest BYTEA NOT NULL UNIQUE,
+    app_id TEXT COLLATE "C" REFERENCES applications(id) ON DELETE CASCADE,
+    read_only BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT
+);
+CREATE UNIQUE INDEX api_tokens_admin_name ON api_tokens(name) WHERE app_id IS NULL;
+CREATE INDEX api_tokens_by_app ON api_tokens(app_id);
+CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

@@ -4,6 +4,7 @@
 //! id is paging by time, and counting or purging by time is a range scan of an id index.
 
 use deadpool_postgres::{Client, GenericClient};
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{MessageId, SourceId};
@@ -37,7 +38,7 @@ fn event_write_error(err: tokio_postgres::Error) -> StoreError {
     conflict_as(err, "an inbound event with this id already exists")
 }
 
-async fn write_source(db: &Client, source: &Source, insert: bool) -> StoreResult<()> {
+async fn write_source(db: &Client, source: &Source, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -55,7 +56,7 @@ async fn write_source(db: &Client, source: &Source, insert: bool) -> StoreResult
             &source.app_id.as_str(),
             &source.provider.name(),
             &to_json(&source.provider.options()),
-            &source_secrets_json(&source.secrets),
+            &source_secrets_json(&source.secrets, cipher),
             &source.tolerance_secs,
             &source.created_at,
             &source.updated_at,
@@ -66,23 +67,23 @@ async fn write_source(db: &Client, source: &Source, insert: bool) -> StoreResult
     expect_changed(changed)
 }
 
-pub async fn create_source(db: &mut Client, source: &Source) -> StoreResult<()> {
-    write_source(db, source, true).await
+pub async fn create_source(db: &mut Client, source: &Source, cipher: &SecretCipher) -> StoreResult<()> {
+    write_source(db, source, true, cipher).await
 }
 
-pub async fn get_source(db: &mut Client, id_or_uid: &str) -> StoreResult<Source> {
+pub async fn get_source(db: &mut Client, id_or_uid: &str, cipher: &SecretCipher) -> StoreResult<Source> {
     let column = if SourceId::parse(id_or_uid).is_some() { "id" } else { "uid" };
     let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE {column} = $1");
-    query_found(&*db, &sql, &[&id_or_uid], source_from).await
+    query_found(&*db, &sql, &[&id_or_uid], |row| source_from(row, cipher)).await
 }
 
-pub async fn list_sources(db: &mut Client, page: &PageRequest) -> StoreResult<Page<Source>> {
+pub async fn list_sources(db: &mut Client, page: &PageRequest, cipher: &SecretCipher) -> StoreResult<Page<Source>> {
     let select = format!("SELECT {SOURCE_COLUMNS} FROM sources");
-    query_page(&*db, &select, Filters::default(), "id", page, source_from).await
+    query_page(&*db, &select, Filters::default(), "id", page, |row| source_from(row, cipher)).await
 }
 
-pub async fn update_source(db: &mut Client, source: &Source) -> StoreResult<()> {
-    write_source(db, source, false).await
+pub async fn update_source(db: &mut Client, source: &Source, cipher: &SecretCipher) -> StoreResult<()> {
+    write_source(db, source, false, cipher).await
 }
 
 pub async fn delete_source(db: &mut Client, id: &SourceId) -> StoreResult<()> {

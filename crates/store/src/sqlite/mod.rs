@@ -6,7 +6,10 @@ mod connections;
 mod recovery;
 mod rows;
 mod schema;
+mod secrets;
 mod sources;
+mod stats;
+mod tokens;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -14,12 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
-    InboundStatus, Message, Source, TimeWindow,
+    InboundStatus, Message, SecretSet, Source, TimeWindow,
 };
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::token::{ApiToken, TokenDigest};
 use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -33,14 +38,22 @@ use crate::{Page, PageRequest, StoreError};
 pub struct SqliteStore {
     db: Connections,
     path: PathBuf,
+    /// Seals secrets on their way into the database and opens them on their way out.
+    cipher: Arc<SecretCipher>,
     /// Held for the life of the store: the OS releases the lock when the process dies, even on SIGKILL.
     _lock: File,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date. Fails if another
-    /// process has it open.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date, storing secrets in
+    /// plaintext. Fails if another process has it open.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_cipher(path, SecretCipher::plaintext())
+    }
+
+    /// Like [`open`](Self::open), with secrets sealed by `cipher`. Fails if the database holds secrets sealed
+    /// with a key the cipher does not have.
+    pub fn open_with_cipher(path: &Path, cipher: SecretCipher) -> StoreResult<Self> {
         let lock_path = lock_path(path);
         let lock = OpenOptions::new()
             .create(true)
@@ -55,13 +68,26 @@ impl SqliteStore {
             ))
         })?;
         let db = Connections::open(path, schema::migrate)?;
-        Ok(Self { db, path: path.to_owned(), _lock: lock })
+        check_sealed_keys(path, &cipher)?;
+        Ok(Self { db, path: path.to_owned(), cipher: Arc::new(cipher), _lock: lock })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Fails, naming the setting to fix, when the (migrated) database at `path` holds secrets sealed with a key
+/// `cipher` does not have.
+fn check_sealed_keys(path: &Path, cipher: &SecretCipher) -> StoreResult<()> {
+    let conn = Connection::open(path).map_err(sql_error)?;
+    let mut stmt = conn.prepare(SEALED_KEY_IDS_SQL).map_err(sql_error)?;
+    let prefixes = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(sql_error)?;
+    check_sealed_key_ids(&prefixes, cipher)
 }
 
 /// The lock file that keeps a second process away from the database at `path` (`copy` checks it too, to tell a
@@ -143,7 +169,7 @@ fn write_event_type(conn: &Connection, et: &EventType, insert: bool) -> StoreRes
     expect_changed(changed)
 }
 
-fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult<()> {
+fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, filter_types, channels, rate_limit, disabled, \
          metadata, version, headers, secret, previous_secrets, created_at, updated_at, signature_schemes, fifo) \
@@ -155,6 +181,7 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
          failing_since = CASE WHEN ?9 = 0 AND disabled = 1 THEN NULL ELSE failing_since END \
          WHERE id = ?1 AND app_id = ?2"
     };
+    let (secret, previous_secrets) = endpoint_secret_columns(&ep.secrets, cipher);
     let changed = conn
         .execute(
             sql,
@@ -171,8 +198,8 @@ fn write_endpoint(conn: &Connection, ep: &Endpoint, insert: bool) -> StoreResult
                 to_json(&ep.metadata),
                 ep.version,
                 to_json(&ep.headers),
-                ep.secrets.current.to_whsec(),
-                previous_secrets_json(&ep.secrets),
+                secret,
+                previous_secrets,
                 ep.created_at,
                 ep.updated_at,
                 signature_schemes_json(&ep.signature_schemes),
@@ -390,39 +417,39 @@ impl Store for SqliteStore {
     }
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        let ep = endpoint.clone();
-        self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, true)).await
+        let (ep, cipher) = (endpoint.clone(), self.cipher.clone());
+        self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, true, &cipher)).await
     }
 
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
         let column = if EndpointId::parse(id_or_uid).is_some() { "e.id" } else { "e.uid" };
-        let (app_id, key) = (app_id.clone(), id_or_uid.to_owned());
+        let (app_id, key, cipher) = (app_id.clone(), id_or_uid.to_owned(), self.cipher.clone());
         self.db
             .read(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {ENDPOINT_COLUMNS} FROM endpoints e WHERE e.app_id = ?1 AND {column} = ?2"
                 ))
-                .and_then(|mut stmt| stmt.query_row([app_id.as_str(), &key], endpoint_from_row))
+                .and_then(|mut stmt| stmt.query_row([app_id.as_str(), &key], |row| endpoint_from_row(row, &cipher)))
                 .map_err(not_found_or_internal)
             })
             .await
     }
 
     async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
-        let (app_id, page) = (app_id.clone(), page.clone());
+        let (app_id, page, cipher) = (app_id.clone(), page.clone(), self.cipher.clone());
         self.db
             .read(move |conn| {
                 let mut filters = Filters::default();
                 filters.add("e.app_id = ?", [text(app_id.as_str())]);
                 let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e");
-                query_page(conn, &select, filters, "e.id", &page, endpoint_from_row)
+                query_page(conn, &select, filters, "e.id", &page, |row| endpoint_from_row(row, &cipher))
             })
             .await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        let ep = endpoint.clone();
-        self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, false)).await
+        let (ep, cipher) = (endpoint.clone(), self.cipher.clone());
+        self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, false, &cipher)).await
     }
 
     async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
@@ -529,7 +556,7 @@ impl Store for SqliteStore {
         msg_id: &MessageId,
         page: &PageRequest,
     ) -> StoreResult<Page<(Endpoint, Delivery)>> {
-        let (msg_id, page) = (msg_id.clone(), page.clone());
+        let (msg_id, page, cipher) = (msg_id.clone(), page.clone(), self.cipher.clone());
         self.db
             .read(move |conn| {
                 let mut filters = Filters::default();
@@ -538,7 +565,7 @@ impl Store for SqliteStore {
                     "SELECT {ENDPOINT_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
                 );
                 query_page(conn, &select, filters, "e.id", &page, |row| {
-                    Ok((endpoint_from_row(row)?, delivery_from_row(row, ENDPOINT_COLUMN_COUNT)?))
+                    Ok((endpoint_from_row(row, &cipher)?, delivery_from_row(row, ENDPOINT_COLUMN_COUNT)?))
                 })
             })
             .await
@@ -590,6 +617,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>> {
+        let (app_id, filter, page) = (app_id.clone(), filter.clone(), page.clone());
+        self.db
+            .read(move |conn| list_attempts(conn, attempt_filters(("a.app_id", app_id.as_str()), &filter), &page))
+            .await
+    }
+
     async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
         let (msg_id, attempt_id) = (msg_id.clone(), attempt_id.to_owned());
         self.db
@@ -606,7 +645,8 @@ impl Store for SqliteStore {
 
     async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
         let key = key.to_owned();
-        self.db
+        let stored = self
+            .db
             .read(move |conn| {
                 conn.prepare_cached(
                     "SELECT key, status, body, expires_at FROM idempotency WHERE key = ?1 AND expires_at >= ?2",
@@ -624,11 +664,15 @@ impl Store for SqliteStore {
                 })
                 .map_err(sql_error)
             })
-            .await
+            .await?;
+        Ok(stored.and_then(|response| {
+            let body = idempotent_body_from(response.body, &self.cipher)?;
+            Some(IdempotentResponse { body, ..response })
+        }))
     }
 
     async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
-        let response = response.clone();
+        let response = IdempotentResponse { body: self.cipher.seal_bytes(response.body.clone()), ..response.clone() };
         self.db.write(Durability::PowerLoss, move |conn| put_idempotent(conn, &response)).await
     }
 
@@ -640,7 +684,10 @@ impl Store for SqliteStore {
         skip_endpoints: &[EndpointId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let skip = to_json(&skip_endpoints.iter().map(|id| id.as_str()).collect::<Vec<_>>());
-        self.db.write(Durability::ProcessCrash, move |conn| claim_due(conn, now, limit, lease_until, &skip)).await
+        let cipher = self.cipher.clone();
+        self.db
+            .write(Durability::ProcessCrash, move |conn| claim_due(conn, now, limit, lease_until, &skip, &cipher))
+            .await
     }
 
     async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
@@ -838,23 +885,23 @@ impl Store for SqliteStore {
     }
 
     async fn create_source(&self, source: &Source) -> StoreResult<()> {
-        let source = source.clone();
-        self.db.write(Durability::PowerLoss, move |conn| sources::write_source(conn, &source, true)).await
+        let (source, cipher) = (source.clone(), self.cipher.clone());
+        self.db.write(Durability::PowerLoss, move |conn| sources::write_source(conn, &source, true, &cipher)).await
     }
 
     async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source> {
-        let key = id_or_uid.to_owned();
-        self.db.read(move |conn| sources::get_source(conn, &key)).await
+        let (key, cipher) = (id_or_uid.to_owned(), self.cipher.clone());
+        self.db.read(move |conn| sources::get_source(conn, &key, &cipher)).await
     }
 
     async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
-        let page = page.clone();
-        self.db.read(move |conn| sources::list_sources(conn, &page)).await
+        let (page, cipher) = (page.clone(), self.cipher.clone());
+        self.db.read(move |conn| sources::list_sources(conn, &page, &cipher)).await
     }
 
     async fn update_source(&self, source: &Source) -> StoreResult<()> {
-        let source = source.clone();
-        self.db.write(Durability::PowerLoss, move |conn| sources::write_source(conn, &source, false)).await
+        let (source, cipher) = (source.clone(), self.cipher.clone());
+        self.db.write(Durability::PowerLoss, move |conn| sources::write_source(conn, &source, false, &cipher)).await
     }
 
     async fn delete_source(&self, id: &SourceId) -> StoreResult<()> {
@@ -893,8 +940,47 @@ impl Store for SqliteStore {
         self.db.write(Durability::PowerLoss, move |conn| sources::purge_inbound_events(conn, before, limit)).await
     }
 
+    async fn reencrypt_secrets(
+        &self,
+        table: SecretTable,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<ReencryptBatch> {
+        let (after, cipher) = (after.map(str::to_owned), self.cipher.clone());
+        self.db
+            .write(Durability::PowerLoss, move |conn| secrets::reencrypt(conn, table, after.as_deref(), limit, &cipher))
+            .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.db.read(stats::queue_stats).await
+    }
+
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+        self.db.read(move |conn| stats::activity_stats(conn, since, top)).await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let token = token.clone();
+        self.db.write(Durability::PowerLoss, move |conn| tokens::create_token(conn, &token)).await
+    }
+
+    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        let digest = *digest;
+        self.db.read(move |conn| tokens::find_token(conn, &digest)).await
+    }
+
+    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.db.read(tokens::list_admin_tokens).await
+    }
+
+    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken> {
+        let key = id_or_name.to_owned();
+        self.db.write(Durability::PowerLoss, move |conn| tokens::revoke_admin_token(conn, &key)).await
     }
 }
 
@@ -904,6 +990,7 @@ fn claim_due(
     limit: usize,
     lease_until: UnixMillis,
     skip_json: &str,
+    cipher: &SecretCipher,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let mut select = conn
         .prepare_cached(
@@ -919,6 +1006,8 @@ fn claim_due(
         )
         .map_err(sql_error)?;
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
+    // Secrets are opened once per endpoint per batch, not once per delivery.
+    let mut secrets: HashMap<String, SecretSet> = HashMap::new();
     let mut claimed = Vec::new();
     let mut disabled = Vec::new();
     let mut rows = select.query(params![now, skip_json, limit as i64]).map_err(sql_error)?;
@@ -937,6 +1026,18 @@ fn claim_due(
                 shared
             }
         };
+        let endpoint_secrets = match secrets.get(&endpoint_id) {
+            Some(known) => known.clone(),
+            None => {
+                let opened = secrets_from_columns(
+                    &row.get::<_, String>(10).map_err(sql_error)?,
+                    &row.get::<_, String>(11).map_err(sql_error)?,
+                    cipher,
+                )?;
+                secrets.insert(endpoint_id.clone(), opened.clone());
+                opened
+            }
+        };
         claimed.push(ClaimedDelivery {
             app_id: AppId::from_trusted(row.get(5).map_err(sql_error)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -946,10 +1047,7 @@ fn claim_due(
             payload,
             url: row.get(8).map_err(sql_error)?,
             headers: from_json(&row.get::<_, String>(9).map_err(sql_error)?)?,
-            secrets: secrets_from_columns(
-                &row.get::<_, String>(10).map_err(sql_error)?,
-                &row.get::<_, String>(11).map_err(sql_error)?,
-            )?,
+            secrets: endpoint_secrets,
             rate_limit: row.get(13).map_err(sql_error)?,
             signature_schemes: signature_schemes_from_json(&row.get::<_, String>(14).map_err(sql_error)?)?,
             attempts: row.get(2).map_err(sql_error)?,

@@ -2,6 +2,7 @@
 //! model itself is read and written by the backend-neutral `crate::columns`; this module only adapts rusqlite's
 //! rows and errors to it.
 
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, Message, Source,
 };
@@ -73,8 +74,8 @@ pub fn event_type_from_row(row: &Row<'_>) -> rusqlite::Result<EventType> {
     event_type_from(row).map_err(column_error)
 }
 
-pub fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
-    endpoint_from(row).map_err(column_error)
+pub fn endpoint_from_row(row: &Row<'_>, cipher: &SecretCipher) -> rusqlite::Result<Endpoint> {
+    endpoint_from(row, cipher).map_err(column_error)
 }
 
 /// Reads an endpoint's routing columns, `filter_types` and `channels` (JSON arrays or NULL), from `first` on.
@@ -99,8 +100,8 @@ pub fn task_from_row(row: &Row<'_>) -> rusqlite::Result<BackgroundTask> {
     task_from(row).map_err(column_error)
 }
 
-pub fn source_from_row(row: &Row<'_>) -> rusqlite::Result<Source> {
-    source_from(row).map_err(column_error)
+pub fn source_from_row(row: &Row<'_>, cipher: &SecretCipher) -> rusqlite::Result<Source> {
+    source_from(row, cipher).map_err(column_error)
 }
 
 pub fn inbound_event_from_row(row: &Row<'_>) -> rusqlite::Result<InboundEvent> {

@@ -171,6 +171,22 @@ CREATE UNIQUE INDEX inbound_events_verified_once ON inbound_events(source_id, ev
     r#"
 ALTER TABLE endpoints ADD COLUMN paused_until INTEGER;
 "#,
+    // 8: API tokens, kept as SHA-256 digests: named admin tokens (`app_id` NULL, no expiry) and application-scoped
+    // portal tokens (deleted with their application).
+    r#"
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    digest BLOB NOT NULL UNIQUE,
+    app_id TEXT REFERENCES applications(id) ON DELETE CASCADE,
+    read_only INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+CREATE UNIQUE INDEX api_tokens_admin_name ON api_tokens(name) WHERE app_id IS NULL;
+CREATE INDEX api_tokens_by_app ON api_tokens(app_id);
+CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

@@ -5,6 +5,7 @@
 //! message's id and `created_at` are), so that a time bound is also an id bound: paging by id is paging by time,
 //! and counting or purging by time is a range scan of an id index.
 
+use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{MessageId, SourceId};
@@ -50,7 +51,7 @@ fn event_write_error(err: rusqlite::Error) -> StoreError {
     }
 }
 
-pub fn write_source(conn: &Connection, source: &Source, insert: bool) -> StoreResult<()> {
+pub fn write_source(conn: &Connection, source: &Source, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
          updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -68,7 +69,7 @@ pub fn write_source(conn: &Connection, source: &Source, insert: bool) -> StoreRe
                 source.app_id.as_str(),
                 source.provider.name(),
                 to_json(&source.provider.options()),
-                source_secrets_json(&source.secrets),
+                source_secrets_json(&source.secrets, cipher),
                 source.tolerance_secs,
                 source.created_at,
                 source.updated_at
@@ -78,16 +79,16 @@ pub fn write_source(conn: &Connection, source: &Source, insert: bool) -> StoreRe
     expect_changed(changed)
 }
 
-pub fn get_source(conn: &Connection, id_or_uid: &str) -> StoreResult<Source> {
+pub fn get_source(conn: &Connection, id_or_uid: &str, cipher: &SecretCipher) -> StoreResult<Source> {
     let column = if SourceId::parse(id_or_uid).is_some() { "id" } else { "uid" };
     conn.prepare_cached(&format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE {column} = ?1"))
-        .and_then(|mut stmt| stmt.query_row([id_or_uid], source_from_row))
+        .and_then(|mut stmt| stmt.query_row([id_or_uid], |row| source_from_row(row, cipher)))
         .map_err(not_found_or_internal)
 }
 
-pub fn list_sources(conn: &Connection, page: &PageRequest) -> StoreResult<Page<Source>> {
+pub fn list_sources(conn: &Connection, page: &PageRequest, cipher: &SecretCipher) -> StoreResult<Page<Source>> {
     let select = format!("SELECT {SOURCE_COLUMNS} FROM sources");
-    query_page(conn, &select, Filters::default(), "id", page, source_from_row)
+    query_page(conn, &select, Filters::default(), "id", page, |row| source_from_row(row, cipher))
 }
 
 pub fn delete_source(conn: &Connection, id: &SourceId) -> StoreResult<()> {

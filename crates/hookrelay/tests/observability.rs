@@ -1,0 +1,303 @@
+//! Black-box tests of what operators see: `/metrics` after real traffic (published, delivered, failed, gone,
+//! unreachable, disabled for failing, rejected inbound), its optional token, the health report with the queue, the 24-hour statistics, the
+//! app-wide list of failed attempts, and the JSON logs of a failing delivery and a rejected inbound request
+//! (with their ids, status and duration, and never a secret, a signature or a payload).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{Receiver, ServerProcess, TOKEN, TestServer, create, http_client, wait_for};
+use hookrelay_core::inbound::{Provider, Verifier};
+use hookrelay_core::time::now_ms;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(15);
+const METRICS_TOKEN: &str = "scrape-token-for-tests";
+const SOURCE_SECRET: &str = "whsec_inbound_source_secret_for_tests";
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn scrape(server: &TestServer, token: Option<&str>) -> (u16, String) {
+    let mut request = server.http.get(server.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("scrape sent");
+    (response.status().as_u16(), response.text().await.expect("scrape body"))
+}
+
+/// A receiver that answers by path: `/ok` 200, `/refuse` 400, `/gone` 410.
+async fn receiver_by_path() -> Receiver {
+    Receiver::start_with_requests(Arc::new(|_, request| {
+        let status = match request.path.as_str() {
+            "/ok" => StatusCode::OK,
+            "/gone" => StatusCode::GONE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, Duration::ZERO, Vec::new())
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn metrics_stats_health_and_failed_attempts_reflect_real_traffic() {
+    let server = TestServer::start_with(|args| {
+        args.metrics_token = Some(METRICS_TOKEN.into());
+        // A refused delivery is given up at once, so every count below is exact.
+        args.retry_client_errors = Some(false);
+    })
+    .await;
+    let receiver = receiver_by_path().await;
+    server.create_event_types(&["ok.event", "refused.event", "gone.event"]).await;
+    let app = server.create_app("Observed").await;
+    let mut endpoint_for = std::collections::HashMap::new();
+    for (path, event_type) in [("/ok", "ok.event"), ("/refuse", "refused.event"), ("/gone", "gone.event")] {
+        let (id, _) =
+            server.create_endpoint(&app, &receiver.url_for(path), json!({ "filterTypes": [event_type] })).await;
+        endpoint_for.insert(path, id);
+    }
+    for event_type in ["ok.event", "refused.event", "gone.event"] {
+        server.publish(&app, event_type, json!({ "n": 1 })).await;
+    }
+    // An inbound request with a wrong signature.
+    let (status, source) = server
+        .post(
+            "/api/v1/source/",
+            json!({
+                "name": "Stripe", "provider": "stripe", "secret": SOURCE_SECRET, "uid": "stripe-live", "appId": app
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{source}");
+    let body = br#"{"id": "evt_1", "type": "invoice.paid"}"#;
+    let forged = Provider::Stripe.sign(body, "whsec_not_the_secret", now_ms() / 1000, "");
+    let mut request = server.http.post(server.url("/ingest/stripe-live")).body(body.to_vec());
+    for (name, value) in forged {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.expect("ingest sent").status(), StatusCode::UNAUTHORIZED);
+
+    // Without the metrics token (or with the admin token instead) /metrics is refused.
+    assert_eq!(scrape(&server, None).await.0, 401);
+    assert_eq!(scrape(&server, Some(TOKEN)).await.0, 401);
+
+    let text = wait_for("three attempts recorded and the queue empty", WAIT, async || {
+        let (status, text) = scrape(&server, Some(METRICS_TOKEN)).await;
+        assert_eq!(status, 200, "{text}");
+        let attempts = sample(&text, "hookrelay_delivery_attempt_duration_seconds_count");
+        (attempts == Some(3.0) && sample(&text, "hookrelay_queue_depth") == Some(0.0)).then_some(text)
+    })
+    .await;
+    for (series, value) in [
+        (r#"hookrelay_messages_total{event_type="ok.event"}"#, 1.0),
+        (r#"hookrelay_messages_total{event_type="refused.event"}"#, 1.0),
+        (r#"hookrelay_messages_total{event_type="gone.event"}"#, 1.0),
+        (r#"hookrelay_deliveries_total{status="success"}"#, 1.0),
+        (r#"hookrelay_deliveries_total{status="fail"}"#, 2.0),
+        (r#"hookrelay_delivery_attempt_duration_seconds_bucket{le="+Inf"}"#, 3.0),
+        (r#"hookrelay_endpoints_disabled_total{reason="gone"}"#, 1.0),
+        (r#"hookrelay_inbound_events_total{source="stripe-live",status="rejected"}"#, 1.0),
+        (r#"hookrelay_http_requests_total{method="POST",route="/api/v1/app/{app_id}/msg",status="202"}"#, 3.0),
+        (r#"hookrelay_http_requests_total{method="POST",route="/ingest/{source}",status="401"}"#, 1.0),
+        (r#"hookrelay_http_requests_total{method="GET",route="/metrics",status="401"}"#, 2.0),
+        (r#"hookrelay_http_request_duration_seconds_count{method="POST",route="/api/v1/app/{app_id}/msg"}"#, 3.0),
+        ("hookrelay_queue_oldest_age_seconds", 0.0),
+        ("hookrelay_database_up", 1.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+    }
+    assert!(sample(&text, "hookrelay_delivery_attempt_duration_seconds_sum").is_some_and(|sum| sum >= 0.0));
+    assert!(!text.contains(&app) && !text.contains("127.0.0.1"), "no ids or URLs in labels:\n{text}");
+
+    // Health: the database answers and the queue is empty.
+    let (status, health) = server.get("/api/v1/health/").await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["database"], "ok");
+    assert_eq!(health["queue"]["depth"], 0);
+
+    // The last 24 hours, as stored.
+    let (status, stats) = server.get("/api/v1/stats/").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["messages"], 3, "{stats}");
+    assert_eq!(stats["deliveries"], json!({ "success": 1, "pending": 0, "sending": 0, "fail": 2 }), "{stats}");
+    assert_eq!(stats["attempts"], json!({ "total": 3, "success": 1, "fail": 2 }), "{stats}");
+    assert!((stats["failureRate"].as_f64().expect("rate") - 2.0 / 3.0).abs() < 1e-9, "{stats}");
+    let (p50, p99) = (stats["attemptDurationMs"]["p50"].as_i64(), stats["attemptDurationMs"]["p99"].as_i64());
+    assert!(p50.is_some_and(|p50| p99.is_some_and(|p99| 0 <= p50 && p50 <= p99)), "{stats}");
+    let mut failing: Vec<(String, i64)> = stats["failingEndpoints"]
+        .as_array()
+        .expect("failing endpoints")
+        .iter()
+        .map(|ep| {
+            assert_eq!(ep["appId"], app.as_str());
+            (ep["endpointId"].as_str().expect("id").to_owned(), ep["failures"].as_i64().expect("failures"))
+        })
+        .collect();
+    failing.sort();
+    let mut expected = vec![(endpoint_for["/refuse"].clone(), 1), (endpoint_for["/gone"].clone(), 1)];
+    expected.sort();
+    assert_eq!(failing, expected);
+
+    // The application's failed attempts, all endpoints at once, by name or by Svix's status code.
+    for query in ["status=fail", "status=2"] {
+        let (status, list) = server.get(&format!("/api/v1/app/{app}/attempt/?{query}")).await;
+        assert_eq!(status, 200, "{list}");
+        let mut endpoints: Vec<&str> =
+            list["data"].as_array().expect("data").iter().map(|a| a["endpointId"].as_str().expect("id")).collect();
+        endpoints.sort();
+        let mut wanted = vec![endpoint_for["/refuse"].as_str(), endpoint_for["/gone"].as_str()];
+        wanted.sort();
+        assert_eq!(endpoints, wanted, "{list}");
+        assert_eq!(list["done"], true);
+    }
+    let (_, one) = server
+        .get(&format!("/api/v1/app/{app}/attempt?status=fail&endpoint_id={}&limit=1", endpoint_for["/gone"]))
+        .await;
+    assert_eq!(one["data"].as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one["data"][0]["responseStatusCode"], 410);
+    let (_, all) = server.get(&format!("/api/v1/app/{app}/attempt")).await;
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(3), "{all}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_metrics_token_metrics_are_open_and_the_admin_token_is_not_needed() {
+    let server = TestServer::start().await;
+    let (status, text) = scrape(&server, None).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("# TYPE hookrelay_deliveries_total counter"), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "hookrelay_queue_depth"), Some(0.0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_counts_as_unreachable_and_then_as_disabled_for_failing() {
+    let server = TestServer::start_with(|args| {
+        args.metrics_token = Some(METRICS_TOKEN.into());
+        args.retry_schedule = Some("1,1,1,1,1,1,1,1".into());
+        args.disable_failing_after_secs = Some(2);
+    })
+    .await;
+    // A port nobody listens on: every attempt is refused before any answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let app = server.create_app("Silent").await;
+    server.create_endpoint(&app, &format!("http://{closed}/webhook"), json!({})).await;
+    server.publish(&app, "a", json!({})).await;
+    let text = wait_for("the endpoint disabled for failing", WAIT, async || {
+        let (_, text) = scrape(&server, Some(METRICS_TOKEN)).await;
+        (sample(&text, r#"hookrelay_endpoints_disabled_total{reason="failing"}"#) == Some(1.0)).then_some(text)
+    })
+    .await;
+    assert!(sample(&text, r#"hookrelay_deliveries_total{status="unreachable"}"#).is_some_and(|n| n >= 2.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="fail"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_endpoints_disabled_total{reason="gone"}"#), Some(0.0), "{text}");
+    server.stop().await;
+}
+
+/// The JSON log lines whose `fields.message` is `message`.
+fn log_events(lines: &[String], message: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["fields"]["message"] == message)
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_deliveries_and_rejected_inbound_requests_are_logged_without_secrets() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let server = ServerProcess::spawn_capturing_logs(
+        data_dir.path(),
+        &[("HOOKRELAY_LOG", "info"), ("HOOKRELAY_LOG_FORMAT", "json"), ("HOOKRELAY_RETRY_CLIENT_ERRORS", "false")],
+        logs.clone(),
+    );
+    let http = http_client();
+    let receiver = Receiver::start(Arc::new(|_| (StatusCode::UNPROCESSABLE_ENTITY, Duration::ZERO))).await;
+    let base = &server.base;
+    let app = create(&http, &format!("{base}/api/v1/app/"), json!({ "name": "Logged" })).await;
+    let endpoint = create(&http, &format!("{base}/api/v1/app/{app}/endpoint/"), json!({ "url": receiver.url() })).await;
+    let secret: Value = http
+        .get(format!("{base}/api/v1/app/{app}/endpoint/{endpoint}/secret/"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("secret read")
+        .json()
+        .await
+        .expect("secret body");
+    let secret = secret["key"].as_str().expect("whsec").to_owned();
+    let payload_marker = "payload-marker-that-must-not-be-logged";
+    let published = http
+        .post(format!("{base}/api/v1/app/{app}/msg/"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "eventType": "user.created", "payload": { "marker": payload_marker } }))
+        .send()
+        .await
+        .expect("publish sent");
+    assert_eq!(published.status(), StatusCode::ACCEPTED);
+    let msg_id = published.json::<Value>().await.expect("message")["id"].as_str().expect("id").to_owned();
+
+    create(
+        &http,
+        &format!("{base}/api/v1/source/"),
+        json!({
+            "name": "Stripe", "provider": "stripe", "secret": SOURCE_SECRET, "uid": "logged-source", "appId": app
+        }),
+    )
+    .await;
+    let body = format!(r#"{{"id": "evt_1", "type": "x", "marker": "{payload_marker}"}}"#);
+    let forged = Provider::Stripe.sign(body.as_bytes(), "whsec_forged", now_ms() / 1000, "");
+    let forged_signature = forged[0].1.clone();
+    let mut request = http.post(format!("{base}/ingest/logged-source")).body(body);
+    for (name, value) in forged {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.expect("ingest sent").status(), StatusCode::UNAUTHORIZED);
+
+    let delivered = receiver.wait_for(1, WAIT).await;
+    let signature = delivered[0].header("webhook-signature").to_owned();
+    let failed = wait_for("the failed attempt's log line", WAIT, async || {
+        let lines = logs.lock().expect("log lines").clone();
+        log_events(&lines, "delivery attempt failed").into_iter().next()
+    })
+    .await;
+    let fields = &failed["fields"];
+    assert_eq!(failed["level"], "INFO", "{failed}");
+    assert_eq!(fields["msg_id"], msg_id.as_str(), "{failed}");
+    assert_eq!(fields["endpoint_id"], endpoint.as_str(), "{failed}");
+    assert_eq!(fields["app_id"], app.as_str(), "{failed}");
+    assert_eq!(fields["status"], 422, "{failed}");
+    assert!(fields["duration_ms"].as_i64().is_some(), "{failed}");
+    assert!(fields["attempt_id"].as_str().is_some_and(|id| id.starts_with("atmpt_")), "{failed}");
+
+    let rejected = wait_for("the rejection's log line", WAIT, async || {
+        let lines = logs.lock().expect("log lines").clone();
+        log_events(&lines, "inbound request rejected").into_iter().next()
+    })
+    .await;
+    assert_eq!(rejected["fields"]["reason"], "signature_mismatch", "{rejected}");
+    assert_eq!(rejected["fields"]["status"], 401, "{rejected}");
+    assert!(rejected["fields"]["source"].as_str().is_some_and(|s| s.starts_with("src_")), "{rejected}");
+
+    let everything = logs.lock().expect("log lines").join("\n");
+    let secret_body = secret.trim_start_matches("whsec_");
+    for (what, needle) in [
+        ("the endpoint secret", secret_body),
+        ("the source secret", SOURCE_SECRET),
+        ("the delivery signature", signature.trim_start_matches("v1,")),
+        ("the forged signature", forged_signature.as_str()),
+        ("the payload", payload_marker),
+        ("the admin token", TOKEN),
+    ] {
+        assert!(!everything.contains(needle), "{what} appears in the logs:\n{everything}");
+    }
+}

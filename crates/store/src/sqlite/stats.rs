@@ -1,0 +1,99 @@
+//! What operators read about the whole server: the queue (for metrics and health) and the activity of a recent
+//! window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
+
+use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{AppId, EndpointId};
+use rusqlite::{Connection, params};
+
+use super::connections::sql_error;
+use super::rows::*;
+use crate::store::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, QueueStats, StoreResult};
+
+pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
+    // Both aggregates read the partial index `deliveries_due`, which holds exactly the open deliveries.
+    let (depth, oldest): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)")
+        .and_then(|mut stmt| stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
+        .map_err(sql_error)?;
+    Ok(QueueStats { depth: count(depth)?, oldest_due_at: oldest })
+}
+
+pub fn activity_stats(conn: &Connection, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+    let (msg_floor, attempt_floor) = (msg_id_floor(since), attempt_id_floor(since));
+    let messages: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE id >= ?1")
+        .and_then(|mut stmt| stmt.query_row([&msg_floor], |row| row.get(0)))
+        .map_err(sql_error)?;
+
+    let mut deliveries = DeliveryCounts::default();
+    for (status, number) in
+        grouped(conn, "SELECT status, COUNT(*) FROM deliveries WHERE msg_id >= ?1 GROUP BY status", &msg_floor)?
+    {
+        add_delivery_count(&mut deliveries, status, number)?;
+    }
+    let mut attempts = AttemptCounts::default();
+    for (status, number) in
+        grouped(conn, "SELECT status, COUNT(*) FROM attempts WHERE id >= ?1 GROUP BY status", &attempt_floor)?
+    {
+        if status == i64::from(DeliveryStatus::Success.code()) {
+            attempts.success += number;
+        } else {
+            attempts.fail += number;
+        }
+    }
+
+    let total = attempts.success + attempts.fail;
+    let duration_at = |percent| -> StoreResult<Option<i64>> {
+        let Some(offset) = percentile_offset(total, percent) else { return Ok(None) };
+        conn.prepare_cached(
+            "SELECT response_duration_ms FROM attempts WHERE id >= ?1 ORDER BY response_duration_ms LIMIT 1 OFFSET ?2",
+        )
+        .and_then(|mut stmt| stmt.query_row(params![attempt_floor, offset], |row| row.get(0)))
+        .map(Some)
+        .map_err(sql_error)
+    };
+    let (p50, p99) = (duration_at(50)?, duration_at(99)?);
+
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT app_id, endpoint_id, COUNT(*) AS failures FROM attempts WHERE id >= ?1 AND status = 2 \
+             GROUP BY app_id, endpoint_id ORDER BY failures DESC, endpoint_id LIMIT ?2",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params![attempt_floor, i64::try_from(top).unwrap_or(i64::MAX)], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })
+        .map_err(sql_error)?;
+    let mut failing_endpoints = Vec::new();
+    for row in rows {
+        let (app_id, endpoint_id, failures) = row.map_err(sql_error)?;
+        failing_endpoints.push(EndpointFailures {
+            app_id: AppId::from_trusted(app_id),
+            endpoint_id: EndpointId::from_trusted(endpoint_id),
+            failures: count(failures)?,
+        });
+    }
+
+    Ok(ActivityStats {
+        messages: count(messages)?,
+        deliveries,
+        attempts,
+        attempt_duration_p50_ms: p50,
+        attempt_duration_p99_ms: p99,
+        failing_endpoints,
+    })
+}
+
+/// `(status, count)` rows of a `GROUP BY status` query with one parameter.
+fn grouped(conn: &Connection, sql: &str, floor: &str) -> StoreResult<Vec<(i64, u64)>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    let rows = stmt.query_map([floor], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))).map_err(sql_error)?;
+    let mut grouped = Vec::new();
+    for row in rows {
+        let (status, number) = row.map_err(sql_error)?;
+        grouped.push((status, count(number)?));
+    }
+    Ok(grouped)
+}
