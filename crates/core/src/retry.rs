@@ -55,7 +55,9 @@ impl RetrySchedule {
         let index = usize::try_from(failed_attempts.checked_sub(1)?).ok()?;
         let base = *self.waits.get(index)?;
         let factor = 1.0 + JITTER * (2.0 * unit_random.clamp(0.0, 1.0) - 1.0);
-        Some(base.mul_f64(factor))
+        // `mul_f64` panics when the product exceeds `Duration::MAX`; a schedule of huge waits (any u64 parses)
+        // must saturate instead of taking the delivery engine down.
+        Some(Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX))
     }
 }
 
@@ -88,6 +90,14 @@ mod tests {
         let schedule = RetrySchedule::default();
         // 7 waits: 8 attempts in all.
         assert_eq!(schedule, RetrySchedule::parse("5,300,1800,7200,18000,36000,36000").unwrap());
+    }
+
+    #[test]
+    fn huge_waits_saturate_instead_of_panicking() {
+        // Found while writing the retry_schedule fuzz target: u64::MAX seconds times the upper jitter overflowed Duration.
+        let schedule = RetrySchedule::parse(&u64::MAX.to_string()).unwrap();
+        assert_eq!(schedule.next_wait(1, 1.0), Some(Duration::MAX));
+        assert!(schedule.next_wait(1, 0.0).is_some_and(|wait| wait >= Duration::from_secs(u64::MAX / 10 * 8)));
     }
 
     #[test]

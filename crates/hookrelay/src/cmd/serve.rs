@@ -158,16 +158,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         tasks.shutdown(SHUTDOWN_GRACE).await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
         maintenance.abort();
-        drop(delivery_runtime);
+        delivery_runtime.stop().await;
         served.context("HTTP server failed")
     });
     tracing::info!(%addr, %database, "hookrelay is serving");
     Ok(RunningServer { addr, admin_token, token_source, database, stop, task })
 }
 
-/// The runtime of outbound work. Dropping it stops its threads without waiting (a runtime cannot be dropped
-/// the ordinary way from async code, which is where servers stop): requests still in flight then stay leased
-/// and are sent again after a restart.
+/// The runtime of outbound work. Stopping it waits (a little) for its threads, so that everything its tasks
+/// held — the store included, whose lock file a restart in the same process needs — is released when `stop`
+/// returns. Dropped without `stop` (an error during start), it stops its threads without waiting, since a
+/// runtime cannot be dropped the ordinary way from async code.
 struct DeliveryRuntime(Option<tokio::runtime::Runtime>);
 
 impl DeliveryRuntime {
@@ -183,6 +184,15 @@ impl DeliveryRuntime {
     /// Makes `tokio::spawn` (and so everything the engine starts) use this runtime until the guard drops.
     fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
         self.0.as_ref().map(tokio::runtime::Runtime::enter)
+    }
+
+    /// Drops the tasks still on the runtime (requests in flight after the grace period stay leased and are
+    /// sent again after a restart) and waits for its threads to end.
+    async fn stop(mut self) {
+        if let Some(runtime) = self.0.take() {
+            // Waiting for threads blocks, which async code must not do on its own threads.
+            let _ = tokio::task::spawn_blocking(move || runtime.shutdown_timeout(SHUTDOWN_GRACE)).await;
+        }
     }
 }
 
