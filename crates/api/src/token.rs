@@ -76,7 +76,6 @@ struct AppPortalAccessOut {
     responses(
         (status = 200, description = "A token for this application, shown only here.", body = AppPortalAccessOut),
         (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
         AdminBodyErrors,
     ),
 )]
