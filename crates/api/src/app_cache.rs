@@ -6,42 +6,39 @@
 //! window to an application deleted elsewhere is refused by the store (the application is gone: 404), so the
 //! only stale answer possible is a uid that was renamed less than a second ago still finding its application.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookrelay_core::AppId;
 
+use crate::ttl_cache::TtlCache;
+
 /// How long an entry is trusted.
 const TTL: Duration = Duration::from_secs(1);
-/// Most entries kept; past this the cache starts over, which bounds its memory whatever the paths used.
+/// Most entries kept, which bounds the cache's memory whatever the paths used.
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Default)]
-pub struct AppIds {
-    entries: Mutex<HashMap<String, (AppId, Instant)>>,
+pub struct AppIds(TtlCache<String, AppId>);
+
+impl Default for AppIds {
+    fn default() -> Self {
+        Self(TtlCache::new(TTL, MAX_ENTRIES))
+    }
 }
 
 impl AppIds {
     /// The id of the application `reference` named less than [`TTL`] ago, if remembered.
     pub fn get(&self, reference: &str) -> Option<AppId> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (id, since) = entries.get(reference)?;
-        (since.elapsed() < TTL).then(|| id.clone())
+        self.0.get(&reference.to_owned())
     }
 
     /// Remembers that `reference` names the application `id`.
     pub fn put(&self, reference: &str, id: &AppId) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(reference) {
-            entries.clear();
-        }
-        entries.insert(reference.to_owned(), (id.clone(), Instant::now()));
+        self.0.put(reference.to_owned(), id.clone());
     }
 
     /// Forgets everything: an application changed or was deleted.
     pub fn forget_all(&self) {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.0.forget_all();
     }
 }
 
@@ -50,7 +47,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remembers_until_forgotten_or_expired() {
+    fn remembers_until_forgotten() {
         let cache = AppIds::default();
         let id = AppId::at(1_700_000_000_000);
         assert_eq!(cache.get("acme"), None);
@@ -59,20 +56,5 @@ mod tests {
         assert_eq!(cache.get("other"), None);
         cache.forget_all();
         assert_eq!(cache.get("acme"), None);
-
-        let stale = AppIds::default();
-        stale.entries.lock().unwrap().insert("acme".into(), (id, Instant::now() - TTL));
-        assert_eq!(stale.get("acme"), None, "an entry older than the TTL is not trusted");
-    }
-
-    #[test]
-    fn stays_bounded() {
-        let cache = AppIds::default();
-        let id = AppId::at(1_700_000_000_000);
-        for n in 0..MAX_ENTRIES + 10 {
-            cache.put(&format!("app-{n}"), &id);
-        }
-        assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
-        assert_eq!(cache.get(&format!("app-{}", MAX_ENTRIES + 9)), Some(id));
     }
 }

@@ -13,8 +13,7 @@
 //! its endpoints, messages and attempts), and reading event types. Another application's path answers 404, as
 //! if it did not exist (Svix does the same); any other route answers 403. A read-only token may only GET.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
@@ -30,6 +29,7 @@ use subtle::ConstantTimeEq;
 use crate::app_cache::AppIds;
 use crate::error::ApiError;
 use crate::rate_limit::{RateLimiter, retry_after_secs};
+use crate::ttl_cache::TtlCache;
 
 /// How long a token read from the database is trusted without reading it again: the longest a revoke made in
 /// another process (PostgreSQL) takes to reach this one.
@@ -85,11 +85,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-struct Cached {
-    token: ApiToken,
-    read_at: Instant,
-}
-
 /// Everything the middleware needs; shared with the token routes (through the request's extensions) so a
 /// revoke can drop the token from the cache at once.
 pub struct Authenticator {
@@ -98,7 +93,7 @@ pub struct Authenticator {
     /// Application ids by path reference (shared with publishing), so an application token naming its
     /// application by uid does not cost a database read per request.
     app_ids: Arc<AppIds>,
-    cache: Mutex<HashMap<TokenDigest, Cached>>,
+    cache: TtlCache<TokenDigest, ApiToken>,
     limiter: Option<RateLimiter>,
     pub settings: AuthSettings,
 }
@@ -109,7 +104,7 @@ impl Authenticator {
             bootstrap: AdminToken::new(bootstrap_token),
             store,
             app_ids,
-            cache: Mutex::default(),
+            cache: TtlCache::new(CACHE_TTL, CACHE_MAX),
             limiter: RateLimiter::new(settings.rate_limit_per_sec, settings.rate_limit_burst),
             settings,
         }
@@ -120,7 +115,7 @@ impl Authenticator {
         if self.bootstrap.accepts_digest(digest) {
             return Ok(Caller::Admin);
         }
-        let token = match self.cached(digest) {
+        let token = match self.cache.get(digest) {
             Some(token) => token,
             None => {
                 let found = self.store.find_token(digest).await?.ok_or(ApiError::Unauthorized)?;
@@ -129,7 +124,7 @@ impl Authenticator {
                 if !bool::from(found.digest.ct_eq(digest)) {
                     return Err(ApiError::Unauthorized);
                 }
-                self.remember(found.clone());
+                self.cache.put(found.digest, found.clone());
                 found
             }
         };
@@ -142,26 +137,9 @@ impl Authenticator {
         })
     }
 
-    fn cached(&self, digest: &TokenDigest) -> Option<ApiToken> {
-        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.get(digest).filter(|entry| entry.read_at.elapsed() < CACHE_TTL).map(|entry| entry.token.clone())
-    }
-
-    fn remember(&self, token: ApiToken) {
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if cache.len() >= CACHE_MAX {
-            cache.retain(|_, entry| entry.read_at.elapsed() < CACHE_TTL);
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-        }
-        cache.insert(token.digest, Cached { token, read_at: Instant::now() });
-    }
-
     /// Drops a revoked token from this process's cache, so the revoke holds here at once.
     pub fn forget(&self, id: &TokenId) {
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache.retain(|_, entry| &entry.token.id != id);
+        self.cache.forget_where(|token| &token.id == id);
     }
 
     /// 429 when the token's bucket is empty.

@@ -42,6 +42,7 @@ pub mod stats;
 pub mod task_runner;
 pub mod time;
 pub mod token;
+pub mod ttl_cache;
 pub mod validate;
 
 pub use error::ApiError;
