@@ -412,6 +412,46 @@ async fn a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted(store: A
     store.pause_endpoint(&EndpointId::new(), now).await.unwrap();
 }
 
+async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliveries(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let busy = endpoint(&acme.id, None, None);
+    let other = endpoint(&acme.id, Some(&["b"]), None);
+    let mut ordered = endpoint(&acme.id, Some(&["b"]), None);
+    ordered.ordering = DeliveryOrder::Fifo;
+    app_with_endpoints(&store, &[busy.clone(), other.clone(), ordered.clone()]).await;
+    // The busy endpoint's backlog is older than anything else, and longer than any claim's look at the due index.
+    let base = now_ms() - 100_000;
+    let backlog: Vec<Message> = (0..40).map(|i| message_at(&acme.id, "a", None, base + i)).collect();
+    let later: Vec<Message> = (0..3).map(|i| message_at(&acme.id, "b", None, base + 1_000 + i)).collect();
+    for msg in backlog.iter().chain(&later) {
+        store.publish_message(msg, None).await.unwrap();
+    }
+    let now = now_ms();
+    let keys = |claimed: &[ClaimedDelivery]| -> Vec<(EndpointId, MessageId)> {
+        let mut keys: Vec<_> = claimed.iter().map(|d| (d.endpoint_id.clone(), d.msg_id.clone())).collect();
+        keys.sort();
+        keys
+    };
+
+    let claimed = store.claim_due(now, 10, now + 600_000, std::slice::from_ref(&busy.id)).await.unwrap();
+    let mut expected: Vec<_> = later.iter().map(|m| (other.id.clone(), m.id.clone())).collect();
+    expected.push((ordered.id.clone(), later[0].id.clone()));
+    expected.sort();
+    assert_eq!(keys(&claimed), expected, "the other endpoints' due deliveries, and only the FIFO head");
+    assert!(claimed.windows(2).all(|pair| pair[0].due_at <= pair[1].due_at), "oldest first");
+
+    // Paused, the busy endpoint still holds the head of the queue; everything else is leased or FIFO-blocked.
+    store.pause_endpoint(&busy.id, now + 60_000).await.unwrap();
+    assert!(store.claim_due(now, 1, now + 600_000, &[]).await.unwrap().is_empty());
+    assert!(store.claim_due(now, 10, now + 600_000, &[]).await.unwrap().is_empty());
+
+    // Once the pause is over, its backlog comes oldest first.
+    let resumed = store.claim_due(now + 60_000, 10, now + 600_000, &[]).await.unwrap();
+    let expected: Vec<_> = backlog[..10].iter().map(|m| (busy.id.clone(), m.id.clone())).collect();
+    assert_eq!(resumed.iter().map(|d| (d.endpoint_id.clone(), d.msg_id.clone())).collect::<Vec<_>>(), expected);
+}
+
 async fn interrupted_and_manual_deliveries_are_due_again(db: &mut TestDatabase) {
     let store = db.open().await;
     let acme = app(None);
@@ -1389,6 +1429,7 @@ macro_rules! backend_tests {
                 claims_lease_deliveries_until_recorded,
                 claims_skip_busy_endpoints_and_releases_keep_the_due_time,
                 a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted,
+                a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliveries,
                 an_outcome_can_disable_its_endpoint,
                 old_payloads_are_purged_unless_still_being_delivered,
                 endpoints_failing_for_too_long_are_disabled,

@@ -2,6 +2,7 @@
 //! read through a small connection pool (see `connections`). Only one process may open a database file at a
 //! time (a lock file enforces it), which is what lets `requeue_interrupted` take back every lease at start.
 
+mod claim;
 mod connections;
 mod recovery;
 mod rows;
@@ -11,7 +12,6 @@ mod sources;
 mod stats;
 mod tokens;
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
-    InboundStatus, Message, SecretSet, Source, TimeWindow,
+    InboundStatus, Message, Source, TimeWindow,
 };
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
@@ -683,10 +683,12 @@ impl Store for SqliteStore {
         lease_until: UnixMillis,
         skip_endpoints: &[EndpointId],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let skip = to_json(&skip_endpoints.iter().map(|id| id.as_str()).collect::<Vec<_>>());
+        let skip = skip_endpoints.to_vec();
         let cipher = self.cipher.clone();
         self.db
-            .write(Durability::ProcessCrash, move |conn| claim_due(conn, now, limit, lease_until, &skip, &cipher))
+            .write(Durability::ProcessCrash, move |conn| {
+                claim::claim_due(conn, now, limit, lease_until, &skip, &cipher)
+            })
             .await
     }
 
@@ -982,99 +984,6 @@ impl Store for SqliteStore {
         let key = id_or_name.to_owned();
         self.db.write(Durability::PowerLoss, move |conn| tokens::revoke_admin_token(conn, &key)).await
     }
-}
-
-fn claim_due(
-    conn: &Connection,
-    now: UnixMillis,
-    limit: usize,
-    lease_until: UnixMillis,
-    skip_json: &str,
-    cipher: &SecretCipher,
-) -> StoreResult<Vec<ClaimedDelivery>> {
-    let mut select = conn
-        .prepare_cached(
-            "SELECT d.msg_id, d.endpoint_id, d.attempts, d.manual, d.next_attempt_at, m.app_id, m.event_type, \
-             m.payload, e.url, e.headers, e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes, m.event_id \
-             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status IN (1, 3) AND d.next_attempt_at <= ?1 \
-             AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
-             AND (e.paused_until IS NULL OR e.paused_until <= ?1) \
-             AND (e.fifo = 0 OR NOT EXISTS (SELECT 1 FROM deliveries head WHERE head.endpoint_id = d.endpoint_id \
-                  AND head.status IN (1, 3) AND head.msg_id < d.msg_id)) \
-             ORDER BY d.next_attempt_at LIMIT ?3",
-        )
-        .map_err(sql_error)?;
-    let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
-    // Secrets are opened once per endpoint per batch, not once per delivery.
-    let mut secrets: HashMap<String, SecretSet> = HashMap::new();
-    let mut claimed = Vec::new();
-    let mut disabled = Vec::new();
-    let mut rows = select.query(params![now, skip_json, limit as i64]).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
-        let msg_id: String = row.get(0).map_err(sql_error)?;
-        let endpoint_id: String = row.get(1).map_err(sql_error)?;
-        if row.get::<_, bool>(12).map_err(sql_error)? {
-            disabled.push((msg_id, endpoint_id));
-            continue;
-        }
-        let payload = match payloads.get(&msg_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Arc<str> = Arc::from(row.get::<_, String>(7).map_err(sql_error)?);
-                payloads.insert(msg_id.clone(), shared.clone());
-                shared
-            }
-        };
-        let endpoint_secrets = match secrets.get(&endpoint_id) {
-            Some(known) => known.clone(),
-            None => {
-                let opened = secrets_from_columns(
-                    &row.get::<_, String>(10).map_err(sql_error)?,
-                    &row.get::<_, String>(11).map_err(sql_error)?,
-                    cipher,
-                )?;
-                secrets.insert(endpoint_id.clone(), opened.clone());
-                opened
-            }
-        };
-        claimed.push(ClaimedDelivery {
-            app_id: AppId::from_trusted(row.get(5).map_err(sql_error)?),
-            msg_id: MessageId::from_trusted(msg_id),
-            endpoint_id: EndpointId::from_trusted(endpoint_id),
-            event_type: row.get(6).map_err(sql_error)?,
-            event_id: row.get(15).map_err(sql_error)?,
-            payload,
-            url: row.get(8).map_err(sql_error)?,
-            headers: from_json(&row.get::<_, String>(9).map_err(sql_error)?)?,
-            secrets: endpoint_secrets,
-            rate_limit: row.get(13).map_err(sql_error)?,
-            signature_schemes: signature_schemes_from_json(&row.get::<_, String>(14).map_err(sql_error)?)?,
-            attempts: row.get(2).map_err(sql_error)?,
-            manual: row.get(3).map_err(sql_error)?,
-            due_at: row.get(4).map_err(sql_error)?,
-        });
-    }
-    drop(rows);
-
-    let mut lease = conn
-        .prepare_cached("UPDATE deliveries SET status = 3, next_attempt_at = ?3 WHERE msg_id = ?1 AND endpoint_id = ?2")
-        .map_err(sql_error)?;
-    for delivery in &claimed {
-        lease
-            .execute(params![delivery.msg_id.as_str(), delivery.endpoint_id.as_str(), lease_until])
-            .map_err(sql_error)?;
-    }
-    // An endpoint disabled after the message was routed: the delivery will not be attempted.
-    let mut fail = conn
-        .prepare_cached(
-            "UPDATE deliveries SET status = 2, next_attempt_at = NULL WHERE msg_id = ?1 AND endpoint_id = ?2",
-        )
-        .map_err(sql_error)?;
-    for (msg_id, endpoint_id) in &disabled {
-        fail.execute([msg_id, endpoint_id]).map_err(sql_error)?;
-    }
-    Ok(claimed)
 }
 
 fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResult<()> {

@@ -1,0 +1,302 @@
+//! Claiming due deliveries, oldest first, past the endpoints that cannot take more right now.
+//!
+//! An endpoint can be blocked: its lanes are full, its circuit breaker paused it, or (FIFO) an earlier delivery
+//! is still open. Its deliveries stay due, at the head of the due index when it has a backlog, and a claim that
+//! walked the due index past all of them would cost time in proportion to the backlog, on the writer thread,
+//! in front of every publish. So a claim reads the due index for a bounded window only; when blocked endpoints
+//! fill that window, it reads per endpoint instead, one seek per endpoint with open deliveries, and takes the
+//! oldest due deliveries of the endpoints that are not blocked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use hookrelay_core::cipher::SecretCipher;
+use hookrelay_core::model::SecretSet;
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{AppId, EndpointId, MessageId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::connections::sql_error;
+use super::rows::{from_json, secrets_from_columns, signature_schemes_from_json};
+use crate::store::{ClaimedDelivery, StoreResult};
+
+/// How many due-index entries a claim reads per delivery it wants before it reads per endpoint instead.
+const WINDOW_PER_WANTED: usize = 4;
+
+/// A due delivery's key and due time.
+struct Due {
+    msg_id: String,
+    endpoint_id: String,
+    due_at: UnixMillis,
+}
+
+/// What a claim needs to know about an endpoint to decide whether its deliveries can be taken now.
+#[derive(Clone, Copy)]
+struct EndpointState {
+    /// Paused by a circuit breaker (of any process sharing the database).
+    paused: bool,
+    fifo: bool,
+}
+
+/// Claims up to `limit` deliveries due at `now`, oldest first, skipping the endpoints in `skip` and paused ones,
+/// and leases them until `lease_until`. Deliveries of a disabled endpoint are failed instead of claimed.
+pub fn claim_due(
+    conn: &Connection,
+    now: UnixMillis,
+    limit: usize,
+    lease_until: UnixMillis,
+    skip: &[EndpointId],
+    cipher: &SecretCipher,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut picker = Picker { conn, now, skip: skip.iter().map(EndpointId::as_str).collect(), states: HashMap::new() };
+    let picked = picker.pick(limit)?;
+    take(conn, picked, lease_until, cipher)
+}
+
+struct Picker<'a> {
+    conn: &'a Connection,
+    now: UnixMillis,
+    skip: HashSet<&'a str>,
+    states: HashMap<String, Option<EndpointState>>,
+}
+
+impl Picker<'_> {
+    /// The keys of up to `limit` claimable deliveries, oldest first.
+    fn pick(&mut self, limit: usize) -> StoreResult<Vec<Due>> {
+        let window = limit.saturating_mul(WINDOW_PER_WANTED);
+        let conn = self.conn;
+        let mut scan = conn
+            .prepare_cached(
+                "SELECT msg_id, endpoint_id, next_attempt_at FROM deliveries INDEXED BY deliveries_due \
+                 WHERE status IN (1, 3) AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+            )
+            .map_err(sql_error)?;
+        let mut rows = scan.query(params![self.now, window as i64]).map_err(sql_error)?;
+        let mut read = 0;
+        let mut picked = Vec::new();
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            read += 1;
+            let delivery = Due {
+                msg_id: row.get(0).map_err(sql_error)?,
+                endpoint_id: row.get(1).map_err(sql_error)?,
+                due_at: row.get(2).map_err(sql_error)?,
+            };
+            if self.claimable(&delivery)? {
+                picked.push(delivery);
+                if picked.len() == limit {
+                    return Ok(picked);
+                }
+            }
+        }
+        if read < window {
+            // Every due delivery was read.
+            return Ok(picked);
+        }
+        // Blocked endpoints filled the window: read endpoint by endpoint.
+        drop(rows);
+        self.pick_per_endpoint(limit)
+    }
+
+    /// The oldest due deliveries of each endpoint with open deliveries that is not blocked, merged by due time.
+    fn pick_per_endpoint(&mut self, limit: usize) -> StoreResult<Vec<Due>> {
+        let conn = self.conn;
+        // A loose index scan: one seek per endpoint with open deliveries, giving its earliest due time.
+        let mut next_endpoint = conn
+            .prepare_cached(
+                "SELECT endpoint_id, next_attempt_at FROM deliveries INDEXED BY deliveries_due_by_endpoint \
+                 WHERE status IN (1, 3) AND endpoint_id > ?1 ORDER BY endpoint_id, next_attempt_at LIMIT 1",
+            )
+            .map_err(sql_error)?;
+        let mut endpoint_due = conn
+            .prepare_cached(
+                "SELECT msg_id, next_attempt_at FROM deliveries INDEXED BY deliveries_due_by_endpoint \
+                 WHERE status IN (1, 3) AND endpoint_id = ?1 AND next_attempt_at <= ?2 \
+                 ORDER BY next_attempt_at LIMIT ?3",
+            )
+            .map_err(sql_error)?;
+        let mut candidates = Vec::new();
+        let mut after = String::new();
+        while let Some((endpoint_id, earliest)) = next_endpoint
+            .query_row([&after], |row| Ok((row.get::<_, String>(0)?, row.get::<_, UnixMillis>(1)?)))
+            .optional()
+            .map_err(sql_error)?
+        {
+            after.clone_from(&endpoint_id);
+            if earliest > self.now || self.skip.contains(endpoint_id.as_str()) {
+                continue;
+            }
+            match self.state(&endpoint_id)? {
+                None | Some(EndpointState { paused: true, .. }) => {}
+                Some(EndpointState { fifo: true, .. }) => candidates.extend(self.fifo_head(&endpoint_id)?),
+                Some(_) => {
+                    let rows = endpoint_due
+                        .query_map(params![endpoint_id, self.now, limit as i64], |row| {
+                            Ok(Due { msg_id: row.get(0)?, endpoint_id: endpoint_id.clone(), due_at: row.get(1)? })
+                        })
+                        .map_err(sql_error)?;
+                    for row in rows {
+                        candidates.push(row.map_err(sql_error)?);
+                    }
+                }
+            }
+        }
+        candidates.sort_by_key(|delivery| delivery.due_at);
+        candidates.truncate(limit);
+        Ok(candidates)
+    }
+
+    /// Whether the delivery can be taken now: its endpoint is neither skipped nor paused and, if FIFO, it is the
+    /// endpoint's head (until the claim commits, a head taken in this claim is still open, so no later delivery
+    /// of that endpoint qualifies).
+    fn claimable(&mut self, delivery: &Due) -> StoreResult<bool> {
+        if self.skip.contains(delivery.endpoint_id.as_str()) {
+            return Ok(false);
+        }
+        Ok(match self.state(&delivery.endpoint_id)? {
+            // Deleted meanwhile; its deliveries go with it.
+            None | Some(EndpointState { paused: true, .. }) => false,
+            Some(EndpointState { fifo: true, .. }) => !self.has_earlier_open(delivery)?,
+            Some(_) => true,
+        })
+    }
+
+    fn state(&mut self, endpoint_id: &str) -> StoreResult<Option<EndpointState>> {
+        if let Some(known) = self.states.get(endpoint_id) {
+            return Ok(*known);
+        }
+        let now = self.now;
+        let state = self
+            .conn
+            .prepare_cached("SELECT paused_until, fifo FROM endpoints WHERE id = ?1")
+            .map_err(sql_error)?
+            .query_row([endpoint_id], |row| {
+                let paused_until: Option<UnixMillis> = row.get(0)?;
+                Ok(EndpointState { paused: paused_until.is_some_and(|until| until > now), fifo: row.get(1)? })
+            })
+            .optional()
+            .map_err(sql_error)?;
+        self.states.insert(endpoint_id.to_owned(), state);
+        Ok(state)
+    }
+
+    /// An earlier delivery of the endpoint is still open.
+    fn has_earlier_open(&self, delivery: &Due) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE endpoint_id = ?1 AND status IN (1, 3) AND msg_id < ?2)",
+            )
+            .map_err(sql_error)?
+            .query_row([&delivery.endpoint_id, &delivery.msg_id], |row| row.get(0))
+            .map_err(sql_error)
+    }
+
+    /// A FIFO endpoint's oldest open delivery, if it is due: one seek per open status.
+    fn fifo_head(&self, endpoint_id: &str) -> StoreResult<Option<Due>> {
+        let mut first = self
+            .conn
+            .prepare_cached(
+                "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = ?1 AND status = ?2 \
+                 ORDER BY msg_id LIMIT 1",
+            )
+            .map_err(sql_error)?;
+        let mut head: Option<Due> = None;
+        for status in [1, 3] {
+            let found = first
+                .query_row(params![endpoint_id, status], |row| {
+                    Ok(Due { msg_id: row.get(0)?, endpoint_id: endpoint_id.to_owned(), due_at: row.get(1)? })
+                })
+                .optional()
+                .map_err(sql_error)?;
+            if let Some(found) = found
+                && head.as_ref().is_none_or(|head| found.msg_id < head.msg_id)
+            {
+                head = Some(found);
+            }
+        }
+        Ok(head.filter(|head| head.due_at <= self.now))
+    }
+}
+
+/// Reads what sending the picked deliveries needs and leases them; fails those whose endpoint was disabled after
+/// the message was routed (they will not be attempted).
+fn take(
+    conn: &Connection,
+    picked: Vec<Due>,
+    lease_until: UnixMillis,
+    cipher: &SecretCipher,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let mut read = conn
+        .prepare_cached(
+            "SELECT d.attempts, d.manual, m.app_id, m.event_type, m.payload, m.event_id, e.url, e.headers, \
+             e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes \
+             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE d.msg_id = ?1 AND d.endpoint_id = ?2",
+        )
+        .map_err(sql_error)?;
+    let mut lease = conn
+        .prepare_cached("UPDATE deliveries SET status = 3, next_attempt_at = ?3 WHERE msg_id = ?1 AND endpoint_id = ?2")
+        .map_err(sql_error)?;
+    let mut fail = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = 2, next_attempt_at = NULL WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
+        .map_err(sql_error)?;
+    let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
+    // Secrets are opened once per endpoint per batch, not once per delivery.
+    let mut secrets: HashMap<String, SecretSet> = HashMap::new();
+    let mut claimed = Vec::with_capacity(picked.len());
+    for Due { msg_id, endpoint_id, due_at } in picked {
+        let mut rows = read.query(params![msg_id, endpoint_id]).map_err(sql_error)?;
+        let Some(row) = rows.next().map_err(sql_error)? else { continue };
+        if row.get::<_, bool>(10).map_err(sql_error)? {
+            drop(rows);
+            fail.execute(params![msg_id, endpoint_id]).map_err(sql_error)?;
+            continue;
+        }
+        let payload = match payloads.get(&msg_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(row.get::<_, String>(4).map_err(sql_error)?);
+                payloads.insert(msg_id.clone(), shared.clone());
+                shared
+            }
+        };
+        let endpoint_secrets = match secrets.get(&endpoint_id) {
+            Some(known) => known.clone(),
+            None => {
+                let opened = secrets_from_columns(
+                    &row.get::<_, String>(8).map_err(sql_error)?,
+                    &row.get::<_, String>(9).map_err(sql_error)?,
+                    cipher,
+                )?;
+                secrets.insert(endpoint_id.clone(), opened.clone());
+                opened
+            }
+        };
+        let delivery = ClaimedDelivery {
+            app_id: AppId::from_trusted(row.get(2).map_err(sql_error)?),
+            msg_id: MessageId::from_trusted(msg_id),
+            endpoint_id: EndpointId::from_trusted(endpoint_id),
+            event_type: row.get(3).map_err(sql_error)?,
+            event_id: row.get(5).map_err(sql_error)?,
+            payload,
+            url: row.get(6).map_err(sql_error)?,
+            headers: from_json(&row.get::<_, String>(7).map_err(sql_error)?)?,
+            secrets: endpoint_secrets,
+            rate_limit: row.get(11).map_err(sql_error)?,
+            signature_schemes: signature_schemes_from_json(&row.get::<_, String>(12).map_err(sql_error)?)?,
+            attempts: row.get(0).map_err(sql_error)?,
+            manual: row.get(1).map_err(sql_error)?,
+            due_at,
+        };
+        drop(rows);
+        lease
+            .execute(params![delivery.msg_id.as_str(), delivery.endpoint_id.as_str(), lease_until])
+            .map_err(sql_error)?;
+        claimed.push(delivery);
+    }
+    Ok(claimed)
+}
