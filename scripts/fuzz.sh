@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target (inbound signature-header parsers, timestamps, ids, retry schedule) for a while each, starting from and adding
+# Runs every cargo-fuzz target (inbound signature-header parsers, timestamps, ids, retry schedule, JSON payload
+# intake, the TOML config file) for a while each, starting from and adding
 # to the committed corpus in fuzz/corpus/. Usage: scripts/fuzz.sh [seconds per target, default 60: the short
 # mode]; results and the 10-minute runs are in docs/security.md.
 # cargo-fuzz needs nightly compiler flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.

@@ -461,7 +461,12 @@ fn operational_webhook(
 
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    parse_file(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// The settings a config file's TOML text sets (the keys of [`ServeArgs`]); unknown keys are refused.
+pub fn parse_file(text: &str) -> anyhow::Result<ServeArgs> {
+    Ok(toml::from_str(text)?)
 }
 
 #[cfg(test)]

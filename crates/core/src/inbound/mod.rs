@@ -15,7 +15,7 @@ mod slack;
 mod standard;
 mod stripe;
 
-pub use fields::EventFields;
+pub use fields::{EventFields, body_field};
 pub use hmac_sha256::{GenericHmac, SignatureEncoding};
 pub use options::OptionError;
 pub use slack::Slack;
