@@ -28,6 +28,9 @@ use crate::store::*;
 /// two-key form has its own key space, apart from the migration's single-key lock.
 const FIFO_CLAIM_LOCK: i32 = 0x6669_666f; // "fifo"
 
+/// How many due-index entries a claim reads per delivery it wants before it reads per endpoint instead.
+const WINDOW_PER_WANTED: i64 = 4;
+
 /// When a FIFO endpoint's delivery `d` must wait: an older delivery of the endpoint is still open (pending or
 /// sending), or another one is being sent under a live lease (`$1` is now).
 const FIFO_BLOCKED: &str = "EXISTS (SELECT 1 FROM deliveries other WHERE other.endpoint_id = d.endpoint_id \
@@ -52,16 +55,53 @@ pub async fn claim_due(
     // `registered` makes sure this instance has a row in `instances` before it holds any lease, so that if it dies
     // before its first `keep_alive` the others still find its leases and take them back; an existing row is left
     // to `keep_alive` to renew.
+    //
+    // Blocked endpoints (skipped, paused, FIFO-blocked) keep their backlog at the head of the due index. So the
+    // candidates are the first `$6` entries of the due index (`due_window`) and, only when those are all taken
+    // and yield fewer than `$3` claimable deliveries, the oldest due deliveries of each endpoint with open
+    // deliveries that is not blocked (`per_endpoint`, found one index seek per endpoint). A claim's cost is then
+    // bounded by the window and the number of endpoints, never by a blocked endpoint's backlog.
+    // Whether delivery `d` of endpoint `e` can be claimed now.
+    let claimable = format!(
+        "d.status IN (1, 3) AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[]) \
+         AND (e.paused_until IS NULL OR e.paused_until <= $1) AND (e.fifo = 0 OR NOT {FIFO_BLOCKED})"
+    );
     let claim = format!(
-        "WITH registered AS ( \
+        "WITH RECURSIVE registered AS ( \
              INSERT INTO instances (id, started_at, alive_until) VALUES ($5, $1::bigint, $1::bigint + {INSTANCE_TTL_MS}) \
              ON CONFLICT (id) DO NOTHING \
+         ), due_window AS MATERIALIZED ( \
+             SELECT msg_id, endpoint_id FROM deliveries WHERE status IN (1, 3) AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $6 \
+         ), window_claimable AS MATERIALIZED ( \
+             SELECT w.msg_id, w.endpoint_id FROM due_window w JOIN deliveries d USING (msg_id, endpoint_id) \
+             JOIN endpoints e ON e.id = d.endpoint_id WHERE {claimable} \
+         ), open_endpoints (endpoint_id, due_at) AS ( \
+             (SELECT endpoint_id, next_attempt_at FROM deliveries WHERE status IN (1, 3) \
+              AND (SELECT count(*) FROM due_window) = $6 AND (SELECT count(*) FROM window_claimable) < $3 \
+              ORDER BY endpoint_id, next_attempt_at LIMIT 1) \
+             UNION ALL \
+             SELECT next.endpoint_id, next.next_attempt_at FROM open_endpoints o CROSS JOIN LATERAL ( \
+                 SELECT endpoint_id, next_attempt_at FROM deliveries WHERE status IN (1, 3) \
+                 AND endpoint_id > o.endpoint_id ORDER BY endpoint_id, next_attempt_at LIMIT 1) next \
+         ), per_endpoint AS MATERIALIZED ( \
+             SELECT x.msg_id, x.endpoint_id FROM open_endpoints o JOIN endpoints e ON e.id = o.endpoint_id \
+             CROSS JOIN LATERAL ( \
+                 (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = o.endpoint_id AND e.fifo = 0 \
+                  AND status IN (1, 3) AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
+                 UNION ALL \
+                 (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = o.endpoint_id AND e.fifo = 1 \
+                  AND status = 1 ORDER BY msg_id LIMIT 1) \
+                 UNION ALL \
+                 (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = o.endpoint_id AND e.fifo = 1 \
+                  AND status = 3 ORDER BY msg_id LIMIT 1) \
+             ) x \
+             WHERE o.due_at <= $1 AND e.id <> ALL($2::text[]) AND (e.paused_until IS NULL OR e.paused_until <= $1) \
          ), picked AS MATERIALIZED ( \
              SELECT d.msg_id, d.endpoint_id, d.next_attempt_at AS due_at, e.disabled \
-             FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status IN (1, 3) AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[]) \
-             AND (e.paused_until IS NULL OR e.paused_until <= $1) \
-             AND (e.fifo = 0 OR NOT {FIFO_BLOCKED}) \
+             FROM (SELECT * FROM window_claimable UNION SELECT * FROM per_endpoint) c \
+             JOIN deliveries d USING (msg_id, endpoint_id) JOIN endpoints e ON e.id = d.endpoint_id \
+             WHERE {claimable} \
              ORDER BY d.next_attempt_at LIMIT $3 \
              FOR UPDATE OF d SKIP LOCKED \
          ), claimed AS ( \
@@ -77,8 +117,10 @@ pub async fn claim_due(
          FROM claimed c JOIN messages m ON m.id = c.msg_id JOIN endpoints e ON e.id = c.endpoint_id \
          WHERE c.status = 3"
     );
+    let window = limit.saturating_mul(WINDOW_PER_WANTED);
     let tx = db.transaction().await.map_err(pg_error)?;
-    let rows = query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id]).await.map_err(pg_error)?;
+    let rows =
+        query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id, &window]).await.map_err(pg_error)?;
 
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
     // Secrets are opened once per endpoint per batch, not once per delivery.

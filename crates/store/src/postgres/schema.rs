@@ -189,6 +189,11 @@ CREATE UNIQUE INDEX api_tokens_admin_name ON api_tokens(name) WHERE app_id IS NU
 CREATE INDEX api_tokens_by_app ON api_tokens(app_id);
 CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS NOT NULL;
 "#,
+    // 3 (SQLite's 9): open deliveries by endpoint and due time. A claim reads through it, endpoint by endpoint,
+    // when endpoints that cannot take more (full, paused, FIFO-blocked) hold the head of the due index.
+    r#"
+CREATE INDEX deliveries_due_by_endpoint ON deliveries(endpoint_id, next_attempt_at) WHERE status IN (1, 3);
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.
