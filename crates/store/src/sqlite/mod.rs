@@ -238,24 +238,27 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
             Ok((row.get::<_, String>(0)?, filter, channels))
         })
         .map_err(sql_error)?;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
-             VALUES (?1, ?2, 1, 0, 0, ?3)",
-        )
-        .map_err(sql_error)?;
-    let mut routed = 0;
+    let mut routed = Vec::new();
     for endpoint in endpoints {
         let (endpoint_id, filter, channels) = endpoint.map_err(sql_error)?;
         if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
-            insert.execute(params![msg.id.as_str(), endpoint_id, msg.created_at]).map_err(sql_error)?;
-            routed += 1;
+            routed.push(endpoint_id);
         }
+    }
+    if !routed.is_empty() {
+        // One statement for all of them: SQLite journals each statement of a transaction on its own (to undo it
+        // alone if it fails), which costs more than the insert itself when done once per delivery.
+        conn.prepare_cached(
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
+             SELECT ?1, value, 1, 0, 0, ?2 FROM json_each(?3)",
+        )
+        .and_then(|mut insert| insert.execute(params![msg.id.as_str(), msg.created_at, to_json(&routed)]))
+        .map_err(sql_error)?;
     }
     if let Some(response) = idempotent {
         put_idempotent(conn, response)?;
     }
-    Ok(routed)
+    Ok(routed.len())
 }
 
 fn put_idempotent(conn: &Connection, response: &IdempotentResponse) -> StoreResult<()> {
