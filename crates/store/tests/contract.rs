@@ -72,7 +72,8 @@ fn attempt_for(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16) -> 
         msg_id: claimed.msg_id.clone(),
         endpoint_id: claimed.endpoint_id.clone(),
         url: claimed.url.clone(),
-        response: "ok".into(),
+        // Kept exactly, whatever the receiver answered: quotes, escapes, line breaks, any script.
+        response: "{\"ok\": \"é\\n\"}\r\n\t✓ 0x7f\u{7f} 𝄞".into(),
         response_status_code: code,
         response_duration_ms: 3,
         status,

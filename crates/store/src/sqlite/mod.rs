@@ -990,26 +990,15 @@ impl Store for SqliteStore {
 }
 
 fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
-    // The endpoint or message may have been deleted while the attempt was in flight; then there is
-    // nothing to record, and the EXISTS guard keeps the foreign keys from failing the whole group.
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
-             response_duration_ms, status, trigger_type, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-             WHERE EXISTS (SELECT 1 FROM deliveries WHERE msg_id = ?3 AND endpoint_id = ?4)",
-        )
-        .map_err(sql_error)?;
-    let mut update = conn
-        .prepare_cached(
-            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, manual = 0, next_attempt_at = ?4 \
-             WHERE msg_id = ?1 AND endpoint_id = ?2",
-        )
-        .map_err(sql_error)?;
-    for outcome in outcomes {
-        let a = &outcome.attempt;
-        insert
-            .execute(params![
+    // All attempts in one statement: SQLite journals each statement of a transaction on its own, and with one
+    // insert per attempt that journaling cost more than the inserts. The endpoint or message may have been
+    // deleted while the attempt was in flight; then there is nothing to record, and the EXISTS guard keeps the
+    // foreign keys from failing the whole group.
+    let attempts: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|outcome| {
+            let a = &outcome.attempt;
+            serde_json::json!([
                 a.id.as_str(),
                 a.app_id.as_str(),
                 a.msg_id.as_str(),
@@ -1022,7 +1011,25 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
                 a.trigger_type as u8,
                 a.created_at
             ])
-            .map_err(sql_error)?;
+        })
+        .collect();
+    conn.prepare_cached(
+        "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
+         response_duration_ms, status, trigger_type, created_at) \
+         SELECT a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, a.value ->> 4, a.value ->> 5, \
+         a.value ->> 6, a.value ->> 7, a.value ->> 8, a.value ->> 9, a.value ->> 10 FROM json_each(?1) a \
+         WHERE EXISTS (SELECT 1 FROM deliveries WHERE msg_id = a.value ->> 2 AND endpoint_id = a.value ->> 3)",
+    )
+    .and_then(|mut insert| insert.execute([serde_json::Value::Array(attempts).to_string()]))
+    .map_err(sql_error)?;
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, manual = 0, next_attempt_at = ?4 \
+             WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
+        .map_err(sql_error)?;
+    for outcome in outcomes {
+        let a = &outcome.attempt;
         let (status, next_attempt_at) = match outcome.next {
             NextStep::Succeeded => (0, None),
             NextStep::RetryAt(at) => (1, Some(at)),
