@@ -120,12 +120,12 @@ impl Picker<'_> {
         let mut candidates = Vec::new();
         let mut after = String::new();
         while let Some((endpoint_id, earliest)) = next_endpoint
-            .query_row([&after], |row| Ok((row.get::<_, String>(0)?, row.get::<_, UnixMillis>(1)?)))
+            .query_row([&after], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<UnixMillis>>(1)?)))
             .optional()
             .map_err(sql_error)?
         {
             after.clone_from(&endpoint_id);
-            if earliest > self.now || self.skip.contains(endpoint_id.as_str()) {
+            if earliest.is_none_or(|due| due > self.now) || self.skip.contains(endpoint_id.as_str()) {
                 continue;
             }
             match self.state(&endpoint_id)? {
