@@ -56,6 +56,7 @@ pub fn claim_due(
     take(conn, picked, lease_until, cipher)
 }
 
+/// Picks the deliveries of one claim, remembering each endpoint's state for the claim's duration.
 struct Picker<'a> {
     conn: &'a Connection,
     now: UnixMillis,
