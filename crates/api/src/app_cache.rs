@@ -28,7 +28,7 @@ impl Default for AppIds {
 impl AppIds {
     /// The id of the application `reference` named less than [`TTL`] ago, if remembered.
     pub fn get(&self, reference: &str) -> Option<AppId> {
-        self.0.get(&reference.to_owned())
+        self.0.get(reference)
     }
 
     /// Remembers that `reference` names the application `id`.

@@ -1,6 +1,7 @@
 //! A small in-process cache whose entries are trusted for a fixed time and whose size is bounded, for lookups
 //! the request path would otherwise make in the database every time (application ids, API tokens).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -17,8 +18,12 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         Self { ttl, max_entries, entries: Mutex::default() }
     }
 
-    /// The value remembered for `key` less than the TTL ago.
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// The value remembered for `key` less than the TTL ago (looked up by a borrowed form, e.g. `&str` for a
+    /// `String` key, so a lookup allocates nothing).
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let entries = self.lock();
         let (value, since) = entries.get(key)?;
         (since.elapsed() < self.ttl).then(|| value.clone())

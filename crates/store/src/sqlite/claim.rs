@@ -154,13 +154,10 @@ impl Picker<'_> {
         Ok(candidates)
     }
 
-    /// Whether the delivery can be taken now: its endpoint is neither skipped nor paused and, if FIFO, it is the
-    /// endpoint's head (until the claim commits, a head taken in this claim is still open, so no later delivery
-    /// of that endpoint qualifies).
+    /// Whether the delivery of an endpoint that is not skipped can be taken now: the endpoint is not paused and,
+    /// if FIFO, the delivery is its head (until the claim commits, a head taken in this claim is still open, so no
+    /// later delivery of that endpoint qualifies).
     fn claimable(&mut self, delivery: &Due) -> StoreResult<bool> {
-        if self.skip.contains(delivery.endpoint_id.as_str()) {
-            return Ok(false);
-        }
         Ok(match self.state(&delivery.endpoint_id)? {
             // Deleted meanwhile; its deliveries go with it.
             None | Some(EndpointState { paused: true, .. }) => false,

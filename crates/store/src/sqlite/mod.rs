@@ -1020,7 +1020,7 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
          a.value ->> 6, a.value ->> 7, a.value ->> 8, a.value ->> 9, a.value ->> 10 FROM json_each(?1) a \
          WHERE EXISTS (SELECT 1 FROM deliveries WHERE msg_id = a.value ->> 2 AND endpoint_id = a.value ->> 3)",
     )
-    .and_then(|mut insert| insert.execute([serde_json::Value::Array(attempts).to_string()]))
+    .and_then(|mut insert| insert.execute([to_json(&attempts)]))
     .map_err(sql_error)?;
     let mut update = conn
         .prepare_cached(
