@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{Checkpointer, RESTART_FRAMES};
 use crate::StoreError;
 use crate::store::StoreResult;
 
@@ -83,7 +84,7 @@ where
 }
 
 /// Opens connections to one database file with hookrelay's settings.
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -117,10 +118,14 @@ impl Connections {
         let mut writer = open_connection(path).map_err(sql_error)?;
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(sql_error)?;
         prepare(&mut writer).map_err(sql_error)?;
+        // The checkpoint thread copies the log into the database file; past a restart the file is cut back.
+        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_error)?;
+        writer.pragma_update(None, "journal_size_limit", RESTART_FRAMES * 4096).map_err(sql_error)?;
+        let checkpointer = Checkpointer::start(path)?;
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("hookrelay-sqlite-writer".into())
-            .spawn(move || run_writer(writer, queue))
+            .spawn(move || run_writer(writer, queue, checkpointer))
             .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Self { jobs, path: path.to_owned(), readers: Arc::new(Mutex::new(Vec::new())) })
     }
@@ -175,7 +180,7 @@ fn run_in_savepoint<R>(conn: &Connection, work: impl FnOnce(&Connection) -> Stor
     result
 }
 
-fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: Checkpointer) {
     let mut last_cleanup = Instant::now();
     let mut current = Durability::PowerLoss; // as `open_connection` set it
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
@@ -195,6 +200,7 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
                 Err(err) => tracing::warn!(error = %err, "could not change SQLite's synchronous setting"),
             }
         }
+        checkpointer.help_restart(&conn);
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %err, "cannot open a SQLite write transaction");
             for job in group.drain(..) {
@@ -216,6 +222,9 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
             let _ = conn.execute_batch("ROLLBACK");
             StoreError::Unavailable(format!("commit failed: {err}"))
         });
+        if committed.is_ok() {
+            checkpointer.committed();
+        }
         for reply in replies {
             reply(committed.clone());
         }

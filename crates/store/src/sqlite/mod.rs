@@ -2,6 +2,7 @@
 //! read through a small connection pool (see `connections`). Only one process may open a database file at a
 //! time (a lock file enforces it), which is what lets `requeue_interrupted` take back every lease at start.
 
+mod checkpoint;
 mod claim;
 mod connections;
 mod recovery;
