@@ -436,15 +436,17 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     let drain_from = publish_end;
     // S5's rate counts from the first delivery after the receiver came up, so the time the server takes to
     // notice it (its next retry) is in the drain time but not in the rate.
-    let (receiver, drain_from, from_first_receipt) = match receiver.take() {
-        Some(receiver) => (receiver, drain_from, false),
+    // A breaker's pause doubles after each failed probe, so when S5's receiver comes up the next probe may be as
+    // far away as the receiver was down: the first delivery may take that much longer than the stall guard.
+    let (receiver, drain_from, from_first_receipt, first_delivery_within) = match receiver.take() {
+        Some(receiver) => (receiver, drain_from, false, STALL_TIMEOUT),
         None => {
             let receiver = Receiver::start(receiver_addr).await?;
-            (receiver, Instant::now(), true)
+            (receiver, Instant::now(), true, STALL_TIMEOUT + started.elapsed())
         }
     };
     let expected = load.accepted * plan.endpoints as u64;
-    let waited = wait_for_deliveries(&receiver, expected, ctx.quiet).await;
+    let waited = wait_for_deliveries(&receiver, expected, first_delivery_within, ctx.quiet).await;
     let receipts = receiver.receipts();
     receiver.stop();
     waited?;
@@ -502,19 +504,27 @@ fn reserve_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// Waits until the receiver has `expected` distinct deliveries; fails if none arrive for [`STALL_TIMEOUT`].
-async fn wait_for_deliveries(receiver: &Receiver, expected: u64, quiet: bool) -> anyhow::Result<()> {
+/// Waits until the receiver has `expected` distinct deliveries; fails if the first does not arrive within
+/// `first_within`, or if none arrive for [`STALL_TIMEOUT`] after that.
+async fn wait_for_deliveries(
+    receiver: &Receiver,
+    expected: u64,
+    first_within: Duration,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let mut last_count = receiver.unique();
     let mut last_progress = Instant::now();
     let mut last_report = Instant::now();
+    let mut stall_limit = first_within;
     while receiver.unique() < expected {
         tokio::time::sleep(Duration::from_millis(10)).await;
         let count = receiver.unique();
         if count > last_count {
             last_count = count;
             last_progress = Instant::now();
-        } else if last_progress.elapsed() > STALL_TIMEOUT {
-            bail!("deliveries stopped: {count} of {expected} arrived, none in the last {}s", STALL_TIMEOUT.as_secs());
+            stall_limit = STALL_TIMEOUT;
+        } else if last_progress.elapsed() > stall_limit {
+            bail!("deliveries stopped: {count} of {expected} arrived, none in the last {}s", stall_limit.as_secs());
         }
         if !quiet && last_report.elapsed() > Duration::from_secs(5) {
             eprintln!("bench:   {count} of {expected} delivered …");
