@@ -25,7 +25,9 @@ use crate::StoreError;
 use crate::store::StoreResult;
 
 /// Log frames (pages; 4 KiB each) after which the writer helps the log restart: the log file stays near 16 MiB.
-pub(crate) const RESTART_FRAMES: i64 = 4096;
+const RESTART_FRAMES: i64 = 4096;
+/// What the log file is cut back to when it restarts (`journal_size_limit`).
+const RESTART_LOG_BYTES: i64 = RESTART_FRAMES * 4096;
 /// Least time between two checkpoints, so that one copies the pages many commits rewrote once.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(25);
 
@@ -36,9 +38,11 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the checkpoint thread on its own connection to the database at `path`. It stops when the writer
-    /// drops this handle.
-    pub fn start(path: &Path) -> StoreResult<Self> {
+    /// Turns off the writer's own checkpoints and starts the checkpoint thread on its own connection to the
+    /// database at `path`. It stops when the writer drops this handle.
+    pub fn start(path: &Path, writer: &Connection) -> StoreResult<Self> {
+        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_error)?;
+        writer.pragma_update(None, "journal_size_limit", RESTART_LOG_BYTES).map_err(sql_error)?;
         let conn = open_connection(path).map_err(sql_error)?;
         let (committed, commits) = mpsc::sync_channel(1);
         let restart_wanted = Arc::new(AtomicBool::new(false));
@@ -134,7 +138,7 @@ mod tests {
         }
         assert!(restarts >= 2, "the log restarted {restarts} times while 125 MiB went through it");
         // Between two restarts the log grows by what the writer commits while the checkpoint thread catches up.
-        let limit = 6 * super::RESTART_FRAMES as u64 * 4096;
+        let limit = 6 * super::RESTART_LOG_BYTES as u64;
         assert!(largest_log < limit, "the log grew to {largest_log} bytes (limit {limit})");
         let stored: i64 = db
             .read(|conn| conn.query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0)).map_err(super::sql_error))

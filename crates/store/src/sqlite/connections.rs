@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::{Checkpointer, RESTART_FRAMES};
+use super::checkpoint::Checkpointer;
 use crate::StoreError;
 use crate::store::StoreResult;
 
@@ -118,10 +118,7 @@ impl Connections {
         let mut writer = open_connection(path).map_err(sql_error)?;
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(sql_error)?;
         prepare(&mut writer).map_err(sql_error)?;
-        // The checkpoint thread copies the log into the database file; past a restart the file is cut back.
-        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_error)?;
-        writer.pragma_update(None, "journal_size_limit", RESTART_FRAMES * 4096).map_err(sql_error)?;
-        let checkpointer = Checkpointer::start(path)?;
+        let checkpointer = Checkpointer::start(path, &writer)?;
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("hookrelay-sqlite-writer".into())
