@@ -70,14 +70,21 @@ impl DispatcherHandle {
     }
 
     /// A hook for the API: call it when a user changed an endpoint or started recovering it. The endpoint's
-    /// circuit breaker closes and the dispatcher looks for its deliveries at once.
+    /// circuit breaker closes and the dispatcher looks for its deliveries at once. Deliveries already claimed and
+    /// waiting in its lane carry the endpoint as it was (URL, headers, secrets), so they go back to the queue to be
+    /// claimed again with the change.
     pub fn endpoint_reset_hook(&self) -> Arc<dyn Fn(&EndpointId) + Send + Sync> {
         let dispatcher = self.dispatcher.clone();
         Arc::new(move |endpoint| {
+            // Taken out before the breaker closes: a lane worker finds either the breaker still open (and hands
+            // the rest back itself) or an empty lane, never a stale delivery it may send.
+            let stale: Vec<Release> =
+                dispatcher.lanes.take_waiting(endpoint).into_iter().map(ClaimedDelivery::into_release).collect();
             dispatcher.breakers.reset(endpoint);
             // Lift a pause another process (or this one) shared through the store, then look for work.
             let (dispatcher, endpoint) = (dispatcher.clone(), endpoint.clone());
             tokio::spawn(async move {
+                dispatcher.hand_back(stale).await;
                 if let Err(err) = dispatcher.store.pause_endpoint(&endpoint, 0).await {
                     tracing::warn!(error = %err, endpoint_id = %endpoint, "could not lift the endpoint's pause");
                 }
