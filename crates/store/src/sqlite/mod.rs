@@ -246,15 +246,16 @@ fn insert_message(conn: &Connection, msg: &Message, idempotent: Option<&Idempote
             routed.push(endpoint_id);
         }
     }
-    if !routed.is_empty() {
-        // One statement for all of them: SQLite journals each statement of a transaction on its own (to undo it
-        // alone if it fails), which costs more than the insert itself when done once per delivery.
-        conn.prepare_cached(
+    // One single-row statement per delivery: a statement writing several rows into a table with foreign keys
+    // makes SQLite copy every page it touches into a statement journal first (the keys could fail half-way).
+    let mut insert = conn
+        .prepare_cached(
             "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
-             SELECT ?1, value, 1, 0, 0, ?2 FROM json_each(?3)",
+             VALUES (?1, ?2, 1, 0, 0, ?3)",
         )
-        .and_then(|mut insert| insert.execute(params![msg.id.as_str(), msg.created_at, to_json(&routed)]))
         .map_err(sql_error)?;
+    for endpoint_id in &routed {
+        insert.execute(params![msg.id.as_str(), endpoint_id, msg.created_at]).map_err(sql_error)?;
     }
     if let Some(response) = idempotent {
         put_idempotent(conn, response)?;
@@ -393,7 +394,7 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.db
             .write(Durability::PowerLoss, move |conn| {
-                expect_changed(conn.execute("DELETE FROM event_types WHERE name = ?1", [name]).map_err(sql_error)?)
+                expect_changed(conn.execute("DELETE FROM event_types WHERE name = ?1", [&name]).map_err(sql_error)?)
             })
             .await
     }
@@ -514,12 +515,9 @@ impl Store for SqliteStore {
         idempotent: Option<&IdempotentResponse>,
     ) -> StoreResult<PublishedMessage> {
         let (msg, idempotent) = (message.clone(), idempotent.cloned());
-        self.db
-            .write(Durability::PowerLoss, move |conn| {
-                let deliveries = insert_message(conn, &msg, idempotent.as_ref())?;
-                Ok(PublishedMessage { message: msg, deliveries })
-            })
-            .await
+        let deliveries =
+            self.db.write(Durability::PowerLoss, move |conn| insert_message(conn, &msg, idempotent.as_ref())).await?;
+        Ok(PublishedMessage { message: message.clone(), deliveries })
     }
 
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
@@ -991,42 +989,18 @@ impl Store for SqliteStore {
 }
 
 fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
-    // All attempts in one statement: SQLite journals each statement of a transaction on its own, and with one
-    // insert per attempt that journaling cost more than the inserts. The endpoint or message may have been
-    // deleted while the attempt was in flight; then there is nothing to record, and the EXISTS guard keeps the
-    // foreign keys from failing the whole group.
-    let attempts: Vec<serde_json::Value> = outcomes
-        .iter()
-        .map(|outcome| {
-            let a = &outcome.attempt;
-            serde_json::json!([
-                a.id.as_str(),
-                a.app_id.as_str(),
-                a.msg_id.as_str(),
-                a.endpoint_id.as_str(),
-                a.url,
-                a.response,
-                a.response_status_code,
-                a.response_duration_ms,
-                a.status.code(),
-                a.trigger_type as u8,
-                a.created_at
-            ])
-        })
-        .collect();
-    conn.prepare_cached(
-        "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
-         response_duration_ms, status, trigger_type, created_at) \
-         SELECT a.value ->> 0, a.value ->> 1, a.value ->> 2, a.value ->> 3, a.value ->> 4, a.value ->> 5, \
-         a.value ->> 6, a.value ->> 7, a.value ->> 8, a.value ->> 9, a.value ->> 10 FROM json_each(?1) a \
-         WHERE EXISTS (SELECT 1 FROM deliveries WHERE msg_id = a.value ->> 2 AND endpoint_id = a.value ->> 3)",
-    )
-    .and_then(|mut insert| insert.execute([to_json(&attempts)]))
-    .map_err(sql_error)?;
+    // Single-row statements only (see `insert_message`).
     let mut update = conn
         .prepare_cached(
             "UPDATE deliveries SET status = ?3, attempts = attempts + 1, manual = 0, next_attempt_at = ?4 \
              WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
+        .map_err(sql_error)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
+             response_duration_ms, status, trigger_type, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(sql_error)?;
     for outcome in outcomes {
@@ -1036,9 +1010,28 @@ fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResul
             NextStep::RetryAt(at) => (1, Some(at)),
             NextStep::GiveUp => (2, None),
         };
-        update
+        let updated = update
             .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
             .map_err(sql_error)?;
+        // No delivery: its endpoint or message was deleted while the attempt was in flight, and the attempt has
+        // nothing left to belong to (its foreign keys would fail).
+        if updated > 0 {
+            insert
+                .execute(params![
+                    a.id.as_str(),
+                    a.app_id.as_str(),
+                    a.msg_id.as_str(),
+                    a.endpoint_id.as_str(),
+                    a.url,
+                    a.response,
+                    a.response_status_code,
+                    a.response_duration_ms,
+                    a.status.code(),
+                    a.trigger_type as u8,
+                    a.created_at
+                ])
+                .map_err(sql_error)?;
+        }
         // The endpoint's failing streak, for auto-disable. The WHERE clauses make the common case (no change)
         // a read, not a write.
         let streak = if a.status == DeliveryStatus::Success {
