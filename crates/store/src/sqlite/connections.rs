@@ -2,8 +2,9 @@
 //! small pool of read connections used from blocking tasks.
 //!
 //! Group commit: every write is a job sent to the writer thread. The thread takes whatever jobs are waiting
-//! (up to `MAX_GROUP`), runs them in one transaction, commits once (one fsync), and only then answers each
-//! caller. Nobody is told "done" before the data is on disk; a failed commit fails every job of the group.
+//! (up to `MAX_GROUP`), runs them in one transaction, commits once, and only then answers each caller. Nobody
+//! is told "done" before the data is as safe as the job asked (below); a failed commit fails every job of the
+//! group.
 //!
 //! A job that fails must undo only its own changes. Giving each job a savepoint would do that, but SQLite then
 //! copies every page a job touches into its sub-journal before changing it, which was a fifth of the writer's
@@ -12,11 +13,10 @@
 //! Jobs are therefore `Fn`: running one twice on the same database state must be harmless. Failures are rare
 //! (a conflict, a row deleted meanwhile), so the second run is the exception.
 //!
-//! Two levels of durability: [`Durability::PowerLoss`] commits are fsynced (`synchronous=FULL`), for anything
-//! the API acknowledges; [`Durability::ProcessCrash`] commits reach the OS but skip the fsync
-//! (`synchronous=NORMAL` in WAL mode), for the dispatcher's bookkeeping (claims, attempt records), where
-//! losing the last moments to a power cut only means a delivery is sent again. A group containing any
-//! `PowerLoss` job is committed at that level.
+//! Two levels of durability: [`Durability::PowerLoss`] for anything the API acknowledges, answered only once the
+//! log is fsynced (by the flush thread, see `flush`, while the writer goes on); [`Durability::ProcessCrash`] for
+//! the dispatcher's bookkeeping (claims, attempt records), answered as soon as the commit reached the OS, where
+//! losing the last moments to a power cut only means a delivery is sent again.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Checkpointer;
+use super::flush::Flusher;
 use crate::StoreError;
 use crate::store::StoreResult;
 
@@ -142,11 +143,14 @@ impl Connections {
         let mut writer = open_connection(path).map_err(sql_error)?;
         writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(sql_error)?;
         prepare(&mut writer).map_err(sql_error)?;
+        // Commits skip the fsync; the flush thread makes them durable before power-loss answers go out.
+        writer.pragma_update(None, "synchronous", "NORMAL").map_err(sql_error)?;
         let checkpointer = Checkpointer::start(path, &writer)?;
+        let flusher = Flusher::start(path)?;
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("hookrelay-sqlite-writer".into())
-            .spawn(move || run_writer(writer, queue, checkpointer))
+            .spawn(move || run_writer(writer, queue, checkpointer, flusher))
             .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Self { jobs, path: path.to_owned(), readers: Arc::new(Mutex::new(Vec::new())) })
     }
@@ -231,9 +235,8 @@ fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), rusqli
     Ok(())
 }
 
-fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: Checkpointer) {
+fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: Checkpointer, flusher: Flusher) {
     let mut last_cleanup = Instant::now();
-    let mut current = Durability::PowerLoss; // as `open_connection` set it
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
         group.push(first);
@@ -243,15 +246,8 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpo
                 Err(_) => break,
             }
         }
-        let needed = group.iter().map(|job| job.durability()).max().unwrap_or(Durability::PowerLoss);
-        if needed != current {
-            let level = if needed == Durability::PowerLoss { "FULL" } else { "NORMAL" };
-            match conn.pragma_update(None, "synchronous", level) {
-                Ok(()) => current = needed,
-                Err(err) => tracing::warn!(error = %err, "could not change SQLite's synchronous setting"),
-            }
-        }
-        checkpointer.help_restart(&conn);
+        let callers_wait = group.iter().any(|job| job.durability() == Durability::PowerLoss);
+        checkpointer.help_restart(&conn, callers_wait);
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| run_group(&conn, &mut group)) {
             tracing::error!(error = %err, "a SQLite write transaction failed");
             if !conn.is_autocommit() {
@@ -275,11 +271,24 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpo
             let _ = conn.execute_batch("ROLLBACK");
             StoreError::Unavailable(format!("commit failed: {err}"))
         });
-        if committed.is_ok() {
-            checkpointer.committed();
+        if committed.is_err() {
+            for job in group.drain(..) {
+                job.answer(committed.clone());
+            }
+            continue;
         }
-        for job in group.drain(..) {
-            job.answer(committed.clone());
+        checkpointer.committed();
+        let (durable, answerable): (Vec<_>, Vec<_>) =
+            group.drain(..).partition(|job| job.durability() == Durability::PowerLoss);
+        for job in answerable {
+            job.answer(Ok(()));
+        }
+        if !durable.is_empty() {
+            flusher.answer_when_durable(Box::new(move |synced| {
+                for job in durable {
+                    job.answer(synced.clone());
+                }
+            }));
         }
     }
 }

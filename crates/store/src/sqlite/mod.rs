@@ -5,6 +5,7 @@
 mod checkpoint;
 mod claim;
 mod connections;
+mod flush;
 mod recovery;
 mod rows;
 mod schema;
