@@ -44,7 +44,7 @@ const WRITER_CACHE_KIB: i64 = 32 * 1024;
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
 /// What a write must survive once it is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
     /// Survives the process being killed; may be lost if the machine loses power.
     ProcessCrash,
@@ -317,44 +317,47 @@ mod tests {
             .unwrap(),
         );
         let (started, started_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
         let slow = tokio::spawn({
             let db = db.clone();
             async move {
                 db.write(Durability::PowerLoss, move |conn| {
                     let _ = started.send(());
-                    std::thread::sleep(Duration::from_millis(300));
+                    let _ = release_rx.recv_timeout(Duration::from_secs(10));
                     insert(conn, 0)
                 })
                 .await
             }
         });
-        // The writer is busy with the slow job: everything sent now waits for the next group.
+        // The writer is busy with the slow job until released: everything sent now waits for the next group.
         started_rx.recv().unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
-        let job = |id: i64, outcome: &'static str| {
+        // One task queues all five, in order, before the writer can take any of them.
+        let jobs = tokio::spawn({
             let (db, runs) = (db.clone(), runs.clone());
-            tokio::spawn(async move {
-                db.write(Durability::PowerLoss, move |conn| {
-                    runs.fetch_add(1, Ordering::Relaxed);
-                    insert(conn, id)?;
-                    match outcome {
-                        "fail" => Err(StoreError::Conflict("no".into())),
-                        "panic" => panic!("job {id} panics"),
-                        _ => Ok(()),
-                    }
-                })
-                .await
-            })
-        };
-        let jobs = [job(1, "ok"), job(2, "fail"), job(3, "ok"), job(4, "panic"), job(5, "ok")];
-        while db.jobs.capacity() > QUEUE_CAPACITY - jobs.len() {
+            async move {
+                let job = |id: i64, outcome: &'static str| {
+                    let runs = runs.clone();
+                    db.write(Durability::PowerLoss, move |conn| {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        insert(conn, id)?;
+                        match outcome {
+                            "fail" => Err(StoreError::Conflict("no".into())),
+                            "panic" => panic!("job {id} panics"),
+                            _ => Ok(()),
+                        }
+                    })
+                };
+                let outcomes = tokio::join!(job(1, "ok"), job(2, "fail"), job(3, "ok"), job(4, "panic"), job(5, "ok"));
+                [outcomes.0, outcomes.1, outcomes.2, outcomes.3, outcomes.4]
+            }
+        });
+        while db.jobs.capacity() > QUEUE_CAPACITY - 5 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        release.send(()).unwrap();
         slow.await.unwrap().unwrap();
-        let mut outcomes = Vec::new();
-        for job in jobs {
-            outcomes.push(job.await.unwrap());
-        }
+        let outcomes = jobs.await.unwrap();
         assert!(outcomes[0].is_ok() && outcomes[2].is_ok() && outcomes[4].is_ok(), "{outcomes:?}");
         assert!(matches!(outcomes[1], Err(StoreError::Conflict(_))), "{:?}", outcomes[1]);
         assert!(matches!(&outcomes[3], Err(StoreError::Internal(m)) if m.contains("panicked")), "{:?}", outcomes[3]);
