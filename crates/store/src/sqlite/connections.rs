@@ -235,7 +235,12 @@ fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), rusqli
     Ok(())
 }
 
-fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpointer: Checkpointer, flusher: Flusher) {
+fn run_writer(
+    conn: Connection,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    mut checkpointer: Checkpointer,
+    flusher: Flusher,
+) {
     let mut last_cleanup = Instant::now();
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
@@ -246,8 +251,8 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, checkpo
                 Err(_) => break,
             }
         }
-        let callers_wait = group.iter().any(|job| job.durability() == Durability::PowerLoss);
-        checkpointer.help_restart(&conn, callers_wait);
+        let api_writes = group.iter().any(|job| job.durability() == Durability::PowerLoss);
+        checkpointer.help_restart(&conn, api_writes);
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| run_group(&conn, &mut group)) {
             tracing::error!(error = %err, "a SQLite write transaction failed");
             if !conn.is_autocommit() {
