@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use hookrelay_core::AppId;
 use hookrelay_core::EndpointId;
 use hookrelay_core::model::{Application, DeliveryOrder, Endpoint, Metadata, SecretSet, SignatureScheme};
@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::app::{find_app, uid_for_upsert};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson, QueryParams};
+use crate::idempotency::CarriesSecret;
 use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, EndpointPath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
@@ -743,7 +744,7 @@ async fn rotate_secret(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     OptionalJson(input): OptionalJson<RotateIn>,
-) -> Result<Json<SecretOut>, ApiError> {
+) -> Result<(Extension<CarriesSecret>, Json<SecretOut>), ApiError> {
     let input = input.unwrap_or_default();
     let grace_secs = input.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECS);
     if grace_secs > MAX_GRACE_SECS {
@@ -762,7 +763,7 @@ async fn rotate_secret(
     ep.secrets.rotate(new_secret, now, grace_secs as i64 * 1000);
     ep.updated_at = now;
     state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
-    Ok(Json(SecretOut { key: ep.secrets.current.to_whsec() }))
+    Ok((Extension(CarriesSecret), Json(SecretOut { key: ep.secrets.current.to_whsec() })))
 }
 
 #[utoipa::path(

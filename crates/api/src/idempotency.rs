@@ -2,6 +2,7 @@
 //! replayed for repeats, and a concurrent duplicate waits for the first instead of running twice.
 //!
 //! The Svix SDKs send `idempotency-key: auto_<uuid>` on every POST, so the common path is one indexed read.
+//! A response that carries a token or secret ([`CarriesSecret`]) is remembered only where the store seals it.
 //! The message handler commits its response together with the message (see [`IdempotencyScope`] and
 //! [`AlreadyRemembered`]), so a crash can never leave a message published without its remembered response.
 
@@ -41,6 +42,14 @@ impl IdempotencyScope {
 /// Response extension: the handler already stored this response in the same transaction as its effect.
 #[derive(Clone, Copy, Debug)]
 pub struct AlreadyRemembered;
+
+/// Response extension: the body holds a token or secret. It is remembered only by a store that seals it; without
+/// an encryption key a repeat of the request gets a 409 that says why instead of the token in plaintext.
+#[derive(Clone, Copy, Debug)]
+pub struct CarriesSecret;
+
+/// What a repeat gets when the first response carried a secret that could not be stored sealed.
+const NOT_REPLAYABLE: &str = r#"{"code":"idempotency_not_replayable","detail":"a request with this idempotency key already succeeded, and its answer held a token or secret, which this server does not store without an encryption key (HOOKRELAY_ENCRYPTION_KEY); send the request again with a new idempotency key"}"#;
 
 /// The middleware's state: the store and the in-process locks that serialise requests with the same key.
 #[derive(Clone)]
@@ -134,7 +143,11 @@ pub async fn remember_responses(State(idem): State<Idempotency>, mut request: Re
         Ok(bytes) => bytes,
         Err(err) => return ApiError::Internal(format!("buffering a response to remember it: {err}")).into_response(),
     };
-    let remembered = IdempotencyScope(key).response(parts.status, bytes.to_vec(), now_ms());
+    let remembered = if parts.extensions.get::<CarriesSecret>().is_some() && !idem.store.seals_secrets() {
+        IdempotencyScope(key).response(StatusCode::CONFLICT, NOT_REPLAYABLE.as_bytes().to_vec(), now_ms())
+    } else {
+        IdempotencyScope(key).response(parts.status, bytes.to_vec(), now_ms())
+    };
     if let Err(err) = idem.store.put_idempotent(&remembered).await {
         // The request's effect is committed; failing it now would invite a retry that repeats it. Answer
         // normally and let a retry with this key (rare) run again.

@@ -19,6 +19,7 @@ use crate::app::{AppIn, find_or_create_app};
 use crate::auth::Authenticator;
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
+use crate::idempotency::CarriesSecret;
 use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, NotFound};
 use crate::pagination::ListOut;
 use crate::time::Rfc3339;
@@ -85,7 +86,7 @@ async fn app_portal_access(
     ApiPath(app_id): ApiPath<String>,
     headers: HeaderMap,
     OptionalJson(input): OptionalJson<AppPortalAccessIn>,
-) -> Result<Json<AppPortalAccessOut>, ApiError> {
+) -> Result<(Extension<CarriesSecret>, Json<AppPortalAccessOut>), ApiError> {
     let input = input.unwrap_or_default();
     let lifetime = input.expiry.unwrap_or(DEFAULT_APP_TOKEN_SECS);
     if !(1..=MAX_APP_TOKEN_SECS).contains(&lifetime) {
@@ -115,7 +116,7 @@ async fn app_portal_access(
         }
     };
     let url = format!("{base}/app-portal#key={secret}");
-    Ok(Json(AppPortalAccessOut { url, token: secret }))
+    Ok((Extension(CarriesSecret), Json(AppPortalAccessOut { url, token: secret })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -165,7 +166,7 @@ struct CreatedAdminTokenOut {
 async fn create_admin_token(
     State(state): State<ApiState>,
     ApiJson(input): ApiJson<AdminTokenIn>,
-) -> Result<(StatusCode, Json<CreatedAdminTokenOut>), ApiError> {
+) -> Result<(StatusCode, Extension<CarriesSecret>, Json<CreatedAdminTokenOut>), ApiError> {
     check_admin_name(&input.name).map_err(|why| ApiError::body(&["name"], why))?;
     let (secret, digest) = token::generate("hr_admin_");
     let now = now_ms();
@@ -179,7 +180,11 @@ async fn create_admin_token(
     };
     state.store.create_token(&token).await?;
     tracing::info!(token_id = token.id.as_str(), name = token.name.as_str(), "admin token created");
-    Ok((StatusCode::CREATED, Json(CreatedAdminTokenOut { listed: token.into(), token: secret })))
+    Ok((
+        StatusCode::CREATED,
+        Extension(CarriesSecret),
+        Json(CreatedAdminTokenOut { listed: token.into(), token: secret }),
+    ))
 }
 
 /// GET `/api/v1/auth/token`: every named admin token, oldest first, in one page (the bootstrap token is not

@@ -238,6 +238,9 @@ impl Store for DownStore {
     async fn reencrypt_secrets(&self, _: SecretTable, _: Option<&str>, _: usize) -> StoreResult<ReencryptBatch> {
         down()
     }
+    fn seals_secrets(&self) -> bool {
+        false
+    }
     async fn ping(&self) -> StoreResult<()> {
         down()
     }

@@ -112,6 +112,13 @@ impl SecretCipher {
         Self { current: Some(SealingKey::from_bytes(key)), previous: Vec::new() }
     }
 
+    /// This cipher with `text` (one base64 key, read from `setting`) as the key new values are sealed with; the
+    /// previous keys stay. For the key a server keeps in its data directory when none is configured.
+    pub fn with_current(mut self, text: &str, setting: &'static str) -> Result<Self, CipherError> {
+        self.current = Some(SealingKey::parse(text, setting)?);
+        Ok(self)
+    }
+
     /// Adds an older key that still opens what it sealed.
     pub fn with_previous(mut self, key: &[u8; 32]) -> Self {
         self.previous.push(SealingKey::from_bytes(key));

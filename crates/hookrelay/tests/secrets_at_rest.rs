@@ -1,6 +1,8 @@
 //! Black-box tests of secrets at rest: with `HOOKRELAY_ENCRYPTION_KEY` set, the database file holds no secret in
 //! plaintext, deliveries are still signed with the right secrets, a server without the key refuses to start, and
-//! `hookrelay migrate --reencrypt` moves every secret to a new key.
+//! `hookrelay migrate --reencrypt` moves every secret to a new key. Without a configured key, SQLite seals with a
+//! key it generates into the data directory (and seals what an older version left in plaintext), and a PostgreSQL
+//! server without a key never stores a token in plaintext for an idempotency key.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::postgres::TestSchema;
 use common::{Receiver, TestServer};
 use hookrelay::config::ServeArgs;
 use hookrelay_core::signing::EndpointSecret;
@@ -82,9 +85,10 @@ async fn secrets_are_encrypted_in_the_database_and_deliveries_stay_signed() {
     let mut server = server;
     server.server.take().expect("running").stop().await.expect("clean stop");
 
-    // Without the key, or with another one, the server refuses to start and names the setting.
+    // Without the key (the data directory's generated key is another one), or with another one, the server
+    // refuses to start and names the setting.
     for (key, wanted) in
-        [(None, "HOOKRELAY_ENCRYPTION_KEY is not set"), (Some(NEW_KEY), "HOOKRELAY_ENCRYPTION_KEY_PREVIOUS")]
+        [(None, "HOOKRELAY_ENCRYPTION_KEY_PREVIOUS"), (Some(NEW_KEY), "HOOKRELAY_ENCRYPTION_KEY_PREVIOUS")]
     {
         let config = args_on(&data_dir, key, None).resolve().expect("valid config");
         let err = match hookrelay::cmd::serve::start(config).await {
@@ -124,4 +128,150 @@ async fn secrets_are_encrypted_in_the_database_and_deliveries_stay_signed() {
         .expect("JSON");
     assert_eq!(secret["key"], json!(new_secret));
     restarted.stop().await.expect("clean stop");
+}
+
+/// Every remembered response body, as the database file holds it.
+fn stored_idempotent_bodies(data_dir: &Path) -> Vec<Vec<u8>> {
+    let conn = rusqlite::Connection::open(data_dir.join("hookrelay.db")).expect("open the database file");
+    let mut stmt = conn.prepare("SELECT body FROM idempotency").expect("query");
+    stmt.query_map([], |row| row.get(0)).expect("rows").collect::<Result<_, _>>().expect("bytes")
+}
+
+/// POSTs with an idempotency key, returning status and body text.
+async fn post_with_key(http: &reqwest::Client, url: &str, key: &str, body: serde_json::Value) -> (u16, String) {
+    let response = http
+        .post(url)
+        .bearer_auth(common::TOKEN)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
+    (response.status().as_u16(), response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn sqlite_seals_with_a_generated_key_by_default() {
+    let server = TestServer::start().await;
+    let data_dir = server.data_dir.path().to_owned();
+    let key_file = data_dir.join(hookrelay::encryption_key::KEY_FILE);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).expect("a key file in the data directory").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let (_, secret) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let (status, portal) = post_with_key(
+        &server.http,
+        &server.url(&format!("/api/v1/auth/app-portal-access/{app}/")),
+        "portal-1",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{portal}");
+    let token =
+        serde_json::from_str::<serde_json::Value>(&portal).expect("JSON")["token"].as_str().expect("token").to_owned();
+    server.publish(&app, "a", json!({ "n": 1 })).await;
+    let got = receiver.wait_for(1, WAIT).await;
+    assert!(signed_by(&got[0], &secret));
+
+    for text in stored_secrets(&data_dir) {
+        assert!(text.starts_with("enc:v1:"), "not sealed: {text}");
+        assert!(!text.contains(secret.trim_start_matches("whsec_")), "a secret is stored in plaintext: {text}");
+    }
+    let bodies = stored_idempotent_bodies(&data_dir);
+    assert!(!bodies.is_empty(), "the portal response is remembered");
+    for body in bodies {
+        assert!(!String::from_utf8_lossy(&body).contains(&token), "a token is stored in plaintext");
+    }
+    // The repeat still gets the same token: sealed is not forgotten.
+    let (status, again) = post_with_key(
+        &server.http,
+        &server.url(&format!("/api/v1/auth/app-portal-access/{app}/")),
+        "portal-1",
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, again), (200, portal));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_from_before_default_sealing_is_sealed_at_the_first_start() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    // An older version wrote plaintext: the store opened without a cipher writes exactly that.
+    {
+        use hookrelay_core::model::{Application, DeliveryOrder, Endpoint, SecretSet, SignatureScheme};
+        let store = hookrelay_store::sqlite::SqliteStore::open(&data_dir.path().join("hookrelay.db")).expect("open");
+        let now = hookrelay_core::time::now_ms();
+        let app = Application {
+            id: hookrelay_core::AppId::at(now),
+            uid: None,
+            name: "Old".into(),
+            rate_limit: None,
+            metadata: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        hookrelay_store::Store::create_app(&store, &app).await.expect("app");
+        let endpoint = Endpoint {
+            id: hookrelay_core::EndpointId::at(now),
+            app_id: app.id.clone(),
+            uid: None,
+            url: "http://127.0.0.1:9/old".into(),
+            description: String::new(),
+            filter_types: None,
+            channels: None,
+            rate_limit: None,
+            disabled: false,
+            metadata: Default::default(),
+            version: 1,
+            headers: Default::default(),
+            secrets: SecretSet::new(EndpointSecret::generate()),
+            signature_schemes: vec![SignatureScheme::Standard],
+            ordering: DeliveryOrder::Unordered,
+            created_at: now,
+            updated_at: now,
+        };
+        hookrelay_store::Store::create_endpoint(&store, &endpoint).await.expect("endpoint");
+    }
+    assert!(stored_secrets(data_dir.path()).iter().all(|text| text.starts_with("whsec_")), "plaintext before");
+    let server = hookrelay::cmd::serve::start(args_on(data_dir.path(), None, None).resolve().expect("config"))
+        .await
+        .expect("server starts");
+    let stored = stored_secrets(data_dir.path());
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("enc:v1:"), "sealed at the first start: {}", stored[0]);
+    server.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn postgres_without_a_key_remembers_no_token_and_says_why() {
+    let schema = TestSchema::create().await;
+    let server = TestServer::start_with(|args| args.database_url = Some(schema.url.clone())).await;
+    let app = server.create_app("Acme").await;
+    let url = server.url(&format!("/api/v1/auth/app-portal-access/{app}/"));
+    let (status, portal) = post_with_key(&server.http, &url, "portal-1", json!({})).await;
+    assert_eq!(status, 200, "{portal}");
+    let token =
+        serde_json::from_str::<serde_json::Value>(&portal).expect("JSON")["token"].as_str().expect("token").to_owned();
+
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    let rows = client.query("SELECT body FROM idempotency", &[]).await.expect("read remembered responses");
+    assert_eq!(rows.len(), 1, "the key is remembered");
+    for row in rows {
+        let body: Vec<u8> = row.get(0);
+        assert!(!String::from_utf8_lossy(&body).contains(&token), "a token is stored in plaintext");
+    }
+
+    let (status, again) = post_with_key(&server.http, &url, "portal-1", json!({})).await;
+    assert_eq!(status, 409, "{again}");
+    assert!(again.contains("idempotency_not_replayable") && again.contains("new idempotency key"), "{again}");
+    assert!(!again.contains(&token));
+    // A new key works as usual.
+    assert_eq!(post_with_key(&server.http, &url, "portal-2", json!({})).await.0, 200);
+    server.stop().await;
 }

@@ -474,6 +474,9 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<ReencryptBatch>;
+    /// Whether the store seals what it is given to keep secret (it has a current key): secrets, and remembered
+    /// responses that carry a secret or token.
+    fn seals_secrets(&self) -> bool;
 
     /// Checks the database answers (health endpoint).
     async fn ping(&self) -> StoreResult<()>;

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hookrelay_core::cipher::SecretCipher;
+use hookrelay_store::Store;
 use hookrelay_store::copy::{CopyReport, sqlite_to_postgres};
-use hookrelay_store::{SecretTable, Store};
 
 use crate::config::{DATABASE_FILE, ServeArgs, redact_password};
-use crate::{cmd::serve::open_store, logging};
+use crate::{cmd::serve::open_store, encryption_key, logging};
 
 /// Settings of `hookrelay migrate`: the server's (which database to upgrade, how to log), plus the copy's source
 /// and target. The copy's two flags are deliberately not read from the environment or the config file: a copy is
@@ -37,13 +37,11 @@ pub struct MigrateArgs {
     pub reencrypt: bool,
 }
 
-/// Rows re-encrypted per transaction: small enough not to hold row locks for long beside running servers.
-const REENCRYPT_BATCH: usize = 500;
-
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
-    let config = args.serve.resolve()?;
+    let mut config = args.serve.resolve()?;
     logging::init(&config.log, &config.log_format);
     let (Some(from), Some(to)) = (args.from, args.to) else {
+        encryption_key::resolve(&mut config)?;
         let store = open_store(&config).await?;
         println!("database {} is up to date", config.database.describe());
         if args.reencrypt {
@@ -65,22 +63,10 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
 /// Seals every stored secret under the cipher's current key, table by table, in batches.
 async fn reencrypt(store: &dyn Store, cipher: &SecretCipher) -> anyhow::Result<()> {
     match cipher.current_key_id() {
-        Some(id) => println!("encrypting stored secrets with the key HOOKRELAY_ENCRYPTION_KEY (key id {id})"),
+        Some(id) => println!("encrypting stored secrets with the current key (key id {id})"),
         None => println!("HOOKRELAY_ENCRYPTION_KEY is not set: writing stored secrets back in plaintext"),
     }
-    for (table, name) in [(SecretTable::Endpoints, "endpoints"), (SecretTable::Sources, "sources")] {
-        let (mut after, mut rewritten) = (None::<String>, 0);
-        loop {
-            let batch = store
-                .reencrypt_secrets(table, after.as_deref(), REENCRYPT_BATCH)
-                .await
-                .with_context(|| format!("re-encrypting the secrets of {name} failed"))?;
-            rewritten += batch.rewritten;
-            match batch.last {
-                Some(last) => after = Some(last),
-                None => break,
-            }
-        }
+    for (name, rewritten) in encryption_key::rewrite_secrets(store).await? {
         println!("  {name:<10}{rewritten:>10} rewritten");
     }
     println!("done: every stored secret now uses the current key; HOOKRELAY_ENCRYPTION_KEY_PREVIOUS can be removed");

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin_token::{self, TokenSource};
 use crate::config::{Database, ServeArgs, ServeConfig};
+use crate::encryption_key::{self, KeySource};
 use crate::logging;
 
 /// How long a stopping server waits for deliveries in flight.
@@ -67,7 +68,7 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> 
 
 /// Starts the API and the dispatcher on the current runtime; the same function serves `hookrelay serve`
 /// and the black-box tests.
-pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     if matches!(config.database, Database::Postgres { .. }) && config.admin_token.is_none() {
         // A token generated into one process's data directory would differ from the next process's.
         anyhow::bail!(
@@ -75,12 +76,23 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
              database); e.g. `openssl rand -hex 32`"
         );
     }
+    let key_source = encryption_key::resolve(&mut config)?;
     let store = open_store(&config).await?;
-    if !config.cipher.encrypts() {
-        tracing::warn!(
+    match &key_source {
+        KeySource::None => tracing::warn!(
             "HOOKRELAY_ENCRYPTION_KEY is not set: endpoint and source secrets are stored in plaintext in the \
-             database; set it to 32 random bytes in base64 (`openssl rand -base64 32`) to encrypt them"
-        );
+             database, and responses that carry an API token are not remembered for idempotency keys; set it to \
+             32 random bytes in base64 (`openssl rand -base64 32`), the same on every process, to encrypt them"
+        ),
+        KeySource::Generated(path) => {
+            // A database from before sealing was the default may hold plaintext secrets: seal them now.
+            let counts = encryption_key::rewrite_secrets(store.as_ref()).await?;
+            let sealed: u64 = counts.iter().map(|(_, n)| n).sum();
+            tracing::info!(path = %path.display(), sealed,
+                "generated the key that seals secrets in the database; back it up with the database: a backup \
+                 without it cannot be read");
+        }
+        KeySource::Configured | KeySource::Stored(_) => {}
     }
     let database = config.database.describe();
     let (admin_token, token_source) = admin_token::resolve(config.admin_token.clone(), &config.data_dir)?;

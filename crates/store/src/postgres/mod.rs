@@ -332,6 +332,10 @@ impl Store for PostgresStore {
         secrets::reencrypt(&mut db, table, after, limit, &self.cipher).await
     }
 
+    fn seals_secrets(&self) -> bool {
+        self.cipher.encrypts()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let db = self.client().await?;
         db.execute("SELECT 1", &[]).await.map_err(pg_error)?;

@@ -957,6 +957,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    fn seals_secrets(&self) -> bool {
+        self.cipher.encrypts()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
     }
