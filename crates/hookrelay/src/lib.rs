@@ -4,4 +4,5 @@
 pub mod admin_token;
 pub mod cmd;
 pub mod config;
+pub mod listener;
 pub mod logging;
