@@ -273,16 +273,37 @@ impl ServerProcess {
     /// Starts `hookrelay serve` on a free loopback port with `data_dir`, the test admin token, loopback
     /// endpoints allowed, quiet logs, and `env` on top (`HOOKRELAY_*` settings); returns once it listens.
     pub fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        Self::start(data_dir, env, None)
+        Self::start(data_dir, env, None, None)
     }
 
     /// Like [`ServerProcess::spawn`], collecting the lines the server writes to stderr (its logs) into `logs`.
     pub fn spawn_capturing_logs(data_dir: &Path, env: &[(&str, &str)], logs: Arc<Mutex<Vec<String>>>) -> Self {
-        Self::start(data_dir, env, Some(logs))
+        Self::start(data_dir, env, Some(logs), None)
     }
 
-    fn start(data_dir: &Path, env: &[(&str, &str)], logs: Option<Arc<Mutex<Vec<String>>>>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    /// Like [`ServerProcess::spawn`], with the process's soft open-file limit set to `soft_limit` (the hard limit
+    /// stays what it was), through the shell's `ulimit`.
+    pub fn spawn_with_open_file_limit(data_dir: &Path, env: &[(&str, &str)], soft_limit: u32) -> Self {
+        Self::start(data_dir, env, None, Some(soft_limit))
+    }
+
+    fn start(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        logs: Option<Arc<Mutex<Vec<String>>>>,
+        soft_file_limit: Option<u32>,
+    ) -> Self {
+        let mut command = match soft_file_limit {
+            None => Command::new(env!("CARGO_BIN_EXE_hookrelay")),
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_hookrelay"));
+                shell
+            }
+        };
         command
             .arg("serve")
             .env("HOOKRELAY_LISTEN", "127.0.0.1:0")
