@@ -157,7 +157,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_HEADER_READ_TIMEOUT_SECS")]
     pub header_read_timeout_secs: Option<u64>,
 
-    /// Seconds a kept-alive connection may stay idle (until its next request's headers are in) [default: 60]
+    /// Seconds a kept-alive connection may stay idle (until its next request's headers are in); keep it above
+    /// the idle timeout of a load balancer that reuses connections to hookrelay [default: 75]
     #[arg(long, env = "HOOKRELAY_IDLE_TIMEOUT_SECS")]
     pub idle_timeout_secs: Option<u64>,
 
@@ -406,7 +407,7 @@ impl ServeArgs {
             )? as u64),
             idle_timeout: Duration::from_secs(positive(
                 merged.idle_timeout_secs.map(|s| s as usize),
-                60,
+                75,
                 "HOOKRELAY_IDLE_TIMEOUT_SECS",
             )? as u64),
             log,
@@ -659,15 +660,15 @@ mod tests {
         let config = ServeArgs::default().resolve().unwrap();
         assert_eq!(config.max_connections, None, "derived from the open-file limit at start");
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
-        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.idle_timeout, Duration::from_secs(75));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hookrelay.toml");
-        std::fs::write(&file, "max_connections = 500\nheader_read_timeout_secs = 3\nidle_timeout_secs = 75\n").unwrap();
+        std::fs::write(&file, "max_connections = 500\nheader_read_timeout_secs = 3\nidle_timeout_secs = 90\n").unwrap();
         let config = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap();
         assert_eq!(config.max_connections, Some(500));
         assert_eq!(
             (config.header_read_timeout, config.idle_timeout),
-            (Duration::from_secs(3), Duration::from_secs(75))
+            (Duration::from_secs(3), Duration::from_secs(90))
         );
         for (args, name) in [
             (ServeArgs { max_connections: Some(0), ..Default::default() }, "HOOKRELAY_MAX_CONNECTIONS"),
