@@ -62,7 +62,7 @@ async fn health_answers_while_hundreds_of_idle_connections_are_open() {
     // The server starts with a soft open-file limit of 256 (the hard limit stays the machine's): before the fix,
     // it accepted idle sockets until `accept` failed with `Too many open files`, and never answered again.
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let server = ServerProcess::spawn_with_open_file_limit(data_dir.path(), &[], 256);
+    let server = ServerProcess::spawn_with_open_file_limit(data_dir.path(), &[], "-S -n 256");
     let addr: SocketAddr = server.base.trim_start_matches("http://").parse().expect("server address");
     let _idle = idle_connections(addr, 400).await;
     let started = Instant::now();
@@ -75,6 +75,45 @@ async fn health_answers_while_hundreds_of_idle_connections_are_open() {
     .expect("health request");
     assert_eq!(response.status(), 200);
     println!("health answered in {:?} with 400 idle connections open", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_pauses_accepting_without_spinning_or_stopping() {
+    // A cap far above what 128 descriptors allow, so `accept` fails with `Too many open files`.
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let env = [("HOOKRELAY_MAX_CONNECTIONS", "1000"), ("HOOKRELAY_HEADER_READ_TIMEOUT_SECS", "5")];
+    let server = ServerProcess::spawn_with_open_file_limit(data_dir.path(), &env, "-n 128");
+    let addr: SocketAddr = server.base.trim_start_matches("http://").parse().expect("server address");
+    let idle = idle_connections(addr, 200).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While out of descriptors, the accept loop pauses between tries instead of retrying at once.
+    let (cpu_before, wall) = (cpu_ticks(server.pid()), Instant::now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let busy = (cpu_ticks(server.pid()) - cpu_before) as f64 / ticks_per_second() / wall.elapsed().as_secs_f64();
+    assert!(busy < 0.25, "the server used {:.0}% of a core while out of descriptors", busy * 100.0);
+    // Once the idle connections time out, it accepts again.
+    let response = tokio::time::timeout(
+        Duration::from_secs(20),
+        http_client().get(format!("{}/api/v1/health/", server.base)).send(),
+    )
+    .await
+    .expect("health answered once descriptors were free again")
+    .expect("health request");
+    assert_eq!(response.status(), 200);
+    drop(idle);
+}
+
+/// CPU time (user + system) a process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+fn ticks_per_second() -> f64 {
+    let output = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("getconf runs");
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("CLK_TCK")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -281,25 +281,30 @@ impl ServerProcess {
         Self::start(data_dir, env, Some(logs), None)
     }
 
-    /// Like [`ServerProcess::spawn`], with the process's soft open-file limit set to `soft_limit` (the hard limit
-    /// stays what it was), through the shell's `ulimit`.
-    pub fn spawn_with_open_file_limit(data_dir: &Path, env: &[(&str, &str)], soft_limit: u32) -> Self {
-        Self::start(data_dir, env, None, Some(soft_limit))
+    /// Like [`ServerProcess::spawn`], with the process's open-file limit set by the shell's `ulimit` with
+    /// `ulimit_args`: `-S -n 256` sets the soft limit only, `-n 128` the soft and the hard limit.
+    pub fn spawn_with_open_file_limit(data_dir: &Path, env: &[(&str, &str)], ulimit_args: &str) -> Self {
+        Self::start(data_dir, env, None, Some(ulimit_args))
+    }
+
+    /// The child's process id (for reading /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn start(
         data_dir: &Path,
         env: &[(&str, &str)],
         logs: Option<Arc<Mutex<Vec<String>>>>,
-        soft_file_limit: Option<u32>,
+        ulimit_args: Option<&str>,
     ) -> Self {
-        let mut command = match soft_file_limit {
+        let mut command = match ulimit_args {
             None => Command::new(env!("CARGO_BIN_EXE_hookrelay")),
-            Some(limit) => {
+            Some(args) => {
                 let mut shell = Command::new("sh");
                 shell
                     .arg("-c")
-                    .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(format!("ulimit {args} && exec \"$0\" \"$@\""))
                     .arg(env!("CARGO_BIN_EXE_hookrelay"));
                 shell
             }
