@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use hookrelay_store::private_files;
 
 const TOKEN_FILE: &str = "admin-token";
 
@@ -14,7 +15,8 @@ pub enum TokenSource {
     Generated,
 }
 
-/// The configured token, else the one stored in `data_dir`, else a new one written there (mode 0600).
+/// The configured token, else the one stored in `data_dir` (narrowed to mode 0600 if an older version left it
+/// readable by others), else a new one written there (mode 0600, in a directory created 0700).
 pub fn resolve(configured: Option<String>, data_dir: &Path) -> anyhow::Result<(String, TokenSource)> {
     if let Some(token) = configured.filter(|t| !t.trim().is_empty()) {
         return Ok((token.trim().to_owned(), TokenSource::Configured));
@@ -23,15 +25,17 @@ pub fn resolve(configured: Option<String>, data_dir: &Path) -> anyhow::Result<(S
     if let Ok(stored) = std::fs::read_to_string(&path)
         && !stored.trim().is_empty()
     {
+        private_files::restrict(&path).with_context(|| format!("cannot make {} private", path.display()))?;
         return Ok((stored.trim().to_owned(), TokenSource::Stored));
     }
     let token = generate();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))?;
+    private_files::create_dir(data_dir).with_context(|| format!("cannot create directory {}", data_dir.display()))?;
+    // An empty or blank file may be there; it is replaced.
+    let (mut file, _) = private_files::open(&path, std::fs::OpenOptions::new().write(true).create(true).truncate(true))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{token}")
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok((token, TokenSource::Generated))
 }
 

@@ -148,6 +148,20 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_INGEST_MAX_BODY_BYTES")]
     pub ingest_max_body_bytes: Option<usize>,
 
+    /// Most API connections open at once; further ones wait in the listen backlog
+    /// [default: what the open-file limit leaves after deliveries and the database, 64..=10000]
+    #[arg(long, env = "HOOKRELAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds a new connection has to send its first request's headers before it is closed [default: 10]
+    #[arg(long, env = "HOOKRELAY_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+
+    /// Seconds a kept-alive connection may stay idle (until its next request's headers are in); keep it above
+    /// the idle timeout of a load balancer that reuses connections to hookrelay [default: 75]
+    #[arg(long, env = "HOOKRELAY_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+
     /// Log filter, e.g. `info` or `hookrelay_engine=debug` [default: info]
     #[arg(long, env = "HOOKRELAY_LOG")]
     pub log: Option<String>,
@@ -232,6 +246,9 @@ pub fn redact_password(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// Most connections `HOOKRELAY_MAX_CONNECTIONS` may allow (Linux's default ceiling on open files, `fs.nr_open`).
+const MAX_CONNECTIONS: usize = 1 << 20;
+
 /// File name of the embedded database inside the data directory.
 pub const DATABASE_FILE: &str = "hookrelay.db";
 
@@ -266,6 +283,10 @@ pub struct ServeConfig {
     pub endpoint_concurrency: usize,
     pub max_body_bytes: usize,
     pub ingest_max_body_bytes: usize,
+    /// `None`: derived at start from the open-file limit.
+    pub max_connections: Option<usize>,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub log: String,
     pub log_format: String,
     /// The bearer token `/metrics` requires, if any.
@@ -372,6 +393,23 @@ impl ServeArgs {
                 1024 * 1024,
                 "HOOKRELAY_INGEST_MAX_BODY_BYTES",
             )?,
+            max_connections: match merged.max_connections {
+                Some(0) => anyhow::bail!("HOOKRELAY_MAX_CONNECTIONS must be at least 1"),
+                Some(n) if n > MAX_CONNECTIONS => {
+                    anyhow::bail!("HOOKRELAY_MAX_CONNECTIONS must be at most {MAX_CONNECTIONS}")
+                }
+                other => other,
+            },
+            header_read_timeout: Duration::from_secs(positive(
+                merged.header_read_timeout_secs.map(|s| s as usize),
+                10,
+                "HOOKRELAY_HEADER_READ_TIMEOUT_SECS",
+            )? as u64),
+            idle_timeout: Duration::from_secs(positive(
+                merged.idle_timeout_secs.map(|s| s as usize),
+                75,
+                "HOOKRELAY_IDLE_TIMEOUT_SECS",
+            )? as u64),
             log,
             log_format,
             // An empty token would be one anybody can present.
@@ -411,6 +449,9 @@ impl ServeArgs {
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             ingest_max_body_bytes: self.ingest_max_body_bytes.or(lower.ingest_max_body_bytes),
+            max_connections: self.max_connections.or(lower.max_connections),
+            header_read_timeout_secs: self.header_read_timeout_secs.or(lower.header_read_timeout_secs),
+            idle_timeout_secs: self.idle_timeout_secs.or(lower.idle_timeout_secs),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
             metrics_token: self.metrics_token.or(lower.metrics_token),
@@ -612,6 +653,35 @@ mod tests {
         let err =
             ServeArgs { portal_url: Some("portal.example.com".into()), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("HOOKRELAY_PORTAL_URL"), "{err}");
+    }
+
+    #[test]
+    fn listener_limits_have_defaults_and_refuse_zero() {
+        let config = ServeArgs::default().resolve().unwrap();
+        assert_eq!(config.max_connections, None, "derived from the open-file limit at start");
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.idle_timeout, Duration::from_secs(75));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(&file, "max_connections = 500\nheader_read_timeout_secs = 3\nidle_timeout_secs = 90\n").unwrap();
+        let config = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap();
+        assert_eq!(config.max_connections, Some(500));
+        assert_eq!(
+            (config.header_read_timeout, config.idle_timeout),
+            (Duration::from_secs(3), Duration::from_secs(90))
+        );
+        for (args, name) in [
+            (ServeArgs { max_connections: Some(0), ..Default::default() }, "HOOKRELAY_MAX_CONNECTIONS"),
+            (ServeArgs { max_connections: Some(usize::MAX), ..Default::default() }, "HOOKRELAY_MAX_CONNECTIONS"),
+            (
+                ServeArgs { header_read_timeout_secs: Some(0), ..Default::default() },
+                "HOOKRELAY_HEADER_READ_TIMEOUT_SECS",
+            ),
+            (ServeArgs { idle_timeout_secs: Some(0), ..Default::default() }, "HOOKRELAY_IDLE_TIMEOUT_SECS"),
+        ] {
+            let err = args.resolve().unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! endpoint secrets, source secrets or API tokens in plaintext. PostgreSQL gets no generated key: every process
 //! sharing the database must seal with the same key, which one process's data directory cannot give the others.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use hookrelay_store::{SecretTable, Store};
+use hookrelay_store::{SecretTable, Store, private_files};
 
 use crate::config::{Database, ServeConfig};
 
@@ -75,7 +74,10 @@ pub async fn rewrite_secrets(store: &dyn Store) -> anyhow::Result<Vec<(&'static 
 
 fn read(path: &Path) -> anyhow::Result<Option<String>> {
     match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => Ok(Some(text.trim().to_owned())),
+        Ok(text) if !text.trim().is_empty() => {
+            private_files::restrict(path).with_context(|| format!("cannot make {} private", path.display()))?;
+            Ok(Some(text.trim().to_owned()))
+        }
         Ok(_) => anyhow::bail!(
             "{} is empty; restore it from your backup (without it the stored secrets cannot be read), or delete it \
              if the database holds no secrets yet",
@@ -86,26 +88,18 @@ fn read(path: &Path) -> anyhow::Result<Option<String>> {
     }
 }
 
-/// Writes a new key, readable by the owner only; `create_new` so two processes starting at once cannot each write
-/// their own (the loser reads the winner's).
+/// Writes a new key, readable by the owner only; never replaces an existing file, so two processes starting at once
+/// cannot each write their own (the loser reads the winner's).
 fn generate(data_dir: &Path, path: &Path) -> anyhow::Result<String> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create directory {}", data_dir.display()))?;
+    private_files::create_dir(data_dir).with_context(|| format!("cannot create directory {}", data_dir.display()))?;
     let key = hookrelay_core::cipher::generate_key();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = match options.open(path) {
-        Ok(file) => file,
+    match private_files::create_new_with(path, format!("{key}\n").as_bytes()) {
+        Ok(()) => Ok(key),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            return read(path)?.with_context(|| format!("{} appeared empty", path.display()));
+            read(path)?.with_context(|| format!("{} appeared empty", path.display()))
         }
-        Err(err) => return Err(err).with_context(|| format!("cannot write {}", path.display())),
-    };
-    writeln!(file, "{key}")
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(key)
+        Err(err) => Err(err).with_context(|| format!("cannot write {}", path.display())),
+    }
 }
 
 #[cfg(test)]

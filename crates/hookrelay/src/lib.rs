@@ -5,4 +5,5 @@ pub mod admin_token;
 pub mod cmd;
 pub mod config;
 pub mod encryption_key;
+pub mod listener;
 pub mod logging;

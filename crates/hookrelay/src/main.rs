@@ -10,6 +10,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => hookrelay::cmd::serve::run(args).await,
             Command::Migrate(args) => hookrelay::cmd::migrate::run(args).await,
+            Command::Backup(args) => hookrelay::cmd::backup::run(args).await,
             Command::Listen(args) => hookrelay::cmd::listen::run(args).await,
             Command::Recover(args) => hookrelay::cmd::recover::run(args).await,
             Command::Bench(args) => hookrelay::cmd::bench::run(args).await,

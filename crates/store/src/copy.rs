@@ -15,7 +15,6 @@
 //!   have made them at the next start: no process holds their lease any more.
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::Duration;
 
@@ -206,10 +205,7 @@ fn not_a_database(path: &Path, err: rusqlite::Error) -> StoreError {
 /// advice (choose another data directory) is not what someone migrating needs to hear.
 fn ensure_not_in_use(path: &Path) -> Result<(), StoreError> {
     let lock_path = lock_path(path);
-    let lock =
-        OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|err| {
-            StoreError::Unavailable(format!("cannot open the lock file {}: {err}", lock_path.display()))
-        })?;
+    let lock = crate::sqlite::files::open_lock_file(path)?;
     match lock.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(

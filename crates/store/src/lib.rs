@@ -10,6 +10,7 @@ pub mod copy;
 mod error;
 mod page;
 pub mod postgres;
+pub mod private_files;
 pub mod sqlite;
 mod store;
 mod tokens;

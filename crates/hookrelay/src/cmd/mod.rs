@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand.
 
+pub mod backup;
 pub mod bench;
 pub mod listen;
 pub mod migrate;
@@ -28,6 +29,9 @@ pub enum Command {
     /// Create or upgrade the database schema, then exit (serve also does this at start); with --from and --to, copy
     /// a SQLite database into an empty PostgreSQL one instead.
     Migrate(migrate::MigrateArgs),
+    /// Copy the embedded SQLite database to a file while the server runs (a consistent online backup, mode
+    /// 0600); PostgreSQL is backed up with pg_dump.
+    Backup(backup::BackupArgs),
     /// Run a local receiver that prints the webhooks it gets and checks their signatures.
     Listen(listen::ListenArgs),
     /// Re-send an endpoint's failed deliveries of a time window (or, with --missing, the messages it never

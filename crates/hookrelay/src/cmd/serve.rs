@@ -11,15 +11,16 @@ use hookrelay_core::operational::{EventSink, NoEvents};
 use hookrelay_engine::DispatcherConfig;
 use hookrelay_engine::maintenance::MaintenanceConfig;
 use hookrelay_metrics::Metrics;
-use hookrelay_store::Store;
 use hookrelay_store::postgres::PostgresStore;
 use hookrelay_store::sqlite::SqliteStore;
+use hookrelay_store::{Store, private_files};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::admin_token::{self, TokenSource};
 use crate::config::{Database, ServeArgs, ServeConfig};
 use crate::encryption_key::{self, KeySource};
+use crate::listener::{self, ListenerLimits};
 use crate::logging;
 
 /// How long a stopping server waits for deliveries in flight.
@@ -52,7 +53,13 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> 
     match &config.database {
         Database::Sqlite(path) => {
             let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+            private_files::create_dir(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+            if path.starts_with(&config.data_dir) {
+                // The data directory is hookrelay's own (a database given by path elsewhere may sit in a shared
+                // directory, which is left as it is): one an older version made 0755 is narrowed.
+                private_files::restrict(&config.data_dir)
+                    .with_context(|| format!("cannot make {} private", config.data_dir.display()))?;
+            }
             let store = SqliteStore::open_with_cipher(path, config.cipher.clone())
                 .with_context(|| format!("cannot open database {described}"))?;
             Ok(Arc::new(store))
@@ -77,6 +84,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         );
     }
     let key_source = encryption_key::resolve(&mut config)?;
+    let limits = listener_limits(&config);
     let store = open_store(&config).await?;
     match &key_source {
         KeySource::None => tracing::warn!(
@@ -162,19 +170,54 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
+        crate::listener::serve(listener, app, limits, async move {
+            let _ = stopped.await;
+        })
+        .await;
         tasks.shutdown(SHUTDOWN_GRACE).await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
         maintenance.abort();
         delivery_runtime.stop().await;
-        served.context("HTTP server failed")
+        Ok(())
     });
     tracing::info!(%addr, %database, "hookrelay is serving");
     Ok(RunningServer { addr, admin_token, token_source, database, stop, task })
+}
+
+/// Raises the open-file limit and bounds the API's connections: `HOOKRELAY_MAX_CONNECTIONS`, or what the limit
+/// leaves after deliveries in flight, the database and [`listener::RESERVED_FILES`].
+fn listener_limits(config: &ServeConfig) -> ListenerLimits {
+    let open_files = listener::raise_open_file_limit();
+    let database_files = match &config.database {
+        // The writer, checkpoint and reader connections, each with the database, -wal and -shm open.
+        Database::Sqlite(_) => 64,
+        Database::Postgres { pool_size, .. } => *pool_size as u64 + 1,
+    };
+    let reserved = config.max_in_flight as u64 + database_files + listener::RESERVED_FILES;
+    let max_connections =
+        config.max_connections.unwrap_or_else(|| listener::default_max_connections(open_files.soft, reserved));
+    tracing::info!(
+        open_file_limit = open_files.soft,
+        raised_from = open_files.was,
+        max_connections,
+        "open-file limit and API connection cap"
+    );
+    if max_connections as u64 + reserved > open_files.soft {
+        tracing::warn!(
+            open_file_limit = open_files.soft,
+            max_connections,
+            max_in_flight = config.max_in_flight,
+            "the open-file limit is lower than HOOKRELAY_MAX_CONNECTIONS plus HOOKRELAY_MAX_IN_FLIGHT need: raise it \
+             (e.g. LimitNOFILE=65536 in the systemd unit) or lower them, or connections and deliveries may fail \
+             with `Too many open files`"
+        );
+    }
+    ListenerLimits {
+        max_connections,
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+        shutdown_grace: SHUTDOWN_GRACE,
+    }
 }
 
 /// The runtime of outbound work. Stopping it waits (a little) for its threads, so that everything its tasks

@@ -273,16 +273,42 @@ impl ServerProcess {
     /// Starts `hookrelay serve` on a free loopback port with `data_dir`, the test admin token, loopback
     /// endpoints allowed, quiet logs, and `env` on top (`HOOKRELAY_*` settings); returns once it listens.
     pub fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        Self::start(data_dir, env, None)
+        Self::start(data_dir, env, None, None)
     }
 
     /// Like [`ServerProcess::spawn`], collecting the lines the server writes to stderr (its logs) into `logs`.
     pub fn spawn_capturing_logs(data_dir: &Path, env: &[(&str, &str)], logs: Arc<Mutex<Vec<String>>>) -> Self {
-        Self::start(data_dir, env, Some(logs))
+        Self::start(data_dir, env, Some(logs), None)
     }
 
-    fn start(data_dir: &Path, env: &[(&str, &str)], logs: Option<Arc<Mutex<Vec<String>>>>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    /// Like [`ServerProcess::spawn`], with the process's open-file limit set by the shell's `ulimit` with
+    /// `ulimit_args`: `-S -n 256` sets the soft limit only, `-n 128` the soft and the hard limit.
+    pub fn spawn_with_open_file_limit(data_dir: &Path, env: &[(&str, &str)], ulimit_args: &str) -> Self {
+        Self::start(data_dir, env, None, Some(ulimit_args))
+    }
+
+    /// The child's process id (for reading /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn start(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        logs: Option<Arc<Mutex<Vec<String>>>>,
+        ulimit_args: Option<&str>,
+    ) -> Self {
+        let mut command = match ulimit_args {
+            None => Command::new(env!("CARGO_BIN_EXE_hookrelay")),
+            Some(args) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit {args} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_hookrelay"));
+                shell
+            }
+        };
         command
             .arg("serve")
             .env("HOOKRELAY_LISTEN", "127.0.0.1:0")

@@ -2,9 +2,11 @@
 //! read through a small connection pool (see `connections`). Only one process may open a database file at a
 //! time (a lock file enforces it), which is what lets `requeue_interrupted` take back every lease at start.
 
+mod backup;
 mod checkpoint;
 mod claim;
 mod connections;
+pub(crate) mod files;
 mod flush;
 mod recovery;
 mod rows;
@@ -14,7 +16,7 @@ mod sources;
 mod stats;
 mod tokens;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,6 +33,7 @@ use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+pub use self::backup::{BackupReport, backup};
 use self::connections::{Connections, Durability, sql_error};
 use self::rows::*;
 use crate::store::*;
@@ -56,19 +59,14 @@ impl SqliteStore {
     /// Like [`open`](Self::open), with secrets sealed by `cipher`. Fails if the database holds secrets sealed
     /// with a key the cipher does not have.
     pub fn open_with_cipher(path: &Path, cipher: SecretCipher) -> StoreResult<Self> {
-        let lock_path = lock_path(path);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
+        let lock = files::open_lock_file(path)?;
         lock.try_lock().map_err(|_| {
             StoreError::Unavailable(format!(
                 "another hookrelay process is using {}; stop it or choose another data directory",
                 path.display()
             ))
         })?;
+        files::make_private(path)?;
         let db = Connections::open(path, schema::migrate)?;
         check_sealed_keys(path, &cipher)?;
         Ok(Self { db, path: path.to_owned(), cipher: Arc::new(cipher), _lock: lock })
