@@ -40,6 +40,10 @@ const MAX_DEFAULT_CONNECTIONS: u64 = 10_000;
 /// Descriptors kept for everything other than API connections and deliveries: the database files, the log,
 /// DNS lookups, the listener itself.
 pub const RESERVED_FILES: u64 = 256;
+/// Connections the kernel holds for the accept loop (capped by `net.core.somaxconn`): those waiting for a slot
+/// when the cap is reached. tokio's `bind` uses 128, which a burst of clients beyond the cap overflows, and a
+/// client whose handshake finds the backlog full waits for its SYN to be retried.
+const BACKLOG: u32 = 1024;
 /// Pause after an accept error other than a client's aborted connection.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// Least time between two log lines about accept errors.
@@ -101,6 +105,17 @@ pub fn raise_open_file_limit() -> OpenFileLimit {
 pub fn default_max_connections(open_files: u64, reserved: u64) -> usize {
     let left = open_files.saturating_sub(reserved).max(open_files / 2);
     usize::try_from(left.clamp(MIN_DEFAULT_CONNECTIONS, MAX_DEFAULT_CONNECTIONS)).unwrap_or(usize::MAX)
+}
+
+/// Listens on `addr` with a backlog of [`BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As tokio's `bind` does: a restarted server can listen again at once, with connections of the previous one
+    // still in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Serves `app` on `listener` within `limits` until `stop` resolves, then shuts down gracefully.

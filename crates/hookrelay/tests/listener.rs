@@ -12,11 +12,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// Opens `n` connections that never send a byte.
+/// Opens `n` connections that never send a byte. Each handshake must complete at once (the kernel completes it
+/// while the connection waits in the listen backlog): under a second, before the first SYN retransmission that
+/// a full backlog would cause.
 async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut sockets = Vec::with_capacity(n);
-    for _ in 0..n {
-        sockets.push(TcpStream::connect(addr).await.expect("connect"));
+    for i in 0..n {
+        let socket = tokio::time::timeout(Duration::from_millis(900), TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} was not established within 900 ms: the backlog is full"))
+            .expect("connect");
+        sockets.push(socket);
     }
     sockets
 }
@@ -118,14 +124,16 @@ fn ticks_per_second() -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_until_idle_ones_time_out() {
+    const CAP: usize = 60;
     let server = TestServer::start_with(|args| {
-        args.max_connections = Some(20);
+        args.max_connections = Some(CAP);
         args.header_read_timeout_secs = Some(1);
     })
     .await;
     let addr = server.server.as_ref().expect("running").addr;
     let opened = Instant::now();
-    let watchers: Vec<_> = idle_connections(addr, 50)
+    // 140 wait in the backlog: more than the 128 a default listener holds.
+    let watchers: Vec<_> = idle_connections(addr, 200)
         .await
         .into_iter()
         .map(|socket| tokio::spawn(closed_by_server(socket, Duration::from_secs(20))))
@@ -138,14 +146,15 @@ async fn connections_beyond_the_cap_wait_until_idle_ones_time_out() {
         closed.push(watcher.await.expect("watcher").expect("every idle connection is closed in the end"));
     }
     closed.sort();
-    // Only 20 were accepted at first; the 21st was accepted when one of those was closed, and then had its own
-    // header-read timeout. Without a cap all 50 would close together, after the first timeout.
+    // Only CAP were accepted at first; the next was accepted when one of those was closed, and then had its own
+    // header-read timeout. Without a cap all would close together, after the first timeout.
     let first_wave = closed[0] - opened;
-    let second_wave = closed[20] - closed[0];
+    let second_wave = closed[CAP] - closed[0];
     assert!(first_wave >= Duration::from_millis(900), "the first idle connection closed after {first_wave:?}");
     assert!(
         second_wave >= Duration::from_millis(600),
-        "the 21st idle connection closed {second_wave:?} after the first: more than 20 were accepted at once"
+        "connection {} closed {second_wave:?} after the first: more than {CAP} were accepted at once",
+        CAP + 1
     );
     server.stop().await;
 }
