@@ -164,9 +164,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         metrics,
         metrics_token: config.metrics_token.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
