@@ -192,6 +192,28 @@ CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS 
     r#"
 CREATE INDEX deliveries_due_by_endpoint ON deliveries(endpoint_id, next_attempt_at) WHERE status IN (1, 3);
 "#,
+    // 10: rejected inbound requests are counted per source, reason and minute instead of stored one row each (a
+    // flood of forged requests must cost nothing durable per request); the rows already stored are folded into
+    // the counts. A source may limit the requests per second its ingest URL accepts (NULL: no limit).
+    r#"
+CREATE TABLE inbound_rejections (
+    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    reason TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    sample TEXT,
+    PRIMARY KEY (source_id, minute, reason)
+);
+CREATE INDEX inbound_rejections_by_minute ON inbound_rejections(minute);
+INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, last_seen, sample)
+    SELECT source_id, COALESCE(reason, 'unknown'), received_at - received_at % 60000, COUNT(*), MIN(received_at),
+        MAX(received_at), NULL
+    FROM inbound_events WHERE status = 'rejected' GROUP BY 1, 2, 3;
+DELETE FROM inbound_events WHERE status = 'rejected';
+ALTER TABLE sources ADD COLUMN rate_limit INTEGER;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
