@@ -421,8 +421,13 @@ fn sqlite_rows(path: &Path, table: &str) -> Vec<Row> {
 }
 
 async fn postgres_rows(client: &Client, table: &str) -> Vec<Row> {
-    // "C" collation: byte order, as SQLite's default BINARY, whatever the database's locale.
-    let key = primary_key(table).split(", ").map(|c| format!("{c} COLLATE \"C\"")).collect::<Vec<_>>().join(", ");
+    // "C" collation: byte order, as SQLite's default BINARY, whatever the database's locale (text columns only:
+    // `inbound_rejections.minute` is a number).
+    let key = primary_key(table)
+        .split(", ")
+        .map(|c| if c == "minute" { c.to_owned() } else { format!("{c} COLLATE \"C\"") })
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = client.query(&format!("SELECT * FROM {table} ORDER BY {key}"), &[]).await.expect("select");
     rows.iter()
         .map(|row| {
