@@ -228,3 +228,61 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rejected requests stored one row each by older versions become counts per source, reason and minute.
+    #[test]
+    fn stored_rejections_are_folded_into_counts() {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        let folding = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("CREATE TABLE inbound_rejections"))
+            .expect("the migration that adds the counts");
+        for sql in &MIGRATIONS[..folding] {
+            conn.execute_batch(sql).expect("an older migration");
+        }
+        conn.pragma_update(None, "user_version", folding as i64).expect("the version");
+        // The source's application is left out: only the inbound rows matter here.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO sources (id, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at)
+                 VALUES ('src_a', 'a', 'app_a', 'stripe', '{}', '{}', 300, 0, 0);
+             INSERT INTO inbound_events (id, source_id, status, reason, received_at) VALUES
+                 ('e1', 'src_a', 'rejected', 'signature_mismatch', 120001),
+                 ('e2', 'src_a', 'rejected', 'signature_mismatch', 179999),
+                 ('e3', 'src_a', 'rejected', 'missing_header', 120500),
+                 ('e4', 'src_a', 'rejected', 'signature_mismatch', 180000),
+                 ('e5', 'src_a', 'verified', NULL, 120002);",
+        )
+        .expect("rows of the older version");
+
+        migrate(&mut conn).expect("the migrations");
+        let mut stmt = conn
+            .prepare(
+                "SELECT reason, minute, count, first_seen, last_seen, sample FROM inbound_rejections \
+                 ORDER BY minute, reason",
+            )
+            .expect("a query");
+        let rows: Vec<(String, i64, i64, i64, i64, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                ("missing_header".into(), 120000, 1, 120500, 120500, None),
+                ("signature_mismatch".into(), 120000, 2, 120001, 179999, None),
+                ("signature_mismatch".into(), 180000, 1, 180000, 180000, None),
+            ]
+        );
+        let events: Vec<String> = conn
+            .prepare("SELECT id FROM inbound_events")
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+            .expect("events");
+        assert_eq!(events, vec!["e5".to_owned()], "only verified events stay rows");
+    }
+}
