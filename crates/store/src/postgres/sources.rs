@@ -164,7 +164,10 @@ pub async fn record_rejections(db: &mut Client, rejections: &[InboundRejections]
                last_seen = GREATEST(inbound_rejections.last_seen, excluded.last_seen), \
                sample = CASE WHEN excluded.sample IS NOT NULL AND excluded.last_seen >= inbound_rejections.last_seen \
                THEN excluded.sample ELSE COALESCE(inbound_rejections.sample, excluded.sample) END";
-    for row in rejections {
+    // Rows are locked in key order, so that two processes writing overlapping counts at once cannot deadlock.
+    let mut sorted: Vec<&InboundRejections> = rejections.iter().collect();
+    sorted.sort_by(|a, b| (&a.source_id, a.minute, &a.reason).cmp(&(&b.source_id, b.minute, &b.reason)));
+    for row in sorted {
         execute(
             &tx,
             sql,
