@@ -269,6 +269,118 @@ mod tests {
         assert_eq!(got["bodyBytes"], Value::Null);
     }
 
+    /// A store in a fresh file under the temp directory, with one source; removed by the caller.
+    async fn store_with_source() -> (Arc<dyn Store>, SourceId, std::path::PathBuf) {
+        use hookrelay_core::AppId;
+        use hookrelay_core::inbound::Provider;
+        use hookrelay_core::model::{Application, Source, SourceSecrets};
+        use hookrelay_store::sqlite::SqliteStore;
+
+        let dir = std::env::temp_dir().join(format!("hookrelay-rejections-{}", SourceId::new()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("test.db")).expect("a store"));
+        let app = Application {
+            id: AppId::new(),
+            uid: None,
+            name: "a".into(),
+            rate_limit: None,
+            metadata: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.create_app(&app).await.expect("an app");
+        let source = Source {
+            id: SourceId::new(),
+            uid: None,
+            name: "s".into(),
+            app_id: app.id,
+            provider: Provider::Stripe,
+            secrets: SourceSecrets::new("whsec_x".into()),
+            tolerance_secs: 300,
+            rate_limit: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.create_source(&source).await.expect("a source");
+        (store, source.id, dir)
+    }
+
+    #[tokio::test]
+    async fn rejections_are_counted_in_memory_and_written_per_source_reason_and_minute() {
+        let (store, source, dir) = store_with_source().await;
+        let log = RejectionLog::new(store.clone());
+        let minute = minute_of(hookrelay_core::time::now_ms());
+        let samples = std::cell::Cell::new(0);
+        let add = |reason, at: i64| {
+            log.add(&source, reason, at, || {
+                samples.set(samples.get() + 1);
+                format!(r#"{{"detail":"{reason} at +{}"}}"#, at - minute)
+            })
+        };
+        let firsts = [
+            add("signature_mismatch", minute + 5),
+            add("signature_mismatch", minute + 1),
+            add("signature_mismatch", minute + 9),
+            add("missing_header", minute + 2),
+            add("signature_mismatch", minute + 60_000),
+        ];
+        assert_eq!(firsts, [true, false, false, true, true], "the first of each source, reason and minute");
+        assert_eq!(samples.get(), 3, "one sample per counter");
+        log.flush().await;
+
+        let rows = store
+            .list_inbound_rejections(
+                &source,
+                &hookrelay_store::PageRequest::first(10, hookrelay_store::Order::Descending),
+            )
+            .await
+            .expect("the rows")
+            .items;
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.reason.as_str(), r.minute - minute, r.count, r.first_seen - minute, r.last_seen - minute))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("signature_mismatch", 60_000, 1, 60_000, 60_000),
+                ("signature_mismatch", 0, 3, 1, 9),
+                ("missing_header", 0, 1, 2, 2)
+            ]
+        );
+        assert_eq!(rows[1].sample.as_deref(), Some(r#"{"detail":"signature_mismatch at +5"}"#));
+        // Written counts are gone from memory: the next request of the same minute starts a new counter, which
+        // adds up in the store.
+        assert!(log.add(&source, "signature_mismatch", minute + 10, String::new));
+        log.flush().await;
+        assert_eq!(store.inbound_counts(&source, None).await.expect("counts").rejected(), 6);
+        drop((log, store));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn the_counters_held_in_memory_are_bounded() {
+        let (store, source, dir) = store_with_source().await;
+        let log = RejectionLog::new(store.clone());
+        for minute in 0..MAX_PENDING as i64 {
+            assert!(log.add(&source, "signature_mismatch", minute * 60_000, String::new));
+        }
+        assert!(!log.add(&source, "missing_header", 0, String::new), "a new counter beyond the bound");
+        assert!(!log.add(&source, "signature_mismatch", 0, String::new), "an existing counter");
+        {
+            let pending = log.pending.lock().expect("not poisoned");
+            assert_eq!((pending.tallies.len(), pending.dropped), (MAX_PENDING, 1));
+            assert_eq!(pending.tallies[&(source.clone(), "signature_mismatch", 0)].count, 2);
+        }
+        log.flush().await;
+        assert_eq!(store.inbound_counts(&source, None).await.expect("counts").rejected(), MAX_PENDING as u64 + 1);
+        let pending = log.pending.lock().expect("not poisoned");
+        assert_eq!((pending.tallies.len(), pending.dropped), (0, 0), "a write starts over");
+        drop(pending);
+        drop((log, store));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn repeated_header_names_are_kept_once() {
         let got = parsed(&sample("d", &headers(&[("x-a", "1"), ("x-a", "2")]), None, Some(0)));
