@@ -1,34 +1,72 @@
 //! The public ingest route, `POST /ingest/{source id or uid}`: no bearer token, the provider's signature is the
-//! authentication. The raw body is read (up to the ingest limit) and verified byte for byte; a verified, new
-//! event is stored and published to the source's application in one transaction, then fans out to its
-//! endpoints like any message. Every request that reaches a source is recorded (rejected ones without their
-//! body) so the source's event list and statistics show what the provider is sending.
+//! authentication. The source's rate limit (if it has one) is checked first, then the raw body is read (up to
+//! the ingest limit) and verified byte for byte; a verified, new event is stored and published to the source's
+//! application in one transaction, then fans out to its endpoints like any message. Verified requests are
+//! recorded one by one (the source's event list); rejected ones are only counted, per source, reason and minute
+//! with one sample without body ([`crate::rejections`]), so that forged requests cost nothing durable each.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hookrelay_core::inbound::{Headers, InboundRequest, Provider, Verifier};
 use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
-use hookrelay_core::time::now_ms;
+use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::validate::{MAX_NAME_LEN, check_name};
-use hookrelay_core::{InboundEventId, MessageId};
+use hookrelay_core::{InboundEventId, MessageId, SourceId};
 use hookrelay_metrics::InboundResult;
-use hookrelay_store::IngestOutcome;
+use hookrelay_store::{IngestOutcome, Store};
 use serde_json::json;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiPath;
+use crate::rate_limit::{Buckets, Rate, retry_after_secs};
+use crate::rejections::{RejectionLog, sample};
 use crate::source::find_source;
 use crate::{ApiState, Routes};
 
 /// The event type of a message whose provider named none.
 const UNKNOWN_EVENT_TYPE: &str = "unknown";
+/// The reason (and error code) of a request over its source's rate limit.
+pub const RATE_LIMITED: &str = "rate_limit_exceeded";
 
 pub fn routes() -> axum::Router<ApiState> {
     axum::Router::new().route_both("/ingest/{source}", post(ingest))
+}
+
+/// What the ingest route keeps in this process's memory between requests.
+pub struct IngestState {
+    /// Rejected requests counted but not yet written.
+    pub rejections: Arc<RejectionLog>,
+    /// The buckets of sources that have a rate limit.
+    limits: Buckets<SourceId>,
+}
+
+impl IngestState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { rejections: Arc::new(RejectionLog::new(store)), limits: Buckets::default() }
+    }
+
+    /// A refusal when the source has a rate limit and this request is over it.
+    fn over_rate_limit(&self, source: &Source) -> Option<Refusal> {
+        let per_sec = source.rate_limit?;
+        let wait = self.limits.check(&source.id, Rate::new(per_sec, 0)?, Instant::now()).err()?;
+        let retry_after = retry_after_secs(wait);
+        Some(Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            reason: RATE_LIMITED,
+            detail: format!(
+                "this source accepts at most {per_sec} requests per second (its `rateLimit`); retry in {retry_after} s"
+            ),
+            retry_after: Some(retry_after),
+        })
+    }
 }
 
 /// Why a request to a source is refused before anything is published.
@@ -36,12 +74,46 @@ struct Refusal {
     status: StatusCode,
     reason: &'static str,
     detail: String,
+    /// Seconds to wait, sent as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl Refusal {
     fn response(&self) -> Response {
-        (self.status, Json(json!({ "code": self.reason, "detail": self.detail }))).into_response()
+        let mut response = (self.status, Json(json!({ "code": self.reason, "detail": self.detail }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
+}
+
+/// Counts, maybe logs, and answers a rejected request. What is kept and logged is never the body, a secret, or
+/// a signature or credential header's value.
+fn reject(
+    state: &ApiState,
+    source: &Source,
+    refusal: &Refusal,
+    headers: &HeaderMap,
+    body_bytes: Option<usize>,
+    at: UnixMillis,
+) -> Response {
+    state.metrics.inbound_request(source_label(source), InboundResult::Rejected);
+    let first = state.ingest.rejections.add(&source.id, refusal.reason, at, || {
+        let options = source.provider.options();
+        let signature_header = options.get("signatureHeader").and_then(serde_json::Value::as_str);
+        sample(&refusal.detail, headers, signature_header, body_bytes)
+    });
+    // One line per source, reason and minute at `warn`, so that a flood does not flood the log; every one at
+    // `debug`.
+    if first {
+        tracing::warn!(source = %source.id, provider = source.provider.name(), reason = refusal.reason,
+            status = refusal.status.as_u16(), "inbound request rejected");
+    } else {
+        tracing::debug!(source = %source.id, provider = source.provider.name(), reason = refusal.reason,
+            status = refusal.status.as_u16(), "inbound request rejected");
+    }
+    refusal.response()
 }
 
 /// A provider's webhook. Verified byte for byte against the source's secret before anything else is looked at.
@@ -65,6 +137,9 @@ impl Refusal {
         (status = 404, response = crate::openapi::NotFound),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Invalid),
+        (status = 429, description = "Over the source's `rateLimit` (`rate_limit_exceeded`), checked before the signature; \
+            `Retry-After` says when to retry.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))),
         (status = 500, response = crate::openapi::Internal),
         (status = 503, response = crate::openapi::Unavailable),
     ),
@@ -72,11 +147,35 @@ impl Refusal {
 async fn ingest(
     State(state): State<ApiState>,
     ApiPath(source_ref): ApiPath<String>,
-    headers: HeaderMap,
+    raw_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let source = find_source(&state, &source_ref).await?;
     let received_at = now_ms();
+    // Before the body is read or verified: the limit is what protects the server from a flood.
+    if let Some(refusal) = state.ingest.over_rate_limit(&source) {
+        return Ok(reject(&state, &source, &refusal, &raw_headers, None, received_at));
+    }
+    let bytes = match axum::body::to_bytes(body, state.ingest_max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let refusal = Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                reason: "payload_too_large",
+                detail: format!(
+                    "the body is larger than this server's ingest limit of {} bytes (HOOKRELAY_INGEST_MAX_BODY_BYTES)",
+                    state.ingest_max_body_bytes
+                ),
+                retry_after: None,
+            };
+            return Ok(reject(&state, &source, &refusal, &raw_headers, None, received_at));
+        }
+    };
+    let headers = to_headers(&raw_headers);
+    let payload = match check(&source, &headers, &bytes, received_at) {
+        Ok(payload) => payload,
+        Err(refusal) => return Ok(reject(&state, &source, &refusal, &raw_headers, Some(bytes.len()), received_at)),
+    };
     let mut event = InboundEvent {
         id: InboundEventId::at(received_at),
         source_id: source.id.clone(),
@@ -86,32 +185,6 @@ async fn ingest(
         event_type: None,
         msg_id: None,
         received_at,
-    };
-
-    let headers = to_headers(&headers);
-    let verified = match axum::body::to_bytes(body, state.ingest_max_body_bytes).await {
-        Ok(bytes) => check(&source, &headers, &bytes, received_at).map(|payload| (bytes, payload)),
-        Err(_) => Err(Refusal {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            reason: "payload_too_large",
-            detail: format!(
-                "the body is larger than this server's ingest limit of {} bytes (HOOKRELAY_INGEST_MAX_BODY_BYTES)",
-                state.ingest_max_body_bytes
-            ),
-        }),
-    };
-    let (bytes, payload) = match verified {
-        Ok(ok) => ok,
-        Err(refusal) => {
-            // What is logged is what the event list shows: never the body, a header, a signature or a secret.
-            tracing::warn!(source = %source.id, provider = source.provider.name(), reason = refusal.reason,
-                status = refusal.status.as_u16(), "inbound request rejected");
-            state.metrics.inbound_request(source_label(&source), InboundResult::Rejected);
-            event.status = InboundStatus::Rejected;
-            event.reason = Some(refusal.reason.to_owned());
-            state.store.record_rejection(&event).await?;
-            return Ok(refusal.response());
-        }
     };
 
     let request = InboundRequest { headers: &headers, body: &bytes };
@@ -169,7 +242,7 @@ fn check(source: &Source, headers: &Headers, body: &[u8], now: i64) -> Result<St
     let secrets = source.secrets.valid_at(now);
     source.provider.verify(&request, &secrets, now.div_euclid(1000), source.tolerance_secs).map_err(|rejection| {
         let status = if rejection.is_malformed() { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
-        Refusal { status, reason: rejection.reason(), detail: rejection.to_string() }
+        Refusal { status, reason: rejection.reason(), detail: rejection.to_string(), retry_after: None }
     })?;
     let not_json = || Refusal {
         status: StatusCode::BAD_REQUEST,
@@ -177,6 +250,7 @@ fn check(source: &Source, headers: &Headers, body: &[u8], now: i64) -> Result<St
         detail: "the body must be a JSON object: hookrelay forwards JSON events (set the provider's content type \
                  to application/json)"
             .to_owned(),
+        retry_after: None,
     };
     let text = std::str::from_utf8(body).map_err(|_| not_json())?;
     match serde_json::from_str::<serde_json::Value>(text) {

@@ -37,6 +37,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod patch;
 pub mod rate_limit;
+pub mod rejections;
 pub mod source;
 pub mod stats;
 pub mod task_runner;
@@ -61,8 +62,11 @@ pub struct ApiState {
     pub on_new_work: Arc<tokio::sync::Notify>,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Largest body accepted on `/ingest/…`; larger ones get 413 and are recorded as rejected.
+    /// Largest body accepted on `/ingest/…`; larger ones get 413 and are counted as rejected.
     pub ingest_max_body_bytes: usize,
+    /// Rejected ingest requests counted but not yet written, and sources' rate-limit buckets. Whoever builds the
+    /// state runs `ingest.rejections.spawn_flusher()` and stops it after the last request.
+    pub ingest: Arc<ingest::IngestState>,
     /// Refuse endpoint URLs that are not `https://` (422).
     pub https_only: bool,
     /// Runs recover and replay-missing tasks after their 202.

@@ -88,6 +88,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::source::patch,
         crate::source::delete,
         crate::source::list_events,
+        crate::source::list_rejections,
         crate::source::stats,
         crate::ingest::ingest,
         crate::stats::stats,

@@ -1,6 +1,7 @@
 //! Inbound sources (`/api/v1/source/…`, admin): each is a public ingest URL bound to one provider's signature
-//! scheme, its secret and the application its events are published to; plus the list of requests a source
-//! received and their statistics. The ingest route itself is in [`crate::ingest`].
+//! scheme, its secret, an optional rate limit and the application its events are published to; plus the list of
+//! verified requests a source received, the counts of rejected ones by minute and reason, and their statistics.
+//! The ingest route itself is in [`crate::ingest`].
 
 use std::collections::BTreeMap;
 
@@ -10,10 +11,10 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use hookrelay_core::SourceId;
 use hookrelay_core::inbound::{OptionError, Provider, Verifier};
-use hookrelay_core::model::{InboundEvent, InboundStatus, Source, SourceSecrets};
+use hookrelay_core::model::{InboundEvent, InboundRejections, InboundStatus, Source, SourceSecrets};
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::check_uid;
-use hookrelay_store::{InboundCounts, Order};
+use hookrelay_store::{InboundCounts, Order, parse_rejection_cursor, rejection_cursor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -35,12 +36,15 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 pub const DEFAULT_SECRET_GRACE_SECS: i64 = 24 * 3600;
 const MAX_TOLERANCE_SECS: i64 = 7 * 24 * 3600;
 const MAX_SECRET_LEN: usize = 1024;
+/// Highest `rateLimit` a source may have (requests per second).
+const MAX_RATE_LIMIT: i64 = 100_000;
 
 pub fn routes() -> axum::Router<ApiState> {
     axum::Router::new()
         .route_both("/api/v1/source", get(list).post(create))
         .route_both("/api/v1/source/{source_id}", get(read).patch(patch).delete(delete))
         .route_both("/api/v1/source/{source_id}/event", get(list_events))
+        .route_both("/api/v1/source/{source_id}/rejection", get(list_rejections))
         .route_both("/api/v1/source/{source_id}/stats", get(stats))
 }
 
@@ -63,12 +67,18 @@ struct SourceIn {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 604800)]
     tolerance_secs: Option<i64>,
+    /// Requests per second the ingest URL accepts, checked before the signature (429 with `Retry-After` beyond
+    /// it); absent or `null` is no limit. Per hookrelay process.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100000)]
+    rate_limit: Option<i64>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     options: Map<String, Value>,
 }
 
-/// `SourcePatch`: absent keeps; `null` clears `uid` and resets `toleranceSecs` and options to their defaults.
+/// `SourcePatch`: absent keeps; `null` clears `uid` and `rateLimit` and resets `toleranceSecs` and options to their
+/// defaults.
 /// A new `secret` rotates: the old one stays valid for `secretGraceSecs` (default a day; 0 revokes it at once).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -95,6 +105,10 @@ struct SourcePatch {
     #[serde(default)]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 604800)]
     tolerance_secs: Patch<i64>,
+    /// `null` removes the limit.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100000)]
+    rate_limit: Patch<i64>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     options: Map<String, Value>,
@@ -112,6 +126,8 @@ struct SourceOut {
     /// Where the provider must send its webhooks, relative to this server's public address.
     ingest_url: String,
     tolerance_secs: i64,
+    /// Requests per second the ingest URL accepts; `null` is no limit.
+    rate_limit: Option<u32>,
     /// The provider's options, e.g. `signatureHeader` for `hmac-sha256`.
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -130,6 +146,7 @@ impl From<Source> for SourceOut {
             provider: source.provider.name(),
             app_id: source.app_id.into_string(),
             tolerance_secs: source.tolerance_secs,
+            rate_limit: source.rate_limit,
             options: source.provider.options(),
             created_at: Rfc3339(source.created_at),
             updated_at: Rfc3339(source.updated_at),
@@ -162,6 +179,38 @@ impl From<InboundEvent> for InboundEventOut {
             event_type: event.event_type,
             message_id: event.msg_id.map(|id| id.into_string()),
             received_at: Rfc3339(event.received_at),
+        }
+    }
+}
+
+/// `InboundRejectionsOut`: the requests a source rejected for one reason within one minute.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct InboundRejectionsOut {
+    /// Why they were rejected, e.g. `signature_mismatch` (the `code` they were answered with).
+    reason: String,
+    /// The start of their minute.
+    minute: Rfc3339,
+    count: u64,
+    first_seen: Rfc3339,
+    last_seen: Rfc3339,
+    /// One of them, without its body: `{"detail": why, "headers": {name: value}, "headersOmitted": n,
+    /// "bodyBytes": n}`. Signature and credential header values are replaced by their length, other values cut
+    /// to 128 characters, and at most 1 KiB of headers kept.
+    #[schema(value_type = Option<Object>)]
+    sample: Option<Value>,
+}
+
+impl From<InboundRejections> for InboundRejectionsOut {
+    fn from(rejections: InboundRejections) -> Self {
+        Self {
+            reason: rejections.reason,
+            minute: Rfc3339(rejections.minute),
+            count: rejections.count,
+            first_seen: Rfc3339(rejections.first_seen),
+            last_seen: Rfc3339(rejections.last_seen),
+            // Written by this server as JSON; anything else (damaged) is shown as nothing rather than failing.
+            sample: rejections.sample.and_then(|text| serde_json::from_str(&text).ok()),
         }
     }
 }
@@ -223,6 +272,17 @@ fn check_secret(provider: &Provider, secret: &str) -> Result<(), ApiError> {
     provider.check_secret(secret).map_err(|err| ApiError::body(&["secret"], err.0))
 }
 
+fn check_rate_limit(rate_limit: Option<i64>) -> Result<Option<u32>, ApiError> {
+    match rate_limit {
+        None => Ok(None),
+        Some(per_sec @ 1..=MAX_RATE_LIMIT) => Ok(u32::try_from(per_sec).ok()),
+        Some(_) => Err(ApiError::body(
+            &["rateLimit"],
+            format!("must be between 1 and {MAX_RATE_LIMIT} requests per second, or null for no limit"),
+        )),
+    }
+}
+
 fn check_tolerance(tolerance_secs: i64) -> Result<i64, ApiError> {
     if (1..=MAX_TOLERANCE_SECS).contains(&tolerance_secs) {
         Ok(tolerance_secs)
@@ -269,6 +329,7 @@ async fn create(
     let provider = Provider::from_options(&input.provider, &input.options).map_err(option_error)?;
     check_secret(&provider, &input.secret)?;
     let tolerance_secs = check_tolerance(input.tolerance_secs.unwrap_or(DEFAULT_TOLERANCE_SECS))?;
+    let rate_limit = check_rate_limit(input.rate_limit)?;
     let app = find_app(&state, &input.app_id).await.map_err(|_| {
         ApiError::body(&["appId"], format!("application `{}` not found; create it first", input.app_id))
     })?;
@@ -281,6 +342,7 @@ async fn create(
         provider,
         secrets: SourceSecrets::new(input.secret),
         tolerance_secs,
+        rate_limit,
         created_at: now,
         updated_at: now,
     };
@@ -371,6 +433,9 @@ async fn patch(
     let mut tolerance = Some(source.tolerance_secs);
     input.tolerance_secs.apply_to_option(&mut tolerance);
     source.tolerance_secs = check_tolerance(tolerance.unwrap_or(DEFAULT_TOLERANCE_SECS))?;
+    let mut rate_limit = source.rate_limit.map(i64::from);
+    input.rate_limit.apply_to_option(&mut rate_limit);
+    source.rate_limit = check_rate_limit(rate_limit)?;
     source.updated_at = now;
     state.store.update_source(&source).await.or_not_found("source", &source_id)?;
     Ok(Json(source.into()))
@@ -395,9 +460,9 @@ async fn delete(State(state): State<ApiState>, ApiPath(source_id): ApiPath<Strin
     path = "/api/v1/source/{source_id}/event/",
     operation_id = "v1.source.list-events",
     tag = "Source",
-    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid."), PageParams, ("status" = Option<String>, Query, description = "`verified`, `duplicate` or `rejected`.")),
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid."), PageParams, ("status" = Option<String>, Query, description = "`verified` or `duplicate`. Rejected requests are not listed one by one: see `GET /api/v1/source/{source_id}/rejection/`.")),
     responses(
-        (status = 200, description = "A page of the requests the source received, newest first.", body = ListOut<InboundEventOut>),
+        (status = 200, description = "A page of the verified requests the source received (new and duplicates), newest first.", body = ListOut<InboundEventOut>),
         (status = 404, response = NotFound),
         AdminErrors,
     ),
@@ -408,15 +473,55 @@ async fn list_events(
     query: QueryParams,
 ) -> Result<Json<ListOut<InboundEventOut>>, ApiError> {
     let request = page_request(&query, Order::Descending)?;
-    let status = match query.get("status") {
+    let status = match query.get("status").map(|name| (name, InboundStatus::from_name(name))) {
         None => None,
-        Some(name) => Some(InboundStatus::from_name(name).ok_or_else(|| {
-            ApiError::query("status", format!("must be `verified`, `duplicate` or `rejected`, not `{name}`"))
-        })?),
+        Some((_, Some(InboundStatus::Rejected))) => {
+            return Err(ApiError::query(
+                "status",
+                format!(
+                    "rejected requests are counted per minute and reason, not listed one by one: see \
+                     GET /api/v1/source/{source_id}/rejection/"
+                ),
+            ));
+        }
+        Some((_, Some(status))) => Some(status),
+        Some((name, None)) => {
+            return Err(ApiError::query("status", format!("must be `verified` or `duplicate`, not `{name}`")));
+        }
     };
     let source = find_source(&state, &source_id).await?;
     let page = state.store.list_inbound_events(&source.id, status, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |event| event.id.to_string(), |event| Ok(event.into()))?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/source/{source_id}/rejection/",
+    operation_id = "v1.source.list-rejections",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid."), PageParams),
+    responses(
+        (status = 200, description = "A page of the source's rejected requests, counted per minute and reason, newest minute first. \
+            Iterators are `<minute>.<reason>`.", body = ListOut<InboundRejectionsOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
+async fn list_rejections(
+    State(state): State<ApiState>,
+    ApiPath(source_id): ApiPath<String>,
+    query: QueryParams,
+) -> Result<Json<ListOut<InboundRejectionsOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    if let Some(cursor) = &request.cursor {
+        parse_rejection_cursor(cursor).map_err(|err| ApiError::query("iterator", err.to_string()))?;
+    }
+    let source = find_source(&state, &source_id).await?;
+    // This process's latest counts are written first, so the list is up to date here (other processes write
+    // theirs within seconds).
+    state.ingest.rejections.flush().await;
+    let page = state.store.list_inbound_rejections(&source.id, &request).await?;
+    Ok(Json(ListOut::from_page(page, &request, rejection_cursor, |rejections| Ok(rejections.into()))?))
 }
 
 #[utoipa::path(
@@ -432,6 +537,8 @@ async fn stats(
     ApiPath(source_id): ApiPath<String>,
 ) -> Result<Json<SourceStatsOut>, ApiError> {
     let source = find_source(&state, &source_id).await?;
+    // As for the rejection list: this process's counts of rejected requests are written first.
+    state.ingest.rejections.flush().await;
     let total = state.store.inbound_counts(&source.id, None).await?;
     let day_ago = now_ms() - 24 * 3600 * 1000;
     let last24h = state.store.inbound_counts(&source.id, Some(day_ago)).await?;

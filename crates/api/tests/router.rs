@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hookrelay_api::{ApiState, TaskRunner, router};
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundStatus, Message, Source,
-    TimeWindow,
+    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundRejections,
+    InboundStatus, Message, Source, TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::token::{ApiToken, TokenDigest};
@@ -218,7 +218,10 @@ impl Store for DownStore {
     async fn ingest(&self, _: &InboundEvent, _: Option<&Message>) -> StoreResult<IngestOutcome> {
         down()
     }
-    async fn record_rejection(&self, _: &InboundEvent) -> StoreResult<()> {
+    async fn record_rejections(&self, _: &[InboundRejections]) -> StoreResult<()> {
+        down()
+    }
+    async fn list_inbound_rejections(&self, _: &SourceId, _: &PageRequest) -> StoreResult<Page<InboundRejections>> {
         down()
     }
     async fn list_inbound_events(
@@ -271,6 +274,7 @@ fn state() -> ApiState {
     let on_new_work: Arc<tokio::sync::Notify> = Arc::default();
     ApiState {
         tasks: TaskRunner::new(store.clone(), on_new_work.clone()),
+        ingest: Arc::new(hookrelay_api::ingest::IngestState::new(store.clone())),
         store,
         admin_token: TOKEN.into(),
         auth: Default::default(),

@@ -446,6 +446,8 @@ pub struct Source {
     pub secrets: SourceSecrets,
     /// How far a signed timestamp may be from the clock, for providers that sign one.
     pub tolerance_secs: i64,
+    /// Requests per second `/ingest/…` accepts for this source, checked before the signature; `None` is no limit.
+    pub rate_limit: Option<u32>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
@@ -457,7 +459,8 @@ pub enum InboundStatus {
     Verified,
     /// Signature valid, but the provider's event id was seen before: nothing published.
     Duplicate,
-    /// Refused (bad or missing signature, stale timestamp, body too large or not JSON): nothing published.
+    /// Refused (bad or missing signature, stale timestamp, body too large or not JSON, over the source's rate
+    /// limit): nothing published, and only counted ([`InboundRejections`]), never stored as an event.
     Rejected,
 }
 
@@ -480,8 +483,30 @@ impl InboundStatus {
     }
 }
 
-/// One request that reached a source. The body is not kept here: a verified event's body is its message's
-/// payload, and a rejected request's body is not stored at all.
+/// Rejected requests to one source for one reason within one minute. They are counted, not stored one by one,
+/// so that a flood of forged requests costs at most one row per source, reason and minute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundRejections {
+    pub source_id: SourceId,
+    /// Why they were refused (`signature_mismatch`, `rate_limited`, …).
+    pub reason: String,
+    /// The start of their minute ([`minute_of`]).
+    pub minute: UnixMillis,
+    pub count: u64,
+    pub first_seen: UnixMillis,
+    pub last_seen: UnixMillis,
+    /// One of the requests without its body, as JSON built by the API (bounded in size); `None` if none was kept.
+    pub sample: Option<String>,
+}
+
+/// The start of the minute `at` falls in: rejections are counted per minute.
+pub fn minute_of(at: UnixMillis) -> UnixMillis {
+    at - at.rem_euclid(60_000)
+}
+
+/// One verified request that reached a source (new or a duplicate). The body is not kept here: it is its
+/// message's payload. Rejected requests are counted in [`InboundRejections`] instead, and their bodies are never
+/// stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboundEvent {
     pub id: InboundEventId,

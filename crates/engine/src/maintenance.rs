@@ -1,6 +1,6 @@
 //! Housekeeping in the background: disabling endpoints that have failed without a break for too long, and,
 //! past the retention period, emptying message payloads (the message, its attempts and metadata stay) and
-//! deleting the log of requests that reached inbound sources.
+//! deleting the log of requests that reached inbound sources and the counts of rejected ones.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,7 +50,10 @@ pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn E
                 next_purge += PURGE_EVERY;
                 let (store, cutoff) = (store.as_ref(), now_ms() - millis(retention));
                 purge_in_batches("payloads", |limit| store.purge_payloads(cutoff, limit)).await;
-                purge_in_batches("inbound events", |limit| store.purge_inbound_events(cutoff, limit)).await;
+                purge_in_batches("inbound events and rejection counts", |limit| {
+                    store.purge_inbound_events(cutoff, limit)
+                })
+                .await;
             }
         }
     })

@@ -11,14 +11,15 @@ use hookrelay_core::id::min_body_at;
 use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, ExpiringSecret,
-    InboundEvent, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind, TaskProgress,
-    TaskStatus, TimeWindow, TriggerType,
+    InboundEvent, InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets,
+    TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use serde::{Deserialize, Serialize};
 
+use crate::StoreError;
 use crate::store::SecretTable;
 
 /// A stored value that cannot be read back as the model expects: damaged data, or data written by a newer
@@ -428,7 +429,7 @@ pub fn task_from(row: &impl ColumnRead) -> ColumnResult<BackgroundTask> {
 }
 
 pub const SOURCE_COLUMNS: &str =
-    "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at";
+    "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at, rate_limit";
 
 /// A source's secrets as stored in `sources.secrets`: `{"current": "…", "previous": [["…", expires_at], …]}`,
 /// each secret sealed. `current` comes first, which `SEALED_KEY_IDS_SQL` relies on.
@@ -491,9 +492,37 @@ pub fn source_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResult
         provider,
         secrets,
         tolerance_secs: row.int(7)?,
+        rate_limit: row.opt_narrow(10)?,
         created_at: row.int(8)?,
         updated_at: row.int(9)?,
     })
+}
+
+pub const INBOUND_REJECTION_COLUMNS: &str = "source_id, reason, minute, count, first_seen, last_seen, sample";
+
+pub fn inbound_rejections_from(row: &impl ColumnRead) -> ColumnResult<InboundRejections> {
+    Ok(InboundRejections {
+        source_id: SourceId::from_trusted(row.text(0)?),
+        reason: row.text(1)?,
+        minute: row.int(2)?,
+        count: row.narrow(3)?,
+        first_seen: row.int(4)?,
+        last_seen: row.int(5)?,
+        sample: row.opt_text(6)?,
+    })
+}
+
+/// The list cursor of a rejection row: its minute and reason (`<minute>.<reason>`), the list's sort key.
+pub fn rejection_cursor(rejections: &InboundRejections) -> String {
+    format!("{}.{}", rejections.minute, rejections.reason)
+}
+
+/// Reads a cursor made by [`rejection_cursor`].
+pub fn parse_rejection_cursor(cursor: &str) -> Result<(UnixMillis, String), StoreError> {
+    cursor
+        .split_once('.')
+        .and_then(|(minute, reason)| Some((minute.parse().ok()?, reason.to_owned())))
+        .ok_or_else(|| StoreError::Invalid(format!("`{cursor}` is not a cursor of this list (`<minute>.<reason>`)")))
 }
 
 pub const INBOUND_EVENT_COLUMNS: &str = "id, source_id, status, reason, event_id, event_type, msg_id, received_at";

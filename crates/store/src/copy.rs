@@ -32,7 +32,7 @@ use crate::postgres::schema;
 use crate::sqlite::{SqliteStore, lock_path};
 
 /// Every table copied, parents before children, so each row's foreign keys find their parent already there.
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "applications",
     "event_types",
     "endpoints",
@@ -43,6 +43,7 @@ pub const TABLES: [&str; 11] = [
     "background_tasks",
     "sources",
     "inbound_events",
+    "inbound_rejections",
     "api_tokens",
 ];
 

@@ -15,6 +15,7 @@ pub mod sqlite;
 mod store;
 mod tokens;
 
+pub use columns::{parse_rejection_cursor, rejection_cursor};
 pub use error::StoreError;
 pub use page::{Order, Page, PageRequest};
 pub use store::*;

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, InboundEvent, InboundStatus,
-    Message, SecretSet, SignatureScheme, Source, TaskKind, TaskStatus, TimeWindow,
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, InboundEvent,
+    InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, TaskKind, TaskStatus, TimeWindow,
 };
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::token::{ApiToken, TokenDigest};
@@ -448,8 +448,19 @@ pub trait Store: Send + Sync + 'static {
     /// id) and nothing is published; otherwise it is recorded as verified and `message` (if any) is published as
     /// by `publish_message`. The event's `status` and `msg_id` are set by this method.
     async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome>;
-    /// Records a rejected request (status `Rejected`, with its reason).
-    async fn record_rejection(&self, event: &InboundEvent) -> StoreResult<()>;
+    /// Adds counts of rejected requests to the stored ones, one row per source, reason and minute: counts are
+    /// summed, the first and last seen times widened, and the sample replaced by the newest one given. Counts
+    /// for a source that no longer exists are dropped. Written without waiting for a flush to disk where the
+    /// backend allows it: nothing was acknowledged for a rejected request, so losing the last few only loses
+    /// statistics.
+    async fn record_rejections(&self, rejections: &[InboundRejections]) -> StoreResult<()>;
+    /// The source's rejection counts by minute and reason, newest minute first by default. Cursors are the
+    /// rows' `<minute>.<reason>`; another cursor fails with `Invalid`.
+    async fn list_inbound_rejections(
+        &self,
+        source_id: &SourceId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRejections>>;
     /// The source's inbound events, newest first by default, optionally only those with `status`.
     async fn list_inbound_events(
         &self,
@@ -457,9 +468,12 @@ pub trait Store: Send + Sync + 'static {
         status: Option<InboundStatus>,
         page: &PageRequest,
     ) -> StoreResult<Page<InboundEvent>>;
-    /// Counts of the source's inbound events received at or after `since` (all of them when `None`).
+    /// Counts of the source's inbound events received at or after `since` (all of them when `None`). Rejections
+    /// are counted by minute, so with a `since` a rejection row counts whole when its last request is at or after
+    /// `since`.
     async fn inbound_counts(&self, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts>;
-    /// Deletes up to `limit` inbound events received before `before` (their messages stay). Returns how many.
+    /// Deletes up to `limit` rows of inbound events received before `before` (their messages stay), then, within
+    /// the same `limit`, rejection counts whose minute ended by `before`. Returns how many rows.
     async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
 
     // --- operations ---

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::inbound::Provider;
+use hookrelay_core::model::minute_of;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
-    InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind, TaskProgress, TaskStatus,
-    TimeWindow, TriggerType,
+    InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
+    TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
@@ -625,12 +626,13 @@ async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
     store.publish_message(&msg, None).await.unwrap();
     let stripe = source(&acme.id, Some("stripe"));
     store.create_source(&stripe).await.unwrap();
-    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", now_ms())).await.unwrap();
+    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", now_ms())]).await.unwrap();
     store.delete_app(&acme.id).await.unwrap();
     assert!(matches!(store.get_message(&acme.id, msg.id.as_str()).await, Err(StoreError::NotFound)));
     assert_eq!(store.next_due_at().await.unwrap(), None);
     assert!(matches!(store.get_source("stripe").await, Err(StoreError::NotFound)));
     assert_eq!(store.inbound_counts(&stripe.id, None).await.unwrap(), InboundCounts::default());
+    assert_eq!(rejection_rows(&store, &stripe.id).await, vec![]);
     // A publisher that looked the application up before it was deleted (the API caches that for a second) is
     // told it is gone, not that its eventId conflicts.
     let late = message(&acme.id, "a", None);
@@ -814,6 +816,7 @@ fn source(app_id: &AppId, uid: Option<&str>) -> Source {
         provider: Provider::Stripe,
         secrets: SourceSecrets::new("whsec_c2VjcmV0".into()),
         tolerance_secs: 300,
+        rate_limit: None,
         created_at: now,
         updated_at: now,
     }
@@ -833,13 +836,21 @@ fn verified(source_id: &SourceId, event_id: Option<&str>, at: i64) -> InboundEve
     }
 }
 
-fn rejected(source_id: &SourceId, reason: &str, at: i64) -> InboundEvent {
-    InboundEvent {
-        status: InboundStatus::Rejected,
-        reason: Some(reason.into()),
-        event_type: None,
-        ..verified(source_id, None, at)
+/// One rejected request at `at`, counted as the API counts it.
+fn rejected(source_id: &SourceId, reason: &str, at: i64) -> InboundRejections {
+    InboundRejections {
+        source_id: source_id.clone(),
+        reason: reason.into(),
+        minute: minute_of(at),
+        count: 1,
+        first_seen: at,
+        last_seen: at,
+        sample: None,
     }
+}
+
+async fn rejection_rows(store: &Arc<dyn Store>, source_id: &SourceId) -> Vec<InboundRejections> {
+    store.list_inbound_rejections(source_id, &PageRequest::first(100, Order::Descending)).await.unwrap().items
 }
 
 async fn ingest_new(
@@ -918,19 +929,24 @@ async fn deleting_a_source_removes_its_events_but_keeps_their_messages(store: Ar
     store.create_source(&stripe).await.unwrap();
     let msg = message(&acme.id, "invoice.paid", None);
     ingest_new(&store, &verified(&stripe.id, Some("evt_1"), now_ms()), Some(&msg)).await;
-    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", now_ms())).await.unwrap();
+    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", now_ms())]).await.unwrap();
+    assert_eq!(rejection_rows(&store, &stripe.id).await.len(), 1);
 
     store.delete_source(&stripe.id).await.unwrap();
     let first = PageRequest::first(10, Order::Descending);
     assert!(store.list_inbound_events(&stripe.id, None, &first).await.unwrap().items.is_empty());
+    assert_eq!(rejection_rows(&store, &stripe.id).await, vec![]);
     assert_eq!(store.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
-    // Requests that reach a source deleted meanwhile find it gone.
+    // Requests that reach a source deleted meanwhile find it gone; counts of its rejections are dropped along
+    // with the others of their batch kept.
     let late = verified(&stripe.id, Some("evt_2"), now_ms());
     assert!(matches!(store.ingest(&late, None).await, Err(StoreError::NotFound)));
-    assert!(matches!(
-        store.record_rejection(&rejected(&stripe.id, "signature_mismatch", now_ms())).await,
-        Err(StoreError::NotFound)
-    ));
+    let other = source(&acme.id, None);
+    store.create_source(&other).await.unwrap();
+    let batch = [rejected(&stripe.id, "signature_mismatch", now_ms()), rejected(&other.id, "missing_header", now_ms())];
+    store.record_rejections(&batch).await.unwrap();
+    assert_eq!(rejection_rows(&store, &stripe.id).await, vec![]);
+    assert_eq!(rejection_rows(&store, &other.id).await, vec![batch[1].clone()]);
 }
 
 async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(store: Arc<dyn Store>) {
@@ -1004,20 +1020,21 @@ async fn inbound_event_lists_are_newest_first_and_filter_by_status(store: Arc<dy
     store.create_source(&other).await.unwrap();
     let base = now_ms() - 60_000;
     let mut events = Vec::new();
+    // New events and, in between, repeats of the first (duplicates).
     for i in 0..5 {
         let event = if i % 2 == 0 {
-            verified(&stripe.id, Some(&format!("evt_{i}")), base + i)
-        } else {
-            rejected(&stripe.id, "signature_mismatch", base + i)
-        };
-        if event.status == InboundStatus::Verified {
+            let event = verified(&stripe.id, Some(&format!("evt_{i}")), base + i);
             ingest_new(&store, &event, None).await;
+            event
         } else {
-            store.record_rejection(&event).await.unwrap();
-        }
+            let event = verified(&stripe.id, Some("evt_0"), base + i);
+            store.ingest(&event, None).await.unwrap();
+            InboundEvent { status: InboundStatus::Duplicate, ..event }
+        };
         events.push(event);
     }
-    store.record_rejection(&rejected(&other.id, "missing_header", base)).await.unwrap();
+    ingest_new(&store, &verified(&other.id, Some("evt_0"), base), None).await;
+    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", base)]).await.unwrap();
     let stored = store.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
     assert_eq!(stored.items.iter().rev().cloned().collect::<Vec<_>>(), events, "newest first, every field kept");
 
@@ -1034,11 +1051,82 @@ async fn inbound_event_lists_are_newest_first_and_filter_by_status(store: Arc<dy
         .await
         .unwrap();
     assert_eq!(ids(verified_only), (vec![events[4].id.clone(), events[2].id.clone(), events[0].id.clone()], true));
-    let rejected_page = store
-        .list_inbound_events(&stripe.id, Some(InboundStatus::Rejected), &PageRequest::first(1, Order::Descending))
+    let duplicates = store
+        .list_inbound_events(&stripe.id, Some(InboundStatus::Duplicate), &PageRequest::first(1, Order::Descending))
         .await
         .unwrap();
-    assert_eq!(ids(rejected_page), (vec![events[3].id.clone()], false));
+    assert_eq!(ids(duplicates), (vec![events[3].id.clone()], false));
+    // Rejected requests are counted, never listed as events.
+    let rejected_page = store
+        .list_inbound_events(&stripe.id, Some(InboundStatus::Rejected), &PageRequest::first(10, Order::Descending))
+        .await
+        .unwrap();
+    assert_eq!(ids(rejected_page), (vec![], true));
+}
+
+async fn rejections_are_counted_per_source_reason_and_minute(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let (stripe, other) = (source(&acme.id, None), source(&acme.id, None));
+    store.create_source(&stripe).await.unwrap();
+    store.create_source(&other).await.unwrap();
+    let minute = minute_of(now_ms()) - 10 * 60_000;
+    let counted = |reason: &str, minute: i64, count: u64, seen: (i64, i64), sample: Option<&str>| InboundRejections {
+        source_id: stripe.id.clone(),
+        reason: reason.into(),
+        minute,
+        count,
+        first_seen: minute + seen.0,
+        last_seen: minute + seen.1,
+        sample: sample.map(str::to_owned),
+    };
+    // Two writes of the same source, reason and minute add up; the first seen is the earliest, the last seen
+    // the latest, and the newest sample wins. Other reasons, minutes and sources are rows of their own.
+    store
+        .record_rejections(&[
+            counted("signature_mismatch", minute, 3, (10_000, 20_000), Some(r#"{"detail":"a"}"#)),
+            counted("missing_header", minute, 1, (15_000, 15_000), None),
+            InboundRejections { source_id: other.id.clone(), ..counted("signature_mismatch", minute, 9, (1, 2), None) },
+        ])
+        .await
+        .unwrap();
+    store
+        .record_rejections(&[
+            counted("signature_mismatch", minute, 2, (5_000, 30_000), Some(r#"{"detail":"b"}"#)),
+            counted("signature_mismatch", minute + 60_000, 1, (0, 0), Some(r#"{"detail":"c"}"#)),
+        ])
+        .await
+        .unwrap();
+    // A late write about earlier requests keeps the newer sample, and one without a sample keeps the old one.
+    store.record_rejections(&[counted("signature_mismatch", minute, 1, (1_000, 2_000), Some("{}"))]).await.unwrap();
+    store.record_rejections(&[counted("missing_header", minute, 1, (50_000, 50_000), None)]).await.unwrap();
+
+    let expected = vec![
+        counted("signature_mismatch", minute + 60_000, 1, (0, 0), Some(r#"{"detail":"c"}"#)),
+        counted("signature_mismatch", minute, 6, (1_000, 30_000), Some(r#"{"detail":"b"}"#)),
+        counted("missing_header", minute, 2, (15_000, 50_000), None),
+    ];
+    assert_eq!(rejection_rows(&store, &stripe.id).await, expected, "newest minute first");
+    let counts = store.inbound_counts(&stripe.id, None).await.unwrap();
+    let by_reason = BTreeMap::from([("missing_header".into(), 2), ("signature_mismatch".into(), 7)]);
+    assert_eq!(counts, InboundCounts { rejected_by_reason: by_reason, ..InboundCounts::default() });
+    assert_eq!(store.inbound_counts(&other.id, None).await.unwrap().rejected(), 9);
+
+    // Pages by (minute, reason), both ways.
+    let mut request = PageRequest::first(2, Order::Descending);
+    let first = store.list_inbound_rejections(&stripe.id, &request).await.unwrap();
+    assert_eq!((first.items.clone(), first.done), (expected[..2].to_vec(), false));
+    request.cursor = first.items.last().map(rejection_cursor);
+    let second = store.list_inbound_rejections(&stripe.id, &request).await.unwrap();
+    assert_eq!((second.items, second.done), (expected[2..].to_vec(), true));
+    let back = PageRequest { cursor: Some(rejection_cursor(&expected[2])), backwards: true, ..request.clone() };
+    let back = store.list_inbound_rejections(&stripe.id, &back).await.unwrap();
+    assert_eq!((back.items, back.done), (expected[..2].to_vec(), true));
+    let ascending = PageRequest::first(10, Order::Ascending);
+    let ascending = store.list_inbound_rejections(&stripe.id, &ascending).await.unwrap().items;
+    assert_eq!(ascending, expected.iter().rev().cloned().collect::<Vec<_>>());
+    let bad = PageRequest { cursor: Some("yesterday".into()), ..request };
+    assert!(matches!(store.list_inbound_rejections(&stripe.id, &bad).await, Err(StoreError::Invalid(_))));
 }
 
 async fn inbound_counts_split_by_outcome_and_reason_since_a_time(store: Arc<dyn Store>) {
@@ -1049,12 +1137,12 @@ async fn inbound_counts_split_by_outcome_and_reason_since_a_time(store: Arc<dyn 
     let day = 24 * 3_600_000;
     let (old, recent) = (now_ms() - 2 * day, now_ms() - 1_000);
     ingest_new(&store, &verified(&stripe.id, Some("evt_old"), old), None).await;
-    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", old)).await.unwrap();
+    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", old)]).await.unwrap();
     ingest_new(&store, &verified(&stripe.id, Some("evt_new"), recent), None).await;
     store.ingest(&verified(&stripe.id, Some("evt_new"), recent + 1), None).await.unwrap();
     store.ingest(&verified(&stripe.id, Some("evt_old"), recent + 2), None).await.unwrap();
     for reason in ["signature_mismatch", "missing_header", "signature_mismatch"] {
-        store.record_rejection(&rejected(&stripe.id, reason, recent + 3)).await.unwrap();
+        store.record_rejections(&[rejected(&stripe.id, reason, recent + 3)]).await.unwrap();
     }
 
     let all = store.inbound_counts(&stripe.id, None).await.unwrap();
@@ -1086,8 +1174,14 @@ async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
     let old_at = now_ms() - 100 * day;
     let old_msg = message_at(&acme.id, "invoice.paid", None, old_at);
     ingest_new(&store, &verified(&stripe.id, Some("evt_old"), old_at), Some(&old_msg)).await;
-    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", old_at + 1)).await.unwrap();
-    store.record_rejection(&rejected(&stripe.id, "signature_mismatch", old_at + 2)).await.unwrap();
+    // Two minutes of old rejections, and a recent one.
+    let old_rejections = [
+        rejected(&stripe.id, "signature_mismatch", old_at - 60_000),
+        rejected(&stripe.id, "signature_mismatch", old_at - 120_000),
+    ];
+    store.record_rejections(&old_rejections).await.unwrap();
+    let recent_rejection = rejected(&stripe.id, "signature_mismatch", now_ms());
+    store.record_rejections(std::slice::from_ref(&recent_rejection)).await.unwrap();
     let recent = verified(&stripe.id, Some("evt_new"), now_ms());
     ingest_new(&store, &recent, None).await;
 
@@ -1097,6 +1191,7 @@ async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
     assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 0);
     let left = store.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
     assert_eq!(left.items.into_iter().map(|e| e.id).collect::<Vec<_>>(), vec![recent.id]);
+    assert_eq!(rejection_rows(&store, &stripe.id).await, vec![recent_rejection]);
     // The messages stay: the payload purge has its own rules.
     assert_eq!(store.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
 }
@@ -1444,6 +1539,7 @@ macro_rules! backend_tests {
                 ingest_publishes_new_events_once_and_records_repeats_as_duplicates,
                 inbound_event_lists_are_newest_first_and_filter_by_status,
                 inbound_counts_split_by_outcome_and_reason_since_a_time,
+                rejections_are_counted_per_source_reason_and_minute,
                 old_inbound_events_are_purged_in_batches,
                 queue_stats_count_open_deliveries_and_their_earliest_due_time,
                 activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hookrelay_core::inbound::Provider;
+use hookrelay_core::model::minute_of;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
-    InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind, TaskProgress, TaskStatus,
-    TimeWindow, TriggerType,
+    InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
+    TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
@@ -31,7 +32,7 @@ use tokio_postgres::{Client, NoTls};
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Each table's primary key, for a deterministic row order on both sides.
-const PRIMARY_KEYS: [(&str, &str); 11] = [
+const PRIMARY_KEYS: [(&str, &str); 12] = [
     ("applications", "id"),
     ("event_types", "name"),
     ("endpoints", "id"),
@@ -42,6 +43,7 @@ const PRIMARY_KEYS: [(&str, &str); 11] = [
     ("background_tasks", "id"),
     ("sources", "id"),
     ("inbound_events", "id"),
+    ("inbound_rejections", "source_id, minute, reason"),
     ("api_tokens", "id"),
 ];
 
@@ -298,8 +300,8 @@ async fn populate(path: &Path) {
     };
     store.update_background_task(&progressed).await.unwrap();
 
-    // An inbound source with options and a rotated secret; a verified event (published), its duplicate, and a
-    // rejected request.
+    // An inbound source with options, a rotated secret and a rate limit; a verified event (published), its
+    // duplicate, and counted rejections.
     let options = serde_json::json!({
         "signatureHeader": "X-Corp-Signature", "signatureEncoding": "base64", "signaturePrefix": "",
         "timestampHeader": "X-Corp-Timestamp", "eventTypeField": "event", "eventIdHeader": "X-Corp-Id",
@@ -315,6 +317,7 @@ async fn populate(path: &Path) {
         provider: Provider::from_options("hmac-sha256", options.as_object().expect("an object")).unwrap(),
         secrets,
         tolerance_secs: 300,
+        rate_limit: Some(25),
         created_at: now,
         updated_at: now,
     };
@@ -335,7 +338,17 @@ async fn populate(path: &Path) {
     let again = inbound(InboundStatus::Verified, Some("inv_9"), None);
     let repeat = message(&acme.id, "invoice.paid", r#"{"data":{"id":"inv_9"}}"#);
     assert!(matches!(store.ingest(&again, Some(&repeat)).await.unwrap(), IngestOutcome::Duplicate { .. }));
-    store.record_rejection(&inbound(InboundStatus::Rejected, None, Some("signature_mismatch"))).await.unwrap();
+    let at = now_ms();
+    let counted = InboundRejections {
+        source_id: source.id.clone(),
+        reason: "signature_mismatch".into(),
+        minute: minute_of(at),
+        count: 7,
+        first_seen: at,
+        last_seen: at,
+        sample: Some(r#"{"detail":"no signature matches"}"#.into()),
+    };
+    store.record_rejections(&[counted]).await.unwrap();
 
     // API tokens: a named admin token (no application, no expiry) and a read-only application token (the digest
     // is a blob).
@@ -408,8 +421,13 @@ fn sqlite_rows(path: &Path, table: &str) -> Vec<Row> {
 }
 
 async fn postgres_rows(client: &Client, table: &str) -> Vec<Row> {
-    // "C" collation: byte order, as SQLite's default BINARY, whatever the database's locale.
-    let key = primary_key(table).split(", ").map(|c| format!("{c} COLLATE \"C\"")).collect::<Vec<_>>().join(", ");
+    // "C" collation: byte order, as SQLite's default BINARY, whatever the database's locale (text columns only:
+    // `inbound_rejections.minute` is a number).
+    let key = primary_key(table)
+        .split(", ")
+        .map(|c| if c == "minute" { c.to_owned() } else { format!("{c} COLLATE \"C\"") })
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = client.query(&format!("SELECT * FROM {table} ORDER BY {key}"), &[]).await.expect("select");
     rows.iter()
         .map(|row| {
@@ -511,7 +529,8 @@ async fn every_table_arrives_row_for_row_and_sending_deliveries_become_due() {
         ("a retry planned", "SELECT COUNT(*) FROM deliveries WHERE status = 1 AND attempts = 1 AND manual = 0"),
         ("a rotated endpoint secret", "SELECT COUNT(*) FROM endpoints WHERE previous_secrets <> '[]'"),
         ("a duplicate inbound event", "SELECT COUNT(*) FROM inbound_events WHERE status = 'duplicate'"),
-        ("a rejected inbound event", "SELECT COUNT(*) FROM inbound_events WHERE status = 'rejected'"),
+        ("counted rejections", "SELECT COUNT(*) FROM inbound_rejections WHERE count = 7"),
+        ("a source's rate limit", "SELECT COUNT(*) FROM sources WHERE rate_limit = 25"),
     ] {
         assert_eq!(sqlite_count(&db, sql), 1, "the fixture should hold {what}");
     }

@@ -149,6 +149,9 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let tasks = TaskRunner::new(store.clone(), new_work.clone());
     // Recover/replay tasks a previous run left unfinished continue from their saved cursor.
     tasks.resume_interrupted().await.context("cannot resume interrupted background tasks")?;
+    // Rejected ingest requests are counted in memory and written every few seconds, on the API's runtime.
+    let ingest = Arc::new(hookrelay_api::ingest::IngestState::new(store.clone()));
+    let rejections = ingest.rejections.spawn_flusher();
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
@@ -156,6 +159,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         on_new_work: new_work,
         max_body_bytes: config.max_body_bytes,
         ingest_max_body_bytes: config.ingest_max_body_bytes,
+        ingest,
         https_only: config.https_only,
         tasks: tasks.clone(),
         events,
@@ -172,6 +176,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
             let _ = stopped.await;
         })
         .await;
+        rejections.stop().await;
         tasks.shutdown(SHUTDOWN_GRACE).await;
         dispatcher.shutdown(SHUTDOWN_GRACE).await;
         maintenance.abort();

@@ -676,9 +676,18 @@ impl Store for PostgresStore {
         sources::ingest(&mut db, event, message).await
     }
 
-    async fn record_rejection(&self, event: &InboundEvent) -> StoreResult<()> {
+    async fn record_rejections(&self, rejections: &[InboundRejections]) -> StoreResult<()> {
         let mut db = self.client().await?;
-        sources::record_rejection(&mut db, event).await
+        sources::record_rejections(&mut db, rejections).await
+    }
+
+    async fn list_inbound_rejections(
+        &self,
+        source_id: &SourceId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRejections>> {
+        let mut db = self.client().await?;
+        sources::list_inbound_rejections(&mut db, source_id, page).await
     }
 
     async fn list_inbound_events(

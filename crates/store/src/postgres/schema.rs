@@ -194,6 +194,27 @@ CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS 
     r#"
 CREATE INDEX deliveries_due_by_endpoint ON deliveries(endpoint_id, next_attempt_at) WHERE status IN (1, 3);
 "#,
+    // 4 (SQLite's 10): rejected inbound requests counted per source, reason and minute rather than stored one
+    // row each, the stored ones folded in; a source's optional ingest rate limit.
+    r#"
+CREATE TABLE inbound_rejections (
+    source_id TEXT COLLATE "C" NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    reason TEXT COLLATE "C" NOT NULL,
+    minute BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    sample TEXT,
+    PRIMARY KEY (source_id, minute, reason)
+);
+CREATE INDEX inbound_rejections_by_minute ON inbound_rejections(minute);
+INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, last_seen, sample)
+    SELECT source_id, COALESCE(reason, 'unknown'), received_at - received_at % 60000, COUNT(*), MIN(received_at),
+        MAX(received_at), NULL
+    FROM inbound_events WHERE status = 'rejected' GROUP BY 1, 2, 3;
+DELETE FROM inbound_events WHERE status = 'rejected';
+ALTER TABLE sources ADD COLUMN rate_limit BIGINT;
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

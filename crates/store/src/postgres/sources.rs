@@ -1,4 +1,5 @@
-//! SQL of inbound sources and the log of requests that reached them (deduplication by a unique index).
+//! SQL of inbound sources, the log of verified requests that reached them (deduplication by a unique index), and
+//! the counts of rejected requests per source, reason and minute.
 //!
 //! As in SQLite, an inbound event's id carries its receive time, so a time bound is also an id bound: paging by
 //! id is paging by time, and counting or purging by time is a range scan of an id index.
@@ -41,10 +42,10 @@ fn event_write_error(err: tokio_postgres::Error) -> StoreError {
 async fn write_source(db: &Client, source: &Source, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+         updated_at, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     } else {
         "UPDATE sources SET uid = $2, name = $3, app_id = $4, provider = $5, options = $6, secrets = $7, \
-         tolerance_secs = $8, created_at = $9, updated_at = $10 WHERE id = $1"
+         tolerance_secs = $8, created_at = $9, updated_at = $10, rate_limit = $11 WHERE id = $1"
     };
     let changed = execute(
         db,
@@ -60,6 +61,7 @@ async fn write_source(db: &Client, source: &Source, insert: bool, cipher: &Secre
             &source.tolerance_secs,
             &source.created_at,
             &source.updated_at,
+            &source.rate_limit.map(i64::from),
         ],
     )
     .await
@@ -149,8 +151,67 @@ async fn original_msg_id(tx: &impl GenericClient, event: &InboundEvent) -> Store
     })
 }
 
-pub async fn record_rejection(db: &mut Client, event: &InboundEvent) -> StoreResult<()> {
-    insert_event(&*db, event, InboundStatus::Rejected, event.reason.as_deref(), None).await
+pub async fn record_rejections(db: &mut Client, rejections: &[InboundRejections]) -> StoreResult<()> {
+    let tx = db.transaction().await.map_err(pg_error)?;
+    // The EXISTS drops counts of a source deleted since: there is no row left to count them in. Rows of one
+    // batch have distinct keys (the caller's aggregate), so no row is updated twice by one statement.
+    let sql = "INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, last_seen, sample) \
+               SELECT $1::TEXT, $2::TEXT, $3::BIGINT, $4::BIGINT, $5::BIGINT, $6::BIGINT, $7::TEXT \
+               WHERE EXISTS (SELECT 1 FROM sources WHERE id = $1) \
+               ON CONFLICT (source_id, minute, reason) DO UPDATE SET \
+               count = inbound_rejections.count + excluded.count, \
+               first_seen = LEAST(inbound_rejections.first_seen, excluded.first_seen), \
+               last_seen = GREATEST(inbound_rejections.last_seen, excluded.last_seen), \
+               sample = CASE WHEN excluded.sample IS NOT NULL AND excluded.last_seen >= inbound_rejections.last_seen \
+               THEN excluded.sample ELSE COALESCE(inbound_rejections.sample, excluded.sample) END";
+    // Rows are locked in key order, so that two processes writing overlapping counts at once cannot deadlock.
+    let mut sorted: Vec<&InboundRejections> = rejections.iter().collect();
+    sorted.sort_by(|a, b| (&a.source_id, a.minute, &a.reason).cmp(&(&b.source_id, b.minute, &b.reason)));
+    for row in sorted {
+        execute(
+            &tx,
+            sql,
+            &[
+                &row.source_id.as_str(),
+                &row.reason,
+                &row.minute,
+                &i64::try_from(row.count).unwrap_or(i64::MAX),
+                &row.first_seen,
+                &row.last_seen,
+                &row.sample,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)
+}
+
+pub async fn list_inbound_rejections(
+    db: &mut Client,
+    source_id: &SourceId,
+    page: &PageRequest,
+) -> StoreResult<Page<InboundRejections>> {
+    // Sorted by (minute, reason), the table's key after the source: the cursor is both.
+    let descending = page.scan_descending();
+    let mut filters = Filters::default();
+    filters.add_equal("source_id", source_id.to_string());
+    if let Some(cursor) = &page.cursor {
+        let (minute, reason) = parse_rejection_cursor(cursor)?;
+        let (minute, reason) = (filters.bind(minute), filters.bind(reason));
+        let op = if descending { "<" } else { ">" };
+        filters.add(format!("(minute, reason) {op} ({minute}, {reason})"));
+    }
+    let direction = if descending { "DESC" } else { "ASC" };
+    let limit = filters.bind(sql_limit(page.limit).saturating_add(1));
+    let sql = format!(
+        "SELECT {INBOUND_REJECTION_COLUMNS} FROM inbound_rejections{} ORDER BY minute {direction}, reason {direction} \
+         LIMIT {limit}",
+        filters.where_clause()
+    );
+    let rows = query(&*db, &sql, &filters.params()).await.map_err(pg_error)?;
+    let items = rows.iter().map(inbound_rejections_from).collect::<ColumnResult<Vec<_>>>()?;
+    Ok(Page::from_scan(items, page))
 }
 
 /// Inserts `event` with the status, reason and message this store decided, whatever the caller had set.
@@ -214,7 +275,7 @@ pub async fn inbound_counts(
         filters.where_clause()
     );
     let rows = query(&*db, &sql, &filters.params()).await.map_err(pg_error)?;
-    let mut counts = InboundCounts::default();
+    let mut counts = rejection_counts(db, source_id, since).await?;
     for row in &rows {
         let number = count(row.int(2)?)?;
         match inbound_status_from_name(&row.text(0)?)? {
@@ -229,7 +290,50 @@ pub async fn inbound_counts(
     Ok(counts)
 }
 
+/// Rejected requests by reason, in rows whose last request is at or after `since`.
+async fn rejection_counts(
+    db: &mut Client,
+    source_id: &SourceId,
+    since: Option<UnixMillis>,
+) -> StoreResult<InboundCounts> {
+    let mut filters = Filters::default();
+    filters.add_equal("source_id", source_id.to_string());
+    if let Some(since) = since {
+        // A row whose last request is at or after `since` has a minute at or after since's minute: the minute
+        // bound lets the primary key skip older rows, the last-seen bound is the rule.
+        let (minute, at) = (filters.bind(minute_of(since)), filters.bind(since));
+        filters.add(format!("minute >= {minute}"));
+        filters.add(format!("last_seen >= {at}"));
+    }
+    let sql =
+        format!("SELECT reason, SUM(count)::BIGINT FROM inbound_rejections{} GROUP BY reason", filters.where_clause());
+    let rows = query(&*db, &sql, &filters.params()).await.map_err(pg_error)?;
+    let mut counts = InboundCounts::default();
+    for row in &rows {
+        counts.rejected_by_reason.insert(row.text(0)?, count(row.int(1)?)?);
+    }
+    Ok(counts)
+}
+
 pub async fn purge_inbound_events(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    let events = purge_events(db, before, limit).await?;
+    let left = limit.saturating_sub(events as usize);
+    if left == 0 {
+        return Ok(events);
+    }
+    // Rows whose whole minute is before `before`, oldest first through the minute index.
+    let rejections = execute(
+        &*db,
+        "DELETE FROM inbound_rejections WHERE (source_id, minute, reason) IN (SELECT source_id, minute, reason \
+         FROM inbound_rejections WHERE minute <= $1 ORDER BY minute LIMIT $2)",
+        &[&(before - 60_000), &sql_limit(left)],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(events + rejections)
+}
+
+async fn purge_events(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
     // Oldest first, through the primary key: ids start with the receive time.
     execute(
         &*db,

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
-    InboundStatus, Message, Source, TimeWindow,
+    InboundRejections, InboundStatus, Message, Source, TimeWindow,
 };
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::{UnixMillis, now_ms};
@@ -917,11 +917,20 @@ impl Store for SqliteStore {
         self.db.write(Durability::PowerLoss, move |conn| sources::ingest(conn, &event, message.as_ref())).await
     }
 
-    async fn record_rejection(&self, event: &InboundEvent) -> StoreResult<()> {
-        let event = event.clone();
-        // Nothing is acknowledged on a rejection, and losing the last few to a power cut only loses statistics;
-        // skipping the fsync keeps a flood of forged requests from costing one each.
-        self.db.write(Durability::ProcessCrash, move |conn| sources::record_rejection(conn, &event)).await
+    async fn record_rejections(&self, rejections: &[InboundRejections]) -> StoreResult<()> {
+        let rejections = rejections.to_vec();
+        // Nothing is acknowledged on a rejection, and losing the last few to a power cut only loses statistics:
+        // no fsync of its own.
+        self.db.write(Durability::ProcessCrash, move |conn| sources::record_rejections(conn, &rejections)).await
+    }
+
+    async fn list_inbound_rejections(
+        &self,
+        source_id: &SourceId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRejections>> {
+        let (source_id, page) = (source_id.clone(), page.clone());
+        self.db.read(move |conn| sources::list_inbound_rejections(conn, &source_id, &page)).await
     }
 
     async fn list_inbound_events(

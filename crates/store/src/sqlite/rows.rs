@@ -4,7 +4,8 @@
 
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, Message, Source,
+    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundRejections, Message,
+    Source,
 };
 use rusqlite::Row;
 use rusqlite::types::Value;
@@ -106,6 +107,10 @@ pub fn source_from_row(row: &Row<'_>, cipher: &SecretCipher) -> rusqlite::Result
 
 pub fn inbound_event_from_row(row: &Row<'_>) -> rusqlite::Result<InboundEvent> {
     inbound_event_from(row).map_err(column_error)
+}
+
+pub fn inbound_rejections_from_row(row: &Row<'_>) -> rusqlite::Result<InboundRejections> {
+    inbound_rejections_from(row).map_err(column_error)
 }
 
 /// A WHERE clause built from optional filters, with its parameters in order.

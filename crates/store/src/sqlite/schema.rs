@@ -192,6 +192,28 @@ CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS 
     r#"
 CREATE INDEX deliveries_due_by_endpoint ON deliveries(endpoint_id, next_attempt_at) WHERE status IN (1, 3);
 "#,
+    // 10: rejected inbound requests are counted per source, reason and minute instead of stored one row each (a
+    // flood of forged requests must cost nothing durable per request); the rows already stored are folded into
+    // the counts. A source may limit the requests per second its ingest URL accepts (NULL: no limit).
+    r#"
+CREATE TABLE inbound_rejections (
+    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    reason TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    sample TEXT,
+    PRIMARY KEY (source_id, minute, reason)
+);
+CREATE INDEX inbound_rejections_by_minute ON inbound_rejections(minute);
+INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, last_seen, sample)
+    SELECT source_id, COALESCE(reason, 'unknown'), received_at - received_at % 60000, COUNT(*), MIN(received_at),
+        MAX(received_at), NULL
+    FROM inbound_events WHERE status = 'rejected' GROUP BY 1, 2, 3;
+DELETE FROM inbound_events WHERE status = 'rejected';
+ALTER TABLE sources ADD COLUMN rate_limit INTEGER;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
@@ -205,4 +227,62 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tracing::info!(version = index + 1, "applied SQLite migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rejected requests stored one row each by older versions become counts per source, reason and minute.
+    #[test]
+    fn stored_rejections_are_folded_into_counts() {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        let folding = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("CREATE TABLE inbound_rejections"))
+            .expect("the migration that adds the counts");
+        for sql in &MIGRATIONS[..folding] {
+            conn.execute_batch(sql).expect("an older migration");
+        }
+        conn.pragma_update(None, "user_version", folding as i64).expect("the version");
+        // The source's application is left out: only the inbound rows matter here.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO sources (id, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at)
+                 VALUES ('src_a', 'a', 'app_a', 'stripe', '{}', '{}', 300, 0, 0);
+             INSERT INTO inbound_events (id, source_id, status, reason, received_at) VALUES
+                 ('e1', 'src_a', 'rejected', 'signature_mismatch', 120001),
+                 ('e2', 'src_a', 'rejected', 'signature_mismatch', 179999),
+                 ('e3', 'src_a', 'rejected', 'missing_header', 120500),
+                 ('e4', 'src_a', 'rejected', 'signature_mismatch', 180000),
+                 ('e5', 'src_a', 'verified', NULL, 120002);",
+        )
+        .expect("rows of the older version");
+
+        migrate(&mut conn).expect("the migrations");
+        let mut stmt = conn
+            .prepare(
+                "SELECT reason, minute, count, first_seen, last_seen, sample FROM inbound_rejections \
+                 ORDER BY minute, reason",
+            )
+            .expect("a query");
+        let rows: Vec<(String, i64, i64, i64, i64, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                ("missing_header".into(), 120000, 1, 120500, 120500, None),
+                ("signature_mismatch".into(), 120000, 2, 120001, 179999, None),
+                ("signature_mismatch".into(), 180000, 1, 180000, 180000, None),
+            ]
+        );
+        let events: Vec<String> = conn
+            .prepare("SELECT id FROM inbound_events")
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+            .expect("events");
+        assert_eq!(events, vec!["e5".to_owned()], "only verified events stay rows");
+    }
 }

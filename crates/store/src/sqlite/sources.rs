@@ -1,12 +1,14 @@
-//! SQL of inbound sources: the sources themselves, and the log of requests that reached them (`inbound_events`),
-//! from which `ingest` deduplicates provider event ids and publishes new events as messages.
+//! SQL of inbound sources: the sources themselves, the log of verified requests that reached them
+//! (`inbound_events`), from which `ingest` deduplicates provider event ids and publishes new events as messages,
+//! and the counts of rejected requests per source, reason and minute (`inbound_rejections`).
 //!
 //! An inbound event's id must carry its receive time (`InboundEventId::at(received_at)`, one clock reading, as a
 //! message's id and `created_at` are), so that a time bound is also an id bound: paging by id is paging by time,
 //! and counting or purging by time is a range scan of an id index.
 
 use hookrelay_core::cipher::SecretCipher;
-use hookrelay_core::model::{InboundEvent, InboundStatus, Message, Source};
+use hookrelay_core::model::minute_of;
+use hookrelay_core::model::{InboundEvent, InboundRejections, InboundStatus, Message, Source};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{MessageId, SourceId};
 use rusqlite::types::Value;
@@ -54,10 +56,10 @@ fn event_write_error(err: rusqlite::Error) -> StoreError {
 pub fn write_source(conn: &Connection, source: &Source, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+         updated_at, rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     } else {
         "UPDATE sources SET uid = ?2, name = ?3, app_id = ?4, provider = ?5, options = ?6, secrets = ?7, \
-         tolerance_secs = ?8, created_at = ?9, updated_at = ?10 WHERE id = ?1"
+         tolerance_secs = ?8, created_at = ?9, updated_at = ?10, rate_limit = ?11 WHERE id = ?1"
     };
     let changed = conn
         .prepare_cached(sql)
@@ -72,7 +74,8 @@ pub fn write_source(conn: &Connection, source: &Source, insert: bool, cipher: &S
                 source_secrets_json(&source.secrets, cipher),
                 source.tolerance_secs,
                 source.created_at,
-                source.updated_at
+                source.updated_at,
+                source.rate_limit
             ])
         })
         .map_err(|e| source_write_error(e, source))?;
@@ -144,8 +147,64 @@ fn original_msg_id(conn: &Connection, event: &InboundEvent) -> StoreResult<Optio
     Ok(original.flatten().map(MessageId::from_trusted))
 }
 
-pub fn record_rejection(conn: &Connection, event: &InboundEvent) -> StoreResult<()> {
-    insert_event(conn, event, InboundStatus::Rejected, event.reason.as_deref(), None)
+pub fn record_rejections(conn: &Connection, rejections: &[InboundRejections]) -> StoreResult<()> {
+    // The EXISTS drops counts of a source deleted since: there is no row left to count them in.
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, last_seen, sample) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM sources WHERE id = ?1) \
+             ON CONFLICT (source_id, minute, reason) DO UPDATE SET \
+             count = inbound_rejections.count + excluded.count, \
+             first_seen = MIN(inbound_rejections.first_seen, excluded.first_seen), \
+             last_seen = MAX(inbound_rejections.last_seen, excluded.last_seen), \
+             sample = CASE WHEN excluded.sample IS NOT NULL AND excluded.last_seen >= inbound_rejections.last_seen \
+             THEN excluded.sample ELSE COALESCE(inbound_rejections.sample, excluded.sample) END",
+        )
+        .map_err(sql_error)?;
+    for row in rejections {
+        stmt.execute(params![
+            row.source_id.as_str(),
+            row.reason,
+            row.minute,
+            i64::try_from(row.count).unwrap_or(i64::MAX),
+            row.first_seen,
+            row.last_seen,
+            row.sample
+        ])
+        .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+pub fn list_inbound_rejections(
+    conn: &Connection,
+    source_id: &SourceId,
+    page: &PageRequest,
+) -> StoreResult<Page<InboundRejections>> {
+    // Sorted by (minute, reason), the table's key after the source: the cursor is both.
+    let descending = page.scan_descending();
+    let mut filters = Filters::default();
+    filters.add("source_id = ?", [text(source_id.as_str())]);
+    if let Some(cursor) = &page.cursor {
+        let (minute, reason) = parse_rejection_cursor(cursor)?;
+        let op = if descending { "<" } else { ">" };
+        filters.add(format!("(minute, reason) {op} (?, ?)"), [Value::Integer(minute), Value::Text(reason)]);
+    }
+    let direction = if descending { "DESC" } else { "ASC" };
+    let mut params = filters.params.clone();
+    params.push(Value::Integer(page.limit as i64 + 1));
+    let sql = format!(
+        "SELECT {INBOUND_REJECTION_COLUMNS} FROM inbound_rejections{} ORDER BY minute {direction}, reason {direction} \
+         LIMIT ?",
+        filters.where_clause()
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), inbound_rejections_from_row)
+        .map_err(sql_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_error)?;
+    Ok(Page::from_scan(rows, page))
 }
 
 /// Inserts `event` with the status, reason and message this store decided, whatever the caller had set.
@@ -214,7 +273,7 @@ pub fn inbound_counts(
             Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, i64>(2)?))
         })
         .map_err(sql_error)?;
-    let mut counts = InboundCounts::default();
+    let mut counts = rejection_counts(conn, source_id, since)?;
     for row in rows {
         let (status, reason, count) = row.map_err(sql_error)?;
         let count = count.max(0) as u64;
@@ -231,7 +290,53 @@ pub fn inbound_counts(
     Ok(counts)
 }
 
+/// Rejected requests by reason, in rows whose last request is at or after `since`.
+fn rejection_counts(conn: &Connection, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts> {
+    let mut filters = Filters::default();
+    filters.add("source_id = ?", [text(source_id.as_str())]);
+    if let Some(since) = since {
+        // A row whose last request is at or after `since` has a minute at or after since's minute: the minute
+        // bound lets the primary key skip older rows, the last-seen bound is the rule.
+        filters.add("minute >= ?", [Value::Integer(minute_of(since))]);
+        filters.add("last_seen >= ?", [Value::Integer(since)]);
+    }
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT reason, SUM(count) FROM inbound_rejections{} GROUP BY reason",
+            filters.where_clause()
+        ))
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(filters.params), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(sql_error)?;
+    let mut counts = InboundCounts::default();
+    for row in rows {
+        let (reason, count) = row.map_err(sql_error)?;
+        counts.rejected_by_reason.insert(reason, count.max(0) as u64);
+    }
+    Ok(counts)
+}
+
 pub fn purge_inbound_events(conn: &Connection, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    let events = purge_events(conn, before, limit)?;
+    let left = limit.saturating_sub(events as usize);
+    if left == 0 {
+        return Ok(events);
+    }
+    // Rows whose whole minute is before `before`, oldest first through the minute index.
+    let rejections = conn
+        .prepare_cached(
+            "DELETE FROM inbound_rejections WHERE (source_id, minute, reason) IN (SELECT source_id, minute, reason \
+             FROM inbound_rejections WHERE minute <= ?1 ORDER BY minute LIMIT ?2)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![before - 60_000, left as i64]))
+        .map_err(sql_error)?;
+    Ok(events + rejections as u64)
+}
+
+fn purge_events(conn: &Connection, before: UnixMillis, limit: usize) -> StoreResult<u64> {
     // Oldest first, through the primary key: ids start with the receive time.
     let purged = conn
         .prepare_cached(
