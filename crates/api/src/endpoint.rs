@@ -52,14 +52,15 @@ pub fn routes() -> axum::Router<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EndpointIn {
-    /// Where deliveries go: an `http` or `https` URL.
+    /// Where deliveries go: an `http` or `https` URL, at most 8,192 bytes.
     #[schema(example = "https://example.com/webhook")]
     url: String,
+    /// At most 8,192 bytes.
     #[serde(default)]
     description: Option<String>,
-    /// Only these event types are delivered (`filterTypes` is accepted too); absent means all. At least one.
+    /// Only these event types are delivered (`filterTypes` is accepted too); absent means all. 1 to 500.
     #[serde(default, alias = "filterTypes")]
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 500)]
     event_types: Option<Vec<String>>,
     /// Only messages on one of these channels (1–10) are delivered; absent means all.
     #[serde(default)]
@@ -83,6 +84,7 @@ struct EndpointIn {
     #[serde(default)]
     #[schema(minimum = 1)]
     version: Option<i32>,
+    /// Sent with every delivery: at most 50, names up to 256 bytes, values up to 4,096 bytes, 16 KiB together.
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
     /// hookrelay extension: extra signature schemes (`["standard", "hmac-hex"]`).
@@ -210,6 +212,7 @@ struct SecretOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = EndpointHeadersIn)]
 struct HeadersIn {
+    /// At most 50, names up to 256 bytes, values up to 4,096 bytes, 16 KiB together.
     headers: BTreeMap<String, String>,
 }
 
