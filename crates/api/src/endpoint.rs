@@ -27,7 +27,9 @@ use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
 use crate::validate::{
-    check_channels, check_header_name, check_header_value, check_https, check_metadata, check_rate, check_url,
+    check_channels, check_description, check_endpoint_count, check_filter_type_count, check_header_count,
+    check_header_name, check_header_set, check_header_value, check_https, check_metadata, check_rate, check_url,
+    check_url_length,
 };
 use crate::{ApiState, Routes};
 
@@ -51,14 +53,15 @@ pub fn routes() -> axum::Router<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EndpointIn {
-    /// Where deliveries go: an `http` or `https` URL.
+    /// Where deliveries go: an `http` or `https` URL, at most 8,192 bytes.
     #[schema(example = "https://example.com/webhook")]
     url: String,
+    /// At most 8,192 bytes.
     #[serde(default)]
     description: Option<String>,
-    /// Only these event types are delivered (`filterTypes` is accepted too); absent means all. At least one.
+    /// Only these event types are delivered (`filterTypes` is accepted too); absent means all. 1 to 500.
     #[serde(default, alias = "filterTypes")]
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 500)]
     event_types: Option<Vec<String>>,
     /// Only messages on one of these channels (1–10) are delivered; absent means all.
     #[serde(default)]
@@ -82,6 +85,7 @@ struct EndpointIn {
     #[serde(default)]
     #[schema(minimum = 1)]
     version: Option<i32>,
+    /// Sent with every delivery: at most 50, names up to 256 bytes, values up to 4,096 bytes, 16 KiB together.
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
     /// hookrelay extension: extra signature schemes (`["standard", "hmac-hex"]`).
@@ -209,6 +213,7 @@ struct SecretOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = EndpointHeadersIn)]
 struct HeadersIn {
+    /// At most 50, names up to 256 bytes, values up to 4,096 bytes, 16 KiB together.
     headers: BTreeMap<String, String>,
 }
 
@@ -255,6 +260,8 @@ async fn check_event_types(state: &ApiState, names: Vec<String>) -> Result<Vec<S
     if names.is_empty() {
         return Err(field("give at least one event type, or leave the field out to receive every event type".into()));
     }
+    // Before the de-duplication below, whose cost grows with the square of the count.
+    check_filter_type_count(names.len()).map_err(field)?;
     let mut unique: Vec<String> = Vec::with_capacity(names.len());
     for name in names {
         check_name(&name).map_err(|err| field(format!("event type `{name}` {err}")))?;
@@ -282,6 +289,7 @@ fn check_fields(
     version: Option<&i32>,
 ) -> Result<(), ApiError> {
     if let Some(url) = url {
+        check_url_length(url).map_err(|msg| ApiError::body(&["url"], msg))?;
         check_url(url).map_err(|msg| ApiError::body(&["url"], msg))?;
         if https_only {
             check_https(url).map_err(|msg| ApiError::body(&["url"], msg))?;
@@ -360,13 +368,29 @@ fn parse_secret(text: &str, field: &str) -> Result<EndpointSecret, ApiError> {
     parsed.map_err(|err| ApiError::body(&[field], err))
 }
 
-/// Checks custom headers: allowed names (not ones hookrelay sets) and header-safe values.
+/// Checks the custom headers a request sets: not too many, allowed names (not ones hookrelay sets) and
+/// header-safe values of bounded length. The set they make is checked by [`header_set`] or [`merge_headers`].
 fn check_headers<'a>(headers: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<(), ApiError> {
+    let headers: Vec<_> = headers.into_iter().collect();
+    // First, so an oversized request costs no per-header work (merging is quadratic in the count).
+    check_header_count(headers.len()).map_err(|msg| ApiError::body(&["headers"], msg))?;
     for (name, value) in headers {
         check_header_name(name).map_err(|msg| ApiError::body(&["headers", name], msg))?;
         check_header_value(name, value).map_err(|msg| ApiError::body(&["headers", name], msg))?;
     }
     Ok(())
+}
+
+/// The headers an endpoint keeps when a request replaces them all: checked one by one, merged by
+/// case-insensitive name, and the resulting set checked against the count and size limits.
+fn header_set(input: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError> {
+    check_headers(&input)?;
+    let mut headers = BTreeMap::new();
+    for (name, value) in input {
+        set_header(&mut headers, name, value);
+    }
+    check_header_set(&headers).map_err(|msg| ApiError::body(&["headers"], msg))?;
+    Ok(headers)
 }
 
 /// Sets a header, replacing any existing one whose name differs only in case (HTTP names are case-insensitive).
@@ -394,6 +418,7 @@ fn merge_headers(
             None => remove_header(&mut headers, &name),
         }
     }
+    check_header_set(&headers).map_err(|msg| ApiError::body(&["headers"], msg))?;
     Ok(headers)
 }
 
@@ -408,6 +433,9 @@ impl EndpointIn {
             self.metadata.as_ref(),
             self.version.as_ref(),
         )?;
+        if let Some(description) = &self.description {
+            check_description(description).map_err(|msg| ApiError::body(&["description"], msg))?;
+        }
         if let Some(headers) = &self.headers {
             check_headers(headers)?;
         }
@@ -424,10 +452,7 @@ impl EndpointIn {
             None => EndpointSecret::generate(),
         };
         let now = now_ms();
-        let mut headers = BTreeMap::new();
-        for (name, value) in self.headers.unwrap_or_default() {
-            set_header(&mut headers, name, value);
-        }
+        let headers = header_set(self.headers.unwrap_or_default())?;
         let signature_schemes = parse_signature_schemes(self.signature_schemes.as_deref())?;
         let ordering = parse_ordering(self.ordering.as_deref())?;
         Ok(Endpoint {
@@ -450,6 +475,14 @@ impl EndpointIn {
             updated_at: now,
         })
     }
+}
+
+/// 422 when the application already has as many endpoints as the server allows. Counted before the insert,
+/// not in the same transaction: a few creates racing each other may pass the limit by as many as race, which
+/// still bounds what one application holds (and needs no lock on the application).
+async fn check_room_for_endpoint(state: &ApiState, app_id: &AppId) -> Result<(), ApiError> {
+    let existing = state.store.count_endpoints(app_id).await?;
+    check_endpoint_count(existing, state.max_endpoints_per_app).map_err(|msg| ApiError::body(&[], msg))
 }
 
 fn uid_conflict(err: StoreError) -> ApiError {
@@ -505,6 +538,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = find_app(&state, &app_id).await?;
     input.validate(&state).await?;
+    check_room_for_endpoint(&state, &app.id).await?;
     let endpoint = input.into_endpoint(app.id.clone())?;
     state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
     state.events.emit(OperationalEvent::EndpointCreated(endpoint_ref(&app, &endpoint)));
@@ -611,10 +645,7 @@ async fn upsert(
             ep.signature_schemes = parse_signature_schemes(input.signature_schemes.as_deref())?;
             ep.ordering = parse_ordering(input.ordering.as_deref())?;
             if let Some(headers) = input.headers {
-                ep.headers = BTreeMap::new();
-                for (name, value) in headers {
-                    set_header(&mut ep.headers, name, value);
-                }
+                ep.headers = header_set(headers)?;
             }
             ep.updated_at = now_ms();
             state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
@@ -623,6 +654,7 @@ async fn upsert(
         }
         Err(StoreError::NotFound) => {
             let path_uid = uid_for_upsert("endpoint", &endpoint_id, "endpoint_id")?;
+            check_room_for_endpoint(&state, &app.id).await?;
             let mut endpoint = input.into_endpoint(app.id.clone())?;
             endpoint.uid = endpoint.uid.or(Some(path_uid));
             state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
@@ -655,6 +687,9 @@ async fn patch(
     let app = find_app(&state, &app_id).await?;
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let was_disabled = ep.disabled;
+    if let Some(description) = input.description.as_set() {
+        check_description(description).map_err(|msg| ApiError::body(&["description"], msg))?;
+    }
     check_fields(
         state.https_only,
         input.url.as_set(),
@@ -797,13 +832,10 @@ async fn replace_headers(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<HeadersIn>,
 ) -> Result<StatusCode, ApiError> {
-    check_headers(&input.headers)?;
+    let headers = header_set(input.headers)?;
     let app = find_app(&state, &app_id).await?;
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    ep.headers = BTreeMap::new();
-    for (name, value) in input.headers {
-        set_header(&mut ep.headers, name, value);
-    }
+    ep.headers = headers;
     ep.updated_at = now_ms();
     state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
     emit_updated(&state, &app, ep.disabled, &ep);
@@ -881,6 +913,33 @@ mod tests {
         check(&[("X-A", "1")], r#"{"headers": {"svix-id": "x"}}"#, Err(()));
         check(&[("X-A", "1")], r#"{"headers": {"X-Bad": "a\nb"}}"#, Err(()));
         check(&[], "{}", Ok(&[]));
+    }
+
+    /// The limits hold for the set a request leaves behind: a merge may fill an endpoint up to them, not past.
+    #[test]
+    fn header_limits_apply_to_the_merged_set() {
+        use crate::validate::{MAX_HEADERS, MAX_HEADERS_BYTES};
+        let full: BTreeMap<String, String> = (0..MAX_HEADERS).map(|i| (format!("x-h{i}"), "v".into())).collect();
+        let patch = |json: &str| -> HeadersPatchIn { crate::extract::parse_json(json.as_bytes()).expect(json) };
+        let merged = |existing: &BTreeMap<String, String>, json: &str| merge_headers(existing.clone(), patch(json));
+        assert!(merged(&full, r#"{"headers": {"x-h0": "replaced"}}"#).is_ok());
+        assert!(merged(&full, r#"{"headers": {"x-new": "1", "x-h0": null}}"#).is_ok());
+        assert!(merged(&full, r#"{"headers": {"x-new": "1"}, "deleteHeaders": ["X-H1"]}"#).is_ok());
+        let Err(ApiError::Validation(errors)) = merged(&full, r#"{"headers": {"x-new": "1"}}"#) else {
+            panic!("the 51st header was accepted");
+        };
+        assert_eq!(errors[0].loc, ["body", "headers"]);
+        assert!(errors[0].msg.contains(&MAX_HEADERS.to_string()), "{}", errors[0].msg);
+        // Each value within its own limit, the set past the total.
+        let big = "v".repeat(4000);
+        let four = format!(r#"{{"headers": {{"a": "{big}", "b": "{big}", "c": "{big}", "d": "{big}"}}}}"#);
+        assert!(merged(&BTreeMap::new(), &four).is_ok());
+        let Err(ApiError::Validation(errors)) =
+            merged(&merged(&BTreeMap::new(), &four).expect("fits"), &four.replace("\"a\"", "\"e\""))
+        else {
+            panic!("headers past {MAX_HEADERS_BYTES} bytes were accepted");
+        };
+        assert!(errors[0].msg.contains(&MAX_HEADERS_BYTES.to_string()), "{}", errors[0].msg);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::openapi::{AdminBodyErrors, AdminErrors, Conflict, NotFound, PageParam
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
+use crate::validate::check_schemas_size;
 use crate::{ApiState, Routes};
 
 pub fn routes() -> axum::Router<ApiState> {
@@ -118,7 +119,7 @@ fn check_schemas(schemas: &serde_json::Value) -> Result<(), ApiError> {
     if !schemas.is_object() {
         return Err(ApiError::body(&["schemas"], "schemas must be a JSON object keyed by version, e.g. {\"1\": {…}}"));
     }
-    Ok(())
+    check_schemas_size(schemas).map_err(|msg| ApiError::body(&["schemas"], msg))
 }
 
 /// The one feature flag from `featureFlag` or the one-item list `featureFlags`.

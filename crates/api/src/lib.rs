@@ -69,6 +69,8 @@ pub struct ApiState {
     pub ingest: Arc<ingest::IngestState>,
     /// Refuse endpoint URLs that are not `https://` (422).
     pub https_only: bool,
+    /// Most endpoints one application may have; creating one more is a 422.
+    pub max_endpoints_per_app: usize,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.

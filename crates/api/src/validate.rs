@@ -1,6 +1,13 @@
 //! Input rules that only the HTTP API needs: endpoint URLs, custom header names and values, channel names and
 //! metadata size. Each check returns a message that says what to fix; callers attach the field's location.
 //! (Names, uids and event ids are checked by `hookrelay_core::validate`.)
+//!
+//! The limits below bound everything an application (portal) token can make the server keep: each is far
+//! above what a real integration uses, and a request beyond one gets a 422 whose message names the limit.
+//! The one limit an operator may change, endpoints per application, is a setting
+//! (`HOOKRELAY_MAX_ENDPOINTS_PER_APP`, default [`DEFAULT_MAX_ENDPOINTS_PER_APP`]).
+
+use std::collections::BTreeMap;
 
 use hookrelay_core::model::Metadata;
 
@@ -8,8 +15,28 @@ use hookrelay_core::model::Metadata;
 pub const MAX_CHANNELS: usize = 10;
 /// Longest channel name (Svix's limit).
 const MAX_CHANNEL_LEN: usize = 128;
-/// Most bytes of metadata, measured as JSON (Svix's limit for endpoints).
+/// Most bytes of metadata, measured as JSON (Svix's limit for endpoints; applications share it).
 pub const MAX_METADATA_BYTES: usize = 4096;
+/// Most custom headers one endpoint sends. Receivers use one for a credential and a few for routing; every
+/// claimed delivery of the endpoint is sent with all of them.
+pub const MAX_HEADERS: usize = 50;
+/// Longest custom header name, in bytes.
+pub const MAX_HEADER_NAME_BYTES: usize = 256;
+/// Longest custom header value, in bytes: room for a long bearer token or a signed JWT.
+pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
+/// Most bytes of one endpoint's custom headers, names and values together. Node.js refuses requests whose
+/// headers pass 16 KiB by default, so larger sets would not reach many receivers anyway.
+pub const MAX_HEADERS_BYTES: usize = 16 * 1024;
+/// Most event types in one endpoint's filter (`filterTypes`/`eventTypes`).
+pub const MAX_FILTER_TYPES: usize = 500;
+/// Most bytes of an event type's `schemas`, as JSON.
+pub const MAX_SCHEMAS_BYTES: usize = 64 * 1024;
+/// Longest endpoint description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 8192;
+/// Longest endpoint URL, in bytes: common web servers refuse request lines much longer than 8 KiB.
+pub const MAX_URL_BYTES: usize = 8192;
+/// Most endpoints one application may have unless the operator sets `HOOKRELAY_MAX_ENDPOINTS_PER_APP`.
+pub const DEFAULT_MAX_ENDPOINTS_PER_APP: usize = 200;
 
 /// Checks that `url` is an absolute `http://` or `https://` URL with a host. Whether the host may be
 /// contacted (SSRF rules) is decided at delivery time, on the resolved address.
@@ -84,6 +111,10 @@ pub fn check_header_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("header names must not be empty".into());
     }
+    if name.len() > MAX_HEADER_NAME_BYTES {
+        // Not echoed: it is long by definition.
+        return Err(format!("header names may be at most {MAX_HEADER_NAME_BYTES} bytes long, got {}", name.len()));
+    }
     // RFC 9110 `token` characters.
     if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c))) {
         return Err(format!("header name `{name}` contains `{bad}`, which is not allowed in header names"));
@@ -112,8 +143,82 @@ pub fn check_header_name(name: &str) -> Result<(), String> {
 
 /// Checks a custom header value. The value itself is never echoed: it may be a credential.
 pub fn check_header_value(name: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_HEADER_VALUE_BYTES {
+        return Err(format!(
+            "the value of header `{name}` may be at most {MAX_HEADER_VALUE_BYTES} bytes long, got {}",
+            value.len()
+        ));
+    }
     if axum::http::HeaderValue::from_str(value).is_err() {
         return Err(format!("the value of header `{name}` may only contain visible ASCII characters, spaces and tabs"));
+    }
+    Ok(())
+}
+
+/// Checks that a request sets at most [`MAX_HEADERS`] headers, before they are merged one by one.
+pub fn check_header_count(count: usize) -> Result<(), String> {
+    if count > MAX_HEADERS {
+        return Err(format!("an endpoint may have at most {MAX_HEADERS} custom headers, got {count}"));
+    }
+    Ok(())
+}
+
+/// Checks an endpoint's whole set of custom headers, as it would be stored: at most [`MAX_HEADERS`] of them,
+/// together at most [`MAX_HEADERS_BYTES`] (names and values).
+pub fn check_header_set(headers: &BTreeMap<String, String>) -> Result<(), String> {
+    check_header_count(headers.len())?;
+    let bytes: usize = headers.iter().map(|(name, value)| name.len() + value.len()).sum();
+    if bytes > MAX_HEADERS_BYTES {
+        return Err(format!(
+            "an endpoint's custom headers may total at most {MAX_HEADERS_BYTES} bytes (names and values), got {bytes}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the size of an endpoint's event-type filter.
+pub fn check_filter_type_count(count: usize) -> Result<(), String> {
+    if count > MAX_FILTER_TYPES {
+        return Err(format!("an endpoint may filter on at most {MAX_FILTER_TYPES} event types, got {count}"));
+    }
+    Ok(())
+}
+
+/// Checks the size of an event type's schemas, measured as compact JSON.
+pub fn check_schemas_size(schemas: &serde_json::Value) -> Result<(), String> {
+    let bytes = serde_json::to_string(schemas).map_or(usize::MAX, |text| text.len());
+    if bytes > MAX_SCHEMAS_BYTES {
+        return Err(format!("schemas may be at most {MAX_SCHEMAS_BYTES} bytes as JSON, got {bytes}"));
+    }
+    Ok(())
+}
+
+/// Checks the length of an endpoint's description.
+pub fn check_description(description: &str) -> Result<(), String> {
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(format!(
+            "the description may be at most {MAX_DESCRIPTION_BYTES} bytes long, got {}",
+            description.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the length of an endpoint URL (its form is [`check_url`]'s job).
+pub fn check_url_length(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL_BYTES {
+        return Err(format!("the URL may be at most {MAX_URL_BYTES} bytes long, got {}", url.len()));
+    }
+    Ok(())
+}
+
+/// Checks that an application with `existing` endpoints may have one more under a limit of `max`.
+pub fn check_endpoint_count(existing: u64, max: usize) -> Result<(), String> {
+    if existing >= max as u64 {
+        return Err(format!(
+            "an application may have at most {max} endpoints (HOOKRELAY_MAX_ENDPOINTS_PER_APP) and this one has \
+             {existing}; delete one first"
+        ));
     }
     Ok(())
 }
@@ -237,6 +342,57 @@ mod tests {
         check(check_channels(&list(&["has space"])), false, "space");
         check(check_channels(&list(&[""])), false, "empty name");
         check(check_channels(&["x".repeat(129)]), false, "too long");
+    }
+
+    /// Every limit: a request exactly at it passes, one unit past it fails with a message naming the limit.
+    #[test]
+    fn limits_pass_at_the_limit_and_are_named_one_past_it() {
+        // Eight headers whose names and values total `bytes`.
+        let headers_totalling = |bytes: usize| -> BTreeMap<String, String> {
+            let rest = bytes - 8 * "x-h0".len();
+            (0..8).map(|i| (format!("x-h{i}"), "v".repeat(rest / 8 + usize::from(i < rest % 8)))).collect()
+        };
+        let many_headers = |count: usize| -> BTreeMap<String, String> {
+            (0..count).map(|i| (format!("x-h{i}"), "v".into())).collect()
+        };
+        type Check = Box<dyn Fn(usize) -> Result<(), String>>;
+        let cases: Vec<(&str, usize, Check)> = vec![
+            ("headers per endpoint", MAX_HEADERS, Box::new(move |n| check_header_set(&many_headers(n)))),
+            ("headers per request", MAX_HEADERS, Box::new(check_header_count)),
+            ("header bytes", MAX_HEADERS_BYTES, Box::new(move |n| check_header_set(&headers_totalling(n)))),
+            ("header name", MAX_HEADER_NAME_BYTES, Box::new(|n| check_header_name(&"x".repeat(n)))),
+            ("header value", MAX_HEADER_VALUE_BYTES, Box::new(|n| check_header_value("x-a", &"v".repeat(n)))),
+            ("filter types", MAX_FILTER_TYPES, Box::new(check_filter_type_count)),
+            (
+                "schemas",
+                MAX_SCHEMAS_BYTES,
+                // `{"1":"…"}` is 8 bytes around the string.
+                Box::new(|n| check_schemas_size(&serde_json::json!({ "1": "s".repeat(n - 8) }))),
+            ),
+            ("description", MAX_DESCRIPTION_BYTES, Box::new(|n| check_description(&"d".repeat(n)))),
+            ("url", MAX_URL_BYTES, Box::new(|n| check_url_length(&format!("https://e.com/{}", "p".repeat(n - 14))))),
+            (
+                "metadata",
+                MAX_METADATA_BYTES,
+                // Counted as key + value + 6 per entry, + 2.
+                Box::new(|n| check_metadata(&Metadata::from([("k".to_owned(), "v".repeat(n - 9))]))),
+            ),
+            ("channels", MAX_CHANNELS, Box::new(|n| check_channels(&vec!["c".to_owned(); n]))),
+            ("channel name", MAX_CHANNEL_LEN, Box::new(|n| check_channels(&["c".repeat(n)]))),
+            (
+                "endpoints per app",
+                DEFAULT_MAX_ENDPOINTS_PER_APP,
+                // The n-th endpoint is created while n - 1 exist.
+                Box::new(|n| check_endpoint_count(n as u64 - 1, DEFAULT_MAX_ENDPOINTS_PER_APP)),
+            ),
+        ];
+        for (what, limit, check) in cases {
+            assert_eq!(check(limit), Ok(()), "{what}: exactly at the limit of {limit}");
+            match check(limit + 1) {
+                Ok(()) => panic!("{what}: {} passed a limit of {limit}", limit + 1),
+                Err(message) => assert!(message.contains(&limit.to_string()), "{what}: {message:?} names no limit"),
+            }
+        }
     }
 
     #[test]

@@ -82,6 +82,9 @@ impl Store for DownStore {
     async fn endpoint_delivery_counts(&self, _: &EndpointId) -> StoreResult<DeliveryCounts> {
         down()
     }
+    async fn count_endpoints(&self, _: &AppId) -> StoreResult<u64> {
+        down()
+    }
     async fn publish_message(&self, _: &Message, _: Option<&IdempotentResponse>) -> StoreResult<PublishedMessage> {
         down()
     }
@@ -282,6 +285,7 @@ fn state() -> ApiState {
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
         https_only: false,
+        max_endpoints_per_app: 200,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
         app_ids: Arc::default(),

@@ -89,7 +89,7 @@ async fn attempt(
 fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMap {
     let mut headers = HeaderMap::new();
     // Custom headers first, so ours win if a stored name ever collides with a reserved one.
-    for (name, value) in &delivery.headers {
+    for (name, value) in delivery.headers.iter() {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(name, value);
         }

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_ENDPOINT_CONCURRENCY")]
     pub endpoint_concurrency: Option<usize>,
 
+    /// Most endpoints one application may have; creating one more answers 422 [default: 200]
+    #[arg(long, env = "HOOKRELAY_MAX_ENDPOINTS_PER_APP")]
+    pub max_endpoints_per_app: Option<usize>,
+
     /// Largest accepted API request body, in bytes [default: 1048576]
     #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -281,6 +285,8 @@ pub struct ServeConfig {
     pub payload_retention: Option<Duration>,
     pub max_in_flight: usize,
     pub endpoint_concurrency: usize,
+    /// Most endpoints per application.
+    pub max_endpoints_per_app: usize,
     pub max_body_bytes: usize,
     pub ingest_max_body_bytes: usize,
     /// `None`: derived at start from the open-file limit.
@@ -387,6 +393,11 @@ impl ServeArgs {
             },
             max_in_flight: positive(merged.max_in_flight, 1024, "HOOKRELAY_MAX_IN_FLIGHT")?,
             endpoint_concurrency: positive(merged.endpoint_concurrency, 10, "HOOKRELAY_ENDPOINT_CONCURRENCY")?,
+            max_endpoints_per_app: positive(
+                merged.max_endpoints_per_app,
+                hookrelay_api::validate::DEFAULT_MAX_ENDPOINTS_PER_APP,
+                "HOOKRELAY_MAX_ENDPOINTS_PER_APP",
+            )?,
             max_body_bytes: positive(merged.max_body_bytes, 1024 * 1024, "HOOKRELAY_MAX_BODY_BYTES")?,
             ingest_max_body_bytes: positive(
                 merged.ingest_max_body_bytes,
@@ -447,6 +458,7 @@ impl ServeArgs {
             payload_retention_days: self.payload_retention_days.or(lower.payload_retention_days),
             max_in_flight: self.max_in_flight.or(lower.max_in_flight),
             endpoint_concurrency: self.endpoint_concurrency.or(lower.endpoint_concurrency),
+            max_endpoints_per_app: self.max_endpoints_per_app.or(lower.max_endpoints_per_app),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             ingest_max_body_bytes: self.ingest_max_body_bytes.or(lower.ingest_max_body_bytes),
             max_connections: self.max_connections.or(lower.max_connections),
@@ -523,6 +535,7 @@ mod tests {
         assert_eq!(config.delivery_timeout, Duration::from_secs(15));
         assert!(!config.allow_private_endpoints);
         assert_eq!(config.payload_retention, Some(Duration::from_secs(90 * 24 * 3600)));
+        assert_eq!(config.max_endpoints_per_app, 200);
         let forever = ServeArgs { payload_retention_days: Some(0), ..Default::default() }.resolve().unwrap();
         assert_eq!(forever.payload_retention, None);
     }

@@ -1,5 +1,5 @@
 //! `hookrelay bench --quick --json` runs every scenario end to end (and, with `--reference`, S0–S2 against the
-//! no-storage reference too) and reports plausible figures; no thresholds on throughput, since this only keeps
+//! no-storage reference too; H1, which is only run when named, on its own) and reports plausible figures; no thresholds on throughput, since this only keeps
 //! the benchmark from rotting.
 
 use std::process::Command;
@@ -71,4 +71,27 @@ fn quick_bench_reports_the_reference() {
         assert!(fraction["deliveries_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
         assert!(fraction["receipt_p50_ms"].as_f64().unwrap_or(0.0) > 0.0, "{name}: {scenario}");
     }
+}
+
+/// `--scenario h1` (never run by default) publishes to endpoints with custom headers at the limit behind a
+/// receiver that never answers: nothing is delivered, the server started requests (it claimed deliveries), and
+/// its memory is reported.
+#[test]
+fn quick_bench_holds_a_backlog_to_endpoints_at_the_header_limit() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["bench", "--quick", "--scenario", "h1", "--json"])
+        .env_remove("HOOKRELAY_ADMIN_TOKEN")
+        .output()
+        .expect("hookrelay bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["name"], "H1", "{report}");
+    let published = scenario["published"].as_u64().unwrap_or(0);
+    assert!(published > 0, "{scenario}");
+    assert_eq!(scenario["expected_deliveries"].as_u64(), Some(published * 2), "{scenario}");
+    assert_eq!(scenario["delivered"], 0, "{scenario}");
+    assert!(scenario["requests_held"].as_u64().unwrap_or(0) > 0, "{scenario}");
+    assert!(scenario["server"]["peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{scenario}");
 }

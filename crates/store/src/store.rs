@@ -82,7 +82,9 @@ pub struct ClaimedDelivery {
     pub event_id: Option<String>,
     pub payload: std::sync::Arc<str>,
     pub url: String,
-    pub headers: std::collections::BTreeMap<String, String>,
+    /// The endpoint's custom headers, parsed once per endpoint per claim and shared by all its deliveries in
+    /// the claim (as the payload is per message), so memory does not grow with headers × claimed deliveries.
+    pub headers: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     pub secrets: SecretSet,
     /// The endpoint's `throttleRate`: most deliveries per second.
     pub rate_limit: Option<u32>,
@@ -292,6 +294,8 @@ pub trait Store: Send + Sync + 'static {
     /// Finds an endpoint of the application by id or uid.
     async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint>;
     async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>>;
+    /// How many endpoints the application has (for the per-application limit).
+    async fn count_endpoints(&self, app_id: &AppId) -> StoreResult<u64>;
     /// Replaces the stored endpoint with the same id (secrets and headers included).
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
     /// Deletes the endpoint, its deliveries and its attempts.

@@ -326,7 +326,7 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     assert_eq!((delivery.msg_id.clone(), delivery.endpoint_id.clone()), (msg.id.clone(), ep.id.clone()));
     assert_eq!(&*delivery.payload, msg.payload);
     assert_eq!(delivery.secrets, ep.secrets);
-    assert_eq!(delivery.headers, ep.headers);
+    assert_eq!(*delivery.headers, ep.headers);
     assert_eq!(delivery.signature_schemes, ep.signature_schemes);
     assert_eq!(delivery.event_id, msg.event_id);
     assert_eq!(delivery.attempts, 0);
@@ -367,6 +367,47 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     let class_5xx = AttemptFilter { status_code_class: Some(500), ..Default::default() };
     assert_eq!(store.list_attempts_for_endpoint(&ep.id, &class_5xx, &page).await.unwrap().items, vec![failed.clone()]);
     assert_eq!(store.get_attempt(&msg.id, ok.id.as_str()).await.unwrap(), ok);
+}
+
+/// The deliveries of one endpoint claimed together share one parsed copy of its headers, so what a claim holds
+/// does not grow with headers × deliveries; another endpoint has its own.
+async fn claimed_deliveries_share_their_endpoints_headers(store: Arc<dyn Store>) {
+    let acme = app(None);
+    store.create_app(&acme).await.unwrap();
+    let mut first = endpoint(&acme.id, None, None);
+    first.headers = (0..50).map(|i| (format!("x-h{i}"), "v".repeat(300))).collect();
+    let second = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, &[first.clone(), second.clone()]).await;
+    for _ in 0..3 {
+        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    }
+    let now = now_ms();
+    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    let of = |ep: &Endpoint| claimed.iter().filter(|d| d.endpoint_id == ep.id).collect::<Vec<_>>();
+    let (of_first, of_second) = (of(&first), of(&second));
+    assert_eq!((of_first.len(), of_second.len()), (3, 3));
+    assert_eq!(*of_first[0].headers, first.headers);
+    assert_eq!(*of_second[0].headers, second.headers);
+    assert!(of_first.iter().all(|d| Arc::ptr_eq(&d.headers, &of_first[0].headers)), "one copy per endpoint");
+    assert!(of_second.iter().all(|d| Arc::ptr_eq(&d.headers, &of_second[0].headers)), "one copy per endpoint");
+    assert!(!Arc::ptr_eq(&of_first[0].headers, &of_second[0].headers));
+}
+
+/// Endpoints are counted per application (the API's per-application limit reads this).
+async fn endpoints_are_counted_per_application(store: Arc<dyn Store>) {
+    let (acme, other) = (app(None), app(None));
+    store.create_app(&acme).await.unwrap();
+    store.create_app(&other).await.unwrap();
+    assert_eq!(store.count_endpoints(&acme.id).await.unwrap(), 0);
+    let endpoints: Vec<Endpoint> = (0..3).map(|_| endpoint(&acme.id, None, None)).collect();
+    app_with_endpoints(&store, &endpoints).await;
+    app_with_endpoints(&store, &[endpoint(&other.id, None, None)]).await;
+    assert_eq!(store.count_endpoints(&acme.id).await.unwrap(), 3);
+    assert_eq!(store.count_endpoints(&other.id).await.unwrap(), 1);
+    store.delete_endpoint(&acme.id, &endpoints[0].id).await.unwrap();
+    assert_eq!(store.count_endpoints(&acme.id).await.unwrap(), 2);
+    assert_eq!(store.count_endpoints(&AppId::new()).await.unwrap(), 0);
 }
 
 async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Arc<dyn Store>) {
@@ -1524,6 +1565,8 @@ macro_rules! backend_tests {
                 idempotent_responses_commit_with_the_message_and_expire,
                 claims_lease_deliveries_until_recorded,
                 claims_skip_busy_endpoints_and_releases_keep_the_due_time,
+                claimed_deliveries_share_their_endpoints_headers,
+                endpoints_are_counted_per_application,
                 a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted,
                 a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliveries,
                 an_outcome_can_disable_its_endpoint,

@@ -1,8 +1,9 @@
 //! `hookrelay bench`: measures hookrelay on loopback — publish throughput and latency, end-to-end delivery
-//! latency, fan-out, a paced steady load and a backlog drain — and prints a table or, with `--json`, a JSON
-//! document. It is a benchmark, not a test: it never fails on a figure, only when something breaks (the server
+//! latency, fan-out, a paced steady load and a backlog drain, and (H1, on request) the memory a backlog to
+//! endpoints with headers at the limit takes — and prints a table or, with `--json`, a JSON document. It is a benchmark, not a test: it never fails on a figure, only when something breaks (the server
 //! does not start, publishes fail en masse, deliveries stop arriving).
 
+mod headers;
 mod hist;
 mod load;
 mod receiver;
@@ -36,7 +37,9 @@ pub enum StoreKind {
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated: s0 (ingest only), s1 (ingest with one endpoint), s2 (end to end),
-    /// s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog drain) [default: s0,s1,s2,s3,s4]
+    /// s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog drain), h1 (memory of a backlog to endpoints with
+    /// custom headers at the limit, held by a receiver that never answers; only when named)
+    /// [default: s0,s1,s2,s3,s4]
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
     /// Tiny versions of every scenario (about a second each), to check the benchmark still works
@@ -45,13 +48,14 @@ pub struct BenchArgs {
     /// Print a JSON document instead of the table
     #[arg(long)]
     pub json: bool,
-    /// How long the timed scenarios (s0, s1, s4) publish [default: 20; 1 with --quick]
+    /// How long the timed scenarios (s0, s1, s4) publish, and h1 holds its backlog [default: 20; 1 with --quick]
     #[arg(long)]
     pub duration_secs: Option<u64>,
     /// Concurrent publishers of s0–s3 and s5 [default: 64 for s0/s1/s5, 32 for s2/s3; 8 with --quick]
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Messages s2 and s3 publish [default: 20000 for s2, 1000 for s3 (to 100 endpoints)]
+    /// Messages s2, s3 and h1 publish [default: 20000 for s2, 1000 for s3 (to 100 endpoints), 25000 for h1 (to 4
+    /// endpoints: 100,000 deliveries; 100 to 2 with --quick)]
     #[arg(long)]
     pub messages: Option<u64>,
     /// Messages s5 queues while its receiver is down [default: 1000000; 500 with --quick]
@@ -89,6 +93,9 @@ struct Plan {
     load: LoadSpec,
     /// S5: the endpoint's receiver is not listening while the messages are published.
     receiver_late: bool,
+    /// H1: endpoints carry custom headers at the limit, their receiver accepts connections and never answers,
+    /// and the backlog is held this long after publishing (nothing is delivered).
+    held_for: Option<Duration>,
 }
 
 fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
@@ -112,6 +119,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 endpoints: 0,
                 load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: 0 },
                 receiver_late: false,
+                held_for: None,
             },
             "s1" => Plan {
                 name: "S1",
@@ -119,6 +127,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 endpoints: 1,
                 load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: PAD_1KB },
                 receiver_late: false,
+                held_for: None,
             },
             "s2" => Plan {
                 name: "S2",
@@ -131,6 +140,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     pad: 0,
                 },
                 receiver_late: false,
+                held_for: None,
             },
             "s3" => Plan {
                 name: "S3",
@@ -143,6 +153,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     pad: 0,
                 },
                 receiver_late: false,
+                held_for: None,
             },
             "s4" => Plan {
                 name: "S4",
@@ -151,6 +162,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 // Paced: 16 publishers are plenty for 200/s while each request takes milliseconds.
                 load: LoadSpec { workers: 16, stop: Stop::After(duration), rate: Some(200.0), pad: 0 },
                 receiver_late: false,
+                held_for: None,
             },
             "s5" => Plan {
                 name: "S5",
@@ -163,8 +175,22 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     pad: 0,
                 },
                 receiver_late: true,
+                held_for: None,
             },
-            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s3, s4 or s5"),
+            "h1" => Plan {
+                name: "H1",
+                title: "backlog to endpoints with custom headers at the limit, held",
+                endpoints: if quick { 2 } else { 4 },
+                load: LoadSpec {
+                    workers: concurrency(64),
+                    stop: Stop::Count(args.messages.unwrap_or(if quick { 100 } else { 25_000 })),
+                    rate: None,
+                    pad: 0,
+                },
+                receiver_late: false,
+                held_for: Some(duration),
+            },
+            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s3, s4, s5 or h1"),
         };
         plans.push(plan);
     }
@@ -196,6 +222,9 @@ struct ScenarioReport {
     delivered: u64,
     /// Deliveries the receiver got more than once (retries after a lost answer), not counted in `delivered`.
     duplicates: u64,
+    /// H1: requests the server had started to the silent receiver by the end of the hold (claimed deliveries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests_held: Option<u64>,
     /// Deliveries already received when publishing stopped: whether delivery kept up with ingest.
     delivered_when_publishing_stopped: Option<u64>,
     /// Distinct deliveries per second, from the first publish (S5: the first receipt) to the last receipt.
@@ -314,8 +343,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("bench: {} {} …", plan.name, plan.title);
         let mut report =
             run_scenario(&ctx, plan, false).await.with_context(|| format!("scenario {} failed", plan.name))?;
-        // S5 measures retries after refused connections, which the reference does not do: nothing to compare.
-        if args.reference && plan.name != "S5" {
+        // S5 measures retries after refused connections, and H1 memory held by queued deliveries, which the
+        // reference does not have: nothing to compare.
+        if args.reference && plan.name != "S5" && plan.held_for.is_none() {
             eprintln!("bench: {} against the reference server …", plan.name);
             let reference = run_scenario(&ctx, plan, true)
                 .await
@@ -402,6 +432,9 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result
 }
 
 async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<ScenarioReport> {
+    if let Some(hold) = plan.held_for {
+        return headers::measure_held(ctx, plan, server, hold).await;
+    }
     // An external server (`--url`) has no pid here: its figures stay empty rather than reading this process.
     let server_stats = || server.pid().and_then(|pid| proc_stats(Some(pid)));
     let server_start = server_stats();
@@ -423,15 +456,7 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     let started = Instant::now();
     let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
     let publish_end = Instant::now();
-    // A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.
-    if load.accepted == 0 || load.errors * 10 > load.errors + load.accepted {
-        bail!(
-            "{} of {} publishes failed; the first error: {}",
-            load.errors,
-            load.errors + load.accepted,
-            load.first_error.as_deref().unwrap_or("none")
-        );
-    }
+    check_publishes(&load)?;
     let delivered_when_publishing_stopped = receiver.as_ref().map(Receiver::unique);
     let drain_from = publish_end;
     // S5's rate counts from the first delivery after the receiver came up, so the time the server takes to
@@ -452,14 +477,6 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     waited?;
     let server_end = server_stats();
     let bench_end = proc_stats(None);
-    let figures = |start: Option<ProcStats>, end: Option<ProcStats>| {
-        let (start, end) = (start?, end?);
-        Some(ProcFigures {
-            cpu_secs: end.cpu_secs - start.cpu_secs,
-            peak_rss_mb: end.peak_rss_kb as f64 / 1024.0,
-            start_rss_mb: start.rss_kb as f64 / 1024.0,
-        })
-    };
     let delivery_start = if from_first_receipt { receipts.first.unwrap_or(drain_from) } else { started };
     let (deliveries_per_sec, drain_secs) = match (expected, receipts.last) {
         (1.., Some(last)) => (
@@ -482,6 +499,7 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         expected_deliveries: expected,
         delivered: receipts.unique,
         duplicates: receipts.duplicates,
+        requests_held: None,
         delivered_when_publishing_stopped: delivered_when_publishing_stopped.filter(|_| expected > 0),
         deliveries_per_sec,
         drain_secs,
@@ -491,6 +509,29 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         load_and_receiver: figures(bench_start, bench_end),
         reference: None,
         fraction_of_reference: None,
+    })
+}
+
+/// A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.
+fn check_publishes(load: &load::LoadResult) -> anyhow::Result<()> {
+    if load.accepted == 0 || load.errors * 10 > load.errors + load.accepted {
+        bail!(
+            "{} of {} publishes failed; the first error: {}",
+            load.errors,
+            load.errors + load.accepted,
+            load.first_error.as_deref().unwrap_or("none")
+        );
+    }
+    Ok(())
+}
+
+/// CPU time and memory between two readings of a process.
+fn figures(start: Option<ProcStats>, end: Option<ProcStats>) -> Option<ProcFigures> {
+    let (start, end) = (start?, end?);
+    Some(ProcFigures {
+        cpu_secs: end.cpu_secs - start.cpu_secs,
+        peak_rss_mb: end.peak_rss_kb as f64 / 1024.0,
+        start_rss_mb: start.rss_kb as f64 / 1024.0,
     })
 }
 
@@ -593,9 +634,12 @@ fn print_table(report: &Report) {
     }
     println!();
     for s in &report.scenarios {
-        let kept_up = match s.delivered_when_publishing_stopped {
-            Some(n) => format!("; {n} of {} delivered when publishing stopped", s.expected_deliveries),
-            None => String::new(),
+        let kept_up = match (s.delivered_when_publishing_stopped, s.requests_held) {
+            (Some(n), _) => format!("; {n} of {} delivered when publishing stopped", s.expected_deliveries),
+            (None, Some(held)) => {
+                format!("; {} deliveries queued, {held} requests held open by the receiver", s.expected_deliveries)
+            }
+            (None, None) => String::new(),
         };
         let start_rss = match s.server {
             Some(server) => format!("; server RSS {:.1} MB before the load", server.start_rss_mb),

@@ -161,6 +161,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         ingest_max_body_bytes: config.ingest_max_body_bytes,
         ingest,
         https_only: config.https_only,
+        max_endpoints_per_app: config.max_endpoints_per_app,
         tasks: tasks.clone(),
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),

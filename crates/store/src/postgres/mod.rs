@@ -442,6 +442,11 @@ impl Store for PostgresStore {
         resources::list_endpoints(&mut db, app_id, page, &self.cipher).await
     }
 
+    async fn count_endpoints(&self, app_id: &AppId) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        resources::count_endpoints(&mut db, app_id).await
+    }
+
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let mut db = self.client().await?;
         resources::update_endpoint(&mut db, endpoint, &self.cipher).await

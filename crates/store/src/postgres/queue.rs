@@ -138,8 +138,9 @@ pub async fn claim_due(
         query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id, &window]).await.map_err(pg_error)?;
 
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
-    // Secrets are opened once per endpoint per batch, not once per delivery.
+    // Secrets are opened, and headers parsed, once per endpoint per batch, not once per delivery.
     let mut secrets: HashMap<String, SecretSet> = HashMap::new();
+    let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut fifo = Vec::new();
     for row in &rows {
@@ -162,6 +163,14 @@ pub async fn claim_due(
                 opened
             }
         };
+        let endpoint_headers = match headers.get(&endpoint_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let parsed: Arc<BTreeMap<String, String>> = Arc::new(from_json(&row.text(10)?)?);
+                headers.insert(endpoint_id.clone(), parsed.clone());
+                parsed
+            }
+        };
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.text(5)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -170,7 +179,7 @@ pub async fn claim_due(
             event_id: row.opt_text(8)?,
             payload,
             url: row.text(9)?,
-            headers: from_json(&row.text(10)?)?,
+            headers: endpoint_headers,
             secrets: endpoint_secrets,
             rate_limit: row.opt_narrow(13)?,
             signature_schemes: signature_schemes_from_json(&row.text(14)?)?,

@@ -210,6 +210,10 @@ pub async fn list_endpoints(
     query_page(&*db, &select, filters, "e.id", page, |row| endpoint_from(row, cipher)).await
 }
 
+pub async fn count_endpoints(db: &mut Client, app_id: &AppId) -> StoreResult<u64> {
+    query_count(&*db, "SELECT COUNT(*) FROM endpoints WHERE app_id = $1", &[&app_id.as_str()]).await
+}
+
 pub async fn update_endpoint(db: &mut Client, endpoint: &Endpoint, cipher: &SecretCipher) -> StoreResult<()> {
     write_endpoint(db, endpoint, false, cipher).await
 }

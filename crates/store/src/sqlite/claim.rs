@@ -7,7 +7,7 @@
 //! fill that window, it reads per endpoint instead, one seek per endpoint with open deliveries, and takes the
 //! oldest due deliveries of the endpoints that are not blocked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use hookrelay_core::cipher::SecretCipher;
@@ -248,8 +248,9 @@ fn take(
         )
         .map_err(sql_error)?;
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
-    // Secrets are opened once per endpoint per batch, not once per delivery.
+    // Secrets are opened, and headers parsed, once per endpoint per batch, not once per delivery.
     let mut secrets: HashMap<String, SecretSet> = HashMap::new();
+    let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
     let mut claimed = Vec::with_capacity(picked.len());
     for Due { msg_id, endpoint_id, due_at } in picked {
         let mut rows = read.query(params![msg_id, endpoint_id]).map_err(sql_error)?;
@@ -279,6 +280,15 @@ fn take(
                 opened
             }
         };
+        let endpoint_headers = match headers.get(&endpoint_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let parsed: Arc<BTreeMap<String, String>> =
+                    Arc::new(from_json(row.get_ref(7).and_then(|value| Ok(value.as_str()?)).map_err(sql_error)?)?);
+                headers.insert(endpoint_id.clone(), parsed.clone());
+                parsed
+            }
+        };
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.get(2).map_err(sql_error)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -287,7 +297,7 @@ fn take(
             event_id: row.get(5).map_err(sql_error)?,
             payload,
             url: row.get(6).map_err(sql_error)?,
-            headers: from_json(&row.get::<_, String>(7).map_err(sql_error)?)?,
+            headers: endpoint_headers,
             secrets: endpoint_secrets,
             rate_limit: row.get(11).map_err(sql_error)?,
             signature_schemes: signature_schemes_from_json(&row.get::<_, String>(12).map_err(sql_error)?)?,

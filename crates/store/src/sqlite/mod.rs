@@ -451,6 +451,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_endpoints(&self, app_id: &AppId) -> StoreResult<u64> {
+        let app_id = app_id.clone();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached("SELECT COUNT(*) FROM endpoints WHERE app_id = ?1")
+                    .and_then(|mut stmt| stmt.query_row([app_id.as_str()], |row| row.get::<_, i64>(0)))
+                    .map(|count| count.max(0) as u64)
+                    .map_err(sql_error)
+            })
+            .await
+    }
+
     async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
         let (ep, cipher) = (endpoint.clone(), self.cipher.clone());
         self.db.write(Durability::PowerLoss, move |conn| write_endpoint(conn, &ep, false, &cipher)).await

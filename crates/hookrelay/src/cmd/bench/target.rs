@@ -166,7 +166,12 @@ impl Server {
     }
 
     pub async fn create_endpoint(&self, client: &reqwest::Client, app: &str, url: &str) -> anyhow::Result<()> {
-        self.post(client, &format!("/api/v1/app/{app}/endpoint/"), json!({ "url": url })).await.map(|_| ())
+        self.create_endpoint_with(client, app, json!({ "url": url })).await
+    }
+
+    /// Creates an endpoint from a whole `EndpointIn` body.
+    pub async fn create_endpoint_with(&self, client: &reqwest::Client, app: &str, body: Value) -> anyhow::Result<()> {
+        self.post(client, &format!("/api/v1/app/{app}/endpoint/"), body).await.map(|_| ())
     }
 }
 
