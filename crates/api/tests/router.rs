@@ -241,6 +241,13 @@ impl Store for DownStore {
     async fn ping(&self) -> StoreResult<()> {
         down()
     }
+    fn unwritable(&self) -> Option<Unwritable> {
+        // Unreachable is not unwritable: health says `service_unavailable` from the failed ping.
+        None
+    }
+    async fn probe_write(&self) -> StoreResult<()> {
+        down()
+    }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         down()
     }
@@ -280,6 +287,7 @@ fn state() -> ApiState {
         app_ids: Arc::default(),
         metrics: Arc::default(),
         metrics_token: None,
+        queue: Arc::default(),
     }
 }
 

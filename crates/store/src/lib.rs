@@ -13,7 +13,9 @@ pub mod postgres;
 pub mod sqlite;
 mod store;
 mod tokens;
+mod write_health;
 
 pub use error::StoreError;
 pub use page::{Order, Page, PageRequest};
 pub use store::*;
+pub use write_health::Unwritable;

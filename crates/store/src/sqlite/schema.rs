@@ -192,6 +192,12 @@ CREATE INDEX api_tokens_by_expiry ON api_tokens(expires_at) WHERE expires_at IS 
     r#"
 CREATE INDEX deliveries_due_by_endpoint ON deliveries(endpoint_id, next_attempt_at) WHERE status IN (1, 3);
 "#,
+    // 10: the one row the write probe rewrites every few seconds, so health learns without traffic that writes
+    // fail, or work again.
+    r#"
+CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at INTEGER NOT NULL);
+INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
