@@ -314,6 +314,11 @@ impl ServerProcess {
         Self { child, base }
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown code runs. Waits for the process to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
