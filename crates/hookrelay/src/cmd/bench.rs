@@ -3,6 +3,7 @@
 //! document. It is a benchmark, not a test: it never fails on a figure, only when something breaks (the server
 //! does not start, publishes fail en masse, deliveries stop arriving).
 
+mod health;
 mod hist;
 mod load;
 mod receiver;
@@ -57,6 +58,10 @@ pub struct BenchArgs {
     /// Messages s5 queues while its receiver is down [default: 1000000; 500 with --quick]
     #[arg(long)]
     pub backlog: Option<u64>,
+    /// Health checks and metrics scrapes s5 times back to back once its backlog is queued (it also polls both
+    /// while queueing) [default: 200; 20 with --quick; 0 turns both off]
+    #[arg(long)]
+    pub health_calls: Option<u64>,
     /// Storage of the server the benchmark starts (one fresh data directory or schema per scenario)
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: StoreKind,
@@ -89,6 +94,8 @@ struct Plan {
     load: LoadSpec,
     /// S5: the endpoint's receiver is not listening while the messages are published.
     receiver_late: bool,
+    /// S5: health checks and scrapes timed once the backlog is queued (and polled while it is); 0 for none.
+    health_calls: u64,
 }
 
 fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
@@ -112,6 +119,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 endpoints: 0,
                 load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: 0 },
                 receiver_late: false,
+                health_calls: 0,
             },
             "s1" => Plan {
                 name: "S1",
@@ -119,6 +127,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 endpoints: 1,
                 load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: PAD_1KB },
                 receiver_late: false,
+                health_calls: 0,
             },
             "s2" => Plan {
                 name: "S2",
@@ -131,6 +140,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     pad: 0,
                 },
                 receiver_late: false,
+                health_calls: 0,
             },
             "s3" => Plan {
                 name: "S3",
@@ -143,6 +153,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     pad: 0,
                 },
                 receiver_late: false,
+                health_calls: 0,
             },
             "s4" => Plan {
                 name: "S4",
@@ -151,6 +162,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 // Paced: 16 publishers are plenty for 200/s while each request takes milliseconds.
                 load: LoadSpec { workers: 16, stop: Stop::After(duration), rate: Some(200.0), pad: 0 },
                 receiver_late: false,
+                health_calls: 0,
             },
             "s5" => Plan {
                 name: "S5",
@@ -163,6 +175,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     pad: 0,
                 },
                 receiver_late: true,
+                health_calls: args.health_calls.unwrap_or(if quick { 20 } else { 200 }),
             },
             other => bail!("unknown scenario {other:?}: use s0, s1, s2, s3, s4 or s5"),
         };
@@ -204,6 +217,12 @@ struct ScenarioReport {
     drain_secs: Option<f64>,
     receipt_p50_ms: Option<f64>,
     receipt_p99_ms: Option<f64>,
+    /// S5: health checks and scrapes polled while the backlog was being queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_while_queueing: Option<health::HealthFigures>,
+    /// S5: health checks and scrapes back to back once the backlog was queued, before the receiver came up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_at_backlog: Option<health::HealthFigures>,
     /// The `hookrelay serve` process; `None` for a `--url` server.
     server: Option<ProcFigures>,
     /// This process: the load generator and the receiver.
@@ -420,9 +439,19 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);
+    let poller = (plan.health_calls > 0).then(|| health::Poller::start(&ctx.client, &server.base));
     let started = Instant::now();
     let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
     let publish_end = Instant::now();
+    let health_while_queueing = match poller {
+        Some(poller) => poller.finish().await.figures(),
+        None => None,
+    };
+    let health_at_backlog = if plan.health_calls > 0 {
+        health::time_calls(&ctx.client, &server.base, plan.health_calls).await.figures()
+    } else {
+        None
+    };
     // A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.
     if load.accepted == 0 || load.errors * 10 > load.errors + load.accepted {
         bail!(
@@ -487,6 +516,8 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         drain_secs,
         receipt_p50_ms: ms(&receipts.latency, 0.5),
         receipt_p99_ms: ms(&receipts.latency, 0.99),
+        health_while_queueing,
+        health_at_backlog,
         server: figures(server_start, server_end),
         load_and_receiver: figures(bench_start, bench_end),
         reference: None,
@@ -605,6 +636,23 @@ fn print_table(report: &Report) {
             "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss})",
             s.name, s.title, s.endpoints, s.publish_errors
         );
+        for (phase, figures) in [("while queueing", s.health_while_queueing), ("at backlog", s.health_at_backlog)] {
+            if let Some(h) = figures {
+                println!(
+                    "    health {phase} (queue depth {}): {} calls, {} errors; health p50 {} p99 {} max {}; \
+                     /metrics p50 {} p99 {} max {}",
+                    h.queue_depth.map_or_else(|| "-".to_owned(), |depth| depth.to_string()),
+                    h.calls,
+                    h.errors,
+                    opt(h.health_p50_ms, 2),
+                    opt(h.health_p99_ms, 2),
+                    opt(h.health_max_ms, 2),
+                    opt(h.scrape_p50_ms, 2),
+                    opt(h.scrape_p99_ms, 2),
+                    opt(h.scrape_max_ms, 2),
+                );
+            }
+        }
         if let Some(f) = s.fraction_of_reference {
             println!(
                 "    ÷ reference: msg/s {}, api p50 {}, api p99 {}, deliv/s {}, rcpt p50 {}, rcpt p99 {}",
