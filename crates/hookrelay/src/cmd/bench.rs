@@ -452,6 +452,13 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     } else {
         None
     };
+    if !ctx.quiet {
+        for (phase, figures) in [("while queueing", &health_while_queueing), ("at backlog", &health_at_backlog)] {
+            if let Some(figures) = figures {
+                eprintln!("bench:   health {phase}: {}", figures.summary());
+            }
+        }
+    }
     // A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.
     if load.accepted == 0 || load.errors * 10 > load.errors + load.accepted {
         bail!(
@@ -637,20 +644,8 @@ fn print_table(report: &Report) {
             s.name, s.title, s.endpoints, s.publish_errors
         );
         for (phase, figures) in [("while queueing", s.health_while_queueing), ("at backlog", s.health_at_backlog)] {
-            if let Some(h) = figures {
-                println!(
-                    "    health {phase} (queue depth {}): {} calls, {} errors; health p50 {} p99 {} max {}; \
-                     /metrics p50 {} p99 {} max {}",
-                    h.queue_depth.map_or_else(|| "-".to_owned(), |depth| depth.to_string()),
-                    h.calls,
-                    h.errors,
-                    opt(h.health_p50_ms, 2),
-                    opt(h.health_p99_ms, 2),
-                    opt(h.health_max_ms, 2),
-                    opt(h.scrape_p50_ms, 2),
-                    opt(h.scrape_p99_ms, 2),
-                    opt(h.scrape_max_ms, 2),
-                );
+            if let Some(figures) = figures {
+                println!("    health {phase}: {}", figures.summary());
             }
         }
         if let Some(f) = s.fraction_of_reference {

@@ -79,6 +79,25 @@ pub struct HealthFigures {
     pub scrape_max_ms: Option<f64>,
 }
 
+impl HealthFigures {
+    /// One line: the depth health reported, the calls, and the latencies in ms.
+    pub fn summary(&self) -> String {
+        let opt = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        format!(
+            "queue depth {}, {} calls, {} errors; health p50 {} p99 {} max {} ms; /metrics p50 {} p99 {} max {} ms",
+            self.queue_depth.map_or_else(|| "-".to_owned(), |depth| depth.to_string()),
+            self.calls,
+            self.errors,
+            opt(self.health_p50_ms),
+            opt(self.health_p99_ms),
+            opt(self.health_max_ms),
+            opt(self.scrape_p50_ms),
+            opt(self.scrape_p99_ms),
+            opt(self.scrape_max_ms),
+        )
+    }
+}
+
 /// A poller running until [`Poller::finish`].
 pub struct Poller {
     stop: Arc<AtomicBool>,
