@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 struct CountingStore {
     inner: SqliteStore,
     queue_counts: AtomicUsize,
+    pings: AtomicUsize,
     count_delay: Mutex<Duration>,
     refusing: Mutex<Option<Unwritable>>,
 }
@@ -274,6 +275,7 @@ impl Store for CountingStore {
         self.inner.reencrypt_secrets(table, after, limit).await
     }
     async fn ping(&self) -> StoreResult<()> {
+        self.pings.fetch_add(1, Ordering::SeqCst);
         self.inner.ping().await
     }
     fn unwritable(&self) -> Option<Unwritable> {
@@ -318,6 +320,7 @@ async fn start(interval: Duration) -> Server {
     let store = Arc::new(CountingStore {
         inner,
         queue_counts: AtomicUsize::new(0),
+        pings: AtomicUsize::new(0),
         count_delay: Mutex::new(Duration::ZERO),
         refusing: Mutex::new(None),
     });
@@ -387,6 +390,8 @@ async fn many_health_checks_and_scrapes_share_one_count_of_the_queue() {
         }
     }
     assert_eq!(server.store.counts(), 1, "100 calls within the interval must count the queue once");
+    // Nor does a call wait for a pooled connection: no ping either.
+    assert_eq!(server.store.pings.load(Ordering::SeqCst), 0);
     assert_eq!(as_of.len(), 1, "every answer comes from the same snapshot: {as_of:?}");
 }
 

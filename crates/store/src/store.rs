@@ -475,7 +475,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<ReencryptBatch>;
 
-    /// Checks the database answers (health endpoint).
+    /// Checks the database answers, with one trivial query.
     async fn ping(&self) -> StoreResult<()>;
     /// Why the database refuses writes (disk full, read-only, refused), if the store's latest writes or write
     /// probe found that it does; `None` once a [`probe_write`](Self::probe_write) succeeds again. Memory only, no
