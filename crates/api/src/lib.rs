@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod patch;
+pub mod queue_snapshot;
 pub mod rate_limit;
 pub mod rejections;
 pub mod source;
@@ -84,6 +85,8 @@ pub struct ApiState {
     pub metrics: Arc<hookrelay_metrics::Metrics>,
     /// The bearer token `/metrics` requires, if any (`HOOKRELAY_METRICS_TOKEN`).
     pub metrics_token: Option<String>,
+    /// The delivery queue's figures for health and metrics, counted at most every few seconds for all callers.
+    pub queue: Arc<queue_snapshot::QueueSnapshot>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.

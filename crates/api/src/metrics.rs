@@ -2,7 +2,8 @@
 //!
 //! The route is outside the v1 bearer auth, so a Prometheus server needs no admin token; when
 //! `HOOKRELAY_METRICS_TOKEN` is set it must present that one instead (`Authorization: Bearer …`). The queue
-//! gauges are read from the store at scrape time, with one cheap query.
+//! gauges come from the shared [`QueueSnapshot`](crate::queue_snapshot) (counted at most every few seconds, not
+//! per scrape), and whether the database takes writes from the store's flag: a scrape does no database work.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +45,8 @@ async fn scrape(State(state): State<ApiState>, headers: HeaderMap) -> Result<Res
     {
         return Err(ApiError::Unauthorized);
     }
-    match state.store.queue_stats().await {
+    state.metrics.set_store_writable(state.store.unwritable().is_none());
+    match state.queue.get(&state.store).await.stats {
         Ok(queue) => {
             let overdue = queue.oldest_due_at.map_or(0, |due| now_ms().saturating_sub(due).max(0));
             state.metrics.set_queue(queue.depth, Duration::from_millis(overdue as u64));

@@ -509,6 +509,6 @@ mod tests {
         let health = &doc["components"]["schemas"]["HealthOut"];
         assert_eq!(health["required"], serde_json::json!(["status", "database", "queue"]));
         let queue = &doc["components"]["schemas"]["HealthQueueOut"];
-        assert_eq!(queue["required"], serde_json::json!(["depth", "oldestAgeSeconds"]));
+        assert_eq!(queue["required"], serde_json::json!(["depth", "oldestAgeSeconds", "asOf"]));
     }
 }

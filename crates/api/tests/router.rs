@@ -250,6 +250,13 @@ impl Store for DownStore {
     async fn ping(&self) -> StoreResult<()> {
         down()
     }
+    fn unwritable(&self) -> Option<Unwritable> {
+        // Unreachable is not unwritable: health says `service_unavailable` from the failed ping.
+        None
+    }
+    async fn probe_write(&self) -> StoreResult<()> {
+        down()
+    }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         down()
     }
@@ -291,6 +298,7 @@ fn state() -> ApiState {
         app_ids: Arc::default(),
         metrics: Arc::default(),
         metrics_token: None,
+        queue: Arc::default(),
     }
 }
 

@@ -1,6 +1,11 @@
-//! Housekeeping in the background: disabling endpoints that have failed without a break for too long, and,
-//! past the retention period, emptying message payloads (the message, its attempts and metadata stay) and
-//! deleting the log of requests that reached inbound sources and the counts of rejected ones.
+//! Housekeeping in the background: disabling endpoints that have failed without a break for too long; past the
+//! retention period, emptying message payloads (the message, its attempts and metadata stay) and deleting the
+//! log of requests that reached inbound sources and the counts of rejected ones; and probing every few seconds
+//! that the database takes writes.
+//!
+//! The write probe lives here rather than in the store because it is a periodic job of a running server, like
+//! the others: the store records what writes and probes find (it alone can tell a full disk from a conflict),
+//! while one-shot commands that open a store (`migrate`, `backup`, `token`) start no background writes.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +23,10 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const PURGE_BATCH: usize = 1000;
 /// Longest gap between two looks for endpoints to disable.
 const DISABLE_CHECK_MAX: Duration = Duration::from_secs(60);
+/// How often the write probe runs while writes work: how soon a failure is noticed without traffic.
+pub const PROBE_WRITES_EVERY: Duration = Duration::from_secs(5);
+/// How often it runs while they fail: how soon health recovers after the cause is fixed.
+pub const PROBE_UNWRITABLE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the housekeeping does; `None` turns a job off.
 #[derive(Clone, Debug)]
@@ -30,33 +39,45 @@ pub struct MaintenanceConfig {
     pub metrics: Arc<Metrics>,
 }
 
-/// Starts the housekeeping task.
+/// Starts the housekeeping task (the write probe included).
 pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn EventSink>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let check_every = config
-            .disable_failing_after
-            .map_or(DISABLE_CHECK_MAX, |after| (after / 4).clamp(Duration::from_secs(1), DISABLE_CHECK_MAX));
-        let mut ticks = tokio::time::interval(check_every);
-        let mut next_purge = tokio::time::Instant::now();
-        loop {
-            ticks.tick().await;
-            if let Some(after) = config.disable_failing_after {
-                let cutoff = now_ms() - millis(after);
-                disable_failing_endpoints(store.as_ref(), events.as_ref(), &config.metrics, cutoff).await;
-            }
-            if let Some(retention) = config.payload_retention
-                && tokio::time::Instant::now() >= next_purge
-            {
-                next_purge += PURGE_EVERY;
-                let (store, cutoff) = (store.as_ref(), now_ms() - millis(retention));
-                purge_in_batches("payloads", |limit| store.purge_payloads(cutoff, limit)).await;
-                purge_in_batches("inbound events and rejection counts", |limit| {
-                    store.purge_inbound_events(cutoff, limit)
-                })
-                .await;
-            }
-        }
+        tokio::join!(housekeeping(store.clone(), config, events), probe_writes(store.as_ref()));
     })
+}
+
+/// Writes the store's probe row forever; the store records each outcome where health reads it.
+async fn probe_writes(store: &dyn Store) {
+    loop {
+        // A failure is logged by the store when writes turn unwritable, not on every probe after that.
+        let _ = store.probe_write().await;
+        let pause = if store.unwritable().is_some() { PROBE_UNWRITABLE_EVERY } else { PROBE_WRITES_EVERY };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+async fn housekeeping(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn EventSink>) {
+    let check_every = config
+        .disable_failing_after
+        .map_or(DISABLE_CHECK_MAX, |after| (after / 4).clamp(Duration::from_secs(1), DISABLE_CHECK_MAX));
+    let mut ticks = tokio::time::interval(check_every);
+    let mut next_purge = tokio::time::Instant::now();
+    loop {
+        ticks.tick().await;
+        if let Some(after) = config.disable_failing_after {
+            let cutoff = now_ms() - millis(after);
+            disable_failing_endpoints(store.as_ref(), events.as_ref(), &config.metrics, cutoff).await;
+        }
+        if let Some(retention) = config.payload_retention
+            && tokio::time::Instant::now() >= next_purge
+        {
+            next_purge += PURGE_EVERY;
+            let (store, cutoff) = (store.as_ref(), now_ms() - millis(retention));
+            purge_in_batches("payloads", |limit| store.purge_payloads(cutoff, limit)).await;
+            purge_in_batches("inbound events and rejection counts", |limit| store.purge_inbound_events(cutoff, limit))
+                .await;
+        }
+    }
 }
 
 async fn disable_failing_endpoints(

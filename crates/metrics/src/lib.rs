@@ -152,6 +152,7 @@ pub struct Metrics {
     queue_depth: Gauge,
     queue_oldest_age: Gauge<f64, AtomicU64>,
     database_up: Gauge,
+    store_writable: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -233,8 +234,15 @@ impl Metrics {
         let database_up = Gauge::default();
         registry.register(
             "database_up",
-            "1 when the database answered the scrape's queue query, 0 when it did not (queue gauges are then stale)",
+            "1 when the database answered the latest count of the queue, 0 when it did not (queue gauges are then \
+             stale)",
             database_up.clone(),
+        );
+        let store_writable = Gauge::default();
+        registry.register(
+            "store_writable",
+            "1 when the database takes writes, 0 while they fail (disk full, read-only): health answers 503 then",
+            store_writable.clone(),
         );
         // Series with fixed labels start at 0, so that `rate()` and alerts see them before the first event.
         for result in [AttemptResult::Success, AttemptResult::Fail, AttemptResult::Unreachable] {
@@ -255,6 +263,7 @@ impl Metrics {
             queue_depth,
             queue_oldest_age,
             database_up,
+            store_writable,
         }
     }
 
@@ -303,6 +312,11 @@ impl Metrics {
     /// The scrape could not read the queue: the queue gauges keep their last values.
     pub fn set_database_down(&self) {
         self.database_up.set(0);
+    }
+
+    /// Whether the database takes writes, as the store last found.
+    pub fn set_store_writable(&self, writable: bool) {
+        self.store_writable.set(i64::from(writable));
     }
 
     /// Everything, in the Prometheus text format (version 0.0.4).

@@ -14,8 +14,10 @@ pub mod private_files;
 pub mod sqlite;
 mod store;
 mod tokens;
+mod write_health;
 
 pub use columns::{parse_rejection_cursor, rejection_cursor};
 pub use error::StoreError;
 pub use page::{Order, Page, PageRequest};
 pub use store::*;
+pub use write_health::Unwritable;

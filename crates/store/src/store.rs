@@ -496,10 +496,19 @@ pub trait Store: Send + Sync + 'static {
     /// responses that carry a secret or token.
     fn seals_secrets(&self) -> bool;
 
-    /// Checks the database answers (health endpoint).
+    /// Checks the database answers, with one trivial query.
     async fn ping(&self) -> StoreResult<()>;
+    /// Why the database refuses writes (disk full, read-only, refused), if the store's latest writes or write
+    /// probe found that it does; `None` once a [`probe_write`](Self::probe_write) succeeds again. Memory only, no
+    /// I/O: health checks call it on every request.
+    fn unwritable(&self) -> Option<crate::Unwritable>;
+    /// Writes one tiny row, durably, and records in [`unwritable`](Self::unwritable) whether that worked. Called
+    /// every few seconds by the engine's maintenance, so that a store that cannot write is noticed without traffic,
+    /// and one that can again recovers by itself.
+    async fn probe_write(&self) -> StoreResult<()>;
     /// How many deliveries are open and when the earliest of them is due: one query on the queue's index (it
-    /// counts the open deliveries, so its cost follows the backlog), meant for metrics scrapes and health checks.
+    /// counts the open deliveries, so its cost follows the backlog). Health checks and metrics scrapes read it
+    /// through the API's shared snapshot, never per request.
     async fn queue_stats(&self) -> StoreResult<QueueStats>;
     /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
     /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.

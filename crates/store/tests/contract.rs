@@ -1273,6 +1273,14 @@ async fn queue_stats_count_open_deliveries_and_their_earliest_due_time(store: Ar
     assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
 }
 
+async fn a_working_store_is_writable_and_its_write_probe_succeeds(store: Arc<dyn Store>) {
+    assert_eq!(store.unwritable(), None);
+    for _ in 0..3 {
+        store.probe_write().await.unwrap();
+    }
+    assert_eq!(store.unwritable(), None);
+}
+
 async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints(store: Arc<dyn Store>) {
     const DAY: i64 = 24 * 3600 * 1000;
     let now = now_ms();
@@ -1585,6 +1593,7 @@ macro_rules! backend_tests {
                 rejections_are_counted_per_source_reason_and_minute,
                 old_inbound_events_are_purged_in_batches,
                 queue_stats_count_open_deliveries_and_their_earliest_due_time,
+                a_working_store_is_writable_and_its_write_probe_succeeds,
                 activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,
                 tokens_are_found_by_digest_and_admin_names_are_unique,
                 revoking_an_admin_token_deletes_it_by_id_or_name,

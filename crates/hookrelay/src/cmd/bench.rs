@@ -4,6 +4,7 @@
 //! does not start, publishes fail en masse, deliveries stop arriving).
 
 mod headers;
+mod health;
 mod hist;
 mod load;
 mod receiver;
@@ -61,6 +62,10 @@ pub struct BenchArgs {
     /// Messages s5 queues while its receiver is down [default: 1000000; 500 with --quick]
     #[arg(long)]
     pub backlog: Option<u64>,
+    /// Health checks and metrics scrapes s5 times back to back once its backlog is queued (it also polls both
+    /// while queueing) [default: 200; 20 with --quick; 0 turns both off]
+    #[arg(long)]
+    pub health_calls: Option<u64>,
     /// Storage of the server the benchmark starts (one fresh data directory or schema per scenario)
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: StoreKind,
@@ -96,6 +101,8 @@ struct Plan {
     /// H1: endpoints carry custom headers at the limit, their receiver accepts connections and never answers,
     /// and the backlog is held this long after publishing (nothing is delivered).
     held_for: Option<Duration>,
+    /// S5: health checks and scrapes timed once the backlog is queued (and polled while it is); 0 for none.
+    health_calls: u64,
 }
 
 fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
@@ -120,6 +127,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: 0 },
                 receiver_late: false,
                 held_for: None,
+                health_calls: 0,
             },
             "s1" => Plan {
                 name: "S1",
@@ -128,6 +136,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: PAD_1KB },
                 receiver_late: false,
                 held_for: None,
+                health_calls: 0,
             },
             "s2" => Plan {
                 name: "S2",
@@ -141,6 +150,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 },
                 receiver_late: false,
                 held_for: None,
+                health_calls: 0,
             },
             "s3" => Plan {
                 name: "S3",
@@ -154,6 +164,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 },
                 receiver_late: false,
                 held_for: None,
+                health_calls: 0,
             },
             "s4" => Plan {
                 name: "S4",
@@ -163,6 +174,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 load: LoadSpec { workers: 16, stop: Stop::After(duration), rate: Some(200.0), pad: 0 },
                 receiver_late: false,
                 held_for: None,
+                health_calls: 0,
             },
             "s5" => Plan {
                 name: "S5",
@@ -176,6 +188,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 },
                 receiver_late: true,
                 held_for: None,
+                health_calls: args.health_calls.unwrap_or(if quick { 20 } else { 200 }),
             },
             "h1" => Plan {
                 name: "H1",
@@ -189,6 +202,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 },
                 receiver_late: false,
                 held_for: Some(duration),
+                health_calls: 0,
             },
             other => bail!("unknown scenario {other:?}: use s0, s1, s2, s3, s4, s5 or h1"),
         };
@@ -233,6 +247,12 @@ struct ScenarioReport {
     drain_secs: Option<f64>,
     receipt_p50_ms: Option<f64>,
     receipt_p99_ms: Option<f64>,
+    /// S5: health checks and scrapes polled while the backlog was being queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_while_queueing: Option<health::HealthFigures>,
+    /// S5: health checks and scrapes back to back once the backlog was queued, before the receiver came up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_at_backlog: Option<health::HealthFigures>,
     /// The `hookrelay serve` process; `None` for a `--url` server.
     server: Option<ProcFigures>,
     /// This process: the load generator and the receiver.
@@ -453,9 +473,26 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);
+    let poller = (plan.health_calls > 0).then(|| health::Poller::start(&ctx.client, &server.base));
     let started = Instant::now();
     let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
     let publish_end = Instant::now();
+    let health_while_queueing = match poller {
+        Some(poller) => poller.finish().await.figures(),
+        None => None,
+    };
+    let health_at_backlog = if plan.health_calls > 0 {
+        health::time_calls(&ctx.client, &server.base, plan.health_calls).await.figures()
+    } else {
+        None
+    };
+    if !ctx.quiet {
+        for (phase, figures) in [("while queueing", &health_while_queueing), ("at backlog", &health_at_backlog)] {
+            if let Some(figures) = figures {
+                eprintln!("bench:   health {phase}: {}", figures.summary());
+            }
+        }
+    }
     check_publishes(&load)?;
     let delivered_when_publishing_stopped = receiver.as_ref().map(Receiver::unique);
     let drain_from = publish_end;
@@ -505,6 +542,8 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         drain_secs,
         receipt_p50_ms: ms(&receipts.latency, 0.5),
         receipt_p99_ms: ms(&receipts.latency, 0.99),
+        health_while_queueing,
+        health_at_backlog,
         server: figures(server_start, server_end),
         load_and_receiver: figures(bench_start, bench_end),
         reference: None,
@@ -649,6 +688,11 @@ fn print_table(report: &Report) {
             "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss})",
             s.name, s.title, s.endpoints, s.publish_errors
         );
+        for (phase, figures) in [("while queueing", s.health_while_queueing), ("at backlog", s.health_at_backlog)] {
+            if let Some(figures) = figures {
+                println!("    health {phase}: {}", figures.summary());
+            }
+        }
         if let Some(f) = s.fraction_of_reference {
             println!(
                 "    ÷ reference: msg/s {}, api p50 {}, api p99 {}, deliv/s {}, rcpt p50 {}, rcpt p99 {}",

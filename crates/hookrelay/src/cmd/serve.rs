@@ -168,6 +168,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         app_ids: Arc::default(),
         metrics,
         metrics_token: config.metrics_token.clone(),
+        queue: Arc::default(),
     });
     let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -267,6 +268,7 @@ impl Drop for DeliveryRuntime {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     logging::init(&config.log, &config.log_format);
+    survive_file_size_limit();
     if config.allow_private_endpoints {
         tracing::warn!("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS is on: endpoints may target private networks");
     }
@@ -291,6 +293,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.stop().await
+}
+
+/// Keeps the process alive when a write passes the file-size limit (`RLIMIT_FSIZE`, e.g. a quota set by the
+/// operator): the default action of SIGXFSZ kills it, while with the signal caught the write fails with `EFBIG`,
+/// the store reports it like a full disk (503s, health `store_unwritable`) and recovers when the limit is raised.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // The handler stays installed for the life of the process even though the stream is dropped.
+        if let Err(err) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            tracing::warn!(error = %err, "cannot catch SIGXFSZ: passing the file-size limit will stop the process");
+        }
+    }
 }
 
 async fn shutdown_signal() {

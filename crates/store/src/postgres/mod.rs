@@ -65,6 +65,8 @@ pub struct PostgresStore {
     last_cleanup: std::sync::atomic::AtomicI64,
     /// Seals secrets on their way into the database and opens them on their way out.
     cipher: SecretCipher,
+    /// Whether writes work, as the write probe last found (see `write_health`).
+    write_health: crate::write_health::WriteHealth,
 }
 
 impl PostgresStore {
@@ -95,6 +97,7 @@ impl PostgresStore {
             lost_contact: std::sync::atomic::AtomicBool::new(false),
             last_cleanup: std::sync::atomic::AtomicI64::new(0),
             cipher,
+            write_health: Default::default(),
         };
         let mut db = store.client().await?;
         schema::migrate(&mut db).await?;
@@ -136,7 +139,8 @@ fn new_instance_id() -> String {
 }
 
 /// Maps a PostgreSQL error to what the API and engine can act on: constraint violations become `Conflict` (with
-/// the constraint's name) or `NotFound` (a missing parent row); a lost or refused connection is `Unavailable`.
+/// the constraint's name) or `NotFound` (a missing parent row); a lost or refused connection, or a server that
+/// refuses writes (read-only, out of disk or resources), is `Unavailable`.
 pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
     let Some(db) = err.as_db_error() else {
         // No server answer: the connection is closed, refused or broken.
@@ -156,6 +160,11 @@ pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
         | SqlState::CONNECTION_FAILURE
         | SqlState::CONNECTION_EXCEPTION
         | SqlState::TOO_MANY_CONNECTIONS => StoreError::Unavailable(db.to_string()),
+        // The server refuses to write (a read-only standby or setting, a full disk): it passes once fixed.
+        SqlState::READ_ONLY_SQL_TRANSACTION | SqlState::DISK_FULL | SqlState::IO_ERROR => {
+            StoreError::Unavailable(db.to_string())
+        }
+        _ if db.code().code().starts_with("53") => StoreError::Unavailable(db.to_string()),
         _ => StoreError::Internal(db.to_string()),
     }
 }
@@ -340,6 +349,27 @@ impl Store for PostgresStore {
         let db = self.client().await?;
         db.execute("SELECT 1", &[]).await.map_err(pg_error)?;
         Ok(())
+    }
+
+    fn unwritable(&self) -> Option<crate::Unwritable> {
+        self.write_health.current()
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let probed = match self.client().await {
+            Ok(db) => stats::probe_write(&db, now_ms()).await,
+            Err(err) => Err(("the database cannot be reached".to_owned(), err)),
+        };
+        match probed {
+            Ok(()) => {
+                self.write_health.succeeded();
+                Ok(())
+            }
+            Err((reason, err)) => {
+                self.write_health.failed(reason, &err);
+                Err(err)
+            }
+        }
     }
 
     async fn queue_stats(&self) -> StoreResult<QueueStats> {

@@ -215,6 +215,12 @@ INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, la
 DELETE FROM inbound_events WHERE status = 'rejected';
 ALTER TABLE sources ADD COLUMN rate_limit BIGINT;
 "#,
+    // 5 (SQLite's 11): the one row the write probes of every process rewrite every few seconds, so health learns
+    // without traffic that writes fail, or work again.
+    r#"
+CREATE TABLE write_probe (id SMALLINT PRIMARY KEY CHECK (id = 1), probed_at BIGINT NOT NULL);
+INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

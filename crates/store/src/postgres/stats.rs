@@ -1,15 +1,42 @@
-//! What operators read about the whole server: the queue (for metrics and health) and the activity of a recent
-//! window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
+//! What operators read about the whole server: the queue (for metrics and health), the write probe (for
+//! health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
 
 use deadpool_postgres::Client;
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId};
+use tokio_postgres::error::SqlState;
 
 use super::pg_error;
 use super::rows::*;
 use crate::StoreError;
 use crate::store::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, QueueStats, StoreResult};
+
+/// The write probe: rewrites the one row of `write_probe`. On failure, the public reason (see
+/// [`crate::Unwritable`]) with the error.
+pub async fn probe_write(db: &Client, now: UnixMillis) -> Result<(), (String, StoreError)> {
+    db.execute("UPDATE write_probe SET probed_at = $1 WHERE id = 1", &[&now])
+        .await
+        .map_err(|err| (write_refusal(&err), pg_error(err)))?;
+    Ok(())
+}
+
+/// Why a write failed, by its SQLSTATE: a category safe to show anyone, since the server's message may name
+/// files or values.
+fn write_refusal(err: &tokio_postgres::Error) -> String {
+    let Some(db) = err.as_db_error() else { return "the database cannot be reached".to_owned() };
+    let code = db.code().code();
+    let what = match *db.code() {
+        SqlState::READ_ONLY_SQL_TRANSACTION => "the database is read-only",
+        SqlState::INSUFFICIENT_PRIVILEGE => "permission denied",
+        SqlState::DISK_FULL => "the database server's disk is full",
+        SqlState::IO_ERROR => "I/O error on the database server",
+        _ if code.starts_with("53") => "the database server is out of resources",
+        _ if code.starts_with("57") || code.starts_with("08") => "the database server is shutting down or unreachable",
+        _ => "writes fail",
+    };
+    format!("{what} (SQLSTATE {code})")
+}
 
 pub async fn queue_stats(db: &mut Client) -> StoreResult<QueueStats> {
     // Both aggregates read the partial index on due deliveries, which holds exactly the open ones.

@@ -30,6 +30,7 @@ use super::checkpoint::Checkpointer;
 use super::flush::Flusher;
 use crate::StoreError;
 use crate::store::StoreResult;
+use crate::write_health::WriteHealth;
 
 /// Most jobs committed together.
 const MAX_GROUP: usize = 512;
@@ -125,8 +126,36 @@ pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Maps a SQLite error: the database refusing to write or read (full disk, read-only or unopenable file, I/O
+/// error) is `Unavailable`, since it passes once the operator fixes the disk; anything else is `Internal`.
 pub(crate) fn sql_error(err: rusqlite::Error) -> StoreError {
-    StoreError::Internal(err.to_string())
+    match storage_refusal(&err) {
+        Some(reason) => StoreError::Unavailable(format!("{reason}: {err}")),
+        None => StoreError::Internal(err.to_string()),
+    }
+}
+
+/// The public reason (see [`crate::Unwritable`]) when `err` is the database's storage refusing the operation.
+fn storage_refusal(err: &rusqlite::Error) -> Option<&'static str> {
+    use rusqlite::ErrorCode::*;
+    Some(match err.sqlite_error_code()? {
+        DiskFull => "the disk is full",
+        ReadOnly => "the database is read-only",
+        SystemIoFailure => "disk I/O error",
+        CannotOpen => "cannot open the database file",
+        PermissionDenied => "permission denied",
+        _ => return None,
+    })
+}
+
+/// The public reason a write failed with `err`, whatever it is: a storage refusal's category, or SQLite's
+/// generic description of its error code (never its message, which may name a path).
+pub(crate) fn write_refusal(err: &rusqlite::Error) -> String {
+    match (storage_refusal(err), err.sqlite_error()) {
+        (Some(reason), _) => reason.to_owned(),
+        (None, Some(code)) => format!("writes fail ({:?})", code.code),
+        (None, None) => "writes fail".to_owned(),
+    }
 }
 
 /// The writer thread's handle plus the read pool.
@@ -134,6 +163,8 @@ pub(crate) struct Connections {
     jobs: mpsc::Sender<Box<dyn Job>>,
     path: PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Set by the writer and flush threads when a transaction or an fsync fails (see `write_health`).
+    health: Arc<WriteHealth>,
 }
 
 impl Connections {
@@ -146,13 +177,20 @@ impl Connections {
         // Commits skip the fsync; the flush thread makes them durable before power-loss answers go out.
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(sql_error)?;
         let checkpointer = Checkpointer::start(path, &writer)?;
-        let flusher = Flusher::start(path)?;
+        let health = Arc::new(WriteHealth::default());
+        let flusher = Flusher::start(path, health.clone())?;
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let writer_health = health.clone();
         std::thread::Builder::new()
             .name("hookrelay-sqlite-writer".into())
-            .spawn(move || run_writer(writer, queue, checkpointer, flusher))
+            .spawn(move || run_writer(writer, queue, checkpointer, flusher, &writer_health))
             .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
-        Ok(Self { jobs, path: path.to_owned(), readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(Self { jobs, path: path.to_owned(), readers: Arc::new(Mutex::new(Vec::new())), health })
+    }
+
+    /// Whether writes work, as the writer, the flush thread and the write probe last found.
+    pub fn write_health(&self) -> &Arc<WriteHealth> {
+        &self.health
     }
 
     /// Runs `work` in the next group transaction and returns its result once that transaction is committed
@@ -240,6 +278,7 @@ fn run_writer(
     mut queue: mpsc::Receiver<Box<dyn Job>>,
     mut checkpointer: Checkpointer,
     flusher: Flusher,
+    health: &WriteHealth,
 ) {
     let mut last_cleanup = Instant::now();
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
@@ -255,6 +294,7 @@ fn run_writer(
         checkpointer.help_restart(&conn, api_writes);
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| run_group(&conn, &mut group)) {
             tracing::error!(error = %err, "a SQLite write transaction failed");
+            health.failed(write_refusal(&err), &err);
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
@@ -273,6 +313,7 @@ fn run_writer(
         }
         let committed = conn.execute_batch("COMMIT").map_err(|err| {
             tracing::error!(error = %err, "SQLite commit failed");
+            health.failed(write_refusal(&err), &err);
             let _ = conn.execute_batch("ROLLBACK");
             StoreError::Unavailable(format!("commit failed: {err}"))
         });

@@ -12,10 +12,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use crate::StoreError;
 use crate::store::StoreResult;
+use crate::write_health::WriteHealth;
 
 /// Answers callers with the outcome of their commit once it is on disk.
 pub(crate) type Answer = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -26,8 +28,9 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the thread that fsyncs the log of the database at `db_path` (already in WAL mode).
-    pub fn start(db_path: &Path) -> StoreResult<Self> {
+    /// Starts the thread that fsyncs the log of the database at `db_path` (already in WAL mode); a failed fsync
+    /// marks the store unwritable in `health`.
+    pub fn start(db_path: &Path, health: Arc<WriteHealth>) -> StoreResult<Self> {
         let mut log_path = db_path.as_os_str().to_owned();
         log_path.push("-wal");
         let log = OpenOptions::new().read(true).write(true).open(&log_path).map_err(|e| {
@@ -36,7 +39,7 @@ impl Flusher {
         let (waiting, answers) = mpsc::channel();
         std::thread::Builder::new()
             .name("hookrelay-sqlite-flush".into())
-            .spawn(move || run_flushes(&log, &answers))
+            .spawn(move || run_flushes(&log, &answers, &health))
             .map_err(|e| StoreError::Internal(format!("cannot start the SQLite flush thread: {e}")))?;
         Ok(Self { waiting })
     }
@@ -49,12 +52,13 @@ impl Flusher {
     }
 }
 
-fn run_flushes(log: &File, answers: &Receiver<Answer>) {
+fn run_flushes(log: &File, answers: &Receiver<Answer>, health: &WriteHealth) {
     while let Ok(first) = answers.recv() {
         let mut due = vec![first];
         due.extend(answers.try_iter());
         let synced = log.sync_data().map_err(|err| {
             tracing::error!(error = %err, "could not fsync the SQLite write-ahead log");
+            health.failed(format!("cannot flush the write-ahead log to disk ({})", err.kind()), &err);
             StoreError::Unavailable(format!("could not write the log to disk: {err}"))
         });
         for answer in due {

@@ -984,6 +984,23 @@ impl Store for SqliteStore {
         self.db.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_error)).await
     }
 
+    fn unwritable(&self) -> Option<crate::Unwritable> {
+        self.db.write_health().current()
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let (now, health) = (now_ms(), self.db.write_health().clone());
+        let job_health = health.clone();
+        let probed = self.db.write(Durability::PowerLoss, move |conn| stats::probe_write(conn, now, &job_health)).await;
+        match &probed {
+            Ok(()) => health.succeeded(),
+            // The writer, the flush thread or the job itself recorded why; this covers a writer that stopped.
+            Err(err) if health.current().is_none() => health.failed("writes fail".to_owned(), err),
+            Err(_) => {}
+        }
+        probed
+    }
+
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         self.db.read(stats::queue_stats).await
     }

@@ -214,6 +214,12 @@ INSERT INTO inbound_rejections (source_id, reason, minute, count, first_seen, la
 DELETE FROM inbound_events WHERE status = 'rejected';
 ALTER TABLE sources ADD COLUMN rate_limit INTEGER;
 "#,
+    // 11: the one row the write probe rewrites every few seconds, so health learns without traffic that writes
+    // fail, or work again.
+    r#"
+CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at INTEGER NOT NULL);
+INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

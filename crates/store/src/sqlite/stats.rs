@@ -1,14 +1,27 @@
-//! What operators read about the whole server: the queue (for metrics and health) and the activity of a recent
-//! window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
+//! What operators read about the whole server: the queue (for metrics and health), the write probe (for
+//! health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
 
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId};
 use rusqlite::{Connection, params};
 
-use super::connections::sql_error;
+use super::connections::{sql_error, write_refusal};
 use super::rows::*;
 use crate::store::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, QueueStats, StoreResult};
+use crate::write_health::WriteHealth;
+
+/// The write probe: rewrites the one row of `write_probe`. A failure is recorded in `health` here, where the
+/// SQLite error (and so its category) is still at hand.
+pub fn probe_write(conn: &Connection, now: UnixMillis, health: &WriteHealth) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE write_probe SET probed_at = ?1 WHERE id = 1")
+        .and_then(|mut stmt| stmt.execute([now]))
+        .map_err(|err| {
+            health.failed(write_refusal(&err), &err);
+            sql_error(err)
+        })?;
+    Ok(())
+}
 
 pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
     // Both aggregates read the partial index `deliveries_due`, which holds exactly the open deliveries.

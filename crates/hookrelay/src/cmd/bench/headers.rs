@@ -115,6 +115,8 @@ pub(super) async fn measure_held(
         delivered: 0,
         duplicates: 0,
         requests_held: Some(requests_held),
+        health_while_queueing: None,
+        health_at_backlog: None,
         delivered_when_publishing_stopped: None,
         deliveries_per_sec: None,
         drain_secs: None,
