@@ -65,6 +65,9 @@ pub struct ApiState {
     pub ingest_max_body_bytes: usize,
     /// Refuse endpoint URLs that are not `https://` (422).
     pub https_only: bool,
+    /// Which addresses deliveries may reach: endpoint URLs whose host is an IP address it refuses get a 422
+    /// (names are judged by the dispatcher, on the addresses they resolve to).
+    pub address_policy: Arc<hookrelay_core::netpolicy::AddressPolicy>,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.

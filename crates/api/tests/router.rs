@@ -275,6 +275,7 @@ fn state() -> ApiState {
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
         https_only: false,
+        address_policy: Arc::default(),
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
         app_ids: Arc::default(),

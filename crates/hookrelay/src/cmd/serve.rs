@@ -137,6 +137,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         max_body_bytes: config.max_body_bytes,
         ingest_max_body_bytes: config.ingest_max_body_bytes,
         https_only: config.https_only,
+        address_policy: hookrelay_engine::egress::address_policy(
+            config.allow_private_endpoints,
+            &config.whitelist_subnets,
+        ),
         tasks: tasks.clone(),
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),
