@@ -280,7 +280,7 @@ async fn check_event_types(state: &ApiState, names: Vec<String>) -> Result<Vec<S
 }
 
 fn check_fields(
-    https_only: bool,
+    state: &ApiState,
     url: Option<&String>,
     channels: Option<&Vec<String>>,
     rate: Option<&u32>,
@@ -290,8 +290,8 @@ fn check_fields(
 ) -> Result<(), ApiError> {
     if let Some(url) = url {
         check_url_length(url).map_err(|msg| ApiError::body(&["url"], msg))?;
-        check_url(url).map_err(|msg| ApiError::body(&["url"], msg))?;
-        if https_only {
+        check_url(url, &state.address_policy).map_err(|msg| ApiError::body(&["url"], msg))?;
+        if state.https_only {
             check_https(url).map_err(|msg| ApiError::body(&["url"], msg))?;
         }
     }
@@ -425,7 +425,7 @@ fn merge_headers(
 impl EndpointIn {
     async fn validate(&mut self, state: &ApiState) -> Result<(), ApiError> {
         check_fields(
-            state.https_only,
+            state,
             Some(&self.url),
             self.channels.as_ref(),
             self.throttle_rate.as_ref(),
@@ -691,7 +691,7 @@ async fn patch(
         check_description(description).map_err(|msg| ApiError::body(&["description"], msg))?;
     }
     check_fields(
-        state.https_only,
+        &state,
         input.url.as_set(),
         input.channels.as_set(),
         input.throttle_rate.as_set(),

@@ -54,8 +54,55 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
+/// Most levels of arrays and objects nested in a JSON body: the publish body (whose payload sits one level
+/// inside it), every other API body, and inbound webhooks. Without it, a payload kept as raw JSON text is never
+/// parsed into a tree here and could nest without limit, and the receivers parsing it would fail (Python's json
+/// raises `RecursionError` near 1,000 levels); 128 is serde_json's own limit for a tree.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Whether `bytes` nest arrays and objects more than `max` levels deep, found by a scan of the raw bytes before
+/// any parser sees them (one pass, no allocation, stopping at the first level too many). Brackets inside strings
+/// do not count, escaped quotes included. The text need not be valid JSON: the parser that runs next says so.
+pub fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    // UTF-8 continuation bytes are all >= 0x80, so they are never mistaken for the ASCII bytes looked for.
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses a JSON body into `T`, turning serde's error into a 422 that points at the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Before parsing: fields kept as raw JSON (a message's payload) are skipped by serde_json without any depth
+    // limit, so a body nested 500,000 levels deep would otherwise be stored and delivered.
+    if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
+        return Err(ApiError::body(
+            &[],
+            format!("the JSON nests arrays and objects more than {MAX_JSON_DEPTH} levels deep, which is the limit"),
+        ));
+    }
     // Every body is an object; serde would otherwise also fill a struct from an array, field by position.
     let starts_as_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !starts_as_object && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
@@ -334,6 +381,47 @@ mod tests {
         check("\"text\"", &["body"], "must be a JSON object");
         check(r#"{"url": "x""#, &["body"], "not valid JSON");
         check("not json", &["body"], "not valid JSON");
+    }
+
+    /// `levels` arrays nested around an object with a string full of brackets, quotes and backslashes, which must
+    /// not count.
+    fn nested(levels: usize) -> String {
+        let inner = r#"{"s": "[[{{ \\\" ]] \\\\", "t": "\\\\"}"#;
+        format!("{{\"a\": {}{inner}{}}}", "[".repeat(levels - 2), "]".repeat(levels - 2))
+    }
+
+    #[test]
+    fn json_nested_up_to_the_limit_is_accepted_and_deeper_is_refused() {
+        assert!(!nests_deeper_than(nested(MAX_JSON_DEPTH).as_bytes(), MAX_JSON_DEPTH));
+        assert!(nests_deeper_than(nested(MAX_JSON_DEPTH + 1).as_bytes(), MAX_JSON_DEPTH));
+        assert!(serde_json::from_str::<serde_json::Value>(&nested(10)).is_ok(), "the test text is JSON");
+        for (text, depth) in [
+            ("{}", 1),
+            ("[]", 1),
+            ("[[], [], {}]", 2),
+            (r#"{"a": [1, {"b": []}]}"#, 4),
+            (r#"{"a": "[[[[[["}"#, 1),
+            (r#"{"a": "\"[[["}"#, 1),
+            (r#"{"a": "\\\\", "b": [[]]}"#, 3),
+            ("\"unterminated [[[", 0),
+            ("]]]]{", 1),
+            ("{\"é\": [\"ü[\"]}", 2),
+        ] {
+            assert!(!nests_deeper_than(text.as_bytes(), depth), "{text} nests {depth}");
+            assert!(depth == 0 || nests_deeper_than(text.as_bytes(), depth - 1), "{text} nests {depth}");
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Any {
+            a: Box<serde_json::value::RawValue>,
+        }
+        assert!(parse_json::<Any>(nested(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        let Err(ApiError::Validation(errors)) = parse_json::<Any>(nested(MAX_JSON_DEPTH + 1).as_bytes()) else {
+            panic!("a body nested {} levels deep was accepted", MAX_JSON_DEPTH + 1);
+        };
+        assert_eq!(errors[0].loc, ["body"]);
+        assert!(errors[0].msg.contains("128 levels"), "{}", errors[0].msg);
     }
 
     fn query(q: &str) -> QueryParams {

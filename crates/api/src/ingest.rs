@@ -25,7 +25,7 @@ use hookrelay_store::{IngestOutcome, Store};
 use serde_json::json;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiPath;
+use crate::extract::{ApiPath, MAX_JSON_DEPTH, nests_deeper_than};
 use crate::rate_limit::{Buckets, Rate, retry_after_secs};
 use crate::rejections::{RejectionLog, sample};
 use crate::source::find_source;
@@ -132,7 +132,7 @@ fn reject(
     responses(
         (status = 200, description = "Verified: published, or a duplicate of an earlier event (or a Slack challenge, echoed).",
             body = Object, example = json!({"received": true, "duplicate": false, "messageId": "msg_2mBwDgnWeUw6HbqoOsJ8lxOMBvx"})),
-        (status = 400, description = "Malformed signature headers, or a body that is not a JSON object.", body = ErrorBody),
+        (status = 400, description = "Malformed signature headers, or a body that is not a JSON object or nests too deep.", body = ErrorBody),
         (status = 401, description = "The signature does not verify, or the timestamp is outside the tolerance.", body = ErrorBody),
         (status = 404, response = crate::openapi::NotFound),
         (status = 413, response = crate::openapi::PayloadTooLarge),
@@ -253,10 +253,18 @@ fn check(source: &Source, headers: &Headers, body: &[u8], now: i64) -> Result<St
         retry_after: None,
     };
     let text = std::str::from_utf8(body).map_err(|_| not_json())?;
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(_)) => Ok(text.to_owned()),
-        _ => Err(not_json()),
+    // The same depth limit as every API body; deeper bodies would reach endpoints whose parsers give up.
+    if nests_deeper_than(body, MAX_JSON_DEPTH) {
+        return Err(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            reason: "body_too_deep",
+            detail: format!("the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"),
+            retry_after: None,
+        });
     }
+    // Checked as JSON without building the tree the check would throw away.
+    let is_object = text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+    if is_object { Ok(text.to_owned()) } else { Err(not_json()) }
 }
 
 fn to_headers(headers: &HeaderMap) -> Headers {

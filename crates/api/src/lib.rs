@@ -72,6 +72,9 @@ pub struct ApiState {
     pub https_only: bool,
     /// Most endpoints one application may have; creating one more is a 422.
     pub max_endpoints_per_app: usize,
+    /// Which addresses deliveries may reach: endpoint URLs whose host is an IP address it refuses get a 422
+    /// (names are judged by the dispatcher, on the addresses they resolve to).
+    pub address_policy: Arc<hookrelay_core::netpolicy::AddressPolicy>,
     /// Runs recover and replay-missing tasks after their 202.
     pub tasks: TaskRunner,
     /// Where endpoint events (created, updated, disabled, deleted) go: the operational webhook, if configured.

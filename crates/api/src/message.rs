@@ -288,6 +288,20 @@ mod tests {
         check(r#"{"payload": {}}"#, Err(&["body", "eventType"]));
     }
 
+    /// The payload is kept as raw text, which serde_json skips without a depth limit: the body's depth is
+    /// checked before parsing (the publish body counts one level more than its payload).
+    #[test]
+    fn payloads_nested_deeper_than_the_limit_are_refused() {
+        let body = |deep_levels: usize| {
+            let payload = format!("{}{{}}{}", "[".repeat(deep_levels - 1), "]".repeat(deep_levels - 1));
+            format!(r#"{{"eventType": "a", "payload": {{"deep": {payload}}}}}"#)
+        };
+        let limit = crate::extract::MAX_JSON_DEPTH;
+        check(&body(limit - 2), Ok(&format!(r#"{{"deep": {}{{}}{}}}"#, "[".repeat(limit - 3), "]".repeat(limit - 3))));
+        check(&body(limit - 1), Err(&["body"]));
+        check(&body(520_000), Err(&["body"]));
+    }
+
     #[test]
     fn without_content_the_payload_is_empty() {
         let msg = Message {

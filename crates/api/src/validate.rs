@@ -9,7 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use std::net::IpAddr;
+
 use hookrelay_core::model::Metadata;
+use hookrelay_core::netpolicy::AddressPolicy;
+use url::{Host, Url};
 
 /// Most channels one endpoint or message may carry (Svix's limit).
 pub const MAX_CHANNELS: usize = 10;
@@ -38,11 +42,24 @@ pub const MAX_URL_BYTES: usize = 8192;
 /// Most endpoints one application may have unless the operator sets `HOOKRELAY_MAX_ENDPOINTS_PER_APP`.
 pub const DEFAULT_MAX_ENDPOINTS_PER_APP: usize = 200;
 
-/// Checks that `url` is an absolute `http://` or `https://` URL with a host. Whether the host may be
-/// contacted (SSRF rules) is decided at delivery time, on the resolved address.
-pub fn check_url(url: &str) -> Result<(), String> {
+/// Checks that `url` is an absolute `http://` or `https://` URL with a host and a port from 1 to 65535, read by
+/// the parser the dispatcher reads it with (the `url` crate, which reqwest uses), so that a URL accepted here is
+/// one a delivery can be sent to; and that a host written as an IP address is one the address `policy` allows.
+/// Hostnames are judged at delivery time, on the addresses they resolve to (they may change).
+///
+/// The URL is stored as the user sent it, not in the parser's normal form: the API then returns what the user
+/// sent (as Svix's SDKs and infrastructure-as-code tools comparing their input expect), and since the dispatcher
+/// parses the stored text with this same parser, the host, port and path it sends to are the ones checked here.
+/// The spellings the parser would rewrite (`:443` on https, uppercase, IDN names, `2130706433` for 127.0.0.1) are
+/// therefore harmless, and the ones it would silently repair into something else are refused below.
+pub fn check_url(url: &str, policy: &AddressPolicy) -> Result<(), String> {
+    // The parser would drop tabs and newlines anywhere and spaces at either end without a word.
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the URL must not contain spaces or control characters".into());
+    }
+    // In http(s) URLs the parser reads `\` as `/`, so the URL shown would not be the URL sent to.
+    if url.contains('\\') {
+        return Err("the URL must not contain `\\`: use `/`, or `%5C` for a backslash in the path".into());
     }
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err("must be an absolute URL starting with `https://` or `http://`".into());
@@ -50,21 +67,52 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(format!("the scheme must be `https` or `http`, not `{scheme}`"));
     }
+    // Two typos the parser would repair: extra slashes (`https:///path` would make `path` the host) and a `:`
+    // without a port (dropped).
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     // Credentials in the URL (`user:pass@host`) are allowed: some receivers use basic auth.
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let (host, port) = split_host_port(host_port)?;
-    if host.is_empty() {
-        return Err("the URL must include a host, e.g. `https://example.com/webhook`".into());
+    if host_port.is_empty() {
+        return Err(NO_HOST.into());
     }
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {}
-            _ => return Err(format!("the port `{port}` must be a number from 1 to 65535")),
+    if host_port.ends_with(':') {
+        return Err(BAD_PORT.into());
+    }
+    let parsed = Url::parse(url).map_err(|err| match err {
+        url::ParseError::EmptyHost => NO_HOST.to_owned(),
+        url::ParseError::InvalidPort => BAD_PORT.to_owned(),
+        url::ParseError::InvalidIpv6Address => {
+            "the host is not a valid IPv6 address (written in brackets, e.g. `https://[2001:db8::1]/`)".to_owned()
         }
+        url::ParseError::InvalidIpv4Address => "the host is not a valid IPv4 address".to_owned(),
+        url::ParseError::InvalidDomainCharacter => {
+            "the host contains a character host names cannot have, such as `%`, `<` or `|`".to_owned()
+        }
+        url::ParseError::IdnaError => "the host is not a valid domain name".to_owned(),
+        other => format!("not a valid URL: {other}"),
+    })?;
+    // The parser takes port 0, which nothing can connect to.
+    if parsed.port() == Some(0) {
+        return Err(BAD_PORT.into());
     }
-    Ok(())
+    let literal = match parsed.host() {
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(Host::Domain(_)) => None,
+        None => return Err(NO_HOST.into()),
+    };
+    match literal {
+        Some(ip) if !policy.allows(ip) => Err(format!(
+            "the host {ip} is a private, loopback, link-local or reserved address, which this server does not \
+             deliver to: use a public address or a host name, or have the operator add its range to \
+             HOOKRELAY_WHITELIST_SUBNETS (or set HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS=true, for local development)"
+        )),
+        _ => Ok(()),
+    }
 }
+
+const NO_HOST: &str = "the URL must include a host, e.g. `https://example.com/webhook`";
+const BAD_PORT: &str = "the port must be a number from 1 to 65535 (or left out, with its `:`)";
 
 /// Checks that `url` is `https://`, for servers run with `HOOKRELAY_HTTPS_ONLY` (the dispatcher checks again).
 pub fn check_https(url: &str) -> Result<(), String> {
@@ -74,35 +122,6 @@ pub fn check_https(url: &str) -> Result<(), String> {
                   or have the operator set HOOKRELAY_HTTPS_ONLY=false to allow http://"
             .into()),
     }
-}
-
-/// Splits `host[:port]` or `[v6]:port`, checking the host's characters.
-fn split_host_port(host_port: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(bracketed) = host_port.strip_prefix('[') {
-        let Some((v6, after)) = bracketed.split_once(']') else {
-            return Err("an IPv6 host must be closed with `]`".into());
-        };
-        if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
-            return Err(format!("`[{v6}]` is not an IPv6 address"));
-        }
-        return match after {
-            "" => Ok((v6, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((v6, Some(port))),
-                None => Err("after `]` only `:port` may follow".into()),
-            },
-        };
-    }
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (host_port, None),
-    };
-    // Non-ASCII letters are allowed (internationalised names are punycoded when sending); `%` for
-    // percent-encoded names.
-    if let Some(bad) = host.chars().find(|c| !(c.is_alphanumeric() || "-._~%".contains(*c))) {
-        return Err(format!("the host must not contain `{bad}`"));
-    }
-    Ok((host, port))
 }
 
 /// Checks a custom header name an endpoint sends with each delivery. Headers that hookrelay sets itself
@@ -269,6 +288,8 @@ mod tests {
 
     #[test]
     fn urls() {
+        // Syntax only: every address allowed.
+        let anywhere = AddressPolicy::new(true, Vec::new());
         for (url, ok) in [
             ("https://example.com/webhook", true),
             ("http://127.0.0.1:8080/hook?x=1#frag", true),
@@ -277,26 +298,79 @@ mod tests {
             ("http://[::1]:3000/in", true),
             ("http://[::1]", true),
             ("https://bücher.example/", true),
+            ("https://xn--bcher-kva.example/", true),
+            ("https://例え.テスト/hook", true),
             ("https://my_host.internal", true),
+            ("https://example.com:443/", true),
+            ("https://example.com:65535/", true),
+            ("http://example.com/a%20b?c=%zz", true),
             ("example.com/webhook", false),
             ("ftp://example.com/", false),
+            ("https:example.com/", false),
             ("https://", false),
             ("https:///path", false),
+            ("https:////example.com/", false),
+            ("https://user@/", false),
+            ("https://:8080/", false),
             ("https://example.com:0/", false),
             ("https://example.com:99999/", false),
             ("https://example.com:/", false),
             ("https://example.com:8a/", false),
+            ("https://example.com:-1/", false),
             ("https://exa mple.com/", false),
             (" https://example.com/", false),
             ("https://example.com/\n", false),
+            ("https://example.com/\t", false),
             ("http://[::1/", false),
             ("http://[zz]/", false),
             ("http://[::1]x/", false),
             ("https://exa<mple.com/", false),
+            ("https://example.com\\@evil.example/", false),
+            ("http://256.0.0.1/", false),
+            ("https://xn--/", false),
+            // Finding 12 of issue 15: accepted once, then every delivery failed.
+            ("http://ex%zzample.com/", false),
+            ("http://%/", false),
+            ("http://[1:2]/", false),
             ("", false),
         ] {
-            check(check_url(url), ok, url);
+            check(check_url(url, &anywhere), ok, url);
         }
+    }
+
+    /// Hosts written as IP addresses are judged by the address policy; names are left to delivery time.
+    #[test]
+    fn url_ip_literals_follow_the_address_policy() {
+        let strict = AddressPolicy::default();
+        for (url, ok) in [
+            ("https://93.184.216.34/hook", true),
+            ("https://[2606:4700::1111]/hook", true),
+            ("http://localhost:8080/", true),
+            ("https://internal.example/", true),
+            ("http://127.0.0.1:8080/", false),
+            ("http://2130706433/", false),
+            ("http://0x7f.1/", false),
+            ("http://169.254.169.254/latest/meta-data/", false),
+            ("http://10.0.0.1/", false),
+            ("http://[::1]/", false),
+            ("http://[::127.0.0.1]/", false),
+            ("http://[::ffff:127.0.0.1]/", false),
+            ("http://[::ffff:0:127.0.0.1]/", false),
+            ("http://[64:ff9b::a9fe:a9fe]/", false),
+            ("http://[2002:a00:1::1]/", false),
+            ("http://[fd00::1]/", false),
+            ("http://[fe80::1]/", false),
+            ("http://192.88.99.1/", false),
+            ("http://198.18.0.1/", false),
+        ] {
+            check(check_url(url, &strict), ok, url);
+        }
+        let message = check_url("http://[::ffff:0:127.0.0.1]/", &strict).unwrap_err();
+        assert!(message.contains("HOOKRELAY_WHITELIST_SUBNETS"), "{message}");
+        let whitelisted = AddressPolicy::new(false, vec!["127.0.0.1/32".parse().expect("range")]);
+        check(check_url("http://127.0.0.1:8080/", &whitelisted), true, "whitelisted");
+        check(check_url("http://127.0.0.2:8080/", &whitelisted), false, "outside the whitelist");
+        check(check_url("http://[::1]/", &AddressPolicy::new(true, Vec::new())), true, "private allowed");
     }
 
     #[test]

@@ -352,6 +352,7 @@ async fn start(interval: Duration) -> Server {
         metrics_token: None,
         queue: Arc::new(QueueSnapshot::new(interval)),
         max_endpoints_per_app: 200,
+        address_policy: Arc::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");

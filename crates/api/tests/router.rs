@@ -293,6 +293,7 @@ fn state() -> ApiState {
         ingest_max_body_bytes: 1024,
         https_only: false,
         max_endpoints_per_app: 200,
+        address_policy: Arc::default(),
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
         app_ids: Arc::default(),

@@ -145,7 +145,7 @@ impl Attempter {
 }
 
 fn address_policy(config: &DispatcherConfig) -> Arc<AddressPolicy> {
-    Arc::new(AddressPolicy::new(config.allow_private_endpoints, config.whitelist_subnets.clone()))
+    egress::address_policy(config.allow_private_endpoints, &config.whitelist_subnets)
 }
 
 fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {

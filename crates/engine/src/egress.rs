@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use hookrelay_core::netpolicy::AddressPolicy;
+use hookrelay_core::netpolicy::{AddressPolicy, IpNet};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// What the error says when an endpoint is refused, so developers know how to allow local endpoints.
@@ -28,6 +28,13 @@ pub enum Refused {
          https:// URL, or set HOOKRELAY_HTTPS_ONLY=false to allow http://"
     )]
     NotHttps { scheme: String },
+}
+
+/// The address policy of a server's settings (`HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS`, `HOOKRELAY_WHITELIST_SUBNETS`).
+/// The dispatcher, on every connection, and the API, on endpoint URLs whose host is an IP address, both build
+/// theirs here, so that an address the API accepts is one the dispatcher connects to.
+pub fn address_policy(allow_private_endpoints: bool, whitelist_subnets: &[IpNet]) -> Arc<AddressPolicy> {
+    Arc::new(AddressPolicy::new(allow_private_endpoints, whitelist_subnets.to_vec()))
 }
 
 /// A resolver that returns only the addresses the policy allows.
@@ -100,12 +107,13 @@ mod tests {
         assert!(err.contains("HOOKRELAY_WHITELIST_SUBNETS") && err.contains("HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS"));
         assert!(check(&strict, "http://[::1]:8080/").is_err());
         assert!(check(&strict, "http://[::ffff:127.0.0.1]/").is_err());
+        assert!(check(&strict, "http://[::127.0.0.1]/").is_err(), "IPv4-compatible");
+        assert!(check(&strict, "http://[::ffff:0:127.0.0.1]/").is_err(), "IPv4-translated");
+        assert!(check(&strict, "http://[64:ff9b::a9fe:a9fe]/").is_err(), "NAT64 to 169.254.169.254");
         assert!(check(&strict, "http://2130706433/").is_err(), "127.0.0.1 spelled as a number");
 
-        let whitelisted = UrlRules {
-            policy: Arc::new(AddressPolicy::new(false, parse_subnets("127.0.0.1/32").unwrap())),
-            https_only: false,
-        };
+        let whitelisted =
+            UrlRules { policy: address_policy(false, &parse_subnets("127.0.0.1/32").unwrap()), https_only: false };
         assert!(check(&whitelisted, "http://127.0.0.1:9000/").is_ok());
         assert!(check(&whitelisted, "http://127.0.0.2:9000/").is_err());
 

@@ -297,3 +297,41 @@ async fn publishing_follows_application_renames_and_deletes_at_once() {
     check_error(&publish("acme-2").await, 404, "not_found");
     server.stop().await;
 }
+
+/// Issue 15, finding 9: a payload is kept as raw JSON text, which was never parsed into a tree, so any depth was
+/// accepted (520,000 levels with 202). Bodies may nest 128 levels of arrays and objects; the payload sits one
+/// level inside the publish body.
+#[tokio::test]
+async fn publishing_a_payload_nested_beyond_the_limit_is_refused() {
+    let server = TestServer::start().await;
+    let app = server.create_app("Acme").await;
+    let publish = |deep: usize| {
+        let server = &server;
+        let app = &app;
+        async move {
+            let levels = format!("{}{}", "[".repeat(deep), "]".repeat(deep));
+            let body = format!(r#"{{"eventType": "a", "payload": {{"deep": {levels}}}}}"#);
+            let response = server
+                .http
+                .post(server.url(&format!("/api/v1/app/{app}/msg/")))
+                .bearer_auth(common::TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("request sent");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // `{"eventType": …, "payload": {"deep": [[…]]}}`: the body nests the `deep` levels plus two.
+    let (status, accepted) = publish(126).await;
+    assert_eq!(status, 202, "{accepted}");
+    for deep in [127, 500_000] {
+        let (status, refused) = publish(deep).await;
+        check_error(&(status, refused.clone()), 422, "");
+        assert_eq!(refused["detail"][0]["loc"], json!(["body"]), "{refused}");
+        assert!(refused["detail"][0]["msg"].as_str().unwrap_or_default().contains("128 levels"), "{refused}");
+    }
+    server.stop().await;
+}

@@ -1,6 +1,10 @@
 //! Black-box tests of SSRF protection over real HTTP: a name that resolves to loopback is refused unless its
-//! range is whitelisted, redirects are never followed, `HOOKRELAY_HTTPS_ONLY` refuses http:// endpoints at the API
-//! and at delivery, and an egress proxy carries every delivery.
+//! range is whitelisted, endpoint URLs whose host is a refused IP address get a 422 (and are refused again at
+//! delivery when stored before the policy changed), redirects are never followed, `HOOKRELAY_HTTPS_ONLY`
+//! refuses http:// endpoints at the API and at delivery, and an egress proxy carries every delivery.
+//!
+//! Every request any of these tests sends goes to loopback: an endpoint with any other address or a name other
+//! than `localhost` exists only where nothing is published to it.
 
 mod common;
 
@@ -53,16 +57,93 @@ async fn a_name_resolving_to_loopback_is_refused_until_its_range_is_whitelisted(
     let app = whitelisted.create_app("Acme").await;
     whitelisted.create_endpoint(&app, &url, json!({})).await;
     // Another loopback address stays refused: the whitelist allows exactly its range.
-    let (outside, _) = whitelisted
-        .create_endpoint(&app, &format!("http://127.0.0.2:{}/webhook", receiver.addr.port()), json!({}))
-        .await;
+    let outside = format!("http://127.0.0.2:{}/webhook", receiver.addr.port());
+    let (status, body) = whitelisted.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": outside })).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["detail"][0]["msg"].as_str().unwrap_or_default().contains("127.0.0.2"), "{body}");
     whitelisted.publish(&app, "a", json!({})).await;
     receiver.wait_for(1, WAIT).await;
-    let attempt = first_attempt(&whitelisted, &app, &outside).await;
-    assert!(attempt["response"].as_str().unwrap_or_default().contains("127.0.0.2"), "{attempt}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.count(), 1);
     whitelisted.stop().await;
+}
+
+/// The URLs of issue 15's findings 6 and 12, and the cloud metadata address: refused when the endpoint is
+/// created, replaced or patched, so they never reach the queue. Nothing is published: no request is sent.
+#[tokio::test]
+async fn endpoint_urls_with_a_refused_ip_address_get_422() {
+    let strict = TestServer::start_with(|args| args.allow_private_endpoints = Some(false)).await;
+    let app = strict.create_app("Acme").await;
+    let base = format!("/api/v1/app/{app}/endpoint/");
+    let refused = [
+        "http://[::127.0.0.1]/",
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[::ffff:127.0.0.1]:8080/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2130706433/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[fd00::1]/",
+    ];
+    for url in refused {
+        let (status, body) = strict.post(&base, json!({ "url": url })).await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "url"]), "{url}: {body}");
+        let msg = body["detail"][0]["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains("HOOKRELAY_WHITELIST_SUBNETS"), "{url}: {msg}");
+    }
+    // Finding 12: URLs no client can send to.
+    for url in ["http://ex%zzample.com/", "http://%/", "http://[1:2]/"] {
+        let (status, body) = strict.post(&base, json!({ "url": url })).await;
+        assert_eq!((status, &body["detail"][0]["loc"]), (422, &json!(["body", "url"])), "{url}: {body}");
+    }
+    // A name is judged when it is resolved, at delivery; this one is never delivered to.
+    let (endpoint, _) = strict.create_endpoint(&app, "https://hooks.example/in", json!({})).await;
+    let one = format!("{base}{endpoint}/");
+    for url in refused {
+        let (status, body) = strict.request(reqwest::Method::PATCH, &one, Some(json!({ "url": url }))).await;
+        assert_eq!(status, 422, "PATCH {url}: {body}");
+        let (status, body) = strict.request(reqwest::Method::PUT, &one, Some(json!({ "url": url }))).await;
+        assert_eq!(status, 422, "PUT {url}: {body}");
+    }
+    assert_eq!(strict.get(&one).await.1["url"], json!("https://hooks.example/in"));
+    strict.stop().await;
+
+    // With private endpoints allowed (local development), a loopback address is an ordinary endpoint.
+    let open = TestServer::start().await;
+    let app = open.create_app("Acme").await;
+    let (status, body) = open.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": "http://[::1]:9/" })).await;
+    assert_eq!(status, 201, "{body}");
+    // Stored and returned as sent (Svix-compatible), not in the parser's normal form.
+    let (status, body) =
+        open.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": "HTTP://127.0.0.1:80/Hook" })).await;
+    assert_eq!((status, &body["url"]), (201, &json!("HTTP://127.0.0.1:80/Hook")), "{body}");
+    open.stop().await;
+}
+
+/// An endpoint stored while private addresses were allowed is refused at delivery once they are not: the
+/// dispatcher checks IP-literal hosts before every request, not only the API at create.
+#[tokio::test]
+async fn an_ip_literal_stored_before_the_policy_changed_is_refused_at_delivery() {
+    let receiver = Receiver::ok().await;
+    let mut before = TestServer::start().await;
+    let app = before.create_app("Acme").await;
+    let (endpoint, _) = before.create_endpoint(&app, &receiver.url(), json!({})).await;
+    before.server.take().expect("running").stop().await.expect("clean stop");
+
+    let data_dir = before.data_dir.path().to_owned();
+    let strict = TestServer::start_with(|args| {
+        args.data_dir = Some(data_dir);
+        args.allow_private_endpoints = Some(false);
+    })
+    .await;
+    strict.publish(&app, "a", json!({})).await;
+    let attempt = first_attempt(&strict, &app, &endpoint).await;
+    assert_eq!(attempt["responseStatusCode"], json!(0), "{attempt}");
+    let reason = attempt["response"].as_str().unwrap_or_default();
+    assert!(reason.contains("127.0.0.1") && reason.contains("HOOKRELAY_WHITELIST_SUBNETS"), "{reason}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 0);
+    strict.stop().await;
 }
 
 #[tokio::test]
@@ -111,8 +192,11 @@ async fn https_only_refuses_http_endpoints_at_the_api_and_at_delivery() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
+    // An https:// URL is accepted. It belongs to another application, which is never published to: a name
+    // would be looked up through the machine's resolver, and tests send nothing beyond loopback.
+    let unused = server.create_app("Unused").await;
     let (status, body) =
-        server.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": "https://example.com/hook" })).await;
+        server.post(&format!("/api/v1/app/{unused}/endpoint/"), json!({ "url": "https://example.com/hook" })).await;
     assert_eq!(status, 201, "{body}");
 
     server.publish(&app, "a", json!({})).await;
@@ -211,16 +295,15 @@ async fn deliveries_go_through_the_egress_proxy() {
     .await;
     let app = server.create_app("Acme").await;
     // The proxy resolves names, so hookrelay leaves `localhost` to it (the proxy must filter); an IP literal is
-    // still checked here before anything is sent.
+    // still checked here, when the endpoint is created.
     let by_name = format!("http://localhost:{}/webhook", receiver.addr.port());
     server.create_endpoint(&app, &by_name, json!({})).await;
-    let (literal, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let (status, body) = server.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": receiver.url() })).await;
+    assert_eq!(status, 422, "{body}");
     server.publish(&app, "a", json!({ "via": "proxy" })).await;
     let got = receiver.wait_for(1, WAIT).await;
     assert_eq!(got[0].json(), json!({ "via": "proxy" }));
     assert_eq!(forwarded.load(Ordering::SeqCst), 1, "the delivery did not go through the proxy");
-    let attempt = first_attempt(&server, &app, &literal).await;
-    assert!(attempt["response"].as_str().unwrap_or_default().contains("HOOKRELAY_WHITELIST_SUBNETS"), "{attempt}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.count(), 1);
     server.stop().await;

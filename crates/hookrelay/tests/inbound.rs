@@ -325,3 +325,24 @@ async fn source_configuration_is_validated_and_managed() {
     assert_eq!(response.status(), 401);
     server.stop().await;
 }
+
+/// Inbound bodies have the same depth limit as the API's (issue 15, finding 9): a signed body nested 128 levels
+/// deep is published, one level more is refused (and recorded as a rejection).
+#[tokio::test]
+async fn inbound_bodies_nested_beyond_the_limit_are_refused() {
+    let server = TestServer::start().await;
+    let (_, created) =
+        source(&server, json!({"name": "Deep", "provider": "hmac-sha256", "secret": "s3cret", "uid": "deep"})).await;
+    assert_eq!(created["uid"], "deep");
+    let provider = Provider::from_name("hmac-sha256").expect("generic provider");
+    for (levels, expected) in [(128, 200), (129, 400)] {
+        let body = format!(r#"{{"a": {}{}}}"#, "[".repeat(levels - 1), "]".repeat(levels - 1));
+        let headers = provider.sign(body.as_bytes(), "s3cret", now_secs(), "");
+        let (status, answer) = ingest(&server, "/ingest/deep", &headers, body.as_bytes()).await;
+        assert_eq!(status, expected, "{levels} levels: {answer}");
+        if expected == 400 {
+            assert_eq!(answer["code"], "body_too_deep", "{answer}");
+        }
+    }
+    server.stop().await;
+}

@@ -162,6 +162,10 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         ingest,
         https_only: config.https_only,
         max_endpoints_per_app: config.max_endpoints_per_app,
+        address_policy: hookrelay_engine::egress::address_policy(
+            config.allow_private_endpoints,
+            &config.whitelist_subnets,
+        ),
         tasks: tasks.clone(),
         events,
         on_endpoint_changed: dispatcher.endpoint_reset_hook(),
