@@ -523,20 +523,9 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         _ => (None, None),
     };
     Ok(ScenarioReport {
-        name: plan.name,
-        title: plan.title,
-        concurrency: plan.load.workers,
-        endpoints: plan.endpoints,
-        published: load.accepted,
-        publish_errors: load.errors,
-        publish_secs: load.elapsed.as_secs_f64(),
-        accepted_per_sec: load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9),
-        api_p50_ms: ms(&load.latency, 0.5),
-        api_p99_ms: ms(&load.latency, 0.99),
         expected_deliveries: expected,
         delivered: receipts.unique,
         duplicates: receipts.duplicates,
-        requests_held: None,
         delivered_when_publishing_stopped: delivered_when_publishing_stopped.filter(|_| expected > 0),
         deliveries_per_sec,
         drain_secs,
@@ -544,11 +533,46 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         receipt_p99_ms: ms(&receipts.latency, 0.99),
         health_while_queueing,
         health_at_backlog,
-        server: figures(server_start, server_end),
-        load_and_receiver: figures(bench_start, bench_end),
-        reference: None,
-        fraction_of_reference: None,
+        ..ScenarioReport::published(plan, &load, figures(server_start, server_end), figures(bench_start, bench_end))
     })
+}
+
+impl ScenarioReport {
+    /// What publishing `load` under `plan` measured, with no delivery figures yet.
+    fn published(
+        plan: &Plan,
+        load: &load::LoadResult,
+        server: Option<ProcFigures>,
+        load_and_receiver: Option<ProcFigures>,
+    ) -> Self {
+        Self {
+            name: plan.name,
+            title: plan.title,
+            concurrency: plan.load.workers,
+            endpoints: plan.endpoints,
+            published: load.accepted,
+            publish_errors: load.errors,
+            publish_secs: load.elapsed.as_secs_f64(),
+            accepted_per_sec: load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9),
+            api_p50_ms: ms(&load.latency, 0.5),
+            api_p99_ms: ms(&load.latency, 0.99),
+            expected_deliveries: load.accepted * plan.endpoints as u64,
+            delivered: 0,
+            duplicates: 0,
+            requests_held: None,
+            delivered_when_publishing_stopped: None,
+            deliveries_per_sec: None,
+            drain_secs: None,
+            receipt_p50_ms: None,
+            receipt_p99_ms: None,
+            health_while_queueing: None,
+            health_at_backlog: None,
+            server,
+            load_and_receiver,
+            reference: None,
+            fraction_of_reference: None,
+        }
+    }
 }
 
 /// A few failed publishes are a figure (reported); failing more than one in ten means the run is broken.

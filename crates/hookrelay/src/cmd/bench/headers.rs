@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
 use super::target::{Server, proc_stats, reset_own_peak_rss};
-use super::{Ctx, Plan, ScenarioReport, check_publishes, figures, load, ms};
+use super::{Ctx, Plan, ScenarioReport, check_publishes, figures, load};
 
 /// `MAX_HEADERS` custom headers whose names and values total exactly `MAX_HEADERS_BYTES`.
 pub fn headers_at_limit() -> Value {
@@ -101,31 +101,8 @@ pub(super) async fn measure_held(
     let bench_end = proc_stats(None);
     hole.stop();
     Ok(ScenarioReport {
-        name: plan.name,
-        title: plan.title,
-        concurrency: plan.load.workers,
-        endpoints: plan.endpoints,
-        published: load.accepted,
-        publish_errors: load.errors,
-        publish_secs: load.elapsed.as_secs_f64(),
-        accepted_per_sec: load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9),
-        api_p50_ms: ms(&load.latency, 0.5),
-        api_p99_ms: ms(&load.latency, 0.99),
-        expected_deliveries: load.accepted * plan.endpoints as u64,
-        delivered: 0,
-        duplicates: 0,
         requests_held: Some(requests_held),
-        health_while_queueing: None,
-        health_at_backlog: None,
-        delivered_when_publishing_stopped: None,
-        deliveries_per_sec: None,
-        drain_secs: None,
-        receipt_p50_ms: None,
-        receipt_p99_ms: None,
-        server: figures(server_start, server_end),
-        load_and_receiver: figures(bench_start, bench_end),
-        reference: None,
-        fraction_of_reference: None,
+        ..ScenarioReport::published(plan, &load, figures(server_start, server_end), figures(bench_start, bench_end))
     })
 }
 
