@@ -151,7 +151,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     tasks.resume_interrupted().await.context("cannot resume interrupted background tasks")?;
     // Rejected ingest requests are counted in memory and written every few seconds, on the API's runtime.
     let ingest = Arc::new(hookrelay_api::ingest::IngestState::new(store.clone()));
-    let rejections = ingest.rejections.spawn_flusher();
+    let rejection_log = ingest.rejections.clone();
     let app = router(ApiState {
         store,
         admin_token: admin_token.clone(),
@@ -176,6 +176,8 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     });
     let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Started once nothing can fail any more, so a failed start leaves no flusher behind.
+    let rejections = rejection_log.spawn_flusher();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         crate::listener::serve(listener, app, limits, async move {
