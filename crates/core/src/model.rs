@@ -488,7 +488,7 @@ impl InboundStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboundRejections {
     pub source_id: SourceId,
-    /// Why they were refused (`signature_mismatch`, `rate_limited`, …).
+    /// Why they were refused (`signature_mismatch`, `rate_limit_exceeded`, …).
     pub reason: String,
     /// The start of their minute ([`minute_of`]).
     pub minute: UnixMillis,
