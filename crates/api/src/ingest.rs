@@ -104,8 +104,8 @@ fn reject(
         let signature_header = options.get("signatureHeader").and_then(serde_json::Value::as_str);
         sample(&refusal.detail, headers, signature_header, body_bytes)
     });
-    // One line per source, reason and minute at `warn`, so that a flood does not flood the log; every one at
-    // `debug`.
+    // At `warn` only the first of its source and reason since the counts were last written (one line every few
+    // seconds at most), so that a flood does not flood the log; every one at `debug`.
     if first {
         tracing::warn!(source = %source.id, provider = source.provider.name(), reason = refusal.reason,
             status = refusal.status.as_u16(), "inbound request rejected");
