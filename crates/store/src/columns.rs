@@ -544,9 +544,6 @@ pub fn inbound_event_from(row: &impl ColumnRead) -> ColumnResult<InboundEvent> {
     })
 }
 
-/// Counted under this reason when a rejection was recorded without one.
-pub const UNKNOWN_REASON: &str = "unknown";
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -264,27 +264,24 @@ pub fn inbound_counts(
     }
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT status, reason, COUNT(*) FROM inbound_events{} GROUP BY status, reason",
+            "SELECT status, COUNT(*) FROM inbound_events{} GROUP BY status",
             filters.where_clause()
         ))
         .map_err(sql_error)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(filters.params), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, i64>(2)?))
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })
         .map_err(sql_error)?;
     let mut counts = rejection_counts(conn, source_id, since)?;
     for row in rows {
-        let (status, reason, count) = row.map_err(sql_error)?;
+        let (status, count) = row.map_err(sql_error)?;
         let count = count.max(0) as u64;
+        // Rejected requests are counted in `inbound_rejections` (read above), never stored as events.
         match InboundStatus::from_name(&status) {
             Some(InboundStatus::Verified) => counts.verified += count,
             Some(InboundStatus::Duplicate) => counts.duplicates += count,
-            Some(InboundStatus::Rejected) => {
-                let reason = reason.unwrap_or_else(|| UNKNOWN_REASON.to_owned());
-                *counts.rejected_by_reason.entry(reason).or_default() += count;
-            }
-            None => return Err(StoreError::Internal(format!("unknown inbound status {status}"))),
+            _ => return Err(StoreError::Internal(format!("unexpected inbound event status {status}"))),
         }
     }
     Ok(counts)
