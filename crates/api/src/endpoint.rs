@@ -22,7 +22,9 @@ use crate::app::{find_app, uid_for_upsert};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson, QueryParams};
 use crate::idempotency::CarriesSecret;
-use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, EndpointPath, NotFound, PageParams};
+use crate::openapi::{
+    AdminBodyErrors, AdminErrors, AppPath, Conflict, EndpointPath, NotFound, NotReplayable, PageParams,
+};
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
@@ -773,7 +775,12 @@ async fn read_secret(
     tag = "Endpoint",
     params(EndpointPath),
     request_body = Option<RotateIn>,
-    responses((status = 200, description = "The new signing secret.", body = SecretOut), (status = 404, response = NotFound), AdminBodyErrors),
+    responses(
+        (status = 200, description = "The new signing secret.", body = SecretOut),
+        (status = 404, response = NotFound),
+        (status = 409, response = NotReplayable),
+        AdminBodyErrors,
+    ),
 )]
 async fn rotate_secret(
     State(state): State<ApiState>,

@@ -105,6 +105,8 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
             Forbidden,
             NotFound,
             Conflict,
+            NotReplayable,
+            ConflictOrNotReplayable,
             PayloadTooLarge,
             Invalid,
             TooManyRequests,
@@ -276,6 +278,11 @@ error_responses! {
         or a read-only token writing (`insufficient_access`).";
     NotFound: "HttpErrorOut", "The resource does not exist (`not_found`).";
     Conflict: "HttpErrorOut", "A uniqueness rule would be broken: uid, event type name or eventId (`conflict`).";
+    NotReplayable: "HttpErrorOut", "A request with this idempotency key already succeeded, and its answer held a \
+        token or secret, which a server without an encryption key does not store: send it again with a new key \
+        (`idempotency_not_replayable`).";
+    ConflictOrNotReplayable: "HttpErrorOut", "The name is taken (`conflict`), or a request with this idempotency \
+        key already succeeded and its token is not stored without an encryption key (`idempotency_not_replayable`).";
     PayloadTooLarge: "HttpErrorOut", "The body is larger than the server accepts (`payload_too_large`).";
     Invalid: "HTTPValidationError", "The input is not acceptable; `loc` names the offending field.";
     Unavailable: "HttpErrorOut", "The database is unreachable right now; retry later (`service_unavailable`).";

@@ -20,7 +20,7 @@ use crate::auth::Authenticator;
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::CarriesSecret;
-use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, NotFound};
+use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, ConflictOrNotReplayable, NotFound, NotReplayable};
 use crate::pagination::ListOut;
 use crate::time::Rfc3339;
 use crate::{ApiState, Routes};
@@ -77,6 +77,7 @@ struct AppPortalAccessOut {
     responses(
         (status = 200, description = "A token for this application, shown only here.", body = AppPortalAccessOut),
         (status = 404, response = NotFound),
+        (status = 409, response = NotReplayable),
         AdminBodyErrors,
     ),
 )]
@@ -159,7 +160,7 @@ struct CreatedAdminTokenOut {
     request_body = AdminTokenIn,
     responses(
         (status = 201, description = "Created; the token is shown only here.", body = CreatedAdminTokenOut),
-        (status = 409, response = Conflict),
+        (status = 409, response = ConflictOrNotReplayable),
         AdminBodyErrors,
     ),
 )]
