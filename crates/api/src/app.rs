@@ -140,7 +140,7 @@ impl AppIn {
 
 /// Finds an application by id or uid, or answers 404.
 pub async fn find_app(state: &ApiState, id_or_uid: &str) -> Result<Application, ApiError> {
-    state.store.get_app(id_or_uid).await.or_not_found("application", id_or_uid)
+    state.store.catalog.get_app(id_or_uid).await.or_not_found("application", id_or_uid)
 }
 
 /// Finds an application by id or uid; when it does not exist and `create` is given (Svix's
@@ -153,7 +153,7 @@ pub async fn find_or_create_app(
     let Some(input) = create else {
         return find_app(state, id_or_uid).await;
     };
-    match state.store.get_app(id_or_uid).await {
+    match state.store.catalog.get_app(id_or_uid).await {
         Ok(app) => return Ok(app),
         Err(StoreError::NotFound) => {}
         Err(err) => return Err(err.into()),
@@ -162,7 +162,7 @@ pub async fn find_or_create_app(
     let path_uid = uid_for_upsert("application", id_or_uid, "app_id")?;
     let mut app = input.into_new_app();
     app.uid = app.uid.or(Some(path_uid));
-    match state.store.create_app(&app).await {
+    match state.store.catalog.create_app(&app).await {
         Ok(()) => Ok(app),
         // Another request created it first: use that one.
         Err(StoreError::Conflict(_)) => find_app(state, id_or_uid).await,
@@ -190,7 +190,7 @@ pub fn uid_for_upsert(what: &str, reference: &str, param: &str) -> Result<String
 )]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<AppOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
-    let page = state.store.list_apps(&request).await?;
+    let page = state.store.catalog.list_apps(&request).await?;
     Ok(Json(ListOut::from_page(page, &request, |app| app.id.to_string(), |app| Ok(app.into()))?))
 }
 
@@ -217,7 +217,7 @@ async fn create(
     input.validate()?;
     let get_if_exists = query.bool("get_if_exists")?.unwrap_or(false);
     if get_if_exists && let Some(uid) = &input.uid {
-        match state.store.get_app(uid).await {
+        match state.store.catalog.get_app(uid).await {
             Ok(existing) => return Ok((StatusCode::OK, Json(existing.into()))),
             Err(StoreError::NotFound) => {}
             Err(err) => return Err(err.into()),
@@ -225,7 +225,7 @@ async fn create(
     }
     let uid = input.uid.clone();
     let app = input.into_new_app();
-    match state.store.create_app(&app).await {
+    match state.store.catalog.create_app(&app).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(app.into()))),
         // Another request created the same uid between our read and our write: that one is "the existing".
         Err(StoreError::Conflict(detail)) => match uid.filter(|_| get_if_exists) {
@@ -270,7 +270,7 @@ async fn upsert(
     ApiJson(input): ApiJson<AppIn>,
 ) -> Result<(StatusCode, Json<AppOut>), ApiError> {
     input.validate()?;
-    match state.store.get_app(&app_id).await {
+    match state.store.catalog.get_app(&app_id).await {
         Ok(mut app) => {
             // A body without a uid keeps the uid the path addressed it by, so an upsert by uid stays
             // addressable by that uid.
@@ -280,7 +280,7 @@ async fn upsert(
             app.rate_limit = input.throttle_rate;
             app.metadata = input.metadata.unwrap_or_default();
             app.updated_at = now_ms();
-            state.store.update_app(&app).await.or_not_found("application", &app_id)?;
+            state.store.catalog.update_app(&app).await.or_not_found("application", &app_id)?;
             state.app_ids.forget_all();
             Ok((StatusCode::OK, Json(app.into())))
         }
@@ -288,7 +288,7 @@ async fn upsert(
             let path_uid = uid_for_upsert("application", &app_id, "app_id")?;
             let mut app = input.into_new_app();
             app.uid = app.uid.or(Some(path_uid));
-            state.store.create_app(&app).await?;
+            state.store.catalog.create_app(&app).await?;
             Ok((StatusCode::CREATED, Json(app.into())))
         }
         Err(err) => Err(err.into()),
@@ -332,7 +332,7 @@ async fn patch(
     input.throttle_rate.apply_to_option(&mut app.rate_limit);
     input.metadata.apply_or(&mut app.metadata, Metadata::new());
     app.updated_at = now_ms();
-    state.store.update_app(&app).await.or_not_found("application", &app_id)?;
+    state.store.catalog.update_app(&app).await.or_not_found("application", &app_id)?;
     state.app_ids.forget_all();
     Ok(Json(app.into()))
 }
@@ -347,7 +347,7 @@ async fn patch(
 )]
 async fn delete(State(state): State<ApiState>, ApiPath(app_id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let app = find_app(&state, &app_id).await?;
-    state.store.delete_app(&app.id).await.or_not_found("application", &app_id)?;
+    state.store.catalog.delete_app(&app.id).await.or_not_found("application", &app_id)?;
     state.app_ids.forget_all();
     Ok(StatusCode::NO_CONTENT)
 }

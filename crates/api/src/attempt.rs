@@ -185,7 +185,7 @@ async fn list_by_app(
     if let Some(endpoint_ref) = query.get("endpoint_id") {
         filter.endpoint_id = Some(find_endpoint(&state, &app.id, endpoint_ref).await?.id);
     }
-    let page = state.store.list_attempts_for_app(&app.id, &filter, &request).await?;
+    let page = state.store.messages.list_attempts_for_app(&app.id, &filter, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
 }
 
@@ -210,7 +210,7 @@ async fn list_by_endpoint(
     let filter = attempt_filter(&query)?;
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    let page = state.store.list_attempts_for_endpoint(&ep.id, &filter, &request).await?;
+    let page = state.store.messages.list_attempts_for_endpoint(&ep.id, &filter, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
 }
 
@@ -243,7 +243,7 @@ async fn list_by_message(
     if let Some(endpoint_ref) = query.get("endpoint_id") {
         filter.endpoint_id = Some(find_endpoint(&state, &app.id, endpoint_ref).await?.id);
     }
-    let page = state.store.list_attempts_for_message(&msg.id, &filter, &request).await?;
+    let page = state.store.messages.list_attempts_for_message(&msg.id, &filter, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
 }
 
@@ -261,7 +261,7 @@ async fn read(
 ) -> Result<Json<AttemptOut>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let msg = find_message(&state, &app.id, &msg_id).await?;
-    let attempt = state.store.get_attempt(&msg.id, &attempt_id).await.or_not_found("attempt", &attempt_id)?;
+    let attempt = state.store.messages.get_attempt(&msg.id, &attempt_id).await.or_not_found("attempt", &attempt_id)?;
     Ok(Json(attempt.into()))
 }
 
@@ -285,7 +285,7 @@ async fn list_destinations(
     let request = page_request(&query, Order::Ascending)?;
     let app = find_app(&state, &app_id).await?;
     let msg = find_message(&state, &app.id, &msg_id).await?;
-    let page = state.store.list_message_deliveries(&msg.id, &request).await?;
+    let page = state.store.messages.list_message_deliveries(&msg.id, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |(ep, _)| ep.id.to_string(), |pair| Ok(pair.into()))?))
 }
 
@@ -309,7 +309,7 @@ async fn resend(
     let app = find_app(&state, &app_id).await?;
     let msg = find_message(&state, &app.id, &msg_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    state.store.resend(&msg.id, &ep.id).await.or_not_found("message or endpoint", &msg_id)?;
+    state.store.messages.resend(&msg.id, &ep.id).await.or_not_found("message or endpoint", &msg_id)?;
     state.on_new_work.notify_one();
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }

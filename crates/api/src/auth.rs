@@ -89,7 +89,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// revoke can drop the token from the cache at once.
 pub struct Authenticator {
     bootstrap: AdminToken,
-    store: Arc<dyn Store>,
+    store: Store,
     /// Application ids by path reference (shared with publishing), so an application token naming its
     /// application by uid does not cost a database read per request.
     app_ids: Arc<AppIds>,
@@ -99,7 +99,7 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(bootstrap_token: &str, store: Arc<dyn Store>, app_ids: Arc<AppIds>, settings: AuthSettings) -> Self {
+    pub fn new(bootstrap_token: &str, store: Store, app_ids: Arc<AppIds>, settings: AuthSettings) -> Self {
         Self {
             bootstrap: AdminToken::new(bootstrap_token),
             store,
@@ -118,7 +118,7 @@ impl Authenticator {
         let token = match self.cache.get(digest) {
             Some(token) => token,
             None => {
-                let found = self.store.find_token(digest).await?.ok_or(ApiError::Unauthorized)?;
+                let found = self.store.credentials.find_token(digest).await?.ok_or(ApiError::Unauthorized)?;
                 // The store found it by digest; comparing again in constant time keeps the final decision free
                 // of the database's (index lookup) timing.
                 if !bool::from(found.digest.ct_eq(digest)) {
@@ -167,7 +167,7 @@ impl Authenticator {
             if reference != app_id.as_str() {
                 let named = match self.app_ids.get(reference) {
                     Some(id) => id,
-                    None => match self.store.get_app(reference).await {
+                    None => match self.store.catalog.get_app(reference).await {
                         Ok(app) => {
                             self.app_ids.put(reference, &app.id);
                             app.id

@@ -135,8 +135,8 @@ async fn start(
     let app = find_app(state, app_id).await?;
     let endpoint = find_endpoint(state, &app.id, endpoint_id).await?;
     let total = match kind {
-        TaskKind::Recover => state.store.count_failed_deliveries(&endpoint.id, window).await,
-        TaskKind::ReplayMissing => state.store.count_messages(&app.id, window).await,
+        TaskKind::Recover => state.store.recovery.count_failed_deliveries(&endpoint.id, window).await,
+        TaskKind::ReplayMissing => state.store.recovery.count_messages(&app.id, window).await,
     }?;
     let task = BackgroundTask {
         id: TaskId::at(now),
@@ -150,7 +150,7 @@ async fn start(
         created_at: now,
         updated_at: now,
     };
-    state.store.create_background_task(&task).await?;
+    state.store.recovery.create_background_task(&task).await?;
     let out = TaskStartedOut {
         id: task.id.to_string(),
         status: task.status.name(),
@@ -243,7 +243,7 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
     let Some(filter) = task_filter(&query)? else {
         return Ok(Json(ListOut { data: Vec::new(), iterator: None, prev_iterator: None, done: true }));
     };
-    let page = state.store.list_background_tasks(&filter, &request).await?;
+    let page = state.store.recovery.list_background_tasks(&filter, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |task| task.id.to_string(), |task| Ok(task.into()))?))
 }
 
@@ -259,7 +259,7 @@ async fn read(
     State(state): State<ApiState>,
     ApiPath(task_id): ApiPath<String>,
 ) -> Result<Json<BackgroundTaskOut>, ApiError> {
-    let task = state.store.get_background_task(&task_id).await.or_not_found("background task", &task_id)?;
+    let task = state.store.recovery.get_background_task(&task_id).await.or_not_found("background task", &task_id)?;
     Ok(Json(task.into()))
 }
 

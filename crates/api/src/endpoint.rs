@@ -252,7 +252,7 @@ struct StatsOut {
 
 /// Finds an endpoint of the application by id or uid, or answers 404.
 pub async fn find_endpoint(state: &ApiState, app_id: &AppId, id_or_uid: &str) -> Result<Endpoint, ApiError> {
-    state.store.get_endpoint(app_id, id_or_uid).await.or_not_found("endpoint", id_or_uid)
+    state.store.catalog.get_endpoint(app_id, id_or_uid).await.or_not_found("endpoint", id_or_uid)
 }
 
 /// Checks the event-type filter: at least one name when given, each well-formed and known to the store.
@@ -271,7 +271,7 @@ async fn check_event_types(state: &ApiState, names: Vec<String>) -> Result<Vec<S
             unique.push(name);
         }
     }
-    let unknown = state.store.unknown_event_types(&unique).await?;
+    let unknown = state.store.catalog.unknown_event_types(&unique).await?;
     if !unknown.is_empty() {
         return Err(field(format!(
             "unknown event type(s): {}; create them first with POST /api/v1/event-type",
@@ -483,7 +483,7 @@ impl EndpointIn {
 /// not in the same transaction: a few creates racing each other may pass the limit by as many as race, which
 /// still bounds what one application holds (and needs no lock on the application).
 async fn check_room_for_endpoint(state: &ApiState, app_id: &AppId) -> Result<(), ApiError> {
-    let existing = state.store.count_endpoints(app_id).await?;
+    let existing = state.store.catalog.count_endpoints(app_id).await?;
     check_endpoint_count(existing, state.max_endpoints_per_app).map_err(|msg| ApiError::body(&[], msg))
 }
 
@@ -515,7 +515,7 @@ async fn list(
 ) -> Result<Json<ListOut<EndpointOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
     let app = find_app(&state, &app_id).await?;
-    let page = state.store.list_endpoints(&app.id, &request).await?;
+    let page = state.store.catalog.list_endpoints(&app.id, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |ep| ep.id.to_string(), |ep| Ok(ep.into()))?))
 }
 
@@ -542,7 +542,7 @@ async fn create(
     input.validate(&state).await?;
     check_room_for_endpoint(&state, &app.id).await?;
     let endpoint = input.into_endpoint(app.id.clone())?;
-    state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
+    state.store.catalog.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
     state.events.emit(OperationalEvent::EndpointCreated(endpoint_ref(&app, &endpoint)));
     Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
@@ -587,7 +587,9 @@ async fn read(
     let app = find_app(&state, &app_id).await?;
     let endpoint = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let blocked_by = match endpoint.ordering {
-        DeliveryOrder::Fifo => state.store.oldest_open_delivery(&endpoint.id).await?.filter(|head| head.attempts > 0),
+        DeliveryOrder::Fifo => {
+            state.store.messages.oldest_open_delivery(&endpoint.id).await?.filter(|head| head.attempts > 0)
+        }
         DeliveryOrder::Unordered => None,
     };
     let mut out = EndpointOut::from(endpoint);
@@ -623,7 +625,7 @@ async fn upsert(
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = find_app(&state, &app_id).await?;
     input.validate(&state).await?;
-    match state.store.get_endpoint(&app.id, &endpoint_id).await {
+    match state.store.catalog.get_endpoint(&app.id, &endpoint_id).await {
         Ok(mut ep) => {
             let was_disabled = ep.disabled;
             if let Some(text) = &input.secret
@@ -650,7 +652,7 @@ async fn upsert(
                 ep.headers = header_set(headers)?;
             }
             ep.updated_at = now_ms();
-            state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+            state.store.catalog.update_endpoint(&ep).await.map_err(uid_conflict)?;
             emit_updated(&state, &app, was_disabled, &ep);
             Ok((StatusCode::OK, Json(ep.into())))
         }
@@ -659,7 +661,7 @@ async fn upsert(
             check_room_for_endpoint(&state, &app.id).await?;
             let mut endpoint = input.into_endpoint(app.id.clone())?;
             endpoint.uid = endpoint.uid.or(Some(path_uid));
-            state.store.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
+            state.store.catalog.create_endpoint(&endpoint).await.map_err(uid_conflict)?;
             state.events.emit(OperationalEvent::EndpointCreated(endpoint_ref(&app, &endpoint)));
             Ok((StatusCode::CREATED, Json(endpoint.into())))
         }
@@ -725,7 +727,7 @@ async fn patch(
         Patch::Set(name) => ep.ordering = parse_ordering(Some(&name))?,
     }
     ep.updated_at = now_ms();
-    state.store.update_endpoint(&ep).await.map_err(uid_conflict)?;
+    state.store.catalog.update_endpoint(&ep).await.map_err(uid_conflict)?;
     emit_updated(&state, &app, was_disabled, &ep);
     Ok(Json(ep.into()))
 }
@@ -744,7 +746,7 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    state.store.delete_endpoint(&app.id, &ep.id).await.or_not_found("endpoint", &endpoint_id)?;
+    state.store.catalog.delete_endpoint(&app.id, &ep.id).await.or_not_found("endpoint", &endpoint_id)?;
     state.events.emit(OperationalEvent::EndpointDeleted(endpoint_ref(&app, &ep)));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -804,7 +806,7 @@ async fn rotate_secret(
     let now = now_ms();
     ep.secrets.rotate(new_secret, now, grace_secs as i64 * 1000);
     ep.updated_at = now;
-    state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    state.store.catalog.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
     Ok((Extension(CarriesSecret), Json(SecretOut { key: ep.secrets.current.to_whsec() })))
 }
 
@@ -844,7 +846,7 @@ async fn replace_headers(
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     ep.headers = headers;
     ep.updated_at = now_ms();
-    state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    state.store.catalog.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
     emit_updated(&state, &app, ep.disabled, &ep);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -867,7 +869,7 @@ async fn patch_headers(
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     ep.headers = merge_headers(std::mem::take(&mut ep.headers), input)?;
     ep.updated_at = now_ms();
-    state.store.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
+    state.store.catalog.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
     emit_updated(&state, &app, ep.disabled, &ep);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -886,7 +888,7 @@ async fn stats(
 ) -> Result<Json<StatsOut>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    let counts = state.store.endpoint_delivery_counts(&ep.id).await.or_not_found("endpoint", &endpoint_id)?;
+    let counts = state.store.messages.endpoint_delivery_counts(&ep.id).await.or_not_found("endpoint", &endpoint_id)?;
     Ok(Json(StatsOut {
         success: counts.success,
         pending: counts.pending,

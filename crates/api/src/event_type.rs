@@ -163,7 +163,7 @@ impl EventTypeIn {
 }
 
 async fn find_event_type(state: &ApiState, name: &str) -> Result<EventType, ApiError> {
-    state.store.get_event_type(name).await.or_not_found("event type", name)
+    state.store.catalog.get_event_type(name).await.or_not_found("event type", name)
 }
 
 #[utoipa::path(
@@ -182,7 +182,7 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<
     let request = page_request(&query, Order::Ascending)?;
     let include_archived = query.bool("include_archived")?.unwrap_or(false);
     let with_content = query.bool("with_content")?.unwrap_or(true);
-    let page = state.store.list_event_types(&request, include_archived).await?;
+    let page = state.store.catalog.list_event_types(&request, include_archived).await?;
     let out = ListOut::from_page(page, &request, |et| et.name.clone(), |et| Ok(EventTypeOut::new(et, with_content)))?;
     Ok(Json(out))
 }
@@ -208,7 +208,7 @@ async fn create(
     };
     check_event_type_name(&name).map_err(|msg| ApiError::body(&["name"], msg))?;
     let event_type = input.into_event_type(name)?;
-    match state.store.create_event_type(&event_type).await {
+    match state.store.catalog.create_event_type(&event_type).await {
         Ok(()) => Ok((StatusCode::CREATED, Json(event_type.into()))),
         Err(StoreError::Conflict(_)) => Err(ApiError::Conflict(format!(
             "an event type named `{}` already exists; use PUT /api/v1/event-type/{} to update it",
@@ -255,14 +255,14 @@ async fn upsert(
         return Err(ApiError::body(&["name"], "the name in the body must match the name in the path (or be left out)"));
     }
     let replacement = input.into_event_type(name.clone())?;
-    match state.store.get_event_type(&name).await {
+    match state.store.catalog.get_event_type(&name).await {
         Ok(existing) => {
             let event_type = EventType { created_at: existing.created_at, ..replacement };
-            state.store.update_event_type(&event_type).await.or_not_found("event type", &name)?;
+            state.store.catalog.update_event_type(&event_type).await.or_not_found("event type", &name)?;
             Ok((StatusCode::OK, Json(event_type.into())))
         }
         Err(StoreError::NotFound) => {
-            state.store.create_event_type(&replacement).await?;
+            state.store.catalog.create_event_type(&replacement).await?;
             Ok((StatusCode::CREATED, Json(replacement.into())))
         }
         Err(err) => Err(err.into()),
@@ -303,7 +303,7 @@ async fn patch(
         Patch::Absent => {}
     }
     event_type.updated_at = now_ms();
-    state.store.update_event_type(&event_type).await.or_not_found("event type", &name)?;
+    state.store.catalog.update_event_type(&event_type).await.or_not_found("event type", &name)?;
     Ok(Json(event_type.into()))
 }
 
@@ -325,14 +325,14 @@ async fn delete(
     query: QueryParams,
 ) -> Result<StatusCode, ApiError> {
     if query.bool("expunge")?.unwrap_or(false) {
-        state.store.expunge_event_type(&name).await.or_not_found("event type", &name)?;
+        state.store.catalog.expunge_event_type(&name).await.or_not_found("event type", &name)?;
         return Ok(StatusCode::NO_CONTENT);
     }
     let mut event_type = find_event_type(&state, &name).await?;
     if !event_type.archived {
         event_type.archived = true;
         event_type.updated_at = now_ms();
-        state.store.update_event_type(&event_type).await.or_not_found("event type", &name)?;
+        state.store.catalog.update_event_type(&event_type).await.or_not_found("event type", &name)?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

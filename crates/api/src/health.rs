@@ -74,7 +74,7 @@ struct QueueOut {
     ),
 )]
 async fn health(State(state): State<ApiState>) -> Response {
-    if let Some(unwritable) = state.store.unwritable() {
+    if let Some(unwritable) = state.store.operations.unwritable() {
         let body = ErrorBody {
             code: STORE_UNWRITABLE.to_owned(),
             detail: format!(
@@ -93,7 +93,7 @@ async fn health(State(state): State<ApiState>) -> Response {
 }
 
 async fn queue(state: &ApiState) -> Result<HealthOut, ApiError> {
-    let taken = state.queue.get(&state.store).await;
+    let taken = state.queue.get(&state.store.operations).await;
     let queue = taken.stats?;
     let oldest_age_ms = queue.oldest_due_at.map_or(0, |due| now_ms().saturating_sub(due).max(0));
     Ok(HealthOut {

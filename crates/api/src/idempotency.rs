@@ -54,12 +54,12 @@ const NOT_REPLAYABLE: &str = r#"{"code":"idempotency_not_replayable","detail":"a
 /// The middleware's state: the store and the in-process locks that serialise requests with the same key.
 #[derive(Clone)]
 pub struct Idempotency {
-    store: Arc<dyn Store>,
+    store: Store,
     in_flight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Idempotency {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Store) -> Self {
         Self { store, in_flight: Arc::default() }
     }
 
@@ -127,7 +127,7 @@ pub async fn remember_responses(State(idem): State<Idempotency>, mut request: Re
     // Lock before reading: a duplicate that raced past a read would otherwise run the handler a second time.
     // The lock is in-process and uncontended in the common case, so this stays one store read per POST.
     let _guard = idem.lock(&key).await;
-    match idem.store.get_idempotent(&key).await {
+    match idem.store.messages.get_idempotent(&key).await {
         Ok(Some(remembered)) => return replay(remembered),
         Ok(None) => {}
         Err(err) => return ApiError::from(err).into_response(),
@@ -143,12 +143,12 @@ pub async fn remember_responses(State(idem): State<Idempotency>, mut request: Re
         Ok(bytes) => bytes,
         Err(err) => return ApiError::Internal(format!("buffering a response to remember it: {err}")).into_response(),
     };
-    let remembered = if parts.extensions.get::<CarriesSecret>().is_some() && !idem.store.seals_secrets() {
+    let remembered = if parts.extensions.get::<CarriesSecret>().is_some() && !idem.store.credentials.seals_secrets() {
         IdempotencyScope(key).response(StatusCode::CONFLICT, NOT_REPLAYABLE.as_bytes().to_vec(), now_ms())
     } else {
         IdempotencyScope(key).response(parts.status, bytes.to_vec(), now_ms())
     };
-    if let Err(err) = idem.store.put_idempotent(&remembered).await {
+    if let Err(err) = idem.store.messages.put_idempotent(&remembered).await {
         // The request's effect is committed; failing it now would invite a retry that repeats it. Answer
         // normally and let a retry with this key (rare) run again.
         tracing::warn!(error = %err, "could not remember a response for its idempotency key");

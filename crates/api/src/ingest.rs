@@ -21,7 +21,7 @@ use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::validate::{MAX_NAME_LEN, check_name};
 use hookrelay_core::{InboundEventId, MessageId, SourceId};
 use hookrelay_metrics::InboundResult;
-use hookrelay_store::{IngestOutcome, Store};
+use hookrelay_store::{Inbound, IngestOutcome};
 use serde_json::json;
 
 use crate::error::{ApiError, ErrorBody};
@@ -49,7 +49,7 @@ pub struct IngestState {
 }
 
 impl IngestState {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Inbound>) -> Self {
         Self { rejections: Arc::new(RejectionLog::new(store)), limits: Buckets::default() }
     }
 
@@ -194,7 +194,7 @@ async fn ingest(
 
     // Slack checks a new request URL with a signed challenge, which it expects echoed; it is not an event.
     if let Some(challenge) = slack_challenge(&source.provider, &bytes) {
-        state.store.ingest(&event, None).await?;
+        state.store.inbound.ingest(&event, None).await?;
         state.metrics.inbound_request(source_label(&source), InboundResult::Verified);
         return Ok(Json(json!({ "challenge": challenge })).into_response());
     }
@@ -208,7 +208,7 @@ async fn ingest(
         channels: None,
         created_at: received_at,
     };
-    let body = match state.store.ingest(&event, Some(&message)).await? {
+    let body = match state.store.inbound.ingest(&event, Some(&message)).await? {
         IngestOutcome::Recorded(published) => {
             state.metrics.inbound_request(source_label(&source), InboundResult::Verified);
             if let Some(published) = published {

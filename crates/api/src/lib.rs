@@ -53,7 +53,7 @@ pub use task_runner::TaskRunner;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     /// The bootstrap admin token clients present as `Authorization: Bearer <token>` (named admin tokens and
     /// application tokens are in the database).
     pub admin_token: String,

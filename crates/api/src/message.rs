@@ -136,7 +136,7 @@ fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
 
 /// Finds a message of the application by id or eventId, or answers 404.
 pub async fn find_message(state: &ApiState, app_id: &AppId, id_or_event_id: &str) -> Result<Message, ApiError> {
-    state.store.get_message(app_id, id_or_event_id).await.or_not_found("message", id_or_event_id)
+    state.store.messages.get_message(app_id, id_or_event_id).await.or_not_found("message", id_or_event_id)
 }
 
 /// POST: stores the message and its deliveries, then answers 202. The response body is built first so that,
@@ -178,7 +178,7 @@ async fn publish(
     let remembered =
         scope.map(|Extension(scope)| scope.response(StatusCode::ACCEPTED, body.clone(), message.created_at));
 
-    let published = match state.store.publish_message(&message, remembered.as_ref()).await {
+    let published = match state.store.messages.publish_message(&message, remembered.as_ref()).await {
         Ok(published) => published,
         // Deleted since it was looked up (by another process, within the cache's second).
         Err(StoreError::NotFound) => return Err(ApiError::not_found("application", &app_id_ref)),
@@ -233,7 +233,7 @@ async fn list(
         after: query.time("after")?,
     };
     let app = find_app(&state, &app_id).await?;
-    let page = state.store.list_messages(&app.id, &filter, &request).await?;
+    let page = state.store.messages.list_messages(&app.id, &filter, &request).await?;
     let out = ListOut::from_page(page, &request, |msg| msg.id.to_string(), |msg| MessageOut::new(msg, with_content))?;
     Ok(Json(out))
 }

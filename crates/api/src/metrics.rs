@@ -45,8 +45,8 @@ async fn scrape(State(state): State<ApiState>, headers: HeaderMap) -> Result<Res
     {
         return Err(ApiError::Unauthorized);
     }
-    state.metrics.set_store_writable(state.store.unwritable().is_none());
-    match state.queue.get(&state.store).await.stats {
+    state.metrics.set_store_writable(state.store.operations.unwritable().is_none());
+    match state.queue.get(&state.store.operations).await.stats {
         Ok(queue) => {
             let overdue = queue.oldest_due_at.map_or(0, |due| now_ms().saturating_sub(due).max(0));
             state.metrics.set_queue(queue.depth, Duration::from_millis(overdue as u64));

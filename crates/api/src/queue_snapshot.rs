@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hookrelay_core::time::{UnixMillis, now_ms};
-use hookrelay_store::{QueueStats, Store, StoreError};
+use hookrelay_store::{Operations, QueueStats, StoreError};
 
 /// How long a snapshot serves before the next caller starts a refresh.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -57,7 +57,7 @@ impl QueueSnapshot {
     }
 
     /// The latest count, starting a background refresh when it is due; only the first call ever waits for a count.
-    pub async fn get(self: &Arc<Self>, store: &Arc<dyn Store>) -> Taken {
+    pub async fn get(self: &Arc<Self>, store: &Arc<dyn Operations>) -> Taken {
         if let Some(latest) = self.latest() {
             if latest.taken.elapsed() >= self.due_after(&latest) && !self.refreshing.swap(true, Ordering::AcqRel) {
                 let (snapshot, store) = (self.clone(), store.clone());
@@ -94,7 +94,7 @@ impl QueueSnapshot {
     }
 }
 
-async fn count(store: &dyn Store) -> Taken {
+async fn count(store: &dyn Operations) -> Taken {
     let (at, taken) = (now_ms(), Instant::now());
     let stats = store.queue_stats().await;
     if let Err(err) = &stats {

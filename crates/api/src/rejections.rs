@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use hookrelay_core::SourceId;
 use hookrelay_core::model::{InboundRejections, minute_of};
 use hookrelay_core::time::UnixMillis;
-use hookrelay_store::Store;
+use hookrelay_store::Inbound;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -53,14 +53,14 @@ struct Pending {
 
 /// Counts of rejected requests not yet written, and the writer of them.
 pub struct RejectionLog {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Inbound>,
     pending: Mutex<Pending>,
     /// Held while a batch is on its way to the store, so that a reader who flushed first sees every count.
     flushing: tokio::sync::Mutex<()>,
 }
 
 impl RejectionLog {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Inbound>) -> Self {
         Self { store, pending: Mutex::default(), flushing: tokio::sync::Mutex::new(()) }
     }
 
@@ -270,7 +270,7 @@ mod tests {
     }
 
     /// A store in a fresh file under the temp directory, with one source; removed by the caller.
-    async fn store_with_source() -> (Arc<dyn Store>, SourceId, std::path::PathBuf) {
+    async fn store_with_source() -> (hookrelay_store::Store, SourceId, std::path::PathBuf) {
         use hookrelay_core::AppId;
         use hookrelay_core::inbound::Provider;
         use hookrelay_core::model::{Application, Source, SourceSecrets};
@@ -278,7 +278,7 @@ mod tests {
 
         let dir = std::env::temp_dir().join(format!("hookrelay-rejections-{}", SourceId::new()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("test.db")).expect("a store"));
+        let store = hookrelay_store::Store::new(SqliteStore::open(&dir.join("test.db")).expect("a store"));
         let app = Application {
             id: AppId::new(),
             uid: None,
@@ -288,7 +288,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        store.create_app(&app).await.expect("an app");
+        store.catalog.create_app(&app).await.expect("an app");
         let source = Source {
             id: SourceId::new(),
             uid: None,
@@ -301,14 +301,14 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        store.create_source(&source).await.expect("a source");
+        store.inbound.create_source(&source).await.expect("a source");
         (store, source.id, dir)
     }
 
     #[tokio::test]
     async fn rejections_are_counted_in_memory_and_written_per_source_reason_and_minute() {
         let (store, source, dir) = store_with_source().await;
-        let log = RejectionLog::new(store.clone());
+        let log = RejectionLog::new(store.inbound.clone());
         let minute = minute_of(hookrelay_core::time::now_ms());
         let samples = std::cell::Cell::new(0);
         let add = |reason, at: i64| {
@@ -329,6 +329,7 @@ mod tests {
         log.flush().await;
 
         let rows = store
+            .inbound
             .list_inbound_rejections(
                 &source,
                 &hookrelay_store::PageRequest::first(10, hookrelay_store::Order::Descending),
@@ -353,7 +354,7 @@ mod tests {
         // adds up in the store.
         assert!(log.add(&source, "signature_mismatch", minute + 10, String::new));
         log.flush().await;
-        assert_eq!(store.inbound_counts(&source, None).await.expect("counts").rejected(), 6);
+        assert_eq!(store.inbound.inbound_counts(&source, None).await.expect("counts").rejected(), 6);
         drop((log, store));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -361,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn the_counters_held_in_memory_are_bounded() {
         let (store, source, dir) = store_with_source().await;
-        let log = RejectionLog::new(store.clone());
+        let log = RejectionLog::new(store.inbound.clone());
         for minute in 0..MAX_PENDING as i64 {
             assert!(log.add(&source, "signature_mismatch", minute * 60_000, String::new));
         }
@@ -373,7 +374,10 @@ mod tests {
             assert_eq!(pending.tallies[&(source.clone(), "signature_mismatch", 0)].count, 2);
         }
         log.flush().await;
-        assert_eq!(store.inbound_counts(&source, None).await.expect("counts").rejected(), MAX_PENDING as u64 + 1);
+        assert_eq!(
+            store.inbound.inbound_counts(&source, None).await.expect("counts").rejected(),
+            MAX_PENDING as u64 + 1
+        );
         let pending = log.pending.lock().expect("not poisoned");
         assert_eq!((pending.tallies.len(), pending.dropped), (0, 0), "a write starts over");
         drop(pending);

@@ -293,7 +293,7 @@ fn check_tolerance(tolerance_secs: i64) -> Result<i64, ApiError> {
 
 /// Finds a source by id or uid, or answers 404.
 pub async fn find_source(state: &ApiState, id_or_uid: &str) -> Result<Source, ApiError> {
-    state.store.get_source(id_or_uid).await.or_not_found("source", id_or_uid)
+    state.store.inbound.get_source(id_or_uid).await.or_not_found("source", id_or_uid)
 }
 
 #[utoipa::path(
@@ -306,7 +306,7 @@ pub async fn find_source(state: &ApiState, id_or_uid: &str) -> Result<Source, Ap
 )]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<SourceOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
-    let page = state.store.list_sources(&request).await?;
+    let page = state.store.inbound.list_sources(&request).await?;
     Ok(Json(ListOut::from_page(page, &request, |source| source.id.to_string(), |source| Ok(source.into()))?))
 }
 
@@ -346,7 +346,7 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    state.store.create_source(&source).await?;
+    state.store.inbound.create_source(&source).await?;
     Ok((StatusCode::CREATED, Json(source.into())))
 }
 
@@ -437,7 +437,7 @@ async fn patch(
     input.rate_limit.apply_to_option(&mut rate_limit);
     source.rate_limit = check_rate_limit(rate_limit)?;
     source.updated_at = now;
-    state.store.update_source(&source).await.or_not_found("source", &source_id)?;
+    state.store.inbound.update_source(&source).await.or_not_found("source", &source_id)?;
     Ok(Json(source.into()))
 }
 
@@ -451,7 +451,7 @@ async fn patch(
 )]
 async fn delete(State(state): State<ApiState>, ApiPath(source_id): ApiPath<String>) -> Result<StatusCode, ApiError> {
     let source = find_source(&state, &source_id).await?;
-    state.store.delete_source(&source.id).await.or_not_found("source", &source_id)?;
+    state.store.inbound.delete_source(&source.id).await.or_not_found("source", &source_id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -490,7 +490,7 @@ async fn list_events(
         }
     };
     let source = find_source(&state, &source_id).await?;
-    let page = state.store.list_inbound_events(&source.id, status, &request).await?;
+    let page = state.store.inbound.list_inbound_events(&source.id, status, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |event| event.id.to_string(), |event| Ok(event.into()))?))
 }
 
@@ -520,7 +520,7 @@ async fn list_rejections(
     // This process's latest counts are written first, so the list is up to date here (other processes write
     // theirs within seconds).
     state.ingest.rejections.flush().await;
-    let page = state.store.list_inbound_rejections(&source.id, &request).await?;
+    let page = state.store.inbound.list_inbound_rejections(&source.id, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, rejection_cursor, |rejections| Ok(rejections.into()))?))
 }
 
@@ -539,8 +539,8 @@ async fn stats(
     let source = find_source(&state, &source_id).await?;
     // As for the rejection list: this process's counts of rejected requests are written first.
     state.ingest.rejections.flush().await;
-    let total = state.store.inbound_counts(&source.id, None).await?;
+    let total = state.store.inbound.inbound_counts(&source.id, None).await?;
     let day_ago = now_ms() - 24 * 3600 * 1000;
-    let last24h = state.store.inbound_counts(&source.id, Some(day_ago)).await?;
+    let last24h = state.store.inbound.inbound_counts(&source.id, Some(day_ago)).await?;
     Ok(Json(SourceStatsOut { total: total.into(), last24h: last24h.into() }))
 }

@@ -117,7 +117,7 @@ fn stats_out(stats: ActivityStats, since: i64, until: i64) -> StatsOut {
 async fn stats(State(state): State<ApiState>) -> Result<Json<StatsOut>, ApiError> {
     let until = now_ms();
     let since = until - WINDOW_MS;
-    let stats = state.store.activity_stats(since, TOP_FAILING).await?;
+    let stats = state.store.operations.activity_stats(since, TOP_FAILING).await?;
     Ok(Json(stats_out(stats, since, until)))
 }
 

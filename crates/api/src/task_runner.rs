@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hookrelay_core::model::{BackgroundTask, TaskKind, TaskStatus};
 use hookrelay_core::time::now_ms;
-use hookrelay_store::{BatchDone, Order, PageRequest, Store, StoreError, StoreResult, TaskFilter};
+use hookrelay_store::{BatchDone, Order, PageRequest, Recovery, StoreError, StoreResult, TaskFilter};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
@@ -26,7 +26,7 @@ pub struct TaskRunner {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Recovery>,
     on_new_work: Arc<Notify>,
     batch_size: usize,
     stop: watch::Sender<bool>,
@@ -42,12 +42,12 @@ enum Ended {
 
 impl TaskRunner {
     /// A runner whose tasks use `store` and wake the dispatcher through `on_new_work`.
-    pub fn new(store: Arc<dyn Store>, on_new_work: Arc<Notify>) -> Self {
+    pub fn new(store: Arc<dyn Recovery>, on_new_work: Arc<Notify>) -> Self {
         Self::with_batch_size(store, on_new_work, BATCH_SIZE)
     }
 
     /// Like [`TaskRunner::new`] with another batch size (tests use small batches to exercise the paging).
-    pub fn with_batch_size(store: Arc<dyn Store>, on_new_work: Arc<Notify>, batch_size: usize) -> Self {
+    pub fn with_batch_size(store: Arc<dyn Recovery>, on_new_work: Arc<Notify>, batch_size: usize) -> Self {
         let (stop, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {

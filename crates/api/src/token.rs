@@ -108,7 +108,7 @@ async fn app_portal_access(
         expires_at: Some(now + (lifetime * 1000) as i64),
     };
     // The application may be deleted between the lookup and the insert: that is a 404 too.
-    state.store.create_token(&token).await.or_not_found("application", &app_id)?;
+    state.store.credentials.create_token(&token).await.or_not_found("application", &app_id)?;
     let base = match &auth.settings.portal_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
@@ -179,7 +179,7 @@ async fn create_admin_token(
         created_at: now,
         expires_at: None,
     };
-    state.store.create_token(&token).await?;
+    state.store.credentials.create_token(&token).await?;
     tracing::info!(token_id = token.id.as_str(), name = token.name.as_str(), "admin token created");
     Ok((
         StatusCode::CREATED,
@@ -198,7 +198,7 @@ async fn create_admin_token(
     responses((status = 200, description = "Every named admin token, in one page.", body = ListOut<AdminTokenOut>), AdminErrors),
 )]
 async fn list_admin_tokens(State(state): State<ApiState>) -> Result<Json<ListOut<AdminTokenOut>>, ApiError> {
-    let tokens = state.store.list_admin_tokens().await?;
+    let tokens = state.store.credentials.list_admin_tokens().await?;
     Ok(Json(ListOut {
         data: tokens.into_iter().map(AdminTokenOut::from).collect(),
         iterator: None,
@@ -221,7 +221,8 @@ async fn revoke_admin_token(
     Extension(auth): Extension<Arc<Authenticator>>,
     ApiPath(reference): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let revoked = state.store.revoke_admin_token(&reference).await.or_not_found("admin token", &reference)?;
+    let revoked =
+        state.store.credentials.revoke_admin_token(&reference).await.or_not_found("admin token", &reference)?;
     auth.forget(&revoked.id);
     tracing::info!(token_id = revoked.id.as_str(), name = revoked.name.as_str(), "admin token revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -9,284 +9,30 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hookrelay_api::queue_snapshot::QueueSnapshot;
 use hookrelay_api::{ApiState, TaskRunner, router};
-use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundRejections,
-    InboundStatus, Message, Source, TimeWindow,
-};
 use hookrelay_core::time::UnixMillis;
-use hookrelay_core::token::{ApiToken, TokenDigest};
-use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A real store that counts how often the queue is counted, can be made slow to count, and can be made to
-/// report that it refuses writes.
-struct CountingStore {
-    inner: SqliteStore,
+/// The operations role of a real store, wrapped to count how often the queue is counted, to be made slow to
+/// count, and to be made to report that the store refuses writes. Every other role is the real store's.
+struct CountingOperations {
+    inner: Arc<dyn Operations>,
     queue_counts: AtomicUsize,
-    pings: AtomicUsize,
     count_delay: Mutex<Duration>,
     refusing: Mutex<Option<Unwritable>>,
 }
 
-impl CountingStore {
+impl CountingOperations {
     fn counts(&self) -> usize {
         self.queue_counts.load(Ordering::SeqCst)
     }
 }
 
 #[async_trait]
-impl Store for CountingStore {
-    async fn create_app(&self, app: &Application) -> StoreResult<()> {
-        self.inner.create_app(app).await
-    }
-    async fn get_app(&self, id_or_uid: &str) -> StoreResult<Application> {
-        self.inner.get_app(id_or_uid).await
-    }
-    async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<Application>> {
-        self.inner.list_apps(page).await
-    }
-    async fn update_app(&self, app: &Application) -> StoreResult<()> {
-        self.inner.update_app(app).await
-    }
-    async fn delete_app(&self, id: &AppId) -> StoreResult<()> {
-        self.inner.delete_app(id).await
-    }
-    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()> {
-        self.inner.create_event_type(event_type).await
-    }
-    async fn get_event_type(&self, name: &str) -> StoreResult<EventType> {
-        self.inner.get_event_type(name).await
-    }
-    async fn list_event_types(&self, page: &PageRequest, include_archived: bool) -> StoreResult<Page<EventType>> {
-        self.inner.list_event_types(page, include_archived).await
-    }
-    async fn update_event_type(&self, event_type: &EventType) -> StoreResult<()> {
-        self.inner.update_event_type(event_type).await
-    }
-    async fn expunge_event_type(&self, name: &str) -> StoreResult<()> {
-        self.inner.expunge_event_type(name).await
-    }
-    async fn unknown_event_types(&self, names: &[String]) -> StoreResult<Vec<String>> {
-        self.inner.unknown_event_types(names).await
-    }
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        self.inner.create_endpoint(endpoint).await
-    }
-    async fn get_endpoint(&self, app_id: &AppId, id_or_uid: &str) -> StoreResult<Endpoint> {
-        self.inner.get_endpoint(app_id, id_or_uid).await
-    }
-    async fn list_endpoints(&self, app_id: &AppId, page: &PageRequest) -> StoreResult<Page<Endpoint>> {
-        self.inner.list_endpoints(app_id, page).await
-    }
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        self.inner.update_endpoint(endpoint).await
-    }
-    async fn delete_endpoint(&self, app_id: &AppId, id: &EndpointId) -> StoreResult<()> {
-        self.inner.delete_endpoint(app_id, id).await
-    }
-    async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts> {
-        self.inner.endpoint_delivery_counts(id).await
-    }
-    async fn oldest_open_delivery(&self, id: &EndpointId) -> StoreResult<Option<Delivery>> {
-        self.inner.oldest_open_delivery(id).await
-    }
-    async fn publish_message(
-        &self,
-        message: &Message,
-        idempotent: Option<&IdempotentResponse>,
-    ) -> StoreResult<PublishedMessage> {
-        self.inner.publish_message(message, idempotent).await
-    }
-    async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {
-        self.inner.get_message(app_id, id_or_event_id).await
-    }
-    async fn list_messages(
-        &self,
-        app_id: &AppId,
-        filter: &MessageFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Message>> {
-        self.inner.list_messages(app_id, filter, page).await
-    }
-    async fn list_message_deliveries(
-        &self,
-        msg_id: &MessageId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<(Endpoint, Delivery)>> {
-        self.inner.list_message_deliveries(msg_id, page).await
-    }
-    async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
-        self.inner.resend(msg_id, endpoint_id).await
-    }
-    async fn list_attempts_for_endpoint(
-        &self,
-        endpoint_id: &EndpointId,
-        filter: &AttemptFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        self.inner.list_attempts_for_endpoint(endpoint_id, filter, page).await
-    }
-    async fn list_attempts_for_message(
-        &self,
-        msg_id: &MessageId,
-        filter: &AttemptFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        self.inner.list_attempts_for_message(msg_id, filter, page).await
-    }
-    async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt> {
-        self.inner.get_attempt(msg_id, attempt_id).await
-    }
-    async fn list_attempts_for_app(
-        &self,
-        app_id: &AppId,
-        filter: &AttemptFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        self.inner.list_attempts_for_app(app_id, filter, page).await
-    }
-    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
-        self.inner.get_idempotent(key).await
-    }
-    async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()> {
-        self.inner.put_idempotent(response).await
-    }
-    async fn claim_due(
-        &self,
-        now: UnixMillis,
-        limit: usize,
-        lease_until: UnixMillis,
-        skip_endpoints: &[EndpointId],
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.inner.claim_due(now, limit, lease_until, skip_endpoints).await
-    }
-    async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
-        self.inner.record_outcomes(outcomes).await
-    }
-    async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
-        self.inner.release(deliveries).await
-    }
-    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
-        self.inner.next_due_at().await
-    }
-    async fn requeue_interrupted(&self) -> StoreResult<u64> {
-        self.inner.requeue_interrupted().await
-    }
-    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness> {
-        self.inner.keep_alive(now).await
-    }
-    async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()> {
-        self.inner.pause_endpoint(endpoint_id, until).await
-    }
-    async fn watch_new_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> StoreResult<()> {
-        self.inner.watch_new_work(wake).await
-    }
-    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
-        self.inner.disable_failing_endpoints(failing_since_before).await
-    }
-    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-        self.inner.purge_payloads(before, limit).await
-    }
-    async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
-        self.inner.create_background_task(task).await
-    }
-    async fn get_background_task(&self, id: &str) -> StoreResult<BackgroundTask> {
-        self.inner.get_background_task(id).await
-    }
-    async fn list_background_tasks(
-        &self,
-        filter: &TaskFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<BackgroundTask>> {
-        self.inner.list_background_tasks(filter, page).await
-    }
-    async fn update_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
-        self.inner.update_background_task(task).await
-    }
-    async fn count_failed_deliveries(&self, endpoint_id: &EndpointId, window: TimeWindow) -> StoreResult<u64> {
-        self.inner.count_failed_deliveries(endpoint_id, window).await
-    }
-    async fn count_messages(&self, app_id: &AppId, window: TimeWindow) -> StoreResult<u64> {
-        self.inner.count_messages(app_id, window).await
-    }
-    async fn requeue_failed(
-        &self,
-        endpoint_id: &EndpointId,
-        window: TimeWindow,
-        limit: usize,
-        after: Option<&MessageId>,
-    ) -> StoreResult<BatchDone> {
-        self.inner.requeue_failed(endpoint_id, window, limit, after).await
-    }
-    async fn insert_missing_deliveries(
-        &self,
-        endpoint_id: &EndpointId,
-        window: TimeWindow,
-        limit: usize,
-        after: Option<&MessageId>,
-    ) -> StoreResult<BatchDone> {
-        self.inner.insert_missing_deliveries(endpoint_id, window, limit, after).await
-    }
-    async fn create_source(&self, source: &Source) -> StoreResult<()> {
-        self.inner.create_source(source).await
-    }
-    async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source> {
-        self.inner.get_source(id_or_uid).await
-    }
-    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
-        self.inner.list_sources(page).await
-    }
-    async fn update_source(&self, source: &Source) -> StoreResult<()> {
-        self.inner.update_source(source).await
-    }
-    async fn delete_source(&self, id: &SourceId) -> StoreResult<()> {
-        self.inner.delete_source(id).await
-    }
-    async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
-        self.inner.ingest(event, message).await
-    }
-    async fn record_rejections(&self, counts: &[InboundRejections]) -> StoreResult<()> {
-        self.inner.record_rejections(counts).await
-    }
-    async fn list_inbound_rejections(&self, id: &SourceId, page: &PageRequest) -> StoreResult<Page<InboundRejections>> {
-        self.inner.list_inbound_rejections(id, page).await
-    }
-    async fn count_endpoints(&self, app_id: &AppId) -> StoreResult<u64> {
-        self.inner.count_endpoints(app_id).await
-    }
-    fn seals_secrets(&self) -> bool {
-        self.inner.seals_secrets()
-    }
-    async fn list_inbound_events(
-        &self,
-        source_id: &SourceId,
-        status: Option<InboundStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<InboundEvent>> {
-        self.inner.list_inbound_events(source_id, status, page).await
-    }
-    async fn inbound_counts(&self, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts> {
-        self.inner.inbound_counts(source_id, since).await
-    }
-    async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-        self.inner.purge_inbound_events(before, limit).await
-    }
-    async fn reencrypt_secrets(
-        &self,
-        table: SecretTable,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<ReencryptBatch> {
-        self.inner.reencrypt_secrets(table, after, limit).await
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        self.pings.fetch_add(1, Ordering::SeqCst);
-        self.inner.ping().await
-    }
+impl Operations for CountingOperations {
     fn unwritable(&self) -> Option<Unwritable> {
         self.refusing.lock().expect("flag").clone().or_else(|| self.inner.unwritable())
     }
@@ -302,48 +48,35 @@ impl Store for CountingStore {
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
         self.inner.activity_stats(since, top).await
     }
-    async fn create_token(&self, token: &ApiToken) -> StoreResult<()> {
-        self.inner.create_token(token).await
-    }
-    async fn find_token(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
-        self.inner.find_token(digest).await
-    }
-    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
-        self.inner.list_admin_tokens().await
-    }
-    async fn revoke_admin_token(&self, id_or_name: &str) -> StoreResult<ApiToken> {
-        self.inner.revoke_admin_token(id_or_name).await
-    }
 }
 
 struct Server {
     addr: std::net::SocketAddr,
-    store: Arc<CountingStore>,
+    store: Arc<CountingOperations>,
     _dir: tempfile::TempDir,
 }
 
 /// The router on a loopback port, over a fresh SQLite store, with queue snapshots refreshed every `interval`.
 async fn start(interval: Duration) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let inner = SqliteStore::open(&dir.path().join("hookrelay.db")).expect("open store");
-    let store = Arc::new(CountingStore {
-        inner,
+    let mut real = Store::new(SqliteStore::open(&dir.path().join("hookrelay.db")).expect("open store"));
+    let store = Arc::new(CountingOperations {
+        inner: real.operations.clone(),
         queue_counts: AtomicUsize::new(0),
-        pings: AtomicUsize::new(0),
         count_delay: Mutex::new(Duration::ZERO),
         refusing: Mutex::new(None),
     });
-    let dyn_store: Arc<dyn Store> = store.clone();
+    real.operations = store.clone();
     let on_new_work: Arc<tokio::sync::Notify> = Arc::default();
     let state = ApiState {
-        tasks: TaskRunner::new(dyn_store.clone(), on_new_work.clone()),
-        store: dyn_store,
+        tasks: TaskRunner::new(real.recovery.clone(), on_new_work.clone()),
+        ingest: Arc::new(hookrelay_api::ingest::IngestState::new(real.inbound.clone())),
+        store: real,
         admin_token: "test-admin-token".into(),
         auth: Default::default(),
         on_new_work,
         max_body_bytes: 1024,
         ingest_max_body_bytes: 1024,
-        ingest: Arc::new(hookrelay_api::ingest::IngestState::new(store.clone())),
         https_only: false,
         events: Arc::new(hookrelay_core::operational::NoEvents),
         on_endpoint_changed: Arc::new(|_| {}),
@@ -402,8 +135,6 @@ async fn many_health_checks_and_scrapes_share_one_count_of_the_queue() {
         }
     }
     assert_eq!(server.store.counts(), 1, "100 calls within the interval must count the queue once");
-    // Nor does a call wait for a pooled connection: no ping either.
-    assert_eq!(server.store.pings.load(Ordering::SeqCst), 0);
     assert_eq!(as_of.len(), 1, "every answer comes from the same snapshot: {as_of:?}");
 }
 

@@ -30,7 +30,7 @@ fn down<T>() -> StoreResult<T> {
 }
 
 #[async_trait]
-impl Store for DownStore {
+impl Catalog for DownStore {
     async fn create_app(&self, _: &Application) -> StoreResult<()> {
         down()
     }
@@ -79,10 +79,14 @@ impl Store for DownStore {
     async fn delete_endpoint(&self, _: &AppId, _: &EndpointId) -> StoreResult<()> {
         down()
     }
-    async fn endpoint_delivery_counts(&self, _: &EndpointId) -> StoreResult<DeliveryCounts> {
+    async fn count_endpoints(&self, _: &AppId) -> StoreResult<u64> {
         down()
     }
-    async fn count_endpoints(&self, _: &AppId) -> StoreResult<u64> {
+}
+
+#[async_trait]
+impl Messages for DownStore {
+    async fn endpoint_delivery_counts(&self, _: &EndpointId) -> StoreResult<DeliveryCounts> {
         down()
     }
     async fn publish_message(&self, _: &Message, _: Option<&IdempotentResponse>) -> StoreResult<PublishedMessage> {
@@ -128,6 +132,13 @@ impl Store for DownStore {
     async fn put_idempotent(&self, _: &IdempotentResponse) -> StoreResult<()> {
         down()
     }
+    async fn oldest_open_delivery(&self, _: &EndpointId) -> StoreResult<Option<Delivery>> {
+        down()
+    }
+}
+
+#[async_trait]
+impl Queue for DownStore {
     async fn claim_due(
         &self,
         _: UnixMillis,
@@ -158,10 +169,11 @@ impl Store for DownStore {
     async fn watch_new_work(&self, _: Arc<tokio::sync::Notify>) -> StoreResult<()> {
         down()
     }
+}
+
+#[async_trait]
+impl Recovery for DownStore {
     async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
-        down()
-    }
-    async fn oldest_open_delivery(&self, _: &EndpointId) -> StoreResult<Option<Delivery>> {
         down()
     }
     async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
@@ -203,6 +215,13 @@ impl Store for DownStore {
     ) -> StoreResult<BatchDone> {
         down()
     }
+    async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
+        down()
+    }
+}
+
+#[async_trait]
+impl Inbound for DownStore {
     async fn create_source(&self, _: &Source) -> StoreResult<()> {
         down()
     }
@@ -238,30 +257,15 @@ impl Store for DownStore {
     async fn inbound_counts(&self, _: &SourceId, _: Option<UnixMillis>) -> StoreResult<InboundCounts> {
         down()
     }
-    async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
-        down()
-    }
+}
+
+#[async_trait]
+impl Credentials for DownStore {
     async fn reencrypt_secrets(&self, _: SecretTable, _: Option<&str>, _: usize) -> StoreResult<ReencryptBatch> {
         down()
     }
     fn seals_secrets(&self) -> bool {
         false
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        down()
-    }
-    fn unwritable(&self) -> Option<Unwritable> {
-        // Unreachable is not unwritable: health says `service_unavailable` from the failed ping.
-        None
-    }
-    async fn probe_write(&self) -> StoreResult<()> {
-        down()
-    }
-    async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        down()
-    }
-    async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
-        down()
     }
 
     async fn create_token(&self, _: &ApiToken) -> StoreResult<()> {
@@ -278,13 +282,30 @@ impl Store for DownStore {
     }
 }
 
+#[async_trait]
+impl Operations for DownStore {
+    fn unwritable(&self) -> Option<Unwritable> {
+        // Unreachable is not unwritable: health says `service_unavailable` from the failed ping.
+        None
+    }
+    async fn probe_write(&self) -> StoreResult<()> {
+        down()
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        down()
+    }
+    async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
+        down()
+    }
+}
+
 /// The API's state around the down store.
 fn state() -> ApiState {
-    let store: Arc<dyn Store> = Arc::new(DownStore);
+    let store = Store::new(DownStore);
     let on_new_work: Arc<tokio::sync::Notify> = Arc::default();
     ApiState {
-        tasks: TaskRunner::new(store.clone(), on_new_work.clone()),
-        ingest: Arc::new(hookrelay_api::ingest::IngestState::new(store.clone())),
+        tasks: TaskRunner::new(store.recovery.clone(), on_new_work.clone()),
+        ingest: Arc::new(hookrelay_api::ingest::IngestState::new(store.inbound.clone())),
         store,
         admin_token: TOKEN.into(),
         auth: Default::default(),

@@ -1,6 +1,98 @@
-//! The retry policy, in exactly one place: how long to wait after each failed attempt, and when to give up.
+//! The retry policy, in exactly one place: what happens to a delivery after an attempt — delivered, retried
+//! after the schedule's next wait (pushed back by a receiver's `Retry-After`, within the schedule's longest
+//! step), given up (schedule exhausted, a final 4xx, a manual resend) or given up with its endpoint disabled
+//! (410 Gone). The engine applies the decision; the store records it.
 
 use std::time::Duration;
+
+use crate::time::UnixMillis;
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Delivered.
+    Succeeded,
+    /// Try again at this time.
+    RetryAt(UnixMillis),
+    /// No more tries: the schedule is exhausted, or it was a one-off manual resend.
+    GiveUp,
+}
+
+/// What one attempt produced, as far as the decision is concerned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status, or 0 when no response arrived (timeout, connection error, refused address).
+    pub status_code: u16,
+    /// The receiver's `Retry-After`, already turned into a wait from now.
+    pub retry_after: Option<Duration>,
+}
+
+/// The rules the decision follows; from configuration.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub retry: RetrySchedule,
+    /// Retry 4xx answers other than 408, 409, 425 and 429 (the default, as Svix and Stripe do); when false a
+    /// receiver that answers such a 4xx has refused the message for good.
+    pub retry_client_errors: bool,
+}
+
+/// What to do with the delivery, and whether its endpoint must be disabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub next: NextStep,
+    /// The receiver answered 410 Gone: the endpoint no longer exists and must not get anything more.
+    pub disable_endpoint: bool,
+}
+
+/// Whether an HTTP status counts as delivered: any 2xx. Redirects are not followed and count as failures.
+pub fn is_success(status_code: u16) -> bool {
+    (200..300).contains(&status_code)
+}
+
+/// 4xx statuses that mean "try again later" rather than "I refuse this message".
+fn is_retryable_client_error(status_code: u16) -> bool {
+    matches!(status_code, 408 | 409 | 425 | 429)
+}
+
+/// The decision for a delivery whose attempt number `attempts_before + 1` got `answer`.
+pub fn decide(
+    answer: Answer,
+    manual: bool,
+    attempts_before: u32,
+    policy: &RetryPolicy,
+    now: UnixMillis,
+    unit_random: f64,
+) -> Decision {
+    let finish = |next| Decision { next, disable_endpoint: false };
+    let code = answer.status_code;
+    if is_success(code) {
+        return finish(NextStep::Succeeded);
+    }
+    if code == 410 {
+        return Decision { next: NextStep::GiveUp, disable_endpoint: true };
+    }
+    if manual {
+        // A user's resend is a single try; the automatic schedule is not restarted by it.
+        return finish(NextStep::GiveUp);
+    }
+    if (400..500).contains(&code) && !is_retryable_client_error(code) && !policy.retry_client_errors {
+        return finish(NextStep::GiveUp);
+    }
+    let Some(mut wait) = policy.retry.next_wait(attempts_before + 1, unit_random) else {
+        return finish(NextStep::GiveUp);
+    };
+    if matches!(code, 429 | 503)
+        && let Some(asked) = answer.retry_after
+    {
+        // Honour the receiver's back-off, but never wait longer than the schedule's longest step.
+        wait = wait.max(asked.min(policy.retry.max_wait()));
+    }
+    finish(NextStep::RetryAt(now + millis(wait)))
+}
+
+fn millis(wait: Duration) -> i64 {
+    i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
+}
 
 /// Waits after each failed attempt; the first attempt is immediate, so a schedule of `n` waits allows
 /// `n + 1` attempts in all.
@@ -64,6 +156,67 @@ impl RetrySchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: i64 = 1_000;
+
+    fn policy(retry_client_errors: bool) -> RetryPolicy {
+        RetryPolicy { retry: RetrySchedule::from_secs(&[5, 60]), retry_client_errors }
+    }
+
+    fn check_decision(
+        code: u16,
+        retry_after_secs: Option<u64>,
+        manual: bool,
+        attempts_before: u32,
+        expected: NextStep,
+    ) {
+        let answer = Answer { status_code: code, retry_after: retry_after_secs.map(Duration::from_secs) };
+        let decision = decide(answer, manual, attempts_before, &policy(true), NOW, 0.5);
+        assert_eq!(
+            decision.next, expected,
+            "status {code}, retry-after {retry_after_secs:?}, attempt {attempts_before}"
+        );
+    }
+
+    #[test]
+    fn decisions() {
+        check_decision(200, None, false, 0, NextStep::Succeeded);
+        check_decision(204, None, true, 3, NextStep::Succeeded);
+        check_decision(500, None, false, 0, NextStep::RetryAt(NOW + 5_000));
+        check_decision(0, None, false, 1, NextStep::RetryAt(NOW + 60_000));
+        check_decision(500, None, false, 2, NextStep::GiveUp);
+        check_decision(500, None, true, 0, NextStep::GiveUp);
+        check_decision(301, None, false, 0, NextStep::RetryAt(NOW + 5_000));
+    }
+
+    #[test]
+    fn retry_after_pushes_the_next_try_within_the_schedule() {
+        check_decision(429, Some(30), false, 0, NextStep::RetryAt(NOW + 30_000));
+        check_decision(503, Some(30), false, 0, NextStep::RetryAt(NOW + 30_000));
+        check_decision(429, Some(1), false, 0, NextStep::RetryAt(NOW + 5_000)); // never sooner than the schedule
+        check_decision(429, Some(3_600), false, 0, NextStep::RetryAt(NOW + 60_000)); // bounded by the longest step
+        check_decision(500, Some(30), false, 0, NextStep::RetryAt(NOW + 5_000)); // only 429 and 503 carry meaning
+    }
+
+    #[test]
+    fn gone_disables_the_endpoint() {
+        let answer = Answer { status_code: 410, retry_after: None };
+        let decision = decide(answer, false, 0, &policy(true), NOW, 0.5);
+        assert_eq!(decision, Decision { next: NextStep::GiveUp, disable_endpoint: true });
+    }
+
+    #[test]
+    fn client_errors_stop_only_when_configured() {
+        let stop_on_4xx = policy(false);
+        let decide_code =
+            |code| decide(Answer { status_code: code, retry_after: None }, false, 0, &stop_on_4xx, NOW, 0.5).next;
+        assert_eq!(decide_code(400), NextStep::GiveUp);
+        assert_eq!(decide_code(404), NextStep::GiveUp);
+        for code in [408, 409, 425, 429, 500, 0] {
+            assert_eq!(decide_code(code), NextStep::RetryAt(NOW + 5_000), "{code}");
+        }
+        check_decision(404, None, false, 0, NextStep::RetryAt(NOW + 5_000));
+    }
 
     fn check(schedule: &str, failed: u32, random: f64, expected: Option<u64>) {
         let schedule = RetrySchedule::parse(schedule).unwrap();

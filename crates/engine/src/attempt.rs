@@ -1,4 +1,4 @@
-//! One delivery attempt, from request to outcome: send it (`send`), decide what happens next (`schedule`),
+//! One delivery attempt, from request to outcome: send it (`send`), decide what happens next (`hookrelay_core::retry`),
 //! tell the operator when it matters (operational events), and build the attempt record.
 
 use std::sync::Arc;
@@ -8,16 +8,17 @@ use hookrelay_core::AttemptId;
 use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
 use hookrelay_core::netpolicy::AddressPolicy;
 use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
+use hookrelay_core::retry::{self, Answer, Decision, NextStep, RetryPolicy};
 use hookrelay_core::time::now_ms;
 use hookrelay_metrics::{AttemptResult, DisableReason, Metrics};
-use hookrelay_store::{AttemptOutcome, ClaimedDelivery, NextStep};
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery};
 
-use crate::{DispatcherConfig, EngineError, egress, schedule, send};
+use crate::{DispatcherConfig, EngineError, egress, send};
 
 /// Everything an attempt needs besides the delivery itself.
 pub struct Attempter {
     client: reqwest::Client,
-    policy: schedule::Policy,
+    policy: RetryPolicy,
     url_rules: egress::UrlRules,
     events: Arc<dyn EventSink>,
     metrics: Arc<Metrics>,
@@ -27,7 +28,7 @@ impl Attempter {
     pub fn new(config: &DispatcherConfig, events: Arc<dyn EventSink>) -> Result<Self, EngineError> {
         Ok(Self {
             client: build_client(config)?,
-            policy: schedule::Policy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
+            policy: RetryPolicy { retry: config.retry.clone(), retry_client_errors: config.retry_client_errors },
             url_rules: egress::UrlRules { policy: address_policy(config), https_only: config.https_only },
             events,
             metrics: config.metrics.clone(),
@@ -38,10 +39,10 @@ impl Attempter {
     pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
         let result = send::send(&self.client, &delivery, &self.url_rules).await;
-        let delivered = schedule::is_success(result.status_code);
-        let answer = schedule::Answer { status_code: result.status_code, retry_after: result.retry_after };
+        let delivered = retry::is_success(result.status_code);
+        let answer = Answer { status_code: result.status_code, retry_after: result.retry_after };
         let decision =
-            schedule::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
+            retry::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
         let next = decision.next;
         self.record_metrics(&result, delivered, decision.disable_endpoint);
         if decision.disable_endpoint {
@@ -103,7 +104,7 @@ impl Attempter {
         status_code: u16,
         at: i64,
         delivered: bool,
-        decision: schedule::Decision,
+        decision: Decision,
     ) {
         const FAILING_AFTER: u32 = 4;
         let attempt = || AttemptRef {

@@ -10,7 +10,7 @@ use hookrelay_core::EndpointId;
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::operational::EventSink;
 use hookrelay_core::time::now_ms;
-use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Release, Store};
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Queue, Release};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -27,7 +27,7 @@ const SATURATED_RECHECK: Duration = Duration::from_millis(250);
 const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(crate) struct Dispatcher {
-    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
     config: DispatcherConfig,
     attempter: Attempter,
     lanes: Lanes,
@@ -85,7 +85,7 @@ impl DispatcherHandle {
             let (dispatcher, endpoint) = (dispatcher.clone(), endpoint.clone());
             tokio::spawn(async move {
                 dispatcher.hand_back(stale).await;
-                if let Err(err) = dispatcher.store.pause_endpoint(&endpoint, 0).await {
+                if let Err(err) = dispatcher.queue.pause_endpoint(&endpoint, 0).await {
                     tracing::warn!(error = %err, endpoint_id = %endpoint, "could not lift the endpoint's pause");
                 }
                 dispatcher.wake.notify_one();
@@ -96,7 +96,7 @@ impl DispatcherHandle {
 
 impl Dispatcher {
     pub(crate) fn start(
-        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
         config: DispatcherConfig,
         wake: Arc<Notify>,
         events: Arc<dyn EventSink>,
@@ -104,7 +104,7 @@ impl Dispatcher {
         let attempter = Attempter::new(&config, events)?;
         let (outcomes_tx, outcomes_rx) = mpsc::channel(config.max_in_flight.max(1));
         let dispatcher = Arc::new(Dispatcher {
-            store: store.clone(),
+            queue: queue.clone(),
             attempter,
             breakers: Arc::new(Breakers::new(config.breaker_threshold, config.breaker_pause)),
             lanes: Lanes::new(config.endpoint_concurrency, config.claim_batch.max(2 * config.endpoint_concurrency)),
@@ -115,7 +115,7 @@ impl Dispatcher {
             live_processes: Arc::new(AtomicUsize::new(1)),
         });
         let recorder_view = dispatcher.clone();
-        tokio::spawn(record::run_recorder(store, outcomes_rx, move |count| {
+        tokio::spawn(record::run_recorder(queue, outcomes_rx, move |count| {
             recorder_view.claimed.fetch_sub(count, Ordering::AcqRel);
             recorder_view.drained.notify_waiters();
             // Capacity came back and retries may now be due sooner than the loop planned to look.
@@ -123,7 +123,7 @@ impl Dispatcher {
         }));
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(liveness::run(
-            dispatcher.store.clone(),
+            dispatcher.queue.clone(),
             dispatcher.wake.clone(),
             dispatcher.live_processes.clone(),
             stop_rx.clone(),
@@ -145,7 +145,7 @@ impl Dispatcher {
     }
 
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, outcomes: mpsc::Sender<AttemptOutcome>) {
-        match self.store.requeue_interrupted().await {
+        match self.queue.requeue_interrupted().await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "re-queued deliveries interrupted by the previous run"),
             Err(err) => tracing::warn!(error = %err, "could not re-queue interrupted deliveries"),
@@ -161,7 +161,7 @@ impl Dispatcher {
                 let now = now_ms();
                 let mut skip = self.lanes.saturated();
                 skip.extend(self.breakers.paused());
-                match self.store.claim_due(now, want, now + self.lease_ms(), &skip).await {
+                match self.queue.claim_due(now, want, now + self.lease_ms(), &skip).await {
                     Ok(batch) => {
                         more_due = batch.len() == want;
                         self.dispatch(batch, &outcomes).await;
@@ -189,7 +189,7 @@ impl Dispatcher {
     }
 
     async fn time_until_next_due(&self) -> Duration {
-        match self.store.next_due_at().await {
+        match self.queue.next_due_at().await {
             Ok(Some(due)) => {
                 let wait = due - now_ms();
                 if wait <= 0 { SATURATED_RECHECK } else { Duration::from_millis(wait as u64).min(MAX_IDLE) }
@@ -238,7 +238,7 @@ impl Dispatcher {
                 tracing::warn!(endpoint_id = %endpoint, ?pause, "endpoint keeps failing; pausing it (circuit breaker open)");
                 // Other processes sharing the database pause it too; this one already skips it.
                 let until = now_ms() + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2);
-                if let Err(err) = self.store.pause_endpoint(&endpoint, until).await {
+                if let Err(err) = self.queue.pause_endpoint(&endpoint, until).await {
                     tracing::warn!(error = %err, endpoint_id = %endpoint, "could not share the endpoint's pause");
                 }
             }
@@ -253,7 +253,7 @@ impl Dispatcher {
         if releases.is_empty() {
             return;
         }
-        if let Err(err) = self.store.release(&releases).await {
+        if let Err(err) = self.queue.release(&releases).await {
             tracing::warn!(error = %err, "could not release deliveries; they return when their lease ends");
         }
         self.claimed.fetch_sub(releases.len(), Ordering::AcqRel);

@@ -6,9 +6,9 @@
 //! - [`breaker`]: per-endpoint circuit breakers that pause a failing endpoint and probe it;
 //! - [`lanes`]: per-endpoint queues that bound how many requests one endpoint has in flight, so a slow
 //!   endpoint only slows itself;
-//! - [`attempt`]: one attempt from request to outcome, and the operational events it causes;
+//! - [`attempt`]: one attempt from request to outcome (applying the retry decision of
+//!   `hookrelay_core::retry`), and the operational events it causes;
 //! - [`send`]: one signed POST (Standard Webhooks headers), with a timeout and a bounded response capture;
-//! - [`schedule`]: what happens after an attempt (done, retry at a time, give up), from the retry policy;
 //! - [`record`]: writes attempts and next steps to the store in batches;
 //! - [`egress`]: which addresses requests may reach (SSRF protection on the resolved address, https-only);
 //! - [`liveness`]: with a database shared by several processes, a heartbeat that also takes back the leases of
@@ -26,7 +26,6 @@ mod liveness;
 pub mod maintenance;
 pub mod operational;
 mod record;
-pub mod schedule;
 mod send;
 
 use std::sync::Arc;
@@ -35,7 +34,7 @@ use std::time::Duration;
 use hookrelay_core::operational::EventSink;
 use hookrelay_core::retry::RetrySchedule;
 use hookrelay_metrics::Metrics;
-use hookrelay_store::Store;
+use hookrelay_store::Queue;
 use tokio::sync::Notify;
 
 pub use claim::DispatcherHandle;
@@ -94,12 +93,12 @@ impl Default for DispatcherConfig {
 /// deliveries that are due now; operational events (failing, exhausted, recovered, endpoint disabled) go to
 /// `events`.
 pub fn start(
-    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
     config: DispatcherConfig,
     new_work: Arc<Notify>,
     events: Arc<dyn EventSink>,
 ) -> Result<DispatcherHandle, EngineError> {
-    claim::Dispatcher::start(store, config, new_work, events)
+    claim::Dispatcher::start(queue, config, new_work, events)
 }
 
 /// Why the dispatcher could not start.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hookrelay_core::time::now_ms;
-use hookrelay_store::Store;
+use hookrelay_store::Queue;
 use tokio::sync::{Notify, watch};
 
 /// Heartbeat period; well under the store's instance time-to-live, so a busy moment never looks like death.
@@ -18,12 +18,12 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Starts watching for other processes' work, then beats until `stop` turns true. `wake` is the dispatcher's;
 /// `live_processes` receives how many processes share the database.
 pub(crate) async fn run(
-    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
     wake: Arc<Notify>,
     live_processes: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
 ) {
-    if let Err(err) = store.watch_new_work(wake.clone()).await {
+    if let Err(err) = queue.watch_new_work(wake.clone()).await {
         tracing::warn!(error = %err, "cannot watch for new work from other processes; polling only");
     }
     let mut beat = tokio::time::interval(HEARTBEAT);
@@ -36,7 +36,7 @@ pub(crate) async fn run(
         if *stop.borrow() {
             return;
         }
-        match store.keep_alive(now_ms()).await {
+        match queue.keep_alive(now_ms()).await {
             Ok(liveness) => {
                 live_processes.store(liveness.live_processes.max(1), Ordering::Relaxed);
                 if liveness.requeued > 0 {

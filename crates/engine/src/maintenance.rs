@@ -14,7 +14,7 @@ use std::time::Duration;
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_metrics::{DisableReason, Metrics};
-use hookrelay_store::{Store, StoreResult};
+use hookrelay_store::{Operations, Recovery, StoreResult};
 use tokio::task::JoinHandle;
 
 /// How often payloads and inbound events are purged.
@@ -40,14 +40,19 @@ pub struct MaintenanceConfig {
 }
 
 /// Starts the housekeeping task (the write probe included).
-pub fn start(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn EventSink>) -> JoinHandle<()> {
+pub fn start(
+    recovery: Arc<dyn Recovery>,
+    operations: Arc<dyn Operations>,
+    config: MaintenanceConfig,
+    events: Arc<dyn EventSink>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::join!(housekeeping(store.clone(), config, events), probe_writes(store.as_ref()));
+        tokio::join!(housekeeping(recovery, config, events), probe_writes(operations.as_ref()));
     })
 }
 
 /// Writes the store's probe row forever; the store records each outcome where health reads it.
-async fn probe_writes(store: &dyn Store) {
+async fn probe_writes(store: &dyn Operations) {
     loop {
         // A failure is logged by the store when writes turn unwritable, not on every probe after that.
         let _ = store.probe_write().await;
@@ -56,7 +61,7 @@ async fn probe_writes(store: &dyn Store) {
     }
 }
 
-async fn housekeeping(store: Arc<dyn Store>, config: MaintenanceConfig, events: Arc<dyn EventSink>) {
+async fn housekeeping(store: Arc<dyn Recovery>, config: MaintenanceConfig, events: Arc<dyn EventSink>) {
     let check_every = config
         .disable_failing_after
         .map_or(DISABLE_CHECK_MAX, |after| (after / 4).clamp(Duration::from_secs(1), DISABLE_CHECK_MAX));
@@ -81,7 +86,7 @@ async fn housekeeping(store: Arc<dyn Store>, config: MaintenanceConfig, events: 
 }
 
 async fn disable_failing_endpoints(
-    store: &dyn Store,
+    store: &dyn Recovery,
     events: &dyn EventSink,
     metrics: &Metrics,
     failing_since_before: UnixMillis,

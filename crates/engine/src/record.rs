@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookrelay_store::{AttemptOutcome, Store};
+use hookrelay_store::{AttemptOutcome, Queue};
 use tokio::sync::mpsc;
 
 const MAX_BATCH: usize = 512;
@@ -13,7 +13,7 @@ const MAX_TRIES: u32 = 8;
 
 /// Records outcomes until every sender is gone; calls `recorded(n)` after each batch (stored or dropped).
 pub async fn run_recorder(
-    store: Arc<dyn Store>,
+    queue: Arc<dyn Queue>,
     mut outcomes: mpsc::Receiver<AttemptOutcome>,
     recorded: impl Fn(usize),
 ) {
@@ -21,7 +21,7 @@ pub async fn run_recorder(
     while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=MAX_TRIES {
-            match store.record_outcomes(&batch).await {
+            match queue.record_outcomes(&batch).await {
                 Ok(()) => break,
                 Err(err) if attempt == MAX_TRIES => {
                     tracing::error!(error = %err, count = batch.len(),

@@ -72,7 +72,7 @@ async fn attempt(
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| crate::schedule::parse_retry_after(value, SystemTime::now()));
+        .and_then(|value| parse_retry_after(value, SystemTime::now()));
     let mut body = Vec::new();
     while body.len() < MAX_RESPONSE_BYTES {
         match response.chunk().await {
@@ -172,6 +172,16 @@ fn describe_error(err: &reqwest::Error) -> String {
     text
 }
 
+/// Reads a `Retry-After` value: delay seconds (`120`) or an HTTP date. Dates in the past mean "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +194,15 @@ mod tests {
         let mut cut = vec![b'a'; MAX_RESPONSE_BYTES - 1];
         cut.push(0xc3); // first byte of a two-byte character, cut by the limit
         assert_eq!(body_text(cut), "a".repeat(MAX_RESPONSE_BYTES - 1));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now), Some(Duration::from_secs(60)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

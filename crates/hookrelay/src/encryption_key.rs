@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use hookrelay_store::{SecretTable, Store, private_files};
+use hookrelay_store::{Credentials, SecretTable, private_files};
 
 use crate::config::{Database, ServeConfig};
 
@@ -52,7 +52,7 @@ const REWRITE_BATCH: usize = 500;
 
 /// Rewrites every stored endpoint and source secret under the store's current key (plaintext without one), in
 /// batches; returns the rows rewritten per table. Rows already under the current key are skipped.
-pub async fn rewrite_secrets(store: &dyn Store) -> anyhow::Result<Vec<(&'static str, u64)>> {
+pub async fn rewrite_secrets(store: &dyn Credentials) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let mut counts = Vec::new();
     for (table, name) in [(SecretTable::Endpoints, "endpoints"), (SecretTable::Sources, "sources")] {
         let (mut after, mut rewritten) = (None::<String>, 0);

@@ -18,7 +18,7 @@ use hookrelay_core::model::{
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::{AppId, EndpointId, MessageId, TaskId};
-use hookrelay_store::Store;
+use hookrelay_store::{Catalog, Messages, Recovery};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -215,7 +215,7 @@ async fn a_database_from_before_default_sealing_is_sealed_at_the_first_start() {
             created_at: now,
             updated_at: now,
         };
-        hookrelay_store::Store::create_app(&store, &app).await.expect("app");
+        hookrelay_store::Catalog::create_app(&store, &app).await.expect("app");
         let endpoint = Endpoint {
             id: hookrelay_core::EndpointId::at(now),
             app_id: app.id.clone(),
@@ -235,7 +235,7 @@ async fn a_database_from_before_default_sealing_is_sealed_at_the_first_start() {
             created_at: now,
             updated_at: now,
         };
-        hookrelay_store::Store::create_endpoint(&store, &endpoint).await.expect("endpoint");
+        hookrelay_store::Catalog::create_endpoint(&store, &endpoint).await.expect("endpoint");
     }
     assert!(stored_secrets(data_dir.path()).iter().all(|text| text.starts_with("whsec_")), "plaintext before");
     let server = hookrelay::cmd::serve::start(args_on(data_dir.path(), None, None).resolve().expect("config"))

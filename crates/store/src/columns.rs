@@ -19,8 +19,8 @@ use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use serde::{Deserialize, Serialize};
 
+use crate::SecretTable;
 use crate::StoreError;
-use crate::store::SecretTable;
 
 /// A stored value that cannot be read back as the model expects: damaged data, or data written by a newer
 /// version. Backends report it as an internal error.

@@ -12,6 +12,7 @@ use hookrelay_core::model::{
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
     TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
+use hookrelay_core::retry::NextStep;
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
@@ -83,44 +84,44 @@ fn attempt_for(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16) -> 
     }
 }
 
-async fn app_with_endpoints(store: &Arc<dyn Store>, endpoints: &[Endpoint]) {
+async fn app_with_endpoints(store: &Store, endpoints: &[Endpoint]) {
     for ep in endpoints {
-        store.create_endpoint(ep).await.unwrap();
+        store.catalog.create_endpoint(ep).await.unwrap();
     }
 }
 
-async fn applications_are_found_by_id_or_uid_and_uids_are_unique(store: Arc<dyn Store>) {
+async fn applications_are_found_by_id_or_uid_and_uids_are_unique(store: Store) {
     let acme = app(Some("acme"));
-    store.create_app(&acme).await.unwrap();
-    assert_eq!(store.get_app(acme.id.as_str()).await.unwrap(), acme);
-    assert_eq!(store.get_app("acme").await.unwrap(), acme);
-    assert!(matches!(store.create_app(&app(Some("acme"))).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(store.get_app("nope").await, Err(StoreError::NotFound)));
+    store.catalog.create_app(&acme).await.unwrap();
+    assert_eq!(store.catalog.get_app(acme.id.as_str()).await.unwrap(), acme);
+    assert_eq!(store.catalog.get_app("acme").await.unwrap(), acme);
+    assert!(matches!(store.catalog.create_app(&app(Some("acme"))).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.catalog.get_app("nope").await, Err(StoreError::NotFound)));
 
     let mut renamed = acme.clone();
     renamed.name = "Acme Inc".into();
     renamed.uid = None;
-    store.update_app(&renamed).await.unwrap();
-    assert_eq!(store.get_app(acme.id.as_str()).await.unwrap().name, "Acme Inc");
-    assert!(matches!(store.get_app("acme").await, Err(StoreError::NotFound)));
+    store.catalog.update_app(&renamed).await.unwrap();
+    assert_eq!(store.catalog.get_app(acme.id.as_str()).await.unwrap().name, "Acme Inc");
+    assert!(matches!(store.catalog.get_app("acme").await, Err(StoreError::NotFound)));
 
-    store.delete_app(&acme.id).await.unwrap();
-    assert!(matches!(store.get_app(acme.id.as_str()).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.delete_app(&acme.id).await, Err(StoreError::NotFound)));
+    store.catalog.delete_app(&acme.id).await.unwrap();
+    assert!(matches!(store.catalog.get_app(acme.id.as_str()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.catalog.delete_app(&acme.id).await, Err(StoreError::NotFound)));
 }
 
-async fn lists_page_forwards_and_backwards(store: Arc<dyn Store>) {
+async fn lists_page_forwards_and_backwards(store: Store) {
     let mut ids = Vec::new();
     for i in 0..7 {
         let mut a = app(None);
         a.id = AppId::at(1_700_000_000_000 + i);
-        store.create_app(&a).await.unwrap();
+        store.catalog.create_app(&a).await.unwrap();
         ids.push(a.id.to_string());
     }
     let mut seen = Vec::new();
     let mut request = PageRequest::first(3, Order::Ascending);
     loop {
-        let page = store.list_apps(&request).await.unwrap();
+        let page = store.catalog.list_apps(&request).await.unwrap();
         seen.extend(page.items.iter().map(|a| a.id.to_string()));
         if page.done {
             break;
@@ -129,7 +130,7 @@ async fn lists_page_forwards_and_backwards(store: Arc<dyn Store>) {
     }
     assert_eq!(seen, ids);
 
-    let newest_first = store.list_apps(&PageRequest::first(2, Order::Descending)).await.unwrap();
+    let newest_first = store.catalog.list_apps(&PageRequest::first(2, Order::Descending)).await.unwrap();
     assert_eq!(
         newest_first.items.iter().map(|a| a.id.to_string()).collect::<Vec<_>>(),
         vec![ids[6].clone(), ids[5].clone()]
@@ -138,12 +139,12 @@ async fn lists_page_forwards_and_backwards(store: Arc<dyn Store>) {
 
     // Backwards from the 5th item: the two before it, still in list order.
     let back = PageRequest { limit: 2, cursor: Some(ids[4].clone()), backwards: true, order: Order::Ascending };
-    let page = store.list_apps(&back).await.unwrap();
+    let page = store.catalog.list_apps(&back).await.unwrap();
     assert_eq!(page.items.iter().map(|a| a.id.to_string()).collect::<Vec<_>>(), vec![ids[2].clone(), ids[3].clone()]);
     assert!(!page.done);
 }
 
-async fn event_types_archive_and_report_unknown_names(store: Arc<dyn Store>) {
+async fn event_types_archive_and_report_unknown_names(store: Store) {
     let now = now_ms();
     let mut et = EventType {
         name: "invoice.paid".into(),
@@ -155,48 +156,48 @@ async fn event_types_archive_and_report_unknown_names(store: Arc<dyn Store>) {
         created_at: now,
         updated_at: now,
     };
-    store.create_event_type(&et).await.unwrap();
-    assert!(matches!(store.create_event_type(&et).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.get_event_type("invoice.paid").await.unwrap(), et);
+    store.catalog.create_event_type(&et).await.unwrap();
+    assert!(matches!(store.catalog.create_event_type(&et).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.catalog.get_event_type("invoice.paid").await.unwrap(), et);
     et.archived = true;
-    store.update_event_type(&et).await.unwrap();
-    let visible = store.list_event_types(&PageRequest::first(10, Order::Ascending), false).await.unwrap();
+    store.catalog.update_event_type(&et).await.unwrap();
+    let visible = store.catalog.list_event_types(&PageRequest::first(10, Order::Ascending), false).await.unwrap();
     assert!(visible.items.is_empty());
-    let all = store.list_event_types(&PageRequest::first(10, Order::Ascending), true).await.unwrap();
+    let all = store.catalog.list_event_types(&PageRequest::first(10, Order::Ascending), true).await.unwrap();
     assert_eq!(all.items.len(), 1);
-    let unknown = store.unknown_event_types(&["invoice.paid".into(), "user.created".into()]).await.unwrap();
+    let unknown = store.catalog.unknown_event_types(&["invoice.paid".into(), "user.created".into()]).await.unwrap();
     assert_eq!(unknown, vec!["user.created".to_string()]);
-    store.expunge_event_type("invoice.paid").await.unwrap();
-    assert!(matches!(store.get_event_type("invoice.paid").await, Err(StoreError::NotFound)));
+    store.catalog.expunge_event_type("invoice.paid").await.unwrap();
+    assert!(matches!(store.catalog.get_event_type("invoice.paid").await, Err(StoreError::NotFound)));
 }
 
-async fn endpoints_round_trip_with_secrets_and_headers(store: Arc<dyn Store>) {
+async fn endpoints_round_trip_with_secrets_and_headers(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let mut ep = endpoint(&acme.id, Some(&["a"]), Some(&["c1"]));
     ep.uid = Some("primary".into());
-    store.create_endpoint(&ep).await.unwrap();
-    assert_eq!(store.get_endpoint(&acme.id, "primary").await.unwrap(), ep);
+    store.catalog.create_endpoint(&ep).await.unwrap();
+    assert_eq!(store.catalog.get_endpoint(&acme.id, "primary").await.unwrap(), ep);
     let mut dup = endpoint(&acme.id, None, None);
     dup.uid = Some("primary".into());
-    assert!(matches!(store.create_endpoint(&dup).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.catalog.create_endpoint(&dup).await, Err(StoreError::Conflict(_))));
 
     ep.secrets.rotate(EndpointSecret::generate(), now_ms(), 60_000);
     ep.headers.insert("x-other".into(), "1".into());
-    store.update_endpoint(&ep).await.unwrap();
-    assert_eq!(store.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(), ep);
+    store.catalog.update_endpoint(&ep).await.unwrap();
+    assert_eq!(store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(), ep);
 
     let other_app = app(None);
-    store.create_app(&other_app).await.unwrap();
-    assert!(matches!(store.get_endpoint(&other_app.id, ep.id.as_str()).await, Err(StoreError::NotFound)));
+    store.catalog.create_app(&other_app).await.unwrap();
+    assert!(matches!(store.catalog.get_endpoint(&other_app.id, ep.id.as_str()).await, Err(StoreError::NotFound)));
 
-    store.delete_endpoint(&acme.id, &ep.id).await.unwrap();
-    assert!(matches!(store.get_endpoint(&acme.id, ep.id.as_str()).await, Err(StoreError::NotFound)));
+    store.catalog.delete_endpoint(&acme.id, &ep.id).await.unwrap();
+    assert!(matches!(store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await, Err(StoreError::NotFound)));
 }
 
-async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) {
+async fn publishing_routes_to_matching_enabled_endpoints(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let all = endpoint(&acme.id, None, None);
     let only_b = endpoint(&acme.id, Some(&["b"]), None);
     let channel = endpoint(&acme.id, None, Some(&["eu"]));
@@ -204,13 +205,16 @@ async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) 
     disabled.disabled = true;
     app_with_endpoints(&store, &[all.clone(), only_b.clone(), channel.clone(), disabled]).await;
 
-    let published = store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let published = store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     assert_eq!(published.deliveries, 1);
-    let published = store.publish_message(&message(&acme.id, "b", Some(&["eu"])), None).await.unwrap();
+    let published = store.messages.publish_message(&message(&acme.id, "b", Some(&["eu"])), None).await.unwrap();
     assert_eq!(published.deliveries, 3);
 
-    let page =
-        store.list_message_deliveries(&published.message.id, &PageRequest::first(10, Order::Ascending)).await.unwrap();
+    let page = store
+        .messages
+        .list_message_deliveries(&published.message.id, &PageRequest::first(10, Order::Ascending))
+        .await
+        .unwrap();
     let mut routed: Vec<_> = page.items.iter().map(|(ep, d)| (ep.id.clone(), d.status)).collect();
     routed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut expected = vec![
@@ -220,37 +224,37 @@ async fn publishing_routes_to_matching_enabled_endpoints(store: Arc<dyn Store>) 
     ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(routed, expected);
-    assert_eq!(store.endpoint_delivery_counts(&all.id).await.unwrap().pending, 2);
+    assert_eq!(store.messages.endpoint_delivery_counts(&all.id).await.unwrap().pending, 2);
 }
 
-async fn messages_keep_payload_bytes_and_event_ids_are_unique(store: Arc<dyn Store>) {
+async fn messages_keep_payload_bytes_and_event_ids_are_unique(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let mut msg = message(&acme.id, "a", None);
     msg.event_id = Some("evt-1".into());
-    store.publish_message(&msg, None).await.unwrap();
-    assert_eq!(store.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
-    assert_eq!(store.get_message(&acme.id, "evt-1").await.unwrap().payload, r#"{"b": 1,  "a": [2]}"#);
+    store.messages.publish_message(&msg, None).await.unwrap();
+    assert_eq!(store.messages.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
+    assert_eq!(store.messages.get_message(&acme.id, "evt-1").await.unwrap().payload, r#"{"b": 1,  "a": [2]}"#);
     let mut again = message(&acme.id, "a", None);
     again.event_id = Some("evt-1".into());
-    assert!(matches!(store.publish_message(&again, None).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.messages.publish_message(&again, None).await, Err(StoreError::Conflict(_))));
     // Event ids are unique per application, not globally.
     let other = app(None);
-    store.create_app(&other).await.unwrap();
+    store.catalog.create_app(&other).await.unwrap();
     let mut elsewhere = message(&other.id, "a", None);
     elsewhere.event_id = Some("evt-1".into());
-    store.publish_message(&elsewhere, None).await.unwrap();
+    store.messages.publish_message(&elsewhere, None).await.unwrap();
 }
 
-async fn message_lists_filter_by_type_channel_and_time(store: Arc<dyn Store>) {
+async fn message_lists_filter_by_type_channel_and_time(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let mut early = message(&acme.id, "a", Some(&["eu"]));
     early.created_at = 1_000;
     early.id = MessageId::at(1_000);
     let late = message(&acme.id, "b", Some(&["us"]));
-    store.publish_message(&early, None).await.unwrap();
-    store.publish_message(&late, None).await.unwrap();
+    store.messages.publish_message(&early, None).await.unwrap();
+    store.messages.publish_message(&late, None).await.unwrap();
 
     let first = PageRequest::first(10, Order::Descending);
     let list = |filter: MessageFilter| {
@@ -258,6 +262,7 @@ async fn message_lists_filter_by_type_channel_and_time(store: Arc<dyn Store>) {
         let (app_id, first) = (acme.id.clone(), first.clone());
         async move {
             store
+                .messages
                 .list_messages(&app_id, &filter, &first)
                 .await
                 .unwrap()
@@ -277,50 +282,50 @@ async fn message_lists_filter_by_type_channel_and_time(store: Arc<dyn Store>) {
     assert_eq!(list(MessageFilter { after: Some(2_000), ..Default::default() }).await, vec![late.id.clone()]);
 }
 
-async fn idempotent_responses_commit_with_the_message_and_expire(store: Arc<dyn Store>) {
+async fn idempotent_responses_commit_with_the_message_and_expire(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let remembered = IdempotentResponse {
         key: "k1".into(),
         status: 202,
         body: b"{\"id\":1}".to_vec(),
         expires_at: now_ms() + 60_000,
     };
-    store.publish_message(&message(&acme.id, "a", None), Some(&remembered)).await.unwrap();
-    assert_eq!(store.get_idempotent("k1").await.unwrap(), Some(remembered.clone()));
+    store.messages.publish_message(&message(&acme.id, "a", None), Some(&remembered)).await.unwrap();
+    assert_eq!(store.messages.get_idempotent("k1").await.unwrap(), Some(remembered.clone()));
 
     // A message that fails (duplicate event id) leaves no remembered response behind.
     let mut first = message(&acme.id, "a", None);
     first.event_id = Some("dup".into());
-    store.publish_message(&first, None).await.unwrap();
+    store.messages.publish_message(&first, None).await.unwrap();
     let mut second = message(&acme.id, "a", None);
     second.event_id = Some("dup".into());
     let k2 = IdempotentResponse { key: "k2".into(), ..remembered.clone() };
-    assert!(store.publish_message(&second, Some(&k2)).await.is_err());
-    assert_eq!(store.get_idempotent("k2").await.unwrap(), None);
+    assert!(store.messages.publish_message(&second, Some(&k2)).await.is_err());
+    assert_eq!(store.messages.get_idempotent("k2").await.unwrap(), None);
 
     // The first response wins; an expired one is invisible and replaceable.
-    store.put_idempotent(&IdempotentResponse { status: 500, ..remembered.clone() }).await.unwrap();
-    assert_eq!(store.get_idempotent("k1").await.unwrap().unwrap().status, 202);
+    store.messages.put_idempotent(&IdempotentResponse { status: 500, ..remembered.clone() }).await.unwrap();
+    assert_eq!(store.messages.get_idempotent("k1").await.unwrap().unwrap().status, 202);
     let expired = IdempotentResponse { key: "k3".into(), expires_at: now_ms() - 1, ..remembered.clone() };
-    store.put_idempotent(&expired).await.unwrap();
-    assert_eq!(store.get_idempotent("k3").await.unwrap(), None);
+    store.messages.put_idempotent(&expired).await.unwrap();
+    assert_eq!(store.messages.get_idempotent("k3").await.unwrap(), None);
     let fresh = IdempotentResponse { key: "k3".into(), ..remembered };
-    store.put_idempotent(&fresh).await.unwrap();
-    assert_eq!(store.get_idempotent("k3").await.unwrap(), Some(fresh));
+    store.messages.put_idempotent(&fresh).await.unwrap();
+    assert_eq!(store.messages.get_idempotent("k3").await.unwrap(), Some(fresh));
 }
 
-async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
+async fn claims_lease_deliveries_until_recorded(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let msg = message(&acme.id, "a", None);
-    store.publish_message(&msg, None).await.unwrap();
+    store.messages.publish_message(&msg, None).await.unwrap();
     let now = now_ms();
-    assert!(store.next_due_at().await.unwrap().is_some_and(|due| due <= now));
+    assert!(store.queue.next_due_at().await.unwrap().is_some_and(|due| due <= now));
 
-    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let delivery = &claimed[0];
     assert_eq!((delivery.msg_id.clone(), delivery.endpoint_id.clone()), (msg.id.clone(), ep.id.clone()));
@@ -331,12 +336,13 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
     assert_eq!(delivery.event_id, msg.event_id);
     assert_eq!(delivery.attempts, 0);
     // Leased: not claimable again until the lease ends.
-    assert!(store.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
-    assert_eq!(store.claim_due(now + 60_000, 10, now + 120_000, &[]).await.unwrap().len(), 1);
+    assert!(store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
+    assert_eq!(store.queue.claim_due(now + 60_000, 10, now + 120_000, &[]).await.unwrap().len(), 1);
 
     // A failed attempt with a retry planned.
     let failed = attempt_for(delivery, DeliveryStatus::Fail, 500);
     store
+        .queue
         .record_outcomes(&[AttemptOutcome {
             attempt: failed.clone(),
             next: NextStep::RetryAt(now + 5_000),
@@ -344,45 +350,49 @@ async fn claims_lease_deliveries_until_recorded(store: Arc<dyn Store>) {
         }])
         .await
         .unwrap();
-    assert_eq!(store.next_due_at().await.unwrap(), Some(now + 5_000));
-    assert!(store.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
-    let retry = store.claim_due(now + 5_000, 10, now + 65_000, &[]).await.unwrap();
+    assert_eq!(store.queue.next_due_at().await.unwrap(), Some(now + 5_000));
+    assert!(store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
+    let retry = store.queue.claim_due(now + 5_000, 10, now + 65_000, &[]).await.unwrap();
     assert_eq!(retry[0].attempts, 1);
 
     let ok = attempt_for(&retry[0], DeliveryStatus::Success, 200);
     store
+        .queue
         .record_outcomes(&[AttemptOutcome { attempt: ok.clone(), next: NextStep::Succeeded, disable_endpoint: false }])
         .await
         .unwrap();
-    assert_eq!(store.next_due_at().await.unwrap(), None);
-    let counts = store.endpoint_delivery_counts(&ep.id).await.unwrap();
+    assert_eq!(store.queue.next_due_at().await.unwrap(), None);
+    let counts = store.messages.endpoint_delivery_counts(&ep.id).await.unwrap();
     assert_eq!(counts, DeliveryCounts { success: 1, ..Default::default() });
 
     let page = PageRequest::first(10, Order::Descending);
-    let attempts = store.list_attempts_for_message(&msg.id, &AttemptFilter::default(), &page).await.unwrap();
+    let attempts = store.messages.list_attempts_for_message(&msg.id, &AttemptFilter::default(), &page).await.unwrap();
     assert_eq!(attempts.items.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![ok.id.clone(), failed.id.clone()]);
     let only_failed = AttemptFilter { status: Some(DeliveryStatus::Fail), ..Default::default() };
-    let attempts = store.list_attempts_for_endpoint(&ep.id, &only_failed, &page).await.unwrap();
+    let attempts = store.messages.list_attempts_for_endpoint(&ep.id, &only_failed, &page).await.unwrap();
     assert_eq!(attempts.items, vec![failed.clone()]);
     let class_5xx = AttemptFilter { status_code_class: Some(500), ..Default::default() };
-    assert_eq!(store.list_attempts_for_endpoint(&ep.id, &class_5xx, &page).await.unwrap().items, vec![failed.clone()]);
-    assert_eq!(store.get_attempt(&msg.id, ok.id.as_str()).await.unwrap(), ok);
+    assert_eq!(
+        store.messages.list_attempts_for_endpoint(&ep.id, &class_5xx, &page).await.unwrap().items,
+        vec![failed.clone()]
+    );
+    assert_eq!(store.messages.get_attempt(&msg.id, ok.id.as_str()).await.unwrap(), ok);
 }
 
 /// The deliveries of one endpoint claimed together share one parsed copy of its headers, so what a claim holds
 /// does not grow with headers × deliveries; another endpoint has its own.
-async fn claimed_deliveries_share_their_endpoints_headers(store: Arc<dyn Store>) {
+async fn claimed_deliveries_share_their_endpoints_headers(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let mut first = endpoint(&acme.id, None, None);
     first.headers = (0..50).map(|i| (format!("x-h{i}"), "v".repeat(300))).collect();
     let second = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[first.clone(), second.clone()]).await;
     for _ in 0..3 {
-        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+        store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     }
     let now = now_ms();
-    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 6);
     let of = |ep: &Endpoint| claimed.iter().filter(|d| d.endpoint_id == ep.id).collect::<Vec<_>>();
     let (of_first, of_second) = (of(&first), of(&second));
@@ -395,69 +405,69 @@ async fn claimed_deliveries_share_their_endpoints_headers(store: Arc<dyn Store>)
 }
 
 /// Endpoints are counted per application (the API's per-application limit reads this).
-async fn endpoints_are_counted_per_application(store: Arc<dyn Store>) {
+async fn endpoints_are_counted_per_application(store: Store) {
     let (acme, other) = (app(None), app(None));
-    store.create_app(&acme).await.unwrap();
-    store.create_app(&other).await.unwrap();
-    assert_eq!(store.count_endpoints(&acme.id).await.unwrap(), 0);
+    store.catalog.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&other).await.unwrap();
+    assert_eq!(store.catalog.count_endpoints(&acme.id).await.unwrap(), 0);
     let endpoints: Vec<Endpoint> = (0..3).map(|_| endpoint(&acme.id, None, None)).collect();
     app_with_endpoints(&store, &endpoints).await;
     app_with_endpoints(&store, &[endpoint(&other.id, None, None)]).await;
-    assert_eq!(store.count_endpoints(&acme.id).await.unwrap(), 3);
-    assert_eq!(store.count_endpoints(&other.id).await.unwrap(), 1);
-    store.delete_endpoint(&acme.id, &endpoints[0].id).await.unwrap();
-    assert_eq!(store.count_endpoints(&acme.id).await.unwrap(), 2);
-    assert_eq!(store.count_endpoints(&AppId::new()).await.unwrap(), 0);
+    assert_eq!(store.catalog.count_endpoints(&acme.id).await.unwrap(), 3);
+    assert_eq!(store.catalog.count_endpoints(&other.id).await.unwrap(), 1);
+    store.catalog.delete_endpoint(&acme.id, &endpoints[0].id).await.unwrap();
+    assert_eq!(store.catalog.count_endpoints(&acme.id).await.unwrap(), 2);
+    assert_eq!(store.catalog.count_endpoints(&AppId::new()).await.unwrap(), 0);
 }
 
-async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Arc<dyn Store>) {
+async fn claims_skip_busy_endpoints_and_releases_keep_the_due_time(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let busy = endpoint(&acme.id, None, None);
     let idle = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[busy.clone(), idle.clone()]).await;
     let msg = message(&acme.id, "a", None);
-    store.publish_message(&msg, None).await.unwrap();
+    store.messages.publish_message(&msg, None).await.unwrap();
     let now = now_ms();
-    let claimed = store.claim_due(now, 10, now + 60_000, std::slice::from_ref(&busy.id)).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, std::slice::from_ref(&busy.id)).await.unwrap();
     assert_eq!(claimed.iter().map(|d| d.endpoint_id.clone()).collect::<Vec<_>>(), vec![idle.id.clone()]);
 
-    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let release = Release { msg_id: msg.id.clone(), endpoint_id: busy.id.clone(), due_at: claimed[0].due_at };
-    store.release(&[release]).await.unwrap();
-    assert_eq!(store.next_due_at().await.unwrap(), Some(msg.created_at));
+    store.queue.release(&[release]).await.unwrap();
+    assert_eq!(store.queue.next_due_at().await.unwrap(), Some(msg.created_at));
 }
 
-async fn a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted(store: Arc<dyn Store>) {
+async fn a_paused_endpoint_is_skipped_until_its_pause_ends_or_is_lifted(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let paused = endpoint(&acme.id, None, None);
     let healthy = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[paused.clone(), healthy.clone()]).await;
-    store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     let now = now_ms();
-    store.pause_endpoint(&paused.id, now + 60_000).await.unwrap();
+    store.queue.pause_endpoint(&paused.id, now + 60_000).await.unwrap();
 
-    let claimed = store.claim_due(now, 10, now + 1_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 1_000, &[]).await.unwrap();
     assert_eq!(claimed.iter().map(|d| d.endpoint_id.clone()).collect::<Vec<_>>(), vec![healthy.id.clone()]);
     // Its lease (1 s) expired long before the pause ends: only the healthy endpoint's delivery comes back.
-    let later = store.claim_due(now + 30_000, 10, now + 31_000, &[]).await.unwrap();
+    let later = store.queue.claim_due(now + 30_000, 10, now + 31_000, &[]).await.unwrap();
     assert_eq!(later.iter().map(|d| d.endpoint_id.clone()).collect::<Vec<_>>(), vec![healthy.id.clone()]);
-    let after_pause = store.claim_due(now + 60_000, 10, now + 61_000, &[]).await.unwrap();
+    let after_pause = store.queue.claim_due(now + 60_000, 10, now + 61_000, &[]).await.unwrap();
     assert_eq!(after_pause.len(), 2, "the pause is over");
 
-    store.pause_endpoint(&paused.id, now + 600_000).await.unwrap();
-    store.pause_endpoint(&paused.id, 0).await.unwrap();
-    let lifted = store.claim_due(now + 62_000, 10, now + 63_000, &[]).await.unwrap();
+    store.queue.pause_endpoint(&paused.id, now + 600_000).await.unwrap();
+    store.queue.pause_endpoint(&paused.id, 0).await.unwrap();
+    let lifted = store.queue.claim_due(now + 62_000, 10, now + 63_000, &[]).await.unwrap();
     assert_eq!(lifted.len(), 2, "a pause in the past is lifted");
     // Pausing an endpoint that is gone is not an error.
-    store.pause_endpoint(&EndpointId::new(), now).await.unwrap();
+    store.queue.pause_endpoint(&EndpointId::new(), now).await.unwrap();
 }
 
-async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliveries(store: Arc<dyn Store>) {
+async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliveries(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let busy = endpoint(&acme.id, None, None);
     let other = endpoint(&acme.id, Some(&["b"]), None);
     let mut ordered = endpoint(&acme.id, Some(&["b"]), None);
@@ -468,7 +478,7 @@ async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliverie
     let backlog: Vec<Message> = (0..40).map(|i| message_at(&acme.id, "a", None, base + i)).collect();
     let later: Vec<Message> = (0..3).map(|i| message_at(&acme.id, "b", None, base + 1_000 + i)).collect();
     for msg in backlog.iter().chain(&later) {
-        store.publish_message(msg, None).await.unwrap();
+        store.messages.publish_message(msg, None).await.unwrap();
     }
     let now = now_ms();
     let keys = |claimed: &[ClaimedDelivery]| -> Vec<(EndpointId, MessageId)> {
@@ -477,7 +487,7 @@ async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliverie
         keys
     };
 
-    let claimed = store.claim_due(now, 10, now + 600_000, std::slice::from_ref(&busy.id)).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 600_000, std::slice::from_ref(&busy.id)).await.unwrap();
     let mut expected: Vec<_> = later.iter().map(|m| (other.id.clone(), m.id.clone())).collect();
     expected.push((ordered.id.clone(), later[0].id.clone()));
     expected.sort();
@@ -485,12 +495,12 @@ async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliverie
     assert!(claimed.windows(2).all(|pair| pair[0].due_at <= pair[1].due_at), "oldest first");
 
     // Paused, the busy endpoint still holds the head of the queue; everything else is leased or FIFO-blocked.
-    store.pause_endpoint(&busy.id, now + 60_000).await.unwrap();
-    assert!(store.claim_due(now, 1, now + 600_000, &[]).await.unwrap().is_empty());
-    assert!(store.claim_due(now, 10, now + 600_000, &[]).await.unwrap().is_empty());
+    store.queue.pause_endpoint(&busy.id, now + 60_000).await.unwrap();
+    assert!(store.queue.claim_due(now, 1, now + 600_000, &[]).await.unwrap().is_empty());
+    assert!(store.queue.claim_due(now, 10, now + 600_000, &[]).await.unwrap().is_empty());
 
     // Once the pause is over, its backlog comes oldest first.
-    let resumed = store.claim_due(now + 60_000, 10, now + 600_000, &[]).await.unwrap();
+    let resumed = store.queue.claim_due(now + 60_000, 10, now + 600_000, &[]).await.unwrap();
     let expected: Vec<_> = backlog[..10].iter().map(|m| (busy.id.clone(), m.id.clone())).collect();
     assert_eq!(resumed.iter().map(|d| (d.endpoint_id.clone(), d.msg_id.clone())).collect::<Vec<_>>(), expected);
 }
@@ -498,60 +508,62 @@ async fn a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliverie
 async fn interrupted_and_manual_deliveries_are_due_again(db: &mut TestDatabase) {
     let store = db.open().await;
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let msg = message(&acme.id, "a", None);
-    store.publish_message(&msg, None).await.unwrap();
+    store.messages.publish_message(&msg, None).await.unwrap();
     let now = now_ms();
-    let claimed = store.claim_due(now, 10, now + 600_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 600_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
 
     // The process dies with the delivery leased for ten minutes; the next one makes it due again long before.
     let restarted = db.restart_after_crash(store).await;
     assert_eq!(restarted.requeued, 1, "the crashed process's lease is taken back");
     let store = restarted.store;
-    let again = store.claim_due(restarted.now, 10, restarted.now + 600_000, &[]).await.unwrap();
+    let again = store.queue.claim_due(restarted.now, 10, restarted.now + 600_000, &[]).await.unwrap();
     assert_eq!(again.len(), 1);
     let ok = attempt_for(&again[0], DeliveryStatus::Success, 200);
     store
+        .queue
         .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
         .await
         .unwrap();
 
-    store.resend(&msg.id, &ep.id).await.unwrap();
-    let manual = store.claim_due(now_ms(), 10, now_ms() + 600_000, &[]).await.unwrap();
+    store.messages.resend(&msg.id, &ep.id).await.unwrap();
+    let manual = store.queue.claim_due(now_ms(), 10, now_ms() + 600_000, &[]).await.unwrap();
     assert_eq!(manual.len(), 1);
     assert!(manual[0].manual);
-    assert!(matches!(store.resend(&MessageId::new(), &ep.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.messages.resend(&MessageId::new(), &ep.id).await, Err(StoreError::NotFound)));
 }
 
-async fn an_outcome_can_disable_its_endpoint(store: Arc<dyn Store>) {
+async fn an_outcome_can_disable_its_endpoint(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let first = message(&acme.id, "a", None);
-    store.publish_message(&first, None).await.unwrap();
+    store.messages.publish_message(&first, None).await.unwrap();
     let now = now_ms();
-    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
-    store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     let gone = attempt_for(&claimed[0], DeliveryStatus::Fail, 410);
     store
+        .queue
         .record_outcomes(&[AttemptOutcome { attempt: gone, next: NextStep::GiveUp, disable_endpoint: true }])
         .await
         .unwrap();
-    assert!(store.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap().disabled);
+    assert!(store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap().disabled);
     // The delivery queued behind it is not attempted: it fails when claimed.
-    assert!(store.claim_due(now_ms(), 10, now + 60_000, &[]).await.unwrap().is_empty());
-    assert_eq!(store.endpoint_delivery_counts(&ep.id).await.unwrap().fail, 2);
+    assert!(store.queue.claim_due(now_ms(), 10, now + 60_000, &[]).await.unwrap().is_empty());
+    assert_eq!(store.messages.endpoint_delivery_counts(&ep.id).await.unwrap().fail, 2);
     // New messages are not routed to a disabled endpoint.
-    assert_eq!(store.publish_message(&message(&acme.id, "a", None), None).await.unwrap().deliveries, 0);
+    assert_eq!(store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap().deliveries, 0);
 }
 
-async fn old_payloads_are_purged_unless_still_being_delivered(store: Arc<dyn Store>) {
+async fn old_payloads_are_purged_unless_still_being_delivered(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let old_at = now_ms() - 100 * 24 * 3_600_000;
     let old = || {
         let mut msg = message(&acme.id, "a", None);
@@ -560,31 +572,31 @@ async fn old_payloads_are_purged_unless_still_being_delivered(store: Arc<dyn Sto
         msg
     };
     let (done, recent) = (old(), message(&acme.id, "a", None));
-    store.publish_message(&done, None).await.unwrap();
-    store.publish_message(&recent, None).await.unwrap();
+    store.messages.publish_message(&done, None).await.unwrap();
+    store.messages.publish_message(&recent, None).await.unwrap();
     // An old message still owed to an endpoint keeps its payload.
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let owed = old();
-    store.publish_message(&owed, None).await.unwrap();
+    store.messages.publish_message(&owed, None).await.unwrap();
 
     let cutoff = now_ms() - 90 * 24 * 3_600_000;
-    assert_eq!(store.purge_payloads(cutoff, 100).await.unwrap(), 1);
-    let purged = store.get_message(&acme.id, done.id.as_str()).await.unwrap();
+    assert_eq!(store.recovery.purge_payloads(cutoff, 100).await.unwrap(), 1);
+    let purged = store.messages.get_message(&acme.id, done.id.as_str()).await.unwrap();
     assert_eq!((purged.payload.as_str(), purged.event_type.as_str()), ("{}", "a"));
-    assert_eq!(store.get_message(&acme.id, recent.id.as_str()).await.unwrap().payload, recent.payload);
-    assert_eq!(store.get_message(&acme.id, owed.id.as_str()).await.unwrap().payload, owed.payload);
-    assert_eq!(store.purge_payloads(cutoff, 100).await.unwrap(), 0);
+    assert_eq!(store.messages.get_message(&acme.id, recent.id.as_str()).await.unwrap().payload, recent.payload);
+    assert_eq!(store.messages.get_message(&acme.id, owed.id.as_str()).await.unwrap().payload, owed.payload);
+    assert_eq!(store.recovery.purge_payloads(cutoff, 100).await.unwrap(), 0);
 }
 
-async fn endpoints_failing_for_too_long_are_disabled(store: Arc<dyn Store>) {
+async fn endpoints_failing_for_too_long_are_disabled(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let (failing, recovered) = (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None));
     app_with_endpoints(&store, &[failing.clone(), recovered.clone()]).await;
-    store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     let now = now_ms();
-    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     let outcome = |claimed: &ClaimedDelivery, ok: bool, at: i64| {
         let mut attempt = attempt_for(claimed, if ok { DeliveryStatus::Success } else { DeliveryStatus::Fail }, 500);
         attempt.created_at = at;
@@ -593,39 +605,39 @@ async fn endpoints_failing_for_too_long_are_disabled(store: Arc<dyn Store>) {
     let day = 24 * 3_600_000;
     // Both fail six days ago; one succeeds later, which ends its streak.
     let outcomes: Vec<_> = claimed.iter().map(|c| outcome(c, false, now - 6 * day)).collect();
-    store.record_outcomes(&outcomes).await.unwrap();
+    store.queue.record_outcomes(&outcomes).await.unwrap();
     let later: Vec<_> = claimed.iter().map(|c| outcome(c, c.endpoint_id == recovered.id, now - 2 * day)).collect();
-    store.record_outcomes(&later).await.unwrap();
+    store.queue.record_outcomes(&later).await.unwrap();
 
-    let disabled = store.disable_failing_endpoints(now - 5 * day).await.unwrap();
+    let disabled = store.recovery.disable_failing_endpoints(now - 5 * day).await.unwrap();
     let expected =
         DisabledEndpoint { app_id: acme.id.clone(), endpoint_id: failing.id.clone(), failing_since: now - 6 * day };
     assert_eq!(disabled, vec![expected]);
-    assert!(store.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap().disabled);
-    assert!(!store.get_endpoint(&acme.id, recovered.id.as_str()).await.unwrap().disabled);
-    assert!(store.disable_failing_endpoints(now - 5 * day).await.unwrap().is_empty());
+    assert!(store.catalog.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap().disabled);
+    assert!(!store.catalog.get_endpoint(&acme.id, recovered.id.as_str()).await.unwrap().disabled);
+    assert!(store.recovery.disable_failing_endpoints(now - 5 * day).await.unwrap().is_empty());
 
     // Re-enabling forgets the streak, so the endpoint is not disabled again at once.
-    let mut enabled = store.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap();
+    let mut enabled = store.catalog.get_endpoint(&acme.id, failing.id.as_str()).await.unwrap();
     enabled.disabled = false;
-    store.update_endpoint(&enabled).await.unwrap();
-    assert!(store.disable_failing_endpoints(now).await.unwrap().is_empty());
+    store.catalog.update_endpoint(&enabled).await.unwrap();
+    assert!(store.recovery.disable_failing_endpoints(now).await.unwrap().is_empty());
 }
 
-async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Arc<dyn Store>) {
+async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let mut fifo = endpoint(&acme.id, None, None);
     fifo.ordering = DeliveryOrder::Fifo;
     let free = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[fifo.clone(), free.clone()]).await;
-    assert_eq!(store.get_endpoint(&acme.id, fifo.id.as_str()).await.unwrap().ordering, DeliveryOrder::Fifo);
+    assert_eq!(store.catalog.get_endpoint(&acme.id, fifo.id.as_str()).await.unwrap().ordering, DeliveryOrder::Fifo);
     let msgs: Vec<Message> = (0..3).map(|_| message(&acme.id, "a", None)).collect();
     for msg in &msgs {
-        store.publish_message(msg, None).await.unwrap();
+        store.messages.publish_message(msg, None).await.unwrap();
     }
     let lease = now_ms() + 60_000;
-    let claimed = store.claim_due(now_ms(), 10, lease, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now_ms(), 10, lease, &[]).await.unwrap();
     let to_fifo: Vec<_> = claimed.iter().filter(|d| d.endpoint_id == fifo.id).map(|d| d.msg_id.clone()).collect();
     assert_eq!(to_fifo, vec![msgs[0].id.clone()], "only the head of a FIFO endpoint is claimable");
     assert_eq!(claimed.iter().filter(|d| d.endpoint_id == free.id).count(), 3);
@@ -635,6 +647,7 @@ async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: A
     let failed = attempt_for(head, DeliveryStatus::Fail, 500);
     let retry_at = now_ms() + 5_000;
     store
+        .queue
         .record_outcomes(&[AttemptOutcome {
             attempt: failed,
             next: NextStep::RetryAt(retry_at),
@@ -642,47 +655,47 @@ async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: A
         }])
         .await
         .unwrap();
-    assert!(store.claim_due(now_ms(), 10, lease, &[]).await.unwrap().is_empty());
-    let blocker = store.oldest_open_delivery(&fifo.id).await.unwrap().unwrap();
+    assert!(store.queue.claim_due(now_ms(), 10, lease, &[]).await.unwrap().is_empty());
+    let blocker = store.messages.oldest_open_delivery(&fifo.id).await.unwrap().unwrap();
     assert_eq!((blocker.msg_id, blocker.attempts), (msgs[0].id.clone(), 1));
 
     // It succeeds: the next one (and only it) becomes claimable.
-    let retried = store.claim_due(retry_at, 10, retry_at + 60_000, &[]).await.unwrap();
+    let retried = store.queue.claim_due(retry_at, 10, retry_at + 60_000, &[]).await.unwrap();
     assert_eq!(retried.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![msgs[0].id.clone()]);
     let ok = attempt_for(&retried[0], DeliveryStatus::Success, 200);
     store
+        .queue
         .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
         .await
         .unwrap();
-    let next = store.claim_due(retry_at, 10, retry_at + 60_000, &[]).await.unwrap();
+    let next = store.queue.claim_due(retry_at, 10, retry_at + 60_000, &[]).await.unwrap();
     assert_eq!(next.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![msgs[1].id.clone()]);
 }
 
-async fn deleting_an_app_removes_what_it_owns(store: Arc<dyn Store>) {
+async fn deleting_an_app_removes_what_it_owns(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let msg = message(&acme.id, "a", None);
-    store.publish_message(&msg, None).await.unwrap();
+    store.messages.publish_message(&msg, None).await.unwrap();
     let stripe = source(&acme.id, Some("stripe"));
-    store.create_source(&stripe).await.unwrap();
-    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", now_ms())]).await.unwrap();
-    store.delete_app(&acme.id).await.unwrap();
-    assert!(matches!(store.get_message(&acme.id, msg.id.as_str()).await, Err(StoreError::NotFound)));
-    assert_eq!(store.next_due_at().await.unwrap(), None);
-    assert!(matches!(store.get_source("stripe").await, Err(StoreError::NotFound)));
-    assert_eq!(store.inbound_counts(&stripe.id, None).await.unwrap(), InboundCounts::default());
+    store.inbound.create_source(&stripe).await.unwrap();
+    store.inbound.record_rejections(&[rejected(&stripe.id, "signature_mismatch", now_ms())]).await.unwrap();
+    store.catalog.delete_app(&acme.id).await.unwrap();
+    assert!(matches!(store.messages.get_message(&acme.id, msg.id.as_str()).await, Err(StoreError::NotFound)));
+    assert_eq!(store.queue.next_due_at().await.unwrap(), None);
+    assert!(matches!(store.inbound.get_source("stripe").await, Err(StoreError::NotFound)));
+    assert_eq!(store.inbound.inbound_counts(&stripe.id, None).await.unwrap(), InboundCounts::default());
     assert_eq!(rejection_rows(&store, &stripe.id).await, vec![]);
     // A publisher that looked the application up before it was deleted (the API caches that for a second) is
     // told it is gone, not that its eventId conflicts.
     let late = message(&acme.id, "a", None);
-    assert!(matches!(store.publish_message(&late, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.messages.publish_message(&late, None).await, Err(StoreError::NotFound)));
     // The uid is free again.
     let other = app(None);
-    store.create_app(&other).await.unwrap();
-    store.create_source(&source(&other.id, Some("stripe"))).await.unwrap();
-    store.ping().await.unwrap();
+    store.catalog.create_app(&other).await.unwrap();
+    store.inbound.create_source(&source(&other.id, Some("stripe"))).await.unwrap();
 }
 
 /// A message created at `at`, with an id stamped with the same time, as the API makes them.
@@ -705,31 +718,31 @@ fn task(kind: TaskKind, app_id: &AppId, endpoint_id: &EndpointId, at: i64) -> Ba
     }
 }
 
-async fn background_tasks_round_trip_and_list_by_status_and_kind(store: Arc<dyn Store>) {
+async fn background_tasks_round_trip_and_list_by_status_and_kind(store: Store) {
     let acme = app(None);
     let ep = EndpointId::new();
     let now = now_ms();
     let recover = task(TaskKind::Recover, &acme.id, &ep, now - 2);
     let mut replay = task(TaskKind::ReplayMissing, &acme.id, &ep, now - 1);
-    store.create_background_task(&recover).await.unwrap();
-    store.create_background_task(&replay).await.unwrap();
-    assert!(matches!(store.create_background_task(&recover).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.get_background_task(recover.id.as_str()).await.unwrap(), recover);
-    assert!(matches!(store.get_background_task("qtask_missing").await, Err(StoreError::NotFound)));
+    store.recovery.create_background_task(&recover).await.unwrap();
+    store.recovery.create_background_task(&replay).await.unwrap();
+    assert!(matches!(store.recovery.create_background_task(&recover).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.recovery.get_background_task(recover.id.as_str()).await.unwrap(), recover);
+    assert!(matches!(store.recovery.get_background_task("qtask_missing").await, Err(StoreError::NotFound)));
 
     replay.status = TaskStatus::Failed;
     replay.cursor = Some(MessageId::new());
     replay.progress = TaskProgress { sent: 3, scanned: 5, total: 9, error: Some("endpoint deleted".into()) };
     replay.updated_at = now + 1;
-    store.update_background_task(&replay).await.unwrap();
-    assert_eq!(store.get_background_task(replay.id.as_str()).await.unwrap(), replay);
+    store.recovery.update_background_task(&replay).await.unwrap();
+    assert_eq!(store.recovery.get_background_task(replay.id.as_str()).await.unwrap(), replay);
     let unknown = task(TaskKind::Recover, &acme.id, &ep, now);
-    assert!(matches!(store.update_background_task(&unknown).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.recovery.update_background_task(&unknown).await, Err(StoreError::NotFound)));
 
     let list = |filter: TaskFilter, page: PageRequest| {
         let store = store.clone();
         async move {
-            let page = store.list_background_tasks(&filter, &page).await.unwrap();
+            let page = store.recovery.list_background_tasks(&filter, &page).await.unwrap();
             (page.items.into_iter().map(|t| t.id).collect::<Vec<_>>(), page.done)
         }
     };
@@ -744,12 +757,12 @@ async fn background_tasks_round_trip_and_list_by_status_and_kind(store: Arc<dyn 
 }
 
 /// Publishes the messages and lets every delivery fail for good.
-async fn publish_and_fail(store: &Arc<dyn Store>, messages: &[Message]) {
+async fn publish_and_fail(store: &Store, messages: &[Message]) {
     for msg in messages {
-        store.publish_message(msg, None).await.unwrap();
+        store.messages.publish_message(msg, None).await.unwrap();
     }
     let now = now_ms();
-    let claimed = store.claim_due(now, 100, now + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 100, now + 60_000, &[]).await.unwrap();
     let outcomes: Vec<_> = claimed
         .iter()
         .map(|d| AttemptOutcome {
@@ -758,12 +771,12 @@ async fn publish_and_fail(store: &Arc<dyn Store>, messages: &[Message]) {
             disable_endpoint: false,
         })
         .collect();
-    store.record_outcomes(&outcomes).await.unwrap();
+    store.queue.record_outcomes(&outcomes).await.unwrap();
 }
 
-async fn recover_requeues_only_failed_deliveries_of_the_window_in_batches(store: Arc<dyn Store>) {
+async fn recover_requeues_only_failed_deliveries_of_the_window_in_batches(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     let other = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[ep.clone(), other.clone()]).await;
@@ -775,24 +788,28 @@ async fn recover_requeues_only_failed_deliveries_of_the_window_in_batches(store:
     let mut all = vec![before.clone(), after.clone()];
     all.extend(inside.iter().cloned());
     publish_and_fail(&store, &all).await;
-    assert_eq!(store.count_failed_deliveries(&ep.id, window).await.unwrap(), 3);
+    assert_eq!(store.recovery.count_failed_deliveries(&ep.id, window).await.unwrap(), 3);
 
-    let first = store.requeue_failed(&ep.id, window, 2, None).await.unwrap();
+    let first = store.recovery.requeue_failed(&ep.id, window, 2, None).await.unwrap();
     assert_eq!(
         first,
         BatchDone { scanned: 2, queued: 2, last: Some(inside[1].id.clone()), done: false },
         "the first batch takes the two oldest"
     );
-    let second = store.requeue_failed(&ep.id, window, 2, first.last.as_ref()).await.unwrap();
+    let second = store.recovery.requeue_failed(&ep.id, window, 2, first.last.as_ref()).await.unwrap();
     assert_eq!(second, BatchDone { scanned: 1, queued: 1, last: Some(inside[2].id.clone()), done: true });
-    assert_eq!(store.count_failed_deliveries(&ep.id, window).await.unwrap(), 0);
+    assert_eq!(store.recovery.count_failed_deliveries(&ep.id, window).await.unwrap(), 0);
     // Running it again finds nothing: re-queued deliveries are pending, not failed.
-    assert_eq!(store.requeue_failed(&ep.id, window, 2, None).await.unwrap().queued, 0);
+    assert_eq!(store.recovery.requeue_failed(&ep.id, window, 2, None).await.unwrap().queued, 0);
 
-    let counts = store.endpoint_delivery_counts(&ep.id).await.unwrap();
+    let counts = store.messages.endpoint_delivery_counts(&ep.id).await.unwrap();
     assert_eq!((counts.pending, counts.fail), (3, 2), "only the window's failures are pending again");
-    assert_eq!(store.endpoint_delivery_counts(&other.id).await.unwrap().fail, 5, "other endpoints are untouched");
-    let mut claimed = store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(
+        store.messages.endpoint_delivery_counts(&other.id).await.unwrap().fail,
+        5,
+        "other endpoints are untouched"
+    );
+    let mut claimed = store.queue.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
     claimed.sort_by(|a, b| a.msg_id.cmp(&b.msg_id));
     assert_eq!(
         claimed.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(),
@@ -804,9 +821,9 @@ async fn recover_requeues_only_failed_deliveries_of_the_window_in_batches(store:
     );
 }
 
-async fn replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had(store: Arc<dyn Store>) {
+async fn replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let base = now_ms() - 3_600_000;
     let window = TimeWindow { since: base, until: base + 60_000 };
     let outside = message_at(&acme.id, "a", None, base - 1);
@@ -814,35 +831,41 @@ async fn replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never
     let wrong_type = message_at(&acme.id, "b", None, base + 2);
     let on_channel = message_at(&acme.id, "a", Some(&["eu"]), base + 3);
     for msg in [&outside, &wanted, &wrong_type, &on_channel] {
-        store.publish_message(msg, None).await.unwrap();
+        store.messages.publish_message(msg, None).await.unwrap();
     }
     let ep = endpoint(&acme.id, Some(&["a"]), None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let already = message_at(&acme.id, "a", None, base + 4);
-    store.publish_message(&already, None).await.unwrap();
-    assert_eq!(store.count_messages(&acme.id, window).await.unwrap(), 4);
+    store.messages.publish_message(&already, None).await.unwrap();
+    assert_eq!(store.recovery.count_messages(&acme.id, window).await.unwrap(), 4);
 
-    let first = store.insert_missing_deliveries(&ep.id, window, 2, None).await.unwrap();
+    let first = store.recovery.insert_missing_deliveries(&ep.id, window, 2, None).await.unwrap();
     assert_eq!(first, BatchDone { scanned: 2, queued: 1, last: Some(wrong_type.id.clone()), done: false });
-    let second = store.insert_missing_deliveries(&ep.id, window, 2, first.last.as_ref()).await.unwrap();
+    let second = store.recovery.insert_missing_deliveries(&ep.id, window, 2, first.last.as_ref()).await.unwrap();
     assert_eq!(second, BatchDone { scanned: 2, queued: 1, last: Some(already.id.clone()), done: false });
-    let third = store.insert_missing_deliveries(&ep.id, window, 2, second.last.as_ref()).await.unwrap();
+    let third = store.recovery.insert_missing_deliveries(&ep.id, window, 2, second.last.as_ref()).await.unwrap();
     assert_eq!(third, BatchDone { scanned: 0, queued: 0, last: None, done: true });
     // Idempotent: every message of the window now has its delivery.
-    assert_eq!(store.insert_missing_deliveries(&ep.id, window, 10, None).await.unwrap().queued, 0);
+    assert_eq!(store.recovery.insert_missing_deliveries(&ep.id, window, 10, None).await.unwrap().queued, 0);
 
-    let mut claimed: Vec<_> =
-        store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap().into_iter().map(|d| d.msg_id).collect();
+    let mut claimed: Vec<_> = store
+        .queue
+        .claim_due(now_ms(), 100, now_ms() + 60_000, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.msg_id)
+        .collect();
     claimed.sort();
     assert_eq!(claimed, vec![wanted.id.clone(), on_channel.id.clone(), already.id.clone()]);
 
     let mut disabled = endpoint(&acme.id, None, None);
     disabled.disabled = true;
     app_with_endpoints(&store, std::slice::from_ref(&disabled)).await;
-    let nothing = store.insert_missing_deliveries(&disabled.id, window, 10, None).await.unwrap();
+    let nothing = store.recovery.insert_missing_deliveries(&disabled.id, window, 10, None).await.unwrap();
     assert_eq!((nothing.queued, nothing.done), (0, true));
     assert!(matches!(
-        store.insert_missing_deliveries(&EndpointId::new(), window, 10, None).await,
+        store.recovery.insert_missing_deliveries(&EndpointId::new(), window, 10, None).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -890,24 +913,20 @@ fn rejected(source_id: &SourceId, reason: &str, at: i64) -> InboundRejections {
     }
 }
 
-async fn rejection_rows(store: &Arc<dyn Store>, source_id: &SourceId) -> Vec<InboundRejections> {
-    store.list_inbound_rejections(source_id, &PageRequest::first(100, Order::Descending)).await.unwrap().items
+async fn rejection_rows(store: &Store, source_id: &SourceId) -> Vec<InboundRejections> {
+    store.inbound.list_inbound_rejections(source_id, &PageRequest::first(100, Order::Descending)).await.unwrap().items
 }
 
-async fn ingest_new(
-    store: &Arc<dyn Store>,
-    event: &InboundEvent,
-    message: Option<&Message>,
-) -> Option<PublishedMessage> {
-    match store.ingest(event, message).await.unwrap() {
+async fn ingest_new(store: &Store, event: &InboundEvent, message: Option<&Message>) -> Option<PublishedMessage> {
+    match store.inbound.ingest(event, message).await.unwrap() {
         IngestOutcome::Recorded(published) => published,
         other => panic!("expected the event to be recorded as new, got {other:?}"),
     }
 }
 
-async fn sources_round_trip_and_uids_are_unique_across_applications(store: Arc<dyn Store>) {
+async fn sources_round_trip_and_uids_are_unique_across_applications(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let options = serde_json::json!({
         "signatureHeader": "X-Corp-Signature", "signatureEncoding": "base64", "signaturePrefix": "",
         "timestampHeader": "X-Corp-Timestamp", "eventTypeField": "event", "eventIdHeader": "X-Corp-Id",
@@ -917,94 +936,94 @@ async fn sources_round_trip_and_uids_are_unique_across_applications(store: Arc<d
     corp.provider = Provider::from_options("hmac-sha256", options.as_object().unwrap()).unwrap();
     corp.secrets.rotate("second-secret".into(), now_ms(), 3_600_000);
     corp.tolerance_secs = 60;
-    store.create_source(&corp).await.unwrap();
-    assert_eq!(store.get_source(corp.id.as_str()).await.unwrap(), corp);
-    assert_eq!(store.get_source("corp").await.unwrap(), corp);
-    let stored_options = store.get_source("corp").await.unwrap().provider.options();
+    store.inbound.create_source(&corp).await.unwrap();
+    assert_eq!(store.inbound.get_source(corp.id.as_str()).await.unwrap(), corp);
+    assert_eq!(store.inbound.get_source("corp").await.unwrap(), corp);
+    let stored_options = store.inbound.get_source("corp").await.unwrap().provider.options();
     assert_eq!(serde_json::Value::Object(stored_options), options);
-    assert!(matches!(store.get_source("nope").await, Err(StoreError::NotFound)));
-    assert!(matches!(store.get_source(SourceId::new().as_str()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.inbound.get_source("nope").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.inbound.get_source(SourceId::new().as_str()).await, Err(StoreError::NotFound)));
 
     // Uids name the public ingest URL, so they are unique across applications.
     let other = app(None);
-    store.create_app(&other).await.unwrap();
-    match store.create_source(&source(&other.id, Some("corp"))).await {
+    store.catalog.create_app(&other).await.unwrap();
+    match store.inbound.create_source(&source(&other.id, Some("corp"))).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("corp"), "{message}"),
         got => panic!("expected a uid conflict, got {got:?}"),
     }
-    assert!(matches!(store.create_source(&source(&AppId::new(), None)).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.inbound.create_source(&source(&AppId::new(), None)).await, Err(StoreError::NotFound)));
 
     let mut slack = source(&other.id, None);
     slack.provider =
         Provider::from_options("slack", serde_json::json!({"eventTypeField": "event.type"}).as_object().unwrap())
             .unwrap();
-    store.create_source(&slack).await.unwrap();
+    store.inbound.create_source(&slack).await.unwrap();
     let mut taken = slack.clone();
     taken.uid = Some("corp".into());
-    assert!(matches!(store.update_source(&taken).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.inbound.update_source(&taken).await, Err(StoreError::Conflict(_))));
 
     corp.name = "Corp billing".into();
     corp.uid = Some("billing".into());
     corp.provider = Provider::Github;
     corp.secrets.rotate("third-secret".into(), now_ms(), 3_600_000);
     corp.updated_at += 1;
-    store.update_source(&corp).await.unwrap();
-    assert_eq!(store.get_source("billing").await.unwrap(), corp);
-    assert!(matches!(store.get_source("corp").await, Err(StoreError::NotFound)));
-    assert!(matches!(store.update_source(&source(&acme.id, None)).await, Err(StoreError::NotFound)));
+    store.inbound.update_source(&corp).await.unwrap();
+    assert_eq!(store.inbound.get_source("billing").await.unwrap(), corp);
+    assert!(matches!(store.inbound.get_source("corp").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.inbound.update_source(&source(&acme.id, None)).await, Err(StoreError::NotFound)));
 
-    let all = store.list_sources(&PageRequest::first(10, Order::Ascending)).await.unwrap();
+    let all = store.inbound.list_sources(&PageRequest::first(10, Order::Ascending)).await.unwrap();
     assert_eq!((all.items, all.done), (vec![corp.clone(), slack.clone()], true));
-    let newest = store.list_sources(&PageRequest::first(1, Order::Descending)).await.unwrap();
+    let newest = store.inbound.list_sources(&PageRequest::first(1, Order::Descending)).await.unwrap();
     assert_eq!((newest.items, newest.done), (vec![slack.clone()], false));
 
-    store.delete_source(&corp.id).await.unwrap();
-    assert!(matches!(store.get_source(corp.id.as_str()).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.delete_source(&corp.id).await, Err(StoreError::NotFound)));
+    store.inbound.delete_source(&corp.id).await.unwrap();
+    assert!(matches!(store.inbound.get_source(corp.id.as_str()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.inbound.delete_source(&corp.id).await, Err(StoreError::NotFound)));
 }
 
-async fn deleting_a_source_removes_its_events_but_keeps_their_messages(store: Arc<dyn Store>) {
+async fn deleting_a_source_removes_its_events_but_keeps_their_messages(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let stripe = source(&acme.id, None);
-    store.create_source(&stripe).await.unwrap();
+    store.inbound.create_source(&stripe).await.unwrap();
     let msg = message(&acme.id, "invoice.paid", None);
     ingest_new(&store, &verified(&stripe.id, Some("evt_1"), now_ms()), Some(&msg)).await;
-    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", now_ms())]).await.unwrap();
+    store.inbound.record_rejections(&[rejected(&stripe.id, "signature_mismatch", now_ms())]).await.unwrap();
     assert_eq!(rejection_rows(&store, &stripe.id).await.len(), 1);
 
-    store.delete_source(&stripe.id).await.unwrap();
+    store.inbound.delete_source(&stripe.id).await.unwrap();
     let first = PageRequest::first(10, Order::Descending);
-    assert!(store.list_inbound_events(&stripe.id, None, &first).await.unwrap().items.is_empty());
+    assert!(store.inbound.list_inbound_events(&stripe.id, None, &first).await.unwrap().items.is_empty());
     assert_eq!(rejection_rows(&store, &stripe.id).await, vec![]);
-    assert_eq!(store.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
+    assert_eq!(store.messages.get_message(&acme.id, msg.id.as_str()).await.unwrap(), msg);
     // Requests that reach a source deleted meanwhile find it gone; counts of its rejections are dropped along
     // with the others of their batch kept.
     let late = verified(&stripe.id, Some("evt_2"), now_ms());
-    assert!(matches!(store.ingest(&late, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.inbound.ingest(&late, None).await, Err(StoreError::NotFound)));
     let other = source(&acme.id, None);
-    store.create_source(&other).await.unwrap();
+    store.inbound.create_source(&other).await.unwrap();
     let batch = [rejected(&stripe.id, "signature_mismatch", now_ms()), rejected(&other.id, "missing_header", now_ms())];
-    store.record_rejections(&batch).await.unwrap();
+    store.inbound.record_rejections(&batch).await.unwrap();
     assert_eq!(rejection_rows(&store, &stripe.id).await, vec![]);
     assert_eq!(rejection_rows(&store, &other.id).await, vec![batch[1].clone()]);
 }
 
-async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(store: Arc<dyn Store>) {
+async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, Some(&["invoice.paid"]), None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let (stripe, github) = (source(&acme.id, None), source(&acme.id, None));
-    store.create_source(&stripe).await.unwrap();
-    store.create_source(&github).await.unwrap();
+    store.inbound.create_source(&stripe).await.unwrap();
+    store.inbound.create_source(&github).await.unwrap();
 
     let first_msg = message(&acme.id, "invoice.paid", None);
     let first = verified(&stripe.id, Some("evt_1"), now_ms());
     let published = ingest_new(&store, &first, Some(&first_msg)).await;
     assert_eq!(published, Some(PublishedMessage { message: first_msg.clone(), deliveries: 1 }));
-    assert_eq!(store.get_message(&acme.id, first_msg.id.as_str()).await.unwrap(), first_msg);
-    let claimed = store.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(store.messages.get_message(&acme.id, first_msg.id.as_str()).await.unwrap(), first_msg);
+    let claimed = store.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     assert_eq!(
         claimed.iter().map(|d| (d.msg_id.clone(), d.endpoint_id.clone())).collect::<Vec<_>>(),
         vec![(first_msg.id.clone(), ep.id.clone())]
@@ -1013,16 +1032,19 @@ async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(stor
     // The provider retries: a duplicate pointing at the first message, and nothing published.
     let retry_msg = message(&acme.id, "invoice.paid", None);
     let retry = verified(&stripe.id, Some("evt_1"), now_ms());
-    let outcome = store.ingest(&retry, Some(&retry_msg)).await.unwrap();
+    let outcome = store.inbound.ingest(&retry, Some(&retry_msg)).await.unwrap();
     assert_eq!(outcome, IngestOutcome::Duplicate { original_msg_id: Some(first_msg.id.clone()) });
-    assert!(matches!(store.get_message(&acme.id, retry_msg.id.as_str()).await, Err(StoreError::NotFound)));
-    assert_eq!(store.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 1);
+    assert!(matches!(store.messages.get_message(&acme.id, retry_msg.id.as_str()).await, Err(StoreError::NotFound)));
+    assert_eq!(store.messages.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 1);
 
     // A verified event without a message: its repeats point at no message.
     let bare = verified(&stripe.id, Some("evt_2"), now_ms());
     assert_eq!(ingest_new(&store, &bare, None).await, None);
     let bare_again = verified(&stripe.id, Some("evt_2"), now_ms());
-    assert_eq!(store.ingest(&bare_again, None).await.unwrap(), IngestOutcome::Duplicate { original_msg_id: None });
+    assert_eq!(
+        store.inbound.ingest(&bare_again, None).await.unwrap(),
+        IngestOutcome::Duplicate { original_msg_id: None }
+    );
 
     // Without a provider event id there is nothing to deduplicate on.
     for _ in 0..2 {
@@ -1035,7 +1057,7 @@ async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(stor
     assert!(ingest_new(&store, &elsewhere, Some(&elsewhere_msg)).await.is_some());
 
     let page = PageRequest::first(10, Order::Ascending);
-    let events = store.list_inbound_events(&stripe.id, None, &page).await.unwrap().items;
+    let events = store.inbound.list_inbound_events(&stripe.id, None, &page).await.unwrap().items;
     let summary: Vec<_> = events.iter().map(|e| (e.id.clone(), e.status, e.msg_id.clone())).collect();
     assert_eq!(
         summary[..4],
@@ -1048,17 +1070,17 @@ async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(stor
     );
     assert_eq!(events.len(), 6);
     assert_eq!(events[1], InboundEvent { status: InboundStatus::Duplicate, msg_id: Some(first_msg.id), ..retry });
-    let counts = store.inbound_counts(&stripe.id, None).await.unwrap();
+    let counts = store.inbound.inbound_counts(&stripe.id, None).await.unwrap();
     assert_eq!((counts.verified, counts.duplicates, counts.received()), (4, 2, 6));
-    assert_eq!(store.inbound_counts(&github.id, None).await.unwrap().verified, 1);
+    assert_eq!(store.inbound.inbound_counts(&github.id, None).await.unwrap().verified, 1);
 }
 
-async fn inbound_event_lists_are_newest_first_and_filter_by_status(store: Arc<dyn Store>) {
+async fn inbound_event_lists_are_newest_first_and_filter_by_status(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let (stripe, other) = (source(&acme.id, None), source(&acme.id, None));
-    store.create_source(&stripe).await.unwrap();
-    store.create_source(&other).await.unwrap();
+    store.inbound.create_source(&stripe).await.unwrap();
+    store.inbound.create_source(&other).await.unwrap();
     let base = now_ms() - 60_000;
     let mut events = Vec::new();
     // New events and, in between, repeats of the first (duplicates).
@@ -1069,48 +1091,52 @@ async fn inbound_event_lists_are_newest_first_and_filter_by_status(store: Arc<dy
             event
         } else {
             let event = verified(&stripe.id, Some("evt_0"), base + i);
-            store.ingest(&event, None).await.unwrap();
+            store.inbound.ingest(&event, None).await.unwrap();
             InboundEvent { status: InboundStatus::Duplicate, ..event }
         };
         events.push(event);
     }
     ingest_new(&store, &verified(&other.id, Some("evt_0"), base), None).await;
-    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", base)]).await.unwrap();
-    let stored = store.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
+    store.inbound.record_rejections(&[rejected(&stripe.id, "signature_mismatch", base)]).await.unwrap();
+    let stored =
+        store.inbound.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
     assert_eq!(stored.items.iter().rev().cloned().collect::<Vec<_>>(), events, "newest first, every field kept");
 
     let ids = |page: Page<InboundEvent>| (page.items.into_iter().map(|e| e.id).collect::<Vec<_>>(), page.done);
     let mut request = PageRequest::first(2, Order::Descending);
-    let first = store.list_inbound_events(&stripe.id, None, &request).await.unwrap();
+    let first = store.inbound.list_inbound_events(&stripe.id, None, &request).await.unwrap();
     assert_eq!(ids(first.clone()), (vec![events[4].id.clone(), events[3].id.clone()], false));
     request.cursor = first.items.last().map(|e| e.id.to_string());
-    let second = store.list_inbound_events(&stripe.id, None, &request).await.unwrap();
+    let second = store.inbound.list_inbound_events(&stripe.id, None, &request).await.unwrap();
     assert_eq!(ids(second), (vec![events[2].id.clone(), events[1].id.clone()], false));
 
     let verified_only = store
+        .inbound
         .list_inbound_events(&stripe.id, Some(InboundStatus::Verified), &PageRequest::first(10, Order::Descending))
         .await
         .unwrap();
     assert_eq!(ids(verified_only), (vec![events[4].id.clone(), events[2].id.clone(), events[0].id.clone()], true));
     let duplicates = store
+        .inbound
         .list_inbound_events(&stripe.id, Some(InboundStatus::Duplicate), &PageRequest::first(1, Order::Descending))
         .await
         .unwrap();
     assert_eq!(ids(duplicates), (vec![events[3].id.clone()], false));
     // Rejected requests are counted, never listed as events.
     let rejected_page = store
+        .inbound
         .list_inbound_events(&stripe.id, Some(InboundStatus::Rejected), &PageRequest::first(10, Order::Descending))
         .await
         .unwrap();
     assert_eq!(ids(rejected_page), (vec![], true));
 }
 
-async fn rejections_are_counted_per_source_reason_and_minute(store: Arc<dyn Store>) {
+async fn rejections_are_counted_per_source_reason_and_minute(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let (stripe, other) = (source(&acme.id, None), source(&acme.id, None));
-    store.create_source(&stripe).await.unwrap();
-    store.create_source(&other).await.unwrap();
+    store.inbound.create_source(&stripe).await.unwrap();
+    store.inbound.create_source(&other).await.unwrap();
     let minute = minute_of(now_ms()) - 10 * 60_000;
     let counted = |reason: &str, minute: i64, count: u64, seen: (i64, i64), sample: Option<&str>| InboundRejections {
         source_id: stripe.id.clone(),
@@ -1124,6 +1150,7 @@ async fn rejections_are_counted_per_source_reason_and_minute(store: Arc<dyn Stor
     // Two writes of the same source, reason and minute add up; the first seen is the earliest, the last seen
     // the latest, and the newest sample wins. Other reasons, minutes and sources are rows of their own.
     store
+        .inbound
         .record_rejections(&[
             counted("signature_mismatch", minute, 3, (10_000, 20_000), Some(r#"{"detail":"a"}"#)),
             counted("missing_header", minute, 1, (15_000, 15_000), None),
@@ -1132,6 +1159,7 @@ async fn rejections_are_counted_per_source_reason_and_minute(store: Arc<dyn Stor
         .await
         .unwrap();
     store
+        .inbound
         .record_rejections(&[
             counted("signature_mismatch", minute, 2, (5_000, 30_000), Some(r#"{"detail":"b"}"#)),
             counted("signature_mismatch", minute + 60_000, 1, (0, 0), Some(r#"{"detail":"c"}"#)),
@@ -1139,8 +1167,12 @@ async fn rejections_are_counted_per_source_reason_and_minute(store: Arc<dyn Stor
         .await
         .unwrap();
     // A late write about earlier requests keeps the newer sample, and one without a sample keeps the old one.
-    store.record_rejections(&[counted("signature_mismatch", minute, 1, (1_000, 2_000), Some("{}"))]).await.unwrap();
-    store.record_rejections(&[counted("missing_header", minute, 1, (50_000, 50_000), None)]).await.unwrap();
+    store
+        .inbound
+        .record_rejections(&[counted("signature_mismatch", minute, 1, (1_000, 2_000), Some("{}"))])
+        .await
+        .unwrap();
+    store.inbound.record_rejections(&[counted("missing_header", minute, 1, (50_000, 50_000), None)]).await.unwrap();
 
     let expected = vec![
         counted("signature_mismatch", minute + 60_000, 1, (0, 0), Some(r#"{"detail":"c"}"#)),
@@ -1148,45 +1180,45 @@ async fn rejections_are_counted_per_source_reason_and_minute(store: Arc<dyn Stor
         counted("missing_header", minute, 2, (15_000, 50_000), None),
     ];
     assert_eq!(rejection_rows(&store, &stripe.id).await, expected, "newest minute first");
-    let counts = store.inbound_counts(&stripe.id, None).await.unwrap();
+    let counts = store.inbound.inbound_counts(&stripe.id, None).await.unwrap();
     let by_reason = BTreeMap::from([("missing_header".into(), 2), ("signature_mismatch".into(), 7)]);
     assert_eq!(counts, InboundCounts { rejected_by_reason: by_reason, ..InboundCounts::default() });
-    assert_eq!(store.inbound_counts(&other.id, None).await.unwrap().rejected(), 9);
+    assert_eq!(store.inbound.inbound_counts(&other.id, None).await.unwrap().rejected(), 9);
 
     // Pages by (minute, reason), both ways.
     let mut request = PageRequest::first(2, Order::Descending);
-    let first = store.list_inbound_rejections(&stripe.id, &request).await.unwrap();
+    let first = store.inbound.list_inbound_rejections(&stripe.id, &request).await.unwrap();
     assert_eq!((first.items.clone(), first.done), (expected[..2].to_vec(), false));
     request.cursor = first.items.last().map(rejection_cursor);
-    let second = store.list_inbound_rejections(&stripe.id, &request).await.unwrap();
+    let second = store.inbound.list_inbound_rejections(&stripe.id, &request).await.unwrap();
     assert_eq!((second.items, second.done), (expected[2..].to_vec(), true));
     let back = PageRequest { cursor: Some(rejection_cursor(&expected[2])), backwards: true, ..request.clone() };
-    let back = store.list_inbound_rejections(&stripe.id, &back).await.unwrap();
+    let back = store.inbound.list_inbound_rejections(&stripe.id, &back).await.unwrap();
     assert_eq!((back.items, back.done), (expected[..2].to_vec(), true));
     let ascending = PageRequest::first(10, Order::Ascending);
-    let ascending = store.list_inbound_rejections(&stripe.id, &ascending).await.unwrap().items;
+    let ascending = store.inbound.list_inbound_rejections(&stripe.id, &ascending).await.unwrap().items;
     assert_eq!(ascending, expected.iter().rev().cloned().collect::<Vec<_>>());
     let bad = PageRequest { cursor: Some("yesterday".into()), ..request };
-    assert!(matches!(store.list_inbound_rejections(&stripe.id, &bad).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.inbound.list_inbound_rejections(&stripe.id, &bad).await, Err(StoreError::Invalid(_))));
 }
 
-async fn inbound_counts_split_by_outcome_and_reason_since_a_time(store: Arc<dyn Store>) {
+async fn inbound_counts_split_by_outcome_and_reason_since_a_time(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let stripe = source(&acme.id, None);
-    store.create_source(&stripe).await.unwrap();
+    store.inbound.create_source(&stripe).await.unwrap();
     let day = 24 * 3_600_000;
     let (old, recent) = (now_ms() - 2 * day, now_ms() - 1_000);
     ingest_new(&store, &verified(&stripe.id, Some("evt_old"), old), None).await;
-    store.record_rejections(&[rejected(&stripe.id, "signature_mismatch", old)]).await.unwrap();
+    store.inbound.record_rejections(&[rejected(&stripe.id, "signature_mismatch", old)]).await.unwrap();
     ingest_new(&store, &verified(&stripe.id, Some("evt_new"), recent), None).await;
-    store.ingest(&verified(&stripe.id, Some("evt_new"), recent + 1), None).await.unwrap();
-    store.ingest(&verified(&stripe.id, Some("evt_old"), recent + 2), None).await.unwrap();
+    store.inbound.ingest(&verified(&stripe.id, Some("evt_new"), recent + 1), None).await.unwrap();
+    store.inbound.ingest(&verified(&stripe.id, Some("evt_old"), recent + 2), None).await.unwrap();
     for reason in ["signature_mismatch", "missing_header", "signature_mismatch"] {
-        store.record_rejections(&[rejected(&stripe.id, reason, recent + 3)]).await.unwrap();
+        store.inbound.record_rejections(&[rejected(&stripe.id, reason, recent + 3)]).await.unwrap();
     }
 
-    let all = store.inbound_counts(&stripe.id, None).await.unwrap();
+    let all = store.inbound.inbound_counts(&stripe.id, None).await.unwrap();
     let expected_all = InboundCounts {
         verified: 2,
         duplicates: 2,
@@ -1195,22 +1227,22 @@ async fn inbound_counts_split_by_outcome_and_reason_since_a_time(store: Arc<dyn 
     assert_eq!(all, expected_all);
     assert_eq!((all.rejected(), all.received()), (4, 8));
 
-    let since = store.inbound_counts(&stripe.id, Some(recent)).await.unwrap();
+    let since = store.inbound.inbound_counts(&stripe.id, Some(recent)).await.unwrap();
     let expected_since = InboundCounts {
         verified: 1,
         duplicates: 2,
         rejected_by_reason: BTreeMap::from([("missing_header".into(), 1), ("signature_mismatch".into(), 2)]),
     };
     assert_eq!(since, expected_since);
-    assert_eq!(store.inbound_counts(&stripe.id, Some(recent + 4)).await.unwrap(), InboundCounts::default());
-    assert_eq!(store.inbound_counts(&SourceId::new(), None).await.unwrap(), InboundCounts::default());
+    assert_eq!(store.inbound.inbound_counts(&stripe.id, Some(recent + 4)).await.unwrap(), InboundCounts::default());
+    assert_eq!(store.inbound.inbound_counts(&SourceId::new(), None).await.unwrap(), InboundCounts::default());
 }
 
-async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
+async fn old_inbound_events_are_purged_in_batches(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let stripe = source(&acme.id, None);
-    store.create_source(&stripe).await.unwrap();
+    store.inbound.create_source(&stripe).await.unwrap();
     let day = 24 * 3_600_000;
     let old_at = now_ms() - 100 * day;
     let old_msg = message_at(&acme.id, "invoice.paid", None, old_at);
@@ -1220,76 +1252,88 @@ async fn old_inbound_events_are_purged_in_batches(store: Arc<dyn Store>) {
         rejected(&stripe.id, "signature_mismatch", old_at - 60_000),
         rejected(&stripe.id, "signature_mismatch", old_at - 120_000),
     ];
-    store.record_rejections(&old_rejections).await.unwrap();
+    store.inbound.record_rejections(&old_rejections).await.unwrap();
     let recent_rejection = rejected(&stripe.id, "signature_mismatch", now_ms());
-    store.record_rejections(std::slice::from_ref(&recent_rejection)).await.unwrap();
+    store.inbound.record_rejections(std::slice::from_ref(&recent_rejection)).await.unwrap();
     let recent = verified(&stripe.id, Some("evt_new"), now_ms());
     ingest_new(&store, &recent, None).await;
 
     let cutoff = now_ms() - 90 * day;
-    assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 2);
-    assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 1);
-    assert_eq!(store.purge_inbound_events(cutoff, 2).await.unwrap(), 0);
-    let left = store.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
+    assert_eq!(store.recovery.purge_inbound_events(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(store.recovery.purge_inbound_events(cutoff, 2).await.unwrap(), 1);
+    assert_eq!(store.recovery.purge_inbound_events(cutoff, 2).await.unwrap(), 0);
+    let left =
+        store.inbound.list_inbound_events(&stripe.id, None, &PageRequest::first(10, Order::Descending)).await.unwrap();
     assert_eq!(left.items.into_iter().map(|e| e.id).collect::<Vec<_>>(), vec![recent.id]);
     assert_eq!(rejection_rows(&store, &stripe.id).await, vec![recent_rejection]);
     // The messages stay: the payload purge has its own rules.
-    assert_eq!(store.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
+    assert_eq!(store.messages.get_message(&acme.id, old_msg.id.as_str()).await.unwrap(), old_msg);
 }
 
-async fn queue_stats_count_open_deliveries_and_their_earliest_due_time(store: Arc<dyn Store>) {
-    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
+async fn queue_stats_count_open_deliveries_and_their_earliest_due_time(store: Store) {
+    assert_eq!(store.operations.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
     let before = now_ms();
     for _ in 0..2 {
-        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+        store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     }
-    let stats = store.queue_stats().await.unwrap();
+    let stats = store.operations.queue_stats().await.unwrap();
     assert_eq!(stats.depth, 2);
     assert!(stats.oldest_due_at.is_some_and(|due| due >= before && due <= now_ms()), "{stats:?}");
 
     // Being sent still counts; a finished delivery, delivered or given up, does not.
     let now = now_ms();
-    let claimed = store.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 2, oldest_due_at: Some(now + 60_000) });
+    assert_eq!(
+        store.operations.queue_stats().await.unwrap(),
+        QueueStats { depth: 2, oldest_due_at: Some(now + 60_000) }
+    );
     let outcome = |claimed: &ClaimedDelivery, status, next| AttemptOutcome {
         attempt: attempt_for(claimed, status, if status == DeliveryStatus::Success { 200 } else { 500 }),
         next,
         disable_endpoint: false,
     };
-    store.record_outcomes(&[outcome(&claimed[0], DeliveryStatus::Fail, NextStep::RetryAt(now + 5_000))]).await.unwrap();
-    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 2, oldest_due_at: Some(now + 5_000) });
     store
+        .queue
+        .record_outcomes(&[outcome(&claimed[0], DeliveryStatus::Fail, NextStep::RetryAt(now + 5_000))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.operations.queue_stats().await.unwrap(),
+        QueueStats { depth: 2, oldest_due_at: Some(now + 5_000) }
+    );
+    store
+        .queue
         .record_outcomes(&[
             outcome(&claimed[1], DeliveryStatus::Success, NextStep::Succeeded),
             outcome(&claimed[0], DeliveryStatus::Fail, NextStep::GiveUp),
         ])
         .await
         .unwrap();
-    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
+    assert_eq!(store.operations.queue_stats().await.unwrap(), QueueStats { depth: 0, oldest_due_at: None });
 }
 
-async fn a_working_store_is_writable_and_its_write_probe_succeeds(store: Arc<dyn Store>) {
-    assert_eq!(store.unwritable(), None);
+async fn a_working_store_is_writable_and_its_write_probe_succeeds(store: Store) {
+    assert_eq!(store.operations.unwritable(), None);
     for _ in 0..3 {
-        store.probe_write().await.unwrap();
+        store.operations.probe_write().await.unwrap();
     }
-    assert_eq!(store.unwritable(), None);
+    assert_eq!(store.operations.unwritable(), None);
 }
 
-async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints(store: Arc<dyn Store>) {
+async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints(store: Store) {
     const DAY: i64 = 24 * 3600 * 1000;
     let now = now_ms();
-    let empty = store.activity_stats(now - DAY, 10).await.unwrap();
+    let empty = store.operations.activity_stats(now - DAY, 10).await.unwrap();
     assert_eq!(empty, ActivityStats::default());
 
     let (acme, other) = (app(None), app(None));
-    store.create_app(&acme).await.unwrap();
-    store.create_app(&other).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&other).await.unwrap();
     let (ep_a, ep_b, ep_other) =
         (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None), endpoint(&other.id, None, None));
     app_with_endpoints(&store, &[ep_a.clone(), ep_b.clone(), ep_other.clone()]).await;
@@ -1298,14 +1342,14 @@ async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_e
     let mut old = message(&acme.id, "a", None);
     old.id = MessageId::at(now - 2 * DAY);
     old.created_at = now - 2 * DAY;
-    store.publish_message(&old, None).await.unwrap();
+    store.messages.publish_message(&old, None).await.unwrap();
     for _ in 0..3 {
-        store.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+        store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     }
     let other_msg = message(&other.id, "a", None);
-    store.publish_message(&other_msg, None).await.unwrap();
+    store.messages.publish_message(&other_msg, None).await.unwrap();
 
-    let claimed = store.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
+    let claimed = store.queue.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 9);
     let mut recent_a_durations = vec![10, 20, 30].into_iter();
     let mut recent_b_durations = vec![100, 200, 300].into_iter();
@@ -1336,9 +1380,9 @@ async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_e
         let next = if status == DeliveryStatus::Success { NextStep::Succeeded } else { NextStep::GiveUp };
         outcomes.push(AttemptOutcome { attempt, next, disable_endpoint: false });
     }
-    store.record_outcomes(&outcomes).await.unwrap();
+    store.queue.record_outcomes(&outcomes).await.unwrap();
 
-    let stats = store.activity_stats(now - DAY, 10).await.unwrap();
+    let stats = store.operations.activity_stats(now - DAY, 10).await.unwrap();
     assert_eq!(stats.messages, 4);
     assert_eq!(stats.deliveries, DeliveryCounts { success: 4, fail: 3, ..Default::default() });
     assert_eq!(stats.attempts, AttemptCounts { success: 4, fail: 4 });
@@ -1347,24 +1391,28 @@ async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_e
     let failures =
         |ep: &Endpoint, failures| EndpointFailures { app_id: ep.app_id.clone(), endpoint_id: ep.id.clone(), failures };
     assert_eq!(stats.failing_endpoints, vec![failures(&ep_b, 3), failures(&ep_a, 1)]);
-    let top_one = store.activity_stats(now - DAY, 1).await.unwrap();
+    let top_one = store.operations.activity_stats(now - DAY, 1).await.unwrap();
     assert_eq!(top_one.failing_endpoints, vec![failures(&ep_b, 3)]);
 
     // The app-wide attempt list: every endpoint of the app, no other app's attempts, filters as elsewhere.
     let page = PageRequest::first(50, Order::Descending);
     let failed = AttemptFilter { status: Some(DeliveryStatus::Fail), ..Default::default() };
-    let listed = store.list_attempts_for_app(&acme.id, &failed, &page).await.unwrap();
+    let listed = store.messages.list_attempts_for_app(&acme.id, &failed, &page).await.unwrap();
     assert_eq!(listed.items.len(), 5);
     assert!(listed.items.iter().all(|a| a.app_id == acme.id && a.status == DeliveryStatus::Fail));
     assert_eq!(listed.items.last(), old_b_attempt.as_ref());
-    let all = store.list_attempts_for_app(&acme.id, &AttemptFilter::default(), &page).await.unwrap();
+    let all = store.messages.list_attempts_for_app(&acme.id, &AttemptFilter::default(), &page).await.unwrap();
     assert_eq!(all.items.len(), 8);
     let only_a = AttemptFilter { endpoint_id: Some(ep_a.id.clone()), ..Default::default() };
-    assert_eq!(store.list_attempts_for_app(&acme.id, &only_a, &page).await.unwrap().items.len(), 4);
-    let two = store.list_attempts_for_app(&acme.id, &failed, &PageRequest::first(2, Order::Descending)).await.unwrap();
+    assert_eq!(store.messages.list_attempts_for_app(&acme.id, &only_a, &page).await.unwrap().items.len(), 4);
+    let two = store
+        .messages
+        .list_attempts_for_app(&acme.id, &failed, &PageRequest::first(2, Order::Descending))
+        .await
+        .unwrap();
     assert_eq!(two.items, listed.items[..2].to_vec());
     assert!(!two.done);
-    let elsewhere = store.list_attempts_for_app(&other.id, &AttemptFilter::default(), &page).await.unwrap();
+    let elsewhere = store.messages.list_attempts_for_app(&other.id, &AttemptFilter::default(), &page).await.unwrap();
     assert_eq!(elsewhere.items.iter().map(|a| a.msg_id.clone()).collect::<Vec<_>>(), vec![other_msg.id.clone()]);
 }
 
@@ -1374,12 +1422,12 @@ async fn raw_column(database: &TestDatabase, table: &str, column: &str) -> Vec<S
 }
 
 /// Runs re-encryption passes over both tables in batches of `batch` and returns how many rows were rewritten.
-async fn reencrypt_all(store: &Arc<dyn Store>, batch: usize) -> u64 {
+async fn reencrypt_all(store: &Store, batch: usize) -> u64 {
     let mut rewritten = 0;
     for table in [SecretTable::Endpoints, SecretTable::Sources] {
         let mut after = None;
         loop {
-            let done = store.reencrypt_secrets(table, after.as_deref(), batch).await.unwrap();
+            let done = store.credentials.reencrypt_secrets(table, after.as_deref(), batch).await.unwrap();
             rewritten += done.rewritten;
             match done.last {
                 Some(last) => after = Some(last),
@@ -1390,7 +1438,7 @@ async fn reencrypt_all(store: &Arc<dyn Store>, batch: usize) -> u64 {
     rewritten
 }
 
-fn open_error(result: Result<Arc<dyn Store>, StoreError>) -> String {
+fn open_error(result: Result<Store, StoreError>) -> String {
     match result {
         Ok(_) => panic!("the store opened with a key that cannot read its secrets"),
         Err(err) => err.to_string(),
@@ -1402,20 +1450,20 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
     // A database written before encryption was turned on.
     let plain = database.open().await;
     let acme = app(None);
-    plain.create_app(&acme).await.unwrap();
+    plain.catalog.create_app(&acme).await.unwrap();
     let mut legacy = endpoint(&acme.id, None, None);
     legacy.secrets.rotate(EndpointSecret::generate(), now_ms(), 3_600_000);
     app_with_endpoints(&plain, std::slice::from_ref(&legacy)).await;
     let mut stripe = source(&acme.id, None);
     stripe.secrets.rotate("whsec_b2xkIHNvdXJjZQ".into(), now_ms(), 3_600_000);
-    plain.create_source(&stripe).await.unwrap();
+    plain.inbound.create_source(&stripe).await.unwrap();
     assert_eq!(raw_column(database, "endpoints", "secret").await, vec![legacy.secrets.current.to_whsec()]);
     drop(plain);
 
     // With a key: old plaintext rows still read, new rows are sealed, in every secret column.
     let sealed = database.open_with(SecretCipher::with_key(&old_key)).await.unwrap();
-    assert_eq!(sealed.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
-    assert_eq!(sealed.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    assert_eq!(sealed.catalog.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(sealed.inbound.get_source(stripe.id.as_str()).await.unwrap(), stripe);
     let mut fresh = endpoint(&acme.id, None, None);
     fresh.secrets.rotate(EndpointSecret::generate(), now_ms(), 3_600_000);
     app_with_endpoints(&sealed, std::slice::from_ref(&fresh)).await;
@@ -1423,10 +1471,10 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
         database.raw_text(&format!("SELECT secret || previous_secrets FROM endpoints WHERE id = '{}'", fresh.id)).await;
     assert!(stored[0].starts_with("enc:v1:"), "{}", stored[0]);
     assert!(!stored[0].contains("whsec_"), "a secret is stored in plaintext: {}", stored[0]);
-    assert_eq!(sealed.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
+    assert_eq!(sealed.catalog.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
     let msg = message(&acme.id, "a", None);
-    sealed.publish_message(&msg, None).await.unwrap();
-    let claimed = sealed.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    sealed.messages.publish_message(&msg, None).await.unwrap();
+    let claimed = sealed.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     let fresh_claim = claimed.iter().find(|d| d.endpoint_id == fresh.id).expect("the new endpoint's delivery");
     assert_eq!(fresh_claim.secrets, fresh.secrets);
     // A remembered response may carry a secret (a rotated key): it is sealed too.
@@ -1436,8 +1484,8 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
         body: format!(r#"{{"key":"{}"}}"#, fresh.secrets.current.to_whsec()).into_bytes(),
         expires_at: now_ms() + 60_000,
     };
-    sealed.put_idempotent(&remembered).await.unwrap();
-    assert_eq!(sealed.get_idempotent("scope-1").await.unwrap(), Some(remembered.clone()));
+    sealed.messages.put_idempotent(&remembered).await.unwrap();
+    assert_eq!(sealed.messages.get_idempotent("scope-1").await.unwrap(), Some(remembered.clone()));
     let raw_bodies = database.raw_text(database.idempotency_bodies_sql()).await;
     assert!(raw_bodies.iter().all(|body| body.starts_with("enc:v1:") && !body.contains("whsec_")), "{raw_bodies:?}");
     // Re-encryption seals the rows written before the key, and only those.
@@ -1458,15 +1506,15 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
 
     // Rotation: the new key with the old one as previous reads everything, then re-encryption moves it all over.
     let rotated = database.open_with(SecretCipher::with_key(&new_key).with_previous(&old_key)).await.unwrap();
-    assert_eq!(rotated.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(rotated.catalog.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
     assert_eq!(reencrypt_all(&rotated, 2).await, 3);
     drop(rotated);
     let only_new = database.open_with(SecretCipher::with_key(&new_key)).await.unwrap();
-    assert_eq!(only_new.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
-    assert_eq!(only_new.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
-    assert_eq!(only_new.get_source(stripe.id.as_str()).await.unwrap(), stripe);
+    assert_eq!(only_new.catalog.get_endpoint(&acme.id, legacy.id.as_str()).await.unwrap(), legacy);
+    assert_eq!(only_new.catalog.get_endpoint(&acme.id, fresh.id.as_str()).await.unwrap(), fresh);
+    assert_eq!(only_new.inbound.get_source(stripe.id.as_str()).await.unwrap(), stripe);
     // A remembered response sealed with a key that is gone is forgotten (the request runs again), not an error.
-    assert_eq!(only_new.get_idempotent("scope-1").await.unwrap(), None);
+    assert_eq!(only_new.messages.get_idempotent("scope-1").await.unwrap(), None);
 }
 
 fn admin_token(name: &str) -> (String, ApiToken) {
@@ -1494,65 +1542,67 @@ fn app_token(app_id: &AppId, read_only: bool, expires_at: i64) -> ApiToken {
     }
 }
 
-async fn tokens_are_found_by_digest_and_admin_names_are_unique(store: Arc<dyn Store>) {
+async fn tokens_are_found_by_digest_and_admin_names_are_unique(store: Store) {
     let (secret, ci) = admin_token("ci");
-    store.create_token(&ci).await.unwrap();
-    assert_eq!(store.find_token(&token::digest(&secret)).await.unwrap(), Some(ci.clone()));
-    assert_eq!(store.find_token(&token::digest("hr_admin_wrong")).await.unwrap(), None);
+    store.credentials.create_token(&ci).await.unwrap();
+    assert_eq!(store.credentials.find_token(&token::digest(&secret)).await.unwrap(), Some(ci.clone()));
+    assert_eq!(store.credentials.find_token(&token::digest("hr_admin_wrong")).await.unwrap(), None);
     let (_, again) = admin_token("ci");
-    assert!(matches!(store.create_token(&again).await, Err(StoreError::Conflict(detail)) if detail.contains("`ci`")));
+    assert!(
+        matches!(store.credentials.create_token(&again).await, Err(StoreError::Conflict(detail)) if detail.contains("`ci`"))
+    );
 
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let portal = app_token(&acme.id, true, now_ms() + 60_000);
-    store.create_token(&portal).await.unwrap();
-    assert_eq!(store.find_token(&portal.digest).await.unwrap(), Some(portal.clone()));
+    store.credentials.create_token(&portal).await.unwrap();
+    assert_eq!(store.credentials.find_token(&portal.digest).await.unwrap(), Some(portal.clone()));
     // Many portal tokens may share their application's id as a name; only admin names are unique.
-    store.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
+    store.credentials.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
     // A token for an application that does not exist is refused.
     assert!(matches!(
-        store.create_token(&app_token(&AppId::new(), false, now_ms() + 60_000)).await,
+        store.credentials.create_token(&app_token(&AppId::new(), false, now_ms() + 60_000)).await,
         Err(StoreError::NotFound)
     ));
     // Only admin tokens are listed, oldest first.
     let (_, deploy) = admin_token("deploy");
-    store.create_token(&deploy).await.unwrap();
-    let listed = store.list_admin_tokens().await.unwrap();
+    store.credentials.create_token(&deploy).await.unwrap();
+    let listed = store.credentials.list_admin_tokens().await.unwrap();
     assert_eq!(listed, vec![ci, deploy]);
 }
 
-async fn revoking_an_admin_token_deletes_it_by_id_or_name(store: Arc<dyn Store>) {
+async fn revoking_an_admin_token_deletes_it_by_id_or_name(store: Store) {
     let (_, ci) = admin_token("ci");
     let (_, deploy) = admin_token("deploy");
-    store.create_token(&ci).await.unwrap();
-    store.create_token(&deploy).await.unwrap();
-    assert_eq!(store.revoke_admin_token("ci").await.unwrap(), ci);
-    assert_eq!(store.revoke_admin_token(deploy.id.as_str()).await.unwrap(), deploy);
-    assert!(matches!(store.revoke_admin_token("ci").await, Err(StoreError::NotFound)));
-    assert_eq!(store.find_token(&ci.digest).await.unwrap(), None);
-    assert!(store.list_admin_tokens().await.unwrap().is_empty());
+    store.credentials.create_token(&ci).await.unwrap();
+    store.credentials.create_token(&deploy).await.unwrap();
+    assert_eq!(store.credentials.revoke_admin_token("ci").await.unwrap(), ci);
+    assert_eq!(store.credentials.revoke_admin_token(deploy.id.as_str()).await.unwrap(), deploy);
+    assert!(matches!(store.credentials.revoke_admin_token("ci").await, Err(StoreError::NotFound)));
+    assert_eq!(store.credentials.find_token(&ci.digest).await.unwrap(), None);
+    assert!(store.credentials.list_admin_tokens().await.unwrap().is_empty());
     // The name is free again.
-    store.create_token(&admin_token("ci").1).await.unwrap();
+    store.credentials.create_token(&admin_token("ci").1).await.unwrap();
     // App tokens are not revoked through the admin route, even when named like one.
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
-    store.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
-    assert!(matches!(store.revoke_admin_token(acme.id.as_str()).await, Err(StoreError::NotFound)));
+    store.catalog.create_app(&acme).await.unwrap();
+    store.credentials.create_token(&app_token(&acme.id, false, now_ms() + 60_000)).await.unwrap();
+    assert!(matches!(store.credentials.revoke_admin_token(acme.id.as_str()).await, Err(StoreError::NotFound)));
 }
 
-async fn app_tokens_go_with_their_app_and_expired_ones_are_swept(store: Arc<dyn Store>) {
+async fn app_tokens_go_with_their_app_and_expired_ones_are_swept(store: Store) {
     let acme = app(None);
-    store.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
     let expired = app_token(&acme.id, false, now_ms() - 1);
-    store.create_token(&expired).await.unwrap();
+    store.credentials.create_token(&expired).await.unwrap();
     // Still found (the caller refuses it by its expiry) until the next token is created.
-    assert_eq!(store.find_token(&expired.digest).await.unwrap(), Some(expired.clone()));
+    assert_eq!(store.credentials.find_token(&expired.digest).await.unwrap(), Some(expired.clone()));
     let live = app_token(&acme.id, false, now_ms() + 60_000);
-    store.create_token(&live).await.unwrap();
-    assert_eq!(store.find_token(&expired.digest).await.unwrap(), None);
-    assert_eq!(store.find_token(&live.digest).await.unwrap(), Some(live.clone()));
-    store.delete_app(&acme.id).await.unwrap();
-    assert_eq!(store.find_token(&live.digest).await.unwrap(), None);
+    store.credentials.create_token(&live).await.unwrap();
+    assert_eq!(store.credentials.find_token(&expired.digest).await.unwrap(), None);
+    assert_eq!(store.credentials.find_token(&live.digest).await.unwrap(), Some(live.clone()));
+    store.catalog.delete_app(&acme.id).await.unwrap();
+    assert_eq!(store.credentials.find_token(&live.digest).await.unwrap(), None);
 }
 
 /// Generates one `#[tokio::test]` per contract case for a backend, given an async expression that makes a fresh,
@@ -1636,7 +1686,7 @@ enum TestDatabase {
 
 /// A store opened by the next process after a crash, and what that start did.
 struct Restarted {
-    store: Arc<dyn Store>,
+    store: Store,
     /// The time the restart happened at (for PostgreSQL, a simulated time past the crashed instance's TTL).
     now: i64,
     /// How many leased deliveries the restart made due again.
@@ -1653,12 +1703,12 @@ impl TestDatabase {
     }
 
     /// Opens a store whose secrets pass through `cipher`; fails as a starting process would.
-    async fn open_with(&self, cipher: SecretCipher) -> Result<Arc<dyn Store>, StoreError> {
+    async fn open_with(&self, cipher: SecretCipher) -> Result<Store, StoreError> {
         Ok(match self {
             Self::Sqlite { dir } => {
-                Arc::new(sqlite::SqliteStore::open_with_cipher(&dir.path().join("test.db"), cipher)?)
+                Store::new(sqlite::SqliteStore::open_with_cipher(&dir.path().join("test.db"), cipher)?)
             }
-            Self::Postgres(schema) => Arc::new(schema.connect_with_cipher(cipher).await?),
+            Self::Postgres(schema) => Store::new(schema.connect_with_cipher(cipher).await?),
         })
     }
 
@@ -1683,12 +1733,12 @@ impl TestDatabase {
     }
 
     /// Opens a store on the database, as a process starting would.
-    async fn open(&self) -> Arc<dyn Store> {
+    async fn open(&self) -> Store {
         match self {
             Self::Sqlite { dir } => {
-                Arc::new(sqlite::SqliteStore::open(&dir.path().join("test.db")).expect("open the SQLite store"))
+                Store::new(sqlite::SqliteStore::open(&dir.path().join("test.db")).expect("open the SQLite store"))
             }
-            Self::Postgres(schema) => Arc::new(schema.connect().await),
+            Self::Postgres(schema) => Store::new(schema.connect().await),
         }
     }
 
@@ -1697,19 +1747,24 @@ impl TestDatabase {
     /// process takes back every lease at once (`requeue_interrupted`); on PostgreSQL, where other processes may
     /// be running, a surviving process's `keep_alive` takes back the leases of one that has not renewed for
     /// `INSTANCE_TTL_MS`, so the time is moved past that.
-    async fn restart_after_crash(&mut self, crashed: Arc<dyn Store>) -> Restarted {
-        assert_eq!(Arc::strong_count(&crashed), 1, "the crashed store must not be used again");
+    async fn restart_after_crash(&mut self, crashed: Store) -> Restarted {
+        // One reference per role of this `Store` and none elsewhere.
+        assert_eq!(Arc::strong_count(&crashed.queue), 7, "the crashed store must not be used again");
         drop(crashed);
         let store = self.open().await;
         match self {
             Self::Sqlite { .. } => {
-                let requeued = store.requeue_interrupted().await.unwrap();
+                let requeued = store.queue.requeue_interrupted().await.unwrap();
                 Restarted { store, now: now_ms(), requeued }
             }
             Self::Postgres(_) => {
-                assert_eq!(store.requeue_interrupted().await.unwrap(), 0, "other processes' leases are not touched");
+                assert_eq!(
+                    store.queue.requeue_interrupted().await.unwrap(),
+                    0,
+                    "other processes' leases are not touched"
+                );
                 let now = now_ms() + postgres::INSTANCE_TTL_MS + 1;
-                let requeued = store.keep_alive(now).await.unwrap().requeued;
+                let requeued = store.queue.keep_alive(now).await.unwrap().requeued;
                 Restarted { store, now, requeued }
             }
         }
@@ -1861,16 +1916,17 @@ mod postgres_harness {
 // SQLite allows one process per database file (a lock file enforces it), so these cases have no SQLite
 // counterpart. Each store below stands for one hookrelay process.
 
-async fn two_postgres_stores() -> (postgres_harness::Schema, Arc<dyn Store>, Arc<dyn Store>) {
+async fn two_postgres_stores() -> (postgres_harness::Schema, Store, Store) {
     let schema = postgres_harness::Schema::create().await;
-    let first: Arc<dyn Store> = Arc::new(schema.connect().await);
-    let second: Arc<dyn Store> = Arc::new(schema.connect().await);
+    let first: Store = Store::new(schema.connect().await);
+    let second: Store = Store::new(schema.connect().await);
     (schema, first, second)
 }
 
-async fn succeed(store: &Arc<dyn Store>, claimed: &ClaimedDelivery) {
+async fn succeed(store: &Store, claimed: &ClaimedDelivery) {
     let ok = attempt_for(claimed, DeliveryStatus::Success, 200);
     store
+        .queue
         .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
         .await
         .unwrap();
@@ -1880,19 +1936,19 @@ async fn succeed(store: &Arc<dyn Store>, claimed: &ClaimedDelivery) {
 async fn postgres_two_stores_claiming_at_once_never_take_the_same_delivery() {
     let (schema, first, second) = two_postgres_stores().await;
     let acme = app(None);
-    first.create_app(&acme).await.unwrap();
+    first.catalog.create_app(&acme).await.unwrap();
     let endpoints: Vec<_> = (0..5).map(|_| endpoint(&acme.id, None, None)).collect();
     app_with_endpoints(&first, &endpoints).await;
     for _ in 0..100 {
-        first.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+        first.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     }
 
     let now = now_ms();
-    let claim_until_empty = |store: Arc<dyn Store>| {
+    let claim_until_empty = |store: Store| {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = store.claim_due(now, 7, now + 60_000, &[]).await.unwrap();
+                let batch = store.queue.claim_due(now, 7, now + 60_000, &[]).await.unwrap();
                 if batch.is_empty() {
                     return mine;
                 }
@@ -1909,7 +1965,7 @@ async fn postgres_two_stores_claiming_at_once_never_take_the_same_delivery() {
     all.dedup();
     assert_eq!(all.len(), 500, "no delivery claimed twice");
     for ep in &endpoints {
-        assert_eq!(first.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 100);
+        assert_eq!(first.messages.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 100);
     }
     drop((first, second));
     schema.drop_now().await;
@@ -1919,23 +1975,23 @@ async fn postgres_two_stores_claiming_at_once_never_take_the_same_delivery() {
 async fn postgres_a_fifo_endpoint_has_one_delivery_in_flight_across_stores_in_publish_order() {
     let (schema, first, second) = two_postgres_stores().await;
     let acme = app(None);
-    first.create_app(&acme).await.unwrap();
+    first.catalog.create_app(&acme).await.unwrap();
     let mut fifo = endpoint(&acme.id, None, None);
     fifo.ordering = DeliveryOrder::Fifo;
     app_with_endpoints(&first, std::slice::from_ref(&fifo)).await;
     let mut published = Vec::new();
     for _ in 0..20 {
-        published.push(first.publish_message(&message(&acme.id, "a", None), None).await.unwrap().message.id);
+        published.push(first.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap().message.id);
     }
 
     // Each store sends what it claims: in flight from its claim until its outcome is recorded.
     let in_flight = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let dispatch = |store: Arc<dyn Store>| {
+    let dispatch = |store: Store| {
         let (in_flight, sent) = (in_flight.clone(), sent.clone());
         tokio::spawn(async move {
             while sent.lock().unwrap().len() < 20 {
-                let batch = store.claim_due(now_ms(), 5, now_ms() + 60_000, &[]).await.unwrap();
+                let batch = store.queue.claim_due(now_ms(), 5, now_ms() + 60_000, &[]).await.unwrap();
                 assert!(batch.len() <= 1, "two deliveries of a FIFO endpoint claimed at once");
                 for delivery in batch {
                     assert!(!in_flight.swap(true, std::sync::atomic::Ordering::SeqCst), "two in flight at once");
@@ -1964,22 +2020,22 @@ async fn postgres_a_fifo_endpoint_has_one_delivery_in_flight_across_stores_in_pu
 async fn postgres_an_older_message_committed_late_waits_for_the_fifo_delivery_in_flight() {
     let (schema, first, second) = two_postgres_stores().await;
     let acme = app(None);
-    first.create_app(&acme).await.unwrap();
+    first.catalog.create_app(&acme).await.unwrap();
     let mut fifo = endpoint(&acme.id, None, None);
     fifo.ordering = DeliveryOrder::Fifo;
     app_with_endpoints(&first, std::slice::from_ref(&fifo)).await;
     let newer = message(&acme.id, "a", None);
-    first.publish_message(&newer, None).await.unwrap();
-    let claimed = first.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    first.messages.publish_message(&newer, None).await.unwrap();
+    let claimed = first.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
 
     // Another process, whose clock is a second behind, commits a message that sorts before the one in flight.
     let older = message_at(&acme.id, "a", None, now_ms() - 1_000);
-    second.publish_message(&older, None).await.unwrap();
-    assert!(second.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap().is_empty(), "one in flight");
+    second.messages.publish_message(&older, None).await.unwrap();
+    assert!(second.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap().is_empty(), "one in flight");
 
     succeed(&first, &claimed[0]).await;
-    let next = second.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    let next = second.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     assert_eq!(next.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![older.id]);
     drop((first, second));
     schema.drop_now().await;
@@ -1989,16 +2045,16 @@ async fn postgres_an_older_message_committed_late_waits_for_the_fifo_delivery_in
 async fn postgres_a_release_leaves_a_lease_another_store_took_over() {
     let (schema, first, second) = two_postgres_stores().await;
     let acme = app(None);
-    first.create_app(&acme).await.unwrap();
+    first.catalog.create_app(&acme).await.unwrap();
     app_with_endpoints(&first, &[endpoint(&acme.id, None, None)]).await;
-    first.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    first.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     let now = now_ms();
-    let stale = first.claim_due(now, 10, now + 1_000, &[]).await.unwrap();
+    let stale = first.queue.claim_due(now, 10, now + 1_000, &[]).await.unwrap();
     // The first store's lease ran out (it was stuck); the second one took the delivery over.
-    let taken = second.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap();
+    let taken = second.queue.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(taken.len(), 1);
-    first.release(&stale.into_iter().map(ClaimedDelivery::into_release).collect::<Vec<_>>()).await.unwrap();
-    assert!(first.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap().is_empty(), "still leased");
+    first.queue.release(&stale.into_iter().map(ClaimedDelivery::into_release).collect::<Vec<_>>()).await.unwrap();
+    assert!(first.queue.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap().is_empty(), "still leased");
     drop((first, second));
     schema.drop_now().await;
 }
@@ -2007,18 +2063,22 @@ async fn postgres_a_release_leaves_a_lease_another_store_took_over() {
 async fn postgres_a_publish_whose_idempotency_key_another_store_answered_commits_nothing() {
     let (schema, first, second) = two_postgres_stores().await;
     let acme = app(None);
-    first.create_app(&acme).await.unwrap();
+    first.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&first, std::slice::from_ref(&ep)).await;
     let response =
         IdempotentResponse { key: "k1".into(), status: 202, body: b"{}".to_vec(), expires_at: now_ms() + 60_000 };
-    first.publish_message(&message(&acme.id, "a", None), Some(&response)).await.unwrap();
+    first.messages.publish_message(&message(&acme.id, "a", None), Some(&response)).await.unwrap();
 
     // The same request reached another process, whose in-process lock on the key could not see the first one.
     let again = message(&acme.id, "a", None);
-    assert!(matches!(second.publish_message(&again, Some(&response)).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(second.get_message(&acme.id, again.id.as_str()).await, Err(StoreError::NotFound)));
-    assert_eq!(second.endpoint_delivery_counts(&ep.id).await.unwrap().pending, 1, "only the first one's delivery");
+    assert!(matches!(second.messages.publish_message(&again, Some(&response)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(second.messages.get_message(&acme.id, again.id.as_str()).await, Err(StoreError::NotFound)));
+    assert_eq!(
+        second.messages.endpoint_delivery_counts(&ep.id).await.unwrap().pending,
+        1,
+        "only the first one's delivery"
+    );
     drop((first, second));
     schema.drop_now().await;
 }
@@ -2027,19 +2087,19 @@ async fn postgres_a_publish_whose_idempotency_key_another_store_answered_commits
 async fn postgres_new_work_wakes_the_other_stores() {
     let (schema, first, second) = two_postgres_stores().await;
     let wake = Arc::new(tokio::sync::Notify::new());
-    second.watch_new_work(wake.clone()).await.unwrap();
+    second.queue.watch_new_work(wake.clone()).await.unwrap();
     let within = std::time::Duration::from_secs(10);
     // The watch wakes once when it starts listening, in case work arrived before.
     tokio::time::timeout(within, wake.notified()).await.expect("the watch starts listening");
 
     let acme = app(None);
-    first.create_app(&acme).await.unwrap();
+    first.catalog.create_app(&acme).await.unwrap();
     let ep = endpoint(&acme.id, None, None);
     app_with_endpoints(&first, std::slice::from_ref(&ep)).await;
     let msg = message(&acme.id, "a", None);
-    first.publish_message(&msg, None).await.unwrap();
+    first.messages.publish_message(&msg, None).await.unwrap();
     tokio::time::timeout(within, wake.notified()).await.expect("a publish wakes the other store");
-    first.resend(&msg.id, &ep.id).await.unwrap();
+    first.messages.resend(&msg.id, &ep.id).await.unwrap();
     tokio::time::timeout(within, wake.notified()).await.expect("a resend wakes the other store");
     drop((first, second));
     schema.drop_now().await;

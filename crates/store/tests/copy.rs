@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hookrelay_core::inbound::Provider;
@@ -18,6 +17,7 @@ use hookrelay_core::model::{
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
     TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
+use hookrelay_core::retry::NextStep;
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
@@ -185,11 +185,11 @@ fn outcome(attempt: Attempt, next: NextStep) -> AttemptOutcome {
 /// Fills a database with something of every kind, deliveries in every state (one left `sending`), and
 /// `BULK_MESSAGES` more messages with a pending delivery each; returns when every write is durable.
 async fn populate(path: &Path) {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).expect("open the SQLite store"));
+    let store = Store::new(SqliteStore::open(path).expect("open the SQLite store"));
     let acme = app(Some("acme"), &[("plan", "pro"), ("région", "eu-west")]);
     let bulk = app(None, &[]);
-    store.create_app(&acme).await.unwrap();
-    store.create_app(&bulk).await.unwrap();
+    store.catalog.create_app(&acme).await.unwrap();
+    store.catalog.create_app(&bulk).await.unwrap();
 
     let now = now_ms();
     for (name, archived) in [("invoice.paid", false), ("user.created", true)] {
@@ -203,7 +203,7 @@ async fn populate(path: &Path) {
             created_at: now,
             updated_at: now,
         };
-        store.create_event_type(&event_type).await.unwrap();
+        store.catalog.create_event_type(&event_type).await.unwrap();
     }
 
     // The primary endpoint: filters, a channel, custom headers, both signature schemes, FIFO, a rotated secret.
@@ -217,14 +217,14 @@ async fn populate(path: &Path) {
     primary.headers = BTreeMap::from([("x-tenant".into(), "42".into()), ("x-env".into(), "prod".into())]);
     primary.signature_schemes = vec![SignatureScheme::Standard, SignatureScheme::HmacHex];
     primary.ordering = DeliveryOrder::Fifo;
-    store.create_endpoint(&primary).await.unwrap();
+    store.catalog.create_endpoint(&primary).await.unwrap();
     primary.secrets.rotate(EndpointSecret::generate(), now_ms(), 86_400_000);
     primary.version = 2;
-    store.update_endpoint(&primary).await.unwrap();
+    store.catalog.update_endpoint(&primary).await.unwrap();
     let everything = endpoint(&acme.id);
-    store.create_endpoint(&everything).await.unwrap();
+    store.catalog.create_endpoint(&everything).await.unwrap();
     let bulk_endpoint = endpoint(&bulk.id);
-    store.create_endpoint(&bulk_endpoint).await.unwrap();
+    store.catalog.create_endpoint(&bulk_endpoint).await.unwrap();
 
     // Payloads are kept byte for byte: odd spacing, escapes, non-ASCII.
     let paid = Message {
@@ -238,14 +238,15 @@ async fn populate(path: &Path) {
         body: vec![b'{', 0, 0x9f, 0x92, 0x96, 0xff, b'}'],
         expires_at: now_ms() + 3_600_000,
     };
-    store.publish_message(&paid, Some(&remembered)).await.unwrap();
+    store.messages.publish_message(&paid, Some(&remembered)).await.unwrap();
     let created = message(&acme.id, "user.created", "{}");
     let retried = message(&acme.id, "invoice.paid", "[1, 2, 3]");
     let in_flight = message(&acme.id, "invoice.paid", "\"just a string\"");
     for msg in [&created, &retried, &in_flight] {
-        store.publish_message(msg, None).await.unwrap();
+        store.messages.publish_message(msg, None).await.unwrap();
     }
     store
+        .messages
         .put_idempotent(&IdempotentResponse {
             key: "token:/api/v1/app/:key-2".into(),
             status: 201,
@@ -258,7 +259,8 @@ async fn populate(path: &Path) {
     // Deliveries in every state: succeeded (then resent by hand: manual), failed for good, retrying, released,
     // and one left claimed (`sending`), as after a server stopped while sending it.
     let now = now_ms();
-    let claimed = store.claim_due(now, 100, now + 600_000, std::slice::from_ref(&bulk_endpoint.id)).await.unwrap();
+    let claimed =
+        store.queue.claim_due(now, 100, now + 600_000, std::slice::from_ref(&bulk_endpoint.id)).await.unwrap();
     assert_eq!(claimed.len(), 5, "paid ×2, created, retried and in-flight deliveries");
     let find = |msg: &Message, ep: &Endpoint| {
         claimed.iter().find(|d| d.msg_id == msg.id && d.endpoint_id == ep.id).cloned().expect("a claimed delivery")
@@ -272,10 +274,10 @@ async fn populate(path: &Path) {
         ),
         outcome(attempt_for(&find(&created, &everything), DeliveryStatus::Fail, 410, "gone"), NextStep::GiveUp),
     ];
-    store.record_outcomes(&outcomes).await.unwrap();
+    store.queue.record_outcomes(&outcomes).await.unwrap();
     let released = find(&retried, &everything);
-    store.release(&[released.into_release()]).await.unwrap();
-    store.resend(&paid.id, &primary.id).await.unwrap();
+    store.queue.release(&[released.into_release()]).await.unwrap();
+    store.messages.resend(&paid.id, &primary.id).await.unwrap();
     let _still_sending = find(&in_flight, &everything);
 
     let task = BackgroundTask {
@@ -290,7 +292,7 @@ async fn populate(path: &Path) {
         created_at: now,
         updated_at: now,
     };
-    store.create_background_task(&task).await.unwrap();
+    store.recovery.create_background_task(&task).await.unwrap();
     let progressed = BackgroundTask {
         status: TaskStatus::Failed,
         cursor: Some(paid.id.clone()),
@@ -298,7 +300,7 @@ async fn populate(path: &Path) {
         updated_at: now + 1,
         ..task
     };
-    store.update_background_task(&progressed).await.unwrap();
+    store.recovery.update_background_task(&progressed).await.unwrap();
 
     // An inbound source with options, a rotated secret and a rate limit; a verified event (published), its
     // duplicate, and counted rejections.
@@ -321,7 +323,7 @@ async fn populate(path: &Path) {
         created_at: now,
         updated_at: now,
     };
-    store.create_source(&source).await.unwrap();
+    store.inbound.create_source(&source).await.unwrap();
     let inbound = |status, event_id: Option<&str>, reason: Option<&str>| InboundEvent {
         id: InboundEventId::new(),
         source_id: source.id.clone(),
@@ -334,10 +336,10 @@ async fn populate(path: &Path) {
     };
     let published = message(&acme.id, "invoice.paid", r#"{"data":{"id":"inv_9"}}"#);
     let first = inbound(InboundStatus::Verified, Some("inv_9"), None);
-    store.ingest(&first, Some(&published)).await.unwrap();
+    store.inbound.ingest(&first, Some(&published)).await.unwrap();
     let again = inbound(InboundStatus::Verified, Some("inv_9"), None);
     let repeat = message(&acme.id, "invoice.paid", r#"{"data":{"id":"inv_9"}}"#);
-    assert!(matches!(store.ingest(&again, Some(&repeat)).await.unwrap(), IngestOutcome::Duplicate { .. }));
+    assert!(matches!(store.inbound.ingest(&again, Some(&repeat)).await.unwrap(), IngestOutcome::Duplicate { .. }));
     let at = now_ms();
     let counted = InboundRejections {
         source_id: source.id.clone(),
@@ -348,7 +350,7 @@ async fn populate(path: &Path) {
         last_seen: at,
         sample: Some(r#"{"detail":"no signature matches"}"#.into()),
     };
-    store.record_rejections(&[counted]).await.unwrap();
+    store.inbound.record_rejections(&[counted]).await.unwrap();
 
     // API tokens: a named admin token (no application, no expiry) and a read-only application token (the digest
     // is a blob).
@@ -358,7 +360,7 @@ async fn populate(path: &Path) {
     ] {
         let (_, digest) = token::generate("hr_test_");
         let token = ApiToken { id: TokenId::new(), name, scope, digest, created_at: now, expires_at };
-        store.create_token(&token).await.unwrap();
+        store.credentials.create_token(&token).await.unwrap();
     }
 
     // The bulk: published concurrently so group commit keeps it quick.
@@ -366,7 +368,7 @@ async fn populate(path: &Path) {
     for i in 0..BULK_MESSAGES {
         let store = store.clone();
         let msg = message(&bulk.id, "invoice.paid", &format!("{{\"n\":{i}}}"));
-        publishing.spawn(async move { store.publish_message(&msg, None).await });
+        publishing.spawn(async move { store.messages.publish_message(&msg, None).await });
     }
     while let Some(published) = publishing.join_next().await {
         published.expect("a publish task").expect("a publish");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hookrelay_core::cipher::SecretCipher;
-use hookrelay_store::Store;
+use hookrelay_store::Credentials;
 use hookrelay_store::copy::{CopyReport, sqlite_to_postgres};
 
 use crate::config::{DATABASE_FILE, ServeArgs, redact_password};
@@ -45,7 +45,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         let store = open_store(&config).await?;
         println!("database {} is up to date", config.database.describe());
         if args.reencrypt {
-            reencrypt(store.as_ref(), &config.cipher).await?;
+            reencrypt(store.credentials.as_ref(), &config.cipher).await?;
         }
         return Ok(());
     };
@@ -61,7 +61,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 /// Seals every stored secret under the cipher's current key, table by table, in batches.
-async fn reencrypt(store: &dyn Store, cipher: &SecretCipher) -> anyhow::Result<()> {
+async fn reencrypt(store: &dyn Credentials, cipher: &SecretCipher) -> anyhow::Result<()> {
     match cipher.current_key_id() {
         Some(id) => println!("encrypting stored secrets with the current key (key id {id})"),
         None => println!("HOOKRELAY_ENCRYPTION_KEY is not set: writing stored secrets back in plaintext"),

@@ -48,7 +48,7 @@ impl RunningServer {
 
 /// Opens the configured database (creating the SQLite file and its directory if needed) and brings its schema
 /// up to date.
-pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Store> {
     let described = config.database.describe();
     match &config.database {
         Database::Sqlite(path) => {
@@ -62,13 +62,13 @@ pub async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn Store>> 
             }
             let store = SqliteStore::open_with_cipher(path, config.cipher.clone())
                 .with_context(|| format!("cannot open database {described}"))?;
-            Ok(Arc::new(store))
+            Ok(Store::new(store))
         }
         Database::Postgres { url, pool_size } => {
             let store = PostgresStore::connect_with_cipher(url, *pool_size, config.cipher.clone())
                 .await
                 .with_context(|| format!("cannot open database {described}"))?;
-            Ok(Arc::new(store))
+            Ok(Store::new(store))
         }
     }
 }
@@ -94,7 +94,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         ),
         KeySource::Generated(path) => {
             // A database from before sealing was the default may hold plaintext secrets: seal them now.
-            let counts = encryption_key::rewrite_secrets(store.as_ref()).await?;
+            let counts = encryption_key::rewrite_secrets(store.credentials.as_ref()).await?;
             let sealed: u64 = counts.iter().map(|(_, n)| n).sum();
             tracing::info!(path = %path.display(), sealed,
                 "generated the key that seals secrets in the database; back it up with the database: a backup \
@@ -117,7 +117,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         None => Arc::new(NoEvents),
     };
     let dispatcher = hookrelay_engine::start(
-        store.clone(),
+        store.queue.clone(),
         DispatcherConfig {
             retry: config.retry_schedule.clone(),
             retry_client_errors: config.retry_client_errors,
@@ -137,7 +137,8 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         events.clone(),
     )?;
     let maintenance = hookrelay_engine::maintenance::start(
-        store.clone(),
+        store.recovery.clone(),
+        store.operations.clone(),
         MaintenanceConfig {
             disable_failing_after: config.disable_failing_after,
             payload_retention: config.payload_retention,
@@ -146,11 +147,11 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         events.clone(),
     );
     drop(outbound);
-    let tasks = TaskRunner::new(store.clone(), new_work.clone());
+    let tasks = TaskRunner::new(store.recovery.clone(), new_work.clone());
     // Recover/replay tasks a previous run left unfinished continue from their saved cursor.
     tasks.resume_interrupted().await.context("cannot resume interrupted background tasks")?;
     // Rejected ingest requests are counted in memory and written every few seconds, on the API's runtime.
-    let ingest = Arc::new(hookrelay_api::ingest::IngestState::new(store.clone()));
+    let ingest = Arc::new(hookrelay_api::ingest::IngestState::new(store.inbound.clone()));
     let rejection_log = ingest.rejections.clone();
     let app = router(ApiState {
         store,

@@ -1,5 +1,5 @@
-//! SQL of the dispatcher's queue: claiming due deliveries (`FOR UPDATE SKIP LOCKED`, leased to this instance),
-//! recording outcomes, releasing, and the maintenance sweeps.
+//! The queue role on PostgreSQL: claiming due deliveries (`FOR UPDATE SKIP LOCKED`, leased to this instance),
+//! recording outcomes, releasing, pausing endpoints for every process, heartbeats and the watch for new work.
 //!
 //! FIFO endpoints across processes. The claim query lets a delivery to a FIFO endpoint through only when no
 //! delivery of the endpoint with a smaller message id is open and none is in flight under a live lease. That
@@ -13,16 +13,18 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use deadpool_postgres::{Client, GenericClient};
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
-use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
+use super::PostgresStore;
 use super::rows::*;
-use super::{INSTANCE_TTL_MS, pg_error};
-use crate::StoreError;
-use crate::store::*;
+use super::{INSTANCE_TTL_MS, listen_for_work, pg_error};
+use crate::{AttemptOutcome, ClaimedDelivery, Liveness, Queue, Release, StoreError, StoreResult};
+use hookrelay_core::retry::NextStep;
 
 /// The first key of the advisory locks that serialise FIFO claims (the second is the endpoint id's hash). The
 /// two-key form has its own key space, apart from the migration's single-key lock.
@@ -468,39 +470,63 @@ pub async fn next_due_at(db: &mut Client) -> StoreResult<Option<UnixMillis>> {
     }
 }
 
-pub async fn disable_failing_endpoints(
-    db: &mut Client,
-    failing_since_before: UnixMillis,
-) -> StoreResult<Vec<DisabledEndpoint>> {
-    let rows = query(
-        &*db,
-        "UPDATE endpoints SET disabled = 1, updated_at = $2 \
-         WHERE disabled = 0 AND failing_since < $1 RETURNING app_id, id, failing_since",
-        &[&failing_since_before, &now_ms()],
-    )
-    .await
-    .map_err(pg_error)?;
-    rows.iter()
-        .map(|row| {
-            Ok(DisabledEndpoint {
-                app_id: AppId::from_trusted(row.text(0)?),
-                endpoint_id: EndpointId::from_trusted(row.text(1)?),
-                failing_since: row.int(2)?,
-            })
-        })
-        .collect()
-}
+#[async_trait]
+impl Queue for PostgresStore {
+    async fn requeue_interrupted(&self) -> StoreResult<u64> {
+        // Other processes may be running and holding leases; `keep_alive` takes back those of dead ones.
+        Ok(0)
+    }
 
-pub async fn purge_payloads(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-    // Ids start with their creation time, so the primary key finds old messages without another index.
-    let purged = execute(
-        &*db,
-        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
-         WHERE m.id < $1 AND m.payload <> '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
-         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
-        &[&msg_id_floor(before), &sql_limit(limit)],
-    )
-    .await
-    .map_err(pg_error)?;
-    Ok(purged)
+    async fn keep_alive(&self, now: UnixMillis) -> StoreResult<Liveness> {
+        let beat = self.beat(now).await;
+        self.note(beat)
+    }
+
+    async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()> {
+        let db = self.client().await?;
+        db.execute("UPDATE endpoints SET paused_until = $2 WHERE id = $1", &[&endpoint_id.as_str(), &until])
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn watch_new_work(&self, wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        tokio::spawn(listen_for_work(self.config.clone(), wake));
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+        skip_endpoints: &[EndpointId],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let claimed = async {
+            let mut db = self.client().await?;
+            claim_due(&mut db, now, limit, lease_until, skip_endpoints, &self.instance_id(), &self.cipher).await
+        };
+        self.note(claimed.await)
+    }
+
+    async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+        let recorded = async {
+            let mut db = self.client().await?;
+            record_outcomes(&mut db, outcomes).await
+        };
+        self.note(recorded.await)
+    }
+
+    async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
+        let released = async {
+            let mut db = self.client().await?;
+            release(&mut db, deliveries, &self.instance_id()).await
+        };
+        self.note(released.await)
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
+        let mut db = self.client().await?;
+        next_due_at(&mut db).await
+    }
 }

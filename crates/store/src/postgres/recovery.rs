@@ -1,19 +1,22 @@
-//! SQL of recover and replay-missing: counting and batch-walking a window in message-id order.
+//! The recovery role on PostgreSQL: background task rows, counting and batch-walking a window in message-id
+//! order for recover and replay-missing, and retention (disabling endpoints that keep failing, purging old
+//! payloads and inbound events).
 //!
 //! As in SQLite, message ids carry their creation time, so the window is also an id range and each batch is an
 //! index range scan after the previous batch's last id. A batch that queued deliveries announces them, so every
 //! process's dispatcher starts at once.
 
-use deadpool_postgres::Client;
-use hookrelay_core::model::TimeWindow;
+use async_trait::async_trait;
+use deadpool_postgres::{Client, GenericClient};
+use hookrelay_core::model::{TimeWindow, *};
 use hookrelay_core::routing::endpoint_accepts;
-use hookrelay_core::time::now_ms;
+use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
+use super::PostgresStore;
 use super::rows::*;
 use super::{announce_new_work, pg_error};
-use crate::StoreError;
-use crate::store::{BatchDone, StoreResult};
+use crate::{BatchDone, DisabledEndpoint, Page, PageRequest, Recovery, StoreError, StoreResult, TaskFilter};
 
 /// The failed deliveries of a recover's window, from `FROM` on; shared by the count and the batch.
 const FAILED_IN_WINDOW: &str = "FROM deliveries d JOIN messages m ON m.id = d.msg_id \
@@ -172,4 +175,180 @@ pub async fn insert_missing_deliveries(
         None => None,
     };
     Ok(BatchDone { scanned: candidates.len() as u64, queued, done: candidates.len() < limit, last })
+}
+
+pub(super) const TASK_ID_TAKEN: &str = "a background task with this id already exists";
+
+pub async fn create_background_task(db: &mut Client, task: &BackgroundTask) -> StoreResult<()> {
+    let changed = execute(
+        &*db,
+        "INSERT INTO background_tasks (id, kind, app_id, endpoint_id, status, since, until, cursor, data, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &task.id.as_str(),
+            &task.kind.name(),
+            &task.app_id.as_str(),
+            &task.endpoint_id.as_str(),
+            &task.status.name(),
+            &task.window.since,
+            &task.window.until,
+            &task.cursor.as_ref().map(MessageId::as_str),
+            &progress_json(&task.progress),
+            &task.created_at,
+            &task.updated_at,
+        ],
+    )
+    .await
+    .map_err(|err| conflict_as(err, TASK_ID_TAKEN))?;
+    expect_changed(changed)
+}
+
+pub async fn get_background_task(db: &mut Client, id: &str) -> StoreResult<BackgroundTask> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = $1");
+    query_found(&*db, &sql, &[&id], task_from).await
+}
+
+pub async fn list_background_tasks(
+    db: &mut Client,
+    filter: &TaskFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<BackgroundTask>> {
+    let mut filters = Filters::default();
+    if let Some(status) = filter.status {
+        filters.add_equal("status", status.name().to_owned());
+    }
+    if let Some(kind) = filter.kind {
+        filters.add_equal("kind", kind.name().to_owned());
+    }
+    let select = format!("SELECT {TASK_COLUMNS} FROM background_tasks");
+    query_page(&*db, &select, filters, "id", page, task_from).await
+}
+
+/// Saves what changes while a task runs; the kind, window and owners are fixed when it is created.
+pub async fn update_background_task(db: &mut Client, task: &BackgroundTask) -> StoreResult<()> {
+    let changed = execute(
+        &*db,
+        "UPDATE background_tasks SET status = $2, cursor = $3, data = $4, updated_at = $5 WHERE id = $1",
+        &[
+            &task.id.as_str(),
+            &task.status.name(),
+            &task.cursor.as_ref().map(MessageId::as_str),
+            &progress_json(&task.progress),
+            &task.updated_at,
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+    expect_changed(changed)
+}
+
+pub async fn disable_failing_endpoints(
+    db: &mut Client,
+    failing_since_before: UnixMillis,
+) -> StoreResult<Vec<DisabledEndpoint>> {
+    let rows = query(
+        &*db,
+        "UPDATE endpoints SET disabled = 1, updated_at = $2 \
+         WHERE disabled = 0 AND failing_since < $1 RETURNING app_id, id, failing_since",
+        &[&failing_since_before, &now_ms()],
+    )
+    .await
+    .map_err(pg_error)?;
+    rows.iter()
+        .map(|row| {
+            Ok(DisabledEndpoint {
+                app_id: AppId::from_trusted(row.text(0)?),
+                endpoint_id: EndpointId::from_trusted(row.text(1)?),
+                failing_since: row.int(2)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn purge_payloads(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    // Ids start with their creation time, so the primary key finds old messages without another index.
+    let purged = execute(
+        &*db,
+        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
+         WHERE m.id < $1 AND m.payload <> '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
+         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
+        &[&msg_id_floor(before), &sql_limit(limit)],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(purged)
+}
+
+#[async_trait]
+impl Recovery for PostgresStore {
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
+        let mut db = self.client().await?;
+        disable_failing_endpoints(&mut db, failing_since_before).await
+    }
+
+    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        purge_payloads(&mut db, before, limit).await
+    }
+
+    async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        create_background_task(&mut db, task).await
+    }
+
+    async fn get_background_task(&self, id: &str) -> StoreResult<BackgroundTask> {
+        let mut db = self.client().await?;
+        get_background_task(&mut db, id).await
+    }
+
+    async fn list_background_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BackgroundTask>> {
+        let mut db = self.client().await?;
+        list_background_tasks(&mut db, filter, page).await
+    }
+
+    async fn update_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        update_background_task(&mut db, task).await
+    }
+
+    async fn count_failed_deliveries(&self, endpoint_id: &EndpointId, window: TimeWindow) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        count_failed_deliveries(&mut db, endpoint_id, window).await
+    }
+
+    async fn count_messages(&self, app_id: &AppId, window: TimeWindow) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        count_messages(&mut db, app_id, window).await
+    }
+
+    async fn requeue_failed(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let mut db = self.client().await?;
+        requeue_failed(&mut db, endpoint_id, window, limit, after).await
+    }
+
+    async fn insert_missing_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let mut db = self.client().await?;
+        insert_missing_deliveries(&mut db, endpoint_id, window, limit, after).await
+    }
+
+    async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        let mut db = self.client().await?;
+        super::inbound::purge_inbound_events(&mut db, before, limit).await
+    }
 }

@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::files::companions;
 use crate::StoreError;
+use crate::StoreResult;
 use crate::private_files;
-use crate::store::StoreResult;
 
 /// How long the copy waits, in total, while the database is locked (a schema migration at a server's start).
 const BUSY_FOR_AT_MOST: Duration = Duration::from_secs(30);

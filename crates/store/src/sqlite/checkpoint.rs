@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::connections::{open_connection, sql_error};
+use super::connection::{open_connection, sql_error};
 use crate::StoreError;
-use crate::store::StoreResult;
+use crate::StoreResult;
 
 /// Log frames (pages; 4 KiB each) after which the writer helps the log restart: the log file stays near 32 MiB.
 /// Tests use a smaller log, to see it restart often.
@@ -39,7 +39,7 @@ const RESTART_FRAMES_WHILE_API_WRITES: i64 = 6 * RESTART_FRAMES;
 const API_QUIET: Duration = Duration::from_millis(100);
 /// What a log file that grew larger is cut back to when it restarts (`journal_size_limit`): more than a burst
 /// lets it reach, so that in normal operation the file keeps its size.
-const LOG_FILE_LIMIT: i64 = 8 * RESTART_FRAMES * 4096;
+pub(super) const LOG_FILE_LIMIT: i64 = 8 * RESTART_FRAMES * 4096;
 /// Least time between two checkpoints, so that one copies the pages many commits rewrote once.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(25);
 
@@ -116,68 +116,4 @@ fn run_checkpoints(conn: &Connection, commits: &Receiver<()>, log_frames: &Atomi
 /// in frames (-1 when another connection was checkpointing: that one does the work).
 fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::connections::{Connections, Durability};
-
-    const BLOB: usize = 64 * 1024;
-
-    /// A writer committing without pause would grow the log without end if nobody helped it restart.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_stays_bounded_under_continuous_writes() {
-        the_log_stays_bounded(Durability::ProcessCrash).await;
-    }
-
-    /// The same when an API caller waits for every group: the writer lets the log grow longer first.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_stays_bounded_under_continuous_api_writes() {
-        the_log_stays_bounded(Durability::PowerLoss).await;
-    }
-
-    async fn the_log_stays_bounded(durability: Durability) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite");
-        let db = Connections::open(&path, |conn| {
-            conn.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
-        })
-        .unwrap();
-        let wal = dir.path().join("db.sqlite-wal");
-        let written = 4000; // 250 MiB through the log: without restarts, the log file would be as large
-        let (mut largest_log, mut previous_sequence, mut restarts) = (0, None, 0);
-        for id in 0..written {
-            db.write(durability, move |conn| {
-                conn.execute("INSERT INTO blobs (id, data) VALUES (?1, zeroblob(?2))", [id, BLOB as i64])
-                    .map_err(super::sql_error)?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-            largest_log = largest_log.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
-            let sequence = restart_sequence(&wal);
-            restarts += usize::from(previous_sequence.is_some() && sequence != previous_sequence);
-            previous_sequence = sequence;
-        }
-        assert!(restarts >= 2, "the log restarted {restarts} times while 250 MiB went through it");
-        // Between two restarts the log grows by what the writer commits while the checkpoint thread catches up, a
-        // few times `RESTART_FRAMES` (8 MiB in tests; 48 MiB while the API writes) when the writer is as fast as
-        // here.
-        let limit: u64 = 120 << 20;
-        assert!((super::LOG_FILE_LIMIT as u64) < limit);
-        assert!(largest_log < limit, "the log grew to {largest_log} bytes (limit {limit})");
-        let stored: i64 = db
-            .read(|conn| conn.query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0)).map_err(super::sql_error))
-            .await
-            .unwrap();
-        assert_eq!(stored, written);
-    }
-
-    /// The log header's checkpoint sequence number, which SQLite increments each time the log restarts.
-    fn restart_sequence(wal: &std::path::Path) -> Option<u32> {
-        use std::io::Read;
-        let mut header = [0; 16];
-        std::fs::File::open(wal).and_then(|mut file| file.read_exact(&mut header)).ok()?;
-        Some(u32::from_be_bytes([header[12], header[13], header[14], header[15]]))
-    }
 }

@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Checkpointer;
+use super::connection::{open_connection, sql_error, write_refusal};
 use super::flush::Flusher;
 use crate::StoreError;
-use crate::store::StoreResult;
+use crate::StoreResult;
 use crate::write_health::WriteHealth;
 
 /// Most jobs committed together.
@@ -106,55 +107,6 @@ where
 
     fn abort(self: Box<Self>, err: StoreError) {
         let _ = self.reply_to.send(Err(err));
-    }
-}
-
-/// Opens connections to one database file with hookrelay's settings.
-pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    // WAL lets readers run while the writer commits; FULL makes each commit survive power loss, which
-    // group commit keeps cheap.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-/// Maps a SQLite error: the database refusing to write or read (full disk, read-only or unopenable file, I/O
-/// error) is `Unavailable`, since it passes once the operator fixes the disk; anything else is `Internal`.
-pub(crate) fn sql_error(err: rusqlite::Error) -> StoreError {
-    match storage_refusal(&err) {
-        Some(reason) => StoreError::Unavailable(format!("{reason}: {err}")),
-        None => StoreError::Internal(err.to_string()),
-    }
-}
-
-/// The public reason (see [`crate::Unwritable`]) when `err` is the database's storage refusing the operation.
-fn storage_refusal(err: &rusqlite::Error) -> Option<&'static str> {
-    use rusqlite::ErrorCode::*;
-    Some(match err.sqlite_error_code()? {
-        DiskFull => "the disk is full",
-        ReadOnly => "the database is read-only",
-        SystemIoFailure => "disk I/O error",
-        CannotOpen => "cannot open the database file",
-        PermissionDenied => "permission denied",
-        _ => return None,
-    })
-}
-
-/// The public reason a write failed with `err`, whatever it is: a storage refusal's category, or SQLite's
-/// generic description of its error code (never its message, which may name a path).
-pub(crate) fn write_refusal(err: &rusqlite::Error) -> String {
-    match (storage_refusal(err), err.sqlite_error()) {
-        (Some(reason), _) => reason.to_owned(),
-        (None, Some(code)) => format!("writes fail ({:?})", code.code),
-        (None, None) => "writes fail".to_owned(),
     }
 }
 
@@ -418,5 +370,72 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ids, [0, 1, 3, 5]);
+    }
+}
+
+/// With the checkpointer beside it, the writer keeps the log bounded (see `checkpoint`).
+#[cfg(test)]
+mod log_stays_bounded {
+    use super::super::checkpoint::LOG_FILE_LIMIT;
+    use super::super::connection::sql_error;
+    use super::{Connections, Durability};
+
+    const BLOB: usize = 64 * 1024;
+
+    /// A writer committing without pause would grow the log without end if nobody helped it restart.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_stays_bounded_under_continuous_writes() {
+        the_log_stays_bounded(Durability::ProcessCrash).await;
+    }
+
+    /// The same when an API caller waits for every group: the writer lets the log grow longer first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_stays_bounded_under_continuous_api_writes() {
+        the_log_stays_bounded(Durability::PowerLoss).await;
+    }
+
+    async fn the_log_stays_bounded(durability: Durability) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let db = Connections::open(&path, |conn| {
+            conn.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+        })
+        .unwrap();
+        let wal = dir.path().join("db.sqlite-wal");
+        let written = 4000; // 250 MiB through the log: without restarts, the log file would be as large
+        let (mut largest_log, mut previous_sequence, mut restarts) = (0, None, 0);
+        for id in 0..written {
+            db.write(durability, move |conn| {
+                conn.execute("INSERT INTO blobs (id, data) VALUES (?1, zeroblob(?2))", [id, BLOB as i64])
+                    .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+            largest_log = largest_log.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            let sequence = restart_sequence(&wal);
+            restarts += usize::from(previous_sequence.is_some() && sequence != previous_sequence);
+            previous_sequence = sequence;
+        }
+        assert!(restarts >= 2, "the log restarted {restarts} times while 250 MiB went through it");
+        // Between two restarts the log grows by what the writer commits while the checkpoint thread catches up, a
+        // few times `RESTART_FRAMES` (8 MiB in tests; 48 MiB while the API writes) when the writer is as fast as
+        // here.
+        let limit: u64 = 120 << 20;
+        assert!((LOG_FILE_LIMIT as u64) < limit);
+        assert!(largest_log < limit, "the log grew to {largest_log} bytes (limit {limit})");
+        let stored: i64 = db
+            .read(|conn| conn.query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0)).map_err(sql_error))
+            .await
+            .unwrap();
+        assert_eq!(stored, written);
+    }
+
+    /// The log header's checkpoint sequence number, which SQLite increments each time the log restarts.
+    fn restart_sequence(wal: &std::path::Path) -> Option<u32> {
+        use std::io::Read;
+        let mut header = [0; 16];
+        std::fs::File::open(wal).and_then(|mut file| file.read_exact(&mut header)).ok()?;
+        Some(u32::from_be_bytes([header[12], header[13], header[14], header[15]]))
     }
 }

@@ -7,8 +7,8 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::StoreError;
+use crate::StoreResult;
 use crate::private_files;
-use crate::store::StoreResult;
 
 /// Opens (creating if needed, mode 0600) the lock file that keeps a second process away from `database`.
 pub(crate) fn open_lock_file(database: &Path) -> StoreResult<File> {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use crate::StoreError;
-use crate::store::StoreResult;
+use crate::StoreResult;
 use crate::write_health::WriteHealth;
 
 /// Answers callers with the outcome of their commit once it is on disk.

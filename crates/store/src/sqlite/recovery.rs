@@ -1,21 +1,24 @@
-//! SQL of the recovery tools: background task rows, and the batches of recover (re-queue failed deliveries)
-//! and replay-missing (create the deliveries an endpoint never had).
+//! The recovery role on SQLite: background task rows, the batches of recover (re-queue failed deliveries) and
+//! replay-missing (create the deliveries an endpoint never had), and retention (disabling endpoints that keep
+//! failing, purging old payloads and inbound events).
 //!
 //! Both batches walk one endpoint's window in message-id order. Message ids carry their creation time (the
 //! API stamps a message's id and `created_at` from the same clock reading), so the window is also an id
 //! range, and each batch is an index range scan starting after the previous batch's last id, however large
 //! the window.
 
+use async_trait::async_trait;
 use hookrelay_core::model::{BackgroundTask, TimeWindow};
 use hookrelay_core::routing::endpoint_accepts;
-use hookrelay_core::time::now_ms;
-use hookrelay_core::{EndpointId, MessageId};
+use hookrelay_core::time::{UnixMillis, now_ms};
+use hookrelay_core::{AppId, EndpointId, MessageId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::connections::sql_error;
+use super::SqliteStore;
+use super::connection::sql_error;
+use super::connections::Durability;
 use super::rows::*;
-use crate::StoreError;
-use crate::store::{BatchDone, StoreResult};
+use crate::{BatchDone, DisabledEndpoint, Page, PageRequest, Recovery, StoreError, StoreResult, TaskFilter};
 
 pub fn write_task(conn: &Connection, task: &BackgroundTask, insert: bool) -> StoreResult<()> {
     let sql = if insert {
@@ -208,4 +211,136 @@ pub fn insert_missing(
         done: candidates.len() < limit,
         last: candidates.last().map(|c| MessageId::from_trusted(c.0.clone())),
     })
+}
+
+#[async_trait]
+impl Recovery for SqliteStore {
+    async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE endpoints SET disabled = 1, updated_at = ?2 \
+                         WHERE disabled = 0 AND failing_since < ?1 RETURNING app_id, id, failing_since",
+                    )
+                    .map_err(sql_error)?;
+                let disabled = stmt
+                    .query_map(params![failing_since_before, now_ms()], |row| {
+                        Ok(DisabledEndpoint {
+                            app_id: AppId::from_trusted(row.get(0)?),
+                            endpoint_id: EndpointId::from_trusted(row.get(1)?),
+                            failing_since: row.get(2)?,
+                        })
+                    })
+                    .map_err(sql_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql_error)?;
+                Ok(disabled)
+            })
+            .await
+    }
+
+    async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let task = task.clone();
+        self.db.write(Durability::PowerLoss, move |conn| write_task(conn, &task, true)).await
+    }
+
+    async fn get_background_task(&self, id: &str) -> StoreResult<BackgroundTask> {
+        let id = id.to_owned();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = ?1"))
+                    .and_then(|mut stmt| stmt.query_row([id], task_from_row))
+                    .map_err(not_found_or_internal)
+            })
+            .await
+    }
+
+    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        // Ids start with their creation time, so the primary key finds old messages without another index.
+        let below = format!("{}{}", MessageId::PREFIX, hookrelay_core::id::min_body_at(before));
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                let purged = conn
+                    .prepare_cached(
+                        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
+                         WHERE m.id < ?1 AND m.payload != '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT ?2)",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![below, limit as i64]))
+                    .map_err(sql_error)?;
+                Ok(purged as u64)
+            })
+            .await
+    }
+
+    async fn list_background_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<BackgroundTask>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                if let Some(status) = filter.status {
+                    filters.add("status = ?", [text(status.name())]);
+                }
+                if let Some(kind) = filter.kind {
+                    filters.add("kind = ?", [text(kind.name())]);
+                }
+                let select = format!("SELECT {TASK_COLUMNS} FROM background_tasks");
+                query_page(conn, &select, filters, "id", &page, task_from_row)
+            })
+            .await
+    }
+
+    async fn update_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {
+        let task = task.clone();
+        self.db.write(Durability::PowerLoss, move |conn| write_task(conn, &task, false)).await
+    }
+
+    async fn count_failed_deliveries(&self, endpoint_id: &EndpointId, window: TimeWindow) -> StoreResult<u64> {
+        let endpoint_id = endpoint_id.clone();
+        self.db.read(move |conn| count_failed(conn, &endpoint_id, window)).await
+    }
+
+    async fn count_messages(&self, app_id: &AppId, window: TimeWindow) -> StoreResult<u64> {
+        let app_id = app_id.clone();
+        self.db.read(move |conn| count_messages(conn, app_id.as_str(), window)).await
+    }
+
+    // Both batches are fsynced: they run after the API answered 202, and each one's effect must not be
+    // undone by a power cut once the task's saved cursor has moved past it.
+    async fn requeue_failed(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let (endpoint_id, after) = (endpoint_id.clone(), after.cloned());
+        self.db
+            .write(Durability::PowerLoss, move |conn| requeue_failed(conn, &endpoint_id, window, limit, after.as_ref()))
+            .await
+    }
+
+    async fn insert_missing_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        window: TimeWindow,
+        limit: usize,
+        after: Option<&MessageId>,
+    ) -> StoreResult<BatchDone> {
+        let (endpoint_id, after) = (endpoint_id.clone(), after.cloned());
+        self.db
+            .write(Durability::PowerLoss, move |conn| insert_missing(conn, &endpoint_id, window, limit, after.as_ref()))
+            .await
+    }
+
+    async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        self.db
+            .write(Durability::PowerLoss, move |conn| super::inbound::purge_inbound_events(conn, before, limit))
+            .await
+    }
 }

@@ -7,12 +7,12 @@ use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundRejections, Message,
     Source,
 };
-use rusqlite::Row;
 use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
 
+use super::connection::sql_error;
 pub use crate::columns::*;
-use crate::store::StoreResult;
-use crate::{PageRequest, StoreError};
+use crate::{Page, PageRequest, StoreError, StoreResult};
 
 /// rusqlite's errors for a value it read but the model cannot take.
 fn column_error(err: ColumnError) -> rusqlite::Error {
@@ -169,4 +169,26 @@ impl Filters {
     pub fn where_clause(&self) -> String {
         if self.conditions.is_empty() { String::new() } else { format!(" WHERE {}", self.conditions.join(" AND ")) }
     }
+}
+
+pub(super) fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+pub(super) fn query_page<T>(
+    conn: &Connection,
+    select: &str,
+    filters: Filters,
+    cursor_column: &str,
+    page: &PageRequest,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Page<T>> {
+    let (tail, params) = filters.finish_page(cursor_column, page);
+    let mut stmt = conn.prepare_cached(&format!("{select}{tail}")).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), map)
+        .map_err(sql_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_error)?;
+    Ok(Page::from_scan(rows, page))
 }

@@ -1,9 +1,10 @@
-//! SQL of inbound sources, the log of verified requests that reached them (deduplication by a unique index), and
-//! the counts of rejected requests per source, reason and minute.
+//! The inbound role on PostgreSQL: sources, the log of verified requests that reached them (deduplication by a
+//! unique index), and the counts of rejected requests per source, reason and minute.
 //!
 //! As in SQLite, an inbound event's id carries its receive time, so a time bound is also an id bound: paging by
 //! id is paging by time, and counting or purging by time is a range scan of an id index.
 
+use async_trait::async_trait;
 use deadpool_postgres::{Client, GenericClient};
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::model::*;
@@ -11,11 +12,11 @@ use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{MessageId, SourceId};
 use tokio_postgres::error::SqlState;
 
-use super::resources::insert_message;
+use super::PostgresStore;
+use super::messages::insert_message;
 use super::rows::*;
 use super::{announce_new_work, pg_error};
-use crate::store::*;
-use crate::{Page, PageRequest, StoreError};
+use crate::{Inbound, InboundCounts, IngestOutcome, Page, PageRequest, PublishedMessage, StoreError, StoreResult};
 
 /// Maps a failed write of a source: its uid (the table's only unique column besides the id) is taken, or its
 /// application does not exist. Worded as the SQLite backend words it.
@@ -340,4 +341,66 @@ async fn purge_events(db: &mut Client, before: UnixMillis, limit: usize) -> Stor
     )
     .await
     .map_err(pg_error)
+}
+
+#[async_trait]
+impl Inbound for PostgresStore {
+    async fn create_source(&self, source: &Source) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        create_source(&mut db, source, &self.cipher).await
+    }
+
+    async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source> {
+        let mut db = self.client().await?;
+        get_source(&mut db, id_or_uid, &self.cipher).await
+    }
+
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
+        let mut db = self.client().await?;
+        list_sources(&mut db, page, &self.cipher).await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        update_source(&mut db, source, &self.cipher).await
+    }
+
+    async fn delete_source(&self, id: &SourceId) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        delete_source(&mut db, id).await
+    }
+
+    async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
+        let mut db = self.client().await?;
+        ingest(&mut db, event, message).await
+    }
+
+    async fn record_rejections(&self, rejections: &[InboundRejections]) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        record_rejections(&mut db, rejections).await
+    }
+
+    async fn list_inbound_rejections(
+        &self,
+        source_id: &SourceId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRejections>> {
+        let mut db = self.client().await?;
+        list_inbound_rejections(&mut db, source_id, page).await
+    }
+
+    async fn list_inbound_events(
+        &self,
+        source_id: &SourceId,
+        status: Option<InboundStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundEvent>> {
+        let mut db = self.client().await?;
+        list_inbound_events(&mut db, source_id, status, page).await
+    }
+
+    async fn inbound_counts(&self, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts> {
+        let mut db = self.client().await?;
+        inbound_counts(&mut db, source_id, since).await
+    }
 }

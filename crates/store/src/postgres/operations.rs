@@ -1,16 +1,20 @@
-//! What operators read about the whole server: the queue (for metrics and health), the write probe (for
-//! health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
+//! The operations role on PostgreSQL: what operators read about the whole server — the queue (for metrics and
+//! health), the write probe (for health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are
+//! id ranges: ids start with their creation time.
 
+use async_trait::async_trait;
 use deadpool_postgres::Client;
 use hookrelay_core::model::DeliveryStatus;
-use hookrelay_core::time::UnixMillis;
+use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId};
 use tokio_postgres::error::SqlState;
 
+use super::PostgresStore;
 use super::pg_error;
 use super::rows::*;
-use crate::StoreError;
-use crate::store::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, QueueStats, StoreResult};
+use crate::{
+    ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, QueueStats, StoreError, StoreResult,
+};
 
 /// The write probe: rewrites the one row of `write_probe`. On failure, the public reason (see
 /// [`crate::Unwritable`]) with the error.
@@ -113,4 +117,38 @@ pub async fn activity_stats(db: &mut Client, since: UnixMillis, top: usize) -> S
         attempt_duration_p99_ms: durations[1],
         failing_endpoints,
     })
+}
+
+#[async_trait]
+impl Operations for PostgresStore {
+    fn unwritable(&self) -> Option<crate::Unwritable> {
+        self.write_health.current()
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let probed = match self.client().await {
+            Ok(db) => probe_write(&db, now_ms()).await,
+            Err(err) => Err(("the database cannot be reached".to_owned(), err)),
+        };
+        match probed {
+            Ok(()) => {
+                self.write_health.succeeded();
+                Ok(())
+            }
+            Err((reason, err)) => {
+                self.write_health.failed(reason, &err);
+                Err(err)
+            }
+        }
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        let mut db = self.client().await?;
+        queue_stats(&mut db).await
+    }
+
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+        let mut db = self.client().await?;
+        activity_stats(&mut db, since, top).await
+    }
 }

@@ -1,15 +1,19 @@
-//! What operators read about the whole server: the queue (for metrics and health), the write probe (for
-//! health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are id ranges: ids start with their creation time.
+//! The operations role on SQLite: what operators read about the whole server — the queue (for metrics and
+//! health), the write probe (for health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are
+//! id ranges: ids start with their creation time.
 
+use async_trait::async_trait;
 use hookrelay_core::model::DeliveryStatus;
-use hookrelay_core::time::UnixMillis;
+use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId};
 use rusqlite::{Connection, params};
 
-use super::connections::{sql_error, write_refusal};
+use super::SqliteStore;
+use super::connection::{sql_error, write_refusal};
+use super::connections::Durability;
 use super::rows::*;
-use crate::store::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, QueueStats, StoreResult};
 use crate::write_health::WriteHealth;
+use crate::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, QueueStats, StoreResult};
 
 /// The write probe: rewrites the one row of `write_probe`. A failure is recorded in `health` here, where the
 /// SQLite error (and so its category) is still at hand.
@@ -109,4 +113,32 @@ fn grouped(conn: &Connection, sql: &str, floor: &str) -> StoreResult<Vec<(i64, u
         grouped.push((status, count(number)?));
     }
     Ok(grouped)
+}
+
+#[async_trait]
+impl Operations for SqliteStore {
+    fn unwritable(&self) -> Option<crate::Unwritable> {
+        self.db.write_health().current()
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let (now, health) = (now_ms(), self.db.write_health().clone());
+        let job_health = health.clone();
+        let probed = self.db.write(Durability::PowerLoss, move |conn| probe_write(conn, now, &job_health)).await;
+        match &probed {
+            Ok(()) => health.succeeded(),
+            // The writer, the flush thread or the job itself recorded why; this covers a writer that stopped.
+            Err(err) if health.current().is_none() => health.failed("writes fail".to_owned(), err),
+            Err(_) => {}
+        }
+        probed
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        self.db.read(queue_stats).await
+    }
+
+    async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
+        self.db.read(move |conn| activity_stats(conn, since, top)).await
+    }
 }

@@ -1,24 +1,25 @@
-//! SQL of inbound sources: the sources themselves, the log of verified requests that reached them
-//! (`inbound_events`), from which `ingest` deduplicates provider event ids and publishes new events as messages,
-//! and the counts of rejected requests per source, reason and minute (`inbound_rejections`).
+//! The inbound role on SQLite: sources, the log of verified requests that reached them (`inbound_events`), from
+//! which `ingest` deduplicates provider event ids and publishes new events as messages, and the counts of
+//! rejected requests per source, reason and minute (`inbound_rejections`).
 //!
 //! An inbound event's id must carry its receive time (`InboundEventId::at(received_at)`, one clock reading, as a
 //! message's id and `created_at` are), so that a time bound is also an id bound: paging by id is paging by time,
 //! and counting or purging by time is a range scan of an id index.
 
+use async_trait::async_trait;
 use hookrelay_core::cipher::SecretCipher;
-use hookrelay_core::model::minute_of;
-use hookrelay_core::model::{InboundEvent, InboundRejections, InboundStatus, Message, Source};
+use hookrelay_core::model::{InboundEvent, InboundRejections, InboundStatus, Message, Source, minute_of};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{MessageId, SourceId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, ffi, params};
 
-use super::connections::sql_error;
+use super::SqliteStore;
+use super::connection::sql_error;
+use super::connections::Durability;
+use super::messages::insert_message;
 use super::rows::*;
-use super::{insert_message, query_page, text};
-use crate::store::{InboundCounts, IngestOutcome, PublishedMessage, StoreResult};
-use crate::{Page, PageRequest, StoreError};
+use crate::{Inbound, InboundCounts, IngestOutcome, Page, PageRequest, PublishedMessage, StoreError, StoreResult};
 
 /// The SQLite extended result code of a failed statement, when it broke a constraint.
 fn broken_constraint(err: &rusqlite::Error) -> Option<i32> {
@@ -343,4 +344,68 @@ fn purge_events(conn: &Connection, before: UnixMillis, limit: usize) -> StoreRes
         .and_then(|mut stmt| stmt.execute(params![event_id_floor(before), before, limit as i64]))
         .map_err(sql_error)?;
     Ok(purged as u64)
+}
+
+#[async_trait]
+impl Inbound for SqliteStore {
+    async fn create_source(&self, source: &Source) -> StoreResult<()> {
+        let (source, cipher) = (source.clone(), self.cipher.clone());
+        self.db.write(Durability::PowerLoss, move |conn| write_source(conn, &source, true, &cipher)).await
+    }
+
+    async fn get_source(&self, id_or_uid: &str) -> StoreResult<Source> {
+        let (key, cipher) = (id_or_uid.to_owned(), self.cipher.clone());
+        self.db.read(move |conn| get_source(conn, &key, &cipher)).await
+    }
+
+    async fn list_sources(&self, page: &PageRequest) -> StoreResult<Page<Source>> {
+        let (page, cipher) = (page.clone(), self.cipher.clone());
+        self.db.read(move |conn| list_sources(conn, &page, &cipher)).await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        let (source, cipher) = (source.clone(), self.cipher.clone());
+        self.db.write(Durability::PowerLoss, move |conn| write_source(conn, &source, false, &cipher)).await
+    }
+
+    async fn delete_source(&self, id: &SourceId) -> StoreResult<()> {
+        let id = id.clone();
+        self.db.write(Durability::PowerLoss, move |conn| delete_source(conn, &id)).await
+    }
+
+    async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
+        let (event, message) = (event.clone(), message.cloned());
+        self.db.write(Durability::PowerLoss, move |conn| ingest(conn, &event, message.as_ref())).await
+    }
+
+    async fn record_rejections(&self, rejections: &[InboundRejections]) -> StoreResult<()> {
+        let rejections = rejections.to_vec();
+        // Nothing is acknowledged on a rejection, and losing the last few to a power cut only loses statistics:
+        // no fsync of its own.
+        self.db.write(Durability::ProcessCrash, move |conn| record_rejections(conn, &rejections)).await
+    }
+
+    async fn list_inbound_rejections(
+        &self,
+        source_id: &SourceId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRejections>> {
+        let (source_id, page) = (source_id.clone(), page.clone());
+        self.db.read(move |conn| list_inbound_rejections(conn, &source_id, &page)).await
+    }
+
+    async fn list_inbound_events(
+        &self,
+        source_id: &SourceId,
+        status: Option<InboundStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundEvent>> {
+        let (source_id, page) = (source_id.clone(), page.clone());
+        self.db.read(move |conn| list_inbound_events(conn, &source_id, status, &page)).await
+    }
+
+    async fn inbound_counts(&self, source_id: &SourceId, since: Option<UnixMillis>) -> StoreResult<InboundCounts> {
+        let source_id = source_id.clone();
+        self.db.read(move |conn| inbound_counts(conn, &source_id, since)).await
+    }
 }

@@ -1,4 +1,5 @@
-//! Claiming due deliveries, oldest first, past the endpoints that cannot take more right now.
+//! The queue role on SQLite: claiming due deliveries, oldest first, past the endpoints that cannot take more
+//! right now; recording outcomes; releasing; the single-process liveness answers.
 //!
 //! An endpoint can be blocked: its lanes are full, its circuit breaker paused it, or (FIFO) an earlier delivery
 //! is still open. Its deliveries stay due, at the head of the due index when it has a backlog, and a claim that
@@ -10,15 +11,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use hookrelay_core::cipher::SecretCipher;
-use hookrelay_core::model::SecretSet;
-use hookrelay_core::time::UnixMillis;
+use hookrelay_core::model::{DeliveryStatus, SecretSet};
+use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId, MessageId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::connections::sql_error;
-use super::rows::{from_json, secrets_from_columns, signature_schemes_from_json};
-use crate::store::{ClaimedDelivery, StoreResult};
+use super::SqliteStore;
+use super::connection::sql_error;
+use super::connections::Durability;
+use super::rows::*;
+use crate::{AttemptOutcome, ClaimedDelivery, Liveness, Queue, Release, StoreResult};
+use hookrelay_core::retry::NextStep;
 
 /// How many due-index entries a claim reads per delivery it wants before it reads per endpoint instead.
 const WINDOW_PER_WANTED: usize = 4;
@@ -312,4 +317,152 @@ fn take(
         claimed.push(delivery);
     }
     Ok(claimed)
+}
+
+pub(super) fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+    // Single-row statements only (see `insert_message`).
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, manual = 0, next_attempt_at = ?4 \
+             WHERE msg_id = ?1 AND endpoint_id = ?2",
+        )
+        .map_err(sql_error)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
+             response_duration_ms, status, trigger_type, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(sql_error)?;
+    for outcome in outcomes {
+        let a = &outcome.attempt;
+        let (status, next_attempt_at) = match outcome.next {
+            NextStep::Succeeded => (0, None),
+            NextStep::RetryAt(at) => (1, Some(at)),
+            NextStep::GiveUp => (2, None),
+        };
+        let updated = update
+            .execute(params![a.msg_id.as_str(), a.endpoint_id.as_str(), status, next_attempt_at])
+            .map_err(sql_error)?;
+        // No delivery: its endpoint or message was deleted while the attempt was in flight, and the attempt has
+        // nothing left to belong to (its foreign keys would fail).
+        if updated > 0 {
+            insert
+                .execute(params![
+                    a.id.as_str(),
+                    a.app_id.as_str(),
+                    a.msg_id.as_str(),
+                    a.endpoint_id.as_str(),
+                    a.url,
+                    a.response,
+                    a.response_status_code,
+                    a.response_duration_ms,
+                    a.status.code(),
+                    a.trigger_type as u8,
+                    a.created_at
+                ])
+                .map_err(sql_error)?;
+        }
+        // The endpoint's failing streak, for auto-disable. The WHERE clauses make the common case (no change)
+        // a read, not a write.
+        let streak = if a.status == DeliveryStatus::Success {
+            conn.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")
+                .and_then(|mut stmt| stmt.execute(params![a.endpoint_id.as_str()]))
+        } else {
+            conn.prepare_cached("UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL")
+                .and_then(|mut stmt| stmt.execute(params![a.endpoint_id.as_str(), a.created_at]))
+        };
+        streak.map_err(sql_error)?;
+        if outcome.disable_endpoint {
+            // Deliveries still queued for it fail when claimed (see `claim_due`).
+            conn.prepare_cached("UPDATE endpoints SET disabled = 1, updated_at = ?2 WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![a.endpoint_id.as_str(), a.created_at]))
+                .map_err(sql_error)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Queue for SqliteStore {
+    async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease_until: UnixMillis,
+        skip_endpoints: &[EndpointId],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let skip = skip_endpoints.to_vec();
+        let cipher = self.cipher.clone();
+        self.db
+            .write(Durability::ProcessCrash, move |conn| claim_due(conn, now, limit, lease_until, &skip, &cipher))
+            .await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+        let outcomes = outcomes.to_vec();
+        self.db.write(Durability::ProcessCrash, move |conn| record_outcomes(conn, &outcomes)).await
+    }
+
+    async fn release(&self, deliveries: &[Release]) -> StoreResult<()> {
+        let deliveries = deliveries.to_vec();
+        self.db
+            .write(Durability::ProcessCrash, move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 1, next_attempt_at = ?3 \
+                         WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = 3",
+                    )
+                    .map_err(sql_error)?;
+                for d in &deliveries {
+                    stmt.execute(params![d.msg_id.as_str(), d.endpoint_id.as_str(), d.due_at]).map_err(sql_error)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
+        self.db
+            .read(|conn| {
+                conn.query_row("SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN (1, 3)", [], |row| {
+                    row.get(0)
+                })
+                .map_err(sql_error)
+            })
+            .await
+    }
+
+    async fn requeue_interrupted(&self) -> StoreResult<u64> {
+        self.db
+            .write(Durability::ProcessCrash, |conn| {
+                let changed = conn
+                    .execute("UPDATE deliveries SET status = 1, next_attempt_at = ?1 WHERE status = 3", [now_ms()])
+                    .map_err(sql_error)?;
+                Ok(changed as u64)
+            })
+            .await
+    }
+
+    /// One process per database file: nobody else can hold a lease, and `requeue_interrupted` took back ours.
+    async fn keep_alive(&self, _now: UnixMillis) -> StoreResult<Liveness> {
+        Ok(Liveness { requeued: 0, live_processes: 1 })
+    }
+
+    async fn pause_endpoint(&self, endpoint_id: &EndpointId, until: UnixMillis) -> StoreResult<()> {
+        let id = endpoint_id.as_str().to_owned();
+        self.db
+            .write(Durability::ProcessCrash, move |conn| {
+                // A deleted endpoint has nothing left to pause.
+                conn.execute("UPDATE endpoints SET paused_until = ?2 WHERE id = ?1", params![id, until])
+                    .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// One process per database file: all new work is this process's own, and its API wakes its dispatcher.
+    async fn watch_new_work(&self, _wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {
+        Ok(())
+    }
 }

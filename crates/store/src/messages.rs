@@ -1,0 +1,125 @@
+//! The messages role: publishing a message with its deliveries, reading messages, deliveries and attempts
+//! back, and the responses remembered for idempotency keys.
+
+use async_trait::async_trait;
+use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Message};
+use hookrelay_core::time::UnixMillis;
+use hookrelay_core::{AppId, EndpointId, MessageId};
+
+use crate::{Page, PageRequest, StoreResult};
+
+/// The `Conflict` text of `publish_message` (and `ingest`) when the message's eventId was used before in its
+/// application; the API recognises it to name the eventId in its answer. Other publish conflicts (another
+/// process answering the same idempotency key) carry their own text.
+pub const EVENT_ID_TAKEN: &str = "a message with this eventId already exists in this application";
+
+/// A response remembered for an `idempotency-key`, replayed byte for byte when the key comes again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdempotentResponse {
+    /// Scope + key, already combined by the API (token, path and the client's key).
+    pub key: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub expires_at: UnixMillis,
+}
+
+/// Filters of the message list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MessageFilter {
+    /// Only these event types (any of them).
+    pub event_types: Option<Vec<String>>,
+    /// Only messages published on this channel.
+    pub channel: Option<String>,
+    /// Only messages created strictly before this time.
+    pub before: Option<UnixMillis>,
+    /// Only messages created strictly after this time.
+    pub after: Option<UnixMillis>,
+}
+
+/// Filters of the attempt lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttemptFilter {
+    pub status: Option<DeliveryStatus>,
+    /// Only attempts whose status code is in this class (e.g. 200 for 2xx; 0 for no response).
+    pub status_code_class: Option<u16>,
+    pub endpoint_id: Option<EndpointId>,
+    pub event_types: Option<Vec<String>>,
+    pub channel: Option<String>,
+    pub before: Option<UnixMillis>,
+    pub after: Option<UnixMillis>,
+}
+
+/// Counts of an endpoint's deliveries by status (`GET .../endpoint/{id}/stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub success: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub fail: u64,
+}
+
+/// A published message and how many endpoints it was routed to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedMessage {
+    pub message: Message,
+    pub deliveries: usize,
+}
+
+/// Messages, their deliveries and attempts, and idempotent responses. `publish_message` is durable before it
+/// returns.
+#[async_trait]
+pub trait Messages: Send + Sync + 'static {
+    async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts>;
+    /// The oldest open (pending or sending) delivery of the endpoint, by message id: on a FIFO endpoint, the
+    /// one every later delivery waits for.
+    async fn oldest_open_delivery(&self, id: &EndpointId) -> StoreResult<Option<Delivery>>;
+    /// Stores the message and one pending delivery, due now, for each enabled endpoint of its application
+    /// that accepts it, and the idempotent response if given: all in one durable transaction.
+    /// Fails with `Conflict` when the event id was used before in this application, and with `NotFound` when
+    /// the application no longer exists.
+    async fn publish_message(
+        &self,
+        message: &Message,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage>;
+    /// Finds a message of the application by id or event id.
+    async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message>;
+    async fn list_messages(
+        &self,
+        app_id: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+    /// The message's deliveries with their endpoints, paged by endpoint id.
+    async fn list_message_deliveries(
+        &self,
+        msg_id: &MessageId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Endpoint, Delivery)>>;
+    /// Schedules one manual attempt of the message to the endpoint, due now.
+    async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()>;
+    async fn list_attempts_for_endpoint(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
+    async fn list_attempts_for_message(
+        &self,
+        msg_id: &MessageId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
+    async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<Attempt>;
+    /// Every attempt of the application's endpoints (`filter.endpoint_id` narrows it to one), paged by id.
+    async fn list_attempts_for_app(
+        &self,
+        app_id: &AppId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Attempt>>;
+    /// The remembered response for this key, if one exists and has not expired.
+    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>>;
+    /// Remembers a response; an existing unexpired one for the same key is kept.
+    async fn put_idempotent(&self, response: &IdempotentResponse) -> StoreResult<()>;
+}
