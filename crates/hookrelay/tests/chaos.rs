@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::{Received, Receiver, ServerProcess, TOKEN};
-use serde_json::{Value, json};
+use hookrelay_testkit::http::{Publication, publish_until_accepted};
+use serde_json::json;
 
 const MESSAGES: usize = 5_000;
 const PUBLISHERS: usize = 8;
@@ -279,34 +280,15 @@ impl Publisher {
 
     async fn publish(&self, seq: u64) -> String {
         let body = json!({ "eventType": "chaos.test", "payload": { "seq": seq } });
-        loop {
-            let base = self.base.read().expect("base").clone();
-            let response = self
-                .http
-                .post(format!("{base}/api/v1/app/{}/msg/", self.app))
-                .bearer_auth(TOKEN)
-                .header("idempotency-key", format!("chaos-{seq}"))
-                .json(&body)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            match response {
-                Ok(response) if response.status() == StatusCode::ACCEPTED => {
-                    // A body cut short by a kill counts as no answer.
-                    if let Ok(msg) = response.json::<Value>().await {
-                        return msg["id"].as_str().expect("message id").to_owned();
-                    }
-                }
-                Ok(response) if !response.status().is_server_error() => {
-                    panic!("publish {seq} refused: {} {}", response.status(), response.text().await.unwrap_or_default())
-                }
-                // The server is down, being restarted, or died mid-request.
-                _ => {}
-            }
-            // Try again, against whichever server is up now, with the same key.
+        let key = format!("chaos-{seq}");
+        let publication = Publication { token: TOKEN, app: &self.app, body: &body, idempotency_key: &key };
+        // Each try goes to whichever server is up now; a server that is down, being restarted or died
+        // mid-request counts a failure.
+        let current_base = |_| Some(self.base.read().expect("base").clone());
+        publish_until_accepted(&self.http, &publication, current_base, |_| {
             self.failed.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 

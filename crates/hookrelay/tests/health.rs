@@ -81,8 +81,7 @@ struct TestRole {
 
 impl TestRole {
     async fn create(schema: &str) -> Self {
-        let url = std::env::var("HOOKRELAY_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let url = hookrelay_testkit::postgres::test_database_url();
         let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
         tokio::spawn(connection);
         let name = format!("hr_test_role_{:016x}", rand::random::<u64>());
@@ -119,21 +118,21 @@ impl TestRole {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_health_is_503_while_writes_are_refused_and_200_again_after() {
-    let schema = common::postgres::TestSchema::create().await;
-    let role = TestRole::create(&schema.name).await;
-    let url = role.url(&schema.url);
+    let schema = hookrelay_testkit::postgres::ScratchSchema::for_test().await;
+    let role = TestRole::create(schema.name()).await;
+    let url = role.url(schema.url());
     let server = TestServer::start_with(|args| args.database_url = Some(url)).await;
     let app = server.create_app("health").await;
     assert_eq!(health_becomes(&server.http, &server.base, 200).await["status"], "ok");
 
-    role.set_writes(&schema.name, false).await;
+    role.set_writes(schema.name(), false).await;
     assert!(publish(&server.http, &server.base, &app).await >= 500, "a publish that cannot be stored fails");
     let body = health_becomes(&server.http, &server.base, 503).await;
     assert_eq!(body["code"], "store_unwritable", "{body}");
     let detail = body["detail"].as_str().expect("detail");
     assert!(detail.contains("permission denied (SQLSTATE 42501)"), "{detail}");
 
-    role.set_writes(&schema.name, true).await;
+    role.set_writes(schema.name(), true).await;
     assert_eq!(health_becomes(&server.http, &server.base, 200).await["database"], "ok");
     assert_eq!(publish(&server.http, &server.base, &app).await, 202);
     server.stop().await;

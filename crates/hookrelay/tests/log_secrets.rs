@@ -7,9 +7,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::postgres::TestSchema;
 use common::{Receiver, ServerProcess, TOKEN, create, http_client, wait_for};
 use hookrelay_core::inbound::{Provider, Verifier};
+use hookrelay_testkit::postgres::ScratchSchema;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -110,6 +110,6 @@ async fn a_trace_log_on_sqlite_holds_no_secret() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trace_log_on_postgres_holds_no_secret() {
-    let schema = TestSchema::create().await;
-    run(&[("HOOKRELAY_DATABASE_URL", &schema.url)]).await;
+    let schema = ScratchSchema::for_test().await;
+    run(&[("HOOKRELAY_DATABASE_URL", schema.url())]).await;
 }

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::postgres::TestSchema;
 use common::{Receiver, ServerProcess, TOKEN};
-use serde_json::{Value, json};
+use hookrelay_testkit::http::{Publication, publish_until_accepted};
+use hookrelay_testkit::postgres::ScratchSchema;
+use serde_json::json;
 
 const MESSAGES: usize = 10_000;
 const INSTANCES: usize = 3;
@@ -26,13 +27,13 @@ const DEADLINE: Duration = Duration::from_secs(240);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_the_work_and_lose_nothing_when_one_is_killed() {
     let started = Instant::now();
-    let schema = TestSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
     // A receiver that takes 20 ms per request, so that the killed instance holds leased deliveries, some of
     // them in flight: the survivors must take those back (waiting for the lease to expire would miss the
     // deadline).
     let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(20)))).await;
     let env = [
-        ("HOOKRELAY_DATABASE_URL", schema.url.as_str()),
+        ("HOOKRELAY_DATABASE_URL", schema.url()),
         ("HOOKRELAY_RETRY_SCHEDULE", "1,1,1,1,1"),
         ("HOOKRELAY_DELIVERY_TIMEOUT_SECS", "5"),
         // Shows the survivors taking back the killed instance's leases.
@@ -144,35 +145,17 @@ impl Publisher {
 
     async fn publish(&self, seq: usize) -> String {
         let body = json!({"eventType": "shared.test", "payload": {"seq": seq}});
-        for attempt in 0.. {
+        let key = format!("multi-{seq}");
+        let publication = Publication { token: TOKEN, app: &self.app, body: &body, idempotency_key: &key };
+        // Round-robin from this message's own instance, skipping the dead; a 409 means the same key is being
+        // processed by another instance right now.
+        let live_base = |attempt: usize| {
             let instance = (seq + attempt) % self.bases.len();
-            if self.dead.lock().expect("dead").contains(&instance) {
-                continue;
-            }
-            let response = self
-                .http
-                .post(format!("{}/api/v1/app/{}/msg/", self.bases[instance], self.app))
-                .bearer_auth(TOKEN)
-                .header("idempotency-key", format!("multi-{seq}"))
-                .json(&body)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            match response {
-                Ok(response) if response.status() == StatusCode::ACCEPTED => {
-                    if let Ok(msg) = response.json::<Value>().await {
-                        return msg["id"].as_str().expect("message id").to_owned();
-                    }
-                }
-                Ok(response) if !response.status().is_server_error() && response.status() != StatusCode::CONFLICT => {
-                    panic!("publish {seq} refused: {} {}", response.status(), response.text().await.unwrap_or_default())
-                }
-                // Died mid-request, or (409) the same key is being processed by another instance right now.
-                _ => {}
-            }
+            (!self.dead.lock().expect("dead").contains(&instance)).then(|| self.bases[instance].clone())
+        };
+        publish_until_accepted(&self.http, &publication, live_base, |_| {
             self.retried.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        unreachable!("the loop above only ends by returning")
+        })
+        .await
     }
 }

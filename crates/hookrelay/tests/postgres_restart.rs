@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::postgres::TestSchema;
 use common::{Receiver, ServerProcess, TOKEN};
-use serde_json::{Value, json};
+use hookrelay_testkit::http::{Publication, publish_until_accepted};
+use hookrelay_testkit::postgres::ScratchSchema;
+use serde_json::json;
 
 const MESSAGES: usize = 2_000;
 const PUBLISHERS: usize = 8;
@@ -35,11 +36,11 @@ fn restart_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_during_delivery_loses_nothing() {
     let started = Instant::now();
-    let schema = TestSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
     // A receiver slow enough that deliveries are still running when the database goes away.
     let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(20)))).await;
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let env = [("HOOKRELAY_DATABASE_URL", schema.url.as_str()), ("HOOKRELAY_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1")];
+    let env = [("HOOKRELAY_DATABASE_URL", schema.url()), ("HOOKRELAY_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1")];
     let server = ServerProcess::spawn(data_dir.path(), &env);
     let http = common::http_client();
     let app = common::create(&http, &format!("{}/api/v1/app/", server.base), json!({"name": "restart"})).await;
@@ -102,25 +103,17 @@ async fn a_postgres_restart_during_delivery_loses_nothing() {
 /// Publishes with an idempotency key until acknowledged, recording every non-202 status seen.
 async fn publish(http: &reqwest::Client, base: &str, app: &str, seq: usize, statuses: &Mutex<Vec<u16>>) -> String {
     let body = json!({"eventType": "restart.test", "payload": {"seq": seq}});
-    loop {
-        let response = http
-            .post(format!("{base}/api/v1/app/{app}/msg/"))
-            .bearer_auth(TOKEN)
-            .header("idempotency-key", format!("restart-{seq}"))
-            .json(&body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await;
-        if let Ok(response) = response {
-            let status = response.status();
-            if status == StatusCode::ACCEPTED
-                && let Ok(msg) = response.json::<Value>().await
-            {
-                return msg["id"].as_str().expect("message id").to_owned();
+    let key = format!("restart-{seq}");
+    let publication = Publication { token: TOKEN, app, body: &body, idempotency_key: &key };
+    publish_until_accepted(
+        http,
+        &publication,
+        |_| Some(base.to_owned()),
+        |status| {
+            if let Some(status) = status {
+                statuses.lock().expect("statuses").push(status.as_u16());
             }
-            statuses.lock().expect("statuses").push(status.as_u16());
-            assert!(status.is_server_error() || status == StatusCode::CONFLICT, "publish {seq} refused: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        },
+    )
+    .await
 }

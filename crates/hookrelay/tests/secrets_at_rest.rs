@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::postgres::TestSchema;
 use common::{Receiver, TestServer};
 use hookrelay::config::ServeArgs;
 use hookrelay_core::signing::EndpointSecret;
+use hookrelay_testkit::postgres::ScratchSchema;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -249,8 +249,8 @@ async fn a_database_from_before_default_sealing_is_sealed_at_the_first_start() {
 
 #[tokio::test]
 async fn postgres_without_a_key_remembers_no_token_and_says_why() {
-    let schema = TestSchema::create().await;
-    let server = TestServer::start_with(|args| args.database_url = Some(schema.url.clone())).await;
+    let schema = ScratchSchema::for_test().await;
+    let server = TestServer::start_with(|args| args.database_url = Some(schema.url().to_owned())).await;
     let app = server.create_app("Acme").await;
     let url = server.url(&format!("/api/v1/auth/app-portal-access/{app}/"));
     let (status, portal) = post_with_key(&server.http, &url, "portal-1", json!({})).await;
@@ -258,8 +258,7 @@ async fn postgres_without_a_key_remembers_no_token_and_says_why() {
     let token =
         serde_json::from_str::<serde_json::Value>(&portal).expect("JSON")["token"].as_str().expect("token").to_owned();
 
-    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.expect("connect");
-    tokio::spawn(connection);
+    let client = schema.client().await;
     let rows = client.query("SELECT body FROM idempotency", &[]).await.expect("read remembered responses");
     assert_eq!(rows.len(), 1, "the key is remembered");
     for row in rows {

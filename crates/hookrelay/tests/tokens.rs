@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::postgres::TestSchema;
 use common::{TOKEN, TestServer, wait_for};
+use hookrelay_testkit::postgres::ScratchSchema;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -284,10 +284,10 @@ async fn named_admin_tokens_are_created_listed_and_revoked_with_the_cli() {
 
 #[tokio::test]
 async fn a_revoke_reaches_another_process_on_the_same_postgres_database_within_the_cache_time() {
-    let schema = TestSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
     let on = |url: String| move |args: &mut hookrelay::config::ServeArgs| args.database_url = Some(url);
-    let first = TestServer::start_with(on(schema.url.clone())).await;
-    let second = TestServer::start_with(on(schema.url.clone())).await;
+    let first = TestServer::start_with(on(schema.url().to_owned())).await;
+    let second = TestServer::start_with(on(schema.url().to_owned())).await;
     let (status, created) = first.post("/api/v1/auth/token/", json!({"name": "shared"})).await;
     assert_eq!(status, 201, "{created}");
     let token = created["token"].as_str().expect("token").to_owned();

@@ -18,6 +18,7 @@ use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId, TokenId};
 use hookrelay_store::*;
+use hookrelay_testkit::postgres::{ScratchSchema, test_database_url};
 
 fn app(uid: Option<&str>) -> Application {
     let now = now_ms();
@@ -1681,7 +1682,7 @@ macro_rules! backend_tests {
 /// so does dropping it, best effort, when a test fails before.
 enum TestDatabase {
     Sqlite { dir: tempfile::TempDir },
-    Postgres(postgres_harness::Schema),
+    Postgres(ScratchSchema),
 }
 
 /// A store opened by the next process after a crash, and what that start did.
@@ -1698,7 +1699,7 @@ impl TestDatabase {
     async fn remove(self) {
         match self {
             Self::Sqlite { dir } => drop(dir),
-            Self::Postgres(schema) => schema.drop_now().await,
+            Self::Postgres(schema) => drop_schema(schema).await,
         }
     }
 
@@ -1708,7 +1709,9 @@ impl TestDatabase {
             Self::Sqlite { dir } => {
                 Store::new(sqlite::SqliteStore::open_with_cipher(&dir.path().join("test.db"), cipher)?)
             }
-            Self::Postgres(schema) => Store::new(schema.connect_with_cipher(cipher).await?),
+            Self::Postgres(schema) => {
+                Store::new(postgres::PostgresStore::connect_with_cipher(schema.url(), 4, cipher).await?)
+            }
         })
     }
 
@@ -1720,7 +1723,10 @@ impl TestDatabase {
                 let mut stmt = conn.prepare(sql).unwrap();
                 stmt.query_map([], |row| row.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
             }
-            Self::Postgres(schema) => schema.raw_text(sql).await,
+            Self::Postgres(schema) => {
+                let rows = schema.client().await.query(sql, &[]).await.unwrap();
+                rows.iter().map(|row| row.get(0)).collect()
+            }
         }
     }
 
@@ -1738,7 +1744,7 @@ impl TestDatabase {
             Self::Sqlite { dir } => {
                 Store::new(sqlite::SqliteStore::open(&dir.path().join("test.db")).expect("open the SQLite store"))
             }
-            Self::Postgres(schema) => Store::new(schema.connect().await),
+            Self::Postgres(schema) => Store::new(open_postgres(schema).await),
         }
     }
 
@@ -1776,138 +1782,26 @@ async fn new_sqlite_database() -> TestDatabase {
 }
 
 async fn new_postgres_database() -> TestDatabase {
-    TestDatabase::Postgres(postgres_harness::Schema::create().await)
+    TestDatabase::Postgres(ScratchSchema::for_test().await)
 }
 
 backend_tests!(sqlite_backend, new_sqlite_database());
 backend_tests!(postgres_backend, new_postgres_database());
 
-/// A fresh PostgreSQL schema per test, so tests run in parallel on one database without seeing each other.
-mod postgres_harness {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use hookrelay_core::cipher::SecretCipher;
-    use hookrelay_core::time::now_ms;
-    use hookrelay_store::StoreError;
-    use hookrelay_store::postgres::PostgresStore;
-
-    const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-    /// The database the PostgreSQL tests use.
-    pub fn database_url() -> String {
-        std::env::var("HOOKRELAY_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+/// A store on `schema`, a scratch schema of the test's own, so tests run in parallel on one database without
+/// seeing each other.
+async fn open_postgres(schema: &ScratchSchema) -> postgres::PostgresStore {
+    match postgres::PostgresStore::connect(schema.url(), 4).await {
+        Ok(store) => store,
+        Err(err) => panic!("cannot open a PostgresStore on scratch schema {}: {err}", schema.name()),
     }
+}
 
-    /// A schema created for one test, dropped with everything in it by `drop_now`, or when this is dropped.
-    pub struct Schema {
-        name: String,
-        url: String,
-        dropped: bool,
-    }
-
-    impl Schema {
-        /// Creates an empty schema; fails the test, saying how to provide a server, when PostgreSQL is not
-        /// reachable.
-        pub async fn create() -> Self {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let url = database_url();
-            // Unique across test processes (pid), runs (time) and the tests of this one (counter); lowercase, so
-            // it needs no quoting in `search_path`.
-            let name = format!("hr_test_{}_{}_{}", std::process::id(), now_ms(), NEXT.fetch_add(1, Ordering::Relaxed));
-            if let Err(err) = run(&url, &format!("CREATE SCHEMA {name}")).await {
-                panic!(
-                    "cannot create a test schema in PostgreSQL at {url}: {err}\n\
-                     The postgres_backend contract tests need a PostgreSQL server (15 or newer) and a database \
-                     they may create schemas in. Start one, or point HOOKRELAY_TEST_DATABASE_URL at one \
-                     (default: {DEFAULT_URL})."
-                );
-            }
-            Self { name, url, dropped: false }
-        }
-
-        pub fn name(&self) -> &str {
-            &self.name
-        }
-
-        /// A store whose connections use only this schema.
-        pub async fn connect(&self) -> PostgresStore {
-            let separator = if self.url.contains('?') { '&' } else { '?' };
-            let url = format!("{}{separator}options=-csearch_path%3D{}", self.url, self.name);
-            match PostgresStore::connect(&url, 4).await {
-                Ok(store) => store,
-                Err(err) => panic!("cannot open a PostgresStore on schema {} of {}: {err}", self.name, self.url),
-            }
-        }
-
-        /// A store whose connections use only this schema and whose secrets pass through `cipher`.
-        pub async fn connect_with_cipher(&self, cipher: SecretCipher) -> Result<PostgresStore, StoreError> {
-            PostgresStore::connect_with_cipher(&self.schema_url(), 4, cipher).await
-        }
-
-        fn schema_url(&self) -> String {
-            let separator = if self.url.contains('?') { '&' } else { '?' };
-            format!("{}{separator}options=-csearch_path%3D{}", self.url, self.name)
-        }
-
-        /// The first column of every row `sql` returns, read on a connection of its own.
-        pub async fn raw_text(&self, sql: &str) -> Vec<String> {
-            let (client, connection) =
-                tokio_postgres::connect(&self.schema_url(), tokio_postgres::NoTls).await.unwrap();
-            let driver = tokio::spawn(connection);
-            let rows = client.query(sql, &[]).await.unwrap();
-            drop(client);
-            let _ = driver.await;
-            rows.iter().map(|row| row.get(0)).collect()
-        }
-
-        /// Drops the schema. Awaited on the test's runtime, so the connections of stores dropped just before can
-        /// still finish what they had queued (a rollback) and release their locks.
-        pub async fn drop_now(mut self) {
-            self.dropped = true;
-            if let Err(err) = run(&self.url, &self.drop_sql()).await {
-                eprintln!("could not drop test schema {} (left behind): {err}", self.name);
-            }
-        }
-
-        fn drop_sql(&self) -> String {
-            // A lock held by a connection that will never finish must not hang the test run.
-            format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE", self.name)
-        }
-    }
-
-    impl Drop for Schema {
-        /// The fallback after a failed test: Drop cannot await, and the test's runtime may be blocked right here,
-        /// so a thread with a runtime of its own drops the schema. Best effort: a schema left behind only costs
-        /// disk space.
-        fn drop(&mut self) {
-            if self.dropped {
-                return;
-            }
-            let (url, sql, name) = (self.url.clone(), self.drop_sql(), self.name.clone());
-            let dropped = std::thread::spawn(move || {
-                let runtime =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-                runtime.block_on(run(&url, &sql))
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop test schema {name} (left behind)");
-            }
-        }
-    }
-
-    /// Runs `sql` on a connection of its own.
-    async fn run(url: &str, sql: &str) -> Result<(), String> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|err| {
-            // The reason (refused, unknown host, …) is in the source; the error itself only says "connecting".
-            let reason = std::error::Error::source(&err).map(|source| format!(": {source}")).unwrap_or_default();
-            format!("cannot connect: {err}{reason}")
-        })?;
-        let driver = tokio::spawn(connection);
-        let result = client.batch_execute(sql).await.map_err(|err| format!("`{sql}` failed: {err}"));
-        drop(client);
-        let _ = driver.await;
-        result
+/// Drops `schema` once every store on it is gone; a schema left behind is reported, not a failure.
+async fn drop_schema(schema: ScratchSchema) {
+    let name = schema.name().to_owned();
+    if let Err(err) = schema.drop_now().await {
+        eprintln!("could not drop scratch schema {name} (left behind): {err}");
     }
 }
 
@@ -1916,10 +1810,10 @@ mod postgres_harness {
 // SQLite allows one process per database file (a lock file enforces it), so these cases have no SQLite
 // counterpart. Each store below stands for one hookrelay process.
 
-async fn two_postgres_stores() -> (postgres_harness::Schema, Store, Store) {
-    let schema = postgres_harness::Schema::create().await;
-    let first: Store = Store::new(schema.connect().await);
-    let second: Store = Store::new(schema.connect().await);
+async fn two_postgres_stores() -> (ScratchSchema, Store, Store) {
+    let schema = ScratchSchema::for_test().await;
+    let first: Store = Store::new(open_postgres(&schema).await);
+    let second: Store = Store::new(open_postgres(&schema).await);
     (schema, first, second)
 }
 
@@ -1968,7 +1862,7 @@ async fn postgres_two_stores_claiming_at_once_never_take_the_same_delivery() {
         assert_eq!(first.messages.endpoint_delivery_counts(&ep.id).await.unwrap().sending, 100);
     }
     drop((first, second));
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -2013,7 +1907,7 @@ async fn postgres_a_fifo_endpoint_has_one_delivery_in_flight_across_stores_in_pu
     tokio::time::timeout(std::time::Duration::from_secs(60), run).await.expect("the FIFO queue drains");
     assert_eq!(*sent.lock().unwrap(), published, "sent in publish order");
     drop((first, second));
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
@@ -2038,7 +1932,7 @@ async fn postgres_an_older_message_committed_late_waits_for_the_fifo_delivery_in
     let next = second.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     assert_eq!(next.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![older.id]);
     drop((first, second));
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
@@ -2056,7 +1950,7 @@ async fn postgres_a_release_leaves_a_lease_another_store_took_over() {
     first.queue.release(&stale.into_iter().map(ClaimedDelivery::into_release).collect::<Vec<_>>()).await.unwrap();
     assert!(first.queue.claim_due(now + 1_000, 10, now + 60_000, &[]).await.unwrap().is_empty(), "still leased");
     drop((first, second));
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
@@ -2080,7 +1974,7 @@ async fn postgres_a_publish_whose_idempotency_key_another_store_answered_commits
         "only the first one's delivery"
     );
     drop((first, second));
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
@@ -2102,16 +1996,15 @@ async fn postgres_new_work_wakes_the_other_stores() {
     first.messages.resend(&msg.id, &ep.id).await.unwrap();
     tokio::time::timeout(within, wake.notified()).await.expect("a resend wakes the other store");
     drop((first, second));
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
 async fn postgres_ids_compare_byte_by_byte_whatever_the_database_collation() {
-    let schema = postgres_harness::Schema::create().await;
-    let _store = schema.connect().await;
+    let schema = ScratchSchema::for_test().await;
+    let _store = open_postgres(&schema).await;
     // Ids sort by creation time only in byte order (`0-9A-Za-z`); every id column must say so itself.
-    let (client, connection) =
-        tokio_postgres::connect(&postgres_harness::database_url(), tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&test_database_url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     let rows = client
         .query(
@@ -2127,13 +2020,13 @@ async fn postgres_ids_compare_byte_by_byte_whatever_the_database_collation() {
         rows.iter().map(|row| format!("{}.{}", row.get::<_, String>(0), row.get::<_, String>(1))).collect();
     assert!(loose.is_empty(), "id columns without COLLATE \"C\": {loose:?}");
     drop(_store);
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
 async fn postgres_heartbeats_delete_expired_idempotency_records() {
-    let schema = postgres_harness::Schema::create().await;
-    let store = schema.connect().await;
+    let schema = ScratchSchema::for_test().await;
+    let store = open_postgres(&schema).await;
     let now = now_ms();
     let expired = IdempotentResponse { key: "old".into(), status: 202, body: b"{}".to_vec(), expires_at: now - 1 };
     let live = IdempotentResponse { key: "new".into(), status: 202, body: b"{}".to_vec(), expires_at: now + 60_000 };
@@ -2141,8 +2034,7 @@ async fn postgres_heartbeats_delete_expired_idempotency_records() {
     store.put_idempotent(&live).await.unwrap();
     store.keep_alive(now).await.unwrap();
 
-    let (client, connection) =
-        tokio_postgres::connect(&postgres_harness::database_url(), tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&test_database_url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     let keys: Vec<String> = client
         .query(&format!("SELECT key FROM {}.idempotency ORDER BY key", schema.name()), &[])
@@ -2153,17 +2045,17 @@ async fn postgres_heartbeats_delete_expired_idempotency_records() {
         .collect();
     assert_eq!(keys, ["new"], "the expired record is gone, the live one kept");
     drop(store);
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }
 
 #[tokio::test]
 async fn postgres_text_with_nul_is_refused_as_invalid_input() {
-    let schema = postgres_harness::Schema::create().await;
-    let store = schema.connect().await;
+    let schema = ScratchSchema::for_test().await;
+    let store = open_postgres(&schema).await;
     let mut named = app(None);
     named.name = "a\0b".into();
     // PostgreSQL text cannot hold NUL; the API turns this into a 422 rather than a 500.
     assert!(matches!(store.create_app(&named).await, Err(StoreError::Invalid(_))));
     drop(store);
-    schema.drop_now().await;
+    drop_schema(schema).await;
 }

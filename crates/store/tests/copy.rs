@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::minute_of;
@@ -25,11 +24,10 @@ use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, So
 use hookrelay_store::copy::{CopyReport, TABLES, sqlite_to_postgres};
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::*;
+use hookrelay_testkit::postgres::ScratchSchema;
 use rusqlite::types::ValueRef;
+use tokio_postgres::Client;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, NoTls};
-
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Each table's primary key, for a deterministic row order on both sides.
 const PRIMARY_KEYS: [(&str, &str); 12] = [
@@ -49,67 +47,6 @@ const PRIMARY_KEYS: [(&str, &str); 12] = [
 
 /// More messages than one copy batch holds (1,000 rows), so several batches per table are exercised.
 const BULK_MESSAGES: usize = 2_345;
-
-// ---------------------------------------------------------------------------------------------------------------
-// PostgreSQL: one fresh schema per test.
-
-fn base_url() -> String {
-    std::env::var("HOOKRELAY_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|err| {
-        panic!(
-            "cannot reach PostgreSQL at {} ({err}): these tests need a running server; start one (trust auth, \
-             database `test`) or point HOOKRELAY_TEST_DATABASE_URL at one",
-            base_url()
-        )
-    });
-    tokio::spawn(connection);
-    client
-}
-
-/// A schema created for one test, whose URL selects it through `search_path`; dropped (best effort) on drop.
-struct PgSchema {
-    name: String,
-    url: String,
-}
-
-impl PgSchema {
-    async fn create() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!("hr_copy_{}_{}_{}", std::process::id(), now_ms(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let base = base_url();
-        connect(&base).await.batch_execute(&format!("CREATE SCHEMA {name}")).await.expect("create the test schema");
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options=-csearch_path%3D{name}");
-        Self { name, url }
-    }
-
-    async fn client(&self) -> Client {
-        connect(&self.url).await
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        // Drop cannot await, and the test's runtime may be going away: a thread with its own runtime does it.
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let base = base_url();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&base, NoTls).await.ok()?;
-                tokio::spawn(connection);
-                client.batch_execute(&sql).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("could not drop the test schema {}; drop it by hand", self.name);
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Populating a SQLite store through its Store methods.
@@ -512,10 +449,10 @@ async fn every_table_arrives_row_for_row_and_sending_deliveries_become_due() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hookrelay.db");
     populate(&db).await;
-    let schema = PgSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
 
     let before = now_ms();
-    let report = sqlite_to_postgres(&db, &schema.url).await.expect("the copy");
+    let report = sqlite_to_postgres(&db, schema.url()).await.expect("the copy");
     let after = now_ms();
 
     assert_report_matches(&report, &db);
@@ -548,12 +485,12 @@ async fn a_target_with_data_is_refused_and_left_unchanged() {
     let second = dir.path().join("second.db");
     populate_other(&first).await;
     populate_other(&second).await;
-    let schema = PgSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
     let before = now_ms();
-    sqlite_to_postgres(&first, &schema.url).await.expect("the first copy");
+    sqlite_to_postgres(&first, schema.url()).await.expect("the first copy");
     let after = now_ms();
 
-    match sqlite_to_postgres(&second, &schema.url).await {
+    match sqlite_to_postgres(&second, schema.url()).await {
         Err(StoreError::Conflict(text)) => {
             assert!(text.contains("already holds hookrelay data") && text.contains("applications"), "{text}");
             assert!(text.contains("never merges"), "{text}");
@@ -564,7 +501,7 @@ async fn a_target_with_data_is_refused_and_left_unchanged() {
     assert_same_rows(&first, &pg, (before, after)).await;
 
     // An event type alone is data too: the copy would otherwise collide with it or merge into it.
-    let schema = PgSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
     let mut client = schema.client().await;
     hookrelay_store::postgres::schema::migrate(&mut client).await.unwrap();
     client
@@ -574,7 +511,7 @@ async fn a_target_with_data_is_refused_and_left_unchanged() {
         )
         .await
         .unwrap();
-    let err = sqlite_to_postgres(&second, &schema.url).await.expect_err("a refusal");
+    let err = sqlite_to_postgres(&second, schema.url()).await.expect_err("a refusal");
     assert!(err.to_string().contains("event_types"), "{err}");
     assert_eq!(postgres_rows(&client, "applications").await.len(), 0);
 }
@@ -584,22 +521,22 @@ async fn a_database_a_server_holds_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hookrelay.db");
     let running = SqliteStore::open(&db).expect("open the SQLite store");
-    let schema = PgSchema::create().await;
-    match sqlite_to_postgres(&db, &schema.url).await {
+    let schema = ScratchSchema::for_test().await;
+    match sqlite_to_postgres(&db, schema.url()).await {
         Err(StoreError::Unavailable(text)) => assert!(text.contains("stop the server"), "{text}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     drop(running);
-    sqlite_to_postgres(&db, &schema.url).await.expect("once the server is stopped, the copy runs");
+    sqlite_to_postgres(&db, schema.url()).await.expect("once the server is stopped, the copy runs");
 }
 
 #[tokio::test]
 async fn a_missing_or_foreign_sqlite_file_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = PgSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
 
     let missing = dir.path().join("nope").join("hookrelay.db");
-    match sqlite_to_postgres(&missing, &schema.url).await {
+    match sqlite_to_postgres(&missing, schema.url()).await {
         Err(StoreError::Unavailable(text)) => {
             assert!(text.contains("no SQLite database at") && text.contains("nope"), "{text}");
             assert!(text.contains("check the path"), "{text}");
@@ -610,16 +547,16 @@ async fn a_missing_or_foreign_sqlite_file_is_refused_and_left_alone() {
 
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, b"").unwrap();
-    let err = sqlite_to_postgres(&empty, &schema.url).await.expect_err("a refusal");
+    let err = sqlite_to_postgres(&empty, schema.url()).await.expect_err("a refusal");
     assert!(err.to_string().contains("not a hookrelay database"), "{err}");
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "the foreign file must stay untouched");
 
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, b"this is not a SQLite database, just some text long enough to be read").unwrap();
-    let err = sqlite_to_postgres(&garbage, &schema.url).await.expect_err("a refusal");
+    let err = sqlite_to_postgres(&garbage, schema.url()).await.expect_err("a refusal");
     assert!(err.to_string().contains("cannot read") && err.to_string().contains("garbage.db"), "{err}");
 
-    let err = sqlite_to_postgres(dir.path(), &schema.url).await.expect_err("a refusal");
+    let err = sqlite_to_postgres(dir.path(), schema.url()).await.expect_err("a refusal");
     assert!(err.to_string().contains("is a directory"), "{err}");
 }
 
@@ -628,12 +565,12 @@ async fn mismatched_columns_are_refused_before_anything_is_copied() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hookrelay.db");
     populate_other(&db).await;
-    let schema = PgSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
     let mut client = schema.client().await;
     hookrelay_store::postgres::schema::migrate(&mut client).await.unwrap();
     client.batch_execute("ALTER TABLE attempts ADD COLUMN retried_by TEXT").await.unwrap();
 
-    match sqlite_to_postgres(&db, &schema.url).await {
+    match sqlite_to_postgres(&db, schema.url()).await {
         Err(StoreError::Internal(text)) => {
             assert!(text.contains("table attempts") && text.contains("only in PostgreSQL: [retried_by]"), "{text}")
         }
@@ -675,9 +612,9 @@ async fn a_failure_half_way_leaves_postgres_unchanged() {
     )
     .unwrap();
     drop(conn);
-    let schema = PgSchema::create().await;
+    let schema = ScratchSchema::for_test().await;
 
-    match sqlite_to_postgres(&db, &schema.url).await {
+    match sqlite_to_postgres(&db, schema.url()).await {
         Err(StoreError::Internal(text)) => {
             assert!(text.contains("copying into table deliveries failed") && text.contains("msg_gone"), "{text}");
             assert!(text.contains("delete that row from the SQLite file"), "{text}");

@@ -20,7 +20,7 @@ use serde::Serialize;
 use hist::Histogram;
 use load::{LoadSpec, Stop};
 use receiver::Receiver;
-use target::{ProcStats, Schema, Server, proc_stats, reset_own_peak_rss};
+use target::{ProcStats, Server, create_schema, proc_stats, reset_own_peak_rss};
 
 /// How long deliveries may stop arriving before the run is declared broken; generous, since a slow machine or
 /// a retry after a refused connection (S5) may pause them for seconds.
@@ -427,13 +427,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// Runs `plan` against hookrelay, or with `reference` against a fresh reference server child process.
 async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result<ScenarioReport> {
     let schema = match (&ctx.external, ctx.store, &ctx.database_url, reference) {
-        (None, StoreKind::Postgres, Some(url), false) => Some(Schema::create(url).await?),
+        (None, StoreKind::Postgres, Some(url), false) => Some(create_schema(url).await?),
         _ => None,
     };
     let server = match &ctx.external {
         _ if reference => Server::spawn_reference().await,
         Some((url, token)) => Ok(Server::external(url, token)),
-        None => Server::spawn(schema.as_ref().map(|schema| schema.url.as_str())).await,
+        None => Server::spawn(schema.as_ref().map(|schema| schema.url())).await,
     };
     let result = match server {
         Ok(server) => {
@@ -443,10 +443,11 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result
         }
         Err(err) => Err(err),
     };
-    if let Some(schema) = schema
-        && let Err(err) = schema.drop_now().await
-    {
-        eprintln!("bench: warning: {err:#}");
+    if let Some(schema) = schema {
+        let name = schema.name().to_owned();
+        if let Err(err) = schema.drop_now().await {
+            eprintln!("bench: warning: cannot drop the bench schema {name}: {err}");
+        }
     }
     result
 }

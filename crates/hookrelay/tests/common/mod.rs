@@ -1,6 +1,7 @@
 //! Test harness for black-box tests: a hookrelay server started through the same `start` function as
 //! `hookrelay serve` (on port 0, with a temp data dir), a `hookrelay serve` child process for tests that kill
-//! it, an API client, and a real receiver on loopback.
+//! it, an API client, and a real receiver on loopback. What does not need hookrelay itself (the loopback HTTP
+//! client, polling, the scratch PostgreSQL schema, the retrying publisher) is in the `hookrelay-testkit` crate.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -17,30 +18,10 @@ use hookrelay::cmd::serve::{RunningServer, start};
 use hookrelay::config::ServeArgs;
 use serde_json::{Value, json};
 
-pub mod postgres;
+pub use hookrelay_testkit::http::client as http_client;
+pub use hookrelay_testkit::wait::wait_for;
 
 pub const TOKEN: &str = "test-admin-token";
-
-/// An HTTP client for talking to servers and receivers on loopback.
-pub fn http_client() -> reqwest::Client {
-    // reqwest is built without a bundled TLS provider; hookrelay's engine installs ring, and so do the tests.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().expect("HTTP client")
-}
-
-/// Polls `check` until it returns `Some`, failing the test after `timeout`.
-pub async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 pub struct TestServer {
     pub server: Option<RunningServer>,

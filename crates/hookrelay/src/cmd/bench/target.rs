@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use hookrelay_testkit::postgres::ScratchSchema;
 use serde_json::{Value, json};
 
 /// The retry schedule of spawned servers: short, so a refused delivery (S5) is retried within seconds.
@@ -16,39 +17,11 @@ const RETRY_SCHEDULE: &str = "1,1,1,1,1,1,1,1,1,1,2,5,10,30,60";
 /// receiver comes up, not after the default pause.
 const BREAKER_PAUSE_SECS: &str = "1";
 
-/// A fresh PostgreSQL schema, dropped by [`Schema::drop_now`].
-pub struct Schema {
-    admin_url: String,
-    name: String,
-    /// The URL a server uses to work in this schema.
-    pub url: String,
-}
-
-impl Schema {
-    pub async fn create(admin_url: &str) -> anyhow::Result<Self> {
-        let name = format!("hr_bench_{:016x}", rand::random::<u64>());
-        let client = connect(admin_url).await?;
-        client.batch_execute(&format!("CREATE SCHEMA {name}")).await.context("cannot create the bench schema")?;
-        let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-csearch_path%3D{name}");
-        Ok(Self { admin_url: admin_url.to_owned(), name, url })
-    }
-
-    pub async fn drop_now(self) -> anyhow::Result<()> {
-        let client = connect(&self.admin_url).await?;
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-            .await
-            .with_context(|| format!("cannot drop the bench schema {}", self.name))
-    }
-}
-
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("cannot connect to PostgreSQL at {}", crate::config::redact_password(url)))?;
-    tokio::spawn(connection);
-    Ok(client)
+/// A fresh schema for one scenario's server on the PostgreSQL at `admin_url`.
+pub async fn create_schema(admin_url: &str) -> anyhow::Result<ScratchSchema> {
+    ScratchSchema::create(admin_url, "hr_bench").await.with_context(|| {
+        format!("cannot create the bench schema in PostgreSQL at {}", crate::config::redact_password(admin_url))
+    })
 }
 
 /// A server the benchmark talks to.
