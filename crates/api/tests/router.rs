@@ -1,4 +1,4 @@
-//! The router over real HTTP, with a store whose database is down: everything the API must get right without
+//! The router over real HTTP, with a real store whose database is down (PostgreSQL behind a proxy the test cuts): everything the API must get right without
 //! reaching the database (routing of both path spellings, auth, error shapes, body limits, validation before
 //! any store call, health) and the mapping of an outage to 503. Behaviour with a working store is covered by
 //! the end-to-end tests of the binary.
@@ -6,302 +6,41 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use hookrelay_api::{ApiState, TaskRunner, router};
-use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, Endpoint, EventType, InboundEvent, InboundRejections,
-    InboundStatus, Message, Source, TimeWindow,
-};
-use hookrelay_core::time::UnixMillis;
-use hookrelay_core::token::{ApiToken, TokenDigest};
-use hookrelay_core::{AppId, EndpointId, MessageId, SourceId};
-use hookrelay_store::*;
+use hookrelay_store::Store;
+use hookrelay_store::postgres::PostgresStore;
+use hookrelay_testkit::postgres::ScratchSchema;
+use hookrelay_testkit::proxy::CuttableProxy;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const TOKEN: &str = "test-admin-token";
 
-/// A store whose database cannot be reached.
-struct DownStore;
-
-fn down<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable("database is down (test)".into()))
+/// The API on a loopback port, over a real store whose database has gone away: a PostgreSQL store opened on a
+/// scratch schema through a proxy, which is then cut.
+struct DownApi {
+    addr: std::net::SocketAddr,
+    state: ApiState,
+    _proxy: CuttableProxy,
+    _schema: ScratchSchema,
 }
 
-#[async_trait]
-impl Catalog for DownStore {
-    async fn create_app(&self, _: &Application) -> StoreResult<()> {
-        down()
-    }
-    async fn get_app(&self, _: &str) -> StoreResult<Application> {
-        down()
-    }
-    async fn list_apps(&self, _: &PageRequest) -> StoreResult<Page<Application>> {
-        down()
-    }
-    async fn update_app(&self, _: &Application) -> StoreResult<()> {
-        down()
-    }
-    async fn delete_app(&self, _: &AppId) -> StoreResult<()> {
-        down()
-    }
-    async fn create_event_type(&self, _: &EventType) -> StoreResult<()> {
-        down()
-    }
-    async fn get_event_type(&self, _: &str) -> StoreResult<EventType> {
-        down()
-    }
-    async fn list_event_types(&self, _: &PageRequest, _: bool) -> StoreResult<Page<EventType>> {
-        down()
-    }
-    async fn update_event_type(&self, _: &EventType) -> StoreResult<()> {
-        down()
-    }
-    async fn expunge_event_type(&self, _: &str) -> StoreResult<()> {
-        down()
-    }
-    async fn unknown_event_types(&self, _: &[String]) -> StoreResult<Vec<String>> {
-        down()
-    }
-    async fn create_endpoint(&self, _: &Endpoint) -> StoreResult<()> {
-        down()
-    }
-    async fn get_endpoint(&self, _: &AppId, _: &str) -> StoreResult<Endpoint> {
-        down()
-    }
-    async fn list_endpoints(&self, _: &AppId, _: &PageRequest) -> StoreResult<Page<Endpoint>> {
-        down()
-    }
-    async fn update_endpoint(&self, _: &Endpoint) -> StoreResult<()> {
-        down()
-    }
-    async fn delete_endpoint(&self, _: &AppId, _: &EndpointId) -> StoreResult<()> {
-        down()
-    }
-    async fn count_endpoints(&self, _: &AppId) -> StoreResult<u64> {
-        down()
-    }
+async fn start() -> DownApi {
+    let schema = ScratchSchema::for_test().await;
+    let proxy = CuttableProxy::start(schema.server_addr().await).await;
+    let store = PostgresStore::connect(&schema.url_through(proxy.addr()), 2).await.expect("open the store");
+    proxy.cut();
+    let state = state(Store::new(store));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let app = router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    DownApi { addr, state, _proxy: proxy, _schema: schema }
 }
 
-#[async_trait]
-impl Messages for DownStore {
-    async fn endpoint_delivery_counts(&self, _: &EndpointId) -> StoreResult<DeliveryCounts> {
-        down()
-    }
-    async fn publish_message(&self, _: &Message, _: Option<&IdempotentResponse>) -> StoreResult<PublishedMessage> {
-        down()
-    }
-    async fn get_message(&self, _: &AppId, _: &str) -> StoreResult<Message> {
-        down()
-    }
-    async fn list_messages(&self, _: &AppId, _: &MessageFilter, _: &PageRequest) -> StoreResult<Page<Message>> {
-        down()
-    }
-    async fn list_message_deliveries(&self, _: &MessageId, _: &PageRequest) -> StoreResult<Page<(Endpoint, Delivery)>> {
-        down()
-    }
-    async fn resend(&self, _: &MessageId, _: &EndpointId) -> StoreResult<()> {
-        down()
-    }
-    async fn list_attempts_for_endpoint(
-        &self,
-        _: &EndpointId,
-        _: &AttemptFilter,
-        _: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        down()
-    }
-    async fn list_attempts_for_message(
-        &self,
-        _: &MessageId,
-        _: &AttemptFilter,
-        _: &PageRequest,
-    ) -> StoreResult<Page<Attempt>> {
-        down()
-    }
-    async fn get_attempt(&self, _: &MessageId, _: &str) -> StoreResult<Attempt> {
-        down()
-    }
-    async fn list_attempts_for_app(&self, _: &AppId, _: &AttemptFilter, _: &PageRequest) -> StoreResult<Page<Attempt>> {
-        down()
-    }
-    async fn get_idempotent(&self, _: &str) -> StoreResult<Option<IdempotentResponse>> {
-        down()
-    }
-    async fn put_idempotent(&self, _: &IdempotentResponse) -> StoreResult<()> {
-        down()
-    }
-    async fn oldest_open_delivery(&self, _: &EndpointId) -> StoreResult<Option<Delivery>> {
-        down()
-    }
-}
-
-#[async_trait]
-impl Queue for DownStore {
-    async fn claim_due(
-        &self,
-        _: UnixMillis,
-        _: usize,
-        _: UnixMillis,
-        _: &[EndpointId],
-    ) -> StoreResult<Vec<ClaimedDelivery>> {
-        down()
-    }
-    async fn record_outcomes(&self, _: &[AttemptOutcome]) -> StoreResult<()> {
-        down()
-    }
-    async fn release(&self, _: &[Release]) -> StoreResult<()> {
-        down()
-    }
-    async fn next_due_at(&self) -> StoreResult<Option<UnixMillis>> {
-        down()
-    }
-    async fn requeue_interrupted(&self) -> StoreResult<u64> {
-        down()
-    }
-    async fn keep_alive(&self, _: UnixMillis) -> StoreResult<Liveness> {
-        down()
-    }
-    async fn pause_endpoint(&self, _: &EndpointId, _: UnixMillis) -> StoreResult<()> {
-        down()
-    }
-    async fn watch_new_work(&self, _: Arc<tokio::sync::Notify>) -> StoreResult<()> {
-        down()
-    }
-}
-
-#[async_trait]
-impl Recovery for DownStore {
-    async fn disable_failing_endpoints(&self, _: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>> {
-        down()
-    }
-    async fn purge_payloads(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
-        down()
-    }
-    async fn create_background_task(&self, _: &BackgroundTask) -> StoreResult<()> {
-        down()
-    }
-    async fn get_background_task(&self, _: &str) -> StoreResult<BackgroundTask> {
-        down()
-    }
-    async fn list_background_tasks(&self, _: &TaskFilter, _: &PageRequest) -> StoreResult<Page<BackgroundTask>> {
-        down()
-    }
-    async fn update_background_task(&self, _: &BackgroundTask) -> StoreResult<()> {
-        down()
-    }
-    async fn count_failed_deliveries(&self, _: &EndpointId, _: TimeWindow) -> StoreResult<u64> {
-        down()
-    }
-    async fn count_messages(&self, _: &AppId, _: TimeWindow) -> StoreResult<u64> {
-        down()
-    }
-    async fn requeue_failed(
-        &self,
-        _: &EndpointId,
-        _: TimeWindow,
-        _: usize,
-        _: Option<&MessageId>,
-    ) -> StoreResult<BatchDone> {
-        down()
-    }
-    async fn insert_missing_deliveries(
-        &self,
-        _: &EndpointId,
-        _: TimeWindow,
-        _: usize,
-        _: Option<&MessageId>,
-    ) -> StoreResult<BatchDone> {
-        down()
-    }
-    async fn purge_inbound_events(&self, _: UnixMillis, _: usize) -> StoreResult<u64> {
-        down()
-    }
-}
-
-#[async_trait]
-impl Inbound for DownStore {
-    async fn create_source(&self, _: &Source) -> StoreResult<()> {
-        down()
-    }
-    async fn get_source(&self, _: &str) -> StoreResult<Source> {
-        down()
-    }
-    async fn list_sources(&self, _: &PageRequest) -> StoreResult<Page<Source>> {
-        down()
-    }
-    async fn update_source(&self, _: &Source) -> StoreResult<()> {
-        down()
-    }
-    async fn delete_source(&self, _: &SourceId) -> StoreResult<()> {
-        down()
-    }
-    async fn ingest(&self, _: &InboundEvent, _: Option<&Message>) -> StoreResult<IngestOutcome> {
-        down()
-    }
-    async fn record_rejections(&self, _: &[InboundRejections]) -> StoreResult<()> {
-        down()
-    }
-    async fn list_inbound_rejections(&self, _: &SourceId, _: &PageRequest) -> StoreResult<Page<InboundRejections>> {
-        down()
-    }
-    async fn list_inbound_events(
-        &self,
-        _: &SourceId,
-        _: Option<InboundStatus>,
-        _: &PageRequest,
-    ) -> StoreResult<Page<InboundEvent>> {
-        down()
-    }
-    async fn inbound_counts(&self, _: &SourceId, _: Option<UnixMillis>) -> StoreResult<InboundCounts> {
-        down()
-    }
-}
-
-#[async_trait]
-impl Credentials for DownStore {
-    async fn reencrypt_secrets(&self, _: SecretTable, _: Option<&str>, _: usize) -> StoreResult<ReencryptBatch> {
-        down()
-    }
-    fn seals_secrets(&self) -> bool {
-        false
-    }
-
-    async fn create_token(&self, _: &ApiToken) -> StoreResult<()> {
-        down()
-    }
-    async fn find_token(&self, _: &TokenDigest) -> StoreResult<Option<ApiToken>> {
-        down()
-    }
-    async fn list_admin_tokens(&self) -> StoreResult<Vec<ApiToken>> {
-        down()
-    }
-    async fn revoke_admin_token(&self, _: &str) -> StoreResult<ApiToken> {
-        down()
-    }
-}
-
-#[async_trait]
-impl Operations for DownStore {
-    fn unwritable(&self) -> Option<Unwritable> {
-        // Unreachable is not unwritable: health says `service_unavailable` from the failed ping.
-        None
-    }
-    async fn probe_write(&self) -> StoreResult<()> {
-        down()
-    }
-    async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        down()
-    }
-    async fn activity_stats(&self, _: UnixMillis, _: usize) -> StoreResult<ActivityStats> {
-        down()
-    }
-}
-
-/// The API's state around the down store.
-fn state() -> ApiState {
-    let store = Store::new(DownStore);
+/// The API's state around `store`.
+fn state(store: Store) -> ApiState {
     let on_new_work: Arc<tokio::sync::Notify> = Arc::default();
     ApiState {
         tasks: TaskRunner::new(store.recovery.clone(), on_new_work.clone()),
@@ -322,14 +61,6 @@ fn state() -> ApiState {
         metrics_token: None,
         queue: Arc::default(),
     }
-}
-
-/// Starts the router on a loopback port chosen by the OS.
-async fn start() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move { axum::serve(listener, router(state())).await });
-    addr
 }
 
 /// One HTTP/1.1 request; returns the status and the body parsed as JSON (`Null` when empty, a string when the
@@ -377,7 +108,8 @@ fn code(code: &str) -> impl Fn(&Value) -> bool + '_ {
 
 #[tokio::test]
 async fn routing_auth_and_error_shapes() {
-    let addr = start().await;
+    let api = start().await;
+    let addr = api.addr;
     let unavailable = |status: u16, body: &Value| status == 503 && code("service_unavailable")(body);
 
     // Health needs no token; a down database makes it 503 with the SDK-parseable body. Ping only checks the process.
@@ -474,7 +206,8 @@ async fn routing_auth_and_error_shapes() {
 
 #[tokio::test]
 async fn bad_input_is_a_422_before_any_store_call() {
-    let addr = start().await;
+    let api = start().await;
+    let addr = api.addr;
     for (method, path, body, loc) in [
         ("POST", "/api/v1/app", r#"{"name": "x", "uid": "app_reserved"}"#, vec!["body", "uid"]),
         ("POST", "/api/v1/app", r#"{"name": 5}"#, vec!["body", "name"]),
@@ -526,7 +259,8 @@ async fn get_raw(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn metrics_are_served_while_the_database_is_down_and_count_requests_by_route_template() {
-    let addr = start().await;
+    let api = start().await;
+    let addr = api.addr;
     let (status, _) = call(addr, "GET", "/api/v1/app/app_x/msg/", true, "").await;
     assert_eq!(status, 503);
     let (status, _) = call(addr, "GET", "/api/v1/app/other/msg", false, "").await;
@@ -559,7 +293,8 @@ async fn metrics_are_served_while_the_database_is_down_and_count_requests_by_rou
 
 #[tokio::test]
 async fn oversized_bodies_get_413() {
-    let addr = start().await;
+    let api = start().await;
+    let addr = api.addr;
     let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(2048));
     let (status, body) = call(addr, "POST", "/api/v1/app/", true, &big).await;
     assert_eq!(status, 413, "{body}");
@@ -568,7 +303,8 @@ async fn oversized_bodies_get_413() {
 
 #[tokio::test]
 async fn idempotent_posts_fail_cleanly_when_the_store_is_down() {
-    let addr = start().await;
+    let api = start().await;
+    let addr = api.addr;
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let body = r#"{"name": "x"}"#;
     let request = format!(
@@ -584,8 +320,8 @@ async fn idempotent_posts_fail_cleanly_when_the_store_is_down() {
 /// Every path the router registered, read from its `Debug` output: axum has no API that lists routes, and
 /// this way the list comes from the router itself rather than from a copy that could drift. If axum changes
 /// that output, the test below fails loudly (it finds no routes, or not the known ones), never silently.
-fn registered_paths() -> BTreeSet<String> {
-    let text = format!("{:?}", router(state()));
+fn registered_paths(state: &ApiState) -> BTreeSet<String> {
+    let text = format!("{:?}", router(state.clone()));
     text.split('"')
         .skip(1)
         .step_by(2)
@@ -621,7 +357,8 @@ async fn routed_methods(addr: std::net::SocketAddr, path: &str) -> Vec<&'static 
 
 #[tokio::test]
 async fn the_openapi_document_describes_exactly_the_routes_the_router_serves() {
-    let addr = start().await;
+    let api = start().await;
+    let addr = api.addr;
     let (status, doc) = call(addr, "GET", "/api/v1/openapi.json", false, "").await;
     assert_eq!(status, 200, "the document is public");
     let documented: BTreeSet<(String, String)> = doc["paths"]
@@ -634,7 +371,7 @@ async fn the_openapi_document_describes_exactly_the_routes_the_router_serves() {
         })
         .collect();
 
-    let registered = registered_paths();
+    let registered = registered_paths(&api.state);
     for known in ["/api/v1/app", "/api/v1/app/", "/api/v1/health/ping", "/ingest/{source}/", "/api/v1/openapi.json"] {
         assert!(registered.contains(known), "reading the router's routes failed: {known} missing from {registered:?}");
     }

@@ -73,6 +73,25 @@ impl ScratchSchema {
         &self.url
     }
 
+    /// The server's address: the host and port of the URL it was created on (port 5432 when it names none), for
+    /// a proxy in front of it.
+    pub async fn server_addr(&self) -> std::net::SocketAddr {
+        let host = &self.admin_url[host_range(&self.admin_url)];
+        let host_port =
+            if host.ends_with(']') || !host.contains(':') { format!("{host}:5432") } else { host.to_owned() };
+        let mut addrs = tokio::net::lookup_host(&host_port)
+            .await
+            .unwrap_or_else(|err| panic!("cannot resolve the PostgreSQL server {host_port}: {err}"));
+        addrs.next().unwrap_or_else(|| panic!("the PostgreSQL server {host_port} has no address"))
+    }
+
+    /// [`url`](Self::url) with the server's host and port replaced by `addr` (a proxy's).
+    pub fn url_through(&self, addr: std::net::SocketAddr) -> String {
+        let mut url = self.url.clone();
+        url.replace_range(host_range(&self.url), &addr.to_string());
+        url
+    }
+
     /// A connection of its own to this schema, for reading or changing rows behind a store's back.
     pub async fn client(&self) -> Client {
         let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
@@ -113,6 +132,14 @@ impl Drop for ScratchSchema {
     }
 }
 
+/// Where `host[:port]` is in `scheme://[user[:password]@]host[:port][/database][?options]`.
+fn host_range(url: &str) -> std::ops::Range<usize> {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |at| start + at);
+    let host_start = url[start..end].rfind('@').map_or(start, |at| start + at + 1);
+    host_start..end
+}
+
 fn drop_sql(name: &str) -> String {
     // A lock held by a connection that will never finish must not hang the caller.
     format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {name} CASCADE")
@@ -136,5 +163,22 @@ fn describe(err: &tokio_postgres::Error) -> String {
     match std::error::Error::source(err) {
         Some(source) => format!("{err}: {source}"),
         None => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_range;
+
+    #[test]
+    fn the_host_is_found_after_the_user_and_before_the_database() {
+        for (url, host) in [
+            ("postgres://postgres@127.0.0.1:5432/test", "127.0.0.1:5432"),
+            ("postgres://u:p@ss@db.internal/x?options=-csearch_path%3Ds", "db.internal"),
+            ("postgresql://[::1]:6432?sslmode=disable", "[::1]:6432"),
+            ("postgres://localhost", "localhost"),
+        ] {
+            assert_eq!(&url[host_range(url)], host, "{url}");
+        }
     }
 }
