@@ -134,12 +134,13 @@ impl Dispatcher {
 
     fn lease_ms(&self) -> i64 {
         // A claimed delivery waits for at most a full lane to drain ahead of it, each round taking at most
-        // one timeout, its own send included, plus the pacing of a rate-limited endpoint; the rest is slack
-        // for recording. A shorter lease would let a delivery be claimed again while its first send is
-        // still in flight.
+        // one timeout, its own send included, plus the pacing of a rate-limited endpoint (slower when several
+        // processes share its limit); the rest is slack for recording. A shorter lease would let a delivery be
+        // claimed again while its first send is still in flight.
         let rounds = u32::try_from(self.lanes.rounds_to_drain()).unwrap_or(u32::MAX);
+        let sharing = self.live_processes.load(Ordering::Relaxed);
         let lease = self.config.delivery_timeout.saturating_mul(rounds)
-            + self.lanes.slowest_paced_drain()
+            + self.lanes.slowest_paced_drain(sharing)
             + Duration::from_secs(60);
         lease.as_millis() as i64
     }

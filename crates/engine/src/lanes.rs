@@ -57,9 +57,11 @@ impl Lanes {
         self.capacity.div_ceil(self.concurrency)
     }
 
-    /// How long a full lane takes to drain at the lowest rate limit (one request per second).
-    pub fn slowest_paced_drain(&self) -> Duration {
-        Duration::from_secs(self.capacity as u64)
+    /// How long a full lane takes to drain at the lowest rate limit (one request per second), of which each of
+    /// `sharing_processes` processes keeps to its share (see [`reserve_slot`](Self::reserve_slot)).
+    pub fn slowest_paced_drain(&self, sharing_processes: usize) -> Duration {
+        let sharing = u32::try_from(sharing_processes.max(1)).unwrap_or(u32::MAX);
+        Duration::from_secs(self.capacity as u64).saturating_mul(sharing)
     }
 
     fn with_lanes<R>(&self, f: impl FnOnce(&mut HashMap<EndpointId, Lane>) -> R) -> R {
@@ -146,5 +148,32 @@ impl Lanes {
             lanes.retain(|_, lane| !lane.is_idle(now));
             lanes.iter().filter(|(_, lane)| lane.load() >= capacity).map(|(id, _)| id.clone()).collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lease counts on a full lane draining within `slowest_paced_drain`: so must the slots a full lane
+    /// reserves at one request per second, however many processes share the rate limit.
+    #[test]
+    fn a_full_lane_at_the_lowest_rate_drains_within_the_slowest_paced_drain() {
+        let (concurrency, capacity) = (2, 50);
+        let lanes = Lanes::new(concurrency, capacity);
+        for sharing in [1, 3, 8] {
+            let endpoint = EndpointId::new();
+            lanes.with_lanes(|lanes| lanes.insert(endpoint.clone(), Lane::default()));
+            let start = tokio::time::Instant::now();
+            let last = (0..capacity)
+                .map(|_| lanes.reserve_slot(&endpoint, Some(1), sharing).expect("a rate-limited slot"))
+                .last()
+                .expect("slots");
+            let waited = last - start;
+            assert!(waited <= lanes.slowest_paced_drain(sharing), "{sharing} processes: {waited:?}");
+            if sharing > 1 {
+                assert!(waited > lanes.slowest_paced_drain(1), "{sharing} processes pace slower than one");
+            }
+        }
     }
 }

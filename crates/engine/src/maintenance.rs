@@ -5,7 +5,7 @@
 //!
 //! The write probe lives here rather than in the store because it is a periodic job of a running server, like
 //! the others: the store records what writes and probes find (it alone can tell a full disk from a conflict),
-//! while one-shot commands that open a store (`migrate`, `backup`, `token`) start no background writes.
+//! while the one-shot commands that open the database (`migrate`, `backup`) start no background writes.
 
 use std::future::Future;
 use std::sync::Arc;
