@@ -11,6 +11,7 @@ use hookrelay_core::AppId;
 use hookrelay_core::EndpointId;
 use hookrelay_core::model::{Application, DeliveryOrder, Endpoint, Metadata, SecretSet, SignatureScheme};
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, OperationalEvent};
+use hookrelay_core::retry::{EndpointRetry, RetrySchedule, check_endpoint_schedule};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::{check_name, check_uid};
@@ -96,6 +97,16 @@ struct EndpointIn {
     /// hookrelay extension: `"fifo"` delivers one at a time in publish order; `"unordered"` (default) does not.
     #[serde(default)]
     ordering: Option<String>,
+    /// hookrelay extension: this endpoint's retry schedule, the seconds to wait before each retry (`[0, 300, 1800]`:
+    /// at once, then after 5 min, then after 30 min; `[]`: never retry), as `HOOKRELAY_RETRY_SCHEDULE` for the
+    /// server. At most 50 waits of at most 604,800 s (7 days). Absent or `null`: the server's schedule.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    retry_schedule: Option<Vec<u64>>,
+    /// hookrelay extension: whether a 4xx other than 408, 409, 425 and 429 is retried (`false`: it ends the
+    /// delivery). Absent or `null`: the server's rule (`HOOKRELAY_RETRY_CLIENT_ERRORS`).
+    #[serde(default)]
+    retry_client_errors: Option<bool>,
 }
 
 /// `EndpointPatch`: absent keeps, `null` clears (`eventTypes: null` means all event types again).
@@ -135,6 +146,14 @@ struct EndpointPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     ordering: Patch<String>,
+    /// `null`: the server's schedule again.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<u64>>, max_items = 50)]
+    retry_schedule: Patch<Vec<u64>>,
+    /// `null`: the server's rule again.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    retry_client_errors: Patch<bool>,
 }
 
 /// `EndpointOut`, with both field names of the event filter and of the rate. The secret is never included.
@@ -158,6 +177,10 @@ pub struct EndpointOut {
     signature_schemes: Vec<&'static str>,
     /// hookrelay extension: `fifo` or `unordered`.
     ordering: &'static str,
+    /// hookrelay extension: the endpoint's own retry schedule in seconds, `null` when it uses the server's.
+    retry_schedule: Option<Vec<u64>>,
+    /// hookrelay extension: the endpoint's own rule for retrying 4xx answers, `null` when it uses the server's.
+    retry_client_errors: Option<bool>,
     /// hookrelay extension, on a single FIFO endpoint: the delivery that holds back the others after failing.
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked_by: Option<BlockedBy>,
@@ -182,6 +205,8 @@ impl From<Endpoint> for EndpointOut {
             version: ep.version,
             signature_schemes: ep.signature_schemes.iter().map(|scheme| scheme.name()).collect(),
             ordering: ep.ordering.name(),
+            retry_schedule: ep.retry.schedule.as_ref().map(RetrySchedule::secs),
+            retry_client_errors: ep.retry.client_errors,
             blocked_by: None,
             created_at: Rfc3339(ep.created_at),
             updated_at: Rfc3339(ep.updated_at),
@@ -335,6 +360,16 @@ fn parse_ordering(name: Option<&str>) -> Result<DeliveryOrder, ApiError> {
     }
 }
 
+/// Checks `retrySchedule` (at most 50 waits of at most 7 days).
+fn retry_schedule(secs: &[u64]) -> Result<RetrySchedule, ApiError> {
+    check_endpoint_schedule(secs).map_err(|msg| ApiError::body(&["retrySchedule"], msg))
+}
+
+/// An endpoint's retry rules from `retrySchedule` and `retryClientErrors`; `None` keeps the server's.
+fn endpoint_retry(schedule: Option<&[u64]>, client_errors: Option<bool>) -> Result<EndpointRetry, ApiError> {
+    Ok(EndpointRetry { schedule: schedule.map(retry_schedule).transpose()?, client_errors })
+}
+
 /// Parses `signatureSchemes`: known names only, and always `standard` (the Standard Webhooks headers are
 /// part of every delivery; other schemes are added to them). Absent means `["standard"]`.
 fn parse_signature_schemes(names: Option<&[String]>) -> Result<Vec<SignatureScheme>, ApiError> {
@@ -457,6 +492,7 @@ impl EndpointIn {
         let headers = header_set(self.headers.unwrap_or_default())?;
         let signature_schemes = parse_signature_schemes(self.signature_schemes.as_deref())?;
         let ordering = parse_ordering(self.ordering.as_deref())?;
+        let retry = endpoint_retry(self.retry_schedule.as_deref(), self.retry_client_errors)?;
         Ok(Endpoint {
             id: EndpointId::at(now),
             app_id,
@@ -473,6 +509,7 @@ impl EndpointIn {
             secrets: SecretSet::new(secret),
             signature_schemes,
             ordering,
+            retry,
             created_at: now,
             updated_at: now,
         })
@@ -648,6 +685,7 @@ async fn upsert(
             ep.version = input.version.unwrap_or(1);
             ep.signature_schemes = parse_signature_schemes(input.signature_schemes.as_deref())?;
             ep.ordering = parse_ordering(input.ordering.as_deref())?;
+            ep.retry = endpoint_retry(input.retry_schedule.as_deref(), input.retry_client_errors)?;
             if let Some(headers) = input.headers {
                 ep.headers = header_set(headers)?;
             }
@@ -726,6 +764,12 @@ async fn patch(
         Patch::Null => ep.ordering = DeliveryOrder::Unordered,
         Patch::Set(name) => ep.ordering = parse_ordering(Some(&name))?,
     }
+    match input.retry_schedule {
+        Patch::Absent => {}
+        Patch::Null => ep.retry.schedule = None,
+        Patch::Set(secs) => ep.retry.schedule = Some(retry_schedule(&secs)?),
+    }
+    input.retry_client_errors.apply_to_option(&mut ep.retry.client_errors);
     ep.updated_at = now_ms();
     state.store.catalog.update_endpoint(&ep).await.map_err(uid_conflict)?;
     emit_updated(&state, &app, was_disabled, &ep);

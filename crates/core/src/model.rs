@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::id::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
+use crate::retry::EndpointRetry;
 use crate::signing::EndpointSecret;
 use crate::time::UnixMillis;
 
@@ -158,6 +159,8 @@ pub struct Endpoint {
     /// How deliveries are signed; always includes `Standard`.
     pub signature_schemes: Vec<SignatureScheme>,
     pub ordering: DeliveryOrder,
+    /// This endpoint's retry rules where they differ from the server's.
+    pub retry: EndpointRetry,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

@@ -3,6 +3,7 @@
 //! step), given up (schedule exhausted, a final 4xx, a manual resend) or given up with its endpoint disabled
 //! (410 Gone). The engine applies the decision; the store records it.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::time::UnixMillis;
@@ -34,6 +35,49 @@ pub struct RetryPolicy {
     /// Retry 4xx answers other than 408, 409, 425 and 429 (the default, as Svix and Stripe do); when false a
     /// receiver that answers such a 4xx has refused the message for good.
     pub retry_client_errors: bool,
+}
+
+impl RetryPolicy {
+    /// The policy for an endpoint: the server's, with what the endpoint sets in its place.
+    pub fn for_endpoint(&self, endpoint: &EndpointRetry) -> Cow<'_, RetryPolicy> {
+        if endpoint.schedule.is_none() && endpoint.client_errors.is_none() {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(RetryPolicy {
+            retry: endpoint.schedule.clone().unwrap_or_else(|| self.retry.clone()),
+            retry_client_errors: endpoint.client_errors.unwrap_or(self.retry_client_errors),
+        })
+    }
+}
+
+/// An endpoint's own retry rules (hookrelay's `retrySchedule` and `retryClientErrors`); `None` keeps the
+/// server's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointRetry {
+    pub schedule: Option<RetrySchedule>,
+    pub client_errors: Option<bool>,
+}
+
+/// The most waits an endpoint's schedule may have.
+pub const MAX_ENDPOINT_RETRIES: usize = 50;
+/// The longest wait an endpoint's schedule may have: 7 days.
+pub const MAX_ENDPOINT_RETRY_WAIT_SECS: u64 = 7 * 24 * 3600;
+
+/// Checks an endpoint's `retrySchedule`, saying what to fix.
+pub fn check_endpoint_schedule(secs: &[u64]) -> Result<RetrySchedule, String> {
+    if secs.len() > MAX_ENDPOINT_RETRIES {
+        return Err(format!(
+            "retrySchedule has {} waits; at most {MAX_ENDPOINT_RETRIES} are allowed (each wait is one more attempt)",
+            secs.len()
+        ));
+    }
+    if let Some(wait) = secs.iter().find(|wait| **wait > MAX_ENDPOINT_RETRY_WAIT_SECS) {
+        return Err(format!(
+            "retrySchedule waits are seconds between attempts, at most {MAX_ENDPOINT_RETRY_WAIT_SECS} (7 days); \
+             {wait} is longer"
+        ));
+    }
+    Ok(RetrySchedule::from_secs(secs))
 }
 
 /// What to do with the delivery, and whether its endpoint must be disabled.
@@ -136,6 +180,16 @@ impl RetrySchedule {
         Ok(Self::from_secs(&secs))
     }
 
+    /// The waits in whole seconds, as the schedule was given.
+    pub fn secs(&self) -> Vec<u64> {
+        self.waits.iter().map(Duration::as_secs).collect()
+    }
+
+    /// The `HOOKRELAY_RETRY_SCHEDULE` form (`5,300,1800`), which [`parse`](Self::parse) reads back.
+    pub fn to_text(&self) -> String {
+        self.secs().iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    }
+
     /// The longest wait in the schedule: the upper bound for a receiver's `Retry-After`.
     pub fn max_wait(&self) -> Duration {
         self.waits.iter().max().copied().unwrap_or_default()
@@ -187,6 +241,31 @@ mod tests {
         check_decision(500, None, false, 2, NextStep::GiveUp);
         check_decision(500, None, true, 0, NextStep::GiveUp);
         check_decision(301, None, false, 0, NextStep::RetryAt(NOW + 5_000));
+    }
+
+    #[test]
+    fn an_endpoint_s_rules_replace_the_server_s_where_it_sets_them() {
+        let server = policy(true);
+        assert!(matches!(server.for_endpoint(&EndpointRetry::default()), Cow::Borrowed(_)));
+        let own = EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 300])), client_errors: Some(false) };
+        let policy = server.for_endpoint(&own);
+        assert_eq!((policy.retry.secs(), policy.retry_client_errors), (vec![0, 300], false));
+        let answer = |status_code| Answer { status_code, retry_after: None };
+        assert_eq!(decide(answer(400), false, 0, &policy, NOW, 0.5).next, NextStep::GiveUp);
+        assert_eq!(decide(answer(429), false, 0, &policy, NOW, 0.5).next, NextStep::RetryAt(NOW));
+        assert_eq!(decide(answer(500), false, 1, &policy, NOW, 0.5).next, NextStep::RetryAt(NOW + 300_000));
+        assert_eq!(decide(answer(500), false, 2, &policy, NOW, 0.5).next, NextStep::GiveUp);
+        let only_errors = EndpointRetry { schedule: None, client_errors: Some(false) };
+        assert_eq!(server.for_endpoint(&only_errors).retry, server.retry);
+    }
+
+    #[test]
+    fn endpoint_schedules_are_bounded_and_round_trip() {
+        let schedule = check_endpoint_schedule(&[0, 300, 1800, 7200, 43200, 86400]).expect("valid");
+        assert_eq!(RetrySchedule::parse(&schedule.to_text()), Ok(schedule));
+        assert_eq!(check_endpoint_schedule(&[]).map(|s| s.to_text()), Ok(String::new()));
+        assert!(check_endpoint_schedule(&[1; 51]).unwrap_err().contains("at most 50"));
+        assert!(check_endpoint_schedule(&[604_801]).unwrap_err().contains("7 days"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::{DispatcherConfig, EngineError, egress, send};
 /// Everything an attempt needs besides the delivery itself.
 pub struct Attempter {
     client: reqwest::Client,
+    /// The server's policy; an endpoint's own rules replace parts of it.
     policy: RetryPolicy,
     url_rules: egress::UrlRules,
     events: Arc<dyn EventSink>,
@@ -41,8 +42,9 @@ impl Attempter {
         let result = send::send(&self.client, &delivery, &self.url_rules).await;
         let delivered = retry::is_success(result.status_code);
         let answer = Answer { status_code: result.status_code, retry_after: result.retry_after };
+        let policy = self.policy.for_endpoint(&delivery.retry);
         let decision =
-            retry::decide(answer, delivery.manual, delivery.attempts, &self.policy, now_ms(), rand::random::<f64>());
+            retry::decide(answer, delivery.manual, delivery.attempts, &policy, now_ms(), rand::random::<f64>());
         let next = decision.next;
         self.record_metrics(&result, delivered, decision.disable_endpoint);
         if decision.disable_endpoint {

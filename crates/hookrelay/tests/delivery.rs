@@ -329,6 +329,58 @@ async fn client_errors_stop_retries_when_configured() {
 }
 
 #[tokio::test]
+async fn an_endpoints_own_retry_rules_replace_the_servers() {
+    // The server retries after 1 s and 1 s, 4xx included (its defaults here). BrainSAIT's receivers want a
+    // retry at once, then their own waits, and a 4xx other than 429 to be final.
+    let server = TestServer::start().await;
+    let brainsait = Receiver::start(Arc::new(|n| {
+        let status = match n {
+            0 => StatusCode::TOO_MANY_REQUESTS,
+            1 => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, Duration::ZERO)
+    }))
+    .await;
+    let plain = Receiver::start(Arc::new(|_| (StatusCode::BAD_REQUEST, Duration::ZERO))).await;
+    let app = server.create_app("Acme").await;
+    let rules = json!({"retrySchedule": [0, 1, 1, 1, 1], "retryClientErrors": false});
+    let (own, _) = server.create_endpoint(&app, &brainsait.url(), rules).await;
+    server.create_endpoint(&app, &plain.url(), json!({})).await;
+    server.publish(&app, "a", json!({})).await;
+
+    let tries = brainsait.wait_for(3, WAIT).await;
+    plain.wait_for(3, WAIT).await;
+    let after_429 = tries[1].at - tries[0].at;
+    assert!(after_429 < Duration::from_millis(800), "the endpoint's first wait is 0 s; it waited {after_429:?}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(brainsait.count(), 3, "429 and 500 retried, the 400 final although the schedule had more waits");
+    assert_eq!(plain.count(), 3, "the other endpoint keeps the server's rules: a 400 is retried, twice");
+
+    let path = format!("/api/v1/app/{app}/endpoint/{own}/");
+    let (_, ep) = server.get(&path).await;
+    assert_eq!((&ep["retrySchedule"], &ep["retryClientErrors"]), (&json!([0, 1, 1, 1, 1]), &json!(false)), "{ep}");
+    let (status, ep) = server.request(reqwest::Method::PATCH, &path, Some(json!({"retrySchedule": null}))).await;
+    assert_eq!(status, 200, "{ep}");
+    assert_eq!((&ep["retrySchedule"], &ep["retryClientErrors"]), (&json!(null), &json!(false)), "{ep}");
+
+    for (body, says) in [
+        (json!({"retrySchedule": vec![1; 51]}), "at most 50"),
+        (json!({"retrySchedule": [604_801]}), "7 days"),
+        (json!({"retrySchedule": [-1]}), ""),
+        (json!({"retrySchedule": "5,300"}), ""),
+        (json!({"retryClientErrors": "no"}), ""),
+    ] {
+        let (status, error) = server.request(reqwest::Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}: {error}");
+        let field = body.as_object().and_then(|fields| fields.keys().next().cloned()).unwrap_or_default();
+        assert_eq!(error["detail"][0]["loc"][1], json!(field), "{body}: {error}");
+        assert!(error["detail"][0]["msg"].as_str().unwrap_or_default().contains(says), "{body}: {error}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_endpoint_rate_limit_spaces_its_deliveries() {
     let server = TestServer::start().await;
     let limited = Receiver::ok().await;

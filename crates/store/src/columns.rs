@@ -14,6 +14,7 @@ use hookrelay_core::model::{
     InboundEvent, InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets,
     TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
+use hookrelay_core::retry::{EndpointRetry, RetrySchedule};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
@@ -283,9 +284,24 @@ pub fn check_sealed_key_ids(prefixes: &[String], cipher: &SecretCipher) -> Resul
 
 pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
      e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
-     e.updated_at, e.signature_schemes, e.fifo";
+     e.updated_at, e.signature_schemes, e.fifo, e.retry_schedule, e.retry_client_errors";
 /// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
-pub const ENDPOINT_COLUMN_COUNT: usize = 18;
+pub const ENDPOINT_COLUMN_COUNT: usize = 20;
+
+/// An endpoint's retry columns: the schedule in the `HOOKRELAY_RETRY_SCHEDULE` form and the 4xx rule as 0/1,
+/// each NULL for the server's.
+pub fn endpoint_retry_columns(retry: &EndpointRetry) -> (Option<String>, Option<i64>) {
+    (retry.schedule.as_ref().map(RetrySchedule::to_text), retry.client_errors.map(i64::from))
+}
+
+/// Reads the retry columns [`endpoint_retry_columns`] wrote, from `first` on.
+pub fn endpoint_retry_from(row: &impl ColumnRead, first: usize) -> ColumnResult<EndpointRetry> {
+    let schedule = row
+        .opt_text(first)?
+        .map(|text| RetrySchedule::parse(&text).map_err(|err| ColumnError(format!("column {first}: {err}"))))
+        .transpose()?;
+    Ok(EndpointRetry { schedule, client_errors: row.opt_int(first + 1)?.map(|flag| flag != 0) })
+}
 
 pub fn signature_schemes_json(schemes: &[SignatureScheme]) -> String {
     to_json(&schemes.iter().map(|scheme| scheme.name()).collect::<Vec<_>>())
@@ -316,6 +332,7 @@ pub fn endpoint_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResu
         updated_at: row.int(15)?,
         signature_schemes: signature_schemes_from_json(&row.text(16)?)?,
         ordering: if row.flag(17)? { DeliveryOrder::Fifo } else { DeliveryOrder::Unordered },
+        retry: endpoint_retry_from(row, 18)?,
     })
 }
 

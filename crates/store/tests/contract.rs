@@ -12,7 +12,7 @@ use hookrelay_core::model::{
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
     TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
-use hookrelay_core::retry::NextStep;
+use hookrelay_core::retry::{EndpointRetry, NextStep, RetrySchedule};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
@@ -51,6 +51,7 @@ fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) 
         secrets: SecretSet::new(EndpointSecret::generate()),
         signature_schemes: vec![SignatureScheme::Standard, SignatureScheme::HmacHex],
         ordering: DeliveryOrder::Unordered,
+        retry: Default::default(),
         created_at: now,
         updated_at: now,
     }
@@ -623,6 +624,34 @@ async fn endpoints_failing_for_too_long_are_disabled(store: Store) {
     enabled.disabled = false;
     store.catalog.update_endpoint(&enabled).await.unwrap();
     assert!(store.recovery.disable_failing_endpoints(now).await.unwrap().is_empty());
+}
+
+async fn an_endpoints_retry_rules_round_trip_and_reach_its_claimed_deliveries(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let mut own = endpoint(&acme.id, None, None);
+    own.retry =
+        EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 300, 86_400])), client_errors: Some(false) };
+    let mut never = endpoint(&acme.id, None, None);
+    never.retry = EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[])), client_errors: Some(true) };
+    let server = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, &[own.clone(), never.clone(), server.clone()]).await;
+    for ep in [&own, &never, &server] {
+        assert_eq!(store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap().retry, ep.retry);
+    }
+    store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let now = now_ms();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    for delivery in &claimed {
+        let ep = [&own, &never, &server].into_iter().find(|ep| ep.id == delivery.endpoint_id).unwrap();
+        assert_eq!(delivery.retry, ep.retry, "the claimed delivery carries its endpoint's rules");
+    }
+    // Back to the server's rules.
+    let mut reset = own.clone();
+    reset.retry = EndpointRetry::default();
+    store.catalog.update_endpoint(&reset).await.unwrap();
+    assert_eq!(store.catalog.get_endpoint(&acme.id, own.id.as_str()).await.unwrap().retry, EndpointRetry::default());
 }
 
 async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Store) {
@@ -1632,6 +1661,7 @@ macro_rules! backend_tests {
                 old_payloads_are_purged_unless_still_being_delivered,
                 endpoints_failing_for_too_long_are_disabled,
                 fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,
+                an_endpoints_retry_rules_round_trip_and_reach_its_claimed_deliveries,
                 deleting_an_app_removes_what_it_owns,
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,

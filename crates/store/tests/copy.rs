@@ -16,7 +16,7 @@ use hookrelay_core::model::{
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
     TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
-use hookrelay_core::retry::NextStep;
+use hookrelay_core::retry::{EndpointRetry, NextStep, RetrySchedule};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
@@ -82,6 +82,7 @@ fn endpoint(app_id: &AppId) -> Endpoint {
         secrets: SecretSet::new(EndpointSecret::generate()),
         signature_schemes: vec![SignatureScheme::Standard],
         ordering: DeliveryOrder::Unordered,
+        retry: EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 60])), client_errors: Some(false) },
         created_at: now,
         updated_at: now,
     }

@@ -130,7 +130,8 @@ pub async fn claim_due(
              RETURNING d.msg_id, d.endpoint_id, d.attempts, d.manual, p.due_at, d.status \
          ) \
          SELECT c.msg_id, c.endpoint_id, c.attempts, c.manual, c.due_at, m.app_id, m.event_type, m.payload, \
-             m.event_id, e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, e.signature_schemes, e.fifo \
+             m.event_id, e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, e.signature_schemes, e.fifo, \
+             e.retry_schedule, e.retry_client_errors \
          FROM claimed c JOIN messages m ON m.id = c.msg_id JOIN endpoints e ON e.id = c.endpoint_id \
          WHERE c.status = 3"
     );
@@ -185,6 +186,7 @@ pub async fn claim_due(
             secrets: endpoint_secrets,
             rate_limit: row.opt_narrow(13)?,
             signature_schemes: signature_schemes_from_json(&row.text(14)?)?,
+            retry: endpoint_retry_from(row, 16)?,
             attempts: row.narrow(2)?,
             manual: row.flag(3)?,
             due_at: row.int(4)?,

@@ -221,6 +221,12 @@ ALTER TABLE sources ADD COLUMN rate_limit BIGINT;
 CREATE TABLE write_probe (id SMALLINT PRIMARY KEY CHECK (id = 1), probed_at BIGINT NOT NULL);
 INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
 "#,
+    // 6 (SQLite's 12): an endpoint's own retry rules, NULL for the server's: the schedule in the
+    // `HOOKRELAY_RETRY_SCHEDULE` form (empty: never retry) and whether a final 4xx is retried (0/1).
+    r#"
+ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
+ALTER TABLE endpoints ADD COLUMN retry_client_errors BIGINT;
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

@@ -239,7 +239,8 @@ fn take(
     let mut read = conn
         .prepare_cached(
             "SELECT d.attempts, d.manual, m.app_id, m.event_type, m.payload, m.event_id, e.url, e.headers, \
-             e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes \
+             e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes, e.retry_schedule, \
+             e.retry_client_errors \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.msg_id = ?1 AND d.endpoint_id = ?2",
         )
@@ -306,6 +307,7 @@ fn take(
             secrets: endpoint_secrets,
             rate_limit: row.get(11).map_err(sql_error)?,
             signature_schemes: signature_schemes_from_json(&row.get::<_, String>(12).map_err(sql_error)?)?,
+            retry: endpoint_retry_from(row, 13)?,
             attempts: row.get(0).map_err(sql_error)?,
             manual: row.get(1).map_err(sql_error)?,
             due_at,

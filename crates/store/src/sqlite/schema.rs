@@ -220,6 +220,12 @@ ALTER TABLE sources ADD COLUMN rate_limit INTEGER;
 CREATE TABLE write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at INTEGER NOT NULL);
 INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
 "#,
+    // 12: an endpoint's own retry rules, NULL for the server's: the schedule in the `HOOKRELAY_RETRY_SCHEDULE`
+    // form (`0,300,1800`; empty: never retry) and whether a final 4xx is retried (0/1).
+    r#"
+ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
+ALTER TABLE endpoints ADD COLUMN retry_client_errors INTEGER;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
