@@ -4,11 +4,14 @@ fixture runs every test twice: on the embedded SQLite database and on PostgreSQL
 $HOOKRELAY_TEST_DATABASE_URL, default the local server CI provides)."""
 
 import http.server
+import json
 import os
 import pathlib
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import psycopg
@@ -29,6 +32,23 @@ def wait_for(what, check, timeout=20.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def call(server, method, path, body=None, headers=None, raw=None, token=True):
+    """One HTTP request; returns (status, parsed JSON body or None)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(server.url + path, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {TOKEN}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, text = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read()
+    return status, (json.loads(text) if text else None)
 
 
 class Server:

@@ -12,8 +12,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timezone
 
@@ -22,24 +20,7 @@ import standardwebhooks
 import stripe
 import svix.webhooks
 
-from conftest import ROOT, TOKEN, Server, wait_for
-
-
-def call(server, method, path, body=None, headers=None, raw=None, token=True):
-    """One HTTP request; returns (status, parsed JSON body or None)."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(server.url + path, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {TOKEN}")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, text = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read()
-    return status, (json.loads(text) if text else None)
+from conftest import ROOT, TOKEN, Server, call, wait_for
 
 
 def hmac_sha256(secret, content):

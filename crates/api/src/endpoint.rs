@@ -12,6 +12,9 @@ use hookrelay_core::EndpointId;
 use hookrelay_core::model::{Application, DeliveryOrder, Endpoint, Metadata, SecretSet, SignatureScheme};
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, OperationalEvent};
 use hookrelay_core::retry::{EndpointRetry, RetrySchedule, check_endpoint_schedule};
+use hookrelay_core::signature_headers::{
+    HmacAlgorithm, MAX_SIGNATURE_HEADERS, SignatureEncoding, SignatureHeader, StandardHeaders, check_prefix,
+};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::{check_name, check_uid};
@@ -79,7 +82,9 @@ struct EndpointIn {
     uid: Option<String>,
     #[serde(default)]
     disabled: Option<bool>,
-    /// The signing secret (`whsec_` + base64 of 24–64 bytes); generated when absent.
+    /// The signing secret: `whsec_` + base64 of 24–64 bytes (the bare base64 is read the same way, as Svix
+    /// does), or a plain secret of 16–256 printable ASCII characters without spaces, whose UTF-8 bytes are the
+    /// HMAC key of every scheme (a hookrelay extension). Generated when absent.
     #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
@@ -97,6 +102,15 @@ struct EndpointIn {
     /// hookrelay extension: `"fifo"` delivers one at a time in publish order; `"unordered"` (default) does not.
     #[serde(default)]
     ordering: Option<String>,
+    /// hookrelay extension: up to 4 headers of the endpoint's own, each `prefix` + the hex or base64 HMAC of the
+    /// exact bytes delivered, keyed with the plain secret (or the whole `whsec_…` string).
+    #[serde(default)]
+    #[schema(max_items = 4)]
+    signature_headers: Option<Vec<SignatureHeaderWire>>,
+    /// hookrelay extension: which Standard Webhooks header families are sent: `both` (default), `webhook`
+    /// (`webhook-*`), `svix` (`svix-*`) or `none`.
+    #[serde(default)]
+    standard_headers: Option<String>,
     /// hookrelay extension: this endpoint's retry schedule, the seconds to wait before each retry (`[0, 300, 1800]`:
     /// at once, then after 5 min, then after 30 min; `[]`: never retry), as `HOOKRELAY_RETRY_SCHEDULE` for the
     /// server. At most 50 waits of at most 604,800 s (7 days). Absent or `null`: the server's schedule.
@@ -146,6 +160,14 @@ struct EndpointPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     ordering: Patch<String>,
+    /// `null`: no signature headers of its own.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<SignatureHeaderWire>>, max_items = 4)]
+    signature_headers: Patch<Vec<SignatureHeaderWire>>,
+    /// `null`: `both` again.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    standard_headers: Patch<String>,
     /// `null`: the server's schedule again.
     #[serde(default)]
     #[schema(value_type = Option<Vec<u64>>, max_items = 50)]
@@ -177,6 +199,10 @@ pub struct EndpointOut {
     signature_schemes: Vec<&'static str>,
     /// hookrelay extension: `fifo` or `unordered`.
     ordering: &'static str,
+    /// hookrelay extension: the endpoint's own signature headers.
+    signature_headers: Vec<SignatureHeaderWire>,
+    /// hookrelay extension: `both`, `webhook`, `svix` or `none`.
+    standard_headers: &'static str,
     /// hookrelay extension: the endpoint's own retry schedule in seconds, `null` when it uses the server's.
     retry_schedule: Option<Vec<u64>>,
     /// hookrelay extension: the endpoint's own rule for retrying 4xx answers, `null` when it uses the server's.
@@ -205,6 +231,8 @@ impl From<Endpoint> for EndpointOut {
             version: ep.version,
             signature_schemes: ep.signature_schemes.iter().map(|scheme| scheme.name()).collect(),
             ordering: ep.ordering.name(),
+            signature_headers: ep.signature_headers.iter().map(SignatureHeaderWire::from).collect(),
+            standard_headers: ep.standard_headers.name(),
             retry_schedule: ep.retry.schedule.as_ref().map(RetrySchedule::secs),
             retry_client_errors: ep.retry.client_errors,
             blocked_by: None,
@@ -360,6 +388,72 @@ fn parse_ordering(name: Option<&str>) -> Result<DeliveryOrder, ApiError> {
     }
 }
 
+/// `SignatureHeader`: one header of an endpoint's own signature scheme.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = SignatureHeader)]
+struct SignatureHeaderWire {
+    /// The header's name, e.g. `X-Corp-Astro-Signature`; not one hookrelay sets.
+    header: String,
+    /// `sha1`, `sha256` or `sha512`.
+    algorithm: String,
+    /// `hex` or `base64`.
+    encoding: String,
+    /// Written before the encoded HMAC, e.g. `sha256=`; at most 64 printable ASCII characters.
+    #[serde(default)]
+    prefix: String,
+}
+
+impl From<&SignatureHeader> for SignatureHeaderWire {
+    fn from(header: &SignatureHeader) -> Self {
+        Self {
+            header: header.header.clone(),
+            algorithm: header.algorithm.name().to_owned(),
+            encoding: header.encoding.name().to_owned(),
+            prefix: header.prefix.clone(),
+        }
+    }
+}
+
+/// Checks `signatureHeaders`: at most 4, distinct names hookrelay does not set, known algorithms and encodings.
+fn signature_headers(entries: Vec<SignatureHeaderWire>) -> Result<Vec<SignatureHeader>, ApiError> {
+    if entries.len() > MAX_SIGNATURE_HEADERS {
+        return Err(ApiError::body(
+            &["signatureHeaders"],
+            format!("{} signature headers; at most {MAX_SIGNATURE_HEADERS} are allowed", entries.len()),
+        ));
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut headers = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let index = index.to_string();
+        let field = |name: &str, msg: String| ApiError::body(&["signatureHeaders", &index, name], msg);
+        check_header_name(&entry.header).map_err(|msg| field("header", msg))?;
+        if !names.insert(entry.header.to_ascii_lowercase()) {
+            return Err(field("header", format!("header `{}` is listed twice", entry.header)));
+        }
+        let algorithm = HmacAlgorithm::from_name(&entry.algorithm).ok_or_else(|| {
+            field("algorithm", format!("algorithm must be sha1, sha256 or sha512, not `{}`", entry.algorithm))
+        })?;
+        let encoding = SignatureEncoding::from_name(&entry.encoding)
+            .ok_or_else(|| field("encoding", format!("encoding must be hex or base64, not `{}`", entry.encoding)))?;
+        check_prefix(&entry.prefix).map_err(|msg| field("prefix", msg))?;
+        headers.push(SignatureHeader { header: entry.header, algorithm, encoding, prefix: entry.prefix });
+    }
+    Ok(headers)
+}
+
+/// Reads `standardHeaders`; absent means `both`.
+fn standard_headers(name: Option<&str>) -> Result<StandardHeaders, ApiError> {
+    let Some(name) = name else { return Ok(StandardHeaders::Both) };
+    StandardHeaders::from_name(name).ok_or_else(|| {
+        ApiError::body(
+            &["standardHeaders"],
+            format!("standardHeaders must be both, webhook, svix or none, not `{name}`"),
+        )
+    })
+}
+
 /// Checks `retrySchedule` (at most 50 waits of at most 7 days).
 fn retry_schedule(secs: &[u64]) -> Result<RetrySchedule, ApiError> {
     check_endpoint_schedule(secs).map_err(|msg| ApiError::body(&["retrySchedule"], msg))
@@ -396,11 +490,13 @@ fn parse_signature_schemes(names: Option<&[String]>) -> Result<Vec<SignatureSche
     Ok(schemes)
 }
 
-/// Parses a user-supplied secret. Svix also accepts the bare base64 key without `whsec_`.
+/// Parses a user-supplied secret: `whsec_<base64>`; the bare base64 key, which Svix reads the same way; or else
+/// a plain secret (a hookrelay extension).
 fn parse_secret(text: &str, field: &str) -> Result<EndpointSecret, ApiError> {
-    let parsed = match EndpointSecret::parse(text) {
-        Err(err) if !text.starts_with("whsec_") => EndpointSecret::parse(&format!("whsec_{text}")).map_err(|_| err),
-        other => other,
+    let parsed = if text.starts_with("whsec_") {
+        EndpointSecret::parse(text)
+    } else {
+        EndpointSecret::parse(&format!("whsec_{text}")).or_else(|_| EndpointSecret::plain(text))
     };
     parsed.map_err(|err| ApiError::body(&[field], err))
 }
@@ -493,6 +589,8 @@ impl EndpointIn {
         let signature_schemes = parse_signature_schemes(self.signature_schemes.as_deref())?;
         let ordering = parse_ordering(self.ordering.as_deref())?;
         let retry = endpoint_retry(self.retry_schedule.as_deref(), self.retry_client_errors)?;
+        let signature_headers = signature_headers(self.signature_headers.unwrap_or_default())?;
+        let standard_headers = standard_headers(self.standard_headers.as_deref())?;
         Ok(Endpoint {
             id: EndpointId::at(now),
             app_id,
@@ -509,6 +607,8 @@ impl EndpointIn {
             secrets: SecretSet::new(secret),
             signature_schemes,
             ordering,
+            signature_headers,
+            standard_headers,
             retry,
             created_at: now,
             updated_at: now,
@@ -686,6 +786,8 @@ async fn upsert(
             ep.signature_schemes = parse_signature_schemes(input.signature_schemes.as_deref())?;
             ep.ordering = parse_ordering(input.ordering.as_deref())?;
             ep.retry = endpoint_retry(input.retry_schedule.as_deref(), input.retry_client_errors)?;
+            ep.signature_headers = signature_headers(input.signature_headers.unwrap_or_default())?;
+            ep.standard_headers = standard_headers(input.standard_headers.as_deref())?;
             if let Some(headers) = input.headers {
                 ep.headers = header_set(headers)?;
             }
@@ -770,6 +872,16 @@ async fn patch(
         Patch::Set(secs) => ep.retry.schedule = Some(retry_schedule(&secs)?),
     }
     input.retry_client_errors.apply_to_option(&mut ep.retry.client_errors);
+    match input.signature_headers {
+        Patch::Absent => {}
+        Patch::Null => ep.signature_headers = Vec::new(),
+        Patch::Set(entries) => ep.signature_headers = signature_headers(entries)?,
+    }
+    match input.standard_headers {
+        Patch::Absent => {}
+        Patch::Null => ep.standard_headers = StandardHeaders::Both,
+        Patch::Set(name) => ep.standard_headers = standard_headers(Some(&name))?,
+    }
     ep.updated_at = now_ms();
     state.store.catalog.update_endpoint(&ep).await.map_err(uid_conflict)?;
     emit_updated(&state, &app, was_disabled, &ep);
@@ -809,7 +921,7 @@ async fn read_secret(
 ) -> Result<Json<SecretOut>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    Ok(Json(SecretOut { key: ep.secrets.current.to_whsec() }))
+    Ok(Json(SecretOut { key: ep.secrets.current.to_text() }))
 }
 
 /// Rotates the signing secret. Svix answers 204, which the Python SDK's `rotate_secret` cannot parse; the new
@@ -851,7 +963,7 @@ async fn rotate_secret(
     ep.secrets.rotate(new_secret, now, grace_secs as i64 * 1000);
     ep.updated_at = now;
     state.store.catalog.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
-    Ok((Extension(CarriesSecret), Json(SecretOut { key: ep.secrets.current.to_whsec() })))
+    Ok((Extension(CarriesSecret), Json(SecretOut { key: ep.secrets.current.to_text() })))
 }
 
 #[utoipa::path(
@@ -996,10 +1108,15 @@ mod tests {
     }
 
     #[test]
-    fn secrets_accept_whsec_or_bare_base64() {
-        assert!(parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret").is_ok());
-        assert!(parse_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret").is_ok());
+    fn secrets_accept_whsec_bare_base64_or_plain() {
+        let whsec = parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret").unwrap();
+        assert_eq!(parse_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret").unwrap(), whsec);
+        assert!(!whsec.is_plain());
+        let plain = parse_secret("your_webhook_secret", "secret").unwrap();
+        assert!(plain.is_plain());
+        assert_eq!(plain.to_text(), "your_webhook_secret");
         assert!(parse_secret("whsec_short", "secret").is_err());
         assert!(parse_secret("not base64!", "key").is_err());
+        assert!(parse_secret("too-short", "key").is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod recovery;
 pub mod retry;
 pub mod rfc3339;
 pub mod routing;
+pub mod signature_headers;
 pub mod signing;
 pub mod time;
 pub mod token;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::id::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
 use crate::retry::EndpointRetry;
+use crate::signature_headers::{SignatureHeader, StandardHeaders};
 use crate::signing::EndpointSecret;
 use crate::time::UnixMillis;
 
@@ -159,6 +160,10 @@ pub struct Endpoint {
     /// How deliveries are signed; always includes `Standard`.
     pub signature_schemes: Vec<SignatureScheme>,
     pub ordering: DeliveryOrder,
+    /// Signature headers of the endpoint's own, beside (or instead of) the standard ones.
+    pub signature_headers: Vec<SignatureHeader>,
+    /// Which Standard Webhooks header families its deliveries carry.
+    pub standard_headers: StandardHeaders,
     /// This endpoint's retry rules where they differ from the server's.
     pub retry: EndpointRetry,
     pub created_at: UnixMillis,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hookrelay_core::MessageId;
 use hookrelay_core::operational::{EventSink, OperationalEvent};
+use hookrelay_core::signature_headers::StandardHeaders;
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use reqwest::header::HeaderMap;
@@ -104,7 +105,14 @@ async fn send_with_retries(client: &reqwest::Client, config: &OperationalConfig,
     for (attempt, wait) in std::iter::once(Duration::ZERO).chain(RETRY_WAITS).enumerate() {
         tokio::time::sleep(wait).await;
         let mut headers = HeaderMap::new();
-        insert_signed_headers(&mut headers, msg_id.as_str(), now_ms() / 1000, body.as_bytes(), [&config.secret]);
+        insert_signed_headers(
+            &mut headers,
+            msg_id.as_str(),
+            now_ms() / 1000,
+            body.as_bytes(),
+            [&config.secret],
+            StandardHeaders::Both,
+        );
         match client.post(&config.url).headers(headers).body(body.clone()).send().await {
             Ok(response) if response.status().is_success() => return,
             Ok(response) => tracing::warn!(

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use hookrelay_core::model::SignatureScheme;
+use hookrelay_core::signature_headers::StandardHeaders;
 use hookrelay_core::signing::{EndpointSecret, hmac_hex_signature, signature_header};
 use hookrelay_core::time::now_ms;
 use hookrelay_store::ClaimedDelivery;
@@ -94,44 +95,60 @@ fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMa
             headers.insert(name, value);
         }
     }
+    let body = delivery.payload.as_bytes();
     insert_signed_headers(
         &mut headers,
         delivery.msg_id.as_str(),
         timestamp_secs,
-        delivery.payload.as_bytes(),
+        body,
         delivery.secrets.signing_secrets(timestamp_secs * 1000),
+        delivery.standard_headers,
     );
     if delivery.signature_schemes.contains(&SignatureScheme::HmacHex)
-        && let Ok(value) =
-            HeaderValue::try_from(hmac_hex_signature(&delivery.secrets.current, delivery.payload.as_bytes()))
+        && let Ok(value) = HeaderValue::try_from(hmac_hex_signature(&delivery.secrets.current, body))
     {
         headers.insert(HeaderName::from_static("x-webhook-signature"), value);
+    }
+    // The endpoint's own signature headers carry the current secret's signature only: one value is what such
+    // receivers parse.
+    for signature in &delivery.signature_headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(signature.header.as_str()),
+            HeaderValue::try_from(signature.value(&delivery.secrets.current, body)),
+        ) {
+            headers.insert(name, value);
+        }
     }
     headers
 }
 
-/// Sets the JSON content type, our user agent and the Standard Webhooks headers (`webhook-*`, and the same
-/// values as `svix-*`) for one signed POST of `body`.
+/// Sets the JSON content type, our user agent and the Standard Webhooks headers of `families` (`webhook-*`,
+/// and the same values as `svix-*`) for one signed POST of `body`.
 pub fn insert_signed_headers<'a>(
     headers: &mut HeaderMap,
     msg_id: &str,
     timestamp_secs: i64,
     body: &[u8],
     secrets: impl IntoIterator<Item = &'a EndpointSecret>,
+    families: StandardHeaders,
 ) {
+    for (name, value) in [("content-type", "application/json"), ("user-agent", USER_AGENT)] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    if families == StandardHeaders::None {
+        return;
+    }
     let signature = signature_header(secrets, msg_id, timestamp_secs, body);
     let timestamp = timestamp_secs.to_string();
-    let fixed = [
-        ("content-type", "application/json"),
-        ("user-agent", USER_AGENT),
-        ("webhook-id", msg_id),
-        ("webhook-timestamp", &timestamp),
-        ("webhook-signature", &signature),
-        ("svix-id", msg_id),
-        ("svix-timestamp", &timestamp),
-        ("svix-signature", &signature),
+    let standard = [
+        (families.webhook(), "webhook-id", msg_id),
+        (families.webhook(), "webhook-timestamp", &timestamp),
+        (families.webhook(), "webhook-signature", &signature),
+        (families.svix(), "svix-id", msg_id),
+        (families.svix(), "svix-timestamp", &timestamp),
+        (families.svix(), "svix-signature", &signature),
     ];
-    for (name, value) in fixed {
+    for (_, name, value) in standard.into_iter().filter(|(sent, _, _)| *sent) {
         if let Ok(value) = HeaderValue::try_from(value) {
             headers.insert(HeaderName::from_static(name), value);
         }

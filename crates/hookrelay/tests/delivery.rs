@@ -381,6 +381,73 @@ async fn an_endpoints_own_retry_rules_replace_the_servers() {
 }
 
 #[tokio::test]
+async fn an_endpoint_chooses_its_signature_headers_and_standard_header_families() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let options = json!({
+        "secret": "a_secret_the_user_picked",
+        "signatureHeaders": [{"header": "X-Acme-Signature", "algorithm": "sha1", "encoding": "base64", "prefix": "t="}],
+        "standardHeaders": "webhook",
+    });
+    let (endpoint, secret) = server.create_endpoint(&app, &receiver.url(), options).await;
+    assert_eq!(secret, "a_secret_the_user_picked", "the secret reads back as given");
+    server.publish(&app, "a", json!({"n": 1})).await;
+    let received = receiver.wait_for(1, WAIT).await.remove(0);
+    let signature = received.header("x-acme-signature");
+    // HMAC-SHA1 is 20 bytes: 28 characters of base64.
+    assert!(signature.starts_with("t=") && signature.len() == 2 + 28, "{signature}");
+    assert!(!received.header("webhook-signature").is_empty());
+    assert!(received.headers.get("svix-signature").is_none(), "standardHeaders `webhook` sends no svix-* headers");
+
+    let path = format!("/api/v1/app/{app}/endpoint/{endpoint}/");
+    let entry = |header: &str, algorithm: &str, encoding: &str, prefix: &str| json!({"header": header, "algorithm": algorithm, "encoding": encoding, "prefix": prefix});
+    let five: Vec<_> = (0..5).map(|n| entry(&format!("X-Sig-{n}"), "sha256", "hex", "")).collect();
+    for (body, loc, says) in [
+        (json!({"signatureHeaders": five}), json!(["body", "signatureHeaders"]), "at most 4"),
+        (
+            json!({"signatureHeaders": [entry("X-Sig", "md5", "hex", "")]}),
+            json!(["body", "signatureHeaders", "0", "algorithm"]),
+            "sha1, sha256 or sha512",
+        ),
+        (
+            json!({"signatureHeaders": [entry("X-Sig", "sha256", "base32", "")]}),
+            json!(["body", "signatureHeaders", "0", "encoding"]),
+            "hex or base64",
+        ),
+        (
+            json!({"signatureHeaders": [entry("X-Sig", "sha256", "hex", ""), entry("x-sig", "sha1", "hex", "")]}),
+            json!(["body", "signatureHeaders", "1", "header"]),
+            "twice",
+        ),
+        (
+            json!({"signatureHeaders": [entry("webhook-signature", "sha256", "hex", "")]}),
+            json!(["body", "signatureHeaders", "0", "header"]),
+            "set by hookrelay",
+        ),
+        (
+            json!({"signatureHeaders": [entry("X-Sig", "sha256", "hex", &"p".repeat(65))]}),
+            json!(["body", "signatureHeaders", "0", "prefix"]),
+            "at most 64",
+        ),
+        (json!({"standardHeaders": "some"}), json!(["body", "standardHeaders"]), "both, webhook, svix or none"),
+    ] {
+        let (status, error) = server.request(reqwest::Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}: {error}");
+        assert_eq!(error["detail"][0]["loc"], loc, "{body}: {error}");
+        assert!(error["detail"][0]["msg"].as_str().unwrap_or_default().contains(says), "{body}: {error}");
+    }
+    for (secret, says) in [("too-short", "16 to 256"), ("has spaces in the middle", "without spaces")] {
+        let body = json!({"url": receiver.url(), "secret": secret});
+        let (status, error) = server.post(&format!("/api/v1/app/{app}/endpoint/"), body).await;
+        assert_eq!(status, 422, "{secret}: {error}");
+        assert_eq!(error["detail"][0]["loc"], json!(["body", "secret"]), "{error}");
+        assert!(error["detail"][0]["msg"].as_str().unwrap_or_default().contains(says), "{secret}: {error}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_endpoint_rate_limit_spaces_its_deliveries() {
     let server = TestServer::start().await;
     let limited = Receiver::ok().await;

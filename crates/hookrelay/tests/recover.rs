@@ -271,6 +271,8 @@ async fn a_task_left_running_by_a_crash_is_resumed_at_start() {
             secrets: SecretSet::new(EndpointSecret::generate()),
             signature_schemes: vec![SignatureScheme::Standard],
             ordering: DeliveryOrder::Unordered,
+            signature_headers: Vec::new(),
+            standard_headers: Default::default(),
             retry: Default::default(),
             created_at: now,
             updated_at: now,

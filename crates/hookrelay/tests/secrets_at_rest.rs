@@ -232,6 +232,8 @@ async fn a_database_from_before_default_sealing_is_sealed_at_the_first_start() {
             secrets: SecretSet::new(EndpointSecret::generate()),
             signature_schemes: vec![SignatureScheme::Standard],
             ordering: DeliveryOrder::Unordered,
+            signature_headers: Vec::new(),
+            standard_headers: Default::default(),
             retry: Default::default(),
             created_at: now,
             updated_at: now,

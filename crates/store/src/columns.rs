@@ -15,6 +15,7 @@ use hookrelay_core::model::{
     TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::retry::{EndpointRetry, RetrySchedule};
+use hookrelay_core::signature_headers::{SignatureHeader, StandardHeaders};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId};
@@ -189,14 +190,14 @@ pub fn endpoint_secret_columns(secrets: &SecretSet, cipher: &SecretCipher) -> (S
     let stored: Vec<StoredSecret> = secrets
         .previous
         .iter()
-        .map(|old| StoredSecret { key: cipher.seal(&old.secret.to_whsec()), expires_at: old.expires_at })
+        .map(|old| StoredSecret { key: cipher.seal(&old.secret.to_text()), expires_at: old.expires_at })
         .collect();
-    (cipher.seal(&secrets.current.to_whsec()), to_json(&stored))
+    (cipher.seal(&secrets.current.to_text()), to_json(&stored))
 }
 
 fn open_secret(text: &str, cipher: &SecretCipher) -> ColumnResult<EndpointSecret> {
     let text = cipher.open(text)?;
-    EndpointSecret::parse(&text).map_err(|e| ColumnError(format!("stored endpoint secret: {e}")))
+    EndpointSecret::from_text(&text).map_err(|e| ColumnError(format!("stored endpoint secret: {e}")))
 }
 
 /// Reads a secret set from its two columns: the current `whsec_` string and the JSON of previous ones.
@@ -284,9 +285,26 @@ pub fn check_sealed_key_ids(prefixes: &[String], cipher: &SecretCipher) -> Resul
 
 pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
      e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
-     e.updated_at, e.signature_schemes, e.fifo, e.retry_schedule, e.retry_client_errors";
+     e.updated_at, e.signature_schemes, e.fifo, e.retry_schedule, e.retry_client_errors, e.signature_headers, \
+     e.standard_headers";
 /// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
-pub const ENDPOINT_COLUMN_COUNT: usize = 20;
+pub const ENDPOINT_COLUMN_COUNT: usize = 22;
+
+/// An endpoint's signature headers as stored: a JSON array.
+pub fn signature_headers_json(headers: &[SignatureHeader]) -> String {
+    to_json(headers)
+}
+
+/// Reads an endpoint's header columns, `signature_headers` and `standard_headers`, from `first` on.
+pub fn endpoint_signing_from(
+    row: &impl ColumnRead,
+    first: usize,
+) -> ColumnResult<(Vec<SignatureHeader>, StandardHeaders)> {
+    let families = row.text(first + 1)?;
+    let standard = StandardHeaders::from_name(&families)
+        .ok_or_else(|| ColumnError(format!("column {}: unknown standard headers `{families}`", first + 1)))?;
+    Ok((from_json(&row.text(first)?)?, standard))
+}
 
 /// An endpoint's retry columns: the schedule in the `HOOKRELAY_RETRY_SCHEDULE` form and the 4xx rule as 0/1,
 /// each NULL for the server's.
@@ -314,6 +332,7 @@ pub fn signature_schemes_from_json(text: &str) -> ColumnResult<Vec<SignatureSche
 }
 
 pub fn endpoint_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResult<Endpoint> {
+    let (signature_headers, standard_headers) = endpoint_signing_from(row, 20)?;
     Ok(Endpoint {
         id: EndpointId::from_trusted(row.text(0)?),
         app_id: AppId::from_trusted(row.text(1)?),
@@ -333,6 +352,8 @@ pub fn endpoint_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResu
         signature_schemes: signature_schemes_from_json(&row.text(16)?)?,
         ordering: if row.flag(17)? { DeliveryOrder::Fifo } else { DeliveryOrder::Unordered },
         retry: endpoint_retry_from(row, 18)?,
+        signature_headers,
+        standard_headers,
     })
 }
 

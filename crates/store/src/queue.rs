@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use hookrelay_core::model::{Attempt, SecretSet, SignatureScheme};
 use hookrelay_core::retry::{EndpointRetry, NextStep};
+use hookrelay_core::signature_headers::{SignatureHeader, StandardHeaders};
 use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
@@ -28,6 +29,10 @@ pub struct ClaimedDelivery {
     /// The endpoint's `throttleRate`: most deliveries per second.
     pub rate_limit: Option<u32>,
     pub signature_schemes: Vec<SignatureScheme>,
+    /// The endpoint's own signature headers.
+    pub signature_headers: Vec<SignatureHeader>,
+    /// Which Standard Webhooks header families the delivery carries.
+    pub standard_headers: StandardHeaders,
     /// The endpoint's own retry rules, where they replace the server's.
     pub retry: EndpointRetry,
     /// Attempts made before this one.

@@ -13,6 +13,7 @@ use hookrelay_core::model::{
     TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::retry::{EndpointRetry, NextStep, RetrySchedule};
+use hookrelay_core::signature_headers::{HmacAlgorithm, SignatureEncoding, SignatureHeader, StandardHeaders};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
@@ -51,6 +52,8 @@ fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) 
         secrets: SecretSet::new(EndpointSecret::generate()),
         signature_schemes: vec![SignatureScheme::Standard, SignatureScheme::HmacHex],
         ordering: DeliveryOrder::Unordered,
+        signature_headers: Vec::new(),
+        standard_headers: Default::default(),
         retry: Default::default(),
         created_at: now,
         updated_at: now,
@@ -626,18 +629,27 @@ async fn endpoints_failing_for_too_long_are_disabled(store: Store) {
     assert!(store.recovery.disable_failing_endpoints(now).await.unwrap().is_empty());
 }
 
-async fn an_endpoints_retry_rules_round_trip_and_reach_its_claimed_deliveries(store: Store) {
+async fn an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveries(store: Store) {
     let acme = app(None);
     store.catalog.create_app(&acme).await.unwrap();
     let mut own = endpoint(&acme.id, None, None);
     own.retry =
         EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 300, 86_400])), client_errors: Some(false) };
+    own.secrets = SecretSet::new(EndpointSecret::plain("a_secret_the_user_picked").unwrap());
+    own.signature_headers = vec![SignatureHeader {
+        header: "X-Corp-Astro-Signature".into(),
+        algorithm: HmacAlgorithm::Sha512,
+        encoding: SignatureEncoding::Base64,
+        prefix: "v1=".into(),
+    }];
+    own.standard_headers = StandardHeaders::Svix;
     let mut never = endpoint(&acme.id, None, None);
     never.retry = EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[])), client_errors: Some(true) };
+    never.standard_headers = StandardHeaders::None;
     let server = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[own.clone(), never.clone(), server.clone()]).await;
     for ep in [&own, &never, &server] {
-        assert_eq!(store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap().retry, ep.retry);
+        assert_eq!(&store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(), ep);
     }
     store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
     let now = now_ms();
@@ -646,6 +658,10 @@ async fn an_endpoints_retry_rules_round_trip_and_reach_its_claimed_deliveries(st
     for delivery in &claimed {
         let ep = [&own, &never, &server].into_iter().find(|ep| ep.id == delivery.endpoint_id).unwrap();
         assert_eq!(delivery.retry, ep.retry, "the claimed delivery carries its endpoint's rules");
+        assert_eq!(
+            (&delivery.signature_headers, delivery.standard_headers, &delivery.secrets),
+            (&ep.signature_headers, ep.standard_headers, &ep.secrets)
+        );
     }
     // Back to the server's rules.
     let mut reset = own.clone();
@@ -1487,7 +1503,7 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
     let mut stripe = source(&acme.id, None);
     stripe.secrets.rotate("whsec_b2xkIHNvdXJjZQ".into(), now_ms(), 3_600_000);
     plain.inbound.create_source(&stripe).await.unwrap();
-    assert_eq!(raw_column(database, "endpoints", "secret").await, vec![legacy.secrets.current.to_whsec()]);
+    assert_eq!(raw_column(database, "endpoints", "secret").await, vec![legacy.secrets.current.to_text()]);
     drop(plain);
 
     // With a key: old plaintext rows still read, new rows are sealed, in every secret column.
@@ -1511,7 +1527,7 @@ async fn secrets_are_sealed_at_rest_and_move_to_a_new_key(database: &mut TestDat
     let remembered = IdempotentResponse {
         key: "scope-1".into(),
         status: 200,
-        body: format!(r#"{{"key":"{}"}}"#, fresh.secrets.current.to_whsec()).into_bytes(),
+        body: format!(r#"{{"key":"{}"}}"#, fresh.secrets.current.to_text()).into_bytes(),
         expires_at: now_ms() + 60_000,
     };
     sealed.messages.put_idempotent(&remembered).await.unwrap();
@@ -1661,7 +1677,7 @@ macro_rules! backend_tests {
                 old_payloads_are_purged_unless_still_being_delivered,
                 endpoints_failing_for_too_long_are_disabled,
                 fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,
-                an_endpoints_retry_rules_round_trip_and_reach_its_claimed_deliveries,
+                an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveries,
                 deleting_an_app_removes_what_it_owns,
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,

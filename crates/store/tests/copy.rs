@@ -17,6 +17,7 @@ use hookrelay_core::model::{
     TaskProgress, TaskStatus, TimeWindow, TriggerType,
 };
 use hookrelay_core::retry::{EndpointRetry, NextStep, RetrySchedule};
+use hookrelay_core::signature_headers::{HmacAlgorithm, SignatureEncoding, SignatureHeader, StandardHeaders};
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
@@ -82,6 +83,13 @@ fn endpoint(app_id: &AppId) -> Endpoint {
         secrets: SecretSet::new(EndpointSecret::generate()),
         signature_schemes: vec![SignatureScheme::Standard],
         ordering: DeliveryOrder::Unordered,
+        signature_headers: vec![SignatureHeader {
+            header: "X-Signature".into(),
+            algorithm: HmacAlgorithm::Sha1,
+            encoding: SignatureEncoding::Hex,
+            prefix: "sha1=".into(),
+        }],
+        standard_headers: StandardHeaders::Webhook,
         retry: EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 60])), client_errors: Some(false) },
         created_at: now,
         updated_at: now,

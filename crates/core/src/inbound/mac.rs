@@ -30,7 +30,7 @@ pub(super) fn any_matches(expected: &[Digest], candidates: &[Vec<u8>]) -> bool {
     found.into()
 }
 
-pub(super) fn hex_encode(bytes: &[u8]) -> String {
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

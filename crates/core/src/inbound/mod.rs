@@ -8,7 +8,7 @@
 mod fields;
 mod github;
 mod hmac_sha256;
-mod mac;
+pub(crate) mod mac;
 mod options;
 mod shopify;
 mod slack;

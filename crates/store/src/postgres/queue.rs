@@ -131,7 +131,7 @@ pub async fn claim_due(
          ) \
          SELECT c.msg_id, c.endpoint_id, c.attempts, c.manual, c.due_at, m.app_id, m.event_type, m.payload, \
              m.event_id, e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, e.signature_schemes, e.fifo, \
-             e.retry_schedule, e.retry_client_errors \
+             e.retry_schedule, e.retry_client_errors, e.signature_headers, e.standard_headers \
          FROM claimed c JOIN messages m ON m.id = c.msg_id JOIN endpoints e ON e.id = c.endpoint_id \
          WHERE c.status = 3"
     );
@@ -174,6 +174,7 @@ pub async fn claim_due(
                 parsed
             }
         };
+        let (signature_headers, standard_headers) = endpoint_signing_from(row, 18)?;
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.text(5)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -187,6 +188,8 @@ pub async fn claim_due(
             rate_limit: row.opt_narrow(13)?,
             signature_schemes: signature_schemes_from_json(&row.text(14)?)?,
             retry: endpoint_retry_from(row, 16)?,
+            signature_headers,
+            standard_headers,
             attempts: row.narrow(2)?,
             manual: row.flag(3)?,
             due_at: row.int(4)?,

@@ -221,11 +221,13 @@ ALTER TABLE sources ADD COLUMN rate_limit BIGINT;
 CREATE TABLE write_probe (id SMALLINT PRIMARY KEY CHECK (id = 1), probed_at BIGINT NOT NULL);
 INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
 "#,
-    // 6 (SQLite's 12): an endpoint's own retry rules, NULL for the server's: the schedule in the
-    // `HOOKRELAY_RETRY_SCHEDULE` form (empty: never retry) and whether a final 4xx is retried (0/1).
+    // 6 (SQLite's 12): what an endpoint's receivers were written for: its own retry rules, NULL for the server's,
+    // its own signature headers and which Standard Webhooks header families it gets.
     r#"
 ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
 ALTER TABLE endpoints ADD COLUMN retry_client_errors BIGINT;
+ALTER TABLE endpoints ADD COLUMN signature_headers TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE endpoints ADD COLUMN standard_headers TEXT NOT NULL DEFAULT 'both';
 "#,
 ];
 

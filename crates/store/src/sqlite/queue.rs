@@ -240,7 +240,7 @@ fn take(
         .prepare_cached(
             "SELECT d.attempts, d.manual, m.app_id, m.event_type, m.payload, m.event_id, e.url, e.headers, \
              e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes, e.retry_schedule, \
-             e.retry_client_errors \
+             e.retry_client_errors, e.signature_headers, e.standard_headers \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.msg_id = ?1 AND d.endpoint_id = ?2",
         )
@@ -295,6 +295,7 @@ fn take(
                 parsed
             }
         };
+        let (signature_headers, standard_headers) = endpoint_signing_from(row, 15)?;
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.get(2).map_err(sql_error)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -308,6 +309,8 @@ fn take(
             rate_limit: row.get(11).map_err(sql_error)?,
             signature_schemes: signature_schemes_from_json(&row.get::<_, String>(12).map_err(sql_error)?)?,
             retry: endpoint_retry_from(row, 13)?,
+            signature_headers,
+            standard_headers,
             attempts: row.get(0).map_err(sql_error)?,
             manual: row.get(1).map_err(sql_error)?,
             due_at,

@@ -1,0 +1,100 @@
+"""Interop: receivers written exactly as the teams' own documents write them (Smart AI Hub's and BrainSAIT's
+webhook guides) accept deliveries configured through hookrelay's API alone: a secret the user picked, the
+signature header the receiver checks, only the headers it expects, and its own retry rules. The verification
+code below is the documents' own (Python versions), not hookrelay's."""
+
+import base64
+import hashlib
+import hmac
+import json
+
+import standardwebhooks
+
+from conftest import Receiver, call, wait_for
+
+
+def smart_ai_hub_verify_signature(payload, signature, secret):
+    """Smart AI Hub's guide, Python (Flask) example."""
+    expected_signature = hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).hexdigest()
+    return f"sha256={expected_signature}" == signature
+
+
+def brainsait_verify_webhook_signature(payload, signature, webhook_secret):
+    """BrainSAIT's guide, Python Flask implementation."""
+    expected_signature = hmac.new(webhook_secret.encode(), payload, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature, expected_signature)
+
+
+def created(server, path, body):
+    status, answer = call(server, "POST", path, body)
+    assert status in (200, 201, 202), f"{path}: {status} {answer}"
+    return answer
+
+
+def test_smart_ai_hub_registers_url_event_types_and_its_own_secret(server):
+    receiver = Receiver()
+    secret = "your_webhook_secret"
+    created(server, "/api/v1/event-type/", {"name": "model.trained", "description": "A model finished training"})
+    created(server, "/api/v1/app/", {"name": "Smart AI Hub", "uid": "hub"})
+    endpoint = created(
+        server,
+        "/api/v1/app/hub/endpoint/",
+        {"url": receiver.url, "eventTypes": ["model.trained"], "secret": secret, "signatureSchemes": ["standard", "hmac-hex"]},
+    )
+    status, shown = call(server, "GET", f"/api/v1/app/hub/endpoint/{endpoint['id']}/secret/")
+    assert (status, shown) == (200, {"key": secret}), "the secret reads back as the user gave it"
+
+    created(server, "/api/v1/app/hub/msg/", {"eventType": "model.trained", "payload": {"model": "m1", "accuracy": 0.93}})
+    headers, body = receiver.wait_for(1)[0]
+    assert smart_ai_hub_verify_signature(body, headers["x-webhook-signature"], secret), headers
+    # The Standard Webhooks headers are keyed with the same bytes: a Standard Webhooks library verifies them
+    # with `whsec_` + base64 of the plain secret.
+    standard = "whsec_" + base64.b64encode(secret.encode()).decode()
+    assert json.loads(body)["model"] == "m1"
+    assert standardwebhooks.Webhook(standard).verify(body, headers)["accuracy"] == 0.93
+    receiver.stop()
+
+
+def test_brainsait_gets_its_own_header_only_and_its_own_retry_policy(server):
+    # The first request is refused with 429 (retried at once, as BrainSAIT's policy says); the second message
+    # is refused with 400, which that policy makes final.
+    receiver = Receiver(statuses=[429, 200, 400])
+    secret = "brainsait_store_webhook_secret"
+    created(server, "/api/v1/app/", {"name": "BrainSAIT Store", "uid": "brainsait"})
+    endpoint = created(
+        server,
+        "/api/v1/app/brainsait/endpoint/",
+        {
+            "url": receiver.url,
+            "secret": secret,
+            "signatureHeaders": [{"header": "X-BrainSAIT-Signature", "algorithm": "sha256", "encoding": "hex"}],
+            "standardHeaders": "none",
+            "retrySchedule": [0, 300, 1800, 7200, 43200, 86400],
+            "retryClientErrors": False,
+        },
+    )
+    assert endpoint["signatureHeaders"] == [
+        {"header": "X-BrainSAIT-Signature", "algorithm": "sha256", "encoding": "hex", "prefix": ""}
+    ]
+    assert (endpoint["standardHeaders"], endpoint["retrySchedule"]) == ("none", [0, 300, 1800, 7200, 43200, 86400])
+
+    first = created(server, "/api/v1/app/brainsait/msg/", {"eventType": "order.created", "payload": {"order": 1}})
+    requests = receiver.wait_for(2, timeout=10)
+    for headers, body in requests:
+        assert brainsait_verify_webhook_signature(body, headers["x-brainsait-signature"], secret), headers
+        assert not any(name.startswith(("webhook-", "svix-")) for name in headers), headers
+    assert requests[0][1] == requests[1][1], "the retry after the 429 carries the same body"
+
+    second = created(server, "/api/v1/app/brainsait/msg/", {"eventType": "order.created", "payload": {"order": 2}})
+    receiver.wait_for(3, timeout=10)
+
+    def status_of(msg):
+        status, deliveries = call(server, "GET", f"/api/v1/app/brainsait/msg/{msg['id']}/endpoint/")
+        assert status == 200, deliveries
+        return deliveries["data"][0]["status"]
+
+    assert wait_for("the first message delivered", lambda: status_of(first) == 0)
+    # 2 = failed: the 400 ended the delivery although the schedule had five more waits.
+    assert wait_for("the 400 to be final", lambda: status_of(second) == 2)
+    assert len(receiver.requests) == 3
+    receiver.stop()
