@@ -9,8 +9,9 @@ import hmac
 import json
 
 import standardwebhooks
+from svix.api import EventExampleIn, Svix, SvixOptions
 
-from conftest import Receiver, call, wait_for
+from conftest import TOKEN, Receiver, call, wait_for
 
 
 def smart_ai_hub_verify_signature(payload, signature, secret):
@@ -98,3 +99,58 @@ def test_brainsait_gets_its_own_header_only_and_its_own_retry_policy(server):
     assert wait_for("the 400 to be final", lambda: status_of(second) == 2)
     assert len(receiver.requests) == 3
     receiver.stop()
+
+
+def test_a_test_send_reaches_one_endpoint_whatever_its_filters(server):
+    """Smart AI Hub's "test this webhook" call, made with the official Svix SDK's `send_example`."""
+    receiver = Receiver()
+    other = Receiver()
+    secret = "your_webhook_secret"
+    example = {"event": "webhook.test", "message": "It works"}
+    created(server, "/api/v1/event-type/", {"name": "model.trained", "description": "A model finished training"})
+    created(
+        server,
+        "/api/v1/event-type/",
+        {"name": "webhook.test", "description": "A test", "schemas": {"1": {"type": "object", "examples": [example]}}},
+    )
+    created(server, "/api/v1/event-type/", {"name": "no.example", "description": "No schema"})
+    created(server, "/api/v1/app/", {"name": "Smart AI Hub", "uid": "hub"})
+    endpoint = created(
+        server,
+        "/api/v1/app/hub/endpoint/",
+        {
+            "url": receiver.url,
+            "eventTypes": ["model.trained"],
+            "secret": secret,
+            "signatureHeaders": [{"header": "X-Webhook-Signature", "algorithm": "sha256", "encoding": "hex", "prefix": "sha256="}],
+        },
+    )
+    created(server, "/api/v1/app/hub/endpoint/", {"url": other.url})
+
+    hr = Svix(TOKEN, SvixOptions(server_url=server.url))
+    message = hr.endpoint.send_example("hub", endpoint["id"], EventExampleIn(event_type="webhook.test"))
+    assert message.event_type == "webhook.test"
+    headers, body = receiver.wait_for(1)[0]
+    assert json.loads(body) == example
+    assert smart_ai_hub_verify_signature(body, headers["x-webhook-signature"], secret), headers
+
+    # hookrelay's form: a payload of the caller's own.
+    status, sent = call(
+        server, "POST", f"/api/v1/app/hub/endpoint/{endpoint['id']}/send-example", {"eventType": "model.trained", "payload": {"ping": 1}}
+    )
+    assert status == 202, sent
+    headers, body = receiver.wait_for(2)[1]
+    assert json.loads(body) == {"ping": 1}
+
+    status, attempts = call(server, "GET", f"/api/v1/app/hub/attempt/endpoint/{endpoint['id']}/")
+    assert status == 200 and len(attempts["data"]) == 2, attempts
+    assert other.requests == [], "a test send goes to its endpoint alone"
+
+    status, error = call(server, "POST", f"/api/v1/app/hub/endpoint/{endpoint['id']}/send-example/", {"eventType": "no.example"})
+    assert status == 422 and "add `examples` to its schema" in error["detail"][0]["msg"], error
+    status, error = call(
+        server, "POST", f"/api/v1/app/hub/endpoint/{endpoint['id']}/send-example/", {"eventType": "webhook.test", "exampleIndex": 3}
+    )
+    assert status == 422 and error["detail"][0]["loc"] == ["body", "exampleIndex"], error
+    receiver.stop()
+    other.stop()

@@ -39,6 +39,7 @@ pub mod patch;
 pub mod queue_snapshot;
 pub mod rate_limit;
 pub mod rejections;
+pub mod send_example;
 pub mod source;
 pub mod stats;
 pub mod task_runner;
@@ -109,6 +110,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(event_type::routes())
         .merge(endpoint::routes())
         .merge(message::routes())
+        .merge(send_example::routes())
         .merge(attempt::routes())
         .merge(background_task::routes())
         .merge(source::routes())

@@ -69,6 +69,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::endpoint::replace_headers,
         crate::endpoint::patch_headers,
         crate::endpoint::stats,
+        crate::send_example::send_example,
         crate::message::list,
         crate::message::publish,
         crate::message::read,

@@ -82,6 +82,15 @@ pub trait Messages: Send + Sync + 'static {
         message: &Message,
         idempotent: Option<&IdempotentResponse>,
     ) -> StoreResult<PublishedMessage>;
+    /// Stores the message with one delivery, to `endpoint_id` alone whatever its filters (a test send), and the
+    /// idempotent response if given: all in one durable transaction. Fails with `NotFound` when the endpoint is
+    /// not an enabled endpoint of the message's application.
+    async fn publish_to_endpoint(
+        &self,
+        message: &Message,
+        endpoint_id: &EndpointId,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage>;
     /// Finds a message of the application by id or event id.
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message>;
     async fn list_messages(

@@ -670,6 +670,30 @@ async fn an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveri
     assert_eq!(store.catalog.get_endpoint(&acme.id, own.id.as_str()).await.unwrap().retry, EndpointRetry::default());
 }
 
+async fn a_test_send_goes_to_one_enabled_endpoint_whatever_its_filters(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let filtered = endpoint(&acme.id, Some(&["other.type"]), Some(&["elsewhere"]));
+    let everything = endpoint(&acme.id, None, None);
+    let mut disabled = endpoint(&acme.id, None, None);
+    disabled.disabled = true;
+    app_with_endpoints(&store, &[filtered.clone(), everything.clone(), disabled.clone()]).await;
+
+    let msg = message(&acme.id, "a", None);
+    let published = store.messages.publish_to_endpoint(&msg, &filtered.id, None).await.unwrap();
+    assert_eq!(published.deliveries, 1);
+    let now = now_ms();
+    let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| &c.endpoint_id).collect::<Vec<_>>(), vec![&filtered.id]);
+
+    let refused = store.messages.publish_to_endpoint(&message(&acme.id, "a", None), &disabled.id, None).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    let other_app = app(None);
+    store.catalog.create_app(&other_app).await.unwrap();
+    let foreign = store.messages.publish_to_endpoint(&message(&other_app.id, "a", None), &everything.id, None).await;
+    assert!(matches!(foreign, Err(StoreError::NotFound)), "another application's endpoint: {foreign:?}");
+}
+
 async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Store) {
     let acme = app(None);
     store.catalog.create_app(&acme).await.unwrap();
@@ -1678,6 +1702,7 @@ macro_rules! backend_tests {
                 endpoints_failing_for_too_long_are_disabled,
                 fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,
                 an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveries,
+                a_test_send_goes_to_one_enabled_endpoint_whatever_its_filters,
                 deleting_an_app_removes_what_it_owns,
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,

@@ -122,7 +122,7 @@ pub async fn ingest(db: &mut Client, event: &InboundEvent, message: Option<&Mess
         insert_event(&tx, event, InboundStatus::Duplicate, None, original_msg_id.as_ref()).await?;
         IngestOutcome::Duplicate { original_msg_id }
     } else if let Some(message) = message {
-        let deliveries = insert_message(&tx, message, None).await?;
+        let deliveries = insert_message(&tx, message, None, None).await?;
         if deliveries > 0 {
             announce_new_work(&tx).await?;
         }

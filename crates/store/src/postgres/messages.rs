@@ -53,9 +53,12 @@ pub async fn oldest_open_delivery(db: &mut Client, id: &EndpointId) -> StoreResu
 /// Inserts the message, one pending delivery due now for each enabled endpoint of its application that accepts
 /// it, and the idempotent response if given; returns how many deliveries. The caller's transaction makes it
 /// atomic, and announces the new work when there is any.
+/// Inserts the message with its deliveries: to every enabled endpoint of its application that accepts it, or with
+/// `only`, to that enabled endpoint alone.
 pub(super) async fn insert_message(
     tx: &impl GenericClient,
     msg: &Message,
+    only: Option<&EndpointId>,
     idempotent: Option<&IdempotentResponse>,
 ) -> StoreResult<usize> {
     execute(
@@ -75,19 +78,33 @@ pub(super) async fn insert_message(
     .await
     .map_err(|err| conflict_as(err, EVENT_ID_TAKEN))?;
 
-    // Routing is the core's rule (`endpoint_accepts`), applied here rather than rewritten in SQL.
-    let endpoints = query(
-        tx,
-        "SELECT id, filter_types, channels FROM endpoints WHERE app_id = $1 AND disabled = 0",
-        &[&msg.app_id.as_str()],
-    )
-    .await
-    .map_err(pg_error)?;
     let mut targets = Vec::new();
-    for row in &endpoints {
-        let (filter, channels) = routing_from(row, 1)?;
-        if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
-            targets.push(row.text(0)?);
+    if let Some(endpoint_id) = only {
+        let enabled = query(
+            tx,
+            "SELECT 1 FROM endpoints WHERE id = $1 AND app_id = $2 AND disabled = 0",
+            &[&endpoint_id.as_str(), &msg.app_id.as_str()],
+        )
+        .await
+        .map_err(pg_error)?;
+        if enabled.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        targets.push(endpoint_id.to_string());
+    } else {
+        // Routing is the core's rule (`endpoint_accepts`), applied here rather than rewritten in SQL.
+        let endpoints = query(
+            tx,
+            "SELECT id, filter_types, channels FROM endpoints WHERE app_id = $1 AND disabled = 0",
+            &[&msg.app_id.as_str()],
+        )
+        .await
+        .map_err(pg_error)?;
+        for row in &endpoints {
+            let (filter, channels) = routing_from(row, 1)?;
+            if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
+                targets.push(row.text(0)?);
+            }
         }
     }
     if !targets.is_empty() {
@@ -113,10 +130,11 @@ pub(super) async fn insert_message(
 pub async fn publish_message(
     db: &mut Client,
     message: &Message,
+    only: Option<&EndpointId>,
     idempotent: Option<&IdempotentResponse>,
 ) -> StoreResult<PublishedMessage> {
     let tx = db.transaction().await.map_err(pg_error)?;
-    let deliveries = insert_message(&tx, message, idempotent).await?;
+    let deliveries = insert_message(&tx, message, only, idempotent).await?;
     if deliveries > 0 {
         announce_new_work(&tx).await?;
     }
@@ -296,7 +314,17 @@ impl Messages for PostgresStore {
         idempotent: Option<&IdempotentResponse>,
     ) -> StoreResult<PublishedMessage> {
         let mut db = self.client().await?;
-        publish_message(&mut db, message, idempotent).await
+        publish_message(&mut db, message, None, idempotent).await
+    }
+
+    async fn publish_to_endpoint(
+        &self,
+        message: &Message,
+        endpoint_id: &EndpointId,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage> {
+        let mut db = self.client().await?;
+        publish_message(&mut db, message, Some(endpoint_id), idempotent).await
     }
 
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {

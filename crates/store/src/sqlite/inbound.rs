@@ -131,7 +131,7 @@ pub fn ingest(conn: &Connection, event: &InboundEvent, message: Option<&Message>
     let Some(message) = message else {
         return Ok(IngestOutcome::Recorded(None));
     };
-    let deliveries = insert_message(conn, message, None)?;
+    let deliveries = insert_message(conn, message, None, None)?;
     Ok(IngestOutcome::Recorded(Some(PublishedMessage { message: message.clone(), deliveries })))
 }
 

@@ -20,9 +20,12 @@ use crate::{
 };
 
 /// Inserts the message and its deliveries; the caller's transaction makes it atomic.
+/// Inserts the message with its deliveries: to every enabled endpoint of its application that accepts it, or with
+/// `only`, to that enabled endpoint alone.
 pub(super) fn insert_message(
     conn: &Connection,
     msg: &Message,
+    only: Option<&EndpointId>,
     idempotent: Option<&IdempotentResponse>,
 ) -> StoreResult<usize> {
     conn.prepare_cached(
@@ -42,20 +45,31 @@ pub(super) fn insert_message(
     })
     .map_err(|e| conflict_or_internal(e, EVENT_ID_TAKEN))?;
 
-    let mut targets = conn
-        .prepare_cached("SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0")
-        .map_err(sql_error)?;
-    let endpoints = targets
-        .query_map([msg.app_id.as_str()], |row| {
-            let (filter, channels) = routing_from_row(row, 1)?;
-            Ok((row.get::<_, String>(0)?, filter, channels))
-        })
-        .map_err(sql_error)?;
     let mut routed = Vec::new();
-    for endpoint in endpoints {
-        let (endpoint_id, filter, channels) = endpoint.map_err(sql_error)?;
-        if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
-            routed.push(endpoint_id);
+    if let Some(endpoint_id) = only {
+        let enabled = conn
+            .prepare_cached("SELECT 1 FROM endpoints WHERE id = ?1 AND app_id = ?2 AND disabled = 0")
+            .and_then(|mut stmt| stmt.exists([endpoint_id.as_str(), msg.app_id.as_str()]))
+            .map_err(sql_error)?;
+        if !enabled {
+            return Err(StoreError::NotFound);
+        }
+        routed.push(endpoint_id.to_string());
+    } else {
+        let mut targets = conn
+            .prepare_cached("SELECT id, filter_types, channels FROM endpoints WHERE app_id = ?1 AND disabled = 0")
+            .map_err(sql_error)?;
+        let endpoints = targets
+            .query_map([msg.app_id.as_str()], |row| {
+                let (filter, channels) = routing_from_row(row, 1)?;
+                Ok((row.get::<_, String>(0)?, filter, channels))
+            })
+            .map_err(sql_error)?;
+        for endpoint in endpoints {
+            let (endpoint_id, filter, channels) = endpoint.map_err(sql_error)?;
+            if endpoint_accepts(filter.as_deref(), channels.as_deref(), &msg.event_type, msg.channels.as_deref()) {
+                routed.push(endpoint_id);
+            }
         }
     }
     // One single-row statement per delivery: a statement writing several rows into a table with foreign keys
@@ -165,8 +179,26 @@ impl Messages for SqliteStore {
         idempotent: Option<&IdempotentResponse>,
     ) -> StoreResult<PublishedMessage> {
         let (msg, idempotent) = (message.clone(), idempotent.cloned());
-        let deliveries =
-            self.db.write(Durability::PowerLoss, move |conn| insert_message(conn, &msg, idempotent.as_ref())).await?;
+        let deliveries = self
+            .db
+            .write(Durability::PowerLoss, move |conn| insert_message(conn, &msg, None, idempotent.as_ref()))
+            .await?;
+        Ok(PublishedMessage { message: message.clone(), deliveries })
+    }
+
+    async fn publish_to_endpoint(
+        &self,
+        message: &Message,
+        endpoint_id: &EndpointId,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage> {
+        let (msg, endpoint_id, idempotent) = (message.clone(), endpoint_id.clone(), idempotent.cloned());
+        let deliveries = self
+            .db
+            .write(Durability::PowerLoss, move |conn| {
+                insert_message(conn, &msg, Some(&endpoint_id), idempotent.as_ref())
+            })
+            .await?;
         Ok(PublishedMessage { message: message.clone(), deliveries })
     }
 
