@@ -270,6 +270,28 @@ def test_ingested_event_reaches_the_endpoint_verifiable_by_standardwebhooks(shar
     svix.webhooks.Webhook(secret["key"]).verify(delivered, headers)
 
 
+def test_a_stripe_handler_downstream_verifies_the_forwarded_signature(server, receiver):
+    """AIGuards forwards Stripe events to handlers that call `stripe.Webhook.construct_event(body, sig, secret)`:
+    with `forwardHeaders`, they keep working unchanged behind hookrelay."""
+    provider = Stripe()
+    app_id, source = new_source(server, provider)
+    status, source = call(server, "PATCH", f"/api/v1/source/{source['id']}/", {"forwardHeaders": ["Stripe-Signature"]})
+    assert status == 200 and source["forwardHeaders"] == ["Stripe-Signature"], source
+    status, endpoint = call(server, "POST", f"/api/v1/app/{app_id}/endpoint/", {"url": receiver.url})
+    assert status == 201, endpoint
+
+    body = b'{"id": "evt_forwarded", "object": "event", "type": "invoice.paid", "data": {"object": {"amount_paid": 4200}}}'
+    status, answer = send(server, source, provider, body=body)
+    assert status == 200, answer
+    (headers, delivered), = receiver.wait_for(1)
+    # The handler, as AIGuards' guide writes it, with the provider's secret: hookrelay's own headers are there too.
+    event = stripe.Webhook.construct_event(delivered.decode(), headers["stripe-signature"], provider.secret)
+    assert event["id"] == "evt_forwarded" and "webhook-signature" in headers
+
+    status, error = call(server, "PATCH", f"/api/v1/source/{source['id']}/", {"forwardHeaders": ["webhook-id"]})
+    assert status == 422 and error["detail"][0]["loc"] == ["body", "forwardHeaders", "0"], error
+
+
 def hookrelay(*args, stdin=b""):
     binary = os.environ.get("HOOKRELAY_BIN", str(ROOT / "target" / "debug" / "hookrelay"))
     return subprocess.run([binary, *args], input=stdin, capture_output=True, timeout=30)

@@ -5,6 +5,7 @@
 //! recorded one by one (the source's event list); rejected ones are only counted, per source, reason and minute
 //! with one sample without body ([`crate::rejections`]), so that forged requests cost nothing durable each.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -206,6 +207,7 @@ async fn ingest(
         event_type,
         payload,
         channels: None,
+        forwarded_headers: forwarded_headers(&source, &raw_headers),
         created_at: received_at,
     };
     let body = match state.store.inbound.ingest(&event, Some(&message)).await? {
@@ -265,6 +267,30 @@ fn check(source: &Source, headers: &Headers, body: &[u8], now: i64) -> Result<St
     // Checked as JSON without building the tree the check would throw away.
     let is_object = text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
     if is_object { Ok(text.to_owned()) } else { Err(not_json()) }
+}
+
+/// The longest forwarded header value kept, in bytes (a provider's signature header is a few hundred).
+const MAX_FORWARDED_VALUE_BYTES: usize = 8 * 1024;
+
+/// The request headers the source forwards, under the names it lists them by; several values of one header are
+/// joined with `, `. A value that cannot be sent on (not visible ASCII, or over 8 KiB) is left out and logged.
+fn forwarded_headers(source: &Source, headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut forwarded = BTreeMap::new();
+    for name in &source.forward_headers {
+        let values: Vec<_> = headers.get_all(name.as_str()).iter().collect();
+        if values.is_empty() {
+            continue;
+        }
+        let joined = values.iter().map(|value| value.to_str()).collect::<Result<Vec<_>, _>>().map(|v| v.join(", "));
+        match joined {
+            Ok(value) if value.len() <= MAX_FORWARDED_VALUE_BYTES => {
+                forwarded.insert(name.clone(), value);
+            }
+            _ => tracing::warn!(source_id = %source.id, header = %name,
+                "a forwarded header's value is not visible ASCII or is over 8 KiB; it is not forwarded"),
+        }
+    }
+    forwarded
 }
 
 fn to_headers(headers: &HeaderMap) -> Headers {

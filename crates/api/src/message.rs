@@ -130,6 +130,7 @@ fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
         event_type: input.event_type,
         payload: input.payload.get().to_owned(),
         channels: input.channels,
+        forwarded_headers: Default::default(),
         created_at: now,
     })
 }
@@ -311,6 +312,7 @@ mod tests {
             event_type: "a".into(),
             payload: r#"{"big": true}"#.into(),
             channels: None,
+            forwarded_headers: Default::default(),
             created_at: 0,
         };
         let out = serde_json::to_value(MessageOut::new(msg, false).expect("valid")).expect("serializes");

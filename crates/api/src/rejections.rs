@@ -298,6 +298,7 @@ mod tests {
             secrets: SourceSecrets::new("whsec_x".into()),
             tolerance_secs: 300,
             rate_limit: None,
+            forward_headers: Vec::new(),
             created_at: 0,
             updated_at: 0,
         };

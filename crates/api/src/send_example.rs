@@ -105,6 +105,7 @@ async fn send_example(
         event_type: input.event_type,
         payload,
         channels: None,
+        forwarded_headers: Default::default(),
         created_at: now,
     };
     let body = serde_json::to_vec(&MessageOut::new(message.clone(), true)?)

@@ -26,6 +26,7 @@ use crate::openapi::{AdminBodyErrors, AdminErrors, Conflict, NotFound, PageParam
 use crate::pagination::{ListOut, page_request};
 use crate::patch::Patch;
 use crate::time::Rfc3339;
+use crate::validate::check_header_name;
 use crate::{ApiState, Routes};
 
 /// How far a signed timestamp may be from the clock unless the source says otherwise (what Stripe, Svix and
@@ -72,6 +73,11 @@ struct SourceIn {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 100000)]
     rate_limit: Option<i64>,
+    /// hookrelay extension: up to 10 request header names (e.g. `["Stripe-Signature"]`) stored with each event and
+    /// sent with every delivery of its message, so a downstream handler keeps its own provider verification.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    forward_headers: Option<Vec<String>>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     options: Map<String, Value>,
@@ -109,6 +115,10 @@ struct SourcePatch {
     #[serde(default)]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 100000)]
     rate_limit: Patch<i64>,
+    /// `null` forwards none.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
+    forward_headers: Patch<Vec<String>>,
     #[serde(flatten)]
     #[schema(value_type = Object)]
     options: Map<String, Value>,
@@ -128,6 +138,8 @@ struct SourceOut {
     tolerance_secs: i64,
     /// Requests per second the ingest URL accepts; `null` is no limit.
     rate_limit: Option<u32>,
+    /// The request headers forwarded with every delivery of the source's events.
+    forward_headers: Vec<String>,
     /// The provider's options, e.g. `signatureHeader` for `hmac-sha256`.
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -147,6 +159,7 @@ impl From<Source> for SourceOut {
             app_id: source.app_id.into_string(),
             tolerance_secs: source.tolerance_secs,
             rate_limit: source.rate_limit,
+            forward_headers: source.forward_headers,
             options: source.provider.options(),
             created_at: Rfc3339(source.created_at),
             updated_at: Rfc3339(source.updated_at),
@@ -272,6 +285,28 @@ fn check_secret(provider: &Provider, secret: &str) -> Result<(), ApiError> {
     provider.check_secret(secret).map_err(|err| ApiError::body(&["secret"], err.0))
 }
 
+/// The most request headers a source forwards.
+const MAX_FORWARD_HEADERS: usize = 10;
+
+/// Checks `forwardHeaders`: at most 10 distinct header names, none of which hookrelay sets on a delivery.
+fn check_forward_headers(names: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if names.len() > MAX_FORWARD_HEADERS {
+        return Err(ApiError::body(
+            &["forwardHeaders"],
+            format!("{} headers; at most {MAX_FORWARD_HEADERS} can be forwarded", names.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (index, name) in names.iter().enumerate() {
+        let field = |msg: String| ApiError::body(&["forwardHeaders", &index.to_string()], msg);
+        check_header_name(name).map_err(field)?;
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(field(format!("header `{name}` is listed twice")));
+        }
+    }
+    Ok(names)
+}
+
 fn check_rate_limit(rate_limit: Option<i64>) -> Result<Option<u32>, ApiError> {
     match rate_limit {
         None => Ok(None),
@@ -330,6 +365,7 @@ async fn create(
     check_secret(&provider, &input.secret)?;
     let tolerance_secs = check_tolerance(input.tolerance_secs.unwrap_or(DEFAULT_TOLERANCE_SECS))?;
     let rate_limit = check_rate_limit(input.rate_limit)?;
+    let forward_headers = check_forward_headers(input.forward_headers.unwrap_or_default())?;
     let app = find_app(&state, &input.app_id).await.map_err(|_| {
         ApiError::body(&["appId"], format!("application `{}` not found; create it first", input.app_id))
     })?;
@@ -343,6 +379,7 @@ async fn create(
         secrets: SourceSecrets::new(input.secret),
         tolerance_secs,
         rate_limit,
+        forward_headers,
         created_at: now,
         updated_at: now,
     };
@@ -436,6 +473,11 @@ async fn patch(
     let mut rate_limit = source.rate_limit.map(i64::from);
     input.rate_limit.apply_to_option(&mut rate_limit);
     source.rate_limit = check_rate_limit(rate_limit)?;
+    match input.forward_headers {
+        Patch::Absent => {}
+        Patch::Null => source.forward_headers = Vec::new(),
+        Patch::Set(names) => source.forward_headers = check_forward_headers(names)?,
+    }
     source.updated_at = now;
     state.store.inbound.update_source(&source).await.or_not_found("source", &source_id)?;
     Ok(Json(source.into()))

@@ -194,6 +194,9 @@ pub struct Message {
     /// The JSON payload exactly as the publisher sent it; delivered byte for byte.
     pub payload: String,
     pub channels: Option<Vec<String>>,
+    /// Request headers of the inbound webhook this message came from that its source forwards (such as
+    /// `Stripe-Signature`), sent with every delivery; empty for published messages.
+    pub forwarded_headers: BTreeMap<String, String>,
     pub created_at: UnixMillis,
 }
 
@@ -456,6 +459,8 @@ pub struct Source {
     pub tolerance_secs: i64,
     /// Requests per second `/ingest/…` accepts for this source, checked before the signature; `None` is no limit.
     pub rate_limit: Option<u32>,
+    /// Request headers stored with each event and sent with every delivery of its message (at most 10).
+    pub forward_headers: Vec<String>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

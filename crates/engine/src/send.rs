@@ -89,8 +89,8 @@ async fn attempt(
 
 fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    // Custom headers first, so ours win if a stored name ever collides with a reserved one.
-    for (name, value) in delivery.headers.iter() {
+    // Custom and forwarded headers first, so ours win if a stored name ever collides with a reserved one.
+    for (name, value) in delivery.headers.iter().chain(&delivery.forwarded_headers) {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(name, value);
         }

@@ -250,6 +250,7 @@ async fn a_task_left_running_by_a_crash_is_resumed_at_start() {
                 event_type: "a".into(),
                 payload: format!(r#"{{"n": {n}}}"#),
                 channels: None,
+                forwarded_headers: Default::default(),
                 created_at: at,
             };
             store.publish_message(&msg, None).await.expect("message");

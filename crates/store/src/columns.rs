@@ -6,6 +6,8 @@
 //! Secrets pass through the store's [`SecretCipher`] on their way in and out: each secret is sealed on its own
 //! (inside the JSON of previous secrets too), so the columns keep their shape with or without encryption.
 
+use std::collections::BTreeMap;
+
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::id::min_body_at;
 use hookrelay_core::inbound::Provider;
@@ -370,7 +372,18 @@ pub fn channels_from(row: &impl ColumnRead, index: usize) -> ColumnResult<Option
     opt_from_json(row.opt_text(index)?)
 }
 
-pub const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at";
+pub const MESSAGE_COLUMNS: &str =
+    "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at, m.forwarded_headers";
+
+/// A message's forwarded headers as stored: NULL when there are none (every published message), else JSON.
+pub fn forwarded_headers_json(headers: &BTreeMap<String, String>) -> Option<String> {
+    (!headers.is_empty()).then(|| to_json(headers))
+}
+
+/// Reads a message's forwarded headers column.
+pub fn forwarded_headers_from(row: &impl ColumnRead, index: usize) -> ColumnResult<BTreeMap<String, String>> {
+    Ok(opt_from_json(row.opt_text(index)?)?.unwrap_or_default())
+}
 
 pub fn message_from(row: &impl ColumnRead) -> ColumnResult<Message> {
     Ok(Message {
@@ -380,6 +393,7 @@ pub fn message_from(row: &impl ColumnRead) -> ColumnResult<Message> {
         event_type: row.text(3)?,
         payload: row.text(4)?,
         channels: channels_from(row, 5)?,
+        forwarded_headers: forwarded_headers_from(row, 7)?,
         created_at: row.int(6)?,
     })
 }
@@ -466,8 +480,8 @@ pub fn task_from(row: &impl ColumnRead) -> ColumnResult<BackgroundTask> {
     })
 }
 
-pub const SOURCE_COLUMNS: &str =
-    "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, updated_at, rate_limit";
+pub const SOURCE_COLUMNS: &str = "id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
+     updated_at, rate_limit, forward_headers";
 
 /// A source's secrets as stored in `sources.secrets`: `{"current": "…", "previous": [["…", expires_at], …]}`,
 /// each secret sealed. `current` comes first, which `SEALED_KEY_IDS_SQL` relies on.
@@ -531,6 +545,7 @@ pub fn source_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResult
         secrets,
         tolerance_secs: row.int(7)?,
         rate_limit: row.opt_narrow(10)?,
+        forward_headers: from_json(&row.text(11)?)?,
         created_at: row.int(8)?,
         updated_at: row.int(9)?,
     })

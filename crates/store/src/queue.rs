@@ -25,6 +25,8 @@ pub struct ClaimedDelivery {
     /// The endpoint's custom headers, parsed once per endpoint per claim and shared by all its deliveries in
     /// the claim (as the payload is per message), so memory does not grow with headers × claimed deliveries.
     pub headers: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    /// The inbound request headers the message's source forwards (empty for published messages).
+    pub forwarded_headers: std::collections::BTreeMap<String, String>,
     pub secrets: SecretSet,
     /// The endpoint's `throttleRate`: most deliveries per second.
     pub rate_limit: Option<u32>,

@@ -68,6 +68,7 @@ fn message(app_id: &AppId, event_type: &str, channels: Option<&[&str]>) -> Messa
         event_type: event_type.into(),
         payload: r#"{"b": 1,  "a": [2]}"#.into(),
         channels: channels.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        forwarded_headers: Default::default(),
         created_at: now_ms(),
     }
 }
@@ -951,6 +952,7 @@ fn source(app_id: &AppId, uid: Option<&str>) -> Source {
         secrets: SourceSecrets::new("whsec_c2VjcmV0".into()),
         tolerance_secs: 300,
         rate_limit: None,
+        forward_headers: vec!["Stripe-Signature".into()],
         created_at: now,
         updated_at: now,
     }
@@ -1088,7 +1090,11 @@ async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(stor
     store.inbound.create_source(&stripe).await.unwrap();
     store.inbound.create_source(&github).await.unwrap();
 
-    let first_msg = message(&acme.id, "invoice.paid", None);
+    let mut first_msg = message(&acme.id, "invoice.paid", None);
+    first_msg.forwarded_headers = BTreeMap::from([(
+        "Stripe-Signature".to_owned(),
+        "t=1700000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd".to_owned(),
+    )]);
     let first = verified(&stripe.id, Some("evt_1"), now_ms());
     let published = ingest_new(&store, &first, Some(&first_msg)).await;
     assert_eq!(published, Some(PublishedMessage { message: first_msg.clone(), deliveries: 1 }));
@@ -1098,6 +1104,7 @@ async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(stor
         claimed.iter().map(|d| (d.msg_id.clone(), d.endpoint_id.clone())).collect::<Vec<_>>(),
         vec![(first_msg.id.clone(), ep.id.clone())]
     );
+    assert_eq!(claimed[0].forwarded_headers, first_msg.forwarded_headers, "the source's forwarded headers go along");
 
     // The provider retries: a duplicate pointing at the first message, and nothing published.
     let retry_msg = message(&acme.id, "invoice.paid", None);

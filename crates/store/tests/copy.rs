@@ -104,6 +104,7 @@ fn message(app_id: &AppId, event_type: &str, payload: &str) -> Message {
         event_type: event_type.into(),
         payload: payload.into(),
         channels: None,
+        forwarded_headers: Default::default(),
         created_at: now_ms(),
     }
 }
@@ -176,6 +177,7 @@ async fn populate(path: &Path) {
     let paid = Message {
         event_id: Some("evt_1".into()),
         channels: Some(vec!["eu".into()]),
+        forwarded_headers: BTreeMap::from([("X-Corp-Signature".to_owned(), "sha256=ab01".to_owned())]),
         ..message(&acme.id, "invoice.paid", "{\"b\": 1,  \"a\": [2],\n\t\"s\": \"é \\u00e9 ☃ \\\"q\\\"\"}")
     };
     let remembered = IdempotentResponse {
@@ -266,6 +268,7 @@ async fn populate(path: &Path) {
         secrets,
         tolerance_secs: 300,
         rate_limit: Some(25),
+        forward_headers: vec!["X-Corp-Signature".into(), "X-Corp-Timestamp".into()],
         created_at: now,
         updated_at: now,
     };

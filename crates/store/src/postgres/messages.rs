@@ -63,8 +63,8 @@ pub(super) async fn insert_message(
 ) -> StoreResult<usize> {
     execute(
         tx,
-        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &msg.id.as_str(),
             &msg.app_id.as_str(),
@@ -73,6 +73,7 @@ pub(super) async fn insert_message(
             &msg.payload,
             &opt_to_json(&msg.channels),
             &msg.created_at,
+            &forwarded_headers_json(&msg.forwarded_headers),
         ],
     )
     .await

@@ -222,12 +222,15 @@ CREATE TABLE write_probe (id SMALLINT PRIMARY KEY CHECK (id = 1), probed_at BIGI
 INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
 "#,
     // 6 (SQLite's 12): what an endpoint's receivers were written for: its own retry rules, NULL for the server's,
-    // its own signature headers and which Standard Webhooks header families it gets.
+    // its own signature headers and which Standard Webhooks header families it gets; the request headers a source
+    // forwards and, on its messages, their values.
     r#"
 ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
 ALTER TABLE endpoints ADD COLUMN retry_client_errors BIGINT;
 ALTER TABLE endpoints ADD COLUMN signature_headers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE endpoints ADD COLUMN standard_headers TEXT NOT NULL DEFAULT 'both';
+ALTER TABLE sources ADD COLUMN forward_headers TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN forwarded_headers TEXT;
 "#,
 ];
 

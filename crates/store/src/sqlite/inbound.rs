@@ -57,10 +57,12 @@ fn event_write_error(err: rusqlite::Error) -> StoreError {
 pub fn write_source(conn: &Connection, source: &Source, insert: bool, cipher: &SecretCipher) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO sources (id, uid, name, app_id, provider, options, secrets, tolerance_secs, created_at, \
-         updated_at, rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+         updated_at, rate_limit, forward_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+         ?11, ?12)"
     } else {
         "UPDATE sources SET uid = ?2, name = ?3, app_id = ?4, provider = ?5, options = ?6, secrets = ?7, \
-         tolerance_secs = ?8, created_at = ?9, updated_at = ?10, rate_limit = ?11 WHERE id = ?1"
+         tolerance_secs = ?8, created_at = ?9, updated_at = ?10, rate_limit = ?11, \
+         forward_headers = ?12 WHERE id = ?1"
     };
     let changed = conn
         .prepare_cached(sql)
@@ -76,7 +78,8 @@ pub fn write_source(conn: &Connection, source: &Source, insert: bool, cipher: &S
                 source.tolerance_secs,
                 source.created_at,
                 source.updated_at,
-                source.rate_limit
+                source.rate_limit,
+                to_json(&source.forward_headers)
             ])
         })
         .map_err(|e| source_write_error(e, source))?;

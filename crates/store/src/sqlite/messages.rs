@@ -29,8 +29,8 @@ pub(super) fn insert_message(
     idempotent: Option<&IdempotentResponse>,
 ) -> StoreResult<usize> {
     conn.prepare_cached(
-        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -40,7 +40,8 @@ pub(super) fn insert_message(
             msg.event_type,
             msg.payload,
             opt_to_json(&msg.channels),
-            msg.created_at
+            msg.created_at,
+            forwarded_headers_json(&msg.forwarded_headers)
         ])
     })
     .map_err(|e| conflict_or_internal(e, EVENT_ID_TAKEN))?;
