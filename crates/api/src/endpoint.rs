@@ -610,6 +610,7 @@ impl EndpointIn {
             signature_headers,
             standard_headers,
             retry,
+            transformation: None,
             created_at: now,
             updated_at: now,
         })

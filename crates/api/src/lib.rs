@@ -45,6 +45,7 @@ pub mod stats;
 pub mod task_runner;
 pub mod time;
 pub mod token;
+pub mod transformation;
 pub mod ttl_cache;
 pub mod validate;
 
@@ -91,6 +92,8 @@ pub struct ApiState {
     pub metrics_token: Option<String>,
     /// The delivery queue's figures for health and metrics, counted at most every few seconds for all callers.
     pub queue: Arc<queue_snapshot::QueueSnapshot>,
+    /// Where transformations are checked and simulated (the dispatcher runs them in the same one).
+    pub sandbox: hookrelay_transform::Sandbox,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.
@@ -111,6 +114,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(endpoint::routes())
         .merge(message::routes())
         .merge(send_example::routes())
+        .merge(transformation::routes())
         .merge(attempt::routes())
         .merge(background_task::routes())
         .merge(source::routes())

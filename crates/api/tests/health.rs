@@ -84,6 +84,7 @@ async fn start(interval: Duration) -> Server {
         metrics: Arc::default(),
         metrics_token: None,
         queue: Arc::new(QueueSnapshot::new(interval)),
+        sandbox: hookrelay_transform::Sandbox::start(1).expect("the transformation sandbox"),
         max_endpoints_per_app: 200,
         address_policy: Arc::default(),
     };

@@ -60,6 +60,7 @@ fn state(store: Store) -> ApiState {
         metrics: Arc::default(),
         metrics_token: None,
         queue: Arc::default(),
+        sandbox: hookrelay_transform::Sandbox::start(1).expect("the transformation sandbox"),
     }
 }
 

@@ -166,6 +166,8 @@ pub struct Endpoint {
     pub standard_headers: StandardHeaders,
     /// This endpoint's retry rules where they differ from the server's.
     pub retry: EndpointRetry,
+    /// Its transformation: JavaScript run on every delivery before it is signed.
+    pub transformation: Option<Transformation>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
@@ -181,6 +183,13 @@ impl Endpoint {
                 channels,
             )
     }
+}
+
+/// An endpoint's transformation: the code of `function handler(webhook)`, and whether it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transformation {
+    pub code: String,
+    pub enabled: bool,
 }
 
 /// One published event, stored once and delivered to every matching endpoint.

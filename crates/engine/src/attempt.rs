@@ -9,9 +9,12 @@ use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
 use hookrelay_core::netpolicy::AddressPolicy;
 use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::retry::{self, Answer, Decision, NextStep, RetryPolicy};
+use hookrelay_core::rfc3339;
 use hookrelay_core::time::now_ms;
 use hookrelay_metrics::{AttemptResult, DisableReason, Metrics};
 use hookrelay_store::{AttemptOutcome, ClaimedDelivery};
+use hookrelay_transform::{Method, Sandbox, Transformed, Webhook};
+use serde_json::value::RawValue;
 
 use crate::{DispatcherConfig, EngineError, egress, send};
 
@@ -23,7 +26,22 @@ pub struct Attempter {
     url_rules: egress::UrlRules,
     events: Arc<dyn EventSink>,
     metrics: Arc<Metrics>,
+    /// Where endpoints' transformations run; `None` on a dispatcher started without one.
+    sandbox: Option<Sandbox>,
 }
+
+/// What the endpoint's transformation (if any) made of a delivery.
+enum Prepared {
+    Stored,
+    Transformed(Transformed),
+    /// The transformation set `cancel`: nothing is sent, and the delivery is done.
+    Cancelled,
+    /// The transformation failed; the attempt fails with this reason and is retried like any failure.
+    Failed(String),
+}
+
+/// The response recorded for a delivery its transformation cancelled.
+pub const CANCELLED: &str = "not sent: cancelled by the endpoint's transformation";
 
 impl Attempter {
     pub fn new(config: &DispatcherConfig, events: Arc<dyn EventSink>) -> Result<Self, EngineError> {
@@ -33,18 +51,74 @@ impl Attempter {
             url_rules: egress::UrlRules { policy: address_policy(config), https_only: config.https_only },
             events,
             metrics: config.metrics.clone(),
+            sandbox: config.sandbox.clone(),
         })
+    }
+
+    /// Runs the endpoint's transformation on the delivery, if it has one.
+    async fn prepare(&self, delivery: &ClaimedDelivery) -> Prepared {
+        let Some(code) = &delivery.transformation else { return Prepared::Stored };
+        let Some(sandbox) = &self.sandbox else {
+            return Prepared::Failed("the endpoint has a transformation, but this server runs none".into());
+        };
+        let Ok(payload) = RawValue::from_string(delivery.payload.to_string()) else {
+            return Prepared::Failed("the transformation needs a JSON payload".into());
+        };
+        let timestamp = rfc3339::format(delivery.msg_created_at);
+        let webhook = Webhook {
+            method: Method::Post,
+            url: &delivery.url,
+            payload: &payload,
+            event_type: &delivery.event_type,
+            msg_id: delivery.msg_id.as_str(),
+            event_id: delivery.event_id.as_deref(),
+            timestamp: &timestamp,
+        };
+        match sandbox.run(code.clone(), &webhook).await {
+            Ok(transformed) if transformed.cancel => Prepared::Cancelled,
+            Ok(transformed) => Prepared::Transformed(transformed),
+            Err(err) => Prepared::Failed(err.to_string()),
+        }
     }
 
     /// Sends the delivery once and returns what to record: the attempt and the delivery's next step.
     pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
-        let result = send::send(&self.client, &delivery, &self.url_rules).await;
-        let delivered = retry::is_success(result.status_code);
+        let prepared = self.prepare(&delivery).await;
+        let result = match &prepared {
+            Prepared::Stored => {
+                send::send(&self.client, &delivery, &send::Request::stored(&delivery), &self.url_rules).await
+            }
+            Prepared::Transformed(transformed) => {
+                let request = send::Request {
+                    method: match transformed.method {
+                        Method::Post => reqwest::Method::POST,
+                        Method::Put => reqwest::Method::PUT,
+                    },
+                    url: &transformed.url,
+                    body: transformed.payload.as_bytes(),
+                    extra_headers: Some(&transformed.headers),
+                };
+                send::send(&self.client, &delivery, &request, &self.url_rules).await
+            }
+            Prepared::Cancelled => send::SendResult::not_sent(CANCELLED.into()),
+            Prepared::Failed(reason) => send::SendResult::not_sent(reason.clone()),
+        };
+        let cancelled = matches!(prepared, Prepared::Cancelled);
+        // The attempt records where it went: the transformation may have changed the URL.
+        let sent_to = match prepared {
+            Prepared::Transformed(transformed) => Some(transformed.url),
+            _ => None,
+        };
+        let delivered = cancelled || retry::is_success(result.status_code);
         let answer = Answer { status_code: result.status_code, retry_after: result.retry_after };
         let policy = self.policy.for_endpoint(&delivery.retry);
-        let decision =
-            retry::decide(answer, delivery.manual, delivery.attempts, &policy, now_ms(), rand::random::<f64>());
+        let decision = if cancelled {
+            // Done, as a delivery is when it succeeds: nothing to retry, and nothing the breaker should count.
+            Decision { next: NextStep::Succeeded, disable_endpoint: false }
+        } else {
+            retry::decide(answer, delivery.manual, delivery.attempts, &policy, now_ms(), rand::random::<f64>())
+        };
         let next = decision.next;
         self.record_metrics(&result, delivered, decision.disable_endpoint);
         if decision.disable_endpoint {
@@ -70,7 +144,7 @@ impl Attempter {
                 app_id: delivery.app_id,
                 msg_id: delivery.msg_id,
                 endpoint_id: delivery.endpoint_id,
-                url: delivery.url,
+                url: sent_to.unwrap_or(delivery.url),
                 response: result.response,
                 response_status_code: result.status_code,
                 response_duration_ms: result.duration_ms,

@@ -67,6 +67,8 @@ pub struct DispatcherConfig {
     pub breaker_pause: Duration,
     /// Where attempts are counted and timed (shared with the API, which serves them on `/metrics`).
     pub metrics: Arc<Metrics>,
+    /// Where endpoints' transformations run (shared with the API, which checks and simulates them).
+    pub sandbox: Option<hookrelay_transform::Sandbox>,
 }
 
 impl Default for DispatcherConfig {
@@ -85,6 +87,7 @@ impl Default for DispatcherConfig {
             breaker_threshold: 10,
             breaker_pause: Duration::from_secs(30),
             metrics: Arc::default(),
+            sandbox: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One delivery attempt: a signed POST of the stored payload bytes, with the Standard Webhooks headers (and
 //! the same values as `svix-*` headers), a timeout, and a bounded capture of the response body.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -36,10 +37,44 @@ struct Response {
     retry_after: Option<Duration>,
 }
 
+/// What is sent: the stored delivery as it is, or what the endpoint's transformation made of it.
+pub struct Request<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    /// The exact bytes delivered, and signed.
+    pub body: &'a [u8],
+    /// Headers the transformation added; every header hookrelay sets wins over them.
+    pub extra_headers: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> Request<'a> {
+    /// The delivery as stored: a POST of the payload to the endpoint's URL.
+    pub fn stored(delivery: &'a ClaimedDelivery) -> Self {
+        Self {
+            method: reqwest::Method::POST,
+            url: &delivery.url,
+            body: delivery.payload.as_bytes(),
+            extra_headers: None,
+        }
+    }
+}
+
+impl SendResult {
+    /// An attempt that never reached the receiver, for `reason`.
+    pub fn not_sent(reason: String) -> Self {
+        Self { status_code: 0, response: reason, duration_ms: 0, retry_after: None }
+    }
+}
+
 /// Sends one delivery and reports what happened; never fails, since every failure is an attempt result.
-pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, rules: &egress::UrlRules) -> SendResult {
+pub async fn send(
+    client: &reqwest::Client,
+    delivery: &ClaimedDelivery,
+    request: &Request<'_>,
+    rules: &egress::UrlRules,
+) -> SendResult {
     let started = Instant::now();
-    let answer = attempt(client, delivery, rules).await.unwrap_or_else(|reason| Response {
+    let answer = attempt(client, delivery, request, rules).await.unwrap_or_else(|reason| Response {
         status_code: 0,
         body: reason,
         retry_after: None,
@@ -55,16 +90,17 @@ pub async fn send(client: &reqwest::Client, delivery: &ClaimedDelivery, rules: &
 async fn attempt(
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
+    request: &Request<'_>,
     rules: &egress::UrlRules,
 ) -> Result<Response, String> {
-    let url = reqwest::Url::parse(&delivery.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
+    let url = reqwest::Url::parse(request.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
     rules.check(&url).map_err(|e| e.to_string())?;
     let now = now_ms();
-    let headers = delivery_headers(delivery, now / 1000);
+    let headers = delivery_headers(delivery, request, now / 1000);
     let mut response = client
-        .post(url)
+        .request(request.method.clone(), url)
         .headers(headers)
-        .body(delivery.payload.as_bytes().to_vec())
+        .body(request.body.to_vec())
         .send()
         .await
         .map_err(|e| describe_error(&e))?;
@@ -87,15 +123,16 @@ async fn attempt(
     Ok(Response { status_code, body: body_text(body), retry_after })
 }
 
-fn delivery_headers(delivery: &ClaimedDelivery, timestamp_secs: i64) -> HeaderMap {
+fn delivery_headers(delivery: &ClaimedDelivery, request: &Request<'_>, timestamp_secs: i64) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    // Custom and forwarded headers first, so ours win if a stored name ever collides with a reserved one.
-    for (name, value) in delivery.headers.iter().chain(&delivery.forwarded_headers) {
+    // Custom, forwarded and transformation headers first, so ours win if a name collides with one we set.
+    let added = request.extra_headers.into_iter().flatten();
+    for (name, value) in delivery.headers.iter().chain(&delivery.forwarded_headers).chain(added) {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(name, value);
         }
     }
-    let body = delivery.payload.as_bytes();
+    let body = request.body;
     insert_signed_headers(
         &mut headers,
         delivery.msg_id.as_str(),

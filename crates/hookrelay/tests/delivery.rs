@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use common::{Receiver, TestServer, wait_for};
 use hookrelay_core::signing::EndpointSecret;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -444,6 +444,72 @@ async fn an_endpoint_chooses_its_signature_headers_and_standard_header_families(
         assert_eq!(error["detail"][0]["loc"], json!(["body", "secret"]), "{error}");
         assert!(error["detail"][0]["msg"].as_str().unwrap_or_default().contains(says), "{secret}: {error}");
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_transformation_reshapes_cancels_or_fails_deliveries() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::ok().await;
+    let app = server.create_app("Acme").await;
+    let (endpoint, secret) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    let path = format!("/api/v1/app/{app}/endpoint/{endpoint}/transformation/");
+    let set = |body: Value| server.request(reqwest::Method::PATCH, &path, Some(body));
+
+    // Checked before it is stored: a syntax error names its line, and so does a handler that is missing.
+    let (status, error) = set(json!({"code": "function handler(w) {\n  return w\n}}"})).await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["detail"][0]["loc"], json!(["body", "code"]));
+    assert!(error["detail"][0]["msg"].as_str().unwrap().contains("(line 3)"), "{error}");
+    let (status, error) = set(json!({"code": "x".repeat(65 * 1024)})).await;
+    assert!(status == 422 && error["detail"][0]["msg"].as_str().unwrap().contains("at most"), "{error}");
+    let (status, error) = set(json!({"enabled": true})).await;
+    assert!(status == 422 && error["detail"][0]["loc"] == json!(["body", "enabled"]), "{error}");
+
+    let envelope = "function handler(webhook) {\n\
+        if (webhook.payload.skip) { webhook.cancel = true; return webhook; }\n\
+        if (webhook.payload.boom) { throw new Error('cannot wrap ' + webhook.eventType); }\n\
+        webhook.payload = { id: webhook.msgId, event_type: webhook.eventType, data: webhook.payload };\n\
+        webhook.headers = { 'X-Acme-Event': webhook.eventType, 'webhook-signature': 'forged' };\n\
+        return webhook;\n}";
+    let (status, body) = set(json!({"code": envelope, "enabled": true})).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, shown) = server.get(&path).await;
+    assert_eq!((shown["code"].as_str(), &shown["enabled"]), (Some(envelope), &json!(true)));
+
+    let msg = server.publish(&app, "order.created", json!({"order": 7})).await;
+    let received = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(received.json(), json!({"id": msg, "event_type": "order.created", "data": {"order": 7}}));
+    assert_eq!(received.header("x-acme-event"), "order.created");
+    assert!(signed_by(&received, &secret), "signed over the transformed body, and the forged header lost");
+
+    let skipped = server.publish(&app, "order.created", json!({"skip": true})).await;
+    let failing = server.publish(&app, "order.created", json!({"boom": true})).await;
+    let attempts_of = |msg: String| {
+        let server = &server;
+        let app = app.clone();
+        async move { server.get(&format!("/api/v1/app/{app}/attempt/msg/{msg}/")).await.1["data"].clone() }
+    };
+    let cancelled = wait_for("the cancelled attempt", WAIT, async || {
+        let attempts = attempts_of(skipped.clone()).await;
+        (attempts.as_array()?.len() == 1).then_some(attempts)
+    })
+    .await;
+    assert_eq!((&cancelled[0]["status"], &cancelled[0]["responseStatusCode"]), (&json!(0), &json!(0)), "{cancelled}");
+    assert!(cancelled[0]["response"].as_str().unwrap().contains("cancelled by the endpoint's transformation"));
+    // A handler that throws fails the attempt with a reason naming the transformation, and is retried.
+    let failed = wait_for("two failed attempts", WAIT, async || {
+        let attempts = attempts_of(failing.clone()).await;
+        (attempts.as_array()?.len() >= 2).then_some(attempts)
+    })
+    .await;
+    let reason = failed[0]["response"].as_str().unwrap();
+    assert!(reason.contains("the transformation threw (line 3): Error: cannot wrap order.created"), "{reason}");
+    assert_eq!(receiver.count(), 1, "neither the cancelled nor the failing delivery reached the receiver");
+
+    let (status, _) = set(json!({"code": null})).await;
+    assert_eq!(status, 204);
+    assert_eq!(server.get(&path).await.1, json!({"code": null, "enabled": false}));
     server.stop().await;
 }
 

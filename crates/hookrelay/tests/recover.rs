@@ -275,6 +275,7 @@ async fn a_task_left_running_by_a_crash_is_resumed_at_start() {
             signature_headers: Vec::new(),
             standard_headers: Default::default(),
             retry: Default::default(),
+            transformation: None,
             created_at: now,
             updated_at: now,
         };

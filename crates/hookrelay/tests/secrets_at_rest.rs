@@ -235,6 +235,7 @@ async fn a_database_from_before_default_sealing_is_sealed_at_the_first_start() {
             signature_headers: Vec::new(),
             standard_headers: Default::default(),
             retry: Default::default(),
+            transformation: None,
             created_at: now,
             updated_at: now,
         };

@@ -14,7 +14,7 @@ use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, ExpiringSecret,
     InboundEvent, InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets,
-    TaskKind, TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    TaskKind, TaskProgress, TaskStatus, TimeWindow, Transformation, TriggerType,
 };
 use hookrelay_core::retry::{EndpointRetry, RetrySchedule};
 use hookrelay_core::signature_headers::{SignatureHeader, StandardHeaders};
@@ -288,9 +288,14 @@ pub fn check_sealed_key_ids(prefixes: &[String], cipher: &SecretCipher) -> Resul
 pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.filter_types, e.channels, \
      e.rate_limit, e.disabled, e.metadata, e.version, e.headers, e.secret, e.previous_secrets, e.created_at, \
      e.updated_at, e.signature_schemes, e.fifo, e.retry_schedule, e.retry_client_errors, e.signature_headers, \
-     e.standard_headers";
+     e.standard_headers, e.transformation_code, e.transformation_enabled";
 /// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
-pub const ENDPOINT_COLUMN_COUNT: usize = 22;
+pub const ENDPOINT_COLUMN_COUNT: usize = 24;
+
+/// An endpoint's transformation columns: the code (NULL for none) and whether it runs (0/1).
+pub fn transformation_columns(transformation: Option<&Transformation>) -> (Option<&str>, i64) {
+    transformation.map_or((None, 0), |t| (Some(t.code.as_str()), i64::from(t.enabled)))
+}
 
 /// An endpoint's signature headers as stored: a JSON array.
 pub fn signature_headers_json(headers: &[SignatureHeader]) -> String {
@@ -356,7 +361,14 @@ pub fn endpoint_from(row: &impl ColumnRead, cipher: &SecretCipher) -> ColumnResu
         retry: endpoint_retry_from(row, 18)?,
         signature_headers,
         standard_headers,
+        transformation: transformation_from(row, 22)?,
     })
+}
+
+/// Reads the transformation columns [`transformation_columns`] wrote, from `first` on.
+pub fn transformation_from(row: &impl ColumnRead, first: usize) -> ColumnResult<Option<Transformation>> {
+    let Some(code) = row.opt_text(first)? else { return Ok(None) };
+    Ok(Some(Transformation { code, enabled: row.flag(first + 1)? }))
 }
 
 /// An endpoint's event-type filter and channels, each `None` when unrestricted.

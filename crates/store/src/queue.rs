@@ -35,6 +35,10 @@ pub struct ClaimedDelivery {
     pub signature_headers: Vec<SignatureHeader>,
     /// Which Standard Webhooks header families the delivery carries.
     pub standard_headers: StandardHeaders,
+    /// The endpoint's transformation, when it has one that runs.
+    pub transformation: Option<std::sync::Arc<str>>,
+    /// When the message was published (the transformation's `webhook.timestamp`).
+    pub msg_created_at: UnixMillis,
     /// The endpoint's own retry rules, where they replace the server's.
     pub retry: EndpointRetry,
     /// Attempts made before this one.

@@ -10,7 +10,7 @@ use hookrelay_core::model::minute_of;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
-    TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    TaskProgress, TaskStatus, TimeWindow, Transformation, TriggerType,
 };
 use hookrelay_core::retry::{EndpointRetry, NextStep, RetrySchedule};
 use hookrelay_core::signature_headers::{HmacAlgorithm, SignatureEncoding, SignatureHeader, StandardHeaders};
@@ -55,6 +55,7 @@ fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) 
         signature_headers: Vec::new(),
         standard_headers: Default::default(),
         retry: Default::default(),
+        transformation: None,
         created_at: now,
         updated_at: now,
     }
@@ -644,15 +645,19 @@ async fn an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveri
         prefix: "v1=".into(),
     }];
     own.standard_headers = StandardHeaders::Svix;
+    own.transformation = Some(Transformation { code: "function handler(w) { return w; }".into(), enabled: true });
     let mut never = endpoint(&acme.id, None, None);
     never.retry = EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[])), client_errors: Some(true) };
     never.standard_headers = StandardHeaders::None;
+    never.transformation =
+        Some(Transformation { code: "function handler(w) { w.cancel = true; }".into(), enabled: false });
     let server = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[own.clone(), never.clone(), server.clone()]).await;
     for ep in [&own, &never, &server] {
         assert_eq!(&store.catalog.get_endpoint(&acme.id, ep.id.as_str()).await.unwrap(), ep);
     }
-    store.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    let published = message(&acme.id, "a", None);
+    store.messages.publish_message(&published, None).await.unwrap();
     let now = now_ms();
     let claimed = store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap();
     assert_eq!(claimed.len(), 3);
@@ -663,6 +668,9 @@ async fn an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveri
             (&delivery.signature_headers, delivery.standard_headers, &delivery.secrets),
             (&ep.signature_headers, ep.standard_headers, &ep.secrets)
         );
+        let running = ep.transformation.as_ref().filter(|t| t.enabled).map(|t| t.code.as_str());
+        assert_eq!(delivery.transformation.as_deref(), running, "only an enabled transformation is claimed");
+        assert_eq!(delivery.msg_created_at, published.created_at);
     }
     // Back to the server's rules.
     let mut reset = own.clone();

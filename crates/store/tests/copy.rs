@@ -91,6 +91,7 @@ fn endpoint(app_id: &AppId) -> Endpoint {
         }],
         standard_headers: StandardHeaders::Webhook,
         retry: EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 60])), client_errors: Some(false) },
+        transformation: None,
         created_at: now,
         updated_at: now,
     }

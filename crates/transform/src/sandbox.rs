@@ -29,6 +29,12 @@ pub struct Sandbox {
     jobs: mpsc::Sender<Job>,
 }
 
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sandbox")
+    }
+}
+
 enum Job {
     Check { code: Arc<str>, reply: oneshot::Sender<Result<(), TransformError>> },
     Run { code: Arc<str>, input: String, reply: oneshot::Sender<Result<Transformed, TransformError>> },

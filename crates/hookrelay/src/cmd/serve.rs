@@ -23,6 +23,9 @@ use crate::encryption_key::{self, KeySource};
 use crate::listener::{self, ListenerLimits};
 use crate::logging;
 
+/// Threads that run transformations; a runaway handler holds one for at most 100 ms.
+const TRANSFORM_WORKERS: usize = 2;
+
 /// How long a stopping server waits for deliveries in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -116,6 +119,10 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         Some(operational) => hookrelay_engine::operational::start(operational)?,
         None => Arc::new(NoEvents),
     };
+    // Transformations run on threads of their own, shared by the dispatcher (which runs them) and the API (which
+    // checks and simulates them).
+    let sandbox =
+        hookrelay_transform::Sandbox::start(TRANSFORM_WORKERS).context("cannot start the transformation sandbox")?;
     let dispatcher = hookrelay_engine::start(
         store.queue.clone(),
         DispatcherConfig {
@@ -131,6 +138,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
             breaker_threshold: config.breaker_threshold,
             breaker_pause: config.breaker_pause,
             metrics: metrics.clone(),
+            sandbox: Some(sandbox.clone()),
             ..DispatcherConfig::default()
         },
         new_work.clone(),
@@ -174,6 +182,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         metrics,
         metrics_token: config.metrics_token.clone(),
         queue: Arc::default(),
+        sandbox,
     });
     let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -141,20 +141,23 @@ pub(super) async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool, cip
     let sql = if insert {
         "INSERT INTO endpoints (id, app_id, uid, url, description, filter_types, channels, rate_limit, disabled, \
          metadata, version, headers, secret, previous_secrets, created_at, updated_at, signature_schemes, fifo, \
-         retry_schedule, retry_client_errors, signature_headers, standard_headers) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+         retry_schedule, retry_client_errors, signature_headers, standard_headers, transformation_code, \
+         transformation_enabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     } else {
         // Re-enabling an endpoint forgets its failing streak, so it is not disabled again at once.
         "UPDATE endpoints SET uid = $3, url = $4, description = $5, filter_types = $6, channels = $7, \
          rate_limit = $8, disabled = $9, metadata = $10, version = $11, headers = $12, secret = $13, \
          previous_secrets = $14, created_at = $15, updated_at = $16, signature_schemes = $17, fifo = $18, \
          retry_schedule = $19, retry_client_errors = $20, \
-         signature_headers = $21, standard_headers = $22, \
+         signature_headers = $21, standard_headers = $22, transformation_code = $23, \
+         transformation_enabled = $24, \
          failing_since = CASE WHEN $9::bigint = 0 AND disabled = 1 THEN NULL ELSE failing_since END \
          WHERE id = $1 AND app_id = $2"
     };
     let (secret, previous_secrets) = endpoint_secret_columns(&ep.secrets, cipher);
     let (retry_schedule, retry_client_errors) = endpoint_retry_columns(&ep.retry);
+    let (transformation_code, transformation_enabled) = transformation_columns(ep.transformation.as_ref());
     let changed = execute(
         db,
         sql,
@@ -181,6 +184,8 @@ pub(super) async fn write_endpoint(db: &Client, ep: &Endpoint, insert: bool, cip
             &retry_client_errors,
             &signature_headers_json(&ep.signature_headers),
             &ep.standard_headers.name(),
+            &transformation_code,
+            &transformation_enabled,
         ],
     )
     .await

@@ -223,7 +223,7 @@ INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
 "#,
     // 6 (SQLite's 12): what an endpoint's receivers were written for: its own retry rules, NULL for the server's,
     // its own signature headers and which Standard Webhooks header families it gets; the request headers a source
-    // forwards and, on its messages, their values.
+    // forwards and, on its messages, their values; an endpoint's transformation.
     r#"
 ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
 ALTER TABLE endpoints ADD COLUMN retry_client_errors BIGINT;
@@ -231,6 +231,8 @@ ALTER TABLE endpoints ADD COLUMN signature_headers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE endpoints ADD COLUMN standard_headers TEXT NOT NULL DEFAULT 'both';
 ALTER TABLE sources ADD COLUMN forward_headers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE messages ADD COLUMN forwarded_headers TEXT;
+ALTER TABLE endpoints ADD COLUMN transformation_code TEXT;
+ALTER TABLE endpoints ADD COLUMN transformation_enabled BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
 

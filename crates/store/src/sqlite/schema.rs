@@ -223,7 +223,8 @@ INSERT INTO write_probe (id, probed_at) VALUES (1, 0);
     // 12: what an endpoint's receivers were written for: its own retry rules, NULL for the server's (the schedule
     // in the `HOOKRELAY_RETRY_SCHEDULE` form, `0,300,1800`, empty for never; whether a final 4xx is retried, 0/1),
     // its own signature headers (a JSON array) and which Standard Webhooks header families it gets; the request
-    // headers a source forwards (JSON array of names) and, on its messages, their values (JSON object, or NULL).
+    // headers a source forwards (JSON array of names) and, on its messages, their values (JSON object, or NULL);
+    // an endpoint's transformation (its code, NULL when it has none, and whether it runs).
     r#"
 ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
 ALTER TABLE endpoints ADD COLUMN retry_client_errors INTEGER;
@@ -231,6 +232,8 @@ ALTER TABLE endpoints ADD COLUMN signature_headers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE endpoints ADD COLUMN standard_headers TEXT NOT NULL DEFAULT 'both';
 ALTER TABLE sources ADD COLUMN forward_headers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE messages ADD COLUMN forwarded_headers TEXT;
+ALTER TABLE endpoints ADD COLUMN transformation_code TEXT;
+ALTER TABLE endpoints ADD COLUMN transformation_enabled INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 
