@@ -9,7 +9,7 @@ import hmac
 import json
 
 import standardwebhooks
-from svix.api import EventExampleIn, Svix, SvixOptions
+from svix.api import EndpointTransformationPatch, EventExampleIn, Svix, SvixOptions
 
 from conftest import TOKEN, Receiver, call, wait_for
 
@@ -24,6 +24,30 @@ def brainsait_verify_webhook_signature(payload, signature, webhook_secret):
     """BrainSAIT's guide, Python Flask implementation."""
     expected_signature = hmac.new(webhook_secret.encode(), payload, hashlib.sha256).hexdigest()
     return hmac.compare_digest(signature, expected_signature)
+
+
+def corp_astro_verify_webhook_signature(body, headers, webhook_secret):
+    """Corp Astro's Express middleware: the HMAC of `JSON.stringify(req.body)` after body-parser, in Python."""
+    payload = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False)
+    expected_signature = hmac.new(webhook_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return headers.get("x-corp-astro-signature") == expected_signature
+
+
+CORP_ASTRO_ENVELOPE = """
+function handler(webhook) {
+  webhook.payload = {
+    id: webhook.msgId,
+    timestamp: webhook.timestamp,
+    event_type: webhook.eventType,
+    data: webhook.payload,
+  };
+  webhook.headers = {
+    "X-Corp-Astro-Event": webhook.eventType,
+    "X-Corp-Astro-Webhook-ID": webhook.msgId,
+  };
+  return webhook;
+}
+"""
 
 
 def created(server, path, body):
@@ -154,3 +178,43 @@ def test_a_test_send_reaches_one_endpoint_whatever_its_filters(server):
     assert status == 422 and error["detail"][0]["loc"] == ["body", "exampleIndex"], error
     receiver.stop()
     other.stop()
+
+
+def test_corp_astro_gets_its_envelope_headers_and_signature(server):
+    """The envelope is built by a transformation set with the official Svix SDK; the signature is Corp Astro's."""
+    receiver = Receiver()
+    secret = "corp_astro_webhook_secret"
+    created(server, "/api/v1/app/", {"name": "Corp Astro", "uid": "astro"})
+    endpoint = created(
+        server,
+        "/api/v1/app/astro/endpoint/",
+        {
+            "url": receiver.url,
+            "secret": secret,
+            "signatureHeaders": [{"header": "X-Corp-Astro-Signature", "algorithm": "sha256", "encoding": "hex"}],
+        },
+    )
+    hr = Svix(TOKEN, SvixOptions(server_url=server.url))
+    hr.endpoint.transformation.patch(
+        "astro", endpoint["id"], EndpointTransformationPatch(code=CORP_ASTRO_ENVELOPE, enabled=True)
+    )
+    shown = hr.endpoint.transformation.get("astro", endpoint["id"])
+    assert shown.code == CORP_ASTRO_ENVELOPE and shown.enabled
+
+    message = created(server, "/api/v1/app/astro/msg/", {"eventType": "chart.generated", "payload": {"chart": "natal", "user": 42}})
+    headers, body = receiver.wait_for(1)[0]
+    assert corp_astro_verify_webhook_signature(body, headers, secret), headers
+    event = json.loads(body)
+    assert headers["x-corp-astro-event"] == "chart.generated" and headers["x-corp-astro-webhook-id"] == message["id"]
+    assert (event["id"], event["event_type"], event["data"]) == (message["id"], "chart.generated", {"chart": "natal", "user": 42})
+    assert event["timestamp"] == message["timestamp"]
+
+    status, simulated = call(
+        server,
+        "POST",
+        f"/api/v1/app/astro/endpoint/{endpoint['id']}/transformation/simulate/",
+        {"code": CORP_ASTRO_ENVELOPE, "eventType": "chart.generated", "payload": {"chart": "solar"}},
+    )
+    assert status == 200 and simulated["payload"]["data"] == {"chart": "solar"}, simulated
+    assert simulated["headers"]["X-Corp-Astro-Event"] == "chart.generated" and simulated["method"] == "POST"
+    receiver.stop()

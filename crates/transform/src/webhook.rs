@@ -87,6 +87,9 @@ pub(crate) fn read_result(json: &str) -> Result<Transformed, TransformError> {
     };
     let url = returned.url.filter(|url| !url.is_empty()).ok_or_else(|| bad("`url` must be a string"))?;
     let payload = returned.payload.ok_or_else(|| bad("`payload` is missing"))?.get().to_owned();
+    if !payload.starts_with('{') {
+        return Err(bad("`payload` must be a JSON object, as a published payload is"));
+    }
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(TransformError::BadResult(format!(
             "`payload` is {} bytes; at most {MAX_PAYLOAD_BYTES} are allowed",

@@ -93,6 +93,7 @@ async fn what_a_handler_returns_is_checked() {
         ("function handler(w) { w.method = 'GET'; return w; }", "POST"),
         ("function handler(w) { return 'text'; }", "webhook object"),
         ("function handler(w) { delete w.payload; return w; }", "payload"),
+        ("function handler(w) { w.payload = [1, 2]; return w; }", "JSON object"),
         ("function handler(w) { w.headers = { 'X-N': 5 }; return w; }", "must be a string"),
         ("function handler(w) { w.url = 7; return w; }", "webhook object"),
     ] {
