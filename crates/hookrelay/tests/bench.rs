@@ -18,7 +18,7 @@ fn quick_bench_reports_every_scenario() {
     let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
     let scenarios = report["scenarios"].as_array().expect("scenarios");
     let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
-    assert_eq!(names, ["S0", "S1", "S2", "S3", "S4", "S5"], "{report}");
+    assert_eq!(names, ["S0", "S1", "S2", "S2T", "S3", "S4", "S5"], "{report}");
     for scenario in scenarios {
         let name = scenario["name"].as_str().unwrap_or("?");
         assert!(scenario["published"].as_u64().unwrap_or(0) > 0, "{name}: {scenario}");

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use serde_json::json;
 
 use hist::Histogram;
 use load::{LoadSpec, Stop};
@@ -103,19 +104,29 @@ struct Plan {
     held_for: Option<Duration>,
     /// S5: health checks and scrapes timed once the backlog is queued (and polled while it is); 0 for none.
     health_calls: u64,
+    /// S2T: each endpoint has a plain secret, a signature header of its own and a transformation.
+    transformed: bool,
 }
+
+/// S2T's transformation: Corp Astro's envelope, keeping the publish time where the receiver reads it.
+const BENCH_TRANSFORMATION: &str = "function handler(webhook) {
+  webhook.payload = { id: webhook.msgId, timestamp: webhook.timestamp, event_type: webhook.eventType,
+    data: webhook.payload, sent_at_us: webhook.payload.sent_at_us };
+  webhook.headers = { 'X-Bench-Event': webhook.eventType };
+  return webhook;
+}";
 
 fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
     let quick = args.quick;
     let duration = Duration::from_secs(args.duration_secs.unwrap_or(if quick { 1 } else { 20 }));
     let concurrency = |default| args.concurrency.unwrap_or(if quick { 8 } else { default });
-    let all = ["s0", "s1", "s2", "s3", "s4", "s5"];
+    let all = ["s0", "s1", "s2", "s2t", "s3", "s4", "s5"];
     let wanted: Vec<String> = if !args.scenario.is_empty() {
         args.scenario.iter().map(|s| s.trim().to_ascii_lowercase()).collect()
     } else if quick {
         all.iter().map(|s| s.to_string()).collect()
     } else {
-        all[..5].iter().map(|s| s.to_string()).collect()
+        all.iter().filter(|s| **s != "s5").map(|s| s.to_string()).collect()
     };
     let mut plans = Vec::new();
     for name in &wanted {
@@ -128,6 +139,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
+                transformed: false,
             },
             "s1" => Plan {
                 name: "S1",
@@ -137,6 +149,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
+                transformed: false,
             },
             "s2" => Plan {
                 name: "S2",
@@ -151,6 +164,22 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
+                transformed: false,
+            },
+            "s2t" => Plan {
+                name: "S2T",
+                title: "end to end, 1 endpoint, transformation + signature header",
+                endpoints: 1,
+                load: LoadSpec {
+                    workers: concurrency(32),
+                    stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
+                    rate: None,
+                    pad: 0,
+                },
+                receiver_late: false,
+                held_for: None,
+                health_calls: 0,
+                transformed: true,
             },
             "s3" => Plan {
                 name: "S3",
@@ -165,6 +194,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
+                transformed: false,
             },
             "s4" => Plan {
                 name: "S4",
@@ -175,6 +205,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
+                transformed: false,
             },
             "s5" => Plan {
                 name: "S5",
@@ -189,6 +220,7 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: true,
                 held_for: None,
                 health_calls: args.health_calls.unwrap_or(if quick { 20 } else { 200 }),
+                transformed: false,
             },
             "h1" => Plan {
                 name: "H1",
@@ -203,8 +235,9 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 receiver_late: false,
                 held_for: Some(duration),
                 health_calls: 0,
+                transformed: false,
             },
-            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s3, s4, s5 or h1"),
+            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s2t, s3, s4, s5 or h1"),
         };
         plans.push(plan);
     }
@@ -470,7 +503,18 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     };
     let app = server.create_app(&ctx.client, &format!("bench-{}", plan.name)).await?;
     for n in 0..plan.endpoints {
-        server.create_endpoint(&ctx.client, &app, &format!("http://{receiver_addr}/endpoint/{n}")).await?;
+        let url = format!("http://{receiver_addr}/endpoint/{n}");
+        if plan.transformed && !server.reference {
+            let body = json!({
+                "url": url,
+                "secret": "bench_plain_secret_2026",
+                "signatureHeaders": [{"header": "X-Bench-Signature", "algorithm": "sha256", "encoding": "hex"}],
+            });
+            let endpoint = server.create_endpoint_with(&ctx.client, &app, body).await?;
+            server.set_transformation(&ctx.client, &app, &endpoint, BENCH_TRANSFORMATION).await?;
+        } else {
+            server.create_endpoint(&ctx.client, &app, &url).await?;
+        }
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);

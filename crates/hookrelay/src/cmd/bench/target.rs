@@ -29,13 +29,21 @@ pub struct Server {
     /// e.g. `http://127.0.0.1:40123`
     pub base: String,
     pub token: String,
+    /// `hookrelay bench-reference`, which stores nothing and has no transformations.
+    pub reference: bool,
     child: Option<Child>,
     _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     pub fn external(base: &str, token: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), child: None, _data_dir: None }
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            reference: false,
+            child: None,
+            _data_dir: None,
+        }
     }
 
     /// Spawns `hookrelay serve` (this same executable) and waits until it prints its address.
@@ -78,7 +86,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        Self::start(command, "reference".to_owned(), None).await
+        let mut server = Self::start(command, "reference".to_owned(), None).await?;
+        server.reference = true;
+        Ok(server)
     }
 
     async fn start(mut command: Command, token: String, data_dir: Option<tempfile::TempDir>) -> anyhow::Result<Self> {
@@ -104,7 +114,7 @@ impl Server {
                 bail!("the hookrelay server did not start (exit status: {status}); its errors are above");
             }
         };
-        Ok(Self { base, token, child: Some(child), _data_dir: data_dir })
+        Ok(Self { base, token, reference: false, child: Some(child), _data_dir: data_dir })
     }
 
     /// The spawned server's process id; `None` for an external server.
@@ -118,19 +128,32 @@ impl Server {
     }
 
     async fn post(&self, client: &reqwest::Client, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(client, reqwest::Method::POST, path, body).await
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let response = client
-            .post(format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await
-            .with_context(|| format!("POST {path} to {} failed", self.base))?;
+            .with_context(|| format!("{method} {path} to {} failed", self.base))?;
         let status = response.status();
-        let text = response.text().await.with_context(|| format!("POST {path}: cannot read the answer"))?;
+        let text = response.text().await.with_context(|| format!("{method} {path}: cannot read the answer"))?;
         if !status.is_success() {
-            bail!("POST {path} answered {status}: {text}");
+            bail!("{method} {path} answered {status}: {text}");
         }
-        serde_json::from_str(&text).with_context(|| format!("POST {path} answered something that is not JSON"))
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).with_context(|| format!("{method} {path} answered something that is not JSON"))
     }
 
     pub async fn create_app(&self, client: &reqwest::Client, name: &str) -> anyhow::Result<String> {
@@ -138,13 +161,31 @@ impl Server {
         app["id"].as_str().map(str::to_owned).context("the created app has no id")
     }
 
-    pub async fn create_endpoint(&self, client: &reqwest::Client, app: &str, url: &str) -> anyhow::Result<()> {
+    pub async fn create_endpoint(&self, client: &reqwest::Client, app: &str, url: &str) -> anyhow::Result<String> {
         self.create_endpoint_with(client, app, json!({ "url": url })).await
     }
 
-    /// Creates an endpoint from a whole `EndpointIn` body.
-    pub async fn create_endpoint_with(&self, client: &reqwest::Client, app: &str, body: Value) -> anyhow::Result<()> {
-        self.post(client, &format!("/api/v1/app/{app}/endpoint/"), body).await.map(|_| ())
+    /// Creates an endpoint from a whole `EndpointIn` body; returns its id.
+    pub async fn create_endpoint_with(
+        &self,
+        client: &reqwest::Client,
+        app: &str,
+        body: Value,
+    ) -> anyhow::Result<String> {
+        let endpoint = self.post(client, &format!("/api/v1/app/{app}/endpoint/"), body).await?;
+        Ok(endpoint["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Sets and enables an endpoint's transformation.
+    pub async fn set_transformation(
+        &self,
+        client: &reqwest::Client,
+        app: &str,
+        endpoint: &str,
+        code: &str,
+    ) -> anyhow::Result<()> {
+        let path = format!("/api/v1/app/{app}/endpoint/{endpoint}/transformation/");
+        self.send(client, reqwest::Method::PATCH, &path, json!({ "code": code, "enabled": true })).await.map(|_| ())
     }
 }
 
