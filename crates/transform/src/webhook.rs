@@ -63,15 +63,20 @@ struct Returned {
     cancel: Option<bool>,
 }
 
+/// The handler's `webhook` argument: the webhook with `cancel: false` and no extra headers yet.
+#[derive(Serialize)]
+struct Argument<'a, 'w> {
+    #[serde(flatten)]
+    webhook: &'a Webhook<'w>,
+    cancel: bool,
+    headers: BTreeMap<String, String>,
+}
+
 impl Webhook<'_> {
-    /// The JSON the handler's `webhook` argument is parsed from, with `cancel: false` and no extra headers.
+    /// The JSON the handler's `webhook` argument is parsed from.
     pub(crate) fn to_json(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("a webhook serializes");
-        if let Some(object) = value.as_object_mut() {
-            object.insert("cancel".into(), false.into());
-            object.insert("headers".into(), serde_json::json!({}));
-        }
-        value.to_string()
+        let argument = Argument { webhook: self, cancel: false, headers: BTreeMap::new() };
+        serde_json::to_string(&argument).expect("a webhook serializes")
     }
 }
 
