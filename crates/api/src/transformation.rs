@@ -52,6 +52,10 @@ struct TransformationPatch {
     /// Whether it runs on the endpoint's deliveries (a new transformation starts disabled).
     #[serde(default)]
     enabled: Option<bool>,
+    /// Svix's transformation variables, which hookrelay does not have: a 422 says to put the values in the code.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    variables: Option<serde_json::Value>,
 }
 
 /// The body of a simulation: the code and a message to run it on.
@@ -111,6 +115,12 @@ async fn set(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<TransformationPatch>,
 ) -> Result<StatusCode, ApiError> {
+    if input.variables.is_some() {
+        return Err(ApiError::body(
+            &["variables"],
+            "hookrelay has no transformation variables: write the values into the code",
+        ));
+    }
     let app = find_app(&state, &app_id).await?;
     let mut endpoint = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let mut transformation = endpoint.transformation.take();

@@ -465,6 +465,8 @@ async fn a_transformation_reshapes_cancels_or_fails_deliveries() {
     assert!(status == 422 && error["detail"][0]["msg"].as_str().unwrap().contains("at most"), "{error}");
     let (status, error) = set(json!({"enabled": true})).await;
     assert!(status == 422 && error["detail"][0]["loc"] == json!(["body", "enabled"]), "{error}");
+    let (status, error) = set(json!({"code": "function handler(w) { return w; }", "variables": {"k": "v"}})).await;
+    assert!(status == 422 && error["detail"][0]["loc"] == json!(["body", "variables"]), "{error}");
 
     let envelope = "function handler(webhook) {\n\
         if (webhook.payload.skip) { webhook.cancel = true; return webhook; }\n\

@@ -14,7 +14,7 @@ use hookrelay_core::model::minute_of;
 use hookrelay_core::model::{
     Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
-    TaskProgress, TaskStatus, TimeWindow, TriggerType,
+    TaskProgress, TaskStatus, TimeWindow, Transformation, TriggerType,
 };
 use hookrelay_core::retry::{EndpointRetry, NextStep, RetrySchedule};
 use hookrelay_core::signature_headers::{HmacAlgorithm, SignatureEncoding, SignatureHeader, StandardHeaders};
@@ -91,7 +91,7 @@ fn endpoint(app_id: &AppId) -> Endpoint {
         }],
         standard_headers: StandardHeaders::Webhook,
         retry: EndpointRetry { schedule: Some(RetrySchedule::from_secs(&[0, 60])), client_errors: Some(false) },
-        transformation: None,
+        transformation: Some(Transformation { code: "function handler(w) { return w; }".into(), enabled: true }),
         created_at: now,
         updated_at: now,
     }
