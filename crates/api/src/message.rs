@@ -199,13 +199,18 @@ async fn publish(
         state.on_new_work.notify_one();
     }
     state.metrics.message_published(&message.event_type);
+    Ok(accepted(body, remembered.is_some()))
+}
 
+/// The 202 of a stored message, with the body built before storing it; `remembered` when that body was committed
+/// under the request's idempotency key with the message.
+pub fn accepted(body: Vec<u8>, remembered: bool) -> Response {
     let mut response = (StatusCode::ACCEPTED, body).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if remembered.is_some() {
+    if remembered {
         response.extensions_mut().insert(AlreadyRemembered);
     }
-    Ok(response)
+    response
 }
 
 #[utoipa::path(

@@ -4,9 +4,8 @@
 //! one) or, a hookrelay extension, the `payload` given.
 
 use axum::extract::{Extension, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::post;
 use hookrelay_core::MessageId;
 use hookrelay_core::model::{EventType, Message};
@@ -22,8 +21,8 @@ use crate::app::find_app;
 use crate::endpoint::find_endpoint;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::idempotency::{AlreadyRemembered, IdempotencyScope};
-use crate::message::MessageOut;
+use crate::idempotency::IdempotencyScope;
+use crate::message::{MessageOut, accepted};
 use crate::openapi::{AdminBodyErrors, EndpointPath, NotFound};
 use crate::{ApiState, Routes};
 
@@ -120,13 +119,7 @@ async fn send_example(
     }
     state.on_new_work.notify_one();
     state.metrics.message_published(&message.event_type);
-
-    let mut response = (StatusCode::ACCEPTED, body).into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if remembered.is_some() {
-        response.extensions_mut().insert(AlreadyRemembered);
-    }
-    Ok(response)
+    Ok(accepted(body, remembered.is_some()))
 }
 
 /// The example to send: `index` (default 0) of the `examples` of the event type's newest schema version (the

@@ -128,6 +128,26 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
     } else {
         all.iter().filter(|s| **s != "s5").map(|s| s.to_string()).collect()
     };
+    // S2, and S2T: the same to an endpoint with a transformation and a signature header of its own.
+    let s2 = |transformed: bool| Plan {
+        name: if transformed { "S2T" } else { "S2" },
+        title: if transformed {
+            "end to end, 1 endpoint, transformation + signature header"
+        } else {
+            "end to end, 1 endpoint"
+        },
+        endpoints: 1,
+        load: LoadSpec {
+            workers: concurrency(32),
+            stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
+            rate: None,
+            pad: 0,
+        },
+        receiver_late: false,
+        held_for: None,
+        health_calls: 0,
+        transformed,
+    };
     let mut plans = Vec::new();
     for name in &wanted {
         let plan = match name.as_str() {
@@ -151,36 +171,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: 0,
                 transformed: false,
             },
-            "s2" => Plan {
-                name: "S2",
-                title: "end to end, 1 endpoint",
-                endpoints: 1,
-                load: LoadSpec {
-                    workers: concurrency(32),
-                    stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
-                    rate: None,
-                    pad: 0,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: false,
-            },
-            "s2t" => Plan {
-                name: "S2T",
-                title: "end to end, 1 endpoint, transformation + signature header",
-                endpoints: 1,
-                load: LoadSpec {
-                    workers: concurrency(32),
-                    stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
-                    rate: None,
-                    pad: 0,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: true,
-            },
+            "s2" => s2(false),
+            "s2t" => s2(true),
             "s3" => Plan {
                 name: "S3",
                 title: "fan-out to 100 endpoints",
