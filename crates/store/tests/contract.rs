@@ -393,6 +393,8 @@ async fn claimed_deliveries_share_their_endpoints_headers(store: Store) {
     store.catalog.create_app(&acme).await.unwrap();
     let mut first = endpoint(&acme.id, None, None);
     first.headers = (0..50).map(|i| (format!("x-h{i}"), "v".repeat(300))).collect();
+    let code = format!("function handler(w) {{ return w; }}\n//{}", "x".repeat(60_000));
+    first.transformation = Some(Transformation { code: code.clone(), enabled: true });
     let second = endpoint(&acme.id, None, None);
     app_with_endpoints(&store, &[first.clone(), second.clone()]).await;
     for _ in 0..3 {
@@ -409,6 +411,11 @@ async fn claimed_deliveries_share_their_endpoints_headers(store: Store) {
     assert!(of_first.iter().all(|d| Arc::ptr_eq(&d.headers, &of_first[0].headers)), "one copy per endpoint");
     assert!(of_second.iter().all(|d| Arc::ptr_eq(&d.headers, &of_second[0].headers)), "one copy per endpoint");
     assert!(!Arc::ptr_eq(&of_first[0].headers, &of_second[0].headers));
+    // So is its transformation's code.
+    let transformation = of_first[0].transformation.as_ref().expect("the enabled transformation");
+    assert_eq!(&**transformation, code.as_str());
+    assert!(of_first.iter().all(|d| d.transformation.as_ref().is_some_and(|t| Arc::ptr_eq(t, transformation))));
+    assert!(of_second.iter().all(|d| d.transformation.is_none()));
 }
 
 /// Endpoints are counted per application (the API's per-application limit reads this).

@@ -145,6 +145,8 @@ pub async fn claim_due(
     // Secrets are opened, and headers parsed, once per endpoint per batch, not once per delivery.
     let mut secrets: HashMap<String, SecretSet> = HashMap::new();
     let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
+    // An endpoint's transformation (up to 64 KiB of code) is shared by its deliveries in the batch too.
+    let mut transformations: HashMap<String, Option<Arc<str>>> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut fifo = Vec::new();
     for row in &rows {
@@ -176,6 +178,14 @@ pub async fn claim_due(
             }
         };
         let (signature_headers, standard_headers) = endpoint_signing_from(row, 18)?;
+        let transformation = match transformations.get(&endpoint_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Option<Arc<str>> = row.opt_text(21)?.map(Arc::from);
+                transformations.insert(endpoint_id.clone(), shared.clone());
+                shared
+            }
+        };
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.text(5)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -186,7 +196,7 @@ pub async fn claim_due(
             url: row.text(9)?,
             headers: endpoint_headers,
             forwarded_headers: forwarded_headers_from(row, 20)?,
-            transformation: row.opt_text(21)?.map(Arc::from),
+            transformation,
             msg_created_at: row.int(22)?,
             secrets: endpoint_secrets,
             rate_limit: row.opt_narrow(13)?,

@@ -258,6 +258,8 @@ fn take(
     // Secrets are opened, and headers parsed, once per endpoint per batch, not once per delivery.
     let mut secrets: HashMap<String, SecretSet> = HashMap::new();
     let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
+    // An endpoint's transformation (up to 64 KiB of code) is shared by its deliveries in the batch too.
+    let mut transformations: HashMap<String, Option<Arc<str>>> = HashMap::new();
     let mut claimed = Vec::with_capacity(picked.len());
     for Due { msg_id, endpoint_id, due_at } in picked {
         let mut rows = read.query(params![msg_id, endpoint_id]).map_err(sql_error)?;
@@ -297,6 +299,14 @@ fn take(
             }
         };
         let (signature_headers, standard_headers) = endpoint_signing_from(row, 15)?;
+        let transformation = match transformations.get(&endpoint_id) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Option<Arc<str>> = row.opt_text(18)?.map(Arc::from);
+                transformations.insert(endpoint_id.clone(), shared.clone());
+                shared
+            }
+        };
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.get(2).map_err(sql_error)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -307,7 +317,7 @@ fn take(
             url: row.get(6).map_err(sql_error)?,
             headers: endpoint_headers,
             forwarded_headers: forwarded_headers_from(row, 17)?,
-            transformation: row.opt_text(18)?.map(Arc::from),
+            transformation,
             msg_created_at: row.int(19)?,
             secrets: endpoint_secrets,
             rate_limit: row.get(11).map_err(sql_error)?,
