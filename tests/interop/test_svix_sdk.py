@@ -17,6 +17,7 @@ from svix.api import (
     EndpointPatch,
     EndpointSecretRotateIn,
     EventTypeIn,
+    MessageAttemptListAttemptedMessagesOptions,
     MessageAttemptListByEndpointOptions,
     MessageCreateOptions,
     MessageGetOptions,
@@ -114,6 +115,37 @@ def test_retries_and_attempt_log_through_sdk(server):
         assert len(failed) == 2
     finally:
         failing_twice.stop()
+
+
+def test_an_endpoints_messages_with_their_delivery_status(server):
+    """`message_attempt.list_attempted_messages`: what one endpoint received, as support tools show it."""
+    receiver = Receiver(statuses=[200, 500, 500, 500])
+    try:
+        hr = client(server)
+        app = hr.application.create(ApplicationIn(name="Acme"))
+        endpoint = hr.endpoint.create(app.id, EndpointIn(url=receiver.url))
+        first = hr.message.create(app.id, MessageIn(event_type="a", payload={"n": 1}))
+        receiver.wait_for(1)
+        second = hr.message.create(app.id, MessageIn(event_type="b", payload={"n": 2}))
+        receiver.wait_for(2)
+
+        def listed(**options):
+            return hr.message_attempt.list_attempted_messages(
+                app.id, endpoint.id, MessageAttemptListAttemptedMessagesOptions(**options)
+            ).data
+
+        def settled():
+            data = listed(with_content=True)
+            return data if [m.status for m in data] == [1, 0] else None
+
+        messages = wait_for("both messages with a settled status", settled)
+        assert [m.id for m in messages] == [second.id, first.id], "newest first"
+        assert messages[1].payload == {"n": 1} and messages[1].status_text == "success"
+        assert messages[0].next_attempt is not None, "the failed one is due again"
+        assert [m.id for m in listed(status=0)] == [first.id]
+        assert [m.id for m in listed(limit=1)] == [second.id]
+    finally:
+        receiver.stop()
 
 
 def test_idempotency_key_returns_the_same_message(server, receiver):

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint};
-use hookrelay_store::{AttemptFilter, Order};
+use hookrelay_store::{AttemptFilter, MessageFilter, Order};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +14,7 @@ use crate::app::find_app;
 use crate::endpoint::{EndpointOut, find_endpoint};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiPath, QueryParams};
-use crate::message::find_message;
+use crate::message::{MessageOut, find_message};
 use crate::openapi::{AdminErrors, AppPath, EndpointPath, MessagePath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
@@ -27,6 +27,7 @@ pub fn routes() -> axum::Router<ApiState> {
         .route_both("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(list_by_message))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(read))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(list_destinations))
+        .route_both("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", get(list_attempted_messages))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(resend))
 }
 
@@ -95,6 +96,39 @@ impl From<(Endpoint, Delivery)> for DestinationOut {
             next_attempt: delivery.next_attempt_at.map(Rfc3339),
         }
     }
+}
+
+/// `EndpointMessageOut`: a message and where its delivery to one endpoint stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = EndpointMessageOut)]
+struct EndpointMessageOut {
+    #[serde(flatten)]
+    message: MessageOut,
+    status: u8,
+    status_text: &'static str,
+    next_attempt: Option<Rfc3339>,
+}
+
+/// The filters of the endpoint's message list, as query parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EndpointMessageListParams {
+    /// Only deliveries in this state: 0 success, 1 pending, 2 fail, 3 sending (or those names).
+    #[param(maximum = 3)]
+    pub status: Option<u8>,
+    /// `false` answers `payload: {}`.
+    pub with_content: Option<bool>,
+    /// Only messages of these event types (comma-separated or repeated).
+    pub event_types: Option<Vec<String>>,
+    /// Only messages on this channel.
+    pub channel: Option<String>,
+    /// Only messages created before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub before: Option<String>,
+    /// Only messages created after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub after: Option<String>,
 }
 
 /// The filters both attempt lists take, as query parameters.
@@ -287,6 +321,52 @@ async fn list_destinations(
     let msg = find_message(&state, &app.id, &msg_id).await?;
     let page = state.store.messages.list_message_deliveries(&msg.id, &request).await?;
     Ok(Json(ListOut::from_page(page, &request, |(ep, _)| ep.id.to_string(), |pair| Ok(pair.into()))?))
+}
+
+/// The messages sent (or being sent) to one endpoint, newest first, with their delivery's state there.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg/",
+    operation_id = "v1.message-attempt.list-attempted-messages",
+    tag = "Message Attempt",
+    params(EndpointPath, PageParams, EndpointMessageListParams),
+    responses(
+        (status = 200, description = "A page of the endpoint's messages, newest first.", body = ListOut<EndpointMessageOut>),
+        (status = 404, response = NotFound),
+        AdminErrors,
+    ),
+)]
+async fn list_attempted_messages(
+    State(state): State<ApiState>,
+    ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    query: QueryParams,
+) -> Result<Json<ListOut<EndpointMessageOut>>, ApiError> {
+    let request = page_request(&query, Order::Descending)?;
+    let with_content = query.bool("with_content")?.unwrap_or(true);
+    let status = parse_status(&query)?;
+    let filter = MessageFilter {
+        event_types: query.names("event_types")?,
+        channel: query.get("channel").map(str::to_owned),
+        before: query.time("before")?,
+        after: query.time("after")?,
+    };
+    let app = find_app(&state, &app_id).await?;
+    let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    let page = state.store.messages.list_endpoint_messages(&ep.id, &filter, status, &request).await?;
+    let out = ListOut::from_page(
+        page,
+        &request,
+        |(msg, _)| msg.id.to_string(),
+        |(msg, delivery)| {
+            Ok(EndpointMessageOut {
+                message: MessageOut::new(msg, with_content)?,
+                status: delivery.status.code(),
+                status_text: delivery.status.text(),
+                next_attempt: delivery.next_attempt_at.map(Rfc3339),
+            })
+        },
+    )?;
+    Ok(Json(out))
 }
 
 /// Schedules one manual attempt, due now; answers 202 `{}` like Svix.

@@ -81,6 +81,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::attempt::list_by_message,
         crate::attempt::read,
         crate::attempt::list_destinations,
+        crate::attempt::list_attempted_messages,
         crate::attempt::resend,
         crate::background_task::recover,
         crate::background_task::replay_missing,

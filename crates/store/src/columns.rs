@@ -386,6 +386,8 @@ pub fn channels_from(row: &impl ColumnRead, index: usize) -> ColumnResult<Option
 
 pub const MESSAGE_COLUMNS: &str =
     "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at, m.forwarded_headers";
+/// How many columns `MESSAGE_COLUMNS` selects, for queries that select more after them.
+pub const MESSAGE_COLUMN_COUNT: usize = 8;
 
 /// A message's forwarded headers as stored: NULL when there are none (every published message), else JSON.
 pub fn forwarded_headers_json(headers: &BTreeMap<String, String>) -> Option<String> {

@@ -105,6 +105,15 @@ pub trait Messages: Send + Sync + 'static {
         msg_id: &MessageId,
         page: &PageRequest,
     ) -> StoreResult<Page<(Endpoint, Delivery)>>;
+    /// The messages delivered (or being delivered) to the endpoint with their delivery, paged by message id;
+    /// `status` keeps only deliveries in that state.
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &MessageFilter,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Message, Delivery)>>;
     /// Schedules one manual attempt of the message to the endpoint, due now.
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()>;
     async fn list_attempts_for_endpoint(

@@ -710,6 +710,49 @@ async fn a_test_send_goes_to_one_enabled_endpoint_whatever_its_filters(store: St
     assert!(matches!(foreign, Err(StoreError::NotFound)), "another application's endpoint: {foreign:?}");
 }
 
+async fn an_endpoints_messages_are_listed_newest_first_with_their_delivery(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let (ep, other) = (endpoint(&acme.id, None, None), endpoint(&acme.id, Some(&["b"]), None));
+    app_with_endpoints(&store, &[ep.clone(), other.clone()]).await;
+    let base = now_ms() - 10_000;
+    let msgs: Vec<Message> =
+        (0..5).map(|i| message_at(&acme.id, if i < 3 { "a" } else { "b" }, None, base + i)).collect();
+    for msg in &msgs {
+        store.messages.publish_message(msg, None).await.unwrap();
+    }
+    // One delivery to `ep` succeeds; the rest stay pending.
+    let now = now_ms();
+    let claimed = store.queue.claim_due(now, 20, now + 60_000, &[]).await.unwrap();
+    let first = claimed.iter().find(|d| d.endpoint_id == ep.id && d.msg_id == msgs[0].id).unwrap();
+    let done = AttemptOutcome {
+        attempt: attempt_for(first, DeliveryStatus::Success, 200),
+        next: NextStep::Succeeded,
+        disable_endpoint: false,
+    };
+    store.queue.record_outcomes(&[done]).await.unwrap();
+
+    let page = |limit| PageRequest::first(limit, Order::Descending);
+    let all = store.messages.list_endpoint_messages(&ep.id, &MessageFilter::default(), None, &page(10)).await.unwrap();
+    let ids: Vec<_> = all.items.iter().map(|(m, _)| m.id.clone()).collect();
+    assert_eq!(ids, msgs.iter().rev().map(|m| m.id.clone()).collect::<Vec<_>>(), "newest first");
+    assert_eq!(all.items.last().unwrap().1.status, DeliveryStatus::Success);
+    assert_eq!(all.items.last().unwrap().0, msgs[0]);
+
+    let (any, ten) = (MessageFilter::default(), page(10));
+    let succeeded = store.messages.list_endpoint_messages(&ep.id, &any, Some(DeliveryStatus::Success), &ten).await;
+    assert_eq!(succeeded.unwrap().items.len(), 1);
+    let only_b = MessageFilter { event_types: Some(vec!["b".into()]), ..Default::default() };
+    let of_other = store.messages.list_endpoint_messages(&other.id, &only_b, None, &page(10)).await.unwrap();
+    assert_eq!(of_other.items.len(), 2, "the other endpoint got only the `b` messages");
+    let first_two =
+        store.messages.list_endpoint_messages(&ep.id, &MessageFilter::default(), None, &page(2)).await.unwrap();
+    assert_eq!((first_two.items.len(), first_two.done), (2, false));
+    let next = PageRequest { cursor: Some(first_two.items[1].0.id.to_string()), ..page(2) };
+    let rest = store.messages.list_endpoint_messages(&ep.id, &MessageFilter::default(), None, &next).await.unwrap();
+    assert_eq!(rest.items[0].0.id, msgs[2].id, "the next page goes on where the first stopped");
+}
+
 async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Store) {
     let acme = app(None);
     store.catalog.create_app(&acme).await.unwrap();
@@ -1725,6 +1768,7 @@ macro_rules! backend_tests {
                 fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,
                 an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveries,
                 a_test_send_goes_to_one_enabled_endpoint_whatever_its_filters,
+                an_endpoints_messages_are_listed_newest_first_with_their_delivery,
                 deleting_an_app_removes_what_it_owns,
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,

@@ -180,6 +180,28 @@ pub async fn list_message_deliveries(
     .await
 }
 
+pub async fn list_endpoint_messages(
+    db: &mut Client,
+    endpoint_id: &EndpointId,
+    filter: &MessageFilter,
+    status: Option<DeliveryStatus>,
+    page: &PageRequest,
+) -> StoreResult<Page<(Message, Delivery)>> {
+    let mut filters = Filters::default();
+    filters.add_equal("d.endpoint_id", endpoint_id.to_string());
+    if let Some(status) = status {
+        filters.add_equal("d.status", i64::from(status.code()));
+    }
+    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+    filters.add_time_range("m.created_at", filter.before, filter.after);
+    let select =
+        format!("SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.msg_id");
+    query_page(&*db, &select, filters, "d.msg_id", page, |row| {
+        Ok((message_from(row)?, delivery_from(row, MESSAGE_COLUMN_COUNT)?))
+    })
+    .await
+}
+
 pub async fn resend(db: &mut Client, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
     let tx = db.transaction().await.map_err(pg_error)?;
     // A missing message or endpoint breaks a foreign key, which `pg_error` reports as `NotFound`. A delivery in
@@ -350,6 +372,17 @@ impl Messages for PostgresStore {
     ) -> StoreResult<Page<(Endpoint, Delivery)>> {
         let mut db = self.client().await?;
         list_message_deliveries(&mut db, msg_id, page, &self.cipher).await
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &MessageFilter,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Message, Delivery)>> {
+        let mut db = self.client().await?;
+        list_endpoint_messages(&mut db, endpoint_id, filter, status, page).await
     }
 
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {

@@ -3,7 +3,7 @@
 //! responses remembered for idempotency keys.
 
 use async_trait::async_trait;
-use hookrelay_core::model::{Attempt, Delivery, Endpoint, Message};
+use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, Message};
 use hookrelay_core::routing::endpoint_accepts;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::{AppId, EndpointId, MessageId};
@@ -251,6 +251,33 @@ impl Messages for SqliteStore {
                 );
                 query_page(conn, &select, filters, "e.id", &page, |row| {
                     Ok((endpoint_from_row(row, &cipher)?, delivery_from_row(row, ENDPOINT_COLUMN_COUNT)?))
+                })
+            })
+            .await
+    }
+
+    async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &EndpointId,
+        filter: &MessageFilter,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<(Message, Delivery)>> {
+        let (endpoint_id, filter, page) = (endpoint_id.clone(), filter.clone(), page.clone());
+        self.db
+            .read(move |conn| {
+                let mut filters = Filters::default();
+                filters.add("d.endpoint_id = ?", [text(endpoint_id.as_str())]);
+                if let Some(status) = status {
+                    filters.add("d.status = ?", [Value::Integer(i64::from(status.code()))]);
+                }
+                filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+                filters.add_time_range("m.created_at", filter.before, filter.after);
+                let select = format!(
+                    "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.msg_id"
+                );
+                query_page(conn, &select, filters, "d.msg_id", &page, |row| {
+                    Ok((message_from_row(row)?, delivery_from_row(row, MESSAGE_COLUMN_COUNT)?))
                 })
             })
             .await
