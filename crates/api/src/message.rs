@@ -53,6 +53,51 @@ struct MessageIn {
     /// Creates the application with the message when the path names one that does not exist yet.
     #[serde(default)]
     application: Option<AppIn>,
+    /// Svix fields hookrelay does not handle yet: each is a 422 rather than dropped (`null` is accepted).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    tags: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    transformations_params: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    deliver_at: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    payload_retention_period: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    payload_retention_hours: Option<serde_json::Value>,
+}
+
+impl MessageIn {
+    /// 422 for a Svix field this version cannot honour, so nothing a publisher asked for is dropped in silence.
+    fn refuse_unsupported(&self) -> Result<(), ApiError> {
+        let unsupported = [
+            ("tags", self.tags.is_some(), "message tags are not supported yet"),
+            (
+                "transformationsParams",
+                self.transformations_params.is_some(),
+                "raw payloads (transformationsParams) are not supported yet: send the payload as a JSON object",
+            ),
+            ("deliverAt", self.deliver_at.is_some(), "scheduled delivery (deliverAt) is not supported yet"),
+            (
+                "payloadRetentionPeriod",
+                self.payload_retention_period.is_some(),
+                "a per-message retention is not supported yet: the server's HOOKRELAY_PAYLOAD_RETENTION_DAYS applies",
+            ),
+            (
+                "payloadRetentionHours",
+                self.payload_retention_hours.is_some(),
+                "a per-message retention is not supported yet: the server's HOOKRELAY_PAYLOAD_RETENTION_DAYS applies",
+            ),
+        ];
+        match unsupported.into_iter().find(|(_, present, _)| *present) {
+            Some((field, _, msg)) => Err(ApiError::body(&[field], msg)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `MessageOut`.
@@ -112,6 +157,7 @@ pub fn message_from_body(app_id: AppId, body: &[u8]) -> Result<Message, ApiError
 
 /// Checks the input and builds the message to store.
 fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
+    input.refuse_unsupported()?;
     check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
     if let Some(event_id) = &input.event_id {
         check_name(event_id).map_err(|err| ApiError::body(&["eventId"], format!("eventId {err}")))?;
@@ -164,6 +210,8 @@ async fn publish(
     ApiJson(mut input): ApiJson<MessageIn>,
 ) -> Result<Response, ApiError> {
     let with_content = query.bool("with_content")?.unwrap_or(true);
+    // Before the application is looked up (or created with the message).
+    input.refuse_unsupported()?;
     let app_id_ref = app_id;
     let app_id = match state.app_ids.get(&app_id_ref) {
         Some(id) => id,
