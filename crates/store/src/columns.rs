@@ -292,6 +292,48 @@ pub const ENDPOINT_COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description,
 /// How many columns `ENDPOINT_COLUMNS` selects, for queries that select more after them.
 pub const ENDPOINT_COLUMN_COUNT: usize = 24;
 
+/// A value the deliveries of one endpoint (or one message) in a claim batch share: made from the first of their
+/// rows and cloned for the others, so secrets are opened, and headers, options and code read, once per batch.
+pub fn shared<T: Clone, E>(
+    cache: &mut std::collections::HashMap<String, T>,
+    key: &str,
+    make: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    if let Some(value) = cache.get(key) {
+        return Ok(value.clone());
+    }
+    let value = make()?;
+    cache.insert(key.to_owned(), value.clone());
+    Ok(value)
+}
+
+/// What an endpoint asks of its deliveries beyond URL, headers and secrets, as a claim hands it to the engine.
+#[derive(Clone)]
+pub struct DeliveryOptions {
+    pub retry: EndpointRetry,
+    pub signature_headers: Vec<SignatureHeader>,
+    pub standard_headers: StandardHeaders,
+    /// The code of its transformation, when enabled (the claim selects NULL otherwise).
+    pub transformation: Option<std::sync::Arc<str>>,
+}
+
+/// Reads [`DeliveryOptions`] from a claim's row: the retry columns from `retry`, the signing columns from
+/// `signing`, the enabled transformation's code at `transformation`.
+pub fn delivery_options_from(
+    row: &impl ColumnRead,
+    retry: usize,
+    signing: usize,
+    transformation: usize,
+) -> ColumnResult<DeliveryOptions> {
+    let (signature_headers, standard_headers) = endpoint_signing_from(row, signing)?;
+    Ok(DeliveryOptions {
+        retry: endpoint_retry_from(row, retry)?,
+        signature_headers,
+        standard_headers,
+        transformation: row.opt_text(transformation)?.map(std::sync::Arc::from),
+    })
+}
+
 /// An endpoint's transformation columns: the code (NULL for none) and whether it runs (0/1).
 pub fn transformation_columns(transformation: Option<&Transformation>) -> (Option<&str>, i64) {
     transformation.map_or((None, 0), |t| (Some(t.code.as_str()), i64::from(t.enabled)))

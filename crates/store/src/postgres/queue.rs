@@ -142,50 +142,20 @@ pub async fn claim_due(
         query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id, &window]).await.map_err(pg_error)?;
 
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
-    // Secrets are opened, and headers parsed, once per endpoint per batch, not once per delivery.
     let mut secrets: HashMap<String, SecretSet> = HashMap::new();
     let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
-    // An endpoint's transformation (up to 64 KiB of code) is shared by its deliveries in the batch too.
-    let mut transformations: HashMap<String, Option<Arc<str>>> = HashMap::new();
+    let mut options: HashMap<String, DeliveryOptions> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut fifo = Vec::new();
     for row in &rows {
         let msg_id = row.text(0)?;
-        // Deliveries of one message share its payload.
-        let payload = match payloads.get(&msg_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Arc<str> = Arc::from(row.text(7)?);
-                payloads.insert(msg_id.clone(), shared.clone());
-                shared
-            }
-        };
+        let payload = shared(&mut payloads, &msg_id, || row.text(7).map(Arc::from))?;
         let endpoint_id = row.text(1)?;
-        let endpoint_secrets = match secrets.get(&endpoint_id) {
-            Some(known) => known.clone(),
-            None => {
-                let opened = secrets_from_columns(&row.text(11)?, &row.text(12)?, cipher)?;
-                secrets.insert(endpoint_id.clone(), opened.clone());
-                opened
-            }
-        };
-        let endpoint_headers = match headers.get(&endpoint_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let parsed: Arc<BTreeMap<String, String>> = Arc::new(from_json(&row.text(10)?)?);
-                headers.insert(endpoint_id.clone(), parsed.clone());
-                parsed
-            }
-        };
-        let (signature_headers, standard_headers) = endpoint_signing_from(row, 18)?;
-        let transformation = match transformations.get(&endpoint_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Option<Arc<str>> = row.opt_text(21)?.map(Arc::from);
-                transformations.insert(endpoint_id.clone(), shared.clone());
-                shared
-            }
-        };
+        let endpoint_secrets =
+            shared(&mut secrets, &endpoint_id, || secrets_from_columns(&row.text(11)?, &row.text(12)?, cipher))?;
+        let endpoint_headers = shared(&mut headers, &endpoint_id, || from_json(&row.text(10)?).map(Arc::new))?;
+        let DeliveryOptions { retry, signature_headers, standard_headers, transformation } =
+            shared(&mut options, &endpoint_id, || delivery_options_from(row, 16, 18, 21))?;
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.text(5)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -201,7 +171,7 @@ pub async fn claim_due(
             secrets: endpoint_secrets,
             rate_limit: row.opt_narrow(13)?,
             signature_schemes: signature_schemes_from_json(&row.text(14)?)?,
-            retry: endpoint_retry_from(row, 16)?,
+            retry,
             signature_headers,
             standard_headers,
             attempts: row.narrow(2)?,

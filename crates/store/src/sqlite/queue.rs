@@ -255,11 +255,9 @@ fn take(
         )
         .map_err(sql_error)?;
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
-    // Secrets are opened, and headers parsed, once per endpoint per batch, not once per delivery.
     let mut secrets: HashMap<String, SecretSet> = HashMap::new();
     let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
-    // An endpoint's transformation (up to 64 KiB of code) is shared by its deliveries in the batch too.
-    let mut transformations: HashMap<String, Option<Arc<str>>> = HashMap::new();
+    let mut options: HashMap<String, DeliveryOptions> = HashMap::new();
     let mut claimed = Vec::with_capacity(picked.len());
     for Due { msg_id, endpoint_id, due_at } in picked {
         let mut rows = read.query(params![msg_id, endpoint_id]).map_err(sql_error)?;
@@ -269,44 +267,18 @@ fn take(
             fail.execute(params![msg_id, endpoint_id]).map_err(sql_error)?;
             continue;
         }
-        let payload = match payloads.get(&msg_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Arc<str> = Arc::from(row.get::<_, String>(4).map_err(sql_error)?);
-                payloads.insert(msg_id.clone(), shared.clone());
-                shared
-            }
-        };
-        let endpoint_secrets = match secrets.get(&endpoint_id) {
-            Some(known) => known.clone(),
-            None => {
-                let opened = secrets_from_columns(
-                    &row.get::<_, String>(8).map_err(sql_error)?,
-                    &row.get::<_, String>(9).map_err(sql_error)?,
-                    cipher,
-                )?;
-                secrets.insert(endpoint_id.clone(), opened.clone());
-                opened
-            }
-        };
-        let endpoint_headers = match headers.get(&endpoint_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let parsed: Arc<BTreeMap<String, String>> =
-                    Arc::new(from_json(row.get_ref(7).and_then(|value| Ok(value.as_str()?)).map_err(sql_error)?)?);
-                headers.insert(endpoint_id.clone(), parsed.clone());
-                parsed
-            }
-        };
-        let (signature_headers, standard_headers) = endpoint_signing_from(row, 15)?;
-        let transformation = match transformations.get(&endpoint_id) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Option<Arc<str>> = row.opt_text(18)?.map(Arc::from);
-                transformations.insert(endpoint_id.clone(), shared.clone());
-                shared
-            }
-        };
+        let payload = shared(&mut payloads, &msg_id, || -> StoreResult<Arc<str>> {
+            Ok(Arc::from(row.get::<_, String>(4).map_err(sql_error)?))
+        })?;
+        let endpoint_secrets = shared(&mut secrets, &endpoint_id, || -> StoreResult<SecretSet> {
+            let current = row.get::<_, String>(8).map_err(sql_error)?;
+            Ok(secrets_from_columns(&current, &row.get::<_, String>(9).map_err(sql_error)?, cipher)?)
+        })?;
+        let endpoint_headers = shared(&mut headers, &endpoint_id, || -> StoreResult<Arc<BTreeMap<String, String>>> {
+            Ok(Arc::new(from_json(row.get_ref(7).and_then(|value| Ok(value.as_str()?)).map_err(sql_error)?)?))
+        })?;
+        let DeliveryOptions { retry, signature_headers, standard_headers, transformation } =
+            shared(&mut options, &endpoint_id, || delivery_options_from(row, 13, 15, 18))?;
         let delivery = ClaimedDelivery {
             app_id: AppId::from_trusted(row.get(2).map_err(sql_error)?),
             msg_id: MessageId::from_trusted(msg_id),
@@ -322,7 +294,7 @@ fn take(
             secrets: endpoint_secrets,
             rate_limit: row.get(11).map_err(sql_error)?,
             signature_schemes: signature_schemes_from_json(&row.get::<_, String>(12).map_err(sql_error)?)?,
-            retry: endpoint_retry_from(row, 13)?,
+            retry,
             signature_headers,
             standard_headers,
             attempts: row.get(0).map_err(sql_error)?,
