@@ -14,7 +14,7 @@ use crate::app::find_app;
 use crate::endpoint::{EndpointOut, find_endpoint};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiPath, QueryParams};
-use crate::message::{MessageOut, find_message};
+use crate::message::{MessageListParams, MessageOut, find_message, message_filter};
 use crate::openapi::{AdminErrors, AppPath, EndpointPath, MessagePath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
@@ -110,25 +110,13 @@ struct EndpointMessageOut {
     next_attempt: Option<Rfc3339>,
 }
 
-/// The filters of the endpoint's message list, as query parameters.
+/// The endpoint's message list's own filter, beside the message list's ([`MessageListParams`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EndpointMessageListParams {
+pub struct DeliveryStatusParam {
     /// Only deliveries in this state: 0 success, 1 pending, 2 fail, 3 sending (or those names).
     #[param(maximum = 3)]
     pub status: Option<u8>,
-    /// `false` answers `payload: {}`.
-    pub with_content: Option<bool>,
-    /// Only messages of these event types (comma-separated or repeated).
-    pub event_types: Option<Vec<String>>,
-    /// Only messages on this channel.
-    pub channel: Option<String>,
-    /// Only messages created before this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub before: Option<String>,
-    /// Only messages created after this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub after: Option<String>,
 }
 
 /// The filters both attempt lists take, as query parameters.
@@ -178,14 +166,15 @@ fn parse_status_code_class(query: &QueryParams) -> Result<Option<u16>, ApiError>
 
 /// The filters both attempt lists share; `endpoint_id` is resolved by the caller.
 fn attempt_filter(query: &QueryParams) -> Result<AttemptFilter, ApiError> {
+    let MessageFilter { event_types, channel, before, after } = message_filter(query)?;
     Ok(AttemptFilter {
         status: parse_status(query)?,
         status_code_class: parse_status_code_class(query)?,
         endpoint_id: None,
-        event_types: query.names("event_types")?,
-        channel: query.get("channel").map(str::to_owned),
-        before: query.time("before")?,
-        after: query.time("after")?,
+        event_types,
+        channel,
+        before,
+        after,
     })
 }
 
@@ -329,7 +318,7 @@ async fn list_destinations(
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg/",
     operation_id = "v1.message-attempt.list-attempted-messages",
     tag = "Message Attempt",
-    params(EndpointPath, PageParams, EndpointMessageListParams),
+    params(EndpointPath, PageParams, MessageListParams, DeliveryStatusParam),
     responses(
         (status = 200, description = "A page of the endpoint's messages, newest first.", body = ListOut<EndpointMessageOut>),
         (status = 404, response = NotFound),
@@ -344,12 +333,7 @@ async fn list_attempted_messages(
     let request = page_request(&query, Order::Descending)?;
     let with_content = query.bool("with_content")?.unwrap_or(true);
     let status = parse_status(&query)?;
-    let filter = MessageFilter {
-        event_types: query.names("event_types")?,
-        channel: query.get("channel").map(str::to_owned),
-        before: query.time("before")?,
-        after: query.time("after")?,
-    };
+    let filter = message_filter(&query)?;
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let page = state.store.messages.list_endpoint_messages(&ep.id, &filter, status, &request).await?;

@@ -152,12 +152,14 @@ pub struct MessageListParams {
 /// A publish request's body as the API takes it in: parsed, checked and built into the message to store (the
 /// handler does the same in two steps, around creating the application). Public for the fuzz target.
 pub fn message_from_body(app_id: AppId, body: &[u8]) -> Result<Message, ApiError> {
-    crate::extract::parse_json::<MessageIn>(body).and_then(|input| new_message(app_id, input))
+    let input = crate::extract::parse_json::<MessageIn>(body)?;
+    input.refuse_unsupported()?;
+    new_message(app_id, input)
 }
 
-/// Checks the input and builds the message to store.
+/// Checks the input and builds the message to store (`refuse_unsupported` comes first, before the application is
+/// looked up).
 fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
-    input.refuse_unsupported()?;
     check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
     if let Some(event_id) = &input.event_id {
         check_name(event_id).map_err(|err| ApiError::body(&["eventId"], format!("eventId {err}")))?;
@@ -178,6 +180,16 @@ fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
         channels: input.channels,
         forwarded_headers: Default::default(),
         created_at: now,
+    })
+}
+
+/// The message filters a list takes as query parameters ([`MessageListParams`] but `with_content`).
+pub fn message_filter(query: &QueryParams) -> Result<MessageFilter, ApiError> {
+    Ok(MessageFilter {
+        event_types: query.names("event_types")?,
+        channel: query.get("channel").map(str::to_owned),
+        before: query.time("before")?,
+        after: query.time("after")?,
     })
 }
 
@@ -280,12 +292,7 @@ async fn list(
 ) -> Result<Json<ListOut<MessageOut>>, ApiError> {
     let request = page_request(&query, Order::Descending)?;
     let with_content = query.bool("with_content")?.unwrap_or(true);
-    let filter = MessageFilter {
-        event_types: query.names("event_types")?,
-        channel: query.get("channel").map(str::to_owned),
-        before: query.time("before")?,
-        after: query.time("after")?,
-    };
+    let filter = message_filter(&query)?;
     let app = find_app(&state, &app_id).await?;
     let page = state.store.messages.list_messages(&app.id, &filter, &request).await?;
     let out = ListOut::from_page(page, &request, |msg| msg.id.to_string(), |msg| MessageOut::new(msg, with_content))?;
