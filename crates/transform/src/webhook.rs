@@ -106,6 +106,14 @@ pub(crate) fn read_result(json: &str) -> Result<Transformed, TransformError> {
         let serde_json::Value::String(value) = value else {
             return Err(TransformError::BadResult(format!("header `{name}` must be a string")));
         };
+        // What an HTTP header can carry: a token for the name, no control characters in the value.
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(token) {
+            return Err(TransformError::BadResult(format!("`{name}` is not a valid header name")));
+        }
+        if value.chars().any(|c| c.is_ascii_control() && c != '\t') {
+            return Err(TransformError::BadResult(format!("header `{name}` has a control character in its value")));
+        }
         if value.len() > MAX_HEADER_VALUE_BYTES {
             return Err(TransformError::BadResult(format!(
                 "header `{name}` is {} bytes; at most {MAX_HEADER_VALUE_BYTES} are allowed",

@@ -95,6 +95,8 @@ async fn what_a_handler_returns_is_checked() {
         ("function handler(w) { delete w.payload; return w; }", "payload"),
         ("function handler(w) { w.payload = [1, 2]; return w; }", "JSON object"),
         ("function handler(w) { w.headers = { 'X-N': 5 }; return w; }", "must be a string"),
+        ("function handler(w) { w.headers = { 'X N': 'v' }; return w; }", "not a valid header name"),
+        ("function handler(w) { w.headers = { 'X-N': 'a\\nb' }; return w; }", "control character"),
         ("function handler(w) { w.url = 7; return w; }", "webhook object"),
     ] {
         let err = run(&sandbox, code, "{}").await.unwrap_err();
