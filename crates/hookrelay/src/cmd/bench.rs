@@ -39,9 +39,9 @@ pub enum StoreKind {
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated: s0 (ingest only), s1 (ingest with one endpoint), s2 (end to end),
-    /// s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog drain), h1 (memory of a backlog to endpoints with
-    /// custom headers at the limit, held by a receiver that never answers; only when named)
-    /// [default: s0,s1,s2,s3,s4]
+    /// s2t (s2 with a transformation and a signature header), s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog
+    /// drain), h1 (memory of a backlog to endpoints with custom headers at the limit, held by a receiver that never
+    /// answers; only when named) [default: s0,s1,s2,s2t,s3,s4]
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
     /// Tiny versions of every scenario (about a second each), to check the benchmark still works
