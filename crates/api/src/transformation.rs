@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookrelay_core::model::Transformation;
 use hookrelay_core::time::now_ms;
+use hookrelay_core::validate::check_name;
 use hookrelay_core::{MessageId, rfc3339};
 use hookrelay_transform::{Method, TransformError, Webhook};
 use serde::{Deserialize, Serialize};
@@ -170,6 +171,7 @@ async fn simulate(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<SimulateIn>,
 ) -> Result<Json<SimulateOut>, ApiError> {
+    check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
     let app = find_app(&state, &app_id).await?;
     let endpoint = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let now = now_ms();
