@@ -138,7 +138,8 @@ fn one_flag(single: Option<String>, list: Option<Vec<String>>) -> Result<Option<
     Ok(flag)
 }
 
-fn check_event_type_name(name: &str) -> Result<(), String> {
+/// An event type's name rules, with the message every route that takes one gives.
+pub fn check_event_type_name(name: &str) -> Result<(), String> {
     check_name(name).map_err(|err| format!("event type name {err}"))
 }
 

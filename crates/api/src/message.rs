@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::{AppIn, find_app, find_or_create_app};
 use crate::error::{ApiError, OrNotFound};
+use crate::event_type::check_event_type_name;
 use crate::extract::{ApiJson, ApiPath, QueryParams};
 use crate::idempotency::{AlreadyRemembered, IdempotencyScope};
 use crate::openapi::{AdminBodyErrors, AdminErrors, AppPath, Conflict, MessagePath, NotFound, PageParams};
@@ -160,7 +161,7 @@ pub fn message_from_body(app_id: AppId, body: &[u8]) -> Result<Message, ApiError
 /// Checks the input and builds the message to store (`refuse_unsupported` comes first, before the application is
 /// looked up).
 fn new_message(app_id: AppId, input: MessageIn) -> Result<Message, ApiError> {
-    check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
+    check_event_type_name(&input.event_type).map_err(|msg| ApiError::body(&["eventType"], msg))?;
     if let Some(event_id) = &input.event_id {
         check_name(event_id).map_err(|err| ApiError::body(&["eventId"], format!("eventId {err}")))?;
     }

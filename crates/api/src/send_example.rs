@@ -10,7 +10,6 @@ use axum::routing::post;
 use hookrelay_core::MessageId;
 use hookrelay_core::model::{EventType, Message};
 use hookrelay_core::time::now_ms;
-use hookrelay_core::validate::check_name;
 use hookrelay_store::StoreError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,6 +19,7 @@ use utoipa::ToSchema;
 use crate::app::find_app;
 use crate::endpoint::find_endpoint;
 use crate::error::ApiError;
+use crate::event_type::check_event_type_name;
 use crate::extract::{ApiJson, ApiPath};
 use crate::idempotency::IdempotencyScope;
 use crate::message::{MessageOut, accepted};
@@ -75,7 +75,7 @@ async fn send_example(
             "the endpoint is disabled; enable it (PATCH with {\"disabled\": false}) to send it an example",
         ));
     }
-    check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
+    check_event_type_name(&input.event_type).map_err(|msg| ApiError::body(&["eventType"], msg))?;
     let payload = match input.payload {
         Some(payload) if payload.get().trim_start().starts_with('{') => payload.get().to_owned(),
         Some(_) => return Err(ApiError::body(&["payload"], "the payload must be a JSON object, e.g. {\"id\": 1}")),

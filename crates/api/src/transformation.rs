@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use hookrelay_core::model::Transformation;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::validate::check_name;
 use hookrelay_core::{MessageId, rfc3339};
 use hookrelay_transform::{Method, TransformError, Webhook};
 use serde::{Deserialize, Serialize};
@@ -21,6 +20,7 @@ use utoipa::ToSchema;
 use crate::app::find_app;
 use crate::endpoint::find_endpoint;
 use crate::error::ApiError;
+use crate::event_type::check_event_type_name;
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::{AdminBodyErrors, AdminErrors, EndpointPath, NotFound};
 use crate::patch::Patch;
@@ -171,7 +171,7 @@ async fn simulate(
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<SimulateIn>,
 ) -> Result<Json<SimulateOut>, ApiError> {
-    check_name(&input.event_type).map_err(|err| ApiError::body(&["eventType"], format!("event type name {err}")))?;
+    check_event_type_name(&input.event_type).map_err(|msg| ApiError::body(&["eventType"], msg))?;
     let app = find_app(&state, &app_id).await?;
     let endpoint = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let now = now_ms();
