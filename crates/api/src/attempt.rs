@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use hookrelay_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint};
 use hookrelay_store::{AttemptFilter, MessageFilter, Order};
 use serde::Serialize;
@@ -26,6 +26,7 @@ pub fn routes() -> axum::Router<ApiState> {
         .route_both("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(list_by_endpoint))
         .route_both("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(list_by_message))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(read))
+        .route_both("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", delete(expunge_content))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(list_destinations))
         .route_both("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", get(list_attempted_messages))
         .route_both("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(resend))
@@ -166,13 +167,14 @@ fn parse_status_code_class(query: &QueryParams) -> Result<Option<u16>, ApiError>
 
 /// The filters both attempt lists share; `endpoint_id` is resolved by the caller.
 fn attempt_filter(query: &QueryParams) -> Result<AttemptFilter, ApiError> {
-    let MessageFilter { event_types, channel, before, after } = message_filter(query)?;
+    let MessageFilter { event_types, channel, tag, before, after } = message_filter(query)?;
     Ok(AttemptFilter {
         status: parse_status(query)?,
         status_code_class: parse_status_code_class(query)?,
         endpoint_id: None,
         event_types,
         channel,
+        tag,
         before,
         after,
     })
@@ -288,6 +290,26 @@ async fn read(
     Ok(Json(attempt.into()))
 }
 
+/// Replaces the response body recorded with the attempt by `EXPUNGED`, as Svix does: for a receiver that answered
+/// with something it should not have.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content/",
+    operation_id = "v1.message-attempt.expunge-content",
+    tag = "Message Attempt",
+    params(MessagePath, ("attempt_id" = String, Path, description = "The attempt's id (`atmpt_…`).")),
+    responses((status = 204, description = "The response body is gone."), (status = 404, response = NotFound), AdminErrors),
+)]
+async fn expunge_content(
+    State(state): State<ApiState>,
+    ApiPath((app_id, msg_id, attempt_id)): ApiPath<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let msg = find_message(&state, &app.id, &msg_id).await?;
+    state.store.messages.expunge_attempt_content(&msg.id, &attempt_id).await.or_not_found("attempt", &attempt_id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/",
@@ -372,6 +394,11 @@ async fn resend(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let app = find_app(&state, &app_id).await?;
     let msg = find_message(&state, &app.id, &msg_id).await?;
+    if msg.is_expunged() {
+        return Err(ApiError::Conflict(format!(
+            "message {msg_id} cannot be sent again: its content was expunged or its retention ended"
+        )));
+    }
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     state.store.messages.resend(&msg.id, &ep.id).await.or_not_found("message or endpoint", &msg_id)?;
     state.on_new_work.notify_one();

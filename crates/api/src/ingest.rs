@@ -208,6 +208,10 @@ async fn ingest(
         payload,
         channels: None,
         forwarded_headers: forwarded_headers(&source, &raw_headers),
+        content_type: None,
+        tags: None,
+        deliver_at: None,
+        payload_expires_at: None,
         created_at: received_at,
     };
     let body = match state.store.inbound.ingest(&event, Some(&message)).await? {

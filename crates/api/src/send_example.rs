@@ -105,6 +105,10 @@ async fn send_example(
         payload,
         channels: None,
         forwarded_headers: Default::default(),
+        content_type: None,
+        tags: None,
+        deliver_at: None,
+        payload_expires_at: None,
         created_at: now,
     };
     let body = serde_json::to_vec(&MessageOut::new(message.clone(), true)?)

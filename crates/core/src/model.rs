@@ -200,13 +200,36 @@ pub struct Message {
     /// The publisher's own id for the event, unique per application.
     pub event_id: Option<String>,
     pub event_type: String,
-    /// The JSON payload exactly as the publisher sent it; delivered byte for byte.
+    /// The payload exactly as the publisher sent it, delivered byte for byte: the JSON object, or a raw payload
+    /// (Svix's `transformationsParams.rawPayload`) of any text. Empty once its content was expunged or its
+    /// retention ran out ([`Message::is_expunged`]).
     pub payload: String,
+    /// The content type a raw payload is delivered with; `None` for a JSON payload (`application/json`).
+    pub content_type: Option<String>,
     pub channels: Option<Vec<String>>,
+    /// Free-form tags the message list can be filtered by.
+    pub tags: Option<Vec<String>>,
+    /// No attempt before this time (Svix's `deliverAt`); `None` delivers at once.
+    pub deliver_at: Option<UnixMillis>,
+    /// When the payload is purged, where the publisher set its own retention; `None` follows the server's.
+    pub payload_expires_at: Option<UnixMillis>,
     /// Request headers of the inbound webhook this message came from that its source forwards (such as
     /// `Stripe-Signature`), sent with every delivery; empty for published messages.
     pub forwarded_headers: BTreeMap<String, String>,
     pub created_at: UnixMillis,
+}
+
+impl Message {
+    /// Whether the payload is gone (expunged, or purged after its retention): it reads back as Svix's
+    /// `{"expired": true}` and cannot be sent again.
+    pub fn is_expunged(&self) -> bool {
+        self.payload.is_empty()
+    }
+
+    /// When its deliveries are first due: at once, or at `deliver_at` if that is later.
+    pub fn first_due(&self) -> UnixMillis {
+        self.deliver_at.map_or(self.created_at, |at| at.max(self.created_at))
+    }
 }
 
 /// Where a delivery (or an attempt) stands, with Svix's numeric codes.

@@ -38,10 +38,14 @@ enum Prepared {
     Cancelled,
     /// The transformation failed; the attempt fails with this reason and is retried like any failure.
     Failed(String),
+    /// The message's content was expunged or purged: nothing can be sent, now or later.
+    Expunged,
 }
 
 /// The response recorded for a delivery its transformation cancelled.
 pub const CANCELLED: &str = "not sent: cancelled by the endpoint's transformation";
+/// The response recorded for a delivery whose message's content is gone.
+pub const EXPUNGED: &str = "not sent: the message's content was expunged or its retention ended";
 
 impl Attempter {
     pub fn new(config: &DispatcherConfig, events: Arc<dyn EventSink>) -> Result<Self, EngineError> {
@@ -57,6 +61,9 @@ impl Attempter {
 
     /// Runs the endpoint's transformation on the delivery, if it has one.
     async fn prepare(&self, delivery: &ClaimedDelivery) -> Prepared {
+        if delivery.payload.is_empty() {
+            return Prepared::Expunged;
+        }
         let Some(code) = &delivery.transformation else { return Prepared::Stored };
         let Some(sandbox) = &self.sandbox else {
             return Prepared::Failed("the endpoint has a transformation, but this server runs none".into());
@@ -103,8 +110,10 @@ impl Attempter {
             }
             Prepared::Cancelled => send::SendResult::not_sent(CANCELLED.into()),
             Prepared::Failed(reason) => send::SendResult::not_sent(reason.clone()),
+            Prepared::Expunged => send::SendResult::not_sent(EXPUNGED.into()),
         };
         let cancelled = matches!(prepared, Prepared::Cancelled);
+        let expunged = matches!(prepared, Prepared::Expunged);
         // The attempt records where it went: the transformation may have changed the URL.
         let sent_to = match prepared {
             Prepared::Transformed(transformed) => Some(transformed.url),
@@ -116,6 +125,9 @@ impl Attempter {
         let decision = if cancelled {
             // Done, as a delivery is when it succeeds: nothing to retry, and nothing the breaker should count.
             Decision { next: NextStep::Succeeded, disable_endpoint: false }
+        } else if expunged {
+            // A failure no retry can mend.
+            Decision { next: NextStep::GiveUp, disable_endpoint: false }
         } else {
             retry::decide(answer, delivery.manual, delivery.attempts, &policy, now_ms(), rand::random::<f64>())
         };

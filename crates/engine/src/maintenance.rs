@@ -73,14 +73,18 @@ async fn housekeeping(store: Arc<dyn Recovery>, config: MaintenanceConfig, event
             let cutoff = now_ms() - millis(after);
             disable_failing_endpoints(store.as_ref(), events.as_ref(), &config.metrics, cutoff).await;
         }
-        if let Some(retention) = config.payload_retention
-            && tokio::time::Instant::now() >= next_purge
-        {
+        if tokio::time::Instant::now() >= next_purge {
             next_purge += PURGE_EVERY;
-            let (store, cutoff) = (store.as_ref(), now_ms() - millis(retention));
-            purge_in_batches("payloads", |limit| store.purge_payloads(cutoff, limit)).await;
-            purge_in_batches("inbound events and rejection counts", |limit| store.purge_inbound_events(cutoff, limit))
+            // Messages with a retention of their own are purged whether or not the server has one.
+            let (store, now) = (store.as_ref(), now_ms());
+            let cutoff = config.payload_retention.map(|retention| now - millis(retention));
+            purge_in_batches("payloads", |limit| store.purge_payloads(cutoff, now, limit)).await;
+            if let Some(cutoff) = cutoff {
+                purge_in_batches("inbound events and rejection counts", |limit| {
+                    store.purge_inbound_events(cutoff, limit)
+                })
                 .await;
+            }
         }
     }
 }

@@ -141,6 +141,12 @@ fn delivery_headers(delivery: &ClaimedDelivery, request: &Request<'_>, timestamp
         delivery.secrets.signing_secrets(timestamp_secs * 1000),
         delivery.standard_headers,
     );
+    // A raw payload goes out with the content type its publisher gave (checked when it was published).
+    if let Some(content_type) = delivery.content_type.as_deref()
+        && let Ok(value) = HeaderValue::try_from(content_type)
+    {
+        headers.insert(reqwest::header::CONTENT_TYPE, value);
+    }
     if delivery.signature_schemes.contains(&SignatureScheme::HmacHex)
         && let Ok(value) = HeaderValue::try_from(hmac_hex_signature(&delivery.secrets.current, body))
     {

@@ -251,6 +251,10 @@ async fn a_task_left_running_by_a_crash_is_resumed_at_start() {
                 payload: format!(r#"{{"n": {n}}}"#),
                 channels: None,
                 forwarded_headers: Default::default(),
+                content_type: None,
+                tags: None,
+                deliver_at: None,
+                payload_expires_at: None,
                 created_at: at,
             };
             store.publish_message(&msg, None).await.expect("message");

@@ -421,15 +421,15 @@ pub fn routing_from(row: &impl ColumnRead, first: usize) -> ColumnResult<Routing
     Ok((opt_from_json(row.opt_text(first)?)?, opt_from_json(row.opt_text(first + 1)?)?))
 }
 
-/// Reads a message's channels column (a JSON array or NULL).
-pub fn channels_from(row: &impl ColumnRead, index: usize) -> ColumnResult<Option<Vec<String>>> {
+/// Reads a message's channels or tags column (a JSON array or NULL).
+pub fn string_list_from(row: &impl ColumnRead, index: usize) -> ColumnResult<Option<Vec<String>>> {
     opt_from_json(row.opt_text(index)?)
 }
 
-pub const MESSAGE_COLUMNS: &str =
-    "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at, m.forwarded_headers";
+pub const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_id, m.event_type, m.payload, m.channels, m.created_at, m.forwarded_headers, m.tags, \
+     m.content_type, m.deliver_at, m.payload_expires_at";
 /// How many columns `MESSAGE_COLUMNS` selects, for queries that select more after them.
-pub const MESSAGE_COLUMN_COUNT: usize = 8;
+pub const MESSAGE_COLUMN_COUNT: usize = 12;
 
 /// A message's forwarded headers as stored: NULL when there are none (every published message), else JSON.
 pub fn forwarded_headers_json(headers: &BTreeMap<String, String>) -> Option<String> {
@@ -448,9 +448,13 @@ pub fn message_from(row: &impl ColumnRead) -> ColumnResult<Message> {
         event_id: row.opt_text(2)?,
         event_type: row.text(3)?,
         payload: row.text(4)?,
-        channels: channels_from(row, 5)?,
+        channels: string_list_from(row, 5)?,
         forwarded_headers: forwarded_headers_from(row, 7)?,
         created_at: row.int(6)?,
+        tags: string_list_from(row, 8)?,
+        content_type: row.opt_text(9)?,
+        deliver_at: row.opt_int(10)?,
+        payload_expires_at: row.opt_int(11)?,
     })
 }
 

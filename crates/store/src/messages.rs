@@ -30,6 +30,8 @@ pub struct MessageFilter {
     pub event_types: Option<Vec<String>>,
     /// Only messages published on this channel.
     pub channel: Option<String>,
+    /// Only messages with this tag.
+    pub tag: Option<String>,
     /// Only messages created strictly before this time.
     pub before: Option<UnixMillis>,
     /// Only messages created strictly after this time.
@@ -45,6 +47,8 @@ pub struct AttemptFilter {
     pub endpoint_id: Option<EndpointId>,
     pub event_types: Option<Vec<String>>,
     pub channel: Option<String>,
+    /// Only attempts of messages with this tag.
+    pub tag: Option<String>,
     pub before: Option<UnixMillis>,
     pub after: Option<UnixMillis>,
 }
@@ -116,6 +120,10 @@ pub trait Messages: Send + Sync + 'static {
     ) -> StoreResult<Page<(Message, Delivery)>>;
     /// Schedules one manual attempt of the message to the endpoint, due now.
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()>;
+    /// Erases the message's payload for good (it reads back as expired; deliveries still owed fail unsent).
+    async fn expunge_message_content(&self, msg_id: &MessageId) -> StoreResult<()>;
+    /// Replaces the response body recorded with one of the message's attempts by `EXPUNGED`, as Svix does.
+    async fn expunge_attempt_content(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<()>;
     async fn list_attempts_for_endpoint(
         &self,
         endpoint_id: &EndpointId,

@@ -20,7 +20,10 @@ pub struct ClaimedDelivery {
     pub event_type: String,
     /// The publisher's id for the message, if it gave one.
     pub event_id: Option<String>,
+    /// The message's payload; empty once its content was expunged (nothing is sent then).
     pub payload: std::sync::Arc<str>,
+    /// A raw payload's content type; `None` for JSON.
+    pub content_type: Option<String>,
     pub url: String,
     /// The endpoint's custom headers, parsed once per endpoint per claim and shared by all its deliveries in
     /// the claim (as the payload is per message), so memory does not grow with headers × claimed deliveries.

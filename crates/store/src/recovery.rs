@@ -44,9 +44,16 @@ pub trait Recovery: Send + Sync + 'static {
     /// Disables every enabled endpoint whose attempts have all failed since before `failing_since_before`,
     /// returning them. (An endpoint is failing from its first failed attempt after a success.)
     async fn disable_failing_endpoints(&self, failing_since_before: UnixMillis) -> StoreResult<Vec<DisabledEndpoint>>;
-    /// Replaces the payload of up to `limit` messages created before `before` with `{}`, keeping everything
-    /// else; skips messages that still have a delivery pending or in flight. Returns how many were purged.
-    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
+    /// Empties the payload of up to `limit` messages, keeping everything else: those created before
+    /// `server_cutoff` (the server's retention) that have no retention of their own, and those whose own
+    /// retention ended by `now`. Skips messages that still have a delivery pending or in flight. Returns how many
+    /// were purged.
+    async fn purge_payloads(
+        &self,
+        server_cutoff: Option<UnixMillis>,
+        now: UnixMillis,
+        limit: usize,
+    ) -> StoreResult<u64>;
     /// Records a new background task.
     async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()>;
     /// Finds a background task by id.

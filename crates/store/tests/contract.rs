@@ -70,6 +70,10 @@ fn message(app_id: &AppId, event_type: &str, channels: Option<&[&str]>) -> Messa
         payload: r#"{"b": 1,  "a": [2]}"#.into(),
         channels: channels.map(|c| c.iter().map(|s| s.to_string()).collect()),
         forwarded_headers: Default::default(),
+        content_type: None,
+        tags: None,
+        deliver_at: None,
+        payload_expires_at: None,
         created_at: now_ms(),
     }
 }
@@ -595,12 +599,97 @@ async fn old_payloads_are_purged_unless_still_being_delivered(store: Store) {
     store.messages.publish_message(&owed, None).await.unwrap();
 
     let cutoff = now_ms() - 90 * 24 * 3_600_000;
-    assert_eq!(store.recovery.purge_payloads(cutoff, 100).await.unwrap(), 1);
+    assert_eq!(store.recovery.purge_payloads(Some(cutoff), now_ms(), 100).await.unwrap(), 1);
     let purged = store.messages.get_message(&acme.id, done.id.as_str()).await.unwrap();
-    assert_eq!((purged.payload.as_str(), purged.event_type.as_str()), ("{}", "a"));
+    assert!(purged.is_expunged());
+    assert_eq!(purged.event_type, "a");
     assert_eq!(store.messages.get_message(&acme.id, recent.id.as_str()).await.unwrap().payload, recent.payload);
     assert_eq!(store.messages.get_message(&acme.id, owed.id.as_str()).await.unwrap().payload, owed.payload);
-    assert_eq!(store.recovery.purge_payloads(cutoff, 100).await.unwrap(), 0);
+    assert_eq!(store.recovery.purge_payloads(Some(cutoff), now_ms(), 100).await.unwrap(), 0);
+}
+
+/// A message's own retention replaces the server's, shorter or longer, and works with none on the server.
+async fn a_message_keeps_its_payload_for_its_own_retention(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let now = now_ms();
+    let at = |created_at: i64, expires_at: Option<i64>| {
+        let mut msg = message(&acme.id, "a", None);
+        msg.id = MessageId::at(created_at);
+        msg.created_at = created_at;
+        msg.payload_expires_at = expires_at;
+        msg
+    };
+    let day = 24 * 3_600_000;
+    // Old, but kept for longer than the server's retention.
+    let kept_longer = at(now - 100 * day, Some(now + day));
+    // Recent, but its own retention is over.
+    let expired = at(now - 2 * day, Some(now - day));
+    let server_default = at(now - 100 * day, None);
+    for msg in [&kept_longer, &expired, &server_default] {
+        store.messages.publish_message(msg, None).await.unwrap();
+    }
+    let payload_of = |msg: &Message| {
+        let (store, app_id, id) = (store.clone(), acme.id.clone(), msg.id.clone());
+        async move { store.messages.get_message(&app_id, id.as_str()).await.unwrap().payload }
+    };
+    // No server retention: only the message that asked for it is purged.
+    assert_eq!(store.recovery.purge_payloads(None, now, 100).await.unwrap(), 1);
+    assert_eq!(payload_of(&expired).await, "");
+    assert_eq!(payload_of(&server_default).await, server_default.payload);
+    assert_eq!(store.recovery.purge_payloads(Some(now - 90 * day), now, 100).await.unwrap(), 1);
+    assert_eq!(payload_of(&server_default).await, "");
+    assert_eq!(payload_of(&kept_longer).await, kept_longer.payload);
+    assert_eq!(store.recovery.purge_payloads(Some(now - 90 * day), now + 2 * day, 100).await.unwrap(), 1);
+    assert_eq!(payload_of(&kept_longer).await, "");
+}
+
+/// What a Svix publisher can ask of one message is stored and read back: tags (filterable), a raw payload's
+/// content type, a later first attempt; an expunge empties the payload and an attempt's response.
+async fn publish_options_are_kept_and_content_can_be_expunged(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let now = now_ms();
+    let mut tagged = message(&acme.id, "a", None);
+    tagged.tags = Some(vec!["t1".into(), "t2".into()]);
+    tagged.payload = "plain text, not JSON".into();
+    tagged.content_type = Some("text/plain; charset=utf-8".into());
+    tagged.deliver_at = Some(now + 3_600_000);
+    let untagged = message(&acme.id, "a", None);
+    store.messages.publish_message(&tagged, None).await.unwrap();
+    store.messages.publish_message(&untagged, None).await.unwrap();
+
+    let read = store.messages.get_message(&acme.id, tagged.id.as_str()).await.unwrap();
+    assert_eq!(read, tagged);
+    let by_tag = MessageFilter { tag: Some("t2".into()), ..Default::default() };
+    let listed =
+        store.messages.list_messages(&acme.id, &by_tag, &PageRequest::first(10, Order::Descending)).await.unwrap();
+    assert_eq!(listed.items.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![tagged.id.clone()]);
+    let to_endpoint = store
+        .messages
+        .list_endpoint_messages(&ep.id, &by_tag, None, &PageRequest::first(10, Order::Descending))
+        .await
+        .unwrap();
+    assert_eq!(to_endpoint.items.len(), 1);
+    // Scheduled for later: not claimed now, and its delivery says when it is due.
+    assert_eq!(to_endpoint.items[0].1.next_attempt_at, Some(now + 3_600_000));
+    // (Leased past the scheduled time, so the second claim finds only the scheduled delivery.)
+    let claimed = store.queue.claim_due(now_ms(), 10, now + 4_000_000, &[]).await.unwrap();
+    assert_eq!(claimed.iter().map(|d| d.msg_id.clone()).collect::<Vec<_>>(), vec![untagged.id.clone()]);
+    let later = store.queue.claim_due(now + 3_600_000, 10, now + 3_700_000, &[]).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(&*later[0].payload, "plain text, not JSON");
+
+    store.messages.expunge_message_content(&tagged.id).await.unwrap();
+    assert!(store.messages.get_message(&acme.id, tagged.id.as_str()).await.unwrap().is_expunged());
+    assert!(matches!(store.messages.expunge_message_content(&MessageId::new()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.messages.expunge_attempt_content(&tagged.id, "atmpt_missing").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn endpoints_failing_for_too_long_are_disabled(store: Store) {
@@ -1764,6 +1853,8 @@ macro_rules! backend_tests {
                 a_blocked_endpoints_backlog_does_not_hide_other_endpoints_due_deliveries,
                 an_outcome_can_disable_its_endpoint,
                 old_payloads_are_purged_unless_still_being_delivered,
+                a_message_keeps_its_payload_for_its_own_retention,
+                publish_options_are_kept_and_content_can_be_expunged,
                 endpoints_failing_for_too_long_are_disabled,
                 fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,
                 an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveries,

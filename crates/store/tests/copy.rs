@@ -106,6 +106,10 @@ fn message(app_id: &AppId, event_type: &str, payload: &str) -> Message {
         payload: payload.into(),
         channels: None,
         forwarded_headers: Default::default(),
+        content_type: None,
+        tags: None,
+        deliver_at: None,
+        payload_expires_at: None,
         created_at: now_ms(),
     }
 }
@@ -179,6 +183,10 @@ async fn populate(path: &Path) {
         event_id: Some("evt_1".into()),
         channels: Some(vec!["eu".into()]),
         forwarded_headers: BTreeMap::from([("X-Corp-Signature".to_owned(), "sha256=ab01".to_owned())]),
+        content_type: None,
+        tags: None,
+        deliver_at: None,
+        payload_expires_at: None,
         ..message(&acme.id, "invoice.paid", "{\"b\": 1,  \"a\": [2],\n\t\"s\": \"é \\u00e9 ☃ \\\"q\\\"\"}")
     };
     let remembered = IdempotentResponse {

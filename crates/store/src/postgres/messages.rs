@@ -63,8 +63,8 @@ pub(super) async fn insert_message(
 ) -> StoreResult<usize> {
     execute(
         tx,
-        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers, \
+         tags, content_type, deliver_at, payload_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &msg.id.as_str(),
             &msg.app_id.as_str(),
@@ -74,6 +74,10 @@ pub(super) async fn insert_message(
             &opt_to_json(&msg.channels),
             &msg.created_at,
             &forwarded_headers_json(&msg.forwarded_headers),
+            &opt_to_json(&msg.tags),
+            &msg.content_type,
+            &msg.deliver_at,
+            &msg.payload_expires_at,
         ],
     )
     .await
@@ -113,7 +117,7 @@ pub(super) async fn insert_message(
             tx,
             "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
              SELECT $1, endpoint_id, 1, 0, 0, $3 FROM unnest($2::text[]) AS endpoint_id",
-            &[&msg.id.as_str(), &targets, &msg.created_at],
+            &[&msg.id.as_str(), &targets, &msg.first_due()],
         )
         .await
         .map_err(pg_error)?;
@@ -157,7 +161,7 @@ pub async fn list_messages(
 ) -> StoreResult<Page<Message>> {
     let mut filters = Filters::default();
     filters.add_equal("m.app_id", app_id.to_string());
-    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref(), filter.tag.as_deref());
     filters.add_time_range("m.created_at", filter.before, filter.after);
     let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
     query_page(&*db, &select, filters, "m.id", page, message_from).await
@@ -192,7 +196,7 @@ pub async fn list_endpoint_messages(
     if let Some(status) = status {
         filters.add_equal("d.status", i64::from(status.code()));
     }
-    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref(), filter.tag.as_deref());
     filters.add_time_range("m.created_at", filter.before, filter.after);
     let select =
         format!("SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.msg_id");
@@ -219,6 +223,18 @@ pub async fn resend(db: &mut Client, msg_id: &MessageId, endpoint_id: &EndpointI
     tx.commit().await.map_err(pg_error)
 }
 
+/// Executes `sql`, which changes at most one row, and answers `NotFound` when it changed none.
+async fn update_one(
+    db: &mut Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<()> {
+    match execute(&*db, sql, params).await.map_err(pg_error)? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 /// The filters shared by the attempt lists, `base` being the list's own condition (column, value).
 pub(super) fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Filters {
     let mut filters = Filters::default();
@@ -238,7 +254,7 @@ pub(super) fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Fil
     if let Some(endpoint_id) = &filter.endpoint_id {
         filters.add_equal("a.endpoint_id", endpoint_id.to_string());
     }
-    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref(), filter.tag.as_deref());
     filters.add_time_range("a.created_at", filter.before, filter.after);
     filters
 }
@@ -388,6 +404,21 @@ impl Messages for PostgresStore {
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {
         let mut db = self.client().await?;
         resend(&mut db, msg_id, endpoint_id).await
+    }
+
+    async fn expunge_message_content(&self, msg_id: &MessageId) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        update_one(&mut db, "UPDATE messages SET payload = '' WHERE id = $1", &[&msg_id.as_str()]).await
+    }
+
+    async fn expunge_attempt_content(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<()> {
+        let mut db = self.client().await?;
+        update_one(
+            &mut db,
+            "UPDATE attempts SET response = 'EXPUNGED' WHERE id = $1 AND msg_id = $2",
+            &[&attempt_id, &msg_id.as_str()],
+        )
+        .await
     }
 
     async fn list_attempts_for_endpoint(

@@ -132,7 +132,7 @@ pub async fn claim_due(
          SELECT c.msg_id, c.endpoint_id, c.attempts, c.manual, c.due_at, m.app_id, m.event_type, m.payload, \
              m.event_id, e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, e.signature_schemes, e.fifo, \
              e.retry_schedule, e.retry_client_errors, e.signature_headers, e.standard_headers, m.forwarded_headers, \
-             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at \
+             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at, m.content_type \
          FROM claimed c JOIN messages m ON m.id = c.msg_id JOIN endpoints e ON e.id = c.endpoint_id \
          WHERE c.status = 3"
     );
@@ -168,6 +168,7 @@ pub async fn claim_due(
             forwarded_headers: forwarded_headers_from(row, 20)?,
             transformation,
             msg_created_at: row.int(22)?,
+            content_type: row.opt_text(23)?,
             secrets: endpoint_secrets,
             rate_limit: row.opt_narrow(13)?,
             signature_schemes: signature_schemes_from_json(&row.text(14)?)?,

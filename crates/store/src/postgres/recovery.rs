@@ -146,7 +146,7 @@ pub async fn insert_missing_deliveries(
             filter.as_deref(),
             endpoint_channels.as_deref(),
             &row.text(1)?,
-            channels_from(row, 2)?.as_deref(),
+            string_list_from(row, 2)?.as_deref(),
         );
         if accepts && !delivered {
             missing.push(row.text(0)?);
@@ -265,17 +265,37 @@ pub async fn disable_failing_endpoints(
         .collect()
 }
 
-pub async fn purge_payloads(db: &mut Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-    // Ids start with their creation time, so the primary key finds old messages without another index.
-    let purged = execute(
-        &*db,
-        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
-         WHERE m.id < $1 AND m.payload <> '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
-         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
-        &[&msg_id_floor(before), &sql_limit(limit)],
-    )
-    .await
-    .map_err(pg_error)?;
+pub async fn purge_payloads(
+    db: &mut Client,
+    server_cutoff: Option<UnixMillis>,
+    now: UnixMillis,
+    limit: usize,
+) -> StoreResult<u64> {
+    // Ids start with their creation time, so the primary key finds old messages without another index; messages
+    // with their own retention are found by `messages_payload_expiry`.
+    let mut purged = 0;
+    if let Some(cutoff) = server_cutoff {
+        purged += execute(
+            &*db,
+            "UPDATE messages SET payload = '' WHERE id IN (SELECT m.id FROM messages m \
+             WHERE m.id < $1 AND m.payload_expires_at IS NULL AND m.payload <> '' AND NOT EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
+            &[&msg_id_floor(cutoff), &sql_limit(limit)],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    if (purged as usize) < limit {
+        purged += execute(
+            &*db,
+            "UPDATE messages SET payload = '' WHERE id IN (SELECT m.id FROM messages m \
+             WHERE m.payload_expires_at <= $1 AND m.payload <> '' AND NOT EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT $2)",
+            &[&now, &sql_limit(limit - purged as usize)],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
     Ok(purged)
 }
 
@@ -286,9 +306,14 @@ impl Recovery for PostgresStore {
         disable_failing_endpoints(&mut db, failing_since_before).await
     }
 
-    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    async fn purge_payloads(
+        &self,
+        server_cutoff: Option<UnixMillis>,
+        now: UnixMillis,
+        limit: usize,
+    ) -> StoreResult<u64> {
         let mut db = self.client().await?;
-        purge_payloads(&mut db, before, limit).await
+        purge_payloads(&mut db, server_cutoff, now, limit).await
     }
 
     async fn create_background_task(&self, task: &BackgroundTask) -> StoreResult<()> {

@@ -136,8 +136,8 @@ impl Filters {
     }
 
     /// Adds the message filters shared by message and attempt lists (`m` is the messages table): any of the
-    /// event types, and a channel.
-    pub fn add_message_filters(&mut self, event_types: Option<&[String]>, channel: Option<&str>) {
+    /// event types, a channel and a tag.
+    pub fn add_message_filters(&mut self, event_types: Option<&[String]>, channel: Option<&str>, tag: Option<&str>) {
         if let Some(types) = event_types.filter(|t| !t.is_empty()) {
             let placeholder = self.bind(types.to_vec());
             self.add(format!("m.event_type = ANY({placeholder})"));
@@ -146,6 +146,10 @@ impl Filters {
             // `channels` is a JSON array in a TEXT column, as in SQLite.
             let placeholder = self.bind(channel.to_owned());
             self.add(format!("m.channels::jsonb @> jsonb_build_array({placeholder}::text)"));
+        }
+        if let Some(tag) = tag {
+            let placeholder = self.bind(tag.to_owned());
+            self.add(format!("m.tags::jsonb @> jsonb_build_array({placeholder}::text)"));
         }
     }
 

@@ -234,6 +234,16 @@ ALTER TABLE messages ADD COLUMN forwarded_headers TEXT;
 ALTER TABLE endpoints ADD COLUMN transformation_code TEXT;
 ALTER TABLE endpoints ADD COLUMN transformation_enabled BIGINT NOT NULL DEFAULT 0;
 "#,
+    // 7 (SQLite's 13): a message's tags, a raw payload's content type, when it is first due and when its payload
+    // is purged; a payload emptied by an expunge or a purge is ''.
+    r#"
+ALTER TABLE messages ADD COLUMN tags TEXT;
+ALTER TABLE messages ADD COLUMN content_type TEXT;
+ALTER TABLE messages ADD COLUMN deliver_at BIGINT;
+ALTER TABLE messages ADD COLUMN payload_expires_at BIGINT;
+CREATE INDEX messages_payload_expiry ON messages(payload_expires_at)
+    WHERE payload_expires_at IS NOT NULL AND payload <> '';
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

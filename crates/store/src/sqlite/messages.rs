@@ -29,8 +29,8 @@ pub(super) fn insert_message(
     idempotent: Option<&IdempotentResponse>,
 ) -> StoreResult<usize> {
     conn.prepare_cached(
-        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers, \
+         tags, content_type, deliver_at, payload_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -41,7 +41,11 @@ pub(super) fn insert_message(
             msg.payload,
             opt_to_json(&msg.channels),
             msg.created_at,
-            forwarded_headers_json(&msg.forwarded_headers)
+            forwarded_headers_json(&msg.forwarded_headers),
+            opt_to_json(&msg.tags),
+            msg.content_type,
+            msg.deliver_at,
+            msg.payload_expires_at
         ])
     })
     .map_err(|e| conflict_or_internal(e, EVENT_ID_TAKEN))?;
@@ -82,7 +86,7 @@ pub(super) fn insert_message(
         )
         .map_err(sql_error)?;
     for endpoint_id in &routed {
-        insert.execute(params![msg.id.as_str(), endpoint_id, msg.created_at]).map_err(sql_error)?;
+        insert.execute(params![msg.id.as_str(), endpoint_id, msg.first_due()]).map_err(sql_error)?;
     }
     if let Some(response) = idempotent {
         put_idempotent(conn, response)?;
@@ -122,7 +126,7 @@ pub(super) fn attempt_filters(base: (&str, &str), filter: &AttemptFilter) -> Fil
     if let Some(endpoint_id) = &filter.endpoint_id {
         filters.add("a.endpoint_id = ?", [text(endpoint_id.as_str())]);
     }
-    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+    filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref(), filter.tag.as_deref());
     filters.add_time_range("a.created_at", filter.before, filter.after);
     filters
 }
@@ -228,7 +232,11 @@ impl Messages for SqliteStore {
             .read(move |conn| {
                 let mut filters = Filters::default();
                 filters.add("m.app_id = ?", [text(app_id.as_str())]);
-                filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+                filters.add_message_filters(
+                    filter.event_types.as_deref(),
+                    filter.channel.as_deref(),
+                    filter.tag.as_deref(),
+                );
                 filters.add_time_range("m.created_at", filter.before, filter.after);
                 let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
                 query_page(conn, &select, filters, "m.id", &page, message_from_row)
@@ -271,7 +279,11 @@ impl Messages for SqliteStore {
                 if let Some(status) = status {
                     filters.add("d.status = ?", [Value::Integer(i64::from(status.code()))]);
                 }
-                filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref());
+                filters.add_message_filters(
+                    filter.event_types.as_deref(),
+                    filter.channel.as_deref(),
+                    filter.tag.as_deref(),
+                );
                 filters.add_time_range("m.created_at", filter.before, filter.after);
                 let select = format!(
                     "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.msg_id"
@@ -299,6 +311,32 @@ impl Messages for SqliteStore {
                     other => other,
                 })?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn expunge_message_content(&self, msg_id: &MessageId) -> StoreResult<()> {
+        let msg_id = msg_id.clone();
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                let found = conn
+                    .prepare_cached("UPDATE messages SET payload = '' WHERE id = ?1")
+                    .and_then(|mut stmt| stmt.execute([msg_id.as_str()]))
+                    .map_err(sql_error)?;
+                if found == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            })
+            .await
+    }
+
+    async fn expunge_attempt_content(&self, msg_id: &MessageId, attempt_id: &str) -> StoreResult<()> {
+        let (msg_id, attempt_id) = (msg_id.clone(), attempt_id.to_owned());
+        self.db
+            .write(Durability::PowerLoss, move |conn| {
+                let found = conn
+                    .prepare_cached("UPDATE attempts SET response = 'EXPUNGED' WHERE id = ?1 AND msg_id = ?2")
+                    .and_then(|mut stmt| stmt.execute([attempt_id.as_str(), msg_id.as_str()]))
+                    .map_err(sql_error)?;
+                if found == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             })
             .await
     }

@@ -241,7 +241,7 @@ fn take(
             "SELECT d.attempts, d.manual, m.app_id, m.event_type, m.payload, m.event_id, e.url, e.headers, \
              e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes, e.retry_schedule, \
              e.retry_client_errors, e.signature_headers, e.standard_headers, m.forwarded_headers, \
-             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at \
+             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at, m.content_type \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.msg_id = ?1 AND d.endpoint_id = ?2",
         )
@@ -291,6 +291,7 @@ fn take(
             forwarded_headers: forwarded_headers_from(row, 17)?,
             transformation,
             msg_created_at: row.int(19)?,
+            content_type: row.get(20).map_err(sql_error)?,
             secrets: endpoint_secrets,
             rate_limit: row.get(11).map_err(sql_error)?,
             signature_schemes: signature_schemes_from_json(&row.get::<_, String>(12).map_err(sql_error)?)?,

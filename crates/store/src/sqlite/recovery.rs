@@ -256,19 +256,39 @@ impl Recovery for SqliteStore {
             .await
     }
 
-    async fn purge_payloads(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
-        // Ids start with their creation time, so the primary key finds old messages without another index.
-        let below = format!("{}{}", MessageId::PREFIX, hookrelay_core::id::min_body_at(before));
+    async fn purge_payloads(
+        &self,
+        server_cutoff: Option<UnixMillis>,
+        now: UnixMillis,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        // Ids start with their creation time, so the primary key finds old messages without another index;
+        // messages with their own retention are found by `messages_payload_expiry`.
+        let below =
+            server_cutoff.map(|cutoff| format!("{}{}", MessageId::PREFIX, hookrelay_core::id::min_body_at(cutoff)));
         self.db
             .write(Durability::PowerLoss, move |conn| {
-                let purged = conn
-                    .prepare_cached(
-                        "UPDATE messages SET payload = '{}' WHERE id IN (SELECT m.id FROM messages m \
-                         WHERE m.id < ?1 AND m.payload != '{}' AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                         WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT ?2)",
-                    )
-                    .and_then(|mut stmt| stmt.execute(params![below, limit as i64]))
-                    .map_err(sql_error)?;
+                let mut purged = 0;
+                if let Some(below) = &below {
+                    purged += conn
+                        .prepare_cached(
+                            "UPDATE messages SET payload = '' WHERE id IN (SELECT m.id FROM messages m \
+                             WHERE m.id < ?1 AND m.payload_expires_at IS NULL AND m.payload != '' AND NOT EXISTS \
+                             (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT ?2)",
+                        )
+                        .and_then(|mut stmt| stmt.execute(params![below, limit as i64]))
+                        .map_err(sql_error)?;
+                }
+                if purged < limit {
+                    purged += conn
+                        .prepare_cached(
+                            "UPDATE messages SET payload = '' WHERE id IN (SELECT m.id FROM messages m \
+                             WHERE m.payload_expires_at <= ?1 AND m.payload != '' AND NOT EXISTS \
+                             (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status IN (1, 3)) LIMIT ?2)",
+                        )
+                        .and_then(|mut stmt| stmt.execute(params![now, (limit - purged) as i64]))
+                        .map_err(sql_error)?;
+                }
                 Ok(purged as u64)
             })
             .await

@@ -134,13 +134,16 @@ impl Filters {
     }
 
     /// Adds the message filters shared by message and attempt lists (`m` is the messages table): any of the
-    /// event types, and a channel.
-    pub fn add_message_filters(&mut self, event_types: Option<&[String]>, channel: Option<&str>) {
+    /// event types, a channel and a tag.
+    pub fn add_message_filters(&mut self, event_types: Option<&[String]>, channel: Option<&str>, tag: Option<&str>) {
         if let Some(types) = event_types.filter(|t| !t.is_empty()) {
             self.add_in("m.event_type", types);
         }
         if let Some(channel) = channel {
             self.add("EXISTS (SELECT 1 FROM json_each(m.channels) WHERE value = ?)", [Value::Text(channel.to_owned())]);
+        }
+        if let Some(tag) = tag {
+            self.add("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)", [Value::Text(tag.to_owned())]);
         }
     }
 
