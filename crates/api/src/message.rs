@@ -48,7 +48,7 @@ struct MessageIn {
     /// The JSON object delivered to the endpoints, byte for byte (`data` is accepted too); `{}` with a raw
     /// payload in `transformationsParams.rawPayload`.
     #[serde(alias = "data")]
-    #[schema(value_type = Object, additional_properties = true)]
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
     #[serde(default)]
     #[schema(min_items = 1, max_items = 10)]
@@ -61,7 +61,7 @@ struct MessageIn {
     /// `rawPayload`: a body of any text, delivered byte for byte instead of `payload`; `headers`: only
     /// `content-type`, the content type it is delivered with (default `application/json`).
     #[serde(default)]
-    #[schema(value_type = Option<Object>, additional_properties = true)]
+    #[schema(value_type = Option<Object>)]
     transformations_params: Option<serde_json::Map<String, serde_json::Value>>,
     /// No attempt before this time (RFC 3339): at most 30 days ahead; up to an hour in the past means now.
     #[serde(default)]
@@ -215,7 +215,7 @@ pub struct MessageOut {
     event_id: Option<String>,
     /// `{}` when listed or read with `with_content=false`, and for a raw payload that is not a JSON object;
     /// `{"expired": true}` once the content was expunged or its retention ended.
-    #[schema(value_type = Object, additional_properties = true)]
+    #[schema(value_type = Object)]
     payload: Box<RawValue>,
     /// A raw payload that is not a JSON object, as text (a hookrelay extension; only with content).
     #[serde(skip_serializing_if = "Option::is_none")]

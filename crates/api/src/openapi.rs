@@ -22,6 +22,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
@@ -121,7 +122,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
             Internal,
         ),
     ),
-    modifiers(&BearerAuth, &LinkCreatedResources),
+    modifiers(&BearerAuth, &LinkCreatedResources, &IdempotencyKeyHeader),
     security(("bearer" = [])),
     tags(
         (name = "Application", description = "One per customer of the SaaS; owns endpoints and messages."),
@@ -201,6 +202,52 @@ impl Modify for LinkCreatedResources {
     }
 }
 
+/// Declares the `idempotency-key` header on every POST the API remembers answers for (all but the public
+/// ingest route), as Svix's document does, so generated clients can send it.
+struct IdempotencyKeyHeader;
+
+impl Modify for IdempotencyKeyHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(post) = item.post.as_mut().filter(|_| !path.starts_with("/ingest/")) else { continue };
+            let header = ParameterBuilder::new()
+                .name("idempotency-key")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(
+                    "The request's idempotency key: a repeat within 12 hours gets the first answer replayed \
+                     instead of running again.",
+                ))
+                .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String)))
+                .build();
+            post.parameters.get_or_insert_with(Vec::new).push(header);
+        }
+    }
+}
+
+/// Marks every object schema without declared properties (payloads, examples, transformation inputs) as open
+/// to any property: bare `{"type": "object"}` is read by some generators (openapi-typescript) as an object with
+/// no properties at all, `Record<string, never>`, so `payload: {a: 1}` would not compile. Applied to the
+/// document's JSON, since its schemas nest in many typed places.
+fn open_objects(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let is_bare_object = map.get("type").is_some_and(|t| {
+                t == "object" || t.as_array().is_some_and(|types| types.iter().any(|t| t == "object"))
+            }) && !map.contains_key("properties")
+                && !map.contains_key("additionalProperties")
+                && !map.contains_key("$ref");
+            if is_bare_object {
+                map.insert("additionalProperties".into(), Value::Bool(true));
+            }
+            map.values_mut().for_each(open_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(open_objects),
+        _ => {}
+    }
+}
+
 fn operations(item: &utoipa::openapi::PathItem) -> impl Iterator<Item = &utoipa::openapi::path::Operation> {
     [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten()
 }
@@ -240,9 +287,10 @@ pub fn document() -> Result<&'static str, ApiError> {
     if let Some(text) = DOCUMENT.get() {
         return Ok(text);
     }
-    let text = ApiDoc::openapi()
-        .to_json()
+    let mut value = serde_json::to_value(ApiDoc::openapi())
         .map_err(|err| ApiError::Internal(format!("serializing the OpenAPI document: {err}")))?;
+    open_objects(&mut value);
+    let text = value.to_string();
     Ok(DOCUMENT.get_or_init(|| text))
 }
 
@@ -449,6 +497,37 @@ mod tests {
                 map.values().for_each(|v| collect_refs(v, refs));
             }
             Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn objects_without_properties_admit_any_and_posts_declare_the_idempotency_key() {
+        let doc = doc();
+        let message_in = &doc["components"]["schemas"]["MessageIn"]["properties"];
+        assert_eq!(message_in["payload"]["additionalProperties"], Value::Bool(true), "{message_in}");
+        let mut bare = Vec::new();
+        find_bare_objects(&doc, "", &mut bare);
+        assert!(bare.is_empty(), "objects without properties that admit none: {bare:?}");
+        let create = &doc["paths"]["/api/v1/app/{app_id}/msg/"]["post"]["parameters"];
+        let header = create.as_array().and_then(|params| params.iter().find(|p| p["name"] == "idempotency-key"));
+        assert_eq!(header.map(|h| h["in"].clone()), Some(Value::from("header")), "{create}");
+        let ingest = &doc["paths"]["/ingest/{source}/"]["post"]["parameters"];
+        assert!(ingest.as_array().is_none_or(|params| params.iter().all(|p| p["name"] != "idempotency-key")));
+    }
+
+    fn find_bare_objects(value: &Value, at: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("type") == Some(&Value::from("object"))
+                    && !map.contains_key("properties")
+                    && !map.contains_key("additionalProperties")
+                {
+                    found.push(at.to_owned());
+                }
+                map.iter().for_each(|(key, child)| find_bare_objects(child, &format!("{at}/{key}"), found));
+            }
+            Value::Array(items) => items.iter().for_each(|child| find_bare_objects(child, at, found)),
             _ => {}
         }
     }
