@@ -84,7 +84,10 @@ struct EndpointIn {
     disabled: Option<bool>,
     /// The signing secret: `whsec_` + base64 of 24–64 bytes (the bare base64 is read the same way, as Svix
     /// does), or a plain secret of 16–256 printable ASCII characters without spaces, whose UTF-8 bytes are the
-    /// HMAC key of every scheme (a hookrelay extension). Generated when absent.
+    /// HMAC key of every scheme (a hookrelay extension). Generated when absent. Or an ed25519 key, `whsk_` +
+    /// base64 of the 64-byte seed and public key (Svix's form) or of the 32-byte seed: deliveries then carry
+    /// `v1a,` signatures that receivers verify with the public key; it signs no `hmac-hex` scheme and no
+    /// `signatureHeaders`.
     #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
@@ -247,7 +250,8 @@ impl From<Endpoint> for EndpointOut {
 #[serde(rename_all = "camelCase")]
 #[schema(as = EndpointSecretRotateIn)]
 struct RotateIn {
-    /// The new secret; generated when absent.
+    /// The new secret, in any form `secret` takes on create (`whsec_…`, a plain secret, or a `whsk_…` ed25519
+    /// key); generated when absent.
     #[serde(default)]
     key: Option<String>,
     /// How long the old secret keeps signing too (default a day, at most 7 days).
@@ -260,7 +264,8 @@ struct RotateIn {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = EndpointSecretOut)]
 struct SecretOut {
-    /// `whsec_` and the base64 key.
+    /// `whsec_` and the base64 key, or the plain secret; for an ed25519 key, its public key (`whpk_` and the
+    /// base64 of its 32 bytes), which receivers verify `v1a` signatures with.
     key: String,
 }
 
@@ -490,15 +495,50 @@ fn parse_signature_schemes(names: Option<&[String]>) -> Result<Vec<SignatureSche
     Ok(schemes)
 }
 
-/// Parses a user-supplied secret: `whsec_<base64>`; the bare base64 key, which Svix reads the same way; or else
-/// a plain secret (a hookrelay extension).
+/// Parses a user-supplied secret: `whsec_<base64>`; a `whsk_<base64>` ed25519 key; the bare base64 key, which
+/// Svix reads as `whsec_`; or else a plain secret (a hookrelay extension).
 fn parse_secret(text: &str, field: &str) -> Result<EndpointSecret, ApiError> {
-    let parsed = if text.starts_with("whsec_") {
+    let parsed = if text.starts_with("whsec_") || text.starts_with("whsk_") {
         EndpointSecret::parse(text)
     } else {
         EndpointSecret::parse(&format!("whsec_{text}")).or_else(|_| EndpointSecret::plain(text))
     };
     parsed.map_err(|err| ApiError::body(&[field], err))
+}
+
+/// An ed25519 key signs the Standard Webhooks headers only: the `hmac-hex` scheme (`X-Webhook-Signature`) and
+/// the endpoint's own `signatureHeaders` are HMACs keyed with the secret, which its receivers, holding only the
+/// public key, could not check. 422 when `secret` is an ed25519 key and either is set, naming that setting, or
+/// `key_field` when the request is what brings the key in (a rotation).
+fn check_hmac_settings(
+    secret: &EndpointSecret,
+    schemes: &[SignatureScheme],
+    headers: &[SignatureHeader],
+    key_field: Option<&str>,
+) -> Result<(), ApiError> {
+    if !secret.is_ed25519() {
+        return Ok(());
+    }
+    let (setting, what) = if schemes.contains(&SignatureScheme::HmacHex) {
+        ("signatureSchemes", "the `hmac-hex` scheme (X-Webhook-Signature)")
+    } else if !headers.is_empty() {
+        ("signatureHeaders", "signature headers of its own")
+    } else {
+        return Ok(());
+    };
+    let why = "an HMAC keyed with the secret, which receivers of an ed25519 (`whsk_`) key cannot check: they hold \
+               only its public key";
+    Err(match key_field {
+        Some(field) => ApiError::body(
+            &[field],
+            format!(
+                "this endpoint has {what} ({setting}), {why}; remove {setting} first, or rotate to a `whsec_` secret"
+            ),
+        ),
+        None => {
+            ApiError::body(&[setting], format!("{what} is {why}; leave {setting} out, or sign with a `whsec_` secret"))
+        }
+    })
 }
 
 /// Checks the custom headers a request sets: not too many, allowed names (not ones hookrelay sets) and
@@ -591,6 +631,7 @@ impl EndpointIn {
         let retry = endpoint_retry(self.retry_schedule.as_deref(), self.retry_client_errors)?;
         let signature_headers = signature_headers(self.signature_headers.unwrap_or_default())?;
         let standard_headers = standard_headers(self.standard_headers.as_deref())?;
+        check_hmac_settings(&secret, &signature_schemes, &signature_headers, None)?;
         Ok(Endpoint {
             id: EndpointId::at(now),
             app_id,
@@ -789,6 +830,7 @@ async fn upsert(
             ep.retry = endpoint_retry(input.retry_schedule.as_deref(), input.retry_client_errors)?;
             ep.signature_headers = signature_headers(input.signature_headers.unwrap_or_default())?;
             ep.standard_headers = standard_headers(input.standard_headers.as_deref())?;
+            check_hmac_settings(&ep.secrets.current, &ep.signature_schemes, &ep.signature_headers, None)?;
             if let Some(headers) = input.headers {
                 ep.headers = header_set(headers)?;
             }
@@ -883,6 +925,7 @@ async fn patch(
         Patch::Null => ep.standard_headers = StandardHeaders::Both,
         Patch::Set(name) => ep.standard_headers = standard_headers(Some(&name))?,
     }
+    check_hmac_settings(&ep.secrets.current, &ep.signature_schemes, &ep.signature_headers, None)?;
     ep.updated_at = now_ms();
     state.store.catalog.update_endpoint(&ep).await.map_err(uid_conflict)?;
     emit_updated(&state, &app, was_disabled, &ep);
@@ -922,11 +965,12 @@ async fn read_secret(
 ) -> Result<Json<SecretOut>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
-    Ok(Json(SecretOut { key: ep.secrets.current.to_text() }))
+    Ok(Json(SecretOut { key: ep.secrets.current.shown_text() }))
 }
 
 /// Rotates the signing secret. Svix answers 204, which the Python SDK's `rotate_secret` cannot parse; the new
-/// key is returned instead. Deliveries are signed with the old secret too until the grace period ends.
+/// key is returned instead (for an ed25519 key, its public key, `whpk_…`). Deliveries are signed with the old
+/// secret too until the grace period ends.
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate/",
@@ -960,11 +1004,12 @@ async fn rotate_secret(
     };
     let app = find_app(&state, &app_id).await?;
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
+    check_hmac_settings(&new_secret, &ep.signature_schemes, &ep.signature_headers, Some("key"))?;
     let now = now_ms();
     ep.secrets.rotate(new_secret, now, grace_secs as i64 * 1000);
     ep.updated_at = now;
     state.store.catalog.update_endpoint(&ep).await.or_not_found("endpoint", &endpoint_id)?;
-    Ok((Extension(CarriesSecret), Json(SecretOut { key: ep.secrets.current.to_text() })))
+    Ok((Extension(CarriesSecret), Json(SecretOut { key: ep.secrets.current.shown_text() })))
 }
 
 #[utoipa::path(
@@ -1119,5 +1164,38 @@ mod tests {
         assert!(parse_secret("whsec_short", "secret").is_err());
         assert!(parse_secret("not base64!", "key").is_err());
         assert!(parse_secret("too-short", "key").is_err());
+    }
+
+    #[test]
+    fn ed25519_keys_refuse_hmac_settings() {
+        // The seed 0x00..0x1f; its public key computed with Python's `cryptography`.
+        let key = parse_secret("whsk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "secret").unwrap();
+        assert!(key.is_ed25519());
+        assert_eq!(key.shown_text(), "whpk_A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=");
+        let Err(ApiError::Validation(errors)) = parse_secret("whsk_AAEC", "key") else { panic!("bad key accepted") };
+        assert_eq!(errors[0].loc, ["body", "key"]);
+        let header = SignatureHeader {
+            header: "X-Corp-Signature".into(),
+            algorithm: HmacAlgorithm::Sha256,
+            encoding: SignatureEncoding::Hex,
+            prefix: String::new(),
+        };
+        let standard = [SignatureScheme::Standard];
+        let legacy = [SignatureScheme::Standard, SignatureScheme::HmacHex];
+        let refused = |result: Result<(), ApiError>| match result {
+            Err(ApiError::Validation(errors)) => (errors[0].loc.clone(), errors[0].msg.clone()),
+            other => panic!("not refused: {other:?}"),
+        };
+        assert!(check_hmac_settings(&key, &standard, &[], None).is_ok());
+        let (loc, msg) = refused(check_hmac_settings(&key, &legacy, &[], None));
+        assert_eq!(loc, ["body", "signatureSchemes"]);
+        assert!(msg.contains("public key"), "{msg}");
+        let (loc, _) = refused(check_hmac_settings(&key, &standard, std::slice::from_ref(&header), None));
+        assert_eq!(loc, ["body", "signatureHeaders"]);
+        let (loc, msg) = refused(check_hmac_settings(&key, &standard, std::slice::from_ref(&header), Some("key")));
+        assert_eq!(loc, ["body", "key"]);
+        assert!(msg.contains("signatureHeaders"), "{msg}");
+        let whsec = EndpointSecret::generate();
+        assert!(check_hmac_settings(&whsec, &legacy, &[header], Some("key")).is_ok());
     }
 }
