@@ -149,26 +149,6 @@ def test_an_endpoints_messages_with_their_delivery_status(server):
         receiver.stop()
 
 
-def test_svix_message_fields_not_supported_yet_are_refused_not_dropped(server, receiver):
-    """A raw payload, tags, a delivery time or a retention the server cannot honour is a 422 naming the field, so
-    nothing accepted is delivered differently from what was asked."""
-    hr = client(server)
-    app = hr.application.create(ApplicationIn(name="Acme"))
-    hr.endpoint.create(app.id, EndpointIn(url=receiver.url))
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
-    for message, field in [
-        (message_in_raw(event_type="a", payload="<xml>raw</xml>", content_type="application/xml"), "transformationsParams"),
-        (MessageIn(event_type="a", payload={"n": 1}, tags=["vip"]), "tags"),
-        (MessageIn(event_type="a", payload={"n": 1}, deliver_at=later), "deliverAt"),
-        (MessageIn(event_type="a", payload={"n": 1}, payload_retention_period=30), "payloadRetentionPeriod"),
-    ]:
-        with pytest.raises(HTTPValidationError) as refused:
-            hr.message.create(app.id, message)
-        assert refused.value.detail[0].loc == ["body", field], refused.value
-    assert hr.message.list(app.id).data == [], "nothing was stored"
-    assert receiver.requests == []
-
-
 def test_idempotency_key_returns_the_same_message(server, receiver):
     hr = client(server)
     app = hr.application.create(ApplicationIn(name="Acme"))

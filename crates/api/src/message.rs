@@ -475,18 +475,13 @@ async fn expunge_content(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// POST on a message's path: only Svix's `expunge-all-contents` is ever sent there, which hookrelay does not
-/// offer (a 404 saying so, rather than a puzzling 405).
-async fn post_on_message(ApiPath((_, msg_id)): ApiPath<(String, String)>) -> ApiError {
-    if msg_id == "expunge-all-contents" {
-        ApiError::NotFound(
-            "expunge-all-contents is not supported by hookrelay: expunge messages one by one with DELETE \
-             /api/v1/app/{app_id}/msg/{msg_id}/content, or set payloadRetentionPeriod when publishing"
-                .into(),
-        )
-    } else {
-        ApiError::MethodNotAllowed
-    }
+/// POST on a message's path: only Svix's bulk operations are sent there (`expunge-all-contents`, `bulk-expunge`,
+/// `precheck`), which hookrelay does not offer: a 404 saying so, rather than a puzzling 405.
+async fn post_on_message(ApiPath((_, operation)): ApiPath<(String, String)>) -> ApiError {
+    ApiError::NotFound(format!(
+        "POST /api/v1/app/{{app_id}}/msg/{operation} is not supported by hookrelay; to erase payloads, DELETE \
+         /api/v1/app/{{app_id}}/msg/{{msg_id}}/content one message at a time, or publish with payloadRetentionPeriod"
+    ))
 }
 
 #[cfg(test)]

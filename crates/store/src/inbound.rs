@@ -12,7 +12,7 @@ use crate::{Page, PageRequest, PublishedMessage, StoreResult};
 #[derive(Clone, Debug, PartialEq)]
 pub enum IngestOutcome {
     /// The event was new: recorded as verified, and its message (if one was given) published.
-    Recorded(Option<PublishedMessage>),
+    Recorded(Option<Box<PublishedMessage>>),
     /// A verified event of the source already had this provider event id: recorded as a duplicate pointing at
     /// the original's message, nothing published.
     Duplicate { original_msg_id: Option<MessageId> },

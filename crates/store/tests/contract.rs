@@ -1138,7 +1138,7 @@ async fn rejection_rows(store: &Store, source_id: &SourceId) -> Vec<InboundRejec
 
 async fn ingest_new(store: &Store, event: &InboundEvent, message: Option<&Message>) -> Option<PublishedMessage> {
     match store.inbound.ingest(event, message).await.unwrap() {
-        IngestOutcome::Recorded(published) => published,
+        IngestOutcome::Recorded(published) => published.map(|published| *published),
         other => panic!("expected the event to be recorded as new, got {other:?}"),
     }
 }

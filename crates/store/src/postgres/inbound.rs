@@ -129,7 +129,7 @@ pub async fn ingest(db: &mut Client, event: &InboundEvent, message: Option<&Mess
         if deliveries > 0 {
             announce_new_work(&tx).await?;
         }
-        IngestOutcome::Recorded(Some(PublishedMessage { message: message.clone(), deliveries }))
+        IngestOutcome::Recorded(Some(Box::new(PublishedMessage { message: message.clone(), deliveries })))
     } else {
         IngestOutcome::Recorded(None)
     };
