@@ -13,6 +13,7 @@ from svix.api import (
     SvixOptions,
 )
 from svix.api.errors.http_error import HttpError
+from svix.api.errors.http_validation_error import HTTPValidationError
 
 from conftest import TOKEN
 
@@ -63,3 +64,24 @@ def test_read_only_tokens_and_creating_the_application_on_the_way(server, receiv
     assert app.name == "NewCo"
     assert reader.endpoint.list(app.id).data == []
     assert status_of(lambda: reader.endpoint.create(app.id, EndpointIn(url=receiver.url))) == 403
+
+
+def test_capabilities_give_a_read_only_or_full_token_and_never_more_than_asked(server, receiver):
+    """Svix's `capabilities`: viewing only is a read-only token; a set hookrelay cannot grant exactly is a 422
+    rather than a token that can do more than asked."""
+    admin = Svix(TOKEN, SvixOptions(server_url=server.url))
+    app = admin.application.create(ApplicationIn(name="Acme"))
+    viewer = admin.authentication.app_portal_access(
+        app.id, AppPortalAccessIn(capabilities=["ViewBase", "ViewEndpointSecret"])
+    )
+    reader = Svix(viewer.token, SvixOptions(server_url=server.url))
+    assert reader.endpoint.list(app.id).data == []
+    assert status_of(lambda: reader.endpoint.create(app.id, EndpointIn(url=receiver.url))) == 403
+    everything = ["ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "ManageTransformations",
+                  "CreateAttempts", "ManageEndpoint"]
+    full = admin.authentication.app_portal_access(app.id, AppPortalAccessIn(capabilities=everything))
+    Svix(full.token, SvixOptions(server_url=server.url)).endpoint.create(app.id, EndpointIn(url=receiver.url))
+    for capabilities in (["ViewBase"], ["ViewBase", "ViewEndpointSecret", "CreateAttempts"]):
+        with pytest.raises(HTTPValidationError) as refused:
+            admin.authentication.app_portal_access(app.id, AppPortalAccessIn(capabilities=capabilities))
+        assert refused.value.detail[0].loc == ["body", "capabilities"]

@@ -10,6 +10,8 @@ import svix.webhooks
 from svix.api import (
     ApplicationIn,
     EndpointIn,
+    EventTypeIn,
+    EventTypePatch,
     MessageAttemptListAttemptedMessagesOptions,
     MessageAttemptListByMsgOptions,
     MessageGetOptions,
@@ -175,3 +177,25 @@ def test_content_expunge_erases_the_payload_and_an_attempts_response(server):
         assert status == 404 and "not supported" in body["detail"], body
     finally:
         receiver.stop()
+
+
+def test_an_event_types_group_is_kept(server):
+    hr = client(server)
+    created = hr.event_type.create(EventTypeIn(name="invoice.paid", description="Paid", group_name="billing"))
+    assert created.group_name == "billing"
+    assert hr.event_type.get("invoice.paid").group_name == "billing"
+    assert hr.event_type.patch("invoice.paid", EventTypePatch(group_name="invoices")).group_name == "invoices"
+    with pytest.raises(HTTPValidationError) as refused:
+        hr.event_type.create(EventTypeIn(name="x.y", description="", group_name="has space"))
+    assert refused.value.detail[0].loc == ["body", "groupName"]
+
+
+def test_a_patch_cannot_swap_the_secret_behind_the_receivers_back(server, receiver):
+    """The JavaScript SDK 1.x sends `secret` in EndpointPatch: the current one is accepted, another is a 422."""
+    hr = client(server)
+    app, endpoint, secret = app_with_endpoint(hr, receiver)
+    path = f"/api/v1/app/{app.id}/endpoint/{endpoint.id}/"
+    assert call(server, "PATCH", path, {"secret": secret, "description": "same secret"})[0] == 200
+    status, body = call(server, "PATCH", path, {"secret": "whsec_" + "A" * 32})
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "secret"], body
+    assert hr.endpoint.get_secret(app.id, endpoint.id).key == secret

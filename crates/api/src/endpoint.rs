@@ -179,6 +179,10 @@ struct EndpointPatch {
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     retry_client_errors: Patch<bool>,
+    /// Sent by the JavaScript SDK 1.x: accepted when it is the current secret; another one is a 422 (rotate it
+    /// with `secret/rotate`, so the old one keeps signing for a while).
+    #[serde(default)]
+    secret: Option<String>,
 }
 
 /// `EndpointOut`, with both field names of the event filter and of the rate. The secret is never included.
@@ -874,6 +878,14 @@ async fn patch(
     let app = find_app(&state, &app_id).await?;
     let mut ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let was_disabled = ep.disabled;
+    if let Some(text) = &input.secret
+        && parse_secret(text, "secret")? != ep.secrets.current
+    {
+        return Err(ApiError::body(
+            &["secret"],
+            "PATCH does not change the secret; use POST .../secret/rotate (the old one then stays valid for 24 h)",
+        ));
+    }
     if let Some(description) = input.description.as_set() {
         check_description(description).map_err(|msg| ApiError::body(&["description"], msg))?;
     }

@@ -50,6 +50,10 @@ struct EventTypeIn {
     /// The newer SDKs' list form; hookrelay keeps one flag per event type.
     #[serde(default)]
     feature_flags: Option<Vec<String>>,
+    /// The group a dashboard lists the event type under; `^[a-zA-Z0-9\-_.]+$`, at most 256 characters.
+    #[serde(default)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]+$", max_length = 256, example = "billing")]
+    group_name: Option<String>,
 }
 
 /// `EventTypePatch`: absent keeps, `null` clears.
@@ -74,6 +78,9 @@ struct EventTypePatch {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     feature_flags: Patch<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    group_name: Patch<String>,
 }
 
 /// `EventTypeOut`.
@@ -88,6 +95,7 @@ struct EventTypeOut {
     schemas: Option<serde_json::Value>,
     feature_flag: Option<String>,
     feature_flags: Option<Vec<String>>,
+    group_name: Option<String>,
     created_at: Rfc3339,
     updated_at: Rfc3339,
 }
@@ -103,6 +111,7 @@ impl EventTypeOut {
             schemas: event_type.schemas.filter(|_| with_content),
             feature_flags: event_type.feature_flag.clone().map(|flag| vec![flag]),
             feature_flag: event_type.feature_flag,
+            group_name: event_type.group_name,
             created_at: Rfc3339(event_type.created_at),
             updated_at: Rfc3339(event_type.updated_at),
         }
@@ -138,6 +147,10 @@ fn one_flag(single: Option<String>, list: Option<Vec<String>>) -> Result<Option<
     Ok(flag)
 }
 
+fn check_group_name(group: &str) -> Result<(), ApiError> {
+    check_name(group).map_err(|err| ApiError::body(&["groupName"], format!("groupName {err}")))
+}
+
 /// An event type's name rules, with the message every route that takes one gives.
 pub fn check_event_type_name(name: &str) -> Result<(), String> {
     check_name(name).map_err(|err| format!("event type name {err}"))
@@ -157,6 +170,7 @@ impl EventTypeIn {
             deprecated: self.deprecated,
             schemas: self.schemas,
             feature_flag: one_flag(self.feature_flag, self.feature_flags)?,
+            group_name: self.group_name.map(|group| check_group_name(&group).map(|()| group)).transpose()?,
             created_at: now,
             updated_at: now,
         })
@@ -287,7 +301,11 @@ async fn patch(
     if let Some(schemas) = input.schemas.as_set() {
         check_schemas(schemas)?;
     }
+    if let Some(group) = input.group_name.as_set() {
+        check_group_name(group)?;
+    }
     let mut event_type = find_event_type(&state, &name).await?;
+    input.group_name.apply_to_option(&mut event_type.group_name);
     input.description.apply_or(&mut event_type.description, String::new());
     input.archived.apply_or(&mut event_type.archived, false);
     input.deprecated.apply_or(&mut event_type.deprecated, false);

@@ -38,7 +38,8 @@ pub fn routes() -> axum::Router<ApiState> {
 }
 
 /// Svix's `AppPortalAccessIn`. `featureFlags` is accepted for compatibility and has no effect (hookrelay has no
-/// feature-flagged event types); `sessionId` and `capabilities` are ignored (a token is full or read-only).
+/// feature-flagged event types), nor has `sessionId` (there is no logout route); `capabilities` maps to a full or
+/// a read-only token, and a set that maps to neither is refused rather than over-granted.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AppPortalAccessIn {
@@ -56,6 +57,36 @@ struct AppPortalAccessIn {
     /// A read-only token may only read (GET).
     #[serde(default)]
     read_only: Option<bool>,
+    /// Svix's capabilities: `ViewBase` + `ViewEndpointSecret` alone give a read-only token; with all of
+    /// `ManageEndpointSecret`, `ManageTransformations`, `CreateAttempts` and `ManageEndpoint` too, a full one.
+    #[serde(default)]
+    capabilities: Option<Vec<String>>,
+}
+
+/// What Svix's portal capabilities ask for, as hookrelay's token kinds: `Some(true)` read-only, `Some(false)`
+/// full, `None` when no capabilities were given.
+fn read_only_from_capabilities(capabilities: Option<&[String]>) -> Result<Option<bool>, ApiError> {
+    const VIEW: [&str; 2] = ["ViewBase", "ViewEndpointSecret"];
+    const MANAGE: [&str; 4] = ["ManageEndpointSecret", "ManageTransformations", "CreateAttempts", "ManageEndpoint"];
+    let Some(asked) = capabilities else { return Ok(None) };
+    if let Some(unknown) = asked.iter().find(|c| !VIEW.contains(&c.as_str()) && !MANAGE.contains(&c.as_str())) {
+        return Err(ApiError::body(
+            &["capabilities"],
+            format!("unknown capability {unknown:?}: use {}", [VIEW.as_slice(), &MANAGE].concat().join(", ")),
+        ));
+    }
+    let has = |wanted: &[&str]| wanted.iter().all(|c| asked.iter().any(|a| a == c));
+    let manages_any = MANAGE.iter().any(|c| asked.iter().any(|a| a == c));
+    match (has(&VIEW), has(&MANAGE), manages_any) {
+        (true, true, _) => Ok(Some(false)),
+        (true, false, false) => Ok(Some(true)),
+        _ => Err(ApiError::body(
+            &["capabilities"],
+            "hookrelay's application tokens are read-only (ViewBase and ViewEndpointSecret: a read-only token can \
+             read the signing secret) or full (all six capabilities); ask for one of those two sets, or leave \
+             capabilities out for a full token",
+        )),
+    }
 }
 
 /// Svix's `AppPortalAccessOut`.
@@ -96,13 +127,20 @@ async fn app_portal_access(
             format!("must be between 1 and {MAX_APP_TOKEN_SECS} seconds (7 days); leave it out for 7 days"),
         ));
     }
+    let read_only = match read_only_from_capabilities(input.capabilities.as_deref())? {
+        Some(true) if input.read_only == Some(false) => {
+            return Err(ApiError::body(&["readOnly"], "readOnly is false, but the capabilities only view"));
+        }
+        Some(from_capabilities) => from_capabilities || input.read_only.unwrap_or(false),
+        None => input.read_only.unwrap_or(false),
+    };
     let app = find_or_create_app(&state, &app_id, input.application).await?;
     let (secret, digest) = token::generate("hr_app_");
     let now = now_ms();
     let token = ApiToken {
         id: TokenId::at(now),
         name: app.id.as_str().to_owned(),
-        scope: TokenScope::App { app_id: app.id.clone(), read_only: input.read_only.unwrap_or(false) },
+        scope: TokenScope::App { app_id: app.id.clone(), read_only },
         digest,
         created_at: now,
         expires_at: Some(now + (lifetime * 1000) as i64),
@@ -226,4 +264,39 @@ async fn revoke_admin_token(
     auth.forget(&revoked.id);
     tracing::info!(token_id = revoked.id.as_str(), name = revoked.name.as_str(), "admin token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(capabilities: &[&str]) -> Result<Option<bool>, Vec<String>> {
+        let owned: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+        read_only_from_capabilities(Some(&owned)).map_err(|err| match err {
+            ApiError::Validation(errors) => errors.into_iter().map(|e| e.loc.join(".")).collect(),
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn capabilities_map_to_a_token_kind_or_are_refused() {
+        let all = [
+            "ViewBase",
+            "ViewEndpointSecret",
+            "ManageEndpointSecret",
+            "ManageTransformations",
+            "CreateAttempts",
+            "ManageEndpoint",
+        ];
+        assert!(matches!(read_only_from_capabilities(None), Ok(None)));
+        assert_eq!(kind(&all), Ok(Some(false)));
+        assert_eq!(kind(&["ViewEndpointSecret", "ViewBase"]), Ok(Some(true)));
+        // Never more than asked: viewing without the secret, or managing only some things, has no token kind.
+        assert_eq!(kind(&["ViewBase"]), Err(vec!["body.capabilities".to_owned()]));
+        assert_eq!(
+            kind(&["ViewBase", "ViewEndpointSecret", "CreateAttempts"]),
+            Err(vec!["body.capabilities".to_owned()])
+        );
+        assert_eq!(kind(&["ViewBase", "Everything"]), Err(vec!["body.capabilities".to_owned()]));
+    }
 }

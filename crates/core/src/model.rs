@@ -36,6 +36,8 @@ pub struct EventType {
     /// JSON schemas by version, kept as the user sent them.
     pub schemas: Option<serde_json::Value>,
     pub feature_flag: Option<String>,
+    /// The group a dashboard lists it under (Svix's `groupName`).
+    pub group_name: Option<String>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }

@@ -158,7 +158,7 @@ pub fn app_from(row: &impl ColumnRead) -> ColumnResult<Application> {
 }
 
 pub const EVENT_TYPE_COLUMNS: &str =
-    "name, description, archived, deprecated, schemas, feature_flag, created_at, updated_at";
+    "name, description, archived, deprecated, schemas, feature_flag, created_at, updated_at, group_name";
 
 pub fn event_type_from(row: &impl ColumnRead) -> ColumnResult<EventType> {
     Ok(EventType {
@@ -168,6 +168,7 @@ pub fn event_type_from(row: &impl ColumnRead) -> ColumnResult<EventType> {
         deprecated: row.flag(3)?,
         schemas: opt_from_json(row.opt_text(4)?)?,
         feature_flag: row.opt_text(5)?,
+        group_name: row.opt_text(8)?,
         created_at: row.int(6)?,
         updated_at: row.int(7)?,
     })

@@ -164,6 +164,7 @@ async fn event_types_archive_and_report_unknown_names(store: Store) {
         deprecated: false,
         schemas: Some(serde_json::json!({"1": {"type": "object"}})),
         feature_flag: None,
+        group_name: None,
         created_at: now,
         updated_at: now,
     };

@@ -152,6 +152,7 @@ async fn populate(path: &Path) {
             deprecated: archived,
             schemas: Some(serde_json::json!({"1": {"type": "object", "required": ["id"]}})),
             feature_flag: archived.then(|| "beta".to_owned()),
+            group_name: archived.then(|| "billing".to_owned()),
             created_at: now,
             updated_at: now,
         };

@@ -39,9 +39,10 @@ pub enum StoreKind {
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated: s0 (ingest only), s1 (ingest with one endpoint), s2 (end to end),
-    /// s2t (s2 with a transformation and a signature header), s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog
-    /// drain), h1 (memory of a backlog to endpoints with custom headers at the limit, held by a receiver that never
-    /// answers; only when named) [default: s0,s1,s2,s2t,s3,s4]
+    /// s2t (s2 with a transformation and a signature header), s2s (s2 beside a million messages scheduled for
+    /// tomorrow; only when named), s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog drain; only when named), h1
+    /// (memory of a backlog to endpoints with custom headers at the limit, held by a receiver that never answers;
+    /// only when named) [default: s0,s1,s2,s2t,s3,s4]
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
     /// Tiny versions of every scenario (about a second each), to check the benchmark still works
@@ -63,6 +64,9 @@ pub struct BenchArgs {
     /// Messages s5 queues while its receiver is down [default: 1000000; 500 with --quick]
     #[arg(long)]
     pub backlog: Option<u64>,
+    /// Messages s2s schedules for tomorrow (deliverAt) before its s2 load [default: 1000000; 500 with --quick]
+    #[arg(long)]
+    pub scheduled: Option<u64>,
     /// Health checks and metrics scrapes s5 times back to back once its backlog is queued (it also polls both
     /// while queueing) [default: 200; 20 with --quick; 0 turns both off]
     #[arg(long)]
@@ -106,6 +110,8 @@ struct Plan {
     health_calls: u64,
     /// S2T: each endpoint has a plain secret, a signature header of its own and a transformation.
     transformed: bool,
+    /// S2S: messages published for tomorrow (`deliverAt`) to the same endpoint before the load starts.
+    scheduled: u64,
 }
 
 /// S2T's transformation: Corp Astro's envelope, keeping the publish time where the receiver reads it.
@@ -120,13 +126,13 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
     let quick = args.quick;
     let duration = Duration::from_secs(args.duration_secs.unwrap_or(if quick { 1 } else { 20 }));
     let concurrency = |default| args.concurrency.unwrap_or(if quick { 8 } else { default });
-    let all = ["s0", "s1", "s2", "s2t", "s3", "s4", "s5"];
+    let all = ["s0", "s1", "s2", "s2t", "s2s", "s3", "s4", "s5"];
     let wanted: Vec<String> = if !args.scenario.is_empty() {
         args.scenario.iter().map(|s| s.trim().to_ascii_lowercase()).collect()
     } else if quick {
         all.iter().map(|s| s.to_string()).collect()
     } else {
-        all.iter().filter(|s| **s != "s5").map(|s| s.to_string()).collect()
+        all.iter().filter(|s| !["s2s", "s5"].contains(s)).map(|s| s.to_string()).collect()
     };
     // S2, and S2T: the same to an endpoint with a transformation and a signature header of its own.
     let s2 = |transformed: bool| Plan {
@@ -142,11 +148,13 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
             stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
             rate: None,
             pad: 0,
+            deliver_at: None,
         },
         receiver_late: false,
         held_for: None,
         health_calls: 0,
         transformed,
+        scheduled: 0,
     };
     let mut plans = Vec::new();
     for name in &wanted {
@@ -155,24 +163,44 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 name: "S0",
                 title: "ingest only (no endpoints)",
                 endpoints: 0,
-                load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: 0 },
+                load: LoadSpec {
+                    workers: concurrency(64),
+                    stop: Stop::After(duration),
+                    rate: None,
+                    pad: 0,
+                    deliver_at: None,
+                },
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
                 transformed: false,
+                scheduled: 0,
             },
             "s1" => Plan {
                 name: "S1",
                 title: "ingest, 1 endpoint, 1 KB payload",
                 endpoints: 1,
-                load: LoadSpec { workers: concurrency(64), stop: Stop::After(duration), rate: None, pad: PAD_1KB },
+                load: LoadSpec {
+                    workers: concurrency(64),
+                    stop: Stop::After(duration),
+                    rate: None,
+                    pad: PAD_1KB,
+                    deliver_at: None,
+                },
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
                 transformed: false,
+                scheduled: 0,
             },
             "s2" => s2(false),
             "s2t" => s2(true),
+            "s2s" => Plan {
+                name: "S2S",
+                title: "end to end, 1 endpoint, beside messages scheduled for tomorrow",
+                scheduled: args.scheduled.unwrap_or(if quick { 500 } else { 1_000_000 }),
+                ..s2(false)
+            },
             "s3" => Plan {
                 name: "S3",
                 title: "fan-out to 100 endpoints",
@@ -182,22 +210,31 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     stop: Stop::Count(args.messages.unwrap_or(if quick { 20 } else { 1_000 })),
                     rate: None,
                     pad: 0,
+                    deliver_at: None,
                 },
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
                 transformed: false,
+                scheduled: 0,
             },
             "s4" => Plan {
                 name: "S4",
                 title: "steady 200 msg/s, 1 endpoint",
                 endpoints: 1,
                 // Paced: 16 publishers are plenty for 200/s while each request takes milliseconds.
-                load: LoadSpec { workers: 16, stop: Stop::After(duration), rate: Some(200.0), pad: 0 },
+                load: LoadSpec {
+                    workers: 16,
+                    stop: Stop::After(duration),
+                    rate: Some(200.0),
+                    pad: 0,
+                    deliver_at: None,
+                },
                 receiver_late: false,
                 held_for: None,
                 health_calls: 0,
                 transformed: false,
+                scheduled: 0,
             },
             "s5" => Plan {
                 name: "S5",
@@ -208,11 +245,13 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     stop: Stop::Count(args.backlog.unwrap_or(if quick { 500 } else { 1_000_000 })),
                     rate: None,
                     pad: 0,
+                    deliver_at: None,
                 },
                 receiver_late: true,
                 held_for: None,
                 health_calls: args.health_calls.unwrap_or(if quick { 20 } else { 200 }),
                 transformed: false,
+                scheduled: 0,
             },
             "h1" => Plan {
                 name: "H1",
@@ -223,13 +262,15 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                     stop: Stop::Count(args.messages.unwrap_or(if quick { 100 } else { 25_000 })),
                     rate: None,
                     pad: 0,
+                    deliver_at: None,
                 },
                 receiver_late: false,
                 held_for: Some(duration),
                 health_calls: 0,
                 transformed: false,
+                scheduled: 0,
             },
-            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s2t, s3, s4, s5 or h1"),
+            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s2t, s2s, s3, s4, s5 or h1"),
         };
         plans.push(plan);
     }
@@ -483,7 +524,7 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     }
     // An external server (`--url`) has no pid here: its figures stay empty rather than reading this process.
     let server_stats = || server.pid().and_then(|pid| proc_stats(Some(pid)));
-    let server_start = server_stats();
+    let mut server_start = server_stats();
     // The receiver listens now, or (S5) on a port reserved now and opened only after publishing, so the server
     // meets refused connections meanwhile.
     let (mut receiver, receiver_addr) = if plan.receiver_late {
@@ -507,6 +548,12 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         } else {
             server.create_endpoint(&ctx.client, &app, &url).await?;
         }
+    }
+    if plan.scheduled > 0 && !server.reference {
+        schedule_for_tomorrow(ctx, plan, server, &app).await?;
+        // The server's figures are S2's alone, from when it has settled (its WAL checkpointed).
+        settle(server, ctx.quiet).await;
+        server_start = server_stats();
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);
@@ -572,6 +619,44 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         health_at_backlog,
         ..ScenarioReport::published(plan, &load, figures(server_start, server_end), figures(bench_start, bench_end))
     })
+}
+
+/// S2S: publishes `plan.scheduled` messages due tomorrow, before the timed load; the claim must not slow down
+/// for them. (The reference server has no scheduling: it runs plain S2.)
+async fn schedule_for_tomorrow(ctx: &Ctx, plan: &Plan, server: &Server, app: &str) -> anyhow::Result<()> {
+    let tomorrow = hookrelay_core::rfc3339::format(hookrelay_core::time::now_ms() + 24 * 3_600_000);
+    let spec =
+        LoadSpec { workers: 64, stop: Stop::Count(plan.scheduled), rate: None, pad: 0, deliver_at: Some(tomorrow) };
+    let load = load::publish(&ctx.client, &server.base, &server.token, app, &spec).await;
+    check_publishes(&load)?;
+    if !ctx.quiet {
+        eprintln!(
+            "bench:   scheduled {} messages for tomorrow in {:.1} s ({:.0} msg/s)",
+            load.accepted,
+            load.elapsed.as_secs_f64(),
+            load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// Waits (at most two minutes) until the server uses less than 5% of a CPU over a second: the work a preload
+/// left behind (a checkpoint of its WAL) is done, and the timed load measures the steady state.
+async fn settle(server: &Server, quiet: bool) {
+    let Some(pid) = server.pid() else { return };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        let before = proc_stats(Some(pid));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match (before, proc_stats(Some(pid))) {
+            (Some(before), Some(after)) if after.cpu_secs - before.cpu_secs < 0.05 => break,
+            (Some(_), Some(_)) => {}
+            _ => return,
+        }
+    }
+    if !quiet {
+        eprintln!("bench:   the server settled in {:.1} s", started.elapsed().as_secs_f64());
+    }
 }
 
 impl ScenarioReport {

@@ -234,9 +234,10 @@ ALTER TABLE messages ADD COLUMN forwarded_headers TEXT;
 ALTER TABLE endpoints ADD COLUMN transformation_code TEXT;
 ALTER TABLE endpoints ADD COLUMN transformation_enabled BIGINT NOT NULL DEFAULT 0;
 "#,
-    // 7 (SQLite's 13): a message's tags, a raw payload's content type, when it is first due and when its payload
+    // 7 (SQLite's 13): an event type's group; a message's tags, a raw payload's content type, when it is first due and when its payload
     // is purged; a payload emptied by an expunge or a purge is ''.
     r#"
+ALTER TABLE event_types ADD COLUMN group_name TEXT;
 ALTER TABLE messages ADD COLUMN tags TEXT;
 ALTER TABLE messages ADD COLUMN content_type TEXT;
 ALTER TABLE messages ADD COLUMN deliver_at BIGINT;

@@ -41,10 +41,10 @@ pub(super) fn write_app(conn: &Connection, app: &Application, insert: bool) -> S
 pub(super) fn write_event_type(conn: &Connection, et: &EventType, insert: bool) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO event_types (name, description, archived, deprecated, schemas, feature_flag, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+         updated_at, group_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     } else {
         "UPDATE event_types SET description = ?2, archived = ?3, deprecated = ?4, schemas = ?5, \
-         feature_flag = ?6, created_at = ?7, updated_at = ?8 WHERE name = ?1"
+         feature_flag = ?6, created_at = ?7, updated_at = ?8, group_name = ?9 WHERE name = ?1"
     };
     let changed = conn
         .execute(
@@ -57,7 +57,8 @@ pub(super) fn write_event_type(conn: &Connection, et: &EventType, insert: bool) 
                 opt_to_json(&et.schemas),
                 et.feature_flag,
                 et.created_at,
-                et.updated_at
+                et.updated_at,
+                et.group_name
             ],
         )
         .map_err(|e| conflict_or_internal(e, "an event type with this name already exists"))?;

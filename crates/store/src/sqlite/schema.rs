@@ -235,10 +235,11 @@ ALTER TABLE messages ADD COLUMN forwarded_headers TEXT;
 ALTER TABLE endpoints ADD COLUMN transformation_code TEXT;
 ALTER TABLE endpoints ADD COLUMN transformation_enabled INTEGER NOT NULL DEFAULT 0;
 "#,
-    // 13: what a Svix publisher can ask of one message: its tags (JSON array, or NULL), a raw payload's content
+    // 13: an event type's group (Svix's groupName); what a Svix publisher can ask of one message: its tags (JSON array, or NULL), a raw payload's content
     // type (NULL for JSON), when it is first due (NULL: at once) and when its payload is purged (NULL: after the
     // server's retention). A payload emptied by an expunge or a purge is ''.
     r#"
+ALTER TABLE event_types ADD COLUMN group_name TEXT;
 ALTER TABLE messages ADD COLUMN tags TEXT;
 ALTER TABLE messages ADD COLUMN content_type TEXT;
 ALTER TABLE messages ADD COLUMN deliver_at INTEGER;

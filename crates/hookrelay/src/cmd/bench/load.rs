@@ -24,6 +24,8 @@ pub struct LoadSpec {
     pub rate: Option<f64>,
     /// Bytes of padding in each payload.
     pub pad: usize,
+    /// `deliverAt` of every message (RFC 3339); `None` delivers at once.
+    pub deliver_at: Option<String>,
 }
 
 pub struct LoadResult {
@@ -40,6 +42,8 @@ pub async fn publish(client: &reqwest::Client, base: &str, token: &str, app: &st
     let url: Arc<str> = format!("{base}/api/v1/app/{app}/msg/").into();
     let auth: Arc<str> = format!("Bearer {token}").into();
     let pad: Arc<str> = "x".repeat(spec.pad).into();
+    let deliver_at: Arc<str> =
+        spec.deliver_at.as_ref().map_or(String::new(), |at| format!(r#","deliverAt":"{at}""#)).into();
     let next = Arc::new(AtomicU64::new(0));
     // Set when errors dominate, so a broken server does not keep every worker spinning.
     let abort = Arc::new(AtomicBool::new(false));
@@ -47,7 +51,8 @@ pub async fn publish(client: &reqwest::Client, base: &str, token: &str, app: &st
     let start = Instant::now();
     let mut workers = Vec::with_capacity(spec.workers);
     for _ in 0..spec.workers.max(1) {
-        let (client, url, auth, pad) = (client.clone(), url.clone(), auth.clone(), pad.clone());
+        let (client, url, auth, pad, deliver_at) =
+            (client.clone(), url.clone(), auth.clone(), pad.clone(), deliver_at.clone());
         let (next, abort, errors, spec) = (next.clone(), abort.clone(), errors.clone(), spec.clone());
         workers.push(tokio::spawn(async move {
             let mut latency = Histogram::default();
@@ -72,8 +77,10 @@ pub async fn publish(client: &reqwest::Client, base: &str, token: &str, app: &st
                     }
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let body =
-                    format!(r#"{{"eventType":"bench.event","payload":{{"sent_at_us":{},"pad":"{pad}"}}}}"#, now_us());
+                let body = format!(
+                    r#"{{"eventType":"bench.event","payload":{{"sent_at_us":{},"pad":"{pad}"}}{deliver_at}}}"#,
+                    now_us()
+                );
                 let began = Instant::now();
                 let sent = client
                     .post(&*url)
