@@ -13,6 +13,7 @@ from svix.api import (
     EventTypeIn,
     EventTypePatch,
     MessageAttemptListAttemptedMessagesOptions,
+    MessageAttemptListByEndpointOptions,
     MessageAttemptListByMsgOptions,
     MessageGetOptions,
     MessageIn,
@@ -199,3 +200,33 @@ def test_a_patch_cannot_swap_the_secret_behind_the_receivers_back(server, receiv
     status, body = call(server, "PATCH", path, {"secret": "whsec_" + "A" * 32})
     assert status == 422 and body["detail"][0]["loc"] == ["body", "secret"], body
     assert hr.endpoint.get_secret(app.id, endpoint.id).key == secret
+
+
+def test_query_parameters_hookrelay_cannot_honour_are_refused(server, receiver):
+    hr = client(server)
+    app, endpoint, _ = app_with_endpoint(hr, receiver)
+    stats = f"/api/v1/app/{app.id}/endpoint/{endpoint.id}/stats/"
+    for path, param in [
+        ("/api/v1/app/?exclude_apps_with_no_endpoints=true", "exclude_apps_with_no_endpoints"),
+        (stats + "?since=2026-01-01T00:00:00Z", "since"),
+    ]:
+        status, body = call(server, "GET", path)
+        assert status == 422 and body["detail"][0]["loc"] == ["query", param], body
+    # Asking for what hookrelay does anyway is fine.
+    assert call(server, "GET", "/api/v1/app/?exclude_apps_with_no_endpoints=false")[0] == 200
+
+
+def test_an_endpoints_attempts_can_carry_their_message(server, receiver):
+    hr = client(server)
+    app, endpoint, _ = app_with_endpoint(hr, receiver)
+    msg = hr.message.create(app.id, MessageIn(event_type="a", payload={"n": 1}, tags=["t"]))
+    receiver.wait_for(1)
+
+    def attempts(**options):
+        return hr.message_attempt.list_by_endpoint(
+            app.id, endpoint.id, MessageAttemptListByEndpointOptions(**options)
+        ).data
+
+    listed = wait_for("the attempt", lambda: attempts(with_msg=True) or None)
+    assert listed[0].msg.id == msg.id and listed[0].msg.tags == ["t"]
+    assert attempts()[0].msg is None

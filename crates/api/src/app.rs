@@ -190,6 +190,14 @@ pub fn uid_for_upsert(what: &str, reference: &str, param: &str) -> Result<String
 )]
 async fn list(State(state): State<ApiState>, query: QueryParams) -> Result<Json<ListOut<AppOut>>, ApiError> {
     let request = page_request(&query, Order::Ascending)?;
+    query.refuse_unsupported(
+        &[
+            "exclude_apps_with_no_endpoints",
+            "exclude_apps_with_disabled_endpoints",
+            "exclude_apps_with_svix_play_endpoints",
+        ],
+        "every application is listed",
+    )?;
     let page = state.store.catalog.list_apps(&request).await?;
     Ok(Json(ListOut::from_page(page, &request, |app| app.id.to_string(), |app| Ok(app.into()))?))
 }

@@ -56,6 +56,9 @@ struct AttemptOut {
     #[schema(maximum = 1)]
     trigger_type: u8,
     timestamp: Rfc3339,
+    /// The attempt's message (without its payload), with `with_msg=true` on the endpoint's attempt list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg: Option<MessageOut>,
 }
 
 impl From<Attempt> for AttemptOut {
@@ -72,6 +75,7 @@ impl From<Attempt> for AttemptOut {
             status_text: attempt.status.text(),
             trigger_type: attempt.trigger_type as u8,
             timestamp: Rfc3339(attempt.created_at),
+            msg: None,
         }
     }
 }
@@ -219,7 +223,12 @@ async fn list_by_app(
     path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}/",
     operation_id = "v1.message-attempt.list-by-endpoint",
     tag = "Message Attempt",
-    params(EndpointPath, PageParams, AttemptListParams),
+    params(
+        EndpointPath,
+        PageParams,
+        AttemptListParams,
+        ("with_msg" = Option<bool>, Query, description = "Include each attempt's message (without its payload)."),
+    ),
     responses(
         (status = 200, description = "A page of the endpoint's attempts, newest first.", body = ListOut<AttemptOut>),
         (status = 404, response = NotFound),
@@ -236,7 +245,15 @@ async fn list_by_endpoint(
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let page = state.store.messages.list_attempts_for_endpoint(&ep.id, &filter, &request).await?;
-    Ok(Json(ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(a.into()))?))
+    let mut out = ListOut::from_page(page, &request, |a| a.id.to_string(), |a| Ok(AttemptOut::from(a)))?;
+    if query.bool("with_msg")?.unwrap_or(false) {
+        // One read per attempt of the page (at most its limit); the messages are read without their payloads.
+        for attempt in &mut out.data {
+            let msg = find_message(&state, &app.id, &attempt.msg_id).await?;
+            attempt.msg = Some(MessageOut::new(msg, false)?);
+        }
+    }
+    Ok(Json(out))
 }
 
 #[utoipa::path(

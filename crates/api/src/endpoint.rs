@@ -1099,7 +1099,9 @@ async fn patch_headers(
 async fn stats(
     State(state): State<ApiState>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
+    query: QueryParams,
 ) -> Result<Json<StatsOut>, ApiError> {
+    query.refuse_unsupported(&["since", "until"], "the counts cover all of the endpoint's deliveries")?;
     let app = find_app(&state, &app_id).await?;
     let ep = find_endpoint(&state, &app.id, &endpoint_id).await?;
     let counts = state.store.messages.endpoint_delivery_counts(&ep.id).await.or_not_found("endpoint", &endpoint_id)?;

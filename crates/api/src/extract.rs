@@ -279,6 +279,20 @@ impl QueryParams {
             .transpose()
     }
 
+    /// A 422 for a Svix parameter hookrelay cannot honour, when it asks for something: `false` (or no value) is
+    /// what hookrelay does anyway, so only another value is refused.
+    pub fn refuse_unsupported(&self, names: &[&str], why: &str) -> Result<(), ApiError> {
+        for name in names {
+            if let Some(value) = self.get(name)
+                && !value.eq_ignore_ascii_case("false")
+                && value != "0"
+            {
+                return Err(ApiError::query(name, format!("not supported by hookrelay: {why}")));
+            }
+        }
+        Ok(())
+    }
+
     /// An unsigned integer.
     pub fn number(&self, name: &str) -> Result<Option<u64>, ApiError> {
         self.get(name)

@@ -1040,6 +1040,28 @@ async fn recover_requeues_only_failed_deliveries_of_the_window_in_batches(store:
     );
 }
 
+/// A replay does not send a scheduled message early: its new delivery is due at the message's `deliverAt`.
+async fn a_replayed_scheduled_message_waits_for_its_time(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let base = now_ms() - 60_000;
+    let mut scheduled = message_at(&acme.id, "a", None, base);
+    let deliver_at = now_ms() + 3_600_000;
+    scheduled.deliver_at = Some(deliver_at);
+    store.messages.publish_message(&scheduled, None).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    app_with_endpoints(&store, std::slice::from_ref(&ep)).await;
+    let window = TimeWindow { since: base - 1, until: base + 1 };
+    assert_eq!(store.recovery.insert_missing_deliveries(&ep.id, window, 10, None).await.unwrap().queued, 1);
+    let listed = store
+        .messages
+        .list_endpoint_messages(&ep.id, &MessageFilter::default(), None, &PageRequest::first(10, Order::Descending))
+        .await
+        .unwrap();
+    assert_eq!(listed.items[0].1.next_attempt_at, Some(deliver_at));
+    assert!(store.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap().is_empty());
+}
+
 async fn replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had(store: Store) {
     let acme = app(None);
     store.catalog.create_app(&acme).await.unwrap();
@@ -1865,6 +1887,7 @@ macro_rules! backend_tests {
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,
                 replay_creates_deliveries_only_for_accepted_messages_the_endpoint_never_had,
+                a_replayed_scheduled_message_waits_for_its_time,
                 sources_round_trip_and_uids_are_unique_across_applications,
                 deleting_a_source_removes_its_events_but_keeps_their_messages,
                 ingest_publishes_new_events_once_and_records_repeats_as_duplicates,

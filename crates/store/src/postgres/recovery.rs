@@ -158,8 +158,10 @@ pub async fn insert_missing_deliveries(
     } else {
         execute(
             &tx,
+            // Due now, or at the message's `deliverAt` if that is still ahead.
             "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
-             SELECT msg_id, $2, 1, 0, 0, $3 FROM unnest($1::text[]) AS msg_id \
+             SELECT m.id, $2, 1, 0, 0, GREATEST($3, COALESCE(m.deliver_at, 0)) \
+             FROM unnest($1::text[]) AS missing(msg_id) JOIN messages m ON m.id = missing.msg_id \
              ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
             &[&missing, &endpoint_id.as_str(), &now_ms()],
         )

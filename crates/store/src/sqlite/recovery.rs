@@ -192,8 +192,10 @@ pub fn insert_missing(
         .map_err(sql_error)?;
     let mut insert = conn
         .prepare_cached(
+            // Due now, or at the message's `deliverAt` if that is still ahead.
             "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
-             VALUES (?1, ?2, 1, 0, 0, ?3) ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+             SELECT id, ?2, 1, 0, 0, MAX(?3, COALESCE(deliver_at, 0)) FROM messages WHERE id = ?1 \
+             ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
         )
         .map_err(sql_error)?;
     let now = now_ms();
