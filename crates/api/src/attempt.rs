@@ -15,7 +15,7 @@ use crate::endpoint::{EndpointOut, find_endpoint};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiPath, QueryParams};
 use crate::message::{MessageListParams, MessageOut, find_message, message_filter};
-use crate::openapi::{AdminErrors, AppPath, EndpointPath, MessagePath, NotFound, PageParams};
+use crate::openapi::{AdminErrors, AppPath, ContentGone, EndpointPath, MessagePath, NotFound, PageParams};
 use crate::pagination::{ListOut, page_request};
 use crate::time::Rfc3339;
 use crate::{ApiState, Routes};
@@ -402,6 +402,7 @@ async fn list_attempted_messages(
     responses(
         (status = 202, description = "A manual attempt is due now (`{}`).", body = Object, example = json!({})),
         (status = 404, response = NotFound),
+        (status = 409, response = ContentGone),
         AdminErrors,
     ),
 )]

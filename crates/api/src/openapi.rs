@@ -114,6 +114,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
             NotFound,
             Conflict,
             NotReplayable,
+            ContentGone,
             ConflictOrNotReplayable,
             PayloadTooLarge,
             Invalid,
@@ -336,6 +337,8 @@ error_responses! {
     NotReplayable: "HttpErrorOut", "A request with this idempotency key already succeeded, and its answer held a \
         token or secret, which a server without an encryption key does not store: send it again with a new key \
         (`idempotency_not_replayable`).";
+    ContentGone: "HttpErrorOut", "The message's content was expunged or its retention ended: there is nothing to \
+        send (`conflict`).";
     ConflictOrNotReplayable: "HttpErrorOut", "The name is taken (`conflict`), or a request with this idempotency \
         key already succeeded and its token is not stored without an encryption key (`idempotency_not_replayable`).";
     PayloadTooLarge: "HttpErrorOut", "The body is larger than the server accepts (`payload_too_large`).";

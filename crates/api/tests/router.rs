@@ -337,8 +337,8 @@ fn documented_spelling(path: &str, registered: &BTreeSet<String>) -> String {
     if registered.contains(&slashed) { slashed } else { path.to_owned() }
 }
 
-/// Which methods a path answers: anything but the 405 of a known path with another method (and never the
-/// 404 of an unknown path).
+/// Which methods a path answers: anything but the 405 of a known path with another method, or the 404 of a Svix
+/// operation hookrelay says it does not support (and never the 404 of an unknown path).
 async fn routed_methods(addr: std::net::SocketAddr, path: &str) -> Vec<&'static str> {
     let concrete: String =
         path.split('/').map(|seg| if seg.starts_with('{') { "x" } else { seg }).collect::<Vec<_>>().join("/");
@@ -349,7 +349,9 @@ async fn routed_methods(addr: std::net::SocketAddr, path: &str) -> Vec<&'static 
             !(status == 404 && body["detail"].as_str().is_some_and(|d| d.starts_with("no route"))),
             "{method} {concrete}: {body}"
         );
-        if status != 405 {
+        let unsupported =
+            status == 404 && body["detail"].as_str().is_some_and(|d| d.contains("not supported by hookrelay"));
+        if status != 405 && !unsupported {
             methods.push(method);
         }
     }
