@@ -609,6 +609,80 @@ async fn old_payloads_are_purged_unless_still_being_delivered(store: Store) {
     assert_eq!(store.recovery.purge_payloads(Some(cutoff), now_ms(), 100).await.unwrap(), 0);
 }
 
+/// Publishes that arrive together (on PostgreSQL they share one transaction) each get their own outcome: a
+/// repeated eventId or idempotency key, a missing application or a disabled endpoint fails that message alone.
+async fn concurrent_publishes_each_get_their_own_outcome(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    let mut off = endpoint(&acme.id, None, None);
+    off.disabled = true;
+    app_with_endpoints(&store, &[ep.clone(), off.clone()]).await;
+    let gone = AppId::new();
+    #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Outcome {
+        Routed(usize),
+        Conflict,
+        NotFound,
+    }
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = store.clone();
+        let mut msg = message(&acme.id, "a", None);
+        let mut only = None;
+        let mut idempotent = None;
+        match n % 6 {
+            // Each eventId twice: one of the two is stored.
+            0 | 1 => msg.event_id = Some(format!("evt-{}", n / 6)),
+            2 => msg.app_id = gone.clone(),
+            3 => only = Some(off.id.clone()),
+            // Ten publishes of one idempotency key: one is stored.
+            4 => {
+                idempotent = Some(IdempotentResponse {
+                    key: "together".into(),
+                    status: 202,
+                    body: msg.id.as_str().as_bytes().to_vec(),
+                    expires_at: now_ms() + 60_000,
+                })
+            }
+            _ => only = Some(ep.id.clone()),
+        }
+        tasks.push(tokio::spawn(async move {
+            let published = match &only {
+                Some(only) => store.messages.publish_to_endpoint(&msg, only, idempotent.as_ref()).await,
+                None => store.messages.publish_message(&msg, idempotent.as_ref()).await,
+            };
+            match published {
+                Ok(published) => Outcome::Routed(published.deliveries),
+                Err(StoreError::Conflict(_)) => Outcome::Conflict,
+                Err(StoreError::NotFound) => Outcome::NotFound,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let (keyed, others): (Vec<_>, Vec<_>) = outcomes.into_iter().enumerate().partition(|(n, _)| n % 6 == 4);
+    let count = |of: &[(usize, Outcome)], wanted: &Outcome| of.iter().filter(|(_, o)| o == wanted).count();
+    // 10 eventIds stored once + 10 conflicts; 10 missing apps; 10 to a disabled endpoint; 10 test sends.
+    assert_eq!(count(&others, &Outcome::Routed(1)), 10 + 10, "{others:?}");
+    assert_eq!(count(&others, &Outcome::Conflict), 10, "{others:?}");
+    assert_eq!(count(&others, &Outcome::NotFound), 10 + 10, "{others:?}");
+    // One key: at least one of its publishes is stored. (A single process's API serialises a key's requests, so
+    // SQLite stores each; PostgreSQL refuses the ones another transaction holds the key for.)
+    let keyed_stored = count(&keyed, &Outcome::Routed(1));
+    assert!(keyed_stored >= 1 && keyed_stored + count(&keyed, &Outcome::Conflict) == 10, "{keyed:?}");
+    let page = PageRequest::first(100, Order::Descending);
+    let stored = store.messages.list_messages(&acme.id, &MessageFilter::default(), &page).await.unwrap();
+    assert_eq!(stored.items.len(), 20 + keyed_stored);
+    let kept = store.messages.get_idempotent("together").await.unwrap().expect("the key's response");
+    let keyed_msg = String::from_utf8(kept.body).unwrap();
+    assert!(stored.items.iter().any(|m| m.id.as_str() == keyed_msg), "the stored response is the stored message's");
+    assert_eq!(store.messages.endpoint_delivery_counts(&ep.id).await.unwrap().pending, 20 + keyed_stored as u64);
+}
+
 /// A message's own retention replaces the server's, shorter or longer, and works with none on the server.
 async fn a_message_keeps_its_payload_for_its_own_retention(store: Store) {
     let acme = app(None);
@@ -1877,6 +1951,7 @@ macro_rules! backend_tests {
                 an_outcome_can_disable_its_endpoint,
                 old_payloads_are_purged_unless_still_being_delivered,
                 a_message_keeps_its_payload_for_its_own_retention,
+                concurrent_publishes_each_get_their_own_outcome,
                 publish_options_are_kept_and_content_can_be_expunged,
                 endpoints_failing_for_too_long_are_disabled,
                 fifo_endpoints_release_one_delivery_at_a_time_in_publish_order,

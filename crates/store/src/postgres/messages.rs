@@ -352,8 +352,7 @@ impl Messages for PostgresStore {
         message: &Message,
         idempotent: Option<&IdempotentResponse>,
     ) -> StoreResult<PublishedMessage> {
-        let mut db = self.client().await?;
-        publish_message(&mut db, message, None, idempotent).await
+        self.publishes.publish(message, None, idempotent).await
     }
 
     async fn publish_to_endpoint(
@@ -362,8 +361,7 @@ impl Messages for PostgresStore {
         endpoint_id: &EndpointId,
         idempotent: Option<&IdempotentResponse>,
     ) -> StoreResult<PublishedMessage> {
-        let mut db = self.client().await?;
-        publish_message(&mut db, message, Some(endpoint_id), idempotent).await
+        self.publishes.publish(message, Some(endpoint_id), idempotent).await
     }
 
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {

@@ -17,6 +17,7 @@
 
 mod catalog;
 mod credentials;
+mod group_commit;
 mod inbound;
 mod messages;
 mod operations;
@@ -62,6 +63,8 @@ pub struct PostgresStore {
     cipher: SecretCipher,
     /// Whether writes work, as the write probe last found (see `write_health`).
     write_health: crate::write_health::WriteHealth,
+    /// Where publishes queue to share a transaction and its commit.
+    publishes: group_commit::GroupCommit,
 }
 
 impl PostgresStore {
@@ -86,6 +89,7 @@ impl PostgresStore {
             .build()
             .map_err(|err| StoreError::Internal(format!("cannot build the connection pool: {err}")))?;
         let store = Self {
+            publishes: group_commit::GroupCommit::new(pool.clone()),
             pool,
             config,
             instance_id: std::sync::Mutex::new(new_instance_id()),

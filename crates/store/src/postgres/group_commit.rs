@@ -1,0 +1,340 @@
+//! Group commit for PostgreSQL publishes. A publish queues its message here; one drain task at a time (spawned by
+//! whichever publish finds none running) takes everything queued and writes it in one transaction with
+//! multi-row statements: a handful of round trips and one commit for the whole group instead of a transaction
+//! each. Every publish is answered only after that commit, with its own outcome: an eventId or idempotency key
+//! already taken, or an application or endpoint gone, fails that message alone. If the group's transaction fails
+//! as a whole, each of its messages is written again in a transaction of its own, so one bad message never fails
+//! the others. The rules are those of [`super::messages::insert_message`], which writes a single message.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{GenericClient, Pool};
+use hookrelay_core::EndpointId;
+use hookrelay_core::model::Message;
+use hookrelay_core::routing::endpoint_accepts;
+use hookrelay_core::time::now_ms;
+use tokio::sync::oneshot;
+
+use super::messages::{IDEMPOTENCY_KEY_TAKEN, publish_message};
+use super::rows::*;
+use super::{announce_new_work, pg_error};
+use crate::{EVENT_ID_TAKEN, IdempotentResponse, PublishedMessage, StoreError, StoreResult};
+
+/// Most messages written in one transaction: enough to share a commit among all the publishers a server has in
+/// flight, small enough that a group's statements stay short.
+const MAX_GROUP: usize = 512;
+
+/// One queued publish and where its outcome goes.
+struct Pending {
+    message: Message,
+    only: Option<EndpointId>,
+    idempotent: Option<IdempotentResponse>,
+    reply: oneshot::Sender<StoreResult<PublishedMessage>>,
+}
+
+/// The queue of publishes waiting for the next group, shared by a store's callers.
+#[derive(Clone)]
+pub(super) struct GroupCommit {
+    pool: Pool,
+    state: Arc<Mutex<Queue>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Pending>,
+    /// A drain task is running: it will take what is queued now.
+    draining: bool,
+}
+
+impl GroupCommit {
+    pub(super) fn new(pool: Pool) -> Self {
+        Self { pool, state: Arc::default() }
+    }
+
+    /// Publishes `message` (to `only`, or to every accepting endpoint) with its idempotent response, in the next
+    /// group; returns once that group has committed.
+    pub(super) async fn publish(
+        &self,
+        message: &Message,
+        only: Option<&EndpointId>,
+        idempotent: Option<&IdempotentResponse>,
+    ) -> StoreResult<PublishedMessage> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { message: message.clone(), only: only.cloned(), idempotent: idempotent.cloned(), reply };
+        let start_drain = {
+            let mut queue = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            queue.waiting.push(pending);
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start_drain {
+            // A task of its own, so that a caller that goes away (a client hanging up) cannot stop a group that
+            // others wait for half-way.
+            tokio::spawn(self.clone().drain());
+        }
+        answer.await.unwrap_or_else(|_| Err(StoreError::Internal("the publish group was dropped".into())))
+    }
+
+    /// Writes groups until the queue is empty.
+    async fn drain(self) {
+        let _unwinding = ResetOnPanic(&self.state);
+        loop {
+            let group: Vec<Pending> = {
+                let mut queue = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if queue.waiting.is_empty() {
+                    queue.draining = false;
+                    return;
+                }
+                let take = queue.waiting.len().min(MAX_GROUP);
+                queue.waiting.drain(..take).collect()
+            };
+            self.write(group).await;
+        }
+    }
+
+    /// Writes one group and answers each of its publishes.
+    async fn write(&self, group: Vec<Pending>) {
+        let outcomes = match self.pool.get().await {
+            Ok(mut db) => match write_group(&mut db, &group).await {
+                Ok(outcomes) => outcomes,
+                // One transaction each, so that what failed the group fails only its own message; a database
+                // out of reach fails each of them again, quickly.
+                Err(_) if group.len() > 1 => {
+                    let mut outcomes = Vec::with_capacity(group.len());
+                    for pending in &group {
+                        outcomes.push(
+                            publish_message(
+                                &mut db,
+                                &pending.message,
+                                pending.only.as_ref(),
+                                pending.idempotent.as_ref(),
+                            )
+                            .await,
+                        );
+                    }
+                    outcomes
+                }
+                Err(err) => vec![Err(err)],
+            },
+            Err(err) => {
+                let err = StoreError::Unavailable(format!("no PostgreSQL connection: {err}"));
+                group.iter().map(|_| Err(err.clone())).collect()
+            }
+        };
+        for (pending, outcome) in group.into_iter().zip(outcomes) {
+            // The publisher may have gone away meanwhile; its message is stored all the same.
+            let _ = pending.reply.send(outcome);
+        }
+    }
+}
+
+/// Lets the next publish start a drain if this one panicked (its group's publishers get an error: their
+/// answers were dropped).
+struct ResetOnPanic<'a>(&'a Mutex<Queue>);
+
+impl Drop for ResetOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).draining = false;
+        }
+    }
+}
+
+/// Writes the group in one transaction: returns each message's outcome, or an error that failed the whole
+/// transaction (nothing of the group is then stored).
+async fn write_group(
+    db: &mut deadpool_postgres::Client,
+    group: &[Pending],
+) -> StoreResult<Vec<StoreResult<PublishedMessage>>> {
+    let mut outcomes: Vec<Option<StoreResult<PublishedMessage>>> = (0..group.len()).map(|_| None).collect();
+    // Repeats within the group: the first one wins, as it would had they come one after the other.
+    let mut keys = HashSet::new();
+    let mut event_ids = HashSet::new();
+    for (index, pending) in group.iter().enumerate() {
+        let msg = &pending.message;
+        if let Some(response) = &pending.idempotent
+            && !keys.insert(response.key.as_str())
+        {
+            outcomes[index] = Some(Err(StoreError::Conflict(IDEMPOTENCY_KEY_TAKEN.to_owned())));
+        } else if let Some(event_id) = &msg.event_id
+            && !event_ids.insert((msg.app_id.as_str(), event_id.as_str()))
+        {
+            outcomes[index] = Some(Err(StoreError::Conflict(EVENT_ID_TAKEN.to_owned())));
+        }
+    }
+
+    let tx = db.transaction().await.map_err(pg_error)?;
+    let apps: Vec<&str> = group.iter().map(|p| p.message.app_id.as_str()).collect::<HashSet<_>>().into_iter().collect();
+    // An application deleted after this look fails the group at its insert (a foreign key), and the fallback then
+    // answers each message on its own.
+    let found = query(&tx, "SELECT id FROM applications WHERE id = ANY($1)", &[&apps]).await.map_err(pg_error)?;
+    let found: HashSet<String> = found.iter().map(|row| row.text(0)).collect::<Result<_, _>>()?;
+    let rows = query(
+        &tx,
+        "SELECT id, app_id, filter_types, channels, disabled FROM endpoints WHERE app_id = ANY($1)",
+        &[&apps],
+    )
+    .await
+    .map_err(pg_error)?;
+    let mut endpoints: HashMap<String, Vec<(String, Routing, bool)>> = HashMap::new();
+    for row in &rows {
+        let disabled = row.flag(4)?;
+        endpoints.entry(row.text(1)?).or_default().push((row.text(0)?, routing_from(row, 2)?, disabled));
+    }
+
+    // Where each message goes; a missing application or endpoint fails it alone.
+    let mut targets: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (index, pending) in group.iter().enumerate() {
+        if outcomes[index].is_some() {
+            continue;
+        }
+        let msg = &pending.message;
+        if !found.contains(msg.app_id.as_str()) {
+            outcomes[index] = Some(Err(StoreError::NotFound));
+            continue;
+        }
+        let of_app = endpoints.get(msg.app_id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let routed: Vec<String> = match &pending.only {
+            Some(only) => match of_app.iter().find(|(id, _, disabled)| id == only.as_str() && !disabled) {
+                Some((id, _, _)) => vec![id.clone()],
+                None => {
+                    outcomes[index] = Some(Err(StoreError::NotFound));
+                    continue;
+                }
+            },
+            None => of_app
+                .iter()
+                .filter(|(_, (filter, channels), disabled)| {
+                    !disabled
+                        && endpoint_accepts(
+                            filter.as_deref(),
+                            channels.as_deref(),
+                            &msg.event_type,
+                            msg.channels.as_deref(),
+                        )
+                })
+                .map(|(id, _, _)| id.clone())
+                .collect(),
+        };
+        targets.insert(index, routed);
+    }
+
+    // The messages; one whose eventId an earlier message took is skipped by the conflict clause.
+    let batch: Vec<&Message> = targets.keys().map(|&index| &group[index].message).collect();
+    let inserted = insert_messages(&tx, &batch).await?;
+    for &index in targets.keys() {
+        if !inserted.contains(group[index].message.id.as_str()) {
+            outcomes[index] = Some(Err(StoreError::Conflict(EVENT_ID_TAKEN.to_owned())));
+        }
+    }
+    targets.retain(|index, _| inserted.contains(group[*index].message.id.as_str()));
+
+    // Their remembered responses; a message whose key another process holds is taken back out.
+    let responses: Vec<(usize, &IdempotentResponse)> =
+        targets.keys().filter_map(|&index| group[index].idempotent.as_ref().map(|r| (index, r))).collect();
+    if !responses.is_empty() {
+        let stored = remember(&tx, responses.iter().map(|(_, response)| *response)).await?;
+        let lost: Vec<usize> =
+            responses.iter().filter(|(_, response)| !stored.contains(&response.key)).map(|(index, _)| *index).collect();
+        if !lost.is_empty() {
+            let ids: Vec<&str> = lost.iter().map(|&index| group[index].message.id.as_str()).collect();
+            execute(&tx, "DELETE FROM messages WHERE id = ANY($1)", &[&ids]).await.map_err(pg_error)?;
+            for index in lost {
+                targets.remove(&index);
+                outcomes[index] = Some(Err(StoreError::Conflict(IDEMPOTENCY_KEY_TAKEN.to_owned())));
+            }
+        }
+    }
+
+    let (mut msg_ids, mut endpoint_ids, mut due) = (Vec::new(), Vec::new(), Vec::new());
+    for (&index, routed) in &targets {
+        let msg = &group[index].message;
+        for endpoint_id in routed {
+            msg_ids.push(msg.id.as_str());
+            endpoint_ids.push(endpoint_id.as_str());
+            due.push(msg.first_due());
+        }
+    }
+    if !msg_ids.is_empty() {
+        execute(
+            &tx,
+            "INSERT INTO deliveries (msg_id, endpoint_id, status, attempts, manual, next_attempt_at) \
+             SELECT msg_id, endpoint_id, 1, 0, 0, due FROM unnest($1::text[], $2::text[], $3::bigint[]) \
+             AS d(msg_id, endpoint_id, due)",
+            &[&msg_ids, &endpoint_ids, &due],
+        )
+        .await
+        .map_err(pg_error)?;
+        announce_new_work(&tx).await?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+
+    for (index, routed) in targets {
+        outcomes[index] =
+            Some(Ok(PublishedMessage { message: group[index].message.clone(), deliveries: routed.len() }));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| Err(StoreError::Internal("a publish without an outcome".into()))))
+        .collect())
+}
+
+/// Inserts the messages in one statement; returns the ids inserted (not those whose eventId was taken).
+async fn insert_messages(tx: &impl GenericClient, messages: &[&Message]) -> StoreResult<HashSet<String>> {
+    if messages.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let column = |f: fn(&Message) -> Option<String>| messages.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let number = |f: fn(&Message) -> Option<i64>| messages.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let rows = query(
+        tx,
+        "INSERT INTO messages (id, app_id, event_id, event_type, payload, channels, created_at, forwarded_headers, \
+         tags, content_type, deliver_at, payload_expires_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], \
+         $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) \
+         ON CONFLICT (app_id, event_id) DO NOTHING RETURNING id",
+        &[
+            &column(|m| Some(m.id.as_str().to_owned())),
+            &column(|m| Some(m.app_id.as_str().to_owned())),
+            &column(|m| m.event_id.clone()),
+            &column(|m| Some(m.event_type.clone())),
+            &column(|m| Some(m.payload.clone())),
+            &column(|m| opt_to_json(&m.channels)),
+            &number(|m| Some(m.created_at)),
+            &column(|m| crate::columns::forwarded_headers_json(&m.forwarded_headers)),
+            &column(|m| opt_to_json(&m.tags)),
+            &column(|m| m.content_type.clone()),
+            &number(|m| m.deliver_at),
+            &number(|m| m.payload_expires_at),
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+    rows.iter().map(|row| row.text(0).map_err(StoreError::from)).collect()
+}
+
+/// Stores the responses (replacing expired ones under the same keys); returns the keys stored, so a key whose
+/// live response another process holds is missing.
+async fn remember<'a>(
+    tx: &impl GenericClient,
+    responses: impl Iterator<Item = &'a IdempotentResponse>,
+) -> StoreResult<HashSet<String>> {
+    let (mut keys, mut statuses, mut bodies, mut expiries) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for response in responses {
+        keys.push(response.key.as_str());
+        statuses.push(i64::from(response.status));
+        bodies.push(response.body.as_slice());
+        expiries.push(response.expires_at);
+    }
+    let rows = query(
+        tx,
+        "INSERT INTO idempotency (key, status, body, expires_at) \
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[]) \
+         ON CONFLICT (key) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body, \
+         expires_at = EXCLUDED.expires_at WHERE idempotency.expires_at < $5 RETURNING key",
+        &[&keys, &statuses, &bodies, &expiries, &now_ms()],
+    )
+    .await
+    .map_err(pg_error)?;
+    rows.iter().map(|row| row.text(0).map_err(StoreError::from)).collect()
+}
