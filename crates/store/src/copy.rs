@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, Transaction};
 
 use crate::StoreError;
 use crate::postgres::schema;
@@ -229,19 +229,21 @@ fn sqlite_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String
 /// Connects one plain session: the copy needs a single connection for its single transaction, not a pool.
 async fn connect(url: &str) -> Result<Client, StoreError> {
     // The URL's own text is never echoed: it may carry a password.
+    let (url, tls_options) = crate::postgres::tls::split_url(url)?;
+    let tls = crate::postgres::tls::MakeRustlsConnect::new(&tls_options)?;
     let mut config: tokio_postgres::Config = url.parse().map_err(|err| {
         StoreError::Unavailable(format!(
             "invalid PostgreSQL URL ({}): expected postgres://user[:password]@host[:port]/database",
-            full_text(&err)
+            crate::postgres::error_text(&err)
         ))
     })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let (client, connection) = config.connect(NoTls).await.map_err(|err| {
+    let (client, connection) = config.connect(tls).await.map_err(|err| {
         StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL ({}): check the URL and that the server is running and reachable",
-            full_text(&err)
+            crate::postgres::error_text(&err)
         ))
     })?;
     // The connection object does the I/O; the client only talks to it.
@@ -552,7 +554,7 @@ fn prefixed(err: StoreError, what: &str) -> StoreError {
 /// to do for the failures a user can fix.
 fn pg_failure(what: &str, err: tokio_postgres::Error) -> StoreError {
     let Some(db) = err.as_db_error() else {
-        return StoreError::Unavailable(format!("{what}: {}", full_text(&err)));
+        return StoreError::Unavailable(format!("{what}: {}", crate::postgres::error_text(&err)));
     };
     let mut text = format!("{what}: {}", db.message());
     if let Some(detail) = db.detail() {
@@ -571,16 +573,4 @@ fn pg_failure(what: &str, err: tokio_postgres::Error) -> StoreError {
     };
     text.push_str(advice);
     StoreError::Internal(text)
-}
-
-/// A PostgreSQL error with its cause: tokio-postgres's own text is only the category ("db error", "error
-/// connecting to server"), the useful part is in the source.
-fn full_text(err: &tokio_postgres::Error) -> String {
-    if let Some(db) = err.as_db_error() {
-        return db.message().to_owned();
-    }
-    match std::error::Error::source(err) {
-        Some(cause) => format!("{err}: {cause}"),
-        None => err.to_string(),
-    }
 }

@@ -25,6 +25,7 @@ mod queue;
 mod recovery;
 mod rows;
 pub mod schema;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +33,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::time::{UnixMillis, now_ms};
+use tokio_postgres::AsyncMessage;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::{Liveness, StoreError, StoreResult};
 
@@ -65,6 +66,8 @@ pub struct PostgresStore {
     write_health: crate::write_health::WriteHealth,
     /// Where publishes queue to share a transaction and its commit.
     publishes: group_commit::GroupCommit,
+    /// How connections are encrypted (the `LISTEN` connection's too).
+    tls: tls::MakeRustlsConnect,
 }
 
 impl PostgresStore {
@@ -77,10 +80,15 @@ impl PostgresStore {
     /// Like [`connect`](Self::connect), with secrets sealed by `cipher`. Fails if the database holds secrets
     /// sealed with a key the cipher does not have.
     pub async fn connect_with_cipher(url: &str, pool_size: usize, cipher: SecretCipher) -> StoreResult<Self> {
+        let (url, tls_options) = tls::split_url(url)?;
         let config: tokio_postgres::Config =
             url.parse().map_err(|err| StoreError::Unavailable(format!("invalid PostgreSQL URL: {err}")))?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let tls = tls::MakeRustlsConnect::new(&tls_options)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(2))
             .wait_timeout(Some(POOL_WAIT))
@@ -92,6 +100,7 @@ impl PostgresStore {
             publishes: group_commit::GroupCommit::new(pool.clone()),
             pool,
             config,
+            tls,
             instance_id: std::sync::Mutex::new(new_instance_id()),
             lost_contact: std::sync::atomic::AtomicBool::new(false),
             last_cleanup: std::sync::atomic::AtomicI64::new(0),
@@ -129,7 +138,25 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|err| StoreError::Unavailable(format!("no PostgreSQL connection: {err}")))
+        self.pool.get().await.map_err(|err| {
+            let why = match &err {
+                deadpool_postgres::PoolError::Backend(err) => error_text(err),
+                other => other.to_string(),
+            };
+            StoreError::Unavailable(format!("no PostgreSQL connection: {why}"))
+        })
+    }
+}
+
+/// What went wrong, with the server's own message (such as "no pg_hba.conf entry for host …, no encryption")
+/// or the cause of a connection failure, which the error's own text leaves out.
+pub(crate) fn error_text(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_owned();
+    }
+    match std::error::Error::source(err) {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
     }
 }
 
@@ -178,10 +205,14 @@ pub(crate) async fn announce_new_work(tx: &impl deadpool_postgres::GenericClient
 /// Listens on [`WORK_CHANNEL`] on its own connection (pooled ones are shared and cannot hold a `LISTEN`), waking
 /// `wake` per notification; reconnects with a growing pause after any error, and wakes once after each
 /// (re)connection in case work arrived while it was away.
-pub(super) async fn listen_for_work(config: tokio_postgres::Config, wake: Arc<tokio::sync::Notify>) {
+pub(super) async fn listen_for_work(
+    config: tokio_postgres::Config,
+    tls: tls::MakeRustlsConnect,
+    wake: Arc<tokio::sync::Notify>,
+) {
     let mut pause = Duration::from_millis(200);
     loop {
-        let (listened, err) = listen_once(&config, &wake).await;
+        let (listened, err) = listen_once(&config, &tls, &wake).await;
         if listened {
             // It worked for a while: reconnect quickly.
             pause = Duration::from_millis(200);
@@ -194,8 +225,12 @@ pub(super) async fn listen_for_work(config: tokio_postgres::Config, wake: Arc<to
 
 /// One connection's worth of listening; returns when the connection ends: whether `LISTEN` had succeeded, and why
 /// it ended.
-async fn listen_once(config: &tokio_postgres::Config, wake: &tokio::sync::Notify) -> (bool, String) {
-    let (client, mut connection) = match config.connect(NoTls).await {
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    tls: &tls::MakeRustlsConnect,
+    wake: &tokio::sync::Notify,
+) -> (bool, String) {
+    let (client, mut connection) = match config.connect(tls.clone()).await {
         Ok(connected) => connected,
         Err(err) => return (false, err.to_string()),
     };

@@ -481,7 +481,7 @@ impl Queue for PostgresStore {
     }
 
     async fn watch_new_work(&self, wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {
-        tokio::spawn(listen_for_work(self.config.clone(), wake));
+        tokio::spawn(listen_for_work(self.config.clone(), self.tls.clone(), wake));
         Ok(())
     }
 
