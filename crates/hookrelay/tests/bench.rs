@@ -103,3 +103,25 @@ fn quick_bench_holds_a_backlog_to_endpoints_at_the_header_limit() {
     assert!(scenario["requests_held"].as_u64().unwrap_or(0) > 0, "{scenario}");
     assert!(scenario["server"]["peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{scenario}");
 }
+
+/// `--instances 2 --store postgres` runs two servers on one schema: publishers are spread over both, every
+/// message is delivered once, and the report gives each instance's CPU and PostgreSQL's.
+#[test]
+fn quick_bench_runs_two_instances_on_one_postgres_database() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["bench", "--quick", "--scenario", "s2", "--store", "postgres", "--instances", "2", "--json"])
+        .args(["--database-url", &hookrelay_testkit::postgres::test_database_url()])
+        .env_remove("HOOKRELAY_ADMIN_TOKEN")
+        .output()
+        .expect("hookrelay bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["name"], "S2", "{report}");
+    assert_eq!(scenario["delivered"], scenario["published"], "{scenario}");
+    let each = scenario["instances_cpu_secs"].as_array().expect("each instance's CPU");
+    assert_eq!(each.len(), 2, "{scenario}");
+    assert!(each.iter().all(|cpu| cpu.as_f64().unwrap_or(0.0) > 0.0), "both instances worked: {scenario}");
+    assert!(scenario["postgres_cpu_secs"].as_f64().is_some(), "{scenario}");
+}

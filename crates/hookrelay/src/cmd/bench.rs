@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// The admin token of the --url server
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Instances of the server to run on one PostgreSQL database (with --store postgres): the publishers are
+    /// spread over them, and the report gives each one's CPU and PostgreSQL's [default: 1]
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Also run each scenario but S5 against a no-storage reference server (the ceiling on this machine) and
     /// report each figure as a fraction of it
     #[arg(long)]
@@ -319,7 +323,13 @@ struct ScenarioReport {
     /// S5: health checks and scrapes back to back once the backlog was queued, before the receiver came up.
     #[serde(skip_serializing_if = "Option::is_none")]
     health_at_backlog: Option<health::HealthFigures>,
-    /// The `hookrelay serve` process; `None` for a `--url` server.
+    /// With `--instances`, each instance's CPU seconds (their sum is `server.cpu_secs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instances_cpu_secs: Option<Vec<f64>>,
+    /// CPU seconds of every `postgres` process on this machine over the scenario (with `--store postgres`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres_cpu_secs: Option<f64>,
+    /// The `hookrelay serve` process (with `--instances`, all of them); `None` for a `--url` server.
     server: Option<ProcFigures>,
     /// This process: the load generator and the receiver.
     load_and_receiver: Option<ProcFigures>,
@@ -399,6 +409,8 @@ struct Ctx {
     database_url: Option<String>,
     external: Option<(String, String)>,
     quiet: bool,
+    /// Server instances on one PostgreSQL database.
+    instances: usize,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -414,6 +426,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if external.is_some() && args.store == StoreKind::Postgres {
         bail!("--store applies to the server the benchmark starts; with --url the server uses its own store");
     }
+    if args.instances > 1 && (args.store != StoreKind::Postgres || external.is_some()) {
+        bail!("--instances shares one database between servers: it needs --store postgres (and no --url)");
+    }
+    if args.instances == 0 {
+        bail!("--instances must be at least 1");
+    }
     if args.store == StoreKind::Postgres && args.database_url.is_none() {
         bail!("--store postgres needs --database-url postgres://user@127.0.0.1:5432/database");
     }
@@ -423,7 +441,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(60))
         .build()
         .context("cannot build the HTTP client")?;
-    let ctx = Ctx { client, store: args.store, database_url: args.database_url.clone(), external, quiet: args.json };
+    let ctx = Ctx {
+        client,
+        store: args.store,
+        database_url: args.database_url.clone(),
+        external,
+        quiet: args.json,
+        instances: args.instances,
+    };
     let mut scenarios = Vec::new();
     for plan in &plans {
         eprintln!("bench: {} {} …", plan.name, plan.title);
@@ -499,16 +524,36 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result
     let server = match &ctx.external {
         _ if reference => Server::spawn_reference().await,
         Some((url, token)) => Ok(Server::external(url, token)),
-        None => Server::spawn(schema.as_ref().map(|schema| schema.url())).await,
+        None => Server::spawn(schema.as_ref().map(|schema| schema.url()), None).await,
+    };
+    // More instances of the same server on the same schema (the first one migrated it).
+    let mut others = Vec::new();
+    let server = match server {
+        Ok(server) if !reference && ctx.instances > 1 => {
+            let token = server.token.clone();
+            let mut started = Ok(server);
+            for _ in 1..ctx.instances {
+                match Server::spawn(schema.as_ref().map(|schema| schema.url()), Some(&token)).await {
+                    Ok(other) => others.push(other),
+                    Err(err) => {
+                        started = Err(err);
+                        break;
+                    }
+                }
+            }
+            started
+        }
+        other => other,
     };
     let result = match server {
         Ok(server) => {
-            let result = measure(ctx, plan, &server).await;
+            let result = measure(ctx, plan, &server, &others).await;
             server.stop();
             result
         }
         Err(err) => Err(err),
     };
+    drop(others);
     if let Some(schema) = schema {
         let name = schema.name().to_owned();
         if let Err(err) = schema.drop_now().await {
@@ -518,13 +563,22 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result
     result
 }
 
-async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<ScenarioReport> {
+async fn measure(ctx: &Ctx, plan: &Plan, server: &Server, others: &[Server]) -> anyhow::Result<ScenarioReport> {
     if let Some(hold) = plan.held_for {
         return headers::measure_held(ctx, plan, server, hold).await;
     }
+    let instances: Vec<&Server> = std::iter::once(server).chain(others).collect();
+    let bases: Vec<&str> = instances.iter().map(|instance| instance.base.as_str()).collect();
     // An external server (`--url`) has no pid here: its figures stay empty rather than reading this process.
-    let server_stats = || server.pid().and_then(|pid| proc_stats(Some(pid)));
+    // With several instances, each one's figures, and their sum as the server's.
+    let each_stats = || -> Option<Vec<ProcStats>> {
+        instances.iter().map(|instance| instance.pid().and_then(|pid| proc_stats(Some(pid)))).collect()
+    };
+    let server_stats = || each_stats().map(|each| sum_stats(&each));
+    let postgres_cpu = || (ctx.store == StoreKind::Postgres).then(target::postgres_cpu_secs).flatten();
     let mut server_start = server_stats();
+    let mut each_start = each_stats();
+    let mut postgres_start = postgres_cpu();
     // The receiver listens now, or (S5) on a port reserved now and opened only after publishing, so the server
     // meets refused connections meanwhile.
     let (mut receiver, receiver_addr) = if plan.receiver_late {
@@ -554,12 +608,14 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         // The server's figures are S2's alone, from when it has settled (its WAL checkpointed).
         settle(server, ctx.quiet).await;
         server_start = server_stats();
+        each_start = each_stats();
+        postgres_start = postgres_cpu();
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);
     let poller = (plan.health_calls > 0).then(|| health::Poller::start(&ctx.client, &server.base));
     let started = Instant::now();
-    let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
+    let load = load::publish(&ctx.client, &bases, &server.token, &app, &plan.load).await;
     let publish_end = Instant::now();
     let health_while_queueing = match poller {
         Some(poller) => poller.finish().await.figures(),
@@ -597,6 +653,8 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
     receiver.stop();
     waited?;
     let server_end = server_stats();
+    let each_end = each_stats();
+    let postgres_end = postgres_cpu();
     let bench_end = proc_stats(None);
     let delivery_start = if from_first_receipt { receipts.first.unwrap_or(drain_from) } else { started };
     let (deliveries_per_sec, drain_secs) = match (expected, receipts.last) {
@@ -617,6 +675,13 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server) -> anyhow::Result<Scen
         receipt_p99_ms: ms(&receipts.latency, 0.99),
         health_while_queueing,
         health_at_backlog,
+        instances_cpu_secs: match (each_start, each_end) {
+            (Some(start), Some(end)) if !others.is_empty() => {
+                Some(start.iter().zip(&end).map(|(start, end)| end.cpu_secs - start.cpu_secs).collect())
+            }
+            _ => None,
+        },
+        postgres_cpu_secs: postgres_start.zip(postgres_end).map(|(start, end)| end - start),
         ..ScenarioReport::published(plan, &load, figures(server_start, server_end), figures(bench_start, bench_end))
     })
 }
@@ -627,7 +692,7 @@ async fn schedule_for_tomorrow(ctx: &Ctx, plan: &Plan, server: &Server, app: &st
     let tomorrow = hookrelay_core::rfc3339::format(hookrelay_core::time::now_ms() + 24 * 3_600_000);
     let spec =
         LoadSpec { workers: 64, stop: Stop::Count(plan.scheduled), rate: None, pad: 0, deliver_at: Some(tomorrow) };
-    let load = load::publish(&ctx.client, &server.base, &server.token, app, &spec).await;
+    let load = load::publish(&ctx.client, &[&server.base], &server.token, app, &spec).await;
     check_publishes(&load)?;
     if !ctx.quiet {
         eprintln!(
@@ -689,6 +754,8 @@ impl ScenarioReport {
             receipt_p99_ms: None,
             health_while_queueing: None,
             health_at_backlog: None,
+            instances_cpu_secs: None,
+            postgres_cpu_secs: None,
             server,
             load_and_receiver,
             reference: None,
@@ -708,6 +775,15 @@ fn check_publishes(load: &load::LoadResult) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Several processes' readings as one: CPU and memory added up.
+fn sum_stats(each: &[ProcStats]) -> ProcStats {
+    each.iter().fold(ProcStats::default(), |sum, one| ProcStats {
+        cpu_secs: sum.cpu_secs + one.cpu_secs,
+        peak_rss_kb: sum.peak_rss_kb + one.peak_rss_kb,
+        rss_kb: sum.rss_kb + one.rss_kb,
+    })
 }
 
 /// CPU time and memory between two readings of a process.
@@ -830,8 +906,22 @@ fn print_table(report: &Report) {
             Some(server) => format!("; server RSS {:.1} MB before the load", server.start_rss_mb),
             None => String::new(),
         };
+        let mut cpu_split = String::new();
+        if let Some(each) = &s.instances_cpu_secs {
+            let each: Vec<String> = each.iter().map(|cpu| format!("{cpu:.2}")).collect();
+            cpu_split.push_str(&format!("; CPU s per instance {}", each.join(" / ")));
+        }
+        if let Some(postgres) = s.postgres_cpu_secs {
+            let messages = s.published.max(1) as f64 / 1000.0;
+            let hookrelay = s.server.map_or(0.0, |server| server.cpu_secs);
+            cpu_split.push_str(&format!(
+                "; PostgreSQL CPU {postgres:.2} s; CPU per 1,000 messages: hookrelay {:.3} s + PostgreSQL {:.3} s",
+                hookrelay / messages,
+                postgres / messages
+            ));
+        }
         println!(
-            "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss})",
+            "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss}{cpu_split})",
             s.name, s.title, s.endpoints, s.publish_errors
         );
         for (phase, figures) in [("while queueing", s.health_while_queueing), ("at backlog", s.health_at_backlog)] {

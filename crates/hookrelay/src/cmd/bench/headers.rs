@@ -90,7 +90,7 @@ pub(super) async fn measure_held(
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);
-    let load = load::publish(&ctx.client, &server.base, &server.token, &app, &plan.load).await;
+    let load = load::publish(&ctx.client, &[&server.base], &server.token, &app, &plan.load).await;
     check_publishes(&load)?;
     if !ctx.quiet {
         eprintln!("bench:   {} messages queued; holding them for {}s …", load.accepted, hold.as_secs());

@@ -37,9 +37,10 @@ pub struct LoadResult {
     pub latency: Histogram,
 }
 
-/// Publishes to `{base}/api/v1/app/{app}/msg/` as `spec` says.
-pub async fn publish(client: &reqwest::Client, base: &str, token: &str, app: &str, spec: &LoadSpec) -> LoadResult {
-    let url: Arc<str> = format!("{base}/api/v1/app/{app}/msg/").into();
+/// Publishes to `{base}/api/v1/app/{app}/msg/` as `spec` says; with several `bases` (instances of one server on
+/// one database), worker `i` publishes to `bases[i % len]`.
+pub async fn publish(client: &reqwest::Client, bases: &[&str], token: &str, app: &str, spec: &LoadSpec) -> LoadResult {
+    let urls: Vec<Arc<str>> = bases.iter().map(|base| format!("{base}/api/v1/app/{app}/msg/").into()).collect();
     let auth: Arc<str> = format!("Bearer {token}").into();
     let pad: Arc<str> = "x".repeat(spec.pad).into();
     let deliver_at: Arc<str> =
@@ -50,9 +51,9 @@ pub async fn publish(client: &reqwest::Client, base: &str, token: &str, app: &st
     let errors = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut workers = Vec::with_capacity(spec.workers);
-    for _ in 0..spec.workers.max(1) {
-        let (client, url, auth, pad, deliver_at) =
-            (client.clone(), url.clone(), auth.clone(), pad.clone(), deliver_at.clone());
+    for worker in 0..spec.workers.max(1) {
+        let url = urls[worker % urls.len()].clone();
+        let (client, auth, pad, deliver_at) = (client.clone(), auth.clone(), pad.clone(), deliver_at.clone());
         let (next, abort, errors, spec) = (next.clone(), abort.clone(), errors.clone(), spec.clone());
         workers.push(tokio::spawn(async move {
             let mut latency = Histogram::default();

@@ -46,11 +46,12 @@ impl Server {
         }
     }
 
-    /// Spawns `hookrelay serve` (this same executable) and waits until it prints its address.
-    pub async fn spawn(database_url: Option<&str>) -> anyhow::Result<Self> {
+    /// Spawns `hookrelay serve` (this same executable) and waits until it prints its address. Instances sharing
+    /// a database share their admin token (`token`); otherwise a new one is made.
+    pub async fn spawn(database_url: Option<&str>, token: Option<&str>) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the hookrelay executable to spawn the server")?;
         let data_dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
-        let token = format!("bench-{:016x}", rand::random::<u64>());
+        let token = token.map_or_else(|| format!("bench-{:016x}", rand::random::<u64>()), str::to_owned);
         let mut command = Command::new(&exe);
         // The caller's HOOKRELAY_* settings (a config file, a database URL…) must not leak into the server under
         // test: every run measures the same configuration.
@@ -228,6 +229,22 @@ pub fn proc_stats(pid: Option<u32>) -> Option<ProcStats> {
             .unwrap_or(0)
     };
     Some(ProcStats { cpu_secs: ticks as f64 / 100.0, peak_rss_kb: kb("VmHWM:"), rss_kb: kb("VmRSS:") })
+}
+
+/// CPU seconds used so far by every process named `postgres` on this machine (the server the benchmark's
+/// instances share, when it runs here); `None` without /proc or without such a process.
+pub fn postgres_cpu_secs() -> Option<f64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+        if comm.trim() == "postgres"
+            && let Some(stats) = proc_stats(Some(pid))
+        {
+            *total.get_or_insert(0.0) += stats.cpu_secs;
+        }
+    }
+    total
 }
 
 /// Resets this process's peak RSS (VmHWM) to its current RSS, so each scenario reports its own peak; best
