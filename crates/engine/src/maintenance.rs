@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 
 /// How often payloads and inbound events are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the queue's dead rows are looked at (and reclaimed when there are enough).
+const TIDY_QUEUE_EVERY: Duration = Duration::from_secs(5);
 /// Rows purged per transaction, so a large backlog never holds the writer for long.
 const PURGE_BATCH: usize = 1000;
 /// Longest gap between two looks for endpoints to disable.
@@ -47,8 +49,25 @@ pub fn start(
     events: Arc<dyn EventSink>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::join!(housekeeping(recovery, config, events), probe_writes(operations.as_ref()));
+        tokio::join!(
+            tidy_queue(recovery.as_ref()),
+            housekeeping(recovery.clone(), config, events),
+            probe_writes(operations.as_ref())
+        );
     })
+}
+
+/// Lets the store reclaim what the queue's updates leave behind, every few seconds (see
+/// [`Recovery::tidy_queue`]): a drain of a large backlog otherwise slows to a fraction of its speed.
+async fn tidy_queue(store: &dyn Recovery) {
+    loop {
+        tokio::time::sleep(TIDY_QUEUE_EVERY).await;
+        match store.tidy_queue().await {
+            Ok(true) => tracing::debug!("vacuumed the delivery queue"),
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "could not tidy the delivery queue"),
+        }
+    }
 }
 
 /// Writes the store's probe row forever; the store records each outcome where health reads it.

@@ -91,4 +91,8 @@ pub trait Recovery: Send + Sync + 'static {
     /// Deletes up to `limit` rows of inbound events received before `before` (their messages stay), then, within
     /// the same `limit`, rejection counts whose minute ended by `before`. Returns how many rows.
     async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
+    /// Reclaims the row versions the queue's updates left behind, where the database keeps them until vacuumed
+    /// (PostgreSQL: `VACUUM deliveries` once dead rows pile up, whatever autovacuum does); returns whether it
+    /// did. Without it a drained backlog leaves the claim reading dead index entries, and it slows down.
+    async fn tidy_queue(&self) -> StoreResult<bool>;
 }

@@ -2262,6 +2262,50 @@ async fn postgres_an_older_message_committed_late_waits_for_the_fifo_delivery_in
     drop_schema(schema).await;
 }
 
+/// A drained queue leaves dead row versions in `deliveries`; `tidy_queue` vacuums them once there are enough,
+/// whatever autovacuum does (the test server runs without it).
+#[tokio::test]
+async fn postgres_tidy_queue_vacuums_the_deliveries_the_queue_churned() {
+    let schema = ScratchSchema::for_test().await;
+    let store = Store::new(open_postgres(&schema).await);
+    assert!(!store.recovery.tidy_queue().await.unwrap(), "nothing to reclaim yet");
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    app_with_endpoints(&store, &[endpoint(&acme.id, None, None)]).await;
+    let mut publishes = Vec::new();
+    for _ in 0..6_000 {
+        let (store, msg) = (store.clone(), message(&acme.id, "a", None));
+        publishes.push(tokio::spawn(async move { store.messages.publish_message(&msg, None).await.unwrap() }));
+    }
+    for publish in publishes {
+        publish.await.unwrap();
+    }
+    // Claimed and recorded: two updates, two dead versions per delivery.
+    let now = now_ms();
+    loop {
+        let claimed = store.queue.claim_due(now, 1_000, now + 60_000, &[]).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let outcomes: Vec<_> = claimed
+            .iter()
+            .map(|d| AttemptOutcome {
+                attempt: attempt_for(d, DeliveryStatus::Success, 200),
+                next: NextStep::Succeeded,
+                disable_endpoint: false,
+            })
+            .collect();
+        store.queue.record_outcomes(&outcomes).await.unwrap();
+    }
+    // PostgreSQL's statistics arrive within a second or so of the commits.
+    let started = std::time::Instant::now();
+    while !store.recovery.tidy_queue().await.unwrap() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "the churned queue was never vacuumed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    schema.drop_now().await.unwrap();
+}
+
 #[tokio::test]
 async fn postgres_a_release_leaves_a_lease_another_store_took_over() {
     let (schema, first, second) = two_postgres_stores().await;

@@ -378,4 +378,32 @@ impl Recovery for PostgresStore {
         let mut db = self.client().await?;
         super::inbound::purge_inbound_events(&mut db, before, limit).await
     }
+
+    async fn tidy_queue(&self) -> StoreResult<bool> {
+        let db = self.client().await?;
+        tidy_queue(&db).await
+    }
+}
+
+/// Dead row versions in `deliveries` that make it worth a vacuum: a few thousand (a claim and a record leave
+/// two per delivery), and a tenth of the live rows, so a large queue is not vacuumed for a handful.
+const TIDY_MIN_DEAD: i64 = 10_000;
+
+/// `VACUUM deliveries` when its dead rows passed [`TIDY_MIN_DEAD`] and a tenth of its live ones, per the
+/// statistics PostgreSQL keeps; `SKIP_LOCKED`, so processes sharing the database do not queue behind each other's.
+async fn tidy_queue(db: &impl GenericClient) -> StoreResult<bool> {
+    let stats = query_opt(
+        db,
+        "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = 'deliveries'::regclass",
+        &[],
+    )
+    .await
+    .map_err(pg_error)?;
+    let Some(row) = stats else { return Ok(false) };
+    let (dead, live) = (row.int(0)?, row.int(1)?);
+    if dead < TIDY_MIN_DEAD || dead * 10 < live {
+        return Ok(false);
+    }
+    db.batch_execute("VACUUM (SKIP_LOCKED) deliveries").await.map_err(pg_error)?;
+    Ok(true)
 }

@@ -365,4 +365,9 @@ impl Recovery for SqliteStore {
             .write(Durability::PowerLoss, move |conn| super::inbound::purge_inbound_events(conn, before, limit))
             .await
     }
+
+    /// SQLite updates rows in place and reuses freed pages: nothing piles up.
+    async fn tidy_queue(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
 }
