@@ -201,18 +201,8 @@ async fn ingest(
     }
 
     let message = Message {
-        id: MessageId::at(received_at),
-        app_id: source.app_id.clone(),
-        event_id: None,
-        event_type,
-        payload,
-        channels: None,
         forwarded_headers: forwarded_headers(&source, &raw_headers),
-        content_type: None,
-        tags: None,
-        deliver_at: None,
-        payload_expires_at: None,
-        created_at: received_at,
+        ..Message::new(source.app_id.clone(), event_type, payload, received_at)
     };
     let body = match state.store.inbound.ingest(&event, Some(&message)).await? {
         IngestOutcome::Recorded(published) => {

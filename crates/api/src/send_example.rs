@@ -7,7 +7,6 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
-use hookrelay_core::MessageId;
 use hookrelay_core::model::{EventType, Message};
 use hookrelay_core::time::now_ms;
 use hookrelay_store::StoreError;
@@ -96,21 +95,7 @@ async fn send_example(
             example(&event_type, input.example_index)?.to_string()
         }
     };
-    let now = now_ms();
-    let message = Message {
-        id: MessageId::at(now),
-        app_id: app.id.clone(),
-        event_id: None,
-        event_type: input.event_type,
-        payload,
-        channels: None,
-        forwarded_headers: Default::default(),
-        content_type: None,
-        tags: None,
-        deliver_at: None,
-        payload_expires_at: None,
-        created_at: now,
-    };
+    let message = Message::new(app.id.clone(), input.event_type, payload, now_ms());
     let body = serde_json::to_vec(&MessageOut::new(message.clone(), true)?)
         .map_err(|err| ApiError::Internal(format!("serializing a message response: {err}")))?;
     let remembered =

@@ -222,6 +222,25 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message of `event_type` with `payload`, created at `created_at` (its id says when), and nothing else set:
+    /// no event id, channels, tags, schedule, retention, raw content type or forwarded headers.
+    pub fn new(app_id: AppId, event_type: String, payload: String, created_at: UnixMillis) -> Self {
+        Self {
+            id: MessageId::at(created_at),
+            app_id,
+            event_id: None,
+            event_type,
+            payload,
+            content_type: None,
+            channels: None,
+            tags: None,
+            deliver_at: None,
+            payload_expires_at: None,
+            forwarded_headers: BTreeMap::new(),
+            created_at,
+        }
+    }
+
     /// Whether the payload is gone (expunged, or purged after its retention): it reads back as Svix's
     /// `{"expired": true}` and cannot be sent again.
     pub fn is_expunged(&self) -> bool {

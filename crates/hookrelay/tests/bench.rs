@@ -6,16 +6,22 @@ use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn quick_bench_reports_every_scenario() {
+/// Runs `hookrelay bench --quick --json` with `args` (never the caller's admin token) and returns its report.
+fn quick_bench(args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .args(["bench", "--quick", "--json"])
+        .args(args)
         .env_remove("HOOKRELAY_ADMIN_TOKEN")
         .output()
         .expect("hookrelay bench runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed: {stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    serde_json::from_slice(&output.stdout).expect("bench prints JSON")
+}
+
+#[test]
+fn quick_bench_reports_every_scenario() {
+    let report = quick_bench(&[]);
     let scenarios = report["scenarios"].as_array().expect("scenarios");
     let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["S0", "S1", "S2", "S2T", "S2S", "S3", "S4", "S5"], "{report}");
@@ -50,14 +56,7 @@ fn quick_bench_reports_every_scenario() {
 /// fractions beside hookrelay's; only their presence is checked, since the ratio depends on the machine.
 #[test]
 fn quick_bench_reports_the_reference() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args(["bench", "--quick", "--reference", "--scenario", "s0,s1,s2", "--json"])
-        .env_remove("HOOKRELAY_ADMIN_TOKEN")
-        .output()
-        .expect("hookrelay bench runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bench failed: {stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let report = quick_bench(&["--reference", "--scenario", "s0,s1,s2"]);
     let scenarios = report["scenarios"].as_array().expect("scenarios");
     let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["S0", "S1", "S2"], "{report}");
@@ -86,14 +85,7 @@ fn quick_bench_reports_the_reference() {
 /// its memory is reported.
 #[test]
 fn quick_bench_holds_a_backlog_to_endpoints_at_the_header_limit() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args(["bench", "--quick", "--scenario", "h1", "--json"])
-        .env_remove("HOOKRELAY_ADMIN_TOKEN")
-        .output()
-        .expect("hookrelay bench runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bench failed: {stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let report = quick_bench(&["--scenario", "h1"]);
     let scenario = &report["scenarios"][0];
     assert_eq!(scenario["name"], "H1", "{report}");
     let published = scenario["published"].as_u64().unwrap_or(0);
@@ -108,15 +100,16 @@ fn quick_bench_holds_a_backlog_to_endpoints_at_the_header_limit() {
 /// message is delivered once, and the report gives each instance's CPU and PostgreSQL's.
 #[test]
 fn quick_bench_runs_two_instances_on_one_postgres_database() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .args(["bench", "--quick", "--scenario", "s2", "--store", "postgres", "--instances", "2", "--json"])
-        .args(["--database-url", &hookrelay_testkit::postgres::test_database_url()])
-        .env_remove("HOOKRELAY_ADMIN_TOKEN")
-        .output()
-        .expect("hookrelay bench runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bench failed: {stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let report = quick_bench(&[
+        "--scenario",
+        "s2",
+        "--store",
+        "postgres",
+        "--instances",
+        "2",
+        "--database-url",
+        &hookrelay_testkit::postgres::test_database_url(),
+    ]);
     let scenario = &report["scenarios"][0];
     assert_eq!(scenario["name"], "S2", "{report}");
     assert_eq!(scenario["delivered"], scenario["published"], "{scenario}");

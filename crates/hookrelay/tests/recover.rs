@@ -17,7 +17,7 @@ use hookrelay_core::model::{
 };
 use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AppId, EndpointId, MessageId, TaskId};
+use hookrelay_core::{AppId, EndpointId, TaskId};
 use hookrelay_store::{Catalog, Messages, Recovery};
 use serde_json::{Value, json};
 
@@ -243,20 +243,7 @@ async fn a_task_left_running_by_a_crash_is_resumed_at_start() {
         store.create_app(&app).await.expect("app");
         for n in 0..3 {
             let at = now - 10_000 + n;
-            let msg = Message {
-                id: MessageId::at(at),
-                app_id: app_id.clone(),
-                event_id: None,
-                event_type: "a".into(),
-                payload: format!(r#"{{"n": {n}}}"#),
-                channels: None,
-                forwarded_headers: Default::default(),
-                content_type: None,
-                tags: None,
-                deliver_at: None,
-                payload_expires_at: None,
-                created_at: at,
-            };
+            let msg = Message::new(app_id.clone(), "a".into(), format!(r#"{{"n": {n}}}"#), at);
             store.publish_message(&msg, None).await.expect("message");
             published.insert(msg.id.to_string());
         }

@@ -64,17 +64,8 @@ fn endpoint(app_id: &AppId, filter: Option<&[&str]>, channels: Option<&[&str]>) 
 fn message(app_id: &AppId, event_type: &str, channels: Option<&[&str]>) -> Message {
     Message {
         id: MessageId::new(),
-        app_id: app_id.clone(),
-        event_id: None,
-        event_type: event_type.into(),
-        payload: r#"{"b": 1,  "a": [2]}"#.into(),
         channels: channels.map(|c| c.iter().map(|s| s.to_string()).collect()),
-        forwarded_headers: Default::default(),
-        content_type: None,
-        tags: None,
-        deliver_at: None,
-        payload_expires_at: None,
-        created_at: now_ms(),
+        ..Message::new(app_id.clone(), event_type.into(), r#"{"b": 1,  "a": [2]}"#.into(), now_ms())
     }
 }
 

@@ -98,20 +98,7 @@ fn endpoint(app_id: &AppId) -> Endpoint {
 }
 
 fn message(app_id: &AppId, event_type: &str, payload: &str) -> Message {
-    Message {
-        id: MessageId::new(),
-        app_id: app_id.clone(),
-        event_id: None,
-        event_type: event_type.into(),
-        payload: payload.into(),
-        channels: None,
-        forwarded_headers: Default::default(),
-        content_type: None,
-        tags: None,
-        deliver_at: None,
-        payload_expires_at: None,
-        created_at: now_ms(),
-    }
+    Message { id: MessageId::new(), ..Message::new(app_id.clone(), event_type.into(), payload.into(), now_ms()) }
 }
 
 fn attempt_for(claimed: &ClaimedDelivery, status: DeliveryStatus, code: u16, response: &str) -> Attempt {
@@ -184,10 +171,12 @@ async fn populate(path: &Path) {
         event_id: Some("evt_1".into()),
         channels: Some(vec!["eu".into()]),
         forwarded_headers: BTreeMap::from([("X-Corp-Signature".to_owned(), "sha256=ab01".to_owned())]),
-        content_type: None,
-        tags: None,
-        deliver_at: None,
-        payload_expires_at: None,
+        // What a publisher can ask of a message is copied too.
+        content_type: Some("application/json; charset=utf-8".into()),
+        tags: Some(vec!["vip".into()]),
+        // A deliverAt a minute ago, as the API takes it: due at once, so the claims below find it.
+        deliver_at: Some(now_ms() - 60_000),
+        payload_expires_at: Some(now_ms() + 86_400_000),
         ..message(&acme.id, "invoice.paid", "{\"b\": 1,  \"a\": [2],\n\t\"s\": \"é \\u00e9 ☃ \\\"q\\\"\"}")
     };
     let remembered = IdempotentResponse {

@@ -164,8 +164,10 @@ impl TlsCluster {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// The cluster's URL naming it `host` (the name a certificate is checked against); the connection itself
+    /// always goes to 127.0.0.1 (`hostaddr`), so no name is ever looked up.
     fn url(&self, host: &str, database: &str, query: &str) -> String {
-        format!("postgres://postgres@{host}:{}/{database}?{query}", self.port)
+        format!("postgres://postgres@{host}:{}/{database}?hostaddr=127.0.0.1&{query}", self.port)
     }
 }
 
@@ -190,13 +192,13 @@ async fn tls_modes_check_what_libpq_checks() {
     // verify-full: the chain and the host name (the certificate names 127.0.0.1).
     let full = cluster.url("127.0.0.1", "postgres", &format!("sslmode=verify-full&sslrootcert={ca}"));
     connects(&full).await.expect("verify-full with the cluster's CA connects and migrates");
-    let wrong_name = cluster.url("localhost", "postgres", &format!("sslmode=verify-full&sslrootcert={ca}"));
+    let wrong_name = cluster.url("db.other.test", "postgres", &format!("sslmode=verify-full&sslrootcert={ca}"));
     assert!(connects(&wrong_name).await.is_err(), "a certificate for another name is refused by verify-full");
     let wrong_ca = cluster.url("127.0.0.1", "postgres", &format!("sslmode=verify-full&sslrootcert={other_ca}"));
     assert!(connects(&wrong_ca).await.is_err(), "a certificate from an untrusted CA is refused");
 
     // verify-ca: the chain only.
-    connects(&cluster.url("localhost", "postgres", &format!("sslmode=verify-ca&sslrootcert={ca}")))
+    connects(&cluster.url("db.other.test", "postgres", &format!("sslmode=verify-ca&sslrootcert={ca}")))
         .await
         .expect("verify-ca accepts the cluster's certificate under another name");
     let untrusted = cluster.url("127.0.0.1", "postgres", &format!("sslmode=verify-ca&sslrootcert={other_ca}"));
