@@ -109,7 +109,8 @@ impl GroupCommit {
                                 pending.only.as_ref(),
                                 pending.idempotent.as_ref(),
                             )
-                            .await,
+                            .await
+                            .map(|published| published.deliveries),
                         );
                     }
                     outcomes
@@ -122,8 +123,9 @@ impl GroupCommit {
             }
         };
         for (pending, outcome) in group.into_iter().zip(outcomes) {
+            let published = outcome.map(|deliveries| PublishedMessage { message: pending.message, deliveries });
             // The publisher may have gone away meanwhile; its message is stored all the same.
-            let _ = pending.reply.send(outcome);
+            let _ = pending.reply.send(published);
         }
     }
 }
@@ -140,13 +142,10 @@ impl Drop for ResetOnPanic<'_> {
     }
 }
 
-/// Writes the group in one transaction: returns each message's outcome, or an error that failed the whole
-/// transaction (nothing of the group is then stored).
-async fn write_group(
-    db: &mut deadpool_postgres::Client,
-    group: &[Pending],
-) -> StoreResult<Vec<StoreResult<PublishedMessage>>> {
-    let mut outcomes: Vec<Option<StoreResult<PublishedMessage>>> = (0..group.len()).map(|_| None).collect();
+/// Writes the group in one transaction: returns each message's outcome (how many deliveries it got), or an error
+/// that failed the whole transaction (nothing of the group is then stored).
+async fn write_group(db: &mut deadpool_postgres::Client, group: &[Pending]) -> StoreResult<Vec<StoreResult<usize>>> {
+    let mut outcomes: Vec<Option<StoreResult<usize>>> = (0..group.len()).map(|_| None).collect();
     // Repeats within the group: the first one wins, as it would had they come one after the other.
     let mut keys = HashSet::new();
     let mut event_ids = HashSet::new();
@@ -270,8 +269,7 @@ async fn write_group(
     tx.commit().await.map_err(pg_error)?;
 
     for (index, routed) in targets {
-        outcomes[index] =
-            Some(Ok(PublishedMessage { message: group[index].message.clone(), deliveries: routed.len() }));
+        outcomes[index] = Some(Ok(routed.len()));
     }
     Ok(outcomes
         .into_iter()
@@ -284,7 +282,9 @@ async fn insert_messages(tx: &impl GenericClient, messages: &[&Message]) -> Stor
     if messages.is_empty() {
         return Ok(HashSet::new());
     }
-    let column = |f: fn(&Message) -> Option<String>| messages.iter().map(|m| f(m)).collect::<Vec<_>>();
+    // Text columns borrow from the messages (the payloads are not copied again); JSON columns are encoded here.
+    let text = |f: for<'m> fn(&'m Message) -> Option<&'m str>| messages.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let json = |f: fn(&Message) -> Option<String>| messages.iter().map(|m| f(m)).collect::<Vec<_>>();
     let number = |f: fn(&Message) -> Option<i64>| messages.iter().map(|m| f(m)).collect::<Vec<_>>();
     let rows = query(
         tx,
@@ -294,16 +294,16 @@ async fn insert_messages(tx: &impl GenericClient, messages: &[&Message]) -> Stor
          $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) \
          ON CONFLICT (app_id, event_id) DO NOTHING RETURNING id",
         &[
-            &column(|m| Some(m.id.as_str().to_owned())),
-            &column(|m| Some(m.app_id.as_str().to_owned())),
-            &column(|m| m.event_id.clone()),
-            &column(|m| Some(m.event_type.clone())),
-            &column(|m| Some(m.payload.clone())),
-            &column(|m| opt_to_json(&m.channels)),
+            &text(|m| Some(m.id.as_str())),
+            &text(|m| Some(m.app_id.as_str())),
+            &text(|m| m.event_id.as_deref()),
+            &text(|m| Some(&m.event_type)),
+            &text(|m| Some(&m.payload)),
+            &json(|m| opt_to_json(&m.channels)),
             &number(|m| Some(m.created_at)),
-            &column(|m| crate::columns::forwarded_headers_json(&m.forwarded_headers)),
-            &column(|m| opt_to_json(&m.tags)),
-            &column(|m| m.content_type.clone()),
+            &json(|m| crate::columns::forwarded_headers_json(&m.forwarded_headers)),
+            &json(|m| opt_to_json(&m.tags)),
+            &text(|m| m.content_type.as_deref()),
             &number(|m| m.deliver_at),
             &number(|m| m.payload_expires_at),
         ],
