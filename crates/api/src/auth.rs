@@ -209,6 +209,10 @@ fn app_route(route: &str, method: &Method) -> Result<bool, ApiError> {
     if (route == "/api/v1/event-type" || route.starts_with("/api/v1/event-type/")) && is_read(method) {
         return Ok(false);
     }
+    // Every token may ask what it is (the app portal learns its application this way).
+    if route == "/api/v1/auth/whoami" {
+        return Ok(false);
+    }
     Err(ApiError::Forbidden(format!(
         "an application token may only use its own application's routes; `{method} {route}` needs an admin token"
     )))
@@ -238,6 +242,7 @@ pub async fn require_token(State(auth): State<Arc<Authenticator>>, request: Requ
         }
     }
     parts.extensions.insert(auth);
+    parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, body)).await
 }
 
@@ -297,6 +302,8 @@ mod tests {
         scope(Method::GET, "/api/v1/stats/", None);
         scope(Method::POST, "/api/v1/auth/app-portal-access/{app_id}", None);
         scope(Method::GET, "/api/v1/auth/token", None);
+        scope(Method::GET, "/api/v1/auth/whoami", Some(false));
+        scope(Method::GET, "/api/v1/auth/whoami/", Some(false));
         // A look-alike prefix is not the application's subtree.
         scope(Method::GET, "/api/v1/application/{app_id}", None);
     }

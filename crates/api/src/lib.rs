@@ -47,6 +47,7 @@ pub mod time;
 pub mod token;
 pub mod transformation;
 pub mod ttl_cache;
+pub mod ui;
 pub mod validate;
 
 pub use error::ApiError;
@@ -94,6 +95,8 @@ pub struct ApiState {
     pub queue: Arc<queue_snapshot::QueueSnapshot>,
     /// Where transformations are checked and simulated (the dispatcher runs them in the same one).
     pub sandbox: hookrelay_transform::Sandbox,
+    /// The browser UI's title, colour, logo and who may frame the portal.
+    pub ui: Arc<ui::UiSettings>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.
@@ -129,9 +132,13 @@ pub fn router(state: ApiState) -> Router {
 
     let scrape = metrics::routes().method_not_allowed_fallback(error::method_not_allowed);
 
+    // The pages are public; everything they show comes from the API, with the token the user gives them.
+    let pages = ui::routes().method_not_allowed_fallback(error::method_not_allowed);
+
     v1.merge(health)
         .merge(ingest)
         .merge(scrape)
+        .merge(pages)
         .fallback(error::route_not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track_requests))

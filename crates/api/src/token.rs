@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
 use hookrelay_core::TokenId;
 use hookrelay_core::time::now_ms;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::{AppIn, find_or_create_app};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Caller};
 use crate::error::{ApiError, OrNotFound};
 use crate::extract::{ApiJson, ApiPath, OptionalJson};
 use crate::idempotency::CarriesSecret;
@@ -35,6 +35,37 @@ pub fn routes() -> axum::Router<ApiState> {
         .route_both("/api/v1/auth/app-portal-access/{app_id}", post(app_portal_access))
         .route_both("/api/v1/auth/token", post(create_admin_token).get(list_admin_tokens))
         .route_both("/api/v1/auth/token/{token_id}", delete(revoke_admin_token))
+        .route_both("/api/v1/auth/whoami", get(whoami))
+}
+
+/// Which token is calling: what the dashboard checks at sign-in and how the app portal learns its application.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct WhoAmIOut {
+    /// `admin` or `app`.
+    scope: &'static str,
+    /// The application an `app` token belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_id: Option<String>,
+    /// Whether the token may only read.
+    read_only: bool,
+}
+
+/// GET `/api/v1/auth/whoami`: the calling token's scope (any token).
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/whoami/",
+    operation_id = "v1.authentication.whoami",
+    tag = "Authentication",
+    responses((status = 200, description = "The calling token's scope.", body = WhoAmIOut), AdminErrors),
+)]
+async fn whoami(Extension(caller): Extension<Caller>) -> Json<WhoAmIOut> {
+    Json(match caller {
+        Caller::Admin => WhoAmIOut { scope: "admin", app_id: None, read_only: false },
+        Caller::App { app_id, read_only } => {
+            WhoAmIOut { scope: "app", app_id: Some(app_id.into_string()), read_only }
+        }
+    })
 }
 
 /// Svix's `AppPortalAccessIn`. `featureFlags` is accepted for compatibility and has no effect (hookrelay has no

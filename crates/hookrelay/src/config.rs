@@ -60,6 +60,28 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_PORTAL_URL")]
     pub portal_url: Option<String>,
 
+    /// Origins allowed to embed the app portal in an iframe, space- or comma-separated, e.g.
+    /// "https://app.example.com 'self'" [default: none, the portal cannot be framed]
+    #[arg(long, env = "HOOKRELAY_PORTAL_FRAME_ANCESTORS")]
+    pub portal_frame_ancestors: Option<String>,
+
+    /// Title shown in the app portal's header and the browser tab [default: hookrelay]
+    #[arg(long, env = "HOOKRELAY_UI_TITLE")]
+    pub ui_title: Option<String>,
+
+    /// Accent colour of the dashboard and the portal, #rgb or #rrggbb [default: hookrelay's indigo]
+    #[arg(long, env = "HOOKRELAY_UI_ACCENT_COLOR")]
+    pub ui_accent_color: Option<String>,
+
+    /// Logo image shown in the app portal's header: a .png, .jpg, .svg, .webp or .gif file of at most 256 KiB
+    #[arg(long, env = "HOOKRELAY_UI_LOGO")]
+    pub ui_logo: Option<PathBuf>,
+
+    /// Serve the dashboard's and portal's files from this folder (a checkout's crates/api/ui) instead of the
+    /// copy built into the binary: for working on the UI without rebuilding
+    #[arg(long, env = "HOOKRELAY_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
+
     /// Seconds to wait after each failed attempt, comma-separated; one entry per retry
     /// [default: 5,300,1800,7200,18000,36000,36000]
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
@@ -265,6 +287,8 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Per-token rate limit and the app portal URL.
     pub auth: hookrelay_api::auth::AuthSettings,
+    /// The UI's title, colour and logo, and who may embed the portal.
+    pub ui: hookrelay_api::ui::UiSettings,
     pub retry_schedule: RetrySchedule,
     pub retry_client_errors: bool,
     pub delivery_timeout: Duration,
@@ -364,6 +388,10 @@ impl ServeArgs {
                 rate_limit_burst: merged.api_rate_limit_burst.unwrap_or(0),
                 portal_url: portal_url(merged.portal_url)?,
             },
+            ui: hookrelay_api::ui::UiSettings {
+                files_dir: merged.ui_dir,
+                ..ui_settings(merged.ui_title, merged.ui_accent_color, merged.ui_logo, merged.portal_frame_ancestors)?
+            },
             retry_schedule,
             retry_client_errors: merged.retry_client_errors.unwrap_or(true),
             delivery_timeout,
@@ -440,6 +468,11 @@ impl ServeArgs {
             api_rate_limit: self.api_rate_limit.or(lower.api_rate_limit),
             api_rate_limit_burst: self.api_rate_limit_burst.or(lower.api_rate_limit_burst),
             portal_url: self.portal_url.or(lower.portal_url),
+            portal_frame_ancestors: self.portal_frame_ancestors.or(lower.portal_frame_ancestors),
+            ui_title: self.ui_title.or(lower.ui_title),
+            ui_accent_color: self.ui_accent_color.or(lower.ui_accent_color),
+            ui_logo: self.ui_logo.or(lower.ui_logo),
+            ui_dir: self.ui_dir.or(lower.ui_dir),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             retry_client_errors: self.retry_client_errors.or(lower.retry_client_errors),
             delivery_timeout_secs: self.delivery_timeout_secs.or(lower.delivery_timeout_secs),
@@ -469,6 +502,41 @@ impl ServeArgs {
             metrics_token: self.metrics_token.or(lower.metrics_token),
         }
     }
+}
+
+/// The UI settings, each checked: a title of at most 100 characters, a colour, a logo file read now (so a
+/// missing or oversized file stops the start), origins allowed to frame the portal.
+fn ui_settings(
+    title: Option<String>,
+    accent_color: Option<String>,
+    logo: Option<PathBuf>,
+    frame_ancestors: Option<String>,
+) -> anyhow::Result<hookrelay_api::ui::UiSettings> {
+    use hookrelay_api::ui;
+    let title = title.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if let Some(title) = &title
+        && (title.chars().count() > 100 || title.chars().any(char::is_control))
+    {
+        anyhow::bail!("HOOKRELAY_UI_TITLE must be at most 100 characters, without control characters");
+    }
+    let accent_color = accent_color
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| ui::parse_accent_color(c.trim()))
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("invalid HOOKRELAY_UI_ACCENT_COLOR: {err}"))?;
+    let logo = match logo {
+        Some(path) => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read HOOKRELAY_UI_LOGO {}", path.display()))?;
+            let logo = ui::Logo::from_file(&path.display().to_string(), bytes)
+                .map_err(|err| anyhow::anyhow!("invalid HOOKRELAY_UI_LOGO: {err}"))?;
+            Some(logo)
+        }
+        None => None,
+    };
+    let portal_frame_ancestors = ui::parse_frame_ancestors(frame_ancestors.as_deref().unwrap_or(""))
+        .map_err(|err| anyhow::anyhow!("invalid HOOKRELAY_PORTAL_FRAME_ANCESTORS: {err}"))?;
+    Ok(ui::UiSettings { title, accent_color, logo, portal_frame_ancestors, files_dir: None })
 }
 
 /// `HOOKRELAY_PORTAL_URL`: an http(s) URL, or nothing.

@@ -183,6 +183,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         metrics_token: config.metrics_token.clone(),
         queue: Arc::default(),
         sandbox,
+        ui: Arc::new(config.ui.clone()),
     });
     let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
