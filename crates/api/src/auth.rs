@@ -300,6 +300,7 @@ mod tests {
         scope(Method::GET, "/api/v1/source", None);
         scope(Method::GET, "/api/v1/background-task/{task_id}", None);
         scope(Method::GET, "/api/v1/stats/", None);
+        scope(Method::GET, "/api/v1/stats/activity", None);
         scope(Method::POST, "/api/v1/auth/app-portal-access/{app_id}", None);
         scope(Method::GET, "/api/v1/auth/token", None);
         scope(Method::GET, "/api/v1/auth/whoami", Some(false));

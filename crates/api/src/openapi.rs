@@ -100,6 +100,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::source::stats,
         crate::ingest::ingest,
         crate::stats::stats,
+        crate::stats::activity,
         crate::metrics::scrape,
         crate::token::app_portal_access,
         crate::token::create_admin_token,
@@ -135,7 +136,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         (name = "Source", description = "hookrelay extension: inbound webhook sources (admin)."),
         (name = "Ingest", description = "hookrelay extension: the public route providers send webhooks to."),
         (name = "Authentication", description = "Application (app portal) tokens and named admin tokens; admin only."),
-        (name = "Statistics", description = "hookrelay extension: the last 24 hours at a glance (admin)."),
+        (name = "Statistics", description = "hookrelay extension: the last 24 hours at a glance, and activity over time (admin)."),
         (name = "Health", description = "Liveness, database and queue, metrics; no API token needed."),
     ),
 )]
@@ -589,7 +590,12 @@ mod tests {
     #[test]
     fn authenticated_routes_document_forbidden_and_the_rate_limit() {
         let doc = doc();
-        for (path, method) in [("/api/v1/app/", "get"), ("/api/v1/stats/", "get"), ("/api/v1/auth/token/", "post")] {
+        for (path, method) in [
+            ("/api/v1/app/", "get"),
+            ("/api/v1/stats/", "get"),
+            ("/api/v1/stats/activity/", "get"),
+            ("/api/v1/auth/token/", "post"),
+        ] {
             let responses = &doc["paths"][path][method]["responses"];
             assert_eq!(responses["403"]["$ref"], "#/components/responses/Forbidden", "{method} {path}");
             assert_eq!(responses["429"]["$ref"], "#/components/responses/TooManyRequests", "{method} {path}");

@@ -48,6 +48,17 @@ impl Operations for CountingOperations {
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
         self.inner.activity_stats(since, top).await
     }
+    async fn activity_series(
+        &self,
+        since: UnixMillis,
+        until: UnixMillis,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<ActivityBucket>> {
+        self.inner.activity_series(since, until, bucket_ms).await
+    }
+    async fn paused_endpoints(&self, now: UnixMillis, limit: usize) -> StoreResult<Vec<PausedEndpoint>> {
+        self.inner.paused_endpoints(now, limit).await
+    }
 }
 
 struct Server {

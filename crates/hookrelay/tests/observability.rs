@@ -1,6 +1,6 @@
 //! Black-box tests of what operators see: `/metrics` after real traffic (published, delivered, failed, gone,
 //! unreachable, disabled for failing, rejected inbound), its optional token, the health report with the queue, the 24-hour statistics, the
-//! app-wide list of failed attempts, and the JSON logs of a failing delivery and a rejected inbound request
+//! activity series over time with the open circuit breakers, the app-wide list of failed attempts, and the JSON logs of a failing delivery and a rejected inbound request
 //! (with their ids, status and duration, and never a secret, a signature or a payload).
 
 mod common;
@@ -143,6 +143,7 @@ async fn metrics_stats_health_and_failed_attempts_reflect_real_traffic() {
     let mut expected = vec![(endpoint_for["/refuse"].clone(), 1), (endpoint_for["/gone"].clone(), 1)];
     expected.sort();
     assert_eq!(failing, expected);
+    assert_eq!(stats["pausedEndpoints"], json!([]), "no breaker opened (10 failures in a row open one): {stats}");
 
     // The application's failed attempts, all endpoints at once, by name or by Svix's status code.
     for query in ["status=fail", "status=2"] {
@@ -163,6 +164,125 @@ async fn metrics_stats_health_and_failed_attempts_reflect_real_traffic() {
     assert_eq!(one["data"][0]["responseStatusCode"], 410);
     let (_, all) = server.get(&format!("/api/v1/app/{app}/attempt")).await;
     assert_eq!(all["data"].as_array().map(Vec::len), Some(3), "{all}");
+    server.stop().await;
+}
+
+/// Sums an activity series' buckets: `(messages, attempts total, successes, failures)`.
+fn series_totals(series: &Value) -> (i64, i64, i64, i64) {
+    let buckets = series["data"].as_array().expect("data");
+    let sum = |pick: &dyn Fn(&Value) -> &Value| buckets.iter().map(|b| pick(b).as_i64().expect("a count")).sum();
+    (
+        sum(&|b| &b["messages"]),
+        sum(&|b| &b["attempts"]["total"]),
+        sum(&|b| &b["attempts"]["success"]),
+        sum(&|b| &b["attempts"]["fail"]),
+    )
+}
+
+/// Checks a series' shape: consecutive buckets of `bucket_seconds` from `since` to `until`, every one listed.
+fn assert_whole_buckets(series: &Value, bucket_seconds: i64) {
+    assert_eq!(series["bucketSeconds"], bucket_seconds, "{series}");
+    let time = |value: &Value| hookrelay_core::rfc3339::parse(value.as_str().expect("a time")).expect("RFC 3339");
+    let (since, until) = (time(&series["since"]), time(&series["until"]));
+    let length = bucket_seconds * 1000;
+    assert_eq!(since % length, 0, "since is aligned: {series}");
+    let starts: Vec<i64> = series["data"].as_array().expect("data").iter().map(|b| time(&b["start"])).collect();
+    let expected: Vec<i64> = (since..until).step_by(length as usize).collect();
+    assert_eq!(starts, expected, "every bucket of the range, in order: {series}");
+}
+
+#[tokio::test]
+async fn activity_over_time_counts_stored_messages_and_attempts_and_open_breakers_are_listed() {
+    let server = TestServer::start_with(|args| {
+        // A refused delivery is given up at once, and two refusals in a row open the endpoint's breaker for long.
+        args.retry_client_errors = Some(false);
+        args.breaker_threshold = Some(2);
+        args.breaker_pause_secs = Some(3600);
+    })
+    .await;
+    let receiver = receiver_by_path().await;
+    server.create_event_types(&["ok.event", "refused.event"]).await;
+    let app = server.create_app("Charted").await;
+    server.create_endpoint(&app, &receiver.url_for("/ok"), json!({ "filterTypes": ["ok.event"] })).await;
+    let (refusing, _) =
+        server.create_endpoint(&app, &receiver.url_for("/refuse"), json!({ "filterTypes": ["refused.event"] })).await;
+    let started = now_ms();
+    for event_type in ["ok.event", "ok.event", "ok.event", "refused.event", "refused.event"] {
+        server.publish(&app, event_type, json!({ "n": 1 })).await;
+    }
+    // A publish repeated with its idempotency key is answered again but stores (and counts) nothing new.
+    for _ in 0..2 {
+        let response = server
+            .http
+            .post(server.url(&format!("/api/v1/app/{app}/msg/")))
+            .bearer_auth(TOKEN)
+            .header("idempotency-key", "charted-once")
+            .json(&json!({ "eventType": "ok.event", "payload": {} }))
+            .send()
+            .await
+            .expect("publish sent");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+
+    // The last 24 hours by the hour (the default), once every attempt is recorded.
+    let day = wait_for("six attempts in the activity series", WAIT, async || {
+        let (status, series) = server.get("/api/v1/stats/activity").await;
+        assert_eq!(status, 200, "{series}");
+        (series_totals(&series).1 == 6).then_some(series)
+    })
+    .await;
+    assert_eq!(series_totals(&day), (6, 6, 4, 2), "{day}");
+    assert_whole_buckets(&day, 3600);
+    assert!(matches!(day["data"].as_array().map(Vec::len), Some(24 | 25)), "{day}");
+    // The last few minutes by the minute: the same traffic, in the minutes it happened.
+    let since = hookrelay_core::rfc3339::format(started - 5 * 60_000);
+    let (status, minutes) = server.get(&format!("/api/v1/stats/activity/?since={since}&bucket=minute")).await;
+    assert_eq!(status, 200, "{minutes}");
+    assert_eq!(series_totals(&minutes), (6, 6, 4, 2), "{minutes}");
+    assert_whole_buckets(&minutes, 60);
+    let quiet = minutes["data"].as_array().expect("data").iter().filter(|b| b["messages"] == 0).count();
+    assert!(quiet >= 4, "minutes before the traffic are listed as zeros: {minutes}");
+
+    // The refusing endpoint's breaker is open, and the summary says until when.
+    let stats = wait_for("the refusing endpoint's breaker open", WAIT, async || {
+        let (status, stats) = server.get("/api/v1/stats/").await;
+        assert_eq!(status, 200, "{stats}");
+        (stats["pausedEndpoints"].as_array().is_some_and(|paused| !paused.is_empty())).then_some(stats)
+    })
+    .await;
+    let paused = &stats["pausedEndpoints"][0];
+    assert_eq!(
+        (paused["appId"].as_str(), paused["endpointId"].as_str()),
+        (Some(app.as_str()), Some(refusing.as_str()))
+    );
+    let until = hookrelay_core::rfc3339::parse(paused["pausedUntil"].as_str().expect("pausedUntil")).expect("a time");
+    assert!(until > now_ms() + 3_000_000, "paused for the hour: {stats}");
+
+    // Refusals name the parameter.
+    let long_ago = hookrelay_core::rfc3339::format(now_ms() - 91 * 24 * 3_600_000);
+    let two_days_ago = hookrelay_core::rfc3339::format(now_ms() - 2 * 24 * 3_600_000);
+    for (query, parameter) in [
+        ("bucket=week".to_owned(), "bucket"),
+        (format!("since={long_ago}"), "since"),
+        (format!("since={since}&until={two_days_ago}"), "since"),
+        (format!("since={two_days_ago}&bucket=minute"), "bucket"),
+        ("until=tomorrow".to_owned(), "until"),
+    ] {
+        let (status, body) = server.get(&format!("/api/v1/stats/activity?{query}")).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["query", parameter]), "{query}: {body}");
+    }
+    // Operators only: an application's token is refused.
+    let (status, access) = server.post(&format!("/api/v1/auth/app-portal-access/{app}/"), json!({})).await;
+    assert_eq!(status, 200, "{access}");
+    let as_app = server
+        .http
+        .get(server.url("/api/v1/stats/activity"))
+        .bearer_auth(access["token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(as_app.status(), StatusCode::FORBIDDEN);
     server.stop().await;
 }
 

@@ -7,6 +7,7 @@
 //! times are written in one transaction before the API answers, so a crash never loses accepted work; the
 //! dispatcher claims due deliveries under a lease and records each attempt with the delivery's next step.
 
+mod activity;
 mod catalog;
 mod columns;
 pub mod copy;
@@ -25,6 +26,7 @@ mod store;
 mod tokens;
 mod write_health;
 
+pub use activity::MAX_ACTIVITY_BUCKETS;
 pub use catalog::*;
 pub use columns::{parse_rejection_cursor, rejection_cursor};
 pub use credentials::*;

@@ -1,5 +1,6 @@
 //! The operations role: what operators and health checks read about the store itself — whether it can
-//! write, the queue's depth, and activity over a window.
+//! write, the queue's depth, activity over a window (scanned, or summed from the per-minute counters), and the
+//! endpoints whose circuit breaker is open.
 
 use async_trait::async_trait;
 use hookrelay_core::time::UnixMillis;
@@ -49,6 +50,31 @@ pub struct ActivityStats {
     pub failing_endpoints: Vec<EndpointFailures>,
 }
 
+/// How long the per-minute activity counters are kept: the longest range a chart may ask for. A fixed time
+/// rather than the server's payload retention, since counts hold no payload and a chart of the last 30 days
+/// must work whatever the retention.
+pub const ACTIVITY_KEPT_MS: i64 = 90 * 24 * 3600 * 1000;
+
+/// Messages and attempts of one time bucket of an activity series.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActivityBucket {
+    /// The bucket's first millisecond, a multiple of its length.
+    pub start: UnixMillis,
+    /// Messages stored in the bucket (a duplicate that stored nothing is not one).
+    pub messages: u64,
+    /// Attempts recorded in the bucket, by outcome.
+    pub attempts: AttemptCounts,
+}
+
+/// An endpoint whose circuit breaker holds its deliveries back (see `Queue::pause_endpoint`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PausedEndpoint {
+    pub app_id: AppId,
+    pub endpoint_id: EndpointId,
+    /// When the pause ends and its deliveries are claimed again.
+    pub paused_until: UnixMillis,
+}
+
 /// The store's own state, for health checks, metrics and operators.
 #[async_trait]
 pub trait Operations: Send + Sync + 'static {
@@ -67,4 +93,20 @@ pub trait Operations: Send + Sync + 'static {
     /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
     /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats>;
+    /// Messages and attempts per bucket of `bucket_ms` (a positive multiple of a minute), buckets aligned to
+    /// multiples of `bucket_ms` since the epoch: every bucket that overlaps `[since, until)`, in order, empty ones
+    /// included (zeros), so a chart needs no gap logic. Sums the per-minute counters the writes keep (every
+    /// process's), reading one row per minute and process of the range through their primary key: never the
+    /// messages or attempts themselves. Counters older than [`ACTIVITY_KEPT_MS`] are purged, so their buckets are
+    /// zeros. `Invalid` for a bucket that is not a whole number of minutes, `since` after `until`, or more than
+    /// [`MAX_ACTIVITY_BUCKETS`](crate::MAX_ACTIVITY_BUCKETS) buckets.
+    async fn activity_series(
+        &self,
+        since: UnixMillis,
+        until: UnixMillis,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<ActivityBucket>>;
+    /// Up to `limit` endpoints whose circuit breaker pause ends after `now`, the soonest to end first (ties in
+    /// endpoint id order): one range of an index on the pause times.
+    async fn paused_endpoints(&self, now: UnixMillis, limit: usize) -> StoreResult<Vec<PausedEndpoint>>;
 }

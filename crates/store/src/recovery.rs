@@ -1,5 +1,6 @@
 //! The recovery role: background tasks that recover or replay a window of deliveries, and the retention
-//! work the maintenance loop runs (disabling endpoints that keep failing, purging old payloads and events).
+//! work the maintenance loop runs (disabling endpoints that keep failing, purging old payloads, events and
+//! activity counters).
 
 use async_trait::async_trait;
 use hookrelay_core::model::{BackgroundTask, TaskKind, TaskStatus, TimeWindow};
@@ -91,6 +92,9 @@ pub trait Recovery: Send + Sync + 'static {
     /// Deletes up to `limit` rows of inbound events received before `before` (their messages stay), then, within
     /// the same `limit`, rejection counts whose minute ended by `before`. Returns how many rows.
     async fn purge_inbound_events(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
+    /// Deletes up to `limit` rows of the per-minute activity counters (every writer's) whose minute ended by
+    /// `before`, oldest first. Returns how many rows.
+    async fn purge_activity(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
     /// Reclaims the row versions the queue's updates left behind, where the database keeps them until vacuumed
     /// (PostgreSQL: `VACUUM deliveries` once dead rows pile up, whatever autovacuum does); returns whether it
     /// did. Without it a drained backlog leaves the claim reading dead index entries, and it slows down.

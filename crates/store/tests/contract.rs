@@ -672,6 +672,11 @@ async fn concurrent_publishes_each_get_their_own_outcome(store: Store) {
     let keyed_msg = String::from_utf8(kept.body).unwrap();
     assert!(stored.items.iter().any(|m| m.id.as_str() == keyed_msg), "the stored response is the stored message's");
     assert_eq!(store.messages.endpoint_delivery_counts(&ep.id).await.unwrap().pending, 20 + keyed_stored as u64);
+    // The activity counters hold exactly the messages stored: no conflict, missing application or endpoint, nor a
+    // key another transaction held, counts.
+    let now = now_ms();
+    let series = store.operations.activity_series(now - HOUR, now + HOUR, HOUR).await.unwrap();
+    assert_eq!(series_totals(&series), (20 + keyed_stored as u64, 0, 0));
 }
 
 /// A message's own retention replaces the server's, shorter or longer, and works with none on the server.
@@ -1728,6 +1733,146 @@ async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_e
     assert_eq!(elsewhere.items.iter().map(|a| a.msg_id.clone()).collect::<Vec<_>>(), vec![other_msg.id.clone()]);
 }
 
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+/// A bucket of an activity series, as data: `(start, messages, successful attempts, failed attempts)`.
+fn bucket(start: i64, messages: u64, success: u64, fail: u64) -> ActivityBucket {
+    ActivityBucket { start, messages, attempts: AttemptCounts { success, fail } }
+}
+
+/// Messages and attempts of the whole series.
+fn series_totals(series: &[ActivityBucket]) -> (u64, u64, u64) {
+    series.iter().fold((0, 0, 0), |(m, s, f), b| (m + b.messages, s + b.attempts.success, f + b.attempts.fail))
+}
+
+async fn activity_series_counts_what_was_stored_per_bucket_with_empty_buckets_as_zeros(store: Store) {
+    // Three hours ago, on the hour, so every time below is a fixed offset into known buckets.
+    let base = now_ms() / HOUR * HOUR - 3 * HOUR;
+    let quiet = store.operations.activity_series(base, base + 3 * MINUTE, MINUTE).await.unwrap();
+    assert_eq!(quiet, vec![bucket(base, 0, 0, 0), bucket(base + MINUTE, 0, 0, 0), bucket(base + 2 * MINUTE, 0, 0, 0)]);
+
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let (kept, deleted) = (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None));
+    app_with_endpoints(&store, &[kept.clone(), deleted.clone()]).await;
+    // Minute 1: two messages. Minute 2: one with an eventId, and a second publish of that eventId, which stores
+    // nothing and so counts nothing.
+    for offset in [MINUTE + 1_000, 2 * MINUTE - 1] {
+        store.messages.publish_message(&message_at(&acme.id, "a", None, base + offset), None).await.unwrap();
+    }
+    let mut first = message_at(&acme.id, "a", None, base + 2 * MINUTE + 5_000);
+    first.event_id = Some("evt-once".into());
+    store.messages.publish_message(&first, None).await.unwrap();
+    let mut again = message_at(&acme.id, "a", None, base + 2 * MINUTE + 6_000);
+    again.event_id = first.event_id.clone();
+    assert!(matches!(store.messages.publish_message(&again, None).await, Err(StoreError::Conflict(_))));
+    // Minute 4: an ingested event counts as a message; the provider's retry of it does not.
+    let stripe = source(&acme.id, None);
+    store.inbound.create_source(&stripe).await.unwrap();
+    let ingested = message_at(&acme.id, "a", None, base + 4 * MINUTE);
+    ingest_new(&store, &verified(&stripe.id, Some("in_1"), base + 4 * MINUTE), Some(&ingested)).await;
+    let repeat = message_at(&acme.id, "a", None, base + 4 * MINUTE + 1);
+    let retried = verified(&stripe.id, Some("in_1"), base + 4 * MINUTE + 1);
+    let outcome = store.inbound.ingest(&retried, Some(&repeat)).await.unwrap();
+    assert!(matches!(outcome, IngestOutcome::Duplicate { .. }), "{outcome:?}");
+
+    // Attempts in minutes 2 and 3: each kept delivery succeeds or fails by turn; the attempts to the deleted
+    // endpoint are not stored (it went while they were in flight), so they are not counted either.
+    let claimed = store.queue.claim_due(now_ms(), 100, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 8, "four messages to two endpoints");
+    store.catalog.delete_endpoint(&acme.id, &deleted.id).await.unwrap();
+    let mut outcomes = Vec::new();
+    for (n, delivery) in claimed.iter().enumerate() {
+        let status = if n % 2 == 0 { DeliveryStatus::Success } else { DeliveryStatus::Fail };
+        let mut attempt = attempt_for(delivery, status, if status == DeliveryStatus::Success { 200 } else { 500 });
+        let at = base + if delivery.endpoint_id == kept.id { 2 * MINUTE + 30_000 } else { 3 * MINUTE + 1 };
+        (attempt.id, attempt.created_at) = (AttemptId::at(at), at);
+        outcomes.push(AttemptOutcome { attempt, next: NextStep::GiveUp, disable_endpoint: false });
+    }
+    store.queue.record_outcomes(&outcomes).await.unwrap();
+    let kept_outcomes: Vec<_> = outcomes.iter().filter(|o| o.attempt.endpoint_id == kept.id).collect();
+    let kept_success = kept_outcomes.iter().filter(|o| o.attempt.status == DeliveryStatus::Success).count() as u64;
+    assert_eq!(kept_outcomes.len(), 4);
+
+    let minutes = store.operations.activity_series(base, base + 6 * MINUTE, MINUTE).await.unwrap();
+    assert_eq!(
+        minutes,
+        vec![
+            bucket(base, 0, 0, 0),
+            bucket(base + MINUTE, 2, 0, 0),
+            bucket(base + 2 * MINUTE, 1, kept_success, 4 - kept_success),
+            bucket(base + 3 * MINUTE, 0, 0, 0),
+            bucket(base + 4 * MINUTE, 1, 0, 0),
+            bucket(base + 5 * MINUTE, 0, 0, 0),
+        ]
+    );
+    // A range that starts and ends inside minutes gets those whole minutes.
+    let inside = store.operations.activity_series(base + MINUTE + 1, base + 2 * MINUTE + 1, MINUTE).await.unwrap();
+    assert_eq!(inside, minutes[1..3].to_vec());
+    // Longer buckets sum their minutes and start on a multiple of their length.
+    let hours = store.operations.activity_series(base + 30 * MINUTE, base + 2 * HOUR, HOUR).await.unwrap();
+    assert_eq!(hours, vec![bucket(base, 4, kept_success, 4 - kept_success), bucket(base + HOUR, 0, 0, 0)]);
+    let five = store.operations.activity_series(base, base + 10 * MINUTE, 5 * MINUTE).await.unwrap();
+    assert_eq!(five, vec![bucket(base, 4, kept_success, 4 - kept_success), bucket(base + 5 * MINUTE, 0, 0, 0)]);
+    assert_eq!(store.operations.activity_series(base, base, MINUTE).await.unwrap(), vec![]);
+
+    for (since, until, bucket_ms) in [(base, base + HOUR, 90_000), (base, base + HOUR, 0), (base + 1, base, MINUTE)] {
+        let refused = store.operations.activity_series(since, until, bucket_ms).await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{since}..{until} by {bucket_ms}: {refused:?}");
+    }
+    let too_long = store.operations.activity_series(base - 8 * 24 * HOUR, base, MINUTE).await;
+    assert!(matches!(too_long, Err(StoreError::Invalid(_))), "{too_long:?}");
+}
+
+async fn activity_counters_are_purged_after_their_minute_ends_in_batches(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let base = now_ms() / HOUR * HOUR - 24 * HOUR;
+    for at in [base, base + MINUTE, base + 2 * MINUTE + 59_999] {
+        store.messages.publish_message(&message_at(&acme.id, "a", None, at), None).await.unwrap();
+    }
+    let series = || store.operations.activity_series(base, base + 3 * MINUTE, MINUTE);
+    // Only minutes that ended by the cutoff go, oldest first, at most `limit` rows a call.
+    assert_eq!(store.recovery.purge_activity(base + 2 * MINUTE + 1, 1).await.unwrap(), 1);
+    assert_eq!(
+        series().await.unwrap(),
+        vec![bucket(base, 0, 0, 0), bucket(base + MINUTE, 1, 0, 0), bucket(base + 2 * MINUTE, 1, 0, 0)]
+    );
+    assert_eq!(store.recovery.purge_activity(base + 2 * MINUTE + 1, 100).await.unwrap(), 1);
+    assert_eq!(store.recovery.purge_activity(base + 2 * MINUTE + 1, 100).await.unwrap(), 0);
+    assert_eq!(series_totals(&series().await.unwrap()), (1, 0, 0));
+}
+
+async fn paused_endpoints_lists_open_circuit_breakers_soonest_to_close_first(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let (long, short, ended, never) = (
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+    );
+    app_with_endpoints(&store, &[long.clone(), short.clone(), ended.clone(), never.clone()]).await;
+    let now = now_ms();
+    assert_eq!(store.operations.paused_endpoints(now, 10).await.unwrap(), vec![]);
+    for (ep, until) in [(&long, now + 600_000), (&short, now + 10_000), (&ended, now - 1)] {
+        store.queue.pause_endpoint(&ep.id, until).await.unwrap();
+    }
+    let paused = |ep: &Endpoint, paused_until| PausedEndpoint {
+        app_id: acme.id.clone(),
+        endpoint_id: ep.id.clone(),
+        paused_until,
+    };
+    let open = store.operations.paused_endpoints(now, 10).await.unwrap();
+    assert_eq!(open, vec![paused(&short, now + 10_000), paused(&long, now + 600_000)]);
+    assert_eq!(store.operations.paused_endpoints(now, 1).await.unwrap(), vec![paused(&short, now + 10_000)]);
+    // Once a pause has ended (or was lifted), its breaker is no longer open.
+    assert_eq!(store.operations.paused_endpoints(now + 10_000, 10).await.unwrap(), vec![paused(&long, now + 600_000)]);
+    store.queue.pause_endpoint(&long.id, 0).await.unwrap();
+    assert_eq!(store.operations.paused_endpoints(now, 10).await.unwrap(), vec![paused(&short, now + 10_000)]);
+}
+
 /// Reads every row's value of one text column straight from the database, bypassing the store.
 async fn raw_column(database: &TestDatabase, table: &str, column: &str) -> Vec<String> {
     database.raw_text(&format!("SELECT {column} FROM {table} ORDER BY id")).await
@@ -1964,6 +2109,9 @@ macro_rules! backend_tests {
                 queue_stats_count_open_deliveries_and_their_earliest_due_time,
                 a_working_store_is_writable_and_its_write_probe_succeeds,
                 activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,
+                activity_series_counts_what_was_stored_per_bucket_with_empty_buckets_as_zeros,
+                activity_counters_are_purged_after_their_minute_ends_in_batches,
+                paused_endpoints_lists_open_circuit_breakers_soonest_to_close_first,
                 tokens_are_found_by_digest_and_admin_names_are_unique,
                 revoking_an_admin_token_deletes_it_by_id_or_name,
                 app_tokens_go_with_their_app_and_expired_ones_are_swept,
@@ -2295,6 +2443,36 @@ async fn postgres_tidy_queue_vacuums_the_deliveries_the_queue_churned() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     schema.drop_now().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_activity_counted_by_several_stores_is_summed_from_rows_of_their_own() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.catalog.create_app(&acme).await.unwrap();
+    app_with_endpoints(&first, &[endpoint(&acme.id, None, None)]).await;
+    let at = now_ms() / MINUTE * MINUTE - 10 * MINUTE;
+    for (store, messages) in [(&first, 2), (&second, 3)] {
+        for n in 0..messages {
+            store.messages.publish_message(&message_at(&acme.id, "a", None, at + n), None).await.unwrap();
+        }
+    }
+    let claimed = second.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    for delivery in &claimed {
+        succeed(&second, delivery).await;
+    }
+    let now = now_ms();
+    let series = first.operations.activity_series(at, now + MINUTE, 60 * MINUTE).await.unwrap();
+    assert_eq!(series_totals(&series), (5, 5, 0), "{series:?}");
+    assert_eq!(series_totals(&first.operations.activity_series(at, at + MINUTE, MINUTE).await.unwrap()), (5, 0, 0));
+    // Each store's publishes and attempt records went to rows of their own: nobody waited on anybody's row.
+    let client = schema.client().await;
+    let writers: i64 =
+        client.query_one("SELECT COUNT(DISTINCT writer) FROM activity_minutes", &[]).await.unwrap().get(0);
+    assert_eq!(writers, 3, "the first store's publishes, the second's publishes and its attempts");
+    drop((first, second, client));
+    drop_schema(schema).await;
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 /// Each table's primary key, for a deterministic row order on both sides.
-const PRIMARY_KEYS: [(&str, &str); 12] = [
+const PRIMARY_KEYS: [(&str, &str); 13] = [
     ("applications", "id"),
     ("event_types", "name"),
     ("endpoints", "id"),
@@ -44,6 +44,7 @@ const PRIMARY_KEYS: [(&str, &str); 12] = [
     ("inbound_events", "id"),
     ("inbound_rejections", "source_id, minute, reason"),
     ("api_tokens", "id"),
+    ("activity_minutes", "minute, writer"),
 ];
 
 /// More messages than one copy batch holds (1,000 rows), so several batches per table are exercised.
@@ -481,6 +482,15 @@ async fn every_table_arrives_row_for_row_and_sending_deliveries_become_due() {
         ("a duplicate inbound event", "SELECT COUNT(*) FROM inbound_events WHERE status = 'duplicate'"),
         ("counted rejections", "SELECT COUNT(*) FROM inbound_rejections WHERE count = 7"),
         ("a source's rate limit", "SELECT COUNT(*) FROM sources WHERE rate_limit = 25"),
+        (
+            "every message counted",
+            "SELECT (SELECT SUM(messages) FROM activity_minutes) = (SELECT COUNT(*) FROM messages)",
+        ),
+        (
+            "every attempt counted",
+            "SELECT (SELECT SUM(attempts_success + attempts_fail) FROM activity_minutes) = \
+             (SELECT COUNT(*) FROM attempts)",
+        ),
     ] {
         assert_eq!(sqlite_count(&db, sql), 1, "the fixture should hold {what}");
     }

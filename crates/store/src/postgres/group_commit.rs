@@ -17,8 +17,10 @@ use hookrelay_core::time::now_ms;
 use tokio::sync::oneshot;
 
 use super::messages::{IDEMPOTENCY_KEY_TAKEN, publish_message};
+use super::operations::count_activity;
 use super::rows::*;
 use super::{announce_new_work, pg_error};
+use crate::activity::ActivityTally;
 use crate::{EVENT_ID_TAKEN, IdempotentResponse, PublishedMessage, StoreError, StoreResult};
 
 /// Most messages written in one transaction: enough to share a commit among all the publishers a server has in
@@ -38,6 +40,8 @@ struct Pending {
 pub(super) struct GroupCommit {
     pool: Pool,
     state: Arc<Mutex<Queue>>,
+    /// The activity counter rows the groups add their messages to (one drain at a time writes them).
+    counted_as: Arc<str>,
 }
 
 #[derive(Default)]
@@ -48,8 +52,8 @@ struct Queue {
 }
 
 impl GroupCommit {
-    pub(super) fn new(pool: Pool) -> Self {
-        Self { pool, state: Arc::default() }
+    pub(super) fn new(pool: Pool, counted_as: String) -> Self {
+        Self { pool, state: Arc::default(), counted_as: counted_as.into() }
     }
 
     /// Publishes `message` (to `only`, or to every accepting endpoint) with its idempotent response, in the next
@@ -95,7 +99,7 @@ impl GroupCommit {
     /// Writes one group and answers each of its publishes.
     async fn write(&self, group: Vec<Pending>) {
         let outcomes = match self.pool.get().await {
-            Ok(mut db) => match write_group(&mut db, &group).await {
+            Ok(mut db) => match write_group(&mut db, &group, &self.counted_as).await {
                 Ok(outcomes) => outcomes,
                 // One transaction each, so that what failed the group fails only its own message; a database
                 // out of reach fails each of them again, quickly.
@@ -108,6 +112,7 @@ impl GroupCommit {
                                 &pending.message,
                                 pending.only.as_ref(),
                                 pending.idempotent.as_ref(),
+                                &self.counted_as,
                             )
                             .await
                             .map(|published| published.deliveries),
@@ -142,9 +147,14 @@ impl Drop for ResetOnPanic<'_> {
     }
 }
 
-/// Writes the group in one transaction: returns each message's outcome (how many deliveries it got), or an error
-/// that failed the whole transaction (nothing of the group is then stored).
-async fn write_group(db: &mut deadpool_postgres::Client, group: &[Pending]) -> StoreResult<Vec<StoreResult<usize>>> {
+/// Writes the group in one transaction, counting its messages into `counted_as`'s activity counters: returns each
+/// message's outcome (how many deliveries it got), or an error that failed the whole transaction (nothing of the
+/// group is then stored).
+async fn write_group(
+    db: &mut deadpool_postgres::Client,
+    group: &[Pending],
+    counted_as: &str,
+) -> StoreResult<Vec<StoreResult<usize>>> {
     let mut outcomes: Vec<Option<StoreResult<usize>>> = (0..group.len()).map(|_| None).collect();
     // Repeats within the group: the first one wins, as it would had they come one after the other.
     let mut keys = HashSet::new();
@@ -266,6 +276,12 @@ async fn write_group(db: &mut deadpool_postgres::Client, group: &[Pending]) -> S
         .map_err(pg_error)?;
         announce_new_work(&tx).await?;
     }
+    // Only the messages stored: not those whose eventId or idempotency key was taken. One statement for the group.
+    let mut activity = ActivityTally::default();
+    for &index in targets.keys() {
+        activity.message(group[index].message.created_at);
+    }
+    count_activity(&tx, counted_as, &activity).await?;
     tx.commit().await.map_err(pg_error)?;
 
     for (index, routed) in targets {

@@ -98,7 +98,14 @@ pub async fn delete_source(db: &mut Client, id: &SourceId) -> StoreResult<()> {
     expect_changed(changed)
 }
 
-pub async fn ingest(db: &mut Client, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
+/// Records a verified request as new or as a duplicate, and publishes the message of a new one (counted into
+/// `counted_as`'s activity counters).
+pub async fn ingest(
+    db: &mut Client,
+    event: &InboundEvent,
+    message: Option<&Message>,
+    counted_as: &str,
+) -> StoreResult<IngestOutcome> {
     let tx = db.transaction().await.map_err(pg_error)?;
     // The unique index on verified (source_id, event_id) is the duplicate check: when a verified row with this
     // event id exists, the insert does nothing. When another process is inserting the same event at the same
@@ -125,7 +132,7 @@ pub async fn ingest(db: &mut Client, event: &InboundEvent, message: Option<&Mess
         insert_event(&tx, event, InboundStatus::Duplicate, None, original_msg_id.as_ref()).await?;
         IngestOutcome::Duplicate { original_msg_id }
     } else if let Some(message) = message {
-        let deliveries = insert_message(&tx, message, None, None).await?;
+        let deliveries = insert_message(&tx, message, None, None, counted_as).await?;
         if deliveries > 0 {
             announce_new_work(&tx).await?;
         }
@@ -375,7 +382,7 @@ impl Inbound for PostgresStore {
 
     async fn ingest(&self, event: &InboundEvent, message: Option<&Message>) -> StoreResult<IngestOutcome> {
         let mut db = self.client().await?;
-        ingest(&mut db, event, message).await
+        ingest(&mut db, event, message, self.activity.single()).await
     }
 
     async fn record_rejections(&self, rejections: &[InboundRejections]) -> StoreResult<()> {

@@ -11,8 +11,10 @@ use hookrelay_core::time::now_ms;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
 use super::PostgresStore;
+use super::operations::count_activity;
 use super::rows::*;
 use super::{announce_new_work, pg_error};
+use crate::activity::ActivityTally;
 use crate::{
     AttemptFilter, DeliveryCounts, EVENT_ID_TAKEN, IdempotentResponse, MessageFilter, Messages, Page, PageRequest,
     PublishedMessage, StoreError, StoreResult,
@@ -54,12 +56,14 @@ pub async fn oldest_open_delivery(db: &mut Client, id: &EndpointId) -> StoreResu
 /// it, and the idempotent response if given; returns how many deliveries. The caller's transaction makes it
 /// atomic, and announces the new work when there is any.
 /// Inserts the message with its deliveries: to every enabled endpoint of its application that accepts it, or with
-/// `only`, to that enabled endpoint alone.
+/// `only`, to that enabled endpoint alone. Counts it into `counted_as`'s activity counters, as the last statement
+/// (see `operations.rs`).
 pub(super) async fn insert_message(
     tx: &impl GenericClient,
     msg: &Message,
     only: Option<&EndpointId>,
     idempotent: Option<&IdempotentResponse>,
+    counted_as: &str,
 ) -> StoreResult<usize> {
     execute(
         tx,
@@ -129,6 +133,9 @@ pub(super) async fn insert_message(
             return Err(StoreError::Conflict(IDEMPOTENCY_KEY_TAKEN.to_owned()));
         }
     }
+    let mut activity = ActivityTally::default();
+    activity.message(msg.created_at);
+    count_activity(tx, counted_as, &activity).await?;
     Ok(targets.len())
 }
 
@@ -137,9 +144,10 @@ pub async fn publish_message(
     message: &Message,
     only: Option<&EndpointId>,
     idempotent: Option<&IdempotentResponse>,
+    counted_as: &str,
 ) -> StoreResult<PublishedMessage> {
     let tx = db.transaction().await.map_err(pg_error)?;
-    let deliveries = insert_message(&tx, message, only, idempotent).await?;
+    let deliveries = insert_message(&tx, message, only, idempotent, counted_as).await?;
     if deliveries > 0 {
         announce_new_work(&tx).await?;
     }

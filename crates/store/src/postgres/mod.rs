@@ -66,6 +66,8 @@ pub struct PostgresStore {
     write_health: crate::write_health::WriteHealth,
     /// Where publishes queue to share a transaction and its commit.
     publishes: group_commit::GroupCommit,
+    /// Whose activity counter rows this process's transactions add to.
+    activity: operations::ActivityWriters,
     /// How connections are encrypted (the `LISTEN` connection's too).
     tls: tls::MakeRustlsConnect,
 }
@@ -96,12 +98,15 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|err| StoreError::Internal(format!("cannot build the connection pool: {err}")))?;
+        let instance_id = new_instance_id();
+        let activity = operations::ActivityWriters::new(&instance_id);
         let store = Self {
-            publishes: group_commit::GroupCommit::new(pool.clone()),
+            publishes: group_commit::GroupCommit::new(pool.clone(), activity.publishes().to_owned()),
+            activity,
             pool,
             config,
             tls,
-            instance_id: std::sync::Mutex::new(new_instance_id()),
+            instance_id: std::sync::Mutex::new(instance_id),
             lost_contact: std::sync::atomic::AtomicBool::new(false),
             last_cleanup: std::sync::atomic::AtomicI64::new(0),
             cipher,

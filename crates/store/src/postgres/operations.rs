@@ -1,9 +1,18 @@
 //! The operations role on PostgreSQL: what operators read about the whole server — the queue (for metrics and
-//! health), the write probe (for health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are
-//! id ranges: ids start with their creation time.
+//! health), the write probe (for health), the activity of a recent window (`GET /api/v1/stats/`; windows are id
+//! ranges: ids start with their creation time), the per-minute activity counters (written here for the
+//! messages, inbound and queue roles, read as a chart's series) and the endpoints paused by their circuit breaker.
+//!
+//! Counter rows belong to a writer ([`ActivityWriters`]). A transaction holds the row it upserted until it commits,
+//! so one row shared by transactions that run at once would line their commits up one behind the other; each
+//! process has rows of its own, and within a process each kind of writing transaction too. Every transaction
+//! upserts its counters last, minutes in ascending order, so one waiting for a counter row holds nothing the
+//! row's holder could be waiting for.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use deadpool_postgres::Client;
+use deadpool_postgres::{Client, GenericClient};
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId};
@@ -12,9 +21,130 @@ use tokio_postgres::error::SqlState;
 use super::PostgresStore;
 use super::pg_error;
 use super::rows::*;
+use crate::activity::{ActivityTally, BucketPlan};
 use crate::{
-    ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, QueueStats, StoreError, StoreResult,
+    ActivityBucket, ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, PausedEndpoint,
+    QueueStats, StoreError, StoreResult,
 };
+
+/// How many rows per minute a process spreads its single-message transactions (ingests) over: they run
+/// concurrently, one per request, and would otherwise commit one after the other.
+const SINGLE_WRITERS: usize = 4;
+
+/// The `writer` values of one process's counter rows: `<process id>:<kind>`.
+pub(super) struct ActivityWriters {
+    /// The publish groups, written by one drain task at a time (and its per-message fallback).
+    publishes: String,
+    /// The attempt records, written by the dispatcher's one recorder.
+    attempts: String,
+    /// Transactions of one message each, taken in turn.
+    singles: Vec<String>,
+    next_single: AtomicUsize,
+}
+
+impl ActivityWriters {
+    /// The writers of a process known as `process` (its first instance id: the rows stay its own even when its
+    /// instance id changes after an outage).
+    pub(super) fn new(process: &str) -> Self {
+        Self {
+            publishes: format!("{process}:publish"),
+            attempts: format!("{process}:attempts"),
+            singles: (0..SINGLE_WRITERS).map(|n| format!("{process}:single{n}")).collect(),
+            next_single: AtomicUsize::new(0),
+        }
+    }
+
+    pub(super) fn publishes(&self) -> &str {
+        &self.publishes
+    }
+
+    pub(super) fn attempts(&self) -> &str {
+        &self.attempts
+    }
+
+    pub(super) fn single(&self) -> &str {
+        &self.singles[self.next_single.fetch_add(1, Ordering::Relaxed) % self.singles.len()]
+    }
+}
+
+/// Adds what a transaction stored to `writer`'s activity counters, in one statement; call it last in the
+/// transaction (see the module's comment).
+pub(super) async fn count_activity(tx: &impl GenericClient, writer: &str, tally: &ActivityTally) -> StoreResult<()> {
+    if tally.is_empty() {
+        return Ok(());
+    }
+    let (mut minutes, mut messages, mut success, mut fail) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (minute, counts) in tally.minutes() {
+        minutes.push(minute);
+        messages.push(counts.messages);
+        success.push(counts.attempts_success);
+        fail.push(counts.attempts_fail);
+    }
+    execute(
+        tx,
+        "INSERT INTO activity_minutes (minute, writer, messages, attempts_success, attempts_fail) \
+         SELECT c.minute, $2::TEXT, c.messages, c.attempts_success, c.attempts_fail \
+         FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             AS c(minute, messages, attempts_success, attempts_fail) \
+         ON CONFLICT (minute, writer) DO UPDATE SET \
+         messages = activity_minutes.messages + excluded.messages, \
+         attempts_success = activity_minutes.attempts_success + excluded.attempts_success, \
+         attempts_fail = activity_minutes.attempts_fail + excluded.attempts_fail",
+        &[&minutes, &writer, &messages, &success, &fail],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(())
+}
+
+pub async fn activity_series(db: &Client, plan: BucketPlan) -> StoreResult<Vec<ActivityBucket>> {
+    // A range of the primary key; `minute - first` is never negative there, so the division rounds down.
+    let rows = query(
+        db,
+        "SELECT $1::BIGINT + (minute - $1::BIGINT) / $3::BIGINT * $3::BIGINT AS bucket, SUM(messages)::BIGINT, \
+         SUM(attempts_success)::BIGINT, SUM(attempts_fail)::BIGINT \
+         FROM activity_minutes WHERE minute >= $1 AND minute < $2 GROUP BY bucket ORDER BY bucket",
+        &[&plan.first, &plan.end(), &plan.bucket_ms],
+    )
+    .await
+    .map_err(pg_error)?;
+    let sums = rows
+        .iter()
+        .map(|row| Ok((row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    plan.fill(sums)
+}
+
+/// See `Recovery::purge_activity`.
+pub async fn purge_activity(db: &Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    execute(
+        db,
+        "DELETE FROM activity_minutes WHERE (minute, writer) IN (SELECT minute, writer FROM activity_minutes \
+         WHERE minute <= $1 ORDER BY minute LIMIT $2)",
+        &[&(before - 60_000), &sql_limit(limit)],
+    )
+    .await
+    .map_err(pg_error)
+}
+
+pub async fn paused_endpoints(db: &Client, now: UnixMillis, limit: usize) -> StoreResult<Vec<PausedEndpoint>> {
+    let rows = query(
+        db,
+        "SELECT app_id, id, paused_until FROM endpoints WHERE paused_until > $1 ORDER BY paused_until, id LIMIT $2",
+        &[&now, &sql_limit(limit)],
+    )
+    .await
+    .map_err(pg_error)?;
+    rows.iter()
+        .map(|row| {
+            Ok(PausedEndpoint {
+                app_id: AppId::from_trusted(row.text(0)?),
+                endpoint_id: EndpointId::from_trusted(row.text(1)?),
+                paused_until: row.int(2)?,
+            })
+        })
+        .collect()
+}
 
 /// The write probe: rewrites the one row of `write_probe`. On failure, the public reason (see
 /// [`crate::Unwritable`]) with the error.
@@ -150,5 +280,21 @@ impl Operations for PostgresStore {
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
         let mut db = self.client().await?;
         activity_stats(&mut db, since, top).await
+    }
+
+    async fn activity_series(
+        &self,
+        since: UnixMillis,
+        until: UnixMillis,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<ActivityBucket>> {
+        let plan = BucketPlan::new(since, until, bucket_ms)?;
+        let db = self.client().await?;
+        activity_series(&db, plan).await
+    }
+
+    async fn paused_endpoints(&self, now: UnixMillis, limit: usize) -> StoreResult<Vec<PausedEndpoint>> {
+        let db = self.client().await?;
+        paused_endpoints(&db, now, limit).await
     }
 }

@@ -21,8 +21,10 @@ use hookrelay_core::time::UnixMillis;
 use hookrelay_core::{AppId, EndpointId, MessageId};
 
 use super::PostgresStore;
+use super::operations::count_activity;
 use super::rows::*;
 use super::{INSTANCE_TTL_MS, listen_for_work, pg_error};
+use crate::activity::ActivityTally;
 use crate::{AttemptOutcome, ClaimedDelivery, Liveness, Queue, Release, StoreError, StoreResult};
 use hookrelay_core::retry::NextStep;
 
@@ -262,7 +264,8 @@ impl Streak {
     }
 }
 
-pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
+/// Records the outcomes in one transaction, counting the attempts stored into `counted_as`'s activity counters.
+pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome], counted_as: &str) -> StoreResult<()> {
     if outcomes.is_empty() {
         return Ok(());
     }
@@ -314,8 +317,9 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome]) -> St
     let tx = db.transaction().await.map_err(pg_error)?;
     // Attempts first: their foreign keys lock the message and endpoint rows before the delivery rows, the order
     // in which deleting an endpoint or application takes them. The endpoint or message may have been deleted
-    // while the attempt was in flight; then there is nothing to record, and the EXISTS guard skips it.
-    execute(
+    // while the attempt was in flight; then there is nothing to record, and the EXISTS guard skips it. What was
+    // stored comes back for the activity counters.
+    let stored = query(
         &tx,
         "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
          response_duration_ms, status, trigger_type, created_at) \
@@ -323,7 +327,8 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome]) -> St
              $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[]) \
              AS a(id, app_id, msg_id, endpoint_id, url, response, response_status_code, response_duration_ms, \
                   status, trigger_type, created_at) \
-         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id)",
+         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id) \
+         RETURNING created_at, status",
         &[
             &attempts.id,
             &attempts.app_id,
@@ -340,6 +345,10 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome]) -> St
     )
     .await
     .map_err(pg_error)?;
+    let mut activity = ActivityTally::default();
+    for row in &stored {
+        activity.attempt(row.int(0)?, row.int(1)? == i64::from(DeliveryStatus::Success.code()));
+    }
 
     let (msg_ids, endpoint_ids): (Vec<&str>, Vec<&str>) = changes.iter().map(|c| (c.msg_id, c.endpoint_id)).unzip();
     let tries: Vec<i64> = changes.iter().map(|c| c.tries).collect();
@@ -394,6 +403,7 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome]) -> St
         .await
         .map_err(pg_error)?;
     }
+    count_activity(&tx, counted_as, &activity).await?;
     tx.commit().await.map_err(pg_error)
 }
 
@@ -502,7 +512,7 @@ impl Queue for PostgresStore {
     async fn record_outcomes(&self, outcomes: &[AttemptOutcome]) -> StoreResult<()> {
         let recorded = async {
             let mut db = self.client().await?;
-            record_outcomes(&mut db, outcomes).await
+            record_outcomes(&mut db, outcomes, self.activity.attempts()).await
         };
         self.note(recorded.await)
     }

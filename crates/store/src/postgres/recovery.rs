@@ -379,6 +379,11 @@ impl Recovery for PostgresStore {
         super::inbound::purge_inbound_events(&mut db, before, limit).await
     }
 
+    async fn purge_activity(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        let db = self.client().await?;
+        super::operations::purge_activity(&db, before, limit).await
+    }
+
     async fn tidy_queue(&self) -> StoreResult<bool> {
         let db = self.client().await?;
         tidy_queue(&db).await

@@ -245,6 +245,23 @@ ALTER TABLE messages ADD COLUMN payload_expires_at BIGINT;
 CREATE INDEX messages_payload_expiry ON messages(payload_expires_at)
     WHERE payload_expires_at IS NOT NULL AND payload <> '';
 "#,
+    // 8 (SQLite's 14): activity counted per minute for the dashboard's charts. `writer` is one process and one
+    // kind of its writes (see `postgres/operations.rs`), so that processes, and a process's publishes and attempt
+    // records, never wait on each other's row; readers sum over writers. The current minute's rows are updated
+    // by every transaction that counts: half-empty pages leave room for those updates to stay on their page
+    // (HOT), which keeps the table and its index from bloating between vacuums. The pause-time index lists open
+    // circuit breakers without reading every endpoint.
+    r#"
+CREATE TABLE activity_minutes (
+    minute BIGINT NOT NULL,
+    writer TEXT COLLATE "C" NOT NULL,
+    messages BIGINT NOT NULL,
+    attempts_success BIGINT NOT NULL,
+    attempts_fail BIGINT NOT NULL,
+    PRIMARY KEY (minute, writer)
+) WITH (fillfactor = 50);
+CREATE INDEX endpoints_paused ON endpoints(paused_until) WHERE paused_until IS NOT NULL;
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

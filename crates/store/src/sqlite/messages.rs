@@ -13,7 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::connection::sql_error;
 use super::connections::Durability;
+use super::operations::count_activity;
 use super::rows::*;
+use crate::activity::ActivityTally;
 use crate::{
     AttemptFilter, DeliveryCounts, EVENT_ID_TAKEN, IdempotentResponse, MessageFilter, Messages, Page, PageRequest,
     PublishedMessage, StoreError, StoreResult,
@@ -91,6 +93,9 @@ pub(super) fn insert_message(
     if let Some(response) = idempotent {
         put_idempotent(conn, response)?;
     }
+    let mut activity = ActivityTally::default();
+    activity.message(msg.created_at);
+    count_activity(conn, &activity)?;
     Ok(routed.len())
 }
 

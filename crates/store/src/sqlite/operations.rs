@@ -1,6 +1,7 @@
 //! The operations role on SQLite: what operators read about the whole server — the queue (for metrics and
-//! health), the write probe (for health) and the activity of a recent window (`GET /api/v1/stats/`). Windows are
-//! id ranges: ids start with their creation time.
+//! health), the write probe (for health), the activity of a recent window (`GET /api/v1/stats/`; windows are id
+//! ranges: ids start with their creation time), the per-minute activity counters (written here for the
+//! messages and queue roles, read as a chart's series) and the endpoints paused by their circuit breaker.
 
 use async_trait::async_trait;
 use hookrelay_core::model::DeliveryStatus;
@@ -12,8 +13,83 @@ use super::SqliteStore;
 use super::connection::{sql_error, write_refusal};
 use super::connections::Durability;
 use super::rows::*;
+use crate::activity::{ActivityTally, BucketPlan};
 use crate::write_health::WriteHealth;
-use crate::{ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, QueueStats, StoreResult};
+use crate::{
+    ActivityBucket, ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, PausedEndpoint,
+    QueueStats, StoreResult,
+};
+
+/// The `writer` of every counter row: one writer thread writes them all, so there is nobody to keep apart.
+const WRITER: &str = "";
+
+/// Adds what a transaction stored to the activity counters, one upsert per minute (see [`ActivityTally`]).
+pub(super) fn count_activity(conn: &Connection, tally: &ActivityTally) -> StoreResult<()> {
+    let mut upsert = conn
+        .prepare_cached(
+            "INSERT INTO activity_minutes (minute, writer, messages, attempts_success, attempts_fail) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (minute, writer) DO UPDATE SET \
+             messages = activity_minutes.messages + excluded.messages, \
+             attempts_success = activity_minutes.attempts_success + excluded.attempts_success, \
+             attempts_fail = activity_minutes.attempts_fail + excluded.attempts_fail",
+        )
+        .map_err(sql_error)?;
+    for (minute, counts) in tally.minutes() {
+        upsert
+            .execute(params![minute, WRITER, counts.messages, counts.attempts_success, counts.attempts_fail])
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+pub fn activity_series(conn: &Connection, plan: BucketPlan) -> StoreResult<Vec<ActivityBucket>> {
+    // A range of the primary key; `minute - first` is never negative there, so the division rounds down.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT ?1 + (minute - ?1) / ?3 * ?3 AS bucket, SUM(messages), SUM(attempts_success), SUM(attempts_fail) \
+             FROM activity_minutes WHERE minute >= ?1 AND minute < ?2 GROUP BY bucket ORDER BY bucket",
+        )
+        .map_err(sql_error)?;
+    let sums = stmt
+        .query_map(params![plan.first, plan.end(), plan.bucket_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .map_err(sql_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_error)?;
+    plan.fill(sums)
+}
+
+/// See `Recovery::purge_activity`.
+pub fn purge_activity(conn: &Connection, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    let purged = conn
+        .prepare_cached(
+            "DELETE FROM activity_minutes WHERE (minute, writer) IN (SELECT minute, writer FROM activity_minutes \
+             WHERE minute <= ?1 ORDER BY minute LIMIT ?2)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![before - 60_000, i64::try_from(limit).unwrap_or(i64::MAX)]))
+        .map_err(sql_error)?;
+    Ok(purged as u64)
+}
+
+pub fn paused_endpoints(conn: &Connection, now: UnixMillis, limit: usize) -> StoreResult<Vec<PausedEndpoint>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT app_id, id, paused_until FROM endpoints WHERE paused_until > ?1 \
+             ORDER BY paused_until, id LIMIT ?2",
+        )
+        .map_err(sql_error)?;
+    let rows = stmt
+        .query_map(params![now, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok(PausedEndpoint {
+                app_id: AppId::from_trusted(row.get::<_, String>(0)?),
+                endpoint_id: EndpointId::from_trusted(row.get::<_, String>(1)?),
+                paused_until: row.get(2)?,
+            })
+        })
+        .map_err(sql_error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
+}
 
 /// The write probe: rewrites the one row of `write_probe`. A failure is recorded in `health` here, where the
 /// SQLite error (and so its category) is still at hand.
@@ -140,5 +216,19 @@ impl Operations for SqliteStore {
 
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
         self.db.read(move |conn| activity_stats(conn, since, top)).await
+    }
+
+    async fn activity_series(
+        &self,
+        since: UnixMillis,
+        until: UnixMillis,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<ActivityBucket>> {
+        let plan = BucketPlan::new(since, until, bucket_ms)?;
+        self.db.read(move |conn| activity_series(conn, plan)).await
+    }
+
+    async fn paused_endpoints(&self, now: UnixMillis, limit: usize) -> StoreResult<Vec<PausedEndpoint>> {
+        self.db.read(move |conn| paused_endpoints(conn, now, limit)).await
     }
 }

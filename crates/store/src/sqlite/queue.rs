@@ -21,7 +21,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::connection::sql_error;
 use super::connections::Durability;
+use super::operations::count_activity;
 use super::rows::*;
+use crate::activity::ActivityTally;
 use crate::{AttemptOutcome, ClaimedDelivery, Liveness, Queue, Release, StoreResult};
 use hookrelay_core::retry::NextStep;
 
@@ -326,6 +328,7 @@ pub(super) fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) ->
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(sql_error)?;
+    let mut activity = ActivityTally::default();
     for outcome in outcomes {
         let a = &outcome.attempt;
         let (status, next_attempt_at) = match outcome.next {
@@ -354,6 +357,7 @@ pub(super) fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) ->
                     a.created_at
                 ])
                 .map_err(sql_error)?;
+            activity.attempt(a.created_at, a.status == DeliveryStatus::Success);
         }
         // The endpoint's failing streak, for auto-disable. The WHERE clauses make the common case (no change)
         // a read, not a write.
@@ -372,7 +376,7 @@ pub(super) fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) ->
                 .map_err(sql_error)?;
         }
     }
-    Ok(())
+    count_activity(conn, &activity)
 }
 
 #[async_trait]

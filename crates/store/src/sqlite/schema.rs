@@ -247,6 +247,23 @@ ALTER TABLE messages ADD COLUMN payload_expires_at INTEGER;
 CREATE INDEX messages_payload_expiry ON messages(payload_expires_at)
     WHERE payload_expires_at IS NOT NULL AND payload != '';
 "#,
+    // 14: activity counted per minute for the dashboard's charts, so a chart of 30 days reads one row per minute
+    // instead of every message and attempt. Each transaction that stores messages or attempts adds to its
+    // minute's row (`minute`: the minute's first millisecond). `writer` is '' here (one writer thread); PostgreSQL
+    // gives each process (and each of its kinds of writes) rows of its own, so they never wait on one row;
+    // readers sum over writers. Minutes are purged after 90 days (`ACTIVITY_KEPT_MS`). The pause-time index lists
+    // open circuit breakers without reading every endpoint (pauses are never cleared, only overtaken by time).
+    r#"
+CREATE TABLE activity_minutes (
+    minute INTEGER NOT NULL,
+    writer TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    attempts_success INTEGER NOT NULL,
+    attempts_fail INTEGER NOT NULL,
+    PRIMARY KEY (minute, writer)
+) WITHOUT ROWID;
+CREATE INDEX endpoints_paused ON endpoints(paused_until) WHERE paused_until IS NOT NULL;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
