@@ -13,7 +13,8 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
-    let mut out = String::from("/// Every file of `ui/`: (path below `ui/`, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut out =
+        String::from("/// Every file of `ui/`: (path below `ui/`, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
     for file in &files {
         let relative = file.strip_prefix(&root).expect("below ui/").to_str().expect("UTF-8 file names in ui/");
         let relative = relative.replace('\\', "/");

@@ -106,6 +106,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::token::create_admin_token,
         crate::token::list_admin_tokens,
         crate::token::revoke_admin_token,
+        crate::token::whoami,
     ),
     components(
         schemas(ErrorBody, ValidationErrorBody, FieldError),
@@ -135,7 +136,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         (name = "Background Task", description = "Recover and replay-missing, run after their 202."),
         (name = "Source", description = "hookrelay extension: inbound webhook sources (admin)."),
         (name = "Ingest", description = "hookrelay extension: the public route providers send webhooks to."),
-        (name = "Authentication", description = "Application (app portal) tokens and named admin tokens; admin only."),
+        (name = "Authentication", description = "Application (app portal) tokens and named admin tokens (admin only); which token is calling (any token)."),
         (name = "Statistics", description = "hookrelay extension: the last 24 hours at a glance, and activity over time (admin)."),
         (name = "Health", description = "Liveness, database and queue, metrics; no API token needed."),
     ),

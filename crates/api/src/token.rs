@@ -62,9 +62,7 @@ struct WhoAmIOut {
 async fn whoami(Extension(caller): Extension<Caller>) -> Json<WhoAmIOut> {
     Json(match caller {
         Caller::Admin => WhoAmIOut { scope: "admin", app_id: None, read_only: false },
-        Caller::App { app_id, read_only } => {
-            WhoAmIOut { scope: "app", app_id: Some(app_id.into_string()), read_only }
-        }
+        Caller::App { app_id, read_only } => WhoAmIOut { scope: "app", app_id: Some(app_id.into_string()), read_only },
     })
 }
 

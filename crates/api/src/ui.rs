@@ -94,9 +94,9 @@ pub fn parse_frame_ancestors(value: &str) -> Result<Vec<String>, String> {
             sources.push(source.to_owned());
             continue;
         }
-        let (scheme, rest) = source
-            .split_once("://")
-            .ok_or_else(|| format!("{source:?}: a frame ancestor is 'self' or an origin such as https://app.example.com"))?;
+        let (scheme, rest) = source.split_once("://").ok_or_else(|| {
+            format!("{source:?}: a frame ancestor is 'self' or an origin such as https://app.example.com")
+        })?;
         let host_port = rest.strip_suffix('/').unwrap_or(rest);
         let (host, port) = match host_port.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),

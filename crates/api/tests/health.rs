@@ -96,6 +96,7 @@ async fn start(interval: Duration) -> Server {
         metrics_token: None,
         queue: Arc::new(QueueSnapshot::new(interval)),
         sandbox: hookrelay_transform::Sandbox::start(1).expect("the transformation sandbox"),
+        ui: Default::default(),
         max_endpoints_per_app: 200,
         address_policy: Arc::default(),
     };

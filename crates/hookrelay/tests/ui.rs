@@ -123,13 +123,8 @@ async fn whoami_names_the_calling_tokens_scope() {
             server.post(&format!("/api/v1/auth/app-portal-access/{app}"), json!({"readOnly": read_only})).await;
         assert_eq!(status, 200, "{access}");
         let token = access["token"].as_str().expect("token");
-        let response = server
-            .http
-            .get(server.url("/api/v1/auth/whoami/"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent");
+        let response =
+            server.http.get(server.url("/api/v1/auth/whoami/")).bearer_auth(token).send().await.expect("request sent");
         assert_eq!(response.status(), 200);
         let me: serde_json::Value = response.json().await.expect("JSON");
         assert_eq!(me, json!({"scope": "app", "appId": app, "readOnly": read_only}));
