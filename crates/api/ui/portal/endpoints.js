@@ -194,7 +194,7 @@ export async function endpointForm(view, id) {
 
 // The signing secret: hidden until revealed, copyable, and (with a writing token) rotatable.
 function secretPanel(id) {
-  const masked = "whsec_••••••••••••••••••••••••";
+  const masked = "••••••••••••••••••••••••••••••";
   let secret = null;
   const value = h("code", { id: "secret-value", class: "mono portal-secret", "aria-live": "polite" }, masked);
   const fetchSecret = async () => {

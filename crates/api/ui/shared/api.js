@@ -2,7 +2,9 @@
 // UI can do nothing the token could not do with curl. The token is kept in sessionStorage (this tab only,
 // gone when it closes), never in a URL or a cookie.
 
-const TOKEN_KEY = "hookrelay.token";
+// The portal and the dashboard keep their tokens apart, so opening a portal link in a tab signed in to the
+// dashboard does not sign it out.
+const TOKEN_KEY = location.pathname.startsWith("/app-portal") ? "hookrelay.portal-token" : "hookrelay.dashboard-token";
 
 export class ApiError extends Error {
   constructor(status, body) {
