@@ -59,5 +59,7 @@ export function assertClean(page) {
 
 export async function screenshot(page, name) {
   await mkdir(SCREENSHOTS, { recursive: true });
+  // Passing notices ("Endpoint created") would cover the page in the picture.
+  await page.evaluate(() => document.getElementById("notices")?.replaceChildren());
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }

@@ -83,7 +83,7 @@ test("sign-in refuses a wrong token and an application token, and the admin toke
   await page.getByLabel("Time range").selectOption("7d");
   await page.getByText("messages, last 7 days").waitFor();
   await page.getByRole("heading", { name: "Open circuit breakers" }).waitFor();
-  await screenshot(page, "overview");
+  await screenshot(page, "overview-empty");
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await h1(page, "Sign in to hookrelay").waitFor();
@@ -433,6 +433,40 @@ test("at phone width the overview and an endpoint page fit the screen", async ()
   await page.getByRole("group", { name: "Attempts" }).getByRole("table").waitFor();
   assert.ok(await fits(), "the endpoint page scrolls sideways");
   await screenshot(page, "endpoint-phone");
+  assertClean(page);
+  await page.context().close();
+});
+
+test("the overview charts the traffic: messages and attempts over the last hour, failures apart", async () => {
+  const channel = receiver.channel("overview");
+  const app = await api("POST", "/api/v1/app/", { name: "Busy customer" });
+  await api("POST", `/api/v1/app/${app.id}/endpoint/`, { url: channel.url, description: "Busy receiver" });
+  const publish = (n) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        api("POST", `/api/v1/app/${app.id}/msg/`, { eventType: "load.test", payload: { i } }),
+      ),
+    );
+  await publish(30);
+  await channel.waitFor(30);
+  channel.status = 500;
+  await publish(6);
+  await channel.waitFor(36);
+
+  const page = await openDashboard();
+  await signIn(page);
+  await page.getByLabel("Time range").selectOption("1h");
+  // At least this test's messages and attempts (earlier tests published some too), drawn from the statistics.
+  const chart = page.getByRole("img", { name: /^Delivery attempts:/ });
+  await waitFor("the attempts chart to count the failures", async () => {
+    const label = (await chart.getAttribute("aria-label")) || "";
+    const total = Number(/: (\d+) in/.exec(label)?.[1] || 0);
+    return total >= 36;
+  });
+  const messagesLabel = await page.getByRole("img", { name: /^Messages:/ }).getAttribute("aria-label");
+  assert.ok(Number(/: (\d+) in/.exec(messagesLabel)[1]) >= 36, messagesLabel);
+  assert.ok((await chart.locator("rect.bad").count()) > 0, "failed attempts are drawn apart");
+  await screenshot(page, "overview");
   assertClean(page);
   await page.context().close();
 });

@@ -16,12 +16,21 @@ function label(iso, bucketSeconds) {
   return date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
 
+// The top of the scale: at least the largest value, with a whole number at its middle line (1, 2, 4, 6, 8 or 10
+// times a power of ten), so the axis never reads "0, 1, 1".
+function niceMax(value) {
+  if (value <= 2) return 2;
+  const magnitude = 10 ** Math.floor(Math.log10(value));
+  const step = [1, 2, 4, 6, 8, 10].find((m) => m * magnitude >= value);
+  return step * magnitude;
+}
+
 // Stacked bars: `series` is [{key, name, className}], each bucket has a number per key.
 export function barChart({ buckets, series, bucketSeconds, title, height = 180 }) {
   const width = 720;
   const pad = { top: 10, right: 8, bottom: 24, left: 44 };
   const totals = buckets.map((b) => series.reduce((sum, serie) => sum + (b[serie.key] || 0), 0));
-  const max = Math.max(1, ...totals);
+  const max = niceMax(Math.max(0, ...totals));
   const innerW = width - pad.left - pad.right;
   const innerH = height - pad.top - pad.bottom;
   const step = innerW / Math.max(1, buckets.length);
@@ -57,7 +66,9 @@ export function barChart({ buckets, series, bucketSeconds, title, height = 180 }
   for (let t = 0; t < ticks; t++) {
     const i = Math.floor((t * (buckets.length - 1)) / Math.max(1, ticks - 1));
     const x = pad.left + i * step + step / 2;
-    svg.append(s("text", { x, y: height - 6, class: "axis", "text-anchor": "middle" }, label(buckets[i].start, bucketSeconds)));
+    // The first and last labels lean inwards so they are not cut at the chart's edges.
+    const anchor = ticks > 1 && t === 0 ? "start" : ticks > 1 && t === ticks - 1 ? "end" : "middle";
+    svg.append(s("text", { x, y: height - 6, class: "axis", "text-anchor": anchor }, label(buckets[i].start, bucketSeconds)));
   }
   const legend = document.createElement("p");
   legend.className = "legend";

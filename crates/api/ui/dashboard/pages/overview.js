@@ -39,11 +39,7 @@ export async function overviewPage(ctx) {
       if (!ctx.alive() || ask !== asked) return;
       replace(activityBody, activityCharts(series, range[1]));
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404) {
-        replace(activityBody, h("p", { class: "muted" }, "Activity charts are not available on this server (it has no statistics route)."));
-      } else if (!(error instanceof ApiError && error.status === 401)) {
-        replace(activityBody, errorText(error));
-      }
+      if (!(error instanceof ApiError && error.status === 401)) replace(activityBody, errorText(error));
     }
   }
   loadActivity();
