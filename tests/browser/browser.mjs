@@ -51,9 +51,33 @@ export async function newPage(browser, { width = 1280, height = 860 } = {}) {
   return page;
 }
 
-export function assertClean(page) {
-  if (page.problems.length) {
-    throw new Error(`the page logged problems:\n${page.problems.join("\n")}`);
+/**
+ * Fails on any console error or CSP violation the page logged, and on what makes a page unusable without a mouse
+ * or a screen: a form control without a label, a button or link without a name, an image without alt text, a
+ * page without exactly one <h1>. (Frames are checked by their own test.)
+ */
+export async function assertClean(page) {
+  const unusable = await page.evaluate(() => {
+    const problems = [];
+    const name = (el) => (el.getAttribute("aria-label") || el.textContent || el.getAttribute("title") || "").trim();
+    for (const control of document.querySelectorAll("input, select, textarea")) {
+      if (control.type === "hidden") continue;
+      const labelled = control.labels?.length || control.getAttribute("aria-label") || control.getAttribute("aria-labelledby");
+      if (!labelled) problems.push(`unlabelled ${control.tagName.toLowerCase()} ${control.name || control.id || ""}`);
+    }
+    for (const el of document.querySelectorAll("button, a[href]")) {
+      if (!name(el) && !el.querySelector("img[alt]:not([alt=''])")) problems.push(`nameless ${el.tagName.toLowerCase()}`);
+    }
+    for (const img of document.querySelectorAll("img")) {
+      if (!img.hasAttribute("alt")) problems.push(`image without alt: ${img.src}`);
+    }
+    const h1s = document.querySelectorAll("h1").length;
+    if (h1s !== 1) problems.push(`${h1s} <h1> elements`);
+    return problems;
+  });
+  const all = [...page.problems, ...unusable.map((p) => `accessibility: ${p}`)];
+  if (all.length) {
+    throw new Error(`the page at ${page.url()} has problems:\n${all.join("\n")}`);
   }
 }
 

@@ -88,7 +88,7 @@ test("sign-in refuses a wrong token and an application token, and the admin toke
   await page.getByRole("button", { name: "Sign out" }).click();
   await h1(page, "Sign in to hookrelay").waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -197,7 +197,7 @@ test("an endpoint created in the form gets a published message; its attempt show
   await nav(page, "Applications").click();
   await page.getByRole("link", { name: "Acme Shop" }).waitFor();
   await screenshot(page, "apps");
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -242,7 +242,7 @@ test("a transformation typed in the editor is simulated, then saved", async () =
   assert.match(stored.code, /X-Shop/);
   assert.equal(stored.enabled, false);
   await screenshot(page, "transformation");
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -300,7 +300,7 @@ test("an endpoint's settings are edited in the form, then it is disabled and del
   await page.getByRole("button", { name: "Delete" }).click();
   await h1(page, "Acme Shop").waitFor();
   await assert.rejects(api("GET", `/api/v1/app/${shared.appId}/endpoint/${endpoint.id}/`), /404/);
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -340,7 +340,7 @@ test("recover re-sends a failing endpoint's window with live progress", async ()
   await page.getByRole("link", { name: "endpoint's messages" }).click();
   await h1(page, "Flaky receiver").waitFor();
   await page.getByRole("group", { name: "Messages of this endpoint" }).getByRole("row").filter({ hasText: msg.id }).filter({ hasText: "success" }).waitFor();
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -413,9 +413,9 @@ test("event types, sources and admin tokens are managed from their pages; a revo
   await nav(other, "Applications").click();
   await h1(other, "Sign in to hookrelay").waitFor();
   await other.getByRole("alert").filter({ hasText: "Signed out" }).waitFor();
-  assertClean(other);
+  await assertClean(other);
   await other.context().close();
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -433,7 +433,7 @@ test("at phone width the overview and an endpoint page fit the screen", async ()
   await page.getByRole("group", { name: "Attempts" }).getByRole("table").waitFor();
   assert.ok(await fits(), "the endpoint page scrolls sideways");
   await screenshot(page, "endpoint-phone");
-  assertClean(page);
+  await assertClean(page);
   await page.context().close();
 });
 
@@ -467,6 +467,29 @@ test("the overview charts the traffic: messages and attempts over the last hour,
   assert.ok(Number(/: (\d+) in/.exec(messagesLabel)[1]) >= 36, messagesLabel);
   assert.ok((await chart.locator("rect.bad").count()) > 0, "failed attempts are drawn apart");
   await screenshot(page, "overview");
-  assertClean(page);
+  await assertClean(page);
+  await page.context().close();
+});
+
+test("the keyboard alone signs in and moves between pages", async () => {
+  const page = await openDashboard();
+  await h1(page, "Sign in to hookrelay").waitFor();
+  // The token field is reachable by Tab from the top of the page (after the skip link) and Enter submits.
+  for (let i = 0; i < 10 && !(await page.evaluate(() => document.activeElement?.type === "password")); i++) {
+    await page.keyboard.press("Tab");
+  }
+  await page.keyboard.type(TOKEN);
+  await page.keyboard.press("Enter");
+  await h1(page, "Overview").waitFor();
+  // Tab until the Applications link of the main navigation has focus, then follow it with Enter.
+  for (let i = 0; i < 20; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
+    if (focused === "Applications") break;
+  }
+  await page.keyboard.press("Enter");
+  await h1(page, "Applications").waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.tagName), "H1", "focus moves to the new page's heading");
+  await assertClean(page);
   await page.context().close();
 });

@@ -218,7 +218,7 @@ describe("the app portal", () => {
       assert.ok(!referer.includes(link.token), `the token appears in a Referer: ${referer}`);
     }
     assert.ok(page.sentUrls.some(({ url }) => url.includes(`/api/v1/app/${A.id}`)), "the page called the API");
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("a missing, unknown or admin token shows that the link expired", async () => {
@@ -232,7 +232,7 @@ describe("the app portal", () => {
       await page.getByRole("heading", { level: 1, name: "This link has expired" }).waitFor();
       assert.match(await page.locator("main").innerText(), /Ask the service that sent it to you for a new one/);
       assert.ok(!page.url().includes("key="), page.url());
-      assertClean(page);
+      await assertClean(page);
       await page.context().close();
     }
   });
@@ -263,7 +263,7 @@ describe("the app portal", () => {
     await page.getByRole("link", { name: "Endpoints", exact: true }).first().click();
     await page.getByRole("link", { name: A.channel.url }).waitFor();
     await shot(page, "portal-endpoints");
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("reveals the signing secret, which is the API's", async () => {
@@ -295,7 +295,7 @@ describe("the app portal", () => {
     await page.getByRole("button", { name: "Reveal" }).click();
     await waitFor("the new secret to show", async () => (await value.innerText()).trim() === rotated);
     await page.getByRole("button", { name: "Hide" }).click();
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("a published message appears in the endpoint's deliveries with its attempt", async () => {
@@ -332,7 +332,7 @@ describe("the app portal", () => {
     assert.match(main, /in_4711/);
     assert.match(main, /Response body/);
     await shot(page, "portal-attempt");
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("resend delivers the message again", async () => {
@@ -346,7 +346,7 @@ describe("the app portal", () => {
     const rows = page.locator("main table tbody tr");
     await waitFor("two attempts on the message page", async () => (await rows.count()) === 2);
     await page.locator("main table tbody tr", { hasText: "manual" }).waitFor();
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("sends a test event to the endpoint", async () => {
@@ -359,7 +359,7 @@ describe("the app portal", () => {
     await page.getByRole("button", { name: "Send test event" }).last().click();
     const deliveries = await A.channel.waitFor(3);
     assert.deepEqual(JSON.parse(deliveries[2].body.toString()), { invoice: "in_1001", amount: 4200, currency: "EUR" });
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("pages through an endpoint's deliveries with the API's cursors", async () => {
@@ -381,7 +381,7 @@ describe("the app portal", () => {
     await page.getByRole("button", { name: "‹ Previous page" }).click();
     await waitFor("the first page again", async () => (await rows.count()) === 25);
     assert.match(await rows.first().innerText(), new RegExp(ids[29]));
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("the verification page has copy-paste snippets for Node, Python, Go, Ruby and PHP", async () => {
@@ -403,7 +403,7 @@ describe("the app portal", () => {
     assert.equal(await page.locator(".portal-snippet pre code").count(), 5);
     assert.match(await page.locator("main").innerText(), /webhook-signature/);
     await shot(page, "portal-snippets");
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("isolation: A's portal never shows B's application, even when the fragment names B's ids", async () => {
@@ -460,7 +460,7 @@ describe("the app portal", () => {
     }
     const stillB = await admin("GET", `/api/v1/app/${B.id}/endpoint/${B.endpointId}`);
     assert.equal(stillB.disabled, false, "B's endpoint was not changed");
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("a read-only portal has no buttons that change anything", async () => {
@@ -497,7 +497,7 @@ describe("the app portal", () => {
     // And the API refuses the writes anyway.
     const refused = await asApp(link.token, "POST", `/api/v1/app/${A.id}/endpoint`, { url: A.channel.url });
     assert.equal(refused.status, 403);
-    assertClean(page);
+    await assertClean(page);
     await page.context().close();
   });
 
@@ -521,7 +521,7 @@ describe("the app portal", () => {
     await frame.getByRole("link", { name: "Endpoints", exact: true }).first().click();
     await frame.getByRole("link", { name: A.channel.url }).waitFor();
     await shot(page, "portal-embedded");
-    assertClean(page);
+    await assertClean(page);
     await page.context().close();
   });
 
@@ -539,7 +539,7 @@ describe("the app portal", () => {
     const button = await page.getByRole("link", { name: "Add endpoint" }).evaluate((el) => getComputedStyle(el).backgroundColor);
     assert.equal(button, ACCENT_RGB);
     assert.match(await page.title(), new RegExp(TITLE));
-    assertClean(page);
+    await assertClean(page);
   });
 
   test("works at phone width", async () => {
@@ -553,7 +553,7 @@ describe("the app portal", () => {
     await page.locator("main h1", { hasText: A.channel.url }).waitFor();
     await page.locator("#panel-messages tbody tr").first().waitFor();
     assert.ok((await overflow()) <= 0, `the endpoint page scrolls sideways by ${await overflow()} px`);
-    assertClean(page);
+    await assertClean(page);
     await page.context().close();
   });
 
@@ -593,6 +593,6 @@ describe("the app portal", () => {
     await page.getByRole("heading", { level: 1, name: "Endpoints" }).waitFor();
     const left = await admin("GET", `/api/v1/app/${A.id}/endpoint`);
     assert.ok(!left.data.some((e) => e.id === A.endpoint.id), "the endpoint is gone");
-    assertClean(page);
+    await assertClean(page);
   });
 });
