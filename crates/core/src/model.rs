@@ -264,6 +264,9 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Every status, in code order.
+    pub const ALL: [DeliveryStatus; 4] = [Self::Success, Self::Pending, Self::Fail, Self::Sending];
+
     pub fn code(self) -> u8 {
         self as u8
     }

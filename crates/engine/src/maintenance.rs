@@ -1,8 +1,8 @@
 //! Housekeeping in the background: disabling endpoints that have failed without a break for too long; past the
 //! retention period, emptying message payloads (the message, its attempts and metadata stay) and deleting the
 //! log of requests that reached inbound sources and the counts of rejected ones; deleting the per-minute
-//! activity counters after 90 days (`ACTIVITY_KEPT_MS`); and probing every few seconds that the database takes
-//! writes.
+//! activity counters after 90 days (`ACTIVITY_KEPT_MS`) and the per-endpoint failure counters after two days
+//! (`ENDPOINT_FAILURES_KEPT_MS`); and probing every few seconds that the database takes writes.
 //!
 //! The write probe lives here rather than in the store because it is a periodic job of a running server, like
 //! the others: the store records what writes and probes find (it alone can tell a full disk from a conflict),
@@ -15,7 +15,7 @@ use std::time::Duration;
 use hookrelay_core::operational::{DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_metrics::{DisableReason, Metrics};
-use hookrelay_store::{ACTIVITY_KEPT_MS, Operations, Recovery, StoreResult};
+use hookrelay_store::{ACTIVITY_KEPT_MS, ENDPOINT_FAILURES_KEPT_MS, Operations, Recovery, StoreResult};
 use tokio::task::JoinHandle;
 
 /// How often payloads, inbound events and activity counters are purged.
@@ -108,6 +108,9 @@ async fn housekeeping(store: Arc<dyn Recovery>, config: MaintenanceConfig, event
             // Counts, not payloads: kept for the charts' longest range whatever the retention, and never longer.
             let cutoff = now - ACTIVITY_KEPT_MS;
             purge_in_batches("activity counters", |limit| store.purge_activity(cutoff, limit)).await;
+            // Read only by the statistics of the last 24 hours: kept a short while, since they are per endpoint.
+            let cutoff = now - ENDPOINT_FAILURES_KEPT_MS;
+            purge_in_batches("endpoint failure counters", |limit| store.purge_endpoint_failures(cutoff, limit)).await;
         }
     }
 }

@@ -1,17 +1,19 @@
-//! The per-minute activity counters behind the dashboard's charts (table `activity_minutes`): what one
-//! transaction adds to them, tallied by minute ([`ActivityTally`]), and how the stored minutes become a chart's
-//! buckets ([`BucketPlan`]). Both backends use these; each writes and reads the table in its own SQL.
+//! The per-minute activity counters behind the dashboard's charts and statistics (tables `activity_minutes` and
+//! `endpoint_failure_minutes`): what one transaction adds to them, tallied by minute ([`ActivityTally`]), how the
+//! stored minutes become a chart's buckets ([`BucketPlan`]), and the duration percentiles of the statistics
+//! ([`duration_percentiles`]). Both backends use these; each writes and reads the tables in its own SQL.
 //!
 //! The counters are written where the messages and attempts are, in the same transaction, so they count exactly
 //! what was stored (a duplicate publish that stored nothing adds nothing, a rolled-back group adds nothing), and
-//! reading a range costs one row per minute and writer instead of a scan of the messages or attempts.
+//! reading a range costs one row per minute and writer (and, for failures, endpoint) instead of a scan of the
+//! messages or attempts.
 
 use std::collections::BTreeMap;
 
 use hookrelay_core::model::minute_of;
 use hookrelay_core::time::UnixMillis;
 
-use crate::columns::count;
+use crate::columns::{count, percentile_offset};
 use crate::{ActivityBucket, AttemptCounts, StoreError, StoreResult};
 
 const MINUTE_MS: i64 = 60_000;
@@ -28,38 +30,60 @@ pub(crate) struct MinuteCounts {
     pub attempts_fail: i64,
 }
 
-/// What one transaction adds to the counters, by minute.
+/// What one transaction adds to the counters, by minute, and to the failure counters, by minute and endpoint.
 ///
-/// Minutes come out in ascending order: a transaction upserts its rows in that order, so two transactions that
-/// count into the same minutes of one writer lock those rows in the same order and cannot deadlock on them.
+/// Minutes (and endpoints within a minute) come out in ascending order: a transaction upserts its rows in that
+/// order, so two transactions that count into the same rows of one writer lock them in the same order and cannot
+/// deadlock on them.
 #[derive(Debug, Default)]
-pub(crate) struct ActivityTally(BTreeMap<UnixMillis, MinuteCounts>);
+pub(crate) struct ActivityTally {
+    minutes: BTreeMap<UnixMillis, MinuteCounts>,
+    failures: BTreeMap<(UnixMillis, String), i64>,
+}
 
 impl ActivityTally {
     /// Counts a message stored with this creation time.
     pub fn message(&mut self, created_at: UnixMillis) {
-        self.0.entry(minute_of(created_at)).or_default().messages += 1;
+        self.minutes.entry(minute_of(created_at)).or_default().messages += 1;
     }
 
-    /// Counts an attempt stored with this time and outcome (anything but a success is a failure, as in
-    /// `activity_stats`).
-    pub fn attempt(&mut self, created_at: UnixMillis, success: bool) {
-        let minute = self.0.entry(minute_of(created_at)).or_default();
+    /// Counts an attempt to `endpoint_id` stored with this time and outcome (anything but a success is a failure,
+    /// in the minute's totals and in the endpoint's failures alike).
+    pub fn attempt(&mut self, created_at: UnixMillis, success: bool, endpoint_id: &str) {
+        let minute = minute_of(created_at);
+        let counts = self.minutes.entry(minute).or_default();
         if success {
-            minute.attempts_success += 1;
+            counts.attempts_success += 1;
         } else {
-            minute.attempts_fail += 1;
+            counts.attempts_fail += 1;
+            *self.failures.entry((minute, endpoint_id.to_owned())).or_default() += 1;
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.minutes.is_empty()
     }
 
     /// Each minute with something to add, earliest first.
     pub fn minutes(&self) -> impl Iterator<Item = (UnixMillis, MinuteCounts)> + '_ {
-        self.0.iter().map(|(minute, counts)| (*minute, *counts))
+        self.minutes.iter().map(|(minute, counts)| (*minute, *counts))
     }
+
+    /// Failed attempts per minute and endpoint, `(minute, endpoint id, failures)`, earliest minute first and
+    /// endpoints in id order within it.
+    pub fn endpoint_failures(&self) -> impl Iterator<Item = (UnixMillis, &str, i64)> + '_ {
+        self.failures.iter().map(|((minute, endpoint_id), failures)| (*minute, endpoint_id.as_str(), *failures))
+    }
+}
+
+/// The median and 99th percentile (nearest rank) of `durations`, in any order; `None`s when there are none.
+pub(crate) fn duration_percentiles(mut durations: Vec<i64>) -> (Option<i64>, Option<i64>) {
+    durations.sort_unstable();
+    let at = |percent| {
+        let offset = percentile_offset(durations.len() as u64, percent)?;
+        durations.get(usize::try_from(offset).ok()?).copied()
+    };
+    (at(50), at(99))
 }
 
 /// The buckets of one series: `count` buckets of `bucket_ms` from `first`, a multiple of `bucket_ms` at or before
@@ -184,8 +208,8 @@ mod tests {
         let mut tally = ActivityTally::default();
         assert!(tally.is_empty());
         tally.message(2 * MINUTE_MS + 5);
-        tally.attempt(MINUTE_MS + 59_999, false);
-        tally.attempt(2 * MINUTE_MS, true);
+        tally.attempt(MINUTE_MS + 59_999, false, "ep_b");
+        tally.attempt(2 * MINUTE_MS, true, "ep_b");
         tally.message(2 * MINUTE_MS + 59_999);
         let counts =
             |messages, attempts_success, attempts_fail| MinuteCounts { messages, attempts_success, attempts_fail };
@@ -193,5 +217,35 @@ mod tests {
             tally.minutes().collect::<Vec<_>>(),
             vec![(MINUTE_MS, counts(0, 0, 1)), (2 * MINUTE_MS, counts(2, 1, 0))]
         );
+    }
+
+    #[test]
+    fn failures_are_tallied_per_minute_and_endpoint_and_successes_are_not() {
+        let mut tally = ActivityTally::default();
+        for (at, success, endpoint) in [
+            (2 * MINUTE_MS + 1, false, "ep_b"),
+            (2 * MINUTE_MS + 2, false, "ep_a"),
+            (MINUTE_MS, false, "ep_b"),
+            (2 * MINUTE_MS + 3, false, "ep_b"),
+            (2 * MINUTE_MS + 4, true, "ep_c"),
+        ] {
+            tally.attempt(at, success, endpoint);
+        }
+        assert_eq!(
+            tally.endpoint_failures().collect::<Vec<_>>(),
+            vec![(MINUTE_MS, "ep_b", 1), (2 * MINUTE_MS, "ep_a", 1), (2 * MINUTE_MS, "ep_b", 2)]
+        );
+        tally.message(0);
+        assert_eq!(tally.endpoint_failures().count(), 3, "messages add no failures");
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_whatever_the_order() {
+        assert_eq!(duration_percentiles(vec![]), (None, None));
+        assert_eq!(duration_percentiles(vec![7]), (Some(7), Some(7)));
+        // Ranks 4 of 8 and 8 of 8.
+        assert_eq!(duration_percentiles(vec![300, 10, 50, 20, 200, 10, 100, 30]), (Some(30), Some(300)));
+        // Ranks 50 and 99 of 100.
+        assert_eq!(duration_percentiles((1..=100).rev().collect()), (Some(50), Some(99)));
     }
 }

@@ -32,9 +32,9 @@ use crate::postgres::schema;
 use crate::sqlite::{SqliteStore, lock_path};
 
 /// Every table copied, parents before children, so each row's foreign keys find their parent already there.
-/// The activity counters come along (SQLite's rows, writer `''`, sit beside the PostgreSQL processes' own), so the
-/// charts keep their history across the move.
-pub const TABLES: [&str; 13] = [
+/// The activity and endpoint failure counters come along (SQLite's rows, writer `''`, sit beside the PostgreSQL
+/// processes' own), so the charts and statistics keep their history across the move.
+pub const TABLES: [&str; 14] = [
     "applications",
     "event_types",
     "endpoints",
@@ -48,6 +48,7 @@ pub const TABLES: [&str; 13] = [
     "inbound_rejections",
     "api_tokens",
     "activity_minutes",
+    "endpoint_failure_minutes",
 ];
 
 /// Columns only PostgreSQL has, left to their default (NULL): who holds a delivery's lease. Nobody does after a

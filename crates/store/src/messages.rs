@@ -38,6 +38,17 @@ pub struct MessageFilter {
     pub after: Option<UnixMillis>,
 }
 
+impl MessageFilter {
+    /// Whether any filter is set: a list then has to read each message to know whether it belongs.
+    pub(crate) fn narrows(&self) -> bool {
+        self.event_types.as_ref().is_some_and(|types| !types.is_empty())
+            || self.channel.is_some()
+            || self.tag.is_some()
+            || self.before.is_some()
+            || self.after.is_some()
+    }
+}
+
 /// Filters of the attempt lists.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AttemptFilter {
@@ -110,7 +121,11 @@ pub trait Messages: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<(Endpoint, Delivery)>>;
     /// The messages delivered (or being delivered) to the endpoint with their delivery, paged by message id;
-    /// `status` keeps only deliveries in that state.
+    /// `status` keeps only deliveries in that state. Without it, each status is read on its own, as an ordered
+    /// range of the endpoint's deliveries by status and message id, and the ranges are merged: a page costs
+    /// about `4 × limit` index entries however many deliveries the endpoint has. A filtered list (event types,
+    /// channel, tag, time range) reads those ranges, looking at each delivery's message, until it fills a page:
+    /// its cost grows with the deliveries it skips.
     async fn list_endpoint_messages(
         &self,
         endpoint_id: &EndpointId,

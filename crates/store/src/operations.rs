@@ -1,5 +1,5 @@
 //! The operations role: what operators and health checks read about the store itself — whether it can
-//! write, the queue's depth, activity over a window (scanned, or summed from the per-minute counters), and the
+//! write, the queue's depth, activity over a window (mostly summed from the per-minute counters), and the
 //! endpoints whose circuit breaker is open.
 
 use async_trait::async_trait;
@@ -34,26 +34,42 @@ pub struct EndpointFailures {
 }
 
 /// What happened since a point in time, for operators (`GET /api/v1/stats/`).
+///
+/// The window of the counts (`messages`, `attempts`, `failing_endpoints`) is made of whole minutes: it starts at
+/// the beginning of the minute that holds `since`, so it may take in up to a minute before it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ActivityStats {
-    /// Messages created in the window.
+    /// Messages created in the window (from the per-minute counters).
     pub messages: u64,
-    /// The deliveries of those messages, by where they stand now.
+    /// The deliveries of the messages created since `since` (by message id), by where they stand now.
     pub deliveries: DeliveryCounts,
-    /// Attempts made in the window, by outcome.
+    /// Attempts made in the window, by outcome (from the per-minute counters).
     pub attempts: AttemptCounts,
-    /// Median duration of those attempts (nearest rank); `None` without attempts.
+    /// Median duration of the window's latest [`DURATION_SAMPLE`] attempts (nearest rank); `None` without
+    /// attempts.
     pub attempt_duration_p50_ms: Option<i64>,
-    /// 99th percentile duration of those attempts (nearest rank); `None` without attempts.
+    /// 99th percentile duration of the window's latest [`DURATION_SAMPLE`] attempts (nearest rank); `None`
+    /// without attempts.
     pub attempt_duration_p99_ms: Option<i64>,
-    /// The endpoints with the most failed attempts in the window, most first (ties in endpoint id order).
+    /// The endpoints with the most failed attempts in the window, most first (ties in endpoint id order), from
+    /// the per-endpoint failure counters; endpoints deleted since are left out.
     pub failing_endpoints: Vec<EndpointFailures>,
 }
+
+/// How many of a window's attempts the duration percentiles of [`ActivityStats`] are taken from: the latest
+/// ones, read newest first through the attempts' primary key, so their cost does not grow with the window's
+/// traffic.
+pub const DURATION_SAMPLE: usize = 10_000;
 
 /// How long the per-minute activity counters are kept: the longest range a chart may ask for. A fixed time
 /// rather than the server's payload retention, since counts hold no payload and a chart of the last 30 days
 /// must work whatever the retention.
 pub const ACTIVITY_KEPT_MS: i64 = 90 * 24 * 3600 * 1000;
+
+/// How long the per-endpoint failure counters (`endpoint_failure_minutes`) are kept: the statistics' window of
+/// 24 hours, with a day to spare. Shorter than [`ACTIVITY_KEPT_MS`]: they hold a row per minute for each endpoint
+/// that failed in it, and nothing reads further back than the statistics' window.
+pub const ENDPOINT_FAILURES_KEPT_MS: i64 = 2 * 24 * 3600 * 1000;
 
 /// Messages and attempts of one time bucket of an activity series.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,8 +106,12 @@ pub trait Operations: Send + Sync + 'static {
     /// counts the open deliveries, so its cost follows the backlog). Health checks and metrics scrapes read it
     /// through the API's shared snapshot, never per request.
     async fn queue_stats(&self) -> StoreResult<QueueStats>;
-    /// Messages, deliveries and attempts since `since` (by the time stamped in their ids), with the `top`
-    /// endpoints that failed most. Reads every attempt of the window: for operators, not for hot paths.
+    /// Messages, deliveries and attempts since `since`, with the `top` endpoints that failed most (see
+    /// [`ActivityStats`] for what each field is computed from). The counts sum the per-minute counters the writes
+    /// keep (one row per minute and writer, and per minute, writer and failing endpoint), the percentiles read
+    /// the window's latest [`DURATION_SAMPLE`] attempts by primary key; only the deliveries by status read every
+    /// delivery of the window's messages (a range of the deliveries' primary key, about a quarter of a second
+    /// per million on SQLite): for operators, not for hot paths.
     async fn activity_stats(&self, since: UnixMillis, top: usize) -> StoreResult<ActivityStats>;
     /// Messages and attempts per bucket of `bucket_ms` (a positive multiple of a minute), buckets aligned to
     /// multiples of `bucket_ms` since the epoch: every bucket that overlaps `[since, until)`, in order, empty ones

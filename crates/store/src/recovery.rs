@@ -95,6 +95,10 @@ pub trait Recovery: Send + Sync + 'static {
     /// Deletes up to `limit` rows of the per-minute activity counters (every writer's) whose minute ended by
     /// `before`, oldest first. Returns how many rows.
     async fn purge_activity(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
+    /// Deletes up to `limit` rows of the per-endpoint failure counters (every writer's) whose minute ended by
+    /// `before`, oldest first. Returns how many rows. They are kept
+    /// [`ENDPOINT_FAILURES_KEPT_MS`](crate::ENDPOINT_FAILURES_KEPT_MS), less than the other counters.
+    async fn purge_endpoint_failures(&self, before: UnixMillis, limit: usize) -> StoreResult<u64>;
     /// Reclaims the row versions the queue's updates left behind, where the database keeps them until vacuumed
     /// (PostgreSQL: `VACUUM deliveries` once dead rows pile up, whatever autovacuum does); returns whether it
     /// did. Without it a drained backlog leaves the claim reading dead index entries, and it slows down.

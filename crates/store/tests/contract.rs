@@ -8,7 +8,7 @@ use hookrelay_core::cipher::SecretCipher;
 use hookrelay_core::inbound::Provider;
 use hookrelay_core::model::minute_of;
 use hookrelay_core::model::{
-    Application, Attempt, BackgroundTask, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
+    Application, Attempt, BackgroundTask, Delivery, DeliveryOrder, DeliveryStatus, Endpoint, EventType, InboundEvent,
     InboundRejections, InboundStatus, Message, SecretSet, SignatureScheme, Source, SourceSecrets, TaskKind,
     TaskProgress, TaskStatus, TimeWindow, Transformation, TriggerType,
 };
@@ -913,6 +913,120 @@ async fn an_endpoints_messages_are_listed_newest_first_with_their_delivery(store
     assert_eq!(rest.items[0].0.id, msgs[2].id, "the next page goes on where the first stopped");
 }
 
+/// Walks `list_endpoint_messages` page by page from `request` (forwards or, when it says so, backwards), as a
+/// client follows iterators, and returns every message id seen with its delivery's status, in list order.
+async fn every_endpoint_message(
+    store: &Store,
+    endpoint_id: &EndpointId,
+    filter: &MessageFilter,
+    mut request: PageRequest,
+) -> Vec<(MessageId, DeliveryStatus)> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let page = store.messages.list_endpoint_messages(endpoint_id, filter, None, &request).await.unwrap();
+        assert!(page.items.len() <= request.limit, "a page holds at most its limit");
+        let items: Vec<_> = page.items.iter().map(|(m, d)| (m.id.clone(), d.status)).collect();
+        if !page.done {
+            assert_eq!(items.len(), request.limit, "only the last page may be short");
+        }
+        let next = if request.backwards { items.first() } else { items.last() };
+        request.cursor = next.map(|(id, _)| id.to_string());
+        if request.backwards {
+            seen.splice(0..0, items);
+        } else {
+            seen.extend(items);
+        }
+        if page.done {
+            return seen;
+        }
+    }
+    panic!("the list never ended");
+}
+
+async fn an_endpoints_messages_in_mixed_statuses_page_in_message_id_order_both_ways(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let (ep, other) = (endpoint(&acme.id, None, None), endpoint(&acme.id, None, None));
+    app_with_endpoints(&store, &[ep.clone(), other.clone()]).await;
+    let base = now_ms() - 60_000;
+    // Every third message is a `b`; the statuses of `ep`'s deliveries take turns, so each page mixes them.
+    let msgs: Vec<Message> =
+        (0..14).map(|i| message_at(&acme.id, if i % 3 == 0 { "b" } else { "a" }, None, base + i)).collect();
+    for msg in &msgs {
+        store.messages.publish_message(msg, None).await.unwrap();
+    }
+    let status_of = |index: usize| match index % 4 {
+        0 => DeliveryStatus::Success,
+        1 => DeliveryStatus::Fail,
+        2 => DeliveryStatus::Pending,
+        _ => DeliveryStatus::Sending,
+    };
+    let now = now_ms();
+    let claimed = store.queue.claim_due(now, 100, now + 600_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 28);
+    let mut outcomes = Vec::new();
+    for delivery in claimed.iter().filter(|d| d.endpoint_id == ep.id) {
+        let index = msgs.iter().position(|m| m.id == delivery.msg_id).unwrap();
+        let (status, next) = match status_of(index) {
+            DeliveryStatus::Success => (DeliveryStatus::Success, NextStep::Succeeded),
+            DeliveryStatus::Fail => (DeliveryStatus::Fail, NextStep::GiveUp),
+            DeliveryStatus::Pending => (DeliveryStatus::Fail, NextStep::RetryAt(now + 3_600_000)),
+            // Left claimed: still being sent.
+            DeliveryStatus::Sending => continue,
+        };
+        outcomes.push(AttemptOutcome { attempt: attempt_for(delivery, status, 500), next, disable_endpoint: false });
+    }
+    store.queue.record_outcomes(&outcomes).await.unwrap();
+
+    let expected = |order: Order, keep: &dyn Fn(usize) -> bool| {
+        let mut all: Vec<_> =
+            (0..msgs.len()).filter(|&i| keep(i)).map(|i| (msgs[i].id.clone(), status_of(i))).collect();
+        if order == Order::Descending {
+            all.reverse();
+        }
+        all
+    };
+    let any = MessageFilter::default();
+    let every = |_: usize| true;
+    for order in [Order::Descending, Order::Ascending] {
+        // Forwards from the start: every message once, in id order, with its own delivery's status.
+        for limit in [1, 3, 5, 14, 20] {
+            let forwards = every_endpoint_message(&store, &ep.id, &any, PageRequest::first(limit, order)).await;
+            assert_eq!(forwards, expected(order, &every), "{order:?} by {limit}");
+        }
+        // Backwards from the last message of the list: every one before it.
+        let all = expected(order, &every);
+        let (last, before_last) = all.split_last().unwrap();
+        let back = PageRequest { limit: 3, cursor: Some(last.0.to_string()), backwards: true, order };
+        assert_eq!(every_endpoint_message(&store, &ep.id, &any, back).await, before_last, "{order:?} backwards");
+        // A page from the middle, both ways from the same cursor, meets without a gap or an overlap.
+        let cursor = Some(all[6].0.to_string());
+        let after = PageRequest { limit: 4, cursor: cursor.clone(), backwards: false, order };
+        let before = PageRequest { limit: 4, cursor, backwards: true, order };
+        let after = store.messages.list_endpoint_messages(&ep.id, &any, None, &after).await.unwrap();
+        let before = store.messages.list_endpoint_messages(&ep.id, &any, None, &before).await.unwrap();
+        let ids = |page: &Page<(Message, Delivery)>| page.items.iter().map(|(m, _)| m.id.clone()).collect::<Vec<_>>();
+        let around: Vec<_> = all[2..6].iter().chain(&all[7..11]).map(|(id, _)| id.clone()).collect();
+        assert_eq!([ids(&before), ids(&after)].concat(), around, "{order:?} around the 7th");
+        assert!(!before.done && !after.done);
+    }
+
+    // A filter on the messages is honoured in every status, forwards and backwards.
+    let only_a = MessageFilter { event_types: Some(vec!["a".into()]), ..Default::default() };
+    let of_a = |i: usize| !i.is_multiple_of(3);
+    let forwards = every_endpoint_message(&store, &ep.id, &only_a, PageRequest::first(2, Order::Descending)).await;
+    assert_eq!(forwards, expected(Order::Descending, &of_a));
+    let oldest_a = expected(Order::Descending, &of_a).pop().unwrap();
+    let back =
+        PageRequest { limit: 2, cursor: Some(oldest_a.0.to_string()), backwards: true, order: Order::Descending };
+    let mut newer_than_oldest = expected(Order::Descending, &of_a);
+    newer_than_oldest.pop();
+    assert_eq!(every_endpoint_message(&store, &ep.id, &only_a, back).await, newer_than_oldest);
+    let recent = MessageFilter { after: Some(base + 9), ..Default::default() };
+    let newest = every_endpoint_message(&store, &ep.id, &recent, PageRequest::first(2, Order::Ascending)).await;
+    assert_eq!(newest, expected(Order::Ascending, &|i| i > 9));
+}
+
 async fn fifo_endpoints_release_one_delivery_at_a_time_in_publish_order(store: Store) {
     let acme = app(None);
     store.catalog.create_app(&acme).await.unwrap();
@@ -1736,6 +1850,121 @@ async fn activity_stats_cover_the_window_with_percentiles_and_the_most_failing_e
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 
+/// Publishes one message per `(endpoint, time, success)` to that endpoint alone, and records its attempt as made
+/// at that time: a failure gives up, a success succeeds.
+async fn attempts_at(store: &Store, app_id: &AppId, attempts: &[(&EndpointId, i64, bool)]) {
+    let mut made = BTreeMap::new();
+    for &(endpoint_id, at, success) in attempts {
+        let msg = message(app_id, "a", None);
+        store.messages.publish_to_endpoint(&msg, endpoint_id, None).await.unwrap();
+        made.insert(msg.id, (at, success));
+    }
+    let now = now_ms();
+    let claimed = store.queue.claim_due(now, 100, now + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), attempts.len());
+    let outcomes: Vec<_> = claimed
+        .iter()
+        .map(|delivery| {
+            let (at, success) = made[&delivery.msg_id];
+            let status = if success { DeliveryStatus::Success } else { DeliveryStatus::Fail };
+            let mut attempt = attempt_for(delivery, status, if success { 200 } else { 500 });
+            (attempt.id, attempt.created_at) = (AttemptId::at(at), at);
+            let next = if success { NextStep::Succeeded } else { NextStep::GiveUp };
+            AttemptOutcome { attempt, next, disable_endpoint: false }
+        })
+        .collect();
+    store.queue.record_outcomes(&outcomes).await.unwrap();
+}
+
+async fn failing_endpoints_are_summed_from_the_failure_counters_and_deleted_endpoints_drop_out(store: Store) {
+    let now = now_ms();
+    let since = now - 24 * HOUR;
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let (three, one, healthy, gone_later, gone_in_flight) = (
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+    );
+    app_with_endpoints(&store, &[three.clone(), one.clone(), healthy.clone(), gone_later.clone()]).await;
+    // `three` fails in three different minutes (two batches); `one` fails once in the window and once the day
+    // before; `healthy` never fails; `gone_later` fails five times, then is deleted.
+    attempts_at(
+        &store,
+        &acme.id,
+        &[
+            (&three.id, now - 2 * MINUTE, false),
+            (&three.id, now - MINUTE, false),
+            (&one.id, since - HOUR, false),
+            (&one.id, now, false),
+            (&one.id, now, true),
+            (&healthy.id, now, true),
+        ],
+    )
+    .await;
+    attempts_at(&store, &acme.id, &[(&three.id, now, false), (&gone_later.id, now - MINUTE, false)]).await;
+    attempts_at(&store, &acme.id, &[(&gone_later.id, now, false); 4]).await;
+    let failures =
+        |ep: &Endpoint, failures| EndpointFailures { app_id: ep.app_id.clone(), endpoint_id: ep.id.clone(), failures };
+    let stats = store.operations.activity_stats(since, 10).await.unwrap();
+    assert_eq!(stats.failing_endpoints, vec![failures(&gone_later, 5), failures(&three, 3), failures(&one, 1)]);
+    assert_eq!(stats.attempts, AttemptCounts { success: 2, fail: 9 });
+
+    // Deleted afterwards: it drops out of the list (its attempts were made, so the totals keep them).
+    store.catalog.delete_endpoint(&acme.id, &gone_later.id).await.unwrap();
+    // Deleted while its attempt was in flight: the attempt is not stored, so it counts nowhere.
+    store.catalog.create_endpoint(&gone_in_flight).await.unwrap();
+    store.messages.publish_to_endpoint(&message(&acme.id, "a", None), &gone_in_flight.id, None).await.unwrap();
+    let claimed = store.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    store.catalog.delete_endpoint(&acme.id, &gone_in_flight.id).await.unwrap();
+    let lost = AttemptOutcome {
+        attempt: attempt_for(&claimed[0], DeliveryStatus::Fail, 500),
+        next: NextStep::GiveUp,
+        disable_endpoint: false,
+    };
+    store.queue.record_outcomes(&[lost]).await.unwrap();
+
+    let stats = store.operations.activity_stats(since, 10).await.unwrap();
+    assert_eq!(stats.failing_endpoints, vec![failures(&three, 3), failures(&one, 1)]);
+    assert_eq!(stats.attempts, AttemptCounts { success: 2, fail: 9 });
+    assert_eq!(store.operations.activity_stats(since, 1).await.unwrap().failing_endpoints, vec![failures(&three, 3)]);
+    // A window that starts inside a minute takes that whole minute: `three`'s failure of two minutes ago counts.
+    let recent = store.operations.activity_stats(minute_of(now - 2 * MINUTE) + 59_999, 10).await.unwrap();
+    assert_eq!(recent.failing_endpoints, vec![failures(&three, 3), failures(&one, 1)]);
+    // Ties in endpoint id order (`three` was created first).
+    let latest = store.operations.activity_stats(minute_of(now), 10).await.unwrap();
+    assert_eq!(latest.failing_endpoints, vec![failures(&three, 1), failures(&one, 1)]);
+}
+
+async fn endpoint_failure_counters_are_purged_after_their_minute_ends_in_batches(store: Store) {
+    let acme = app(None);
+    store.catalog.create_app(&acme).await.unwrap();
+    let ep = endpoint(&acme.id, None, None);
+    store.catalog.create_endpoint(&ep).await.unwrap();
+    let base = now_ms() / HOUR * HOUR - 24 * HOUR;
+    attempts_at(&store, &acme.id, &[(&ep.id, base, false), (&ep.id, base + MINUTE, false)]).await;
+    attempts_at(&store, &acme.id, &[(&ep.id, base + 2 * MINUTE + 59_999, false)]).await;
+    let failures = || async {
+        let stats = store.operations.activity_stats(base, 10).await.unwrap();
+        stats.failing_endpoints.iter().map(|f| f.failures).sum::<u64>()
+    };
+    assert_eq!(failures().await, 3);
+    // Only minutes that ended by the cutoff go, oldest first, at most `limit` rows a call.
+    assert_eq!(store.recovery.purge_endpoint_failures(base + 2 * MINUTE + 1, 1).await.unwrap(), 1);
+    assert_eq!(failures().await, 2);
+    assert_eq!(store.recovery.purge_endpoint_failures(base + 2 * MINUTE + 1, 100).await.unwrap(), 1);
+    assert_eq!(store.recovery.purge_endpoint_failures(base + 2 * MINUTE + 1, 100).await.unwrap(), 0);
+    assert_eq!(failures().await, 1);
+    // The other counters are not theirs to purge.
+    assert_eq!(
+        store.operations.activity_stats(base, 10).await.unwrap().attempts,
+        AttemptCounts { success: 0, fail: 3 }
+    );
+}
+
 /// A bucket of an activity series, as data: `(start, messages, successful attempts, failed attempts)`.
 fn bucket(start: i64, messages: u64, success: u64, fail: u64) -> ActivityBucket {
     ActivityBucket { start, messages, attempts: AttemptCounts { success, fail } }
@@ -2094,6 +2323,7 @@ macro_rules! backend_tests {
                 an_endpoints_delivery_options_round_trip_and_reach_its_claimed_deliveries,
                 a_test_send_goes_to_one_enabled_endpoint_whatever_its_filters,
                 an_endpoints_messages_are_listed_newest_first_with_their_delivery,
+                an_endpoints_messages_in_mixed_statuses_page_in_message_id_order_both_ways,
                 deleting_an_app_removes_what_it_owns,
                 background_tasks_round_trip_and_list_by_status_and_kind,
                 recover_requeues_only_failed_deliveries_of_the_window_in_batches,
@@ -2111,6 +2341,8 @@ macro_rules! backend_tests {
                 activity_stats_cover_the_window_with_percentiles_and_the_most_failing_endpoints,
                 activity_series_counts_what_was_stored_per_bucket_with_empty_buckets_as_zeros,
                 activity_counters_are_purged_after_their_minute_ends_in_batches,
+                failing_endpoints_are_summed_from_the_failure_counters_and_deleted_endpoints_drop_out,
+                endpoint_failure_counters_are_purged_after_their_minute_ends_in_batches,
                 paused_endpoints_lists_open_circuit_breakers_soonest_to_close_first,
                 tokens_are_found_by_digest_and_admin_names_are_unique,
                 revoking_an_admin_token_deletes_it_by_id_or_name,

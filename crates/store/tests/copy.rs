@@ -31,7 +31,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 /// Each table's primary key, for a deterministic row order on both sides.
-const PRIMARY_KEYS: [(&str, &str); 13] = [
+const PRIMARY_KEYS: [(&str, &str); 14] = [
     ("applications", "id"),
     ("event_types", "name"),
     ("endpoints", "id"),
@@ -45,6 +45,7 @@ const PRIMARY_KEYS: [(&str, &str); 13] = [
     ("inbound_rejections", "source_id, minute, reason"),
     ("api_tokens", "id"),
     ("activity_minutes", "minute, writer"),
+    ("endpoint_failure_minutes", "minute, endpoint_id, writer"),
 ];
 
 /// More messages than one copy batch holds (1,000 rows), so several batches per table are exercised.
@@ -490,6 +491,11 @@ async fn every_table_arrives_row_for_row_and_sending_deliveries_become_due() {
             "every attempt counted",
             "SELECT (SELECT SUM(attempts_success + attempts_fail) FROM activity_minutes) = \
              (SELECT COUNT(*) FROM attempts)",
+        ),
+        (
+            "every failed attempt counted by endpoint",
+            "SELECT (SELECT SUM(failures) FROM endpoint_failure_minutes) = \
+             (SELECT COUNT(*) FROM attempts WHERE status <> 0) AND EXISTS (SELECT 1 FROM endpoint_failure_minutes)",
         ),
     ] {
         assert_eq!(sqlite_count(&db, sql), 1, "the fixture should hold {what}");

@@ -192,6 +192,11 @@ pub async fn list_message_deliveries(
     .await
 }
 
+/// See `Messages::list_endpoint_messages`. One branch per status wanted, each an ordered range of
+/// `deliveries_by_endpoint` (endpoint, status, message id) cut at `limit + 1` rows; the branches are merged in
+/// message id order (a `Merge Append`, which reads each branch only as far as the page needs), and only the
+/// page's rows are joined to their messages. The status is written into each branch, not bound, so even a
+/// generic plan knows which range of the index each branch reads.
 pub async fn list_endpoint_messages(
     db: &mut Client,
     endpoint_id: &EndpointId,
@@ -201,17 +206,37 @@ pub async fn list_endpoint_messages(
 ) -> StoreResult<Page<(Message, Delivery)>> {
     let mut filters = Filters::default();
     filters.add_equal("d.endpoint_id", endpoint_id.to_string());
-    if let Some(status) = status {
-        filters.add_equal("d.status", i64::from(status.code()));
-    }
     filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref(), filter.tag.as_deref());
     filters.add_time_range("m.created_at", filter.before, filter.after);
-    let select =
-        format!("SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.msg_id");
-    query_page(&*db, &select, filters, "d.msg_id", page, |row| {
-        Ok((message_from(row)?, delivery_from(row, MESSAGE_COLUMN_COUNT)?))
-    })
-    .await
+    let (direction, limit) = filters.add_page_cursor("d.msg_id", page);
+    let (from, conditions) = (
+        if filter.narrows() { "deliveries d JOIN messages m ON m.id = d.msg_id" } else { "deliveries d" },
+        filters.where_clause(),
+    );
+    let branches = status
+        .map_or(DeliveryStatus::ALL.to_vec(), |status| vec![status])
+        .into_iter()
+        .map(|status| {
+            format!(
+                "(SELECT {DELIVERY_COLUMNS} FROM {from}{conditions} AND d.status = {} \
+                 ORDER BY d.msg_id {direction} LIMIT {limit})",
+                status.code()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    // The branches sit in a subquery of their own: a lone parenthesized branch takes no second ORDER BY.
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM \
+         (SELECT * FROM ({branches}) branches ORDER BY msg_id {direction} LIMIT {limit}) d \
+         JOIN messages m ON m.id = d.msg_id ORDER BY d.msg_id {direction}"
+    );
+    let rows = query(&*db, &sql, &filters.params()).await.map_err(pg_error)?;
+    let items = rows
+        .iter()
+        .map(|row| Ok((message_from(row)?, delivery_from(row, MESSAGE_COLUMN_COUNT)?)))
+        .collect::<ColumnResult<Vec<_>>>()?;
+    Ok(Page::from_scan(items, page))
 }
 
 pub async fn resend(db: &mut Client, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {

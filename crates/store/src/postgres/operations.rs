@@ -1,7 +1,8 @@
 //! The operations role on PostgreSQL: what operators read about the whole server — the queue (for metrics and
-//! health), the write probe (for health), the activity of a recent window (`GET /api/v1/stats/`; windows are id
-//! ranges: ids start with their creation time), the per-minute activity counters (written here for the
-//! messages, inbound and queue roles, read as a chart's series) and the endpoints paused by their circuit breaker.
+//! health), the write probe (for health), the activity of a recent window (`GET /api/v1/stats/`: summed from the
+//! counters, except what needs the rows, read as id ranges since ids start with their creation time), the
+//! per-minute activity and endpoint failure counters (written here for the messages, inbound and queue roles,
+//! read as a chart's series and the statistics) and the endpoints paused by their circuit breaker.
 //!
 //! Counter rows belong to a writer ([`ActivityWriters`]). A transaction holds the row it upserted until it commits,
 //! so one row shared by transactions that run at once would line their commits up one behind the other; each
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Client, GenericClient};
-use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::model::minute_of;
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId};
 use tokio_postgres::error::SqlState;
@@ -21,10 +22,10 @@ use tokio_postgres::error::SqlState;
 use super::PostgresStore;
 use super::pg_error;
 use super::rows::*;
-use crate::activity::{ActivityTally, BucketPlan};
+use crate::activity::{ActivityTally, BucketPlan, duration_percentiles};
 use crate::{
-    ActivityBucket, ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, PausedEndpoint,
-    QueueStats, StoreError, StoreResult,
+    ActivityBucket, ActivityStats, AttemptCounts, DURATION_SAMPLE, DeliveryCounts, EndpointFailures, Operations,
+    PausedEndpoint, QueueStats, StoreError, StoreResult,
 };
 
 /// How many rows per minute a process spreads its single-message transactions (ingests) over: they run
@@ -67,8 +68,8 @@ impl ActivityWriters {
     }
 }
 
-/// Adds what a transaction stored to `writer`'s activity counters, in one statement; call it last in the
-/// transaction (see the module's comment).
+/// Adds what a transaction stored to `writer`'s activity counters in one statement, and its failed attempts to
+/// `writer`'s endpoint failure counters in another; call it last in the transaction (see the module's comment).
 pub(super) async fn count_activity(tx: &impl GenericClient, writer: &str, tally: &ActivityTally) -> StoreResult<()> {
     if tally.is_empty() {
         return Ok(());
@@ -94,6 +95,26 @@ pub(super) async fn count_activity(tx: &impl GenericClient, writer: &str, tally:
     )
     .await
     .map_err(pg_error)?;
+
+    let (mut minutes, mut endpoint_ids, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    for (minute, endpoint_id, number) in tally.endpoint_failures() {
+        minutes.push(minute);
+        endpoint_ids.push(endpoint_id);
+        failures.push(number);
+    }
+    if !minutes.is_empty() {
+        execute(
+            tx,
+            "INSERT INTO endpoint_failure_minutes (minute, endpoint_id, writer, failures) \
+             SELECT c.minute, c.endpoint_id, $2::TEXT, c.failures \
+             FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS c(minute, endpoint_id, failures) \
+             ON CONFLICT (minute, endpoint_id, writer) DO UPDATE SET \
+             failures = endpoint_failure_minutes.failures + excluded.failures",
+            &[&minutes, &writer, &endpoint_ids, &failures],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
     Ok(())
 }
 
@@ -121,6 +142,18 @@ pub async fn purge_activity(db: &Client, before: UnixMillis, limit: usize) -> St
         db,
         "DELETE FROM activity_minutes WHERE (minute, writer) IN (SELECT minute, writer FROM activity_minutes \
          WHERE minute <= $1 ORDER BY minute LIMIT $2)",
+        &[&(before - 60_000), &sql_limit(limit)],
+    )
+    .await
+    .map_err(pg_error)
+}
+
+/// See `Recovery::purge_endpoint_failures`.
+pub async fn purge_endpoint_failures(db: &Client, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    execute(
+        db,
+        "DELETE FROM endpoint_failure_minutes WHERE (minute, endpoint_id, writer) IN \
+         (SELECT minute, endpoint_id, writer FROM endpoint_failure_minutes WHERE minute <= $1 ORDER BY minute LIMIT $2)",
         &[&(before - 60_000), &sql_limit(limit)],
     )
     .await
@@ -182,49 +215,52 @@ pub async fn queue_stats(db: &mut Client) -> StoreResult<QueueStats> {
 }
 
 pub async fn activity_stats(db: &mut Client, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
-    let (msg_floor, attempt_floor) = (msg_id_floor(since), attempt_id_floor(since));
     let db = &*db;
-    let messages = query_count(db, "SELECT COUNT(*) FROM messages WHERE id >= $1", &[&msg_floor]).await?;
+    // The counters' window: whole minutes, from the one that holds `since`. Every writer's rows are summed.
+    let first_minute = minute_of(since);
+    let row = query_opt(
+        db,
+        "SELECT COALESCE(SUM(messages), 0)::BIGINT, COALESCE(SUM(attempts_success), 0)::BIGINT, \
+         COALESCE(SUM(attempts_fail), 0)::BIGINT FROM activity_minutes WHERE minute >= $1",
+        &[&first_minute],
+    )
+    .await
+    .map_err(pg_error)?
+    .ok_or_else(|| StoreError::Internal("SUM returned no row".into()))?;
+    let messages = count(row.int(0)?)?;
+    let attempts = AttemptCounts { success: count(row.int(1)?)?, fail: count(row.int(2)?)? };
 
+    // The rows themselves: no counter says where each delivery stands now.
     let mut deliveries = DeliveryCounts::default();
-    let rows = query(db, "SELECT status, COUNT(*) FROM deliveries WHERE msg_id >= $1 GROUP BY status", &[&msg_floor])
-        .await
-        .map_err(pg_error)?;
+    let rows = query(
+        db,
+        "SELECT status, COUNT(*) FROM deliveries WHERE msg_id >= $1 GROUP BY status",
+        &[&msg_id_floor(since)],
+    )
+    .await
+    .map_err(pg_error)?;
     for row in &rows {
         add_delivery_count(&mut deliveries, row.int(0)?, count(row.int(1)?)?)?;
-    }
-    let mut attempts = AttemptCounts::default();
-    let rows = query(db, "SELECT status, COUNT(*) FROM attempts WHERE id >= $1 GROUP BY status", &[&attempt_floor])
-        .await
-        .map_err(pg_error)?;
-    for row in &rows {
-        let number = count(row.int(1)?)?;
-        if row.int(0)? == i64::from(DeliveryStatus::Success.code()) {
-            attempts.success += number;
-        } else {
-            attempts.fail += number;
-        }
-    }
-
-    let total = attempts.success + attempts.fail;
-    let mut durations = [None, None];
-    for (slot, percent) in durations.iter_mut().zip([50, 99]) {
-        let Some(offset) = percentile_offset(total, percent) else { continue };
-        let row = query_opt(
-            db,
-            "SELECT response_duration_ms FROM attempts WHERE id >= $1 ORDER BY response_duration_ms LIMIT 1 OFFSET $2",
-            &[&attempt_floor, &offset],
-        )
-        .await
-        .map_err(pg_error)?;
-        *slot = row.map(|row| row.int(0)).transpose()?;
     }
 
     let rows = query(
         db,
-        "SELECT app_id, endpoint_id, COUNT(*) AS failures FROM attempts WHERE id >= $1 AND status = 2 \
-         GROUP BY app_id, endpoint_id ORDER BY failures DESC, endpoint_id LIMIT $2",
-        &[&attempt_floor, &sql_limit(top)],
+        "SELECT response_duration_ms FROM attempts WHERE id >= $1 ORDER BY id DESC LIMIT $2",
+        &[&attempt_id_floor(since), &sql_limit(DURATION_SAMPLE)],
+    )
+    .await
+    .map_err(pg_error)?;
+    let durations = rows.iter().map(|row| row.int(0)).collect::<ColumnResult<Vec<_>>>()?;
+    let (p50, p99) = duration_percentiles(durations);
+
+    // Summed before the join, so each failing endpoint is looked up once; the join leaves out deleted endpoints.
+    let rows = query(
+        db,
+        "SELECT e.app_id, f.endpoint_id, f.failures FROM \
+         (SELECT endpoint_id, SUM(failures)::BIGINT AS failures FROM endpoint_failure_minutes WHERE minute >= $1 \
+          GROUP BY endpoint_id) f \
+         JOIN endpoints e ON e.id = f.endpoint_id ORDER BY f.failures DESC, f.endpoint_id LIMIT $2",
+        &[&first_minute, &sql_limit(top)],
     )
     .await
     .map_err(pg_error)?;
@@ -243,8 +279,8 @@ pub async fn activity_stats(db: &mut Client, since: UnixMillis, top: usize) -> S
         messages,
         deliveries,
         attempts,
-        attempt_duration_p50_ms: durations[0],
-        attempt_duration_p99_ms: durations[1],
+        attempt_duration_p50_ms: p50,
+        attempt_duration_p99_ms: p99,
         failing_endpoints,
     })
 }

@@ -328,7 +328,7 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome], count
              AS a(id, app_id, msg_id, endpoint_id, url, response, response_status_code, response_duration_ms, \
                   status, trigger_type, created_at) \
          WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id) \
-         RETURNING created_at, status",
+         RETURNING created_at, status, endpoint_id",
         &[
             &attempts.id,
             &attempts.app_id,
@@ -347,7 +347,7 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome], count
     .map_err(pg_error)?;
     let mut activity = ActivityTally::default();
     for row in &stored {
-        activity.attempt(row.int(0)?, row.int(1)? == i64::from(DeliveryStatus::Success.code()));
+        activity.attempt(row.int(0)?, row.int(1)? == i64::from(DeliveryStatus::Success.code()), &row.text(2)?);
     }
 
     let (msg_ids, endpoint_ids): (Vec<&str>, Vec<&str>) = changes.iter().map(|c| (c.msg_id, c.endpoint_id)).unzip();

@@ -384,6 +384,11 @@ impl Recovery for PostgresStore {
         super::operations::purge_activity(&db, before, limit).await
     }
 
+    async fn purge_endpoint_failures(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        let db = self.client().await?;
+        super::operations::purge_endpoint_failures(&db, before, limit).await
+    }
+
     async fn tidy_queue(&self) -> StoreResult<bool> {
         let db = self.client().await?;
         tidy_queue(&db).await

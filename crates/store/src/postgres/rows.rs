@@ -177,15 +177,22 @@ impl Filters {
     /// Adds the cursor condition, ORDER BY and LIMIT (one extra row, see `Page::from_scan`) for `column`, and
     /// returns the tail of the statement.
     fn finish_page(&mut self, column: &str, page: &PageRequest) -> String {
+        let (direction, limit) = self.add_page_cursor(column, page);
+        format!("{} ORDER BY {column} {direction} LIMIT {limit}", self.where_clause())
+    }
+
+    /// Adds the cursor condition for `column`, and binds the page's SQL limit (one extra row, see
+    /// `Page::from_scan`): returns the scan direction (`ASC` or `DESC`) and the limit's placeholder, for a
+    /// statement that orders and limits by itself.
+    pub fn add_page_cursor(&mut self, column: &str, page: &PageRequest) -> (&'static str, String) {
         let descending = page.scan_descending();
         if let Some(cursor) = &page.cursor {
             let placeholder = self.bind(cursor.clone());
             let op = if descending { "<" } else { ">" };
             self.add(format!("{column} {op} {placeholder}"));
         }
-        let direction = if descending { "DESC" } else { "ASC" };
         let limit = self.bind(sql_limit(page.limit).saturating_add(1));
-        format!("{} ORDER BY {column} {direction} LIMIT {limit}", self.where_clause())
+        (if descending { "DESC" } else { "ASC" }, limit)
     }
 }
 

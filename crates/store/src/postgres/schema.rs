@@ -262,6 +262,19 @@ CREATE TABLE activity_minutes (
 ) WITH (fillfactor = 50);
 CREATE INDEX endpoints_paused ON endpoints(paused_until) WHERE paused_until IS NOT NULL;
 "#,
+    // 9 (SQLite's 15): failed attempts counted per minute and endpoint, for the statistics' most failing
+    // endpoints. `writer` as in `activity_minutes` (a process's attempt recorder), so processes recording
+    // failures of one endpoint in the same minute never wait on each other's row; half-empty pages for the same
+    // reason as there.
+    r#"
+CREATE TABLE endpoint_failure_minutes (
+    minute BIGINT NOT NULL,
+    endpoint_id TEXT COLLATE "C" NOT NULL,
+    writer TEXT COLLATE "C" NOT NULL,
+    failures BIGINT NOT NULL,
+    PRIMARY KEY (minute, endpoint_id, writer)
+) WITH (fillfactor = 50);
+"#,
 ];
 
 /// Brings the schema of the connection's `search_path` to the newest version, in one transaction.

@@ -141,6 +141,49 @@ pub(super) fn list_attempts(conn: &Connection, filters: Filters, page: &PageRequ
     query_page(conn, &select, filters, "a.id", page, attempt_from_row)
 }
 
+/// See `Messages::list_endpoint_messages`. One branch per status wanted, each an ordered range of
+/// `deliveries_by_endpoint` (endpoint, status, message id) cut at `limit + 1` rows; the branches are merged in
+/// message id order, and only the page's rows are joined to their messages. `CROSS JOIN` keeps SQLite from
+/// turning a join around: the deliveries always lead.
+fn list_endpoint_messages(
+    conn: &Connection,
+    endpoint_id: &EndpointId,
+    filter: &MessageFilter,
+    status: Option<DeliveryStatus>,
+    page: &PageRequest,
+) -> StoreResult<Page<(Message, Delivery)>> {
+    let statuses = status.map_or(DeliveryStatus::ALL.to_vec(), |status| vec![status]);
+    let from = if filter.narrows() { "deliveries d CROSS JOIN messages m ON m.id = d.msg_id" } else { "deliveries d" };
+    let (mut branches, mut params) = (Vec::new(), Vec::new());
+    for status in statuses {
+        let mut filters = Filters::default();
+        filters.add("d.endpoint_id = ?", [text(endpoint_id.as_str())]);
+        filters.add("d.status = ?", [Value::Integer(i64::from(status.code()))]);
+        filters.add_message_filters(filter.event_types.as_deref(), filter.channel.as_deref(), filter.tag.as_deref());
+        filters.add_time_range("m.created_at", filter.before, filter.after);
+        let (tail, branch_params) = filters.finish_page("d.msg_id", page);
+        // A branch's own ORDER BY and LIMIT need a subquery: SQLite takes them only at the end of a compound.
+        branches.push(format!("SELECT * FROM (SELECT {DELIVERY_COLUMNS} FROM {from}{tail})"));
+        params.extend(branch_params);
+    }
+    let direction = if page.scan_descending() { "DESC" } else { "ASC" };
+    params.push(Value::Integer(i64::try_from(page.limit).unwrap_or(i64::MAX - 1) + 1));
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM ({} ORDER BY msg_id {direction} LIMIT ?) d \
+         CROSS JOIN messages m ON m.id = d.msg_id ORDER BY d.msg_id {direction}",
+        branches.join(" UNION ALL ")
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            Ok((message_from_row(row)?, delivery_from_row(row, MESSAGE_COLUMN_COUNT)?))
+        })
+        .map_err(sql_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql_error)?;
+    Ok(Page::from_scan(rows, page))
+}
+
 #[async_trait]
 impl Messages for SqliteStore {
     async fn endpoint_delivery_counts(&self, id: &EndpointId) -> StoreResult<DeliveryCounts> {
@@ -277,27 +320,7 @@ impl Messages for SqliteStore {
         page: &PageRequest,
     ) -> StoreResult<Page<(Message, Delivery)>> {
         let (endpoint_id, filter, page) = (endpoint_id.clone(), filter.clone(), page.clone());
-        self.db
-            .read(move |conn| {
-                let mut filters = Filters::default();
-                filters.add("d.endpoint_id = ?", [text(endpoint_id.as_str())]);
-                if let Some(status) = status {
-                    filters.add("d.status = ?", [Value::Integer(i64::from(status.code()))]);
-                }
-                filters.add_message_filters(
-                    filter.event_types.as_deref(),
-                    filter.channel.as_deref(),
-                    filter.tag.as_deref(),
-                );
-                filters.add_time_range("m.created_at", filter.before, filter.after);
-                let select = format!(
-                    "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.msg_id"
-                );
-                query_page(conn, &select, filters, "d.msg_id", &page, |row| {
-                    Ok((message_from_row(row)?, delivery_from_row(row, MESSAGE_COLUMN_COUNT)?))
-                })
-            })
-            .await
+        self.db.read(move |conn| list_endpoint_messages(conn, &endpoint_id, &filter, status, &page)).await
     }
 
     async fn resend(&self, msg_id: &MessageId, endpoint_id: &EndpointId) -> StoreResult<()> {

@@ -1,10 +1,11 @@
 //! The operations role on SQLite: what operators read about the whole server — the queue (for metrics and
-//! health), the write probe (for health), the activity of a recent window (`GET /api/v1/stats/`; windows are id
-//! ranges: ids start with their creation time), the per-minute activity counters (written here for the
-//! messages and queue roles, read as a chart's series) and the endpoints paused by their circuit breaker.
+//! health), the write probe (for health), the activity of a recent window (`GET /api/v1/stats/`: summed from the
+//! counters, except what needs the rows, read as id ranges since ids start with their creation time), the
+//! per-minute activity and endpoint failure counters (written here for the messages and queue roles, read as a
+//! chart's series and the statistics) and the endpoints paused by their circuit breaker.
 
 use async_trait::async_trait;
-use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::model::minute_of;
 use hookrelay_core::time::{UnixMillis, now_ms};
 use hookrelay_core::{AppId, EndpointId};
 use rusqlite::{Connection, params};
@@ -13,17 +14,18 @@ use super::SqliteStore;
 use super::connection::{sql_error, write_refusal};
 use super::connections::Durability;
 use super::rows::*;
-use crate::activity::{ActivityTally, BucketPlan};
+use crate::activity::{ActivityTally, BucketPlan, duration_percentiles};
 use crate::write_health::WriteHealth;
 use crate::{
-    ActivityBucket, ActivityStats, AttemptCounts, DeliveryCounts, EndpointFailures, Operations, PausedEndpoint,
-    QueueStats, StoreResult,
+    ActivityBucket, ActivityStats, AttemptCounts, DURATION_SAMPLE, DeliveryCounts, EndpointFailures, Operations,
+    PausedEndpoint, QueueStats, StoreResult,
 };
 
 /// The `writer` of every counter row: one writer thread writes them all, so there is nobody to keep apart.
 const WRITER: &str = "";
 
-/// Adds what a transaction stored to the activity counters, one upsert per minute (see [`ActivityTally`]).
+/// Adds what a transaction stored to the activity counters, one upsert per minute, and to the endpoint failure
+/// counters, one upsert per minute and failing endpoint (see [`ActivityTally`]).
 pub(super) fn count_activity(conn: &Connection, tally: &ActivityTally) -> StoreResult<()> {
     let mut upsert = conn
         .prepare_cached(
@@ -38,6 +40,19 @@ pub(super) fn count_activity(conn: &Connection, tally: &ActivityTally) -> StoreR
         upsert
             .execute(params![minute, WRITER, counts.messages, counts.attempts_success, counts.attempts_fail])
             .map_err(sql_error)?;
+    }
+    let mut failures = tally.endpoint_failures().peekable();
+    if failures.peek().is_some() {
+        let mut upsert = conn
+            .prepare_cached(
+                "INSERT INTO endpoint_failure_minutes (minute, endpoint_id, writer, failures) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (minute, endpoint_id, writer) DO UPDATE SET \
+                 failures = endpoint_failure_minutes.failures + excluded.failures",
+            )
+            .map_err(sql_error)?;
+        for (minute, endpoint_id, number) in failures {
+            upsert.execute(params![minute, endpoint_id, WRITER, number]).map_err(sql_error)?;
+        }
     }
     Ok(())
 }
@@ -66,6 +81,19 @@ pub fn purge_activity(conn: &Connection, before: UnixMillis, limit: usize) -> St
         .prepare_cached(
             "DELETE FROM activity_minutes WHERE (minute, writer) IN (SELECT minute, writer FROM activity_minutes \
              WHERE minute <= ?1 ORDER BY minute LIMIT ?2)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![before - 60_000, i64::try_from(limit).unwrap_or(i64::MAX)]))
+        .map_err(sql_error)?;
+    Ok(purged as u64)
+}
+
+/// See `Recovery::purge_endpoint_failures`.
+pub fn purge_endpoint_failures(conn: &Connection, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+    let purged = conn
+        .prepare_cached(
+            "DELETE FROM endpoint_failure_minutes WHERE (minute, endpoint_id, writer) IN \
+             (SELECT minute, endpoint_id, writer FROM endpoint_failure_minutes WHERE minute <= ?1 \
+             ORDER BY minute LIMIT ?2)",
         )
         .and_then(|mut stmt| stmt.execute(params![before - 60_000, i64::try_from(limit).unwrap_or(i64::MAX)]))
         .map_err(sql_error)?;
@@ -113,49 +141,43 @@ pub fn queue_stats(conn: &Connection) -> StoreResult<QueueStats> {
 }
 
 pub fn activity_stats(conn: &Connection, since: UnixMillis, top: usize) -> StoreResult<ActivityStats> {
-    let (msg_floor, attempt_floor) = (msg_id_floor(since), attempt_id_floor(since));
-    let messages: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM messages WHERE id >= ?1")
-        .and_then(|mut stmt| stmt.query_row([&msg_floor], |row| row.get(0)))
+    // The counters' window: whole minutes, from the one that holds `since`.
+    let first_minute = minute_of(since);
+    let (messages, success, fail): (i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(attempts_success), 0), COALESCE(SUM(attempts_fail), 0) \
+             FROM activity_minutes WHERE minute >= ?1",
+        )
+        .and_then(|mut stmt| stmt.query_row([first_minute], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))))
         .map_err(sql_error)?;
 
+    // The rows themselves: no counter says where each delivery stands now.
     let mut deliveries = DeliveryCounts::default();
-    for (status, number) in
-        grouped(conn, "SELECT status, COUNT(*) FROM deliveries WHERE msg_id >= ?1 GROUP BY status", &msg_floor)?
-    {
+    let sql = "SELECT status, COUNT(*) FROM deliveries WHERE msg_id >= ?1 GROUP BY status";
+    for (status, number) in grouped(conn, sql, &msg_id_floor(since))? {
         add_delivery_count(&mut deliveries, status, number)?;
     }
-    let mut attempts = AttemptCounts::default();
-    for (status, number) in
-        grouped(conn, "SELECT status, COUNT(*) FROM attempts WHERE id >= ?1 GROUP BY status", &attempt_floor)?
-    {
-        if status == i64::from(DeliveryStatus::Success.code()) {
-            attempts.success += number;
-        } else {
-            attempts.fail += number;
-        }
-    }
 
-    let total = attempts.success + attempts.fail;
-    let duration_at = |percent| -> StoreResult<Option<i64>> {
-        let Some(offset) = percentile_offset(total, percent) else { return Ok(None) };
-        conn.prepare_cached(
-            "SELECT response_duration_ms FROM attempts WHERE id >= ?1 ORDER BY response_duration_ms LIMIT 1 OFFSET ?2",
-        )
-        .and_then(|mut stmt| stmt.query_row(params![attempt_floor, offset], |row| row.get(0)))
-        .map(Some)
-        .map_err(sql_error)
-    };
-    let (p50, p99) = (duration_at(50)?, duration_at(99)?);
+    let durations = conn
+        .prepare_cached("SELECT response_duration_ms FROM attempts WHERE id >= ?1 ORDER BY id DESC LIMIT ?2")
+        .and_then(|mut stmt| {
+            stmt.query_map(params![attempt_id_floor(since), DURATION_SAMPLE as i64], |row| row.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()
+        })
+        .map_err(sql_error)?;
+    let (p50, p99) = duration_percentiles(durations);
 
+    // Summed before the join, so each failing endpoint is looked up once; the join leaves out deleted endpoints.
     let mut stmt = conn
         .prepare_cached(
-            "SELECT app_id, endpoint_id, COUNT(*) AS failures FROM attempts WHERE id >= ?1 AND status = 2 \
-             GROUP BY app_id, endpoint_id ORDER BY failures DESC, endpoint_id LIMIT ?2",
+            "SELECT e.app_id, f.endpoint_id, f.failures FROM \
+             (SELECT endpoint_id, SUM(failures) AS failures FROM endpoint_failure_minutes WHERE minute >= ?1 \
+              GROUP BY endpoint_id) f \
+             JOIN endpoints e ON e.id = f.endpoint_id ORDER BY f.failures DESC, f.endpoint_id LIMIT ?2",
         )
         .map_err(sql_error)?;
     let rows = stmt
-        .query_map(params![attempt_floor, i64::try_from(top).unwrap_or(i64::MAX)], |row| {
+        .query_map(params![first_minute, i64::try_from(top).unwrap_or(i64::MAX)], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
         })
         .map_err(sql_error)?;
@@ -172,7 +194,7 @@ pub fn activity_stats(conn: &Connection, since: UnixMillis, top: usize) -> Store
     Ok(ActivityStats {
         messages: count(messages)?,
         deliveries,
-        attempts,
+        attempts: AttemptCounts { success: count(success)?, fail: count(fail)? },
         attempt_duration_p50_ms: p50,
         attempt_duration_p99_ms: p99,
         failing_endpoints,

@@ -357,7 +357,7 @@ pub(super) fn record_outcomes(conn: &Connection, outcomes: &[AttemptOutcome]) ->
                     a.created_at
                 ])
                 .map_err(sql_error)?;
-            activity.attempt(a.created_at, a.status == DeliveryStatus::Success);
+            activity.attempt(a.created_at, a.status == DeliveryStatus::Success, a.endpoint_id.as_str());
         }
         // The endpoint's failing streak, for auto-disable. The WHERE clauses make the common case (no change)
         // a read, not a write.

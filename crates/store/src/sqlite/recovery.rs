@@ -370,6 +370,12 @@ impl Recovery for SqliteStore {
         self.db.write(Durability::PowerLoss, move |conn| super::operations::purge_activity(conn, before, limit)).await
     }
 
+    async fn purge_endpoint_failures(&self, before: UnixMillis, limit: usize) -> StoreResult<u64> {
+        self.db
+            .write(Durability::PowerLoss, move |conn| super::operations::purge_endpoint_failures(conn, before, limit))
+            .await
+    }
+
     /// SQLite updates rows in place and reuses freed pages: nothing piles up.
     async fn tidy_queue(&self) -> StoreResult<bool> {
         Ok(false)

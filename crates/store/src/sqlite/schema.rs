@@ -264,6 +264,21 @@ CREATE TABLE activity_minutes (
 ) WITHOUT ROWID;
 CREATE INDEX endpoints_paused ON endpoints(paused_until) WHERE paused_until IS NOT NULL;
 "#,
+    // 15: failed attempts counted per minute and endpoint, so the statistics' most failing endpoints sum one row
+    // per minute and failing endpoint instead of reading every failed attempt of the window. Written with
+    // `activity_minutes`, by the transaction that records the attempts; `writer` as there. No foreign key: the
+    // statistics join the endpoints (so a deleted endpoint drops out) and rows go after two days
+    // (`ENDPOINT_FAILURES_KEPT_MS`). Counting starts with this version: failures recorded before it are not in
+    // the statistics.
+    r#"
+CREATE TABLE endpoint_failure_minutes (
+    minute INTEGER NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    writer TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    PRIMARY KEY (minute, endpoint_id, writer)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
