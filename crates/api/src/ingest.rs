@@ -209,7 +209,7 @@ async fn ingest(
             state.metrics.inbound_request(source_label(&source), InboundResult::Verified);
             if let Some(published) = published {
                 state.metrics.message_published(&message.event_type);
-                if published.deliveries > 0 {
+                if published.to_claim > 0 {
                     state.on_new_work.notify_one();
                 }
             }

@@ -392,7 +392,7 @@ async fn publish(
         }
         Err(err) => return Err(err.into()),
     };
-    if published.deliveries > 0 {
+    if published.to_claim > 0 {
         state.on_new_work.notify_one();
     }
     state.metrics.message_published(&message.event_type);

@@ -2,15 +2,16 @@
 //! until more work is due or announced. Lane workers ask the breaker, pace to the rate limit, make the attempt
 //! (see `attempt`) and pass the outcome to the recorder.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hookrelay_core::EndpointId;
 use hookrelay_core::model::DeliveryStatus;
 use hookrelay_core::operational::EventSink;
+use hookrelay_core::retry::NextStep;
 use hookrelay_core::time::now_ms;
-use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Queue, Release};
+use hookrelay_store::{AttemptOutcome, ClaimedDelivery, Intake, Queue, Release, Reservation};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -39,6 +40,9 @@ pub(crate) struct Dispatcher {
     drained: Notify,
     /// Processes sharing the database (from the heartbeat): each paces an endpoint to its share of the rate.
     live_processes: Arc<AtomicUsize>,
+    /// The loop is waiting for room (in flight at the limit, or due work only for full lanes or paused
+    /// endpoints): recorded outcomes then wake it.
+    waiting_for_room: AtomicBool,
 }
 
 /// Controls a running dispatcher.
@@ -113,21 +117,33 @@ impl Dispatcher {
             wake,
             drained: Notify::new(),
             live_processes: Arc::new(AtomicUsize::new(1)),
+            waiting_for_room: AtomicBool::new(false),
         });
         let recorder_view = dispatcher.clone();
-        tokio::spawn(record::run_recorder(queue, outcomes_rx, move |count| {
-            recorder_view.claimed.fetch_sub(count, Ordering::AcqRel);
+        tokio::spawn(record::run_recorder(queue, outcomes_rx, move |batch| {
+            recorder_view.claimed.fetch_sub(batch.len(), Ordering::AcqRel);
             recorder_view.drained.notify_waiters();
-            // Capacity came back and retries may now be due sooner than the loop planned to look.
-            recorder_view.wake.notify_one();
+            // Room came back (a loop waiting for it looks again now rather than at its next recheck), or retries
+            // were scheduled, which may be due before the loop planned to look.
+            let retries = batch.iter().any(|outcome| matches!(outcome.next, NextStep::RetryAt(_)));
+            if recorder_view.waiting_for_room.swap(false, Ordering::AcqRel) || retries {
+                recorder_view.wake.notify_one();
+            }
         }));
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(liveness::run(
             dispatcher.queue.clone(),
+            dispatcher.config.metrics.clone(),
             dispatcher.wake.clone(),
             dispatcher.live_processes.clone(),
             stop_rx.clone(),
         ));
+        dispatcher.queue.hand_new_work_to(Arc::new(DirectIntake {
+            dispatcher: Arc::downgrade(&dispatcher),
+            outcomes: outcomes_tx.downgrade(),
+            stop: stop_rx.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        }));
         let main_loop = tokio::spawn(dispatcher.clone().run(stop_rx, outcomes_tx));
         Ok(DispatcherHandle { dispatcher, stop, main_loop })
     }
@@ -180,7 +196,15 @@ impl Dispatcher {
             if more_due {
                 continue;
             }
+            let in_flight = self.claimed.load(Ordering::Acquire);
             let idle = if free == 0 { MAX_IDLE } else { self.time_until_next_due().await };
+            if free == 0 || idle == SATURATED_RECHECK {
+                self.waiting_for_room.store(true, Ordering::Release);
+                // An outcome recorded before the flag was up did not wake the loop: look again now instead.
+                if self.claimed.load(Ordering::Acquire) < in_flight {
+                    continue;
+                }
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
@@ -204,9 +228,19 @@ impl Dispatcher {
     }
 
     async fn dispatch(self: &Arc<Self>, batch: Vec<ClaimedDelivery>, outcomes: &mpsc::Sender<AttemptOutcome>) {
+        self.claimed.fetch_add(batch.len(), Ordering::AcqRel);
+        self.admit(batch, outcomes).await;
+    }
+
+    /// Puts deliveries already counted in `claimed` in their endpoints' lanes, starting workers as needed; hands
+    /// back those a full lane does not take.
+    async fn admit(self: &Arc<Self>, batch: Vec<ClaimedDelivery>, outcomes: &mpsc::Sender<AttemptOutcome>) {
+        let taken_over = batch.iter().filter(|delivery| delivery.taken_over).count();
+        if taken_over > 0 {
+            self.config.metrics.leases_taken_over(taken_over);
+        }
         let mut releases = Vec::new();
         for delivery in batch {
-            self.claimed.fetch_add(1, Ordering::AcqRel);
             match self.lanes.admit(delivery) {
                 Admission::Queued => {}
                 Admission::StartWorker(endpoint) => {
@@ -259,5 +293,54 @@ impl Dispatcher {
         }
         self.claimed.fetch_sub(releases.len(), Ordering::AcqRel);
         self.drained.notify_waiters();
+    }
+}
+
+/// The dispatcher as the store sees it when it leases the deliveries of new messages while storing them (see
+/// `Queue::hand_new_work_to`): room comes out of `max_in_flight` like a claim's, and what is handed over goes to
+/// the lanes like a claimed batch. Weak references: the store outlives a stopped dispatcher.
+struct DirectIntake {
+    dispatcher: Weak<Dispatcher>,
+    outcomes: mpsc::WeakSender<AttemptOutcome>,
+    stop: watch::Receiver<bool>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Intake for DirectIntake {
+    fn reserve(&self, wanted: usize) -> Reservation {
+        let Some(dispatcher) = self.dispatcher.upgrade().filter(|_| !*self.stop.borrow()) else {
+            return Reservation::default();
+        };
+        let mut granted = 0;
+        let _ = dispatcher.claimed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |claimed| {
+            granted = dispatcher.config.max_in_flight.saturating_sub(claimed).min(wanted);
+            Some(claimed + granted)
+        });
+        if granted == 0 {
+            return Reservation::default();
+        }
+        let mut skip = dispatcher.lanes.saturated();
+        skip.extend(dispatcher.breakers.paused());
+        Reservation { granted, skip, lease_until: now_ms() + dispatcher.lease_ms() }
+    }
+
+    fn hand_over(&self, reserved: usize, deliveries: Vec<ClaimedDelivery>) {
+        let Some(dispatcher) = self.dispatcher.upgrade() else { return };
+        let unused = reserved.saturating_sub(deliveries.len());
+        if unused > 0 {
+            dispatcher.claimed.fetch_sub(unused, Ordering::AcqRel);
+            dispatcher.drained.notify_waiters();
+        }
+        if deliveries.is_empty() {
+            return;
+        }
+        let (outcomes, stop) = (self.outcomes.upgrade(), *self.stop.borrow());
+        self.runtime.spawn(async move {
+            match outcomes {
+                Some(outcomes) if !stop => dispatcher.admit(deliveries, &outcomes).await,
+                // Stopping: back to the queue, for the next run or another process.
+                _ => dispatcher.hand_back(deliveries.into_iter().map(ClaimedDelivery::into_release).collect()).await,
+            }
+        });
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hookrelay_core::time::now_ms;
+use hookrelay_metrics::Metrics;
 use hookrelay_store::Queue;
 use tokio::sync::{Notify, watch};
 
@@ -19,6 +20,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// `live_processes` receives how many processes share the database.
 pub(crate) async fn run(
     queue: Arc<dyn Queue>,
+    metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     live_processes: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
@@ -40,6 +42,7 @@ pub(crate) async fn run(
             Ok(liveness) => {
                 live_processes.store(liveness.live_processes.max(1), Ordering::Relaxed);
                 if liveness.requeued > 0 {
+                    metrics.leases_taken_over(usize::try_from(liveness.requeued).unwrap_or(usize::MAX));
                     tracing::info!(count = liveness.requeued, "re-queued deliveries leased by a stopped process");
                     wake.notify_one();
                 }

@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 const MAX_BATCH: usize = 512;
 const MAX_TRIES: u32 = 8;
 
-/// Records outcomes until every sender is gone; calls `recorded(n)` after each batch (stored or dropped).
+/// Records outcomes until every sender is gone; calls `recorded(batch)` after each batch (stored or dropped).
 pub async fn run_recorder(
     queue: Arc<dyn Queue>,
     mut outcomes: mpsc::Receiver<AttemptOutcome>,
-    recorded: impl Fn(usize),
+    recorded: impl Fn(&[AttemptOutcome]),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -34,7 +34,7 @@ pub async fn run_recorder(
                 }
             }
         }
-        recorded(batch.len());
+        recorded(&batch);
         batch.clear();
     }
 }

@@ -146,6 +146,7 @@ pub struct Metrics {
     attempts: Family<StatusLabels, Counter>,
     attempt_duration: Histogram,
     endpoints_disabled: Family<ReasonLabels, Counter>,
+    leases_taken_over: Counter,
     inbound: CappedCounters<InboundLabels>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram, HttpHistogram>,
@@ -196,6 +197,13 @@ impl Metrics {
             "endpoints_disabled",
             "Endpoints hookrelay disabled by itself: gone (the receiver answered 410) or failing (failed too long)",
             endpoints_disabled.clone(),
+        );
+        let leases_taken_over = Counter::default();
+        registry.register(
+            "leases_taken_over",
+            "Deliveries this process took over from another lease holder: leased by a process that stopped \
+             (taken back by the heartbeat) or whose lease ran out unrecorded (claimed again)",
+            leases_taken_over.clone(),
         );
         // Three statuses per source.
         let inbound = CappedCounters::new(MAX_SOURCES * 3);
@@ -257,6 +265,7 @@ impl Metrics {
             attempts,
             attempt_duration,
             endpoints_disabled,
+            leases_taken_over,
             inbound,
             http_requests,
             http_duration,
@@ -282,6 +291,11 @@ impl Metrics {
     /// hookrelay disabled an endpoint.
     pub fn endpoint_disabled(&self, reason: DisableReason) {
         self.endpoints_disabled.get_or_create(&ReasonLabels { reason: reason.label() }).inc();
+    }
+
+    /// `count` deliveries whose lease another holder lost were taken over.
+    pub fn leases_taken_over(&self, count: usize) {
+        self.leases_taken_over.inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     /// A request reached the inbound source named `source` (its uid, or its id).

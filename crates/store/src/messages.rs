@@ -78,6 +78,9 @@ pub struct DeliveryCounts {
 pub struct PublishedMessage {
     pub message: Message,
     pub deliveries: usize,
+    /// How many of them wait for a claim: all but those the store handed to this process's dispatcher as it
+    /// stored them (see [`crate::Queue::hand_new_work_to`]). Only these need the dispatcher woken.
+    pub to_claim: usize,
 }
 
 /// Messages, their deliveries and attempts, and idempotent responses. `publish_message` is durable before it

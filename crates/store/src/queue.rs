@@ -50,6 +50,9 @@ pub struct ClaimedDelivery {
     pub manual: bool,
     /// When it was due, so a delivery put back unsent keeps its place in line.
     pub due_at: UnixMillis,
+    /// It was leased before and that lease ran out unrecorded (its holder stopped, or took longer than the lease):
+    /// this claim takes it over.
+    pub taken_over: bool,
 }
 
 impl ClaimedDelivery {
@@ -120,4 +123,32 @@ pub trait Queue: Send + Sync + 'static {
     /// the watch runs in the background, reconnecting after errors, for the life of the process. A
     /// single-process backend has nothing to watch.
     async fn watch_new_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> StoreResult<()>;
+    /// Called once when a dispatcher starts, with the dispatcher itself. A backend whose claims cost a
+    /// transaction of their own (PostgreSQL) may then store the deliveries of new messages already leased to this
+    /// process, as far as `intake` has room, and hand them over once they are durable, so that fresh work needs no
+    /// claim. The others ignore it and leave everything to `claim_due`.
+    fn hand_new_work_to(&self, intake: std::sync::Arc<dyn Intake>) {
+        let _ = intake;
+    }
+}
+
+/// The dispatcher of this process, as a store that leases new deliveries while it stores them sees it (see
+/// [`Queue::hand_new_work_to`]).
+pub trait Intake: Send + Sync {
+    /// Takes room for up to `wanted` deliveries out of the dispatcher's capacity until [`Intake::hand_over`].
+    fn reserve(&self, wanted: usize) -> Reservation;
+    /// The deliveries leased with a reservation of `reserved` places, once their transaction committed (none
+    /// when it failed): the dispatcher sends them, and the places they did not use are free again.
+    fn hand_over(&self, reserved: usize, deliveries: Vec<ClaimedDelivery>);
+}
+
+/// Room the dispatcher made for new deliveries.
+#[derive(Clone, Debug, Default)]
+pub struct Reservation {
+    /// How many deliveries it takes.
+    pub granted: usize,
+    /// Endpoints whose deliveries it does not take now (a full lane, an open circuit breaker).
+    pub skip: Vec<EndpointId>,
+    /// Until when the deliveries it takes are leased.
+    pub lease_until: UnixMillis,
 }

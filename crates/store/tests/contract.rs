@@ -338,9 +338,12 @@ async fn claims_lease_deliveries_until_recorded(store: Store) {
     assert_eq!(delivery.signature_schemes, ep.signature_schemes);
     assert_eq!(delivery.event_id, msg.event_id);
     assert_eq!(delivery.attempts, 0);
-    // Leased: not claimable again until the lease ends.
+    assert!(!delivery.taken_over, "nobody held it before");
+    // Leased: not claimable again until the lease ends; then the claim says it took the lease over.
     assert!(store.queue.claim_due(now, 10, now + 60_000, &[]).await.unwrap().is_empty());
-    assert_eq!(store.queue.claim_due(now + 60_000, 10, now + 120_000, &[]).await.unwrap().len(), 1);
+    let lapsed = store.queue.claim_due(now + 60_000, 10, now + 120_000, &[]).await.unwrap();
+    assert_eq!(lapsed.len(), 1);
+    assert!(lapsed[0].taken_over);
 
     // A failed attempt with a retry planned.
     let failed = attempt_for(delivery, DeliveryStatus::Fail, 500);
@@ -1451,7 +1454,7 @@ async fn ingest_publishes_new_events_once_and_records_repeats_as_duplicates(stor
     )]);
     let first = verified(&stripe.id, Some("evt_1"), now_ms());
     let published = ingest_new(&store, &first, Some(&first_msg)).await;
-    assert_eq!(published, Some(PublishedMessage { message: first_msg.clone(), deliveries: 1 }));
+    assert_eq!(published, Some(PublishedMessage { message: first_msg.clone(), deliveries: 1, to_claim: 1 }));
     assert_eq!(store.messages.get_message(&acme.id, first_msg.id.as_str()).await.unwrap(), first_msg);
     let claimed = store.queue.claim_due(now_ms(), 10, now_ms() + 60_000, &[]).await.unwrap();
     assert_eq!(
@@ -2522,6 +2525,120 @@ async fn succeed(store: &Store, claimed: &ClaimedDelivery) {
         .record_outcomes(&[AttemptOutcome { attempt: ok, next: NextStep::Succeeded, disable_endpoint: false }])
         .await
         .unwrap();
+}
+
+/// A dispatcher as a store sees it, with a fixed room and endpoints it skips, keeping what it is handed.
+struct TestIntake {
+    room: usize,
+    skip: Vec<EndpointId>,
+    lease_until: i64,
+    handed: std::sync::Mutex<Vec<(usize, Vec<ClaimedDelivery>)>>,
+}
+
+impl Intake for TestIntake {
+    fn reserve(&self, wanted: usize) -> Reservation {
+        Reservation { granted: wanted.min(self.room), skip: self.skip.clone(), lease_until: self.lease_until }
+    }
+
+    fn hand_over(&self, reserved: usize, deliveries: Vec<ClaimedDelivery>) {
+        self.handed.lock().unwrap().push((reserved, deliveries));
+    }
+}
+
+#[tokio::test]
+async fn postgres_new_deliveries_are_leased_to_the_publishing_stores_dispatcher_as_far_as_it_has_room() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.catalog.create_app(&acme).await.unwrap();
+    let (plain, skipped, mut fifo, paused) = (
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+        endpoint(&acme.id, None, None),
+    );
+    fifo.ordering = DeliveryOrder::Fifo;
+    app_with_endpoints(&first, &[plain.clone(), skipped.clone(), fifo.clone(), paused.clone()]).await;
+    let now = now_ms();
+    first.queue.pause_endpoint(&paused.id, now + 600_000).await.unwrap();
+    let intake = Arc::new(TestIntake {
+        room: 10,
+        skip: vec![skipped.id.clone()],
+        lease_until: now + 1_000,
+        handed: Default::default(),
+    });
+    first.queue.hand_new_work_to(intake.clone());
+
+    // Due now: the plain endpoint's delivery is leased and handed over once committed; the skipped, FIFO and
+    // paused endpoints' deliveries wait for a claim, as does a message scheduled for later.
+    let msg = message(&acme.id, "a", None);
+    let published = first.messages.publish_message(&msg, None).await.unwrap();
+    assert_eq!((published.deliveries, published.to_claim), (4, 3));
+    let later = Message { deliver_at: Some(now + 3_600_000), ..message(&acme.id, "b", None) };
+    let scheduled = first.messages.publish_message(&later, None).await.unwrap();
+    assert_eq!((scheduled.deliveries, scheduled.to_claim), (4, 4));
+    {
+        let handed = intake.handed.lock().unwrap();
+        // Room for the two that could be leased (plain and skipped), one used; nothing reserved for the second.
+        assert_eq!(handed.len(), 1);
+        let (reserved, deliveries) = &handed[0];
+        assert_eq!((*reserved, deliveries.len()), (2, 1));
+        let delivery = &deliveries[0];
+        assert_eq!((&delivery.msg_id, &delivery.endpoint_id), (&msg.id, &plain.id));
+        assert_eq!(
+            (&*delivery.payload, &delivery.url, &*delivery.headers),
+            (msg.payload.as_str(), &plain.url, &plain.headers)
+        );
+        assert_eq!((&delivery.secrets, &delivery.signature_schemes), (&plain.secrets, &plain.signature_schemes));
+        assert_eq!(
+            (delivery.attempts, delivery.manual, delivery.taken_over, delivery.due_at),
+            (0, false, false, msg.created_at)
+        );
+    }
+    // Another process claims what waits (the FIFO endpoint's delivery is its oldest open one), not the lease.
+    let at = now_ms();
+    let claimed = second.queue.claim_due(at, 10, at + 60_000, &[]).await.unwrap();
+    let mut endpoints: Vec<&EndpointId> = claimed.iter().map(|d| &d.endpoint_id).collect();
+    endpoints.sort();
+    let mut expected = vec![&skipped.id, &fifo.id];
+    expected.sort();
+    assert_eq!(endpoints, expected);
+    // The lease runs out unrecorded (the publisher stopped): another process takes the delivery over.
+    let lapsed = second.queue.claim_due(at + 1_000, 10, at + 60_000, &[]).await.unwrap();
+    assert_eq!(lapsed.iter().map(|d| (&d.endpoint_id, d.taken_over)).collect::<Vec<_>>(), vec![(&plain.id, true)]);
+
+    // No room: everything waits for a claim, and the reservation is not handed anything.
+    let full =
+        Arc::new(TestIntake { room: 0, skip: Vec::new(), lease_until: now + 60_000, handed: Default::default() });
+    first.queue.hand_new_work_to(full.clone());
+    let published = first.messages.publish_message(&message(&acme.id, "c", None), None).await.unwrap();
+    assert_eq!((published.deliveries, published.to_claim), (4, 4));
+    assert!(full.handed.lock().unwrap().iter().all(|(_, deliveries)| deliveries.is_empty()));
+    drop((first, second));
+    drop_schema(schema).await;
+}
+
+#[tokio::test]
+async fn postgres_a_stopped_publishers_leases_are_taken_back_by_the_others() {
+    let (schema, first, second) = two_postgres_stores().await;
+    let acme = app(None);
+    first.catalog.create_app(&acme).await.unwrap();
+    app_with_endpoints(&first, &[endpoint(&acme.id, None, None)]).await;
+    let now = now_ms();
+    let intake =
+        Arc::new(TestIntake { room: 10, skip: Vec::new(), lease_until: now + 600_000, handed: Default::default() });
+    first.queue.hand_new_work_to(intake.clone());
+    let published = first.messages.publish_message(&message(&acme.id, "a", None), None).await.unwrap();
+    assert_eq!(published.to_claim, 0);
+    // The publisher never beats again: once its registration expires, a survivor's heartbeat re-queues its lease.
+    drop(first);
+    let liveness = second.queue.keep_alive(now + postgres::INSTANCE_TTL_MS + 1_000).await.unwrap();
+    assert_eq!(liveness.requeued, 1);
+    assert_eq!(
+        second.queue.claim_due(now + postgres::INSTANCE_TTL_MS + 1_000, 10, now + 600_000, &[]).await.unwrap().len(),
+        1
+    );
+    drop(second);
+    drop_schema(schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

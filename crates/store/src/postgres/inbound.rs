@@ -136,7 +136,11 @@ pub async fn ingest(
         if deliveries > 0 {
             announce_new_work(&tx).await?;
         }
-        IngestOutcome::Recorded(Some(Box::new(PublishedMessage { message: message.clone(), deliveries })))
+        IngestOutcome::Recorded(Some(Box::new(PublishedMessage {
+            message: message.clone(),
+            deliveries,
+            to_claim: deliveries,
+        })))
     } else {
         IngestOutcome::Recorded(None)
     };

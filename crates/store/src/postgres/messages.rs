@@ -152,7 +152,7 @@ pub async fn publish_message(
         announce_new_work(&tx).await?;
     }
     tx.commit().await.map_err(pg_error)?;
-    Ok(PublishedMessage { message: message.clone(), deliveries })
+    Ok(PublishedMessage { message: message.clone(), deliveries, to_claim: deliveries })
 }
 
 pub async fn get_message(db: &mut Client, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {

@@ -55,7 +55,7 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// This process's id in `instances` and in the leases it holds. It changes after the database was out of
     /// reach (see [`PostgresStore::note`]).
-    instance_id: std::sync::Mutex<String>,
+    instance_id: Arc<std::sync::Mutex<String>>,
     /// A queue call failed for want of the database since the last heartbeat.
     lost_contact: std::sync::atomic::AtomicBool,
     /// When this process last deleted expired idempotency records.
@@ -106,7 +106,7 @@ impl PostgresStore {
             pool,
             config,
             tls,
-            instance_id: std::sync::Mutex::new(instance_id),
+            instance_id: Arc::new(std::sync::Mutex::new(instance_id)),
             lost_contact: std::sync::atomic::AtomicBool::new(false),
             last_cleanup: std::sync::atomic::AtomicI64::new(0),
             cipher,
@@ -200,10 +200,13 @@ pub(crate) fn pg_error(err: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// What [`announce_new_work`] sends.
+pub(crate) const ANNOUNCE_NEW_WORK: &str = "SELECT pg_notify($1, '')";
+
 /// Tells every process listening on [`WORK_CHANNEL`] that `tx` adds due work; PostgreSQL delivers the
 /// notification when (and only if) `tx` commits.
 pub(crate) async fn announce_new_work(tx: &impl deadpool_postgres::GenericClient) -> StoreResult<()> {
-    tx.execute("SELECT pg_notify($1, '')", &[&WORK_CHANNEL]).await.map_err(pg_error)?;
+    rows::execute(tx, ANNOUNCE_NEW_WORK, &[&WORK_CHANNEL]).await.map_err(pg_error)?;
     Ok(())
 }
 

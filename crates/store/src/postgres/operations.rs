@@ -68,6 +68,23 @@ impl ActivityWriters {
     }
 }
 
+/// Adds a transaction's messages and attempts to its writer's per-minute counters (see [`count_activity`]).
+pub(super) const COUNT_ACTIVITY: &str = "INSERT INTO activity_minutes (minute, writer, messages, attempts_success, \
+     attempts_fail) SELECT c.minute, $2::TEXT, c.messages, c.attempts_success, c.attempts_fail \
+     FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+         AS c(minute, messages, attempts_success, attempts_fail) \
+     ON CONFLICT (minute, writer) DO UPDATE SET \
+     messages = activity_minutes.messages + excluded.messages, \
+     attempts_success = activity_minutes.attempts_success + excluded.attempts_success, \
+     attempts_fail = activity_minutes.attempts_fail + excluded.attempts_fail";
+
+/// Adds a transaction's failed attempts to the per-minute, per-endpoint failure counters.
+pub(super) const COUNT_ENDPOINT_FAILURES: &str = "INSERT INTO endpoint_failure_minutes (minute, endpoint_id, \
+     writer, failures) SELECT c.minute, c.endpoint_id, $2::TEXT, c.failures \
+     FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS c(minute, endpoint_id, failures) \
+     ON CONFLICT (minute, endpoint_id, writer) DO UPDATE SET \
+     failures = endpoint_failure_minutes.failures + excluded.failures";
+
 /// Adds what a transaction stored to `writer`'s activity counters in one statement, and its failed attempts to
 /// `writer`'s endpoint failure counters in another; call it last in the transaction (see the module's comment).
 pub(super) async fn count_activity(tx: &impl GenericClient, writer: &str, tally: &ActivityTally) -> StoreResult<()> {
@@ -81,20 +98,7 @@ pub(super) async fn count_activity(tx: &impl GenericClient, writer: &str, tally:
         success.push(counts.attempts_success);
         fail.push(counts.attempts_fail);
     }
-    execute(
-        tx,
-        "INSERT INTO activity_minutes (minute, writer, messages, attempts_success, attempts_fail) \
-         SELECT c.minute, $2::TEXT, c.messages, c.attempts_success, c.attempts_fail \
-         FROM unnest($1::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-             AS c(minute, messages, attempts_success, attempts_fail) \
-         ON CONFLICT (minute, writer) DO UPDATE SET \
-         messages = activity_minutes.messages + excluded.messages, \
-         attempts_success = activity_minutes.attempts_success + excluded.attempts_success, \
-         attempts_fail = activity_minutes.attempts_fail + excluded.attempts_fail",
-        &[&minutes, &writer, &messages, &success, &fail],
-    )
-    .await
-    .map_err(pg_error)?;
+    execute(tx, COUNT_ACTIVITY, &[&minutes, &writer, &messages, &success, &fail]).await.map_err(pg_error)?;
 
     let (mut minutes, mut endpoint_ids, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for (minute, endpoint_id, number) in tally.endpoint_failures() {
@@ -103,17 +107,7 @@ pub(super) async fn count_activity(tx: &impl GenericClient, writer: &str, tally:
         failures.push(number);
     }
     if !minutes.is_empty() {
-        execute(
-            tx,
-            "INSERT INTO endpoint_failure_minutes (minute, endpoint_id, writer, failures) \
-             SELECT c.minute, c.endpoint_id, $2::TEXT, c.failures \
-             FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS c(minute, endpoint_id, failures) \
-             ON CONFLICT (minute, endpoint_id, writer) DO UPDATE SET \
-             failures = endpoint_failure_minutes.failures + excluded.failures",
-            &[&minutes, &writer, &endpoint_ids, &failures],
-        )
-        .await
-        .map_err(pg_error)?;
+        execute(tx, COUNT_ENDPOINT_FAILURES, &[&minutes, &writer, &endpoint_ids, &failures]).await.map_err(pg_error)?;
     }
     Ok(())
 }

@@ -50,6 +50,92 @@ fn claimable_when(status: &str, due: &str) -> String {
     )
 }
 
+/// The endpoint columns a claimed delivery carries, as `e` (see [`EndpointForDelivery::from_row`]).
+pub(super) const ENDPOINT_FOR_DELIVERY: &str = "e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, \
+     e.signature_schemes, e.fifo, e.retry_schedule, e.retry_client_errors, e.signature_headers, e.standard_headers, \
+     CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END";
+
+/// An endpoint as its claimed deliveries carry it: read once per endpoint per claim (or publish group) and shared
+/// by its deliveries there.
+#[derive(Clone)]
+pub(super) struct EndpointForDelivery {
+    url: String,
+    headers: Arc<BTreeMap<String, String>>,
+    secrets: SecretSet,
+    rate_limit: Option<u32>,
+    signature_schemes: Vec<SignatureScheme>,
+    pub(super) fifo: bool,
+    options: DeliveryOptions,
+}
+
+/// What a claimed delivery carries of its message.
+pub(super) struct MessageForDelivery {
+    pub(super) app_id: AppId,
+    pub(super) msg_id: MessageId,
+    pub(super) event_type: String,
+    pub(super) event_id: Option<String>,
+    pub(super) payload: Arc<str>,
+    pub(super) forwarded_headers: BTreeMap<String, String>,
+    pub(super) created_at: UnixMillis,
+    pub(super) content_type: Option<String>,
+}
+
+/// Where a claimed delivery stands in its queue.
+pub(super) struct Lease {
+    pub(super) attempts: u32,
+    pub(super) manual: bool,
+    pub(super) due_at: UnixMillis,
+    pub(super) taken_over: bool,
+}
+
+impl EndpointForDelivery {
+    /// Reads the columns of [`ENDPOINT_FOR_DELIVERY`], the first at `first`.
+    pub(super) fn from_row(row: &tokio_postgres::Row, first: usize, cipher: &SecretCipher) -> ColumnResult<Self> {
+        Ok(Self {
+            url: row.text(first)?,
+            headers: Arc::new(from_json(&row.text(first + 1)?)?),
+            secrets: secrets_from_columns(&row.text(first + 2)?, &row.text(first + 3)?, cipher)?,
+            rate_limit: row.opt_narrow(first + 4)?,
+            signature_schemes: signature_schemes_from_json(&row.text(first + 5)?)?,
+            fifo: row.flag(first + 6)?,
+            options: delivery_options_from(row, first + 7, first + 9, first + 11)?,
+        })
+    }
+
+    pub(super) fn delivery(
+        &self,
+        endpoint_id: EndpointId,
+        message: MessageForDelivery,
+        lease: Lease,
+    ) -> ClaimedDelivery {
+        let DeliveryOptions { retry, signature_headers, standard_headers, transformation } = self.options.clone();
+        ClaimedDelivery {
+            app_id: message.app_id,
+            msg_id: message.msg_id,
+            endpoint_id,
+            event_type: message.event_type,
+            event_id: message.event_id,
+            payload: message.payload,
+            content_type: message.content_type,
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            forwarded_headers: message.forwarded_headers,
+            secrets: self.secrets.clone(),
+            rate_limit: self.rate_limit,
+            signature_schemes: self.signature_schemes.clone(),
+            signature_headers,
+            standard_headers,
+            transformation,
+            msg_created_at: message.created_at,
+            retry,
+            attempts: lease.attempts,
+            manual: lease.manual,
+            due_at: lease.due_at,
+            taken_over: lease.taken_over,
+        }
+    }
+}
+
 pub async fn claim_due(
     db: &mut Client,
     now: UnixMillis,
@@ -117,7 +203,8 @@ pub async fn claim_due(
              ) x \
              WHERE o.due_at <= $1 AND e.id <> ALL($2::text[]) AND (e.paused_until IS NULL OR e.paused_until <= $1) \
          ), picked AS MATERIALIZED ( \
-             SELECT d.msg_id, d.endpoint_id, d.next_attempt_at AS due_at, e.disabled \
+             SELECT d.msg_id, d.endpoint_id, d.next_attempt_at AS due_at, e.disabled, \
+                 CASE WHEN d.status = 3 THEN 1::bigint ELSE 0::bigint END AS was_sending \
              FROM (SELECT * FROM window_claimable UNION SELECT * FROM per_endpoint) c \
              JOIN deliveries d USING (msg_id, endpoint_id) JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE {still_claimable} \
@@ -129,12 +216,10 @@ pub async fn claim_due(
                  next_attempt_at = CASE WHEN p.disabled = 0 THEN $4::bigint END, \
                  claimed_by = CASE WHEN p.disabled = 0 THEN $5::text END \
              FROM picked p WHERE d.msg_id = p.msg_id AND d.endpoint_id = p.endpoint_id \
-             RETURNING d.msg_id, d.endpoint_id, d.attempts, d.manual, p.due_at, d.status \
+             RETURNING d.msg_id, d.endpoint_id, d.attempts, d.manual, p.due_at, d.status, p.was_sending \
          ) \
-         SELECT c.msg_id, c.endpoint_id, c.attempts, c.manual, c.due_at, m.app_id, m.event_type, m.payload, \
-             m.event_id, e.url, e.headers, e.secret, e.previous_secrets, e.rate_limit, e.signature_schemes, e.fifo, \
-             e.retry_schedule, e.retry_client_errors, e.signature_headers, e.standard_headers, m.forwarded_headers, \
-             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at, m.content_type \
+         SELECT c.msg_id, c.endpoint_id, c.attempts, c.manual, c.due_at, c.was_sending, m.app_id, m.event_type, \
+             m.payload, m.event_id, m.forwarded_headers, m.created_at, m.content_type, {ENDPOINT_FOR_DELIVERY} \
          FROM claimed c JOIN messages m ON m.id = c.msg_id JOIN endpoints e ON e.id = c.endpoint_id \
          WHERE c.status = 3"
     );
@@ -144,47 +229,31 @@ pub async fn claim_due(
         query(&tx, &claim, &[&now, &skip, &limit, &lease_until, &instance_id, &window]).await.map_err(pg_error)?;
 
     let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
-    let mut secrets: HashMap<String, SecretSet> = HashMap::new();
-    let mut headers: HashMap<String, Arc<BTreeMap<String, String>>> = HashMap::new();
-    let mut options: HashMap<String, DeliveryOptions> = HashMap::new();
+    let mut endpoints: HashMap<String, EndpointForDelivery> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut fifo = Vec::new();
     for row in &rows {
         let msg_id = row.text(0)?;
-        let payload = shared(&mut payloads, &msg_id, || row.text(7).map(Arc::from))?;
+        let payload = shared(&mut payloads, &msg_id, || row.text(8).map(Arc::from))?;
         let endpoint_id = row.text(1)?;
-        let endpoint_secrets =
-            shared(&mut secrets, &endpoint_id, || secrets_from_columns(&row.text(11)?, &row.text(12)?, cipher))?;
-        let endpoint_headers = shared(&mut headers, &endpoint_id, || from_json(&row.text(10)?).map(Arc::new))?;
-        let DeliveryOptions { retry, signature_headers, standard_headers, transformation } =
-            shared(&mut options, &endpoint_id, || delivery_options_from(row, 16, 18, 21))?;
-        let delivery = ClaimedDelivery {
-            app_id: AppId::from_trusted(row.text(5)?),
-            msg_id: MessageId::from_trusted(msg_id),
-            endpoint_id: EndpointId::from_trusted(endpoint_id),
-            event_type: row.text(6)?,
-            event_id: row.opt_text(8)?,
-            payload,
-            url: row.text(9)?,
-            headers: endpoint_headers,
-            forwarded_headers: forwarded_headers_from(row, 20)?,
-            transformation,
-            msg_created_at: row.int(22)?,
-            content_type: row.opt_text(23)?,
-            secrets: endpoint_secrets,
-            rate_limit: row.opt_narrow(13)?,
-            signature_schemes: signature_schemes_from_json(&row.text(14)?)?,
-            retry,
-            signature_headers,
-            standard_headers,
-            attempts: row.narrow(2)?,
-            manual: row.flag(3)?,
-            due_at: row.int(4)?,
-        };
-        if row.flag(15)? {
+        let endpoint = shared(&mut endpoints, &endpoint_id, || EndpointForDelivery::from_row(row, 13, cipher))?;
+        if endpoint.fifo {
             fifo.push(claimed.len());
         }
-        claimed.push(delivery);
+        claimed.push(endpoint.delivery(
+            EndpointId::from_trusted(endpoint_id),
+            MessageForDelivery {
+                app_id: AppId::from_trusted(row.text(6)?),
+                msg_id: MessageId::from_trusted(msg_id),
+                event_type: row.text(7)?,
+                event_id: row.opt_text(9)?,
+                payload,
+                forwarded_headers: forwarded_headers_from(row, 10)?,
+                created_at: row.int(11)?,
+                content_type: row.opt_text(12)?,
+            },
+            Lease { attempts: row.narrow(2)?, manual: row.flag(3)?, due_at: row.int(4)?, taken_over: row.flag(5)? },
+        ));
     }
     if !fifo.is_empty() {
         let lost = recheck_fifo(&tx, now, fifo.iter().map(|&index| &claimed[index])).await?;
@@ -314,62 +383,12 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome], count
 
     changes.sort_by_key(|change| (change.msg_id, change.endpoint_id));
 
-    let tx = db.transaction().await.map_err(pg_error)?;
-    // Attempts first: their foreign keys lock the message and endpoint rows before the delivery rows, the order
-    // in which deleting an endpoint or application takes them. The endpoint or message may have been deleted
-    // while the attempt was in flight; then there is nothing to record, and the EXISTS guard skips it. What was
-    // stored comes back for the activity counters.
-    let stored = query(
-        &tx,
-        "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, response_status_code, \
-         response_duration_ms, status, trigger_type, created_at) \
-         SELECT a.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[]) \
-             AS a(id, app_id, msg_id, endpoint_id, url, response, response_status_code, response_duration_ms, \
-                  status, trigger_type, created_at) \
-         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id) \
-         RETURNING created_at, status, endpoint_id",
-        &[
-            &attempts.id,
-            &attempts.app_id,
-            &attempts.msg_id,
-            &attempts.endpoint_id,
-            &attempts.url,
-            &attempts.response,
-            &attempts.response_status_code,
-            &attempts.response_duration_ms,
-            &attempts.status,
-            &attempts.trigger_type,
-            &attempts.created_at,
-        ],
-    )
-    .await
-    .map_err(pg_error)?;
-    let mut activity = ActivityTally::default();
-    for row in &stored {
-        activity.attempt(row.int(0)?, row.int(1)? == i64::from(DeliveryStatus::Success.code()), &row.text(2)?);
-    }
-
     let (msg_ids, endpoint_ids): (Vec<&str>, Vec<&str>) = changes.iter().map(|c| (c.msg_id, c.endpoint_id)).unzip();
     let tries: Vec<i64> = changes.iter().map(|c| c.tries).collect();
     let statuses: Vec<i64> = changes.iter().map(|c| c.status).collect();
     let next_attempts: Vec<Option<i64>> = changes.iter().map(|c| c.next_attempt_at).collect();
-    // The delivery leaves `sending`, so nobody holds its lease any more.
-    execute(
-        &tx,
-        "UPDATE deliveries d SET status = u.status, attempts = d.attempts + u.tries, manual = 0, \
-         next_attempt_at = u.next_attempt_at, claimed_by = NULL \
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-             AS u(msg_id, endpoint_id, tries, status, next_attempt_at) \
-         WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id",
-        &[&msg_ids, &endpoint_ids, &tries, &statuses, &next_attempts],
-    )
-    .await
-    .map_err(pg_error)?;
-
     // The endpoints' failing streaks, for auto-disable. `replaces`: the batch's value replaces the stored one
-    // (a success was among the outcomes); otherwise a stored streak goes on. The last condition makes the common
-    // case (no change) a read, not a write.
+    // (a success was among the outcomes); otherwise a stored streak goes on.
     let streak_ids: Vec<&str> = streaks.keys().copied().collect();
     let replaces: Vec<bool> = streaks.values().map(|s| !matches!(s, Streak::Continued(_))).collect();
     let first_failures: Vec<Option<i64>> = streaks
@@ -379,29 +398,74 @@ pub async fn record_outcomes(db: &mut Client, outcomes: &[AttemptOutcome], count
             Streak::Restarted(at) | Streak::Continued(at) => Some(*at),
         })
         .collect();
-    execute(
-        &tx,
-        "UPDATE endpoints e SET failing_since = \
+    let (disabled_ids, disabled_at): (Vec<&str>, Vec<i64>) = disabled.into_iter().unzip();
+
+    let tx = db.transaction().await.map_err(pg_error)?;
+    // The statements are sent together (tokio-postgres pipelines queries polled at once) and run in this order.
+    // Attempts first: their foreign keys lock the message and endpoint rows before the delivery rows, the order
+    // in which deleting an endpoint or application takes them. The endpoint or message may have been deleted
+    // while the attempt was in flight; then there is nothing to record, and the EXISTS guard skips it. What was
+    // stored comes back for the activity counters.
+    const RECORD_ATTEMPTS: &str = "INSERT INTO attempts (id, app_id, msg_id, endpoint_id, url, response, \
+         response_status_code, response_duration_ms, status, trigger_type, created_at) \
+         SELECT a.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[]) \
+             AS a(id, app_id, msg_id, endpoint_id, url, response, response_status_code, response_duration_ms, \
+                  status, trigger_type, created_at) \
+         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id) \
+         RETURNING created_at, status, endpoint_id";
+    const RECORD_DELIVERIES: &str = "UPDATE deliveries d SET status = u.status, attempts = d.attempts + u.tries, \
+         manual = 0, next_attempt_at = u.next_attempt_at, claimed_by = NULL \
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             AS u(msg_id, endpoint_id, tries, status, next_attempt_at) \
+         WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id";
+    const RECORD_STREAKS: &str = "UPDATE endpoints e SET failing_since = \
              CASE WHEN u.replaces THEN u.first_failure ELSE COALESCE(e.failing_since, u.first_failure) END \
          FROM unnest($1::text[], $2::bool[], $3::bigint[]) AS u(id, replaces, first_failure) \
          WHERE e.id = u.id AND e.failing_since IS DISTINCT FROM \
-             (CASE WHEN u.replaces THEN u.first_failure ELSE COALESCE(e.failing_since, u.first_failure) END)",
-        &[&streak_ids, &replaces, &first_failures],
-    )
-    .await
-    .map_err(pg_error)?;
-
-    if !disabled.is_empty() {
-        // Deliveries still queued for it fail when claimed (see `claim_due`).
-        let (ids, at): (Vec<&str>, Vec<i64>) = disabled.into_iter().unzip();
-        execute(
-            &tx,
-            "UPDATE endpoints e SET disabled = 1, updated_at = u.at \
-             FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE e.id = u.id",
-            &[&ids, &at],
-        )
+             (CASE WHEN u.replaces THEN u.first_failure ELSE COALESCE(e.failing_since, u.first_failure) END)";
+    const RECORD_DISABLED: &str = "UPDATE endpoints e SET disabled = 1, updated_at = u.at \
+             FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE e.id = u.id";
+    prepare_ahead(&tx, &[RECORD_ATTEMPTS, RECORD_DELIVERIES, RECORD_STREAKS, RECORD_DISABLED])
         .await
         .map_err(pg_error)?;
+    let stored = async {
+        query(
+            &tx,
+            RECORD_ATTEMPTS,
+            &[
+                &attempts.id,
+                &attempts.app_id,
+                &attempts.msg_id,
+                &attempts.endpoint_id,
+                &attempts.url,
+                &attempts.response,
+                &attempts.response_status_code,
+                &attempts.response_duration_ms,
+                &attempts.status,
+                &attempts.trigger_type,
+                &attempts.created_at,
+            ],
+        )
+        .await
+    };
+    // The delivery leaves `sending`, so nobody holds its lease any more.
+    let deliveries_changed =
+        async { execute(&tx, RECORD_DELIVERIES, &[&msg_ids, &endpoint_ids, &tries, &statuses, &next_attempts]).await };
+    // The last condition makes the common case (no change) a read, not a write.
+    let streaks_changed = async { execute(&tx, RECORD_STREAKS, &[&streak_ids, &replaces, &first_failures]).await };
+    // Deliveries still queued for a disabled endpoint fail when claimed (see `claim_due`).
+    let disabled_changed = async {
+        if disabled_ids.is_empty() {
+            return Ok(0);
+        }
+        execute(&tx, RECORD_DISABLED, &[&disabled_ids, &disabled_at]).await
+    };
+    let (stored, _, _, _) =
+        tokio::try_join!(stored, deliveries_changed, streaks_changed, disabled_changed).map_err(pg_error)?;
+    let mut activity = ActivityTally::default();
+    for row in &stored {
+        activity.attempt(row.int(0)?, row.int(1)? == i64::from(DeliveryStatus::Success.code()), &row.text(2)?);
     }
     count_activity(&tx, counted_as, &activity).await?;
     tx.commit().await.map_err(pg_error)
@@ -488,6 +552,14 @@ impl Queue for PostgresStore {
             .await
             .map_err(pg_error)?;
         Ok(())
+    }
+
+    fn hand_new_work_to(&self, intake: Arc<dyn crate::Intake>) {
+        self.publishes.hand_over_to(super::group_commit::Handover {
+            intake,
+            instance_id: self.instance_id.clone(),
+            cipher: self.cipher.clone(),
+        });
     }
 
     async fn watch_new_work(&self, wake: Arc<tokio::sync::Notify>) -> StoreResult<()> {

@@ -72,6 +72,16 @@ pub async fn query_opt(
     db.query_opt(&statement, params).await
 }
 
+/// Prepares `statements` (those not prepared on this connection yet, one round trip each) before they are sent
+/// together: tokio-postgres pipelines the queries of one connection that are polled at once, in the order they are
+/// sent, and a statement still being prepared would be sent after those behind it.
+pub async fn prepare_ahead(db: &impl GenericClient, statements: &[&str]) -> Result<(), tokio_postgres::Error> {
+    for sql in statements {
+        db.prepare_cached(sql).await?;
+    }
+    Ok(())
+}
+
 /// Like [`query`], returning how many rows changed.
 pub async fn execute(
     db: &impl GenericClient,

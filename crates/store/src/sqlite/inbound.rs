@@ -135,7 +135,11 @@ pub fn ingest(conn: &Connection, event: &InboundEvent, message: Option<&Message>
         return Ok(IngestOutcome::Recorded(None));
     };
     let deliveries = insert_message(conn, message, None, None)?;
-    Ok(IngestOutcome::Recorded(Some(Box::new(PublishedMessage { message: message.clone(), deliveries }))))
+    Ok(IngestOutcome::Recorded(Some(Box::new(PublishedMessage {
+        message: message.clone(),
+        deliveries,
+        to_claim: deliveries,
+    }))))
 }
 
 /// The message of the verified event that `event` repeats (`None` if that event published none).

@@ -236,7 +236,7 @@ impl Messages for SqliteStore {
             .db
             .write(Durability::PowerLoss, move |conn| insert_message(conn, &msg, None, idempotent.as_ref()))
             .await?;
-        Ok(PublishedMessage { message: message.clone(), deliveries })
+        Ok(PublishedMessage { message: message.clone(), deliveries, to_claim: deliveries })
     }
 
     async fn publish_to_endpoint(
@@ -252,7 +252,7 @@ impl Messages for SqliteStore {
                 insert_message(conn, &msg, Some(&endpoint_id), idempotent.as_ref())
             })
             .await?;
-        Ok(PublishedMessage { message: message.clone(), deliveries })
+        Ok(PublishedMessage { message: message.clone(), deliveries, to_claim: deliveries })
     }
 
     async fn get_message(&self, app_id: &AppId, id_or_event_id: &str) -> StoreResult<Message> {

@@ -243,8 +243,8 @@ fn take(
             "SELECT d.attempts, d.manual, m.app_id, m.event_type, m.payload, m.event_id, e.url, e.headers, \
              e.secret, e.previous_secrets, e.disabled, e.rate_limit, e.signature_schemes, e.retry_schedule, \
              e.retry_client_errors, e.signature_headers, e.standard_headers, m.forwarded_headers, \
-             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at, m.content_type \
-             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
+             CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END, m.created_at, m.content_type, \
+             d.status FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.msg_id = ?1 AND d.endpoint_id = ?2",
         )
         .map_err(sql_error)?;
@@ -303,6 +303,7 @@ fn take(
             attempts: row.get(0).map_err(sql_error)?,
             manual: row.get(1).map_err(sql_error)?,
             due_at,
+            taken_over: row.int(21)? == i64::from(DeliveryStatus::Sending.code()),
         };
         drop(rows);
         lease
