@@ -85,7 +85,8 @@ pub struct BenchArgs {
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Instances of the server to run on one PostgreSQL database (with --store postgres): the publishers are
-    /// spread over them, and the report gives each one's CPU and PostgreSQL's [default: 1]
+    /// spread over them, and the report gives each one's CPU and deliveries, leases taken over, and PostgreSQL's
+    /// CPU
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
     /// Also run each scenario but S5 against a no-storage reference server (the ceiling on this machine) and
@@ -329,6 +330,16 @@ struct ScenarioReport {
     /// CPU seconds of every `postgres` process on this machine over the scenario (with `--store postgres`).
     #[serde(skip_serializing_if = "Option::is_none")]
     postgres_cpu_secs: Option<f64>,
+    /// With `--store postgres`: the database's write-ahead log over the scenario (server-wide `pg_stat_wal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres_wal: Option<WalFigures>,
+    /// With `--instances`: the deliveries each instance made (its successful attempts, from its `/metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instances_delivered: Option<Vec<u64>>,
+    /// With `--store postgres`: deliveries an instance took over from a lease that lapsed or whose holder stopped
+    /// (`hookrelay_leases_taken_over_total`, all instances together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leases_taken_over: Option<u64>,
     /// The `hookrelay serve` process (with `--instances`, all of them); `None` for a `--url` server.
     server: Option<ProcFigures>,
     /// This process: the load generator and the receiver.
@@ -339,6 +350,15 @@ struct ScenarioReport {
     /// Each figure divided by the reference's: above 1 is more for rates, slower for latencies.
     #[serde(skip_serializing_if = "Option::is_none")]
     fraction_of_reference: Option<Fractions>,
+}
+
+/// What PostgreSQL wrote to its log during a scenario.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct WalFigures {
+    /// Log syncs to disk (fdatasync) per second.
+    syncs_per_sec: f64,
+    /// MiB written to the log.
+    mb: f64,
 }
 
 /// hookrelay's figures ÷ the reference's; `None` where either side has no figure.
@@ -547,7 +567,7 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result
     };
     let result = match server {
         Ok(server) => {
-            let result = measure(ctx, plan, &server, &others).await;
+            let result = measure(ctx, plan, &server, &others, schema.as_ref().map(|schema| schema.url())).await;
             server.stop();
             result
         }
@@ -563,7 +583,13 @@ async fn run_scenario(ctx: &Ctx, plan: &Plan, reference: bool) -> anyhow::Result
     result
 }
 
-async fn measure(ctx: &Ctx, plan: &Plan, server: &Server, others: &[Server]) -> anyhow::Result<ScenarioReport> {
+async fn measure(
+    ctx: &Ctx,
+    plan: &Plan,
+    server: &Server,
+    others: &[Server],
+    database_url: Option<&str>,
+) -> anyhow::Result<ScenarioReport> {
     if let Some(hold) = plan.held_for {
         return headers::measure_held(ctx, plan, server, hold).await;
     }
@@ -579,6 +605,11 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server, others: &[Server]) -> 
     let mut server_start = server_stats();
     let mut each_start = each_stats();
     let mut postgres_start = postgres_cpu();
+    let wal = async || match database_url {
+        Some(url) => target::wal_counters(url).await.map(|counters| (counters, Instant::now())),
+        None => None,
+    };
+    let mut wal_start = wal().await;
     // The receiver listens now, or (S5) on a port reserved now and opened only after publishing, so the server
     // meets refused connections meanwhile.
     let (mut receiver, receiver_addr) = if plan.receiver_late {
@@ -610,6 +641,7 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server, others: &[Server]) -> 
         server_start = server_stats();
         each_start = each_stats();
         postgres_start = postgres_cpu();
+        wal_start = wal().await;
     }
     reset_own_peak_rss();
     let bench_start = proc_stats(None);
@@ -655,7 +687,16 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server, others: &[Server]) -> 
     let server_end = server_stats();
     let each_end = each_stats();
     let postgres_end = postgres_cpu();
+    let wal_end = wal().await;
     let bench_end = proc_stats(None);
+    // Each instance's own counters (it started with the scenario, so they count the scenario alone).
+    let mut scraped = Vec::new();
+    if database_url.is_some() {
+        for instance in &instances {
+            scraped.push(target::scraped_counters(&ctx.client, &instance.base).await);
+        }
+    }
+    let scraped: Option<Vec<(f64, f64)>> = scraped.into_iter().collect();
     let delivery_start = if from_first_receipt { receipts.first.unwrap_or(drain_from) } else { started };
     let (deliveries_per_sec, drain_secs) = match (expected, receipts.last) {
         (1.., Some(last)) => (
@@ -682,6 +723,15 @@ async fn measure(ctx: &Ctx, plan: &Plan, server: &Server, others: &[Server]) -> 
             _ => None,
         },
         postgres_cpu_secs: postgres_start.zip(postgres_end).map(|(start, end)| end - start),
+        postgres_wal: wal_start.zip(wal_end).map(|((start, from), (end, to))| WalFigures {
+            syncs_per_sec: (end.syncs - start.syncs) as f64 / to.duration_since(from).as_secs_f64().max(1e-9),
+            mb: (end.bytes - start.bytes) / (1024.0 * 1024.0),
+        }),
+        instances_delivered: scraped
+            .as_ref()
+            .filter(|_| !others.is_empty())
+            .map(|each| each.iter().map(|(delivered, _)| *delivered as u64).collect()),
+        leases_taken_over: scraped.as_ref().map(|each| each.iter().map(|(_, taken)| *taken as u64).sum()),
         ..ScenarioReport::published(plan, &load, figures(server_start, server_end), figures(bench_start, bench_end))
     })
 }
@@ -756,6 +806,9 @@ impl ScenarioReport {
             health_at_backlog: None,
             instances_cpu_secs: None,
             postgres_cpu_secs: None,
+            postgres_wal: None,
+            instances_delivered: None,
+            leases_taken_over: None,
             server,
             load_and_receiver,
             reference: None,
@@ -911,6 +964,13 @@ fn print_table(report: &Report) {
             let each: Vec<String> = each.iter().map(|cpu| format!("{cpu:.2}")).collect();
             cpu_split.push_str(&format!("; CPU s per instance {}", each.join(" / ")));
         }
+        if let Some(each) = &s.instances_delivered {
+            let each: Vec<String> = each.iter().map(u64::to_string).collect();
+            cpu_split.push_str(&format!("; deliveries per instance {}", each.join(" / ")));
+        }
+        if let Some(taken) = s.leases_taken_over {
+            cpu_split.push_str(&format!("; {taken} leases taken over, {} duplicates", s.duplicates));
+        }
         if let Some(postgres) = s.postgres_cpu_secs {
             let messages = s.published.max(1) as f64 / 1000.0;
             let hookrelay = s.server.map_or(0.0, |server| server.cpu_secs);
@@ -919,6 +979,9 @@ fn print_table(report: &Report) {
                 hookrelay / messages,
                 postgres / messages
             ));
+        }
+        if let Some(wal) = s.postgres_wal {
+            cpu_split.push_str(&format!("; WAL {:.0} fsyncs/s, {:.0} MB", wal.syncs_per_sec, wal.mb));
         }
         println!(
             "{}: {} ({} endpoints, {} publish errors{kept_up}{start_rss}{cpu_split})",

@@ -247,6 +247,35 @@ pub fn postgres_cpu_secs() -> Option<f64> {
     total
 }
 
+/// PostgreSQL's write-ahead log counters so far (`pg_stat_wal`, PostgreSQL 14 and later), server-wide.
+#[derive(Clone, Copy, Debug)]
+pub struct WalCounters {
+    /// Times the log was synced to disk (fdatasync or fsync).
+    pub syncs: i64,
+    pub bytes: f64,
+}
+
+/// Reads [`WalCounters`] from the PostgreSQL of the scratch schema at `url`; `None` if it cannot (an older server).
+pub async fn wal_counters(url: &str) -> Option<WalCounters> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.ok()?;
+    let driver = tokio::spawn(connection);
+    let row = client.query_one("SELECT wal_sync, wal_bytes::float8 FROM pg_stat_wal", &[]).await.ok();
+    drop(client);
+    let _ = driver.await;
+    let row = row?;
+    Some(WalCounters { syncs: row.try_get(0).ok()?, bytes: row.try_get(1).ok()? })
+}
+
+/// The counters a server keeps of its own that the report shows per instance, from its `GET /metrics`: successful
+/// attempts and leases taken over. `None` if the scrape fails.
+pub async fn scraped_counters(client: &reqwest::Client, base: &str) -> Option<(f64, f64)> {
+    let text = client.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    let value = |series: &str| {
+        text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    Some((value("hookrelay_deliveries_total{status=\"success\"}"), value("hookrelay_leases_taken_over_total")))
+}
+
 /// Resets this process's peak RSS (VmHWM) to its current RSS, so each scenario reports its own peak; best
 /// effort (Linux ≥ 4.0).
 pub fn reset_own_peak_rss() {
