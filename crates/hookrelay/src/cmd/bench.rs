@@ -690,13 +690,14 @@ async fn measure(
     let wal_end = wal().await;
     let bench_end = proc_stats(None);
     // Each instance's own counters (it started with the scenario, so they count the scenario alone).
-    let mut scraped = Vec::new();
+    let mut scraped = None;
     if database_url.is_some() {
+        let mut each = Vec::new();
         for instance in &instances {
-            scraped.push(target::scraped_counters(&ctx.client, &instance.base).await);
+            each.push(target::scraped_counters(&ctx.client, &instance.base).await);
         }
+        scraped = each.into_iter().collect::<Option<Vec<(f64, f64)>>>();
     }
-    let scraped: Option<Vec<(f64, f64)>> = scraped.into_iter().collect();
     let delivery_start = if from_first_receipt { receipts.first.unwrap_or(drain_from) } else { started };
     let (deliveries_per_sec, drain_secs) = match (expected, receipts.last) {
         (1.., Some(last)) => (
