@@ -374,9 +374,10 @@ async fn write_group(
         .await
         .map_err(pg_error)?;
     tokio::try_join!(messages, deliveries_stored, announced, count_activity(&tx, counted_as, &activity))?;
-    tx.commit().await.map_err(pg_error)?;
-
-    if let (Some(handover), Some(reserved)) = (handover, reserved.as_mut()) {
+    // What the dispatcher gets, made before the commit: a failure here (a secret that does not open) rolls the
+    // group back, and its messages are written again one by one, unleased.
+    let mut handed = Vec::new();
+    if let Some(handover) = handover {
         let mut endpoint_parts: HashMap<String, EndpointForDelivery> = HashMap::new();
         let mut payloads: HashMap<usize, Arc<str>> = HashMap::new();
         for (i, &(index, endpoint_id)) in deliveries.iter().enumerate() {
@@ -399,12 +400,12 @@ async fn write_group(
                 content_type: msg.content_type.clone(),
             };
             let lease = Lease { attempts: 0, manual: false, due_at: msg.first_due(), taken_over: false };
-            reserved.deliveries.push(endpoint.delivery(
-                EndpointId::from_trusted(endpoint_id.to_owned()),
-                message,
-                lease,
-            ));
+            handed.push(endpoint.delivery(EndpointId::from_trusted(endpoint_id.to_owned()), message, lease));
         }
+    }
+    tx.commit().await.map_err(pg_error)?;
+    if let Some(reserved) = reserved.as_mut() {
+        reserved.deliveries = handed;
     }
     drop(reserved);
 
