@@ -313,7 +313,10 @@ impl Intake for DirectIntake {
         };
         let mut granted = 0;
         let _ = dispatcher.claimed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |claimed| {
-            granted = dispatcher.config.max_in_flight.saturating_sub(claimed).min(wanted);
+            // At most a claim's batch, as a claim would take: more could overflow an endpoint's lane, and the
+            // overflow would only be handed back.
+            granted =
+                dispatcher.config.max_in_flight.saturating_sub(claimed).min(wanted).min(dispatcher.config.claim_batch);
             Some(claimed + granted)
         });
         if granted == 0 {

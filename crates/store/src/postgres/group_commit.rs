@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use super::messages::{IDEMPOTENCY_KEY_TAKEN, publish_message};
 use super::operations::{COUNT_ACTIVITY, COUNT_ENDPOINT_FAILURES, count_activity};
-use super::queue::{ENDPOINT_FOR_DELIVERY, EndpointForDelivery, Lease, MessageForDelivery};
+use super::queue::{ENDPOINT_FOR_DELIVERY, EndpointForDelivery, FIFO_COLUMN, Lease, MessageForDelivery};
 use super::rows::*;
 use super::{ANNOUNCE_NEW_WORK, INSTANCE_TTL_MS, announce_new_work, pg_error};
 use crate::activity::ActivityTally;
@@ -424,9 +424,6 @@ async fn write_group(
         .map(|outcome| outcome.unwrap_or_else(|| Err(StoreError::Internal("a publish without an outcome".into()))))
         .collect())
 }
-
-/// Where `fifo` is among [`ENDPOINT_FOR_DELIVERY`]'s columns.
-const FIFO_COLUMN: usize = 6;
 
 /// Room taken in the dispatcher for a group's leased deliveries; dropped, it hands over what `deliveries` holds
 /// and frees the rest, so a group that fails on the way gives all its room back.

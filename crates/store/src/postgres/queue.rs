@@ -55,6 +55,9 @@ pub(super) const ENDPOINT_FOR_DELIVERY: &str = "e.url, e.headers, e.secret, e.pr
      e.signature_schemes, e.fifo, e.retry_schedule, e.retry_client_errors, e.signature_headers, e.standard_headers, \
      CASE WHEN e.transformation_enabled = 1 THEN e.transformation_code END";
 
+/// Where `fifo` is among [`ENDPOINT_FOR_DELIVERY`]'s columns.
+pub(super) const FIFO_COLUMN: usize = 6;
+
 /// An endpoint as its claimed deliveries carry it: read once per endpoint per claim (or publish group) and shared
 /// by its deliveries there.
 #[derive(Clone)]
@@ -97,7 +100,7 @@ impl EndpointForDelivery {
             secrets: secrets_from_columns(&row.text(first + 2)?, &row.text(first + 3)?, cipher)?,
             rate_limit: row.opt_narrow(first + 4)?,
             signature_schemes: signature_schemes_from_json(&row.text(first + 5)?)?,
-            fifo: row.flag(first + 6)?,
+            fifo: row.flag(first + FIFO_COLUMN)?,
             options: delivery_options_from(row, first + 7, first + 9, first + 11)?,
         })
     }
