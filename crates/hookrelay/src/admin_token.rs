@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use hookrelay_store::private_files;
 
-const TOKEN_FILE: &str = "admin-token";
+pub const TOKEN_FILE: &str = "admin-token";
 
 /// Where the token came from, so `serve` can tell the user once how to use a new one.
 pub enum TokenSource {

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod bench;
+pub mod client;
 pub mod listen;
 pub mod migrate;
 pub mod provider;
@@ -13,10 +14,13 @@ pub mod verify;
 
 use clap::{Parser, Subcommand};
 
+/// The version `--version` prints: the crate's version and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HOOKRELAY_COMMIT"), ")");
+
 /// Self-hosted webhook gateway: durable, signed, retried outbound webhooks with a Svix-compatible API, and
 /// verified, deduplicated inbound webhooks.
 #[derive(Parser, Debug)]
-#[command(name = "hookrelay", version, about)]
+#[command(name = "hookrelay", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

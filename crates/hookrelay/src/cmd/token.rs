@@ -3,23 +3,17 @@
 //! SQLite server locks its file) and, with PostgreSQL, from any machine that reaches one of the processes.
 //! A new token is printed once, on stdout, and never again: the database keeps only its SHA-256 digest.
 
-use std::path::Path;
-
 use anyhow::anyhow;
 use serde_json::{Value, json};
 
-use super::recover::{Api, resolve_token};
+use super::client::ClientArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct TokenArgs {
     #[command(subcommand)]
     pub action: TokenAction,
-    /// The hookrelay server's base URL
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8071")]
-    pub url: String,
-    /// An admin token to authenticate with [default: read from ./hookrelay-data/admin-token]
-    #[arg(long, global = true, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -41,8 +35,7 @@ pub enum TokenAction {
 
 /// `hookrelay token`.
 pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let token = resolve_token(args.token.as_deref(), Path::new("hookrelay-data/admin-token"))?;
-    let api = Api::new(&args.url, token)?;
+    let api = args.client.connect()?;
     match args.action {
         TokenAction::Create { name } => {
             let created = api.post(&["api", "v1", "auth", "token"], &json!({ "name": name })).await?;
