@@ -2,8 +2,11 @@
 //! layers, later ones winning: built-in defaults < the TOML file (`--config`/`HOOKRELAY_CONFIG`) <
 //! `HOOKRELAY_*` environment variables < command-line flags. File keys are the flag names with underscores;
 //! unknown keys are rejected.
+//!
+//! A boolean flag alone means true (`--https-only`); `--https-only false`, `--https-only=false`, the variable
+//! (`HOOKRELAY_HTTPS_ONLY=false`) and the file (`https_only = false`) say either value.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,9 +27,10 @@ pub struct ServeArgs {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address and port to listen on [default: 127.0.0.1:8071]
-    #[arg(long, env = "HOOKRELAY_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    /// Address and port to listen on: an IP address or a host name (`localhost:8071`; a name is resolved at
+    /// start and its first IPv4 address used, else its first address) [default: 127.0.0.1:8071]
+    #[arg(long, env = "HOOKRELAY_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
 
     /// Directory for the embedded database and the generated admin token [default: ./hookrelay-data]
     #[arg(long, env = "HOOKRELAY_DATA_DIR")]
@@ -82,13 +86,14 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
 
-    /// Seconds to wait after each failed attempt, comma-separated; one entry per retry
-    /// [default: 5,300,1800,7200,18000,36000,36000]
+    /// Seconds to wait after each failed attempt, comma-separated; one entry per retry (in the file also an
+    /// array, `[5, 300, 1800]`) [default: 5,300,1800,7200,18000,36000,36000]
     #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
+    #[serde(default, deserialize_with = "retry_schedule_text")]
     pub retry_schedule: Option<String>,
 
     /// Retry 4xx answers other than 408, 409, 425 and 429; false stops at the first such answer [default: true]
-    #[arg(long, env = "HOOKRELAY_RETRY_CLIENT_ERRORS")]
+    #[arg(long, env = "HOOKRELAY_RETRY_CLIENT_ERRORS", num_args = 0..=1, default_missing_value = "true")]
     pub retry_client_errors: Option<bool>,
 
     /// Timeout of one delivery request, in seconds [default: 15]
@@ -96,7 +101,7 @@ pub struct ServeArgs {
     pub delivery_timeout_secs: Option<u64>,
 
     /// Deliver to loopback, private and link-local addresses (local development and tests only) [default: false]
-    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS")]
+    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_endpoints: Option<bool>,
 
     /// Comma-separated CIDR ranges deliveries may reach even though they are private, e.g.
@@ -105,7 +110,7 @@ pub struct ServeArgs {
     pub whitelist_subnets: Option<String>,
 
     /// Refuse endpoint URLs that are not https:// (at create/update and again at delivery) [default: false]
-    #[arg(long, env = "HOOKRELAY_HTTPS_ONLY")]
+    #[arg(long, env = "HOOKRELAY_HTTPS_ONLY", num_args = 0..=1, default_missing_value = "true")]
     pub https_only: Option<bool>,
 
     /// An http:// or https:// proxy every delivery goes through; it resolves endpoint names itself, so it must do
@@ -379,7 +384,10 @@ impl ServeArgs {
         let pool_size = positive(merged.database_pool_size, 16, "HOOKRELAY_DATABASE_POOL_SIZE")?;
         let database = Database::parse(merged.database_url, &data_dir, pool_size)?;
         Ok(ServeConfig {
-            listen: merged.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8071))),
+            listen: match merged.listen.as_deref() {
+                Some(text) => listen_address(text)?,
+                None => SocketAddr::from(([127, 0, 0, 1], 8071)),
+            },
             database,
             data_dir,
             admin_token: merged.admin_token,
@@ -580,6 +588,56 @@ fn operational_webhook(
     Ok(Some(OperationalConfig { url, secret, format, timeout }))
 }
 
+/// `HOOKRELAY_LISTEN`: `IP:PORT`, or `HOST:PORT` with a name resolved now. A name may resolve to several
+/// addresses (`localhost` to 127.0.0.1 and ::1); the server listens on one, the first IPv4 address (what most
+/// clients try first, and what a machine without IPv6 can bind), else the first address.
+fn listen_address(text: &str) -> anyhow::Result<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let usage = "use IP:PORT or HOST:PORT, e.g. 127.0.0.1:8071, [::1]:8071 or localhost:8071";
+    if text.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+        anyhow::bail!("invalid HOOKRELAY_LISTEN `{text}`: {usage}");
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .with_context(|| format!("invalid HOOKRELAY_LISTEN `{text}`: the host name does not resolve ({usage})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("invalid HOOKRELAY_LISTEN `{text}`: the host name has no address"))
+}
+
+/// The file's `retry_schedule`: the variable's text (`"5,300,1800"`) or an array of seconds (`[5, 300, 1800]`),
+/// either way kept as the text [`RetrySchedule::parse`] reads.
+fn retry_schedule_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Schedule;
+    impl<'de> serde::de::Visitor<'de> for Schedule {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(r#"seconds as a string ("5,300,1800") or an array of whole seconds ([5, 300, 1800])"#)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut secs = Vec::new();
+            while let Some(wait) = seq.next_element::<u64>()? {
+                secs.push(wait.to_string());
+            }
+            Ok(Some(secs.join(",")))
+        }
+    }
+    deserializer.deserialize_any(Schedule)
+}
+
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
     parse_file(&text).with_context(|| format!("invalid config file {}", path.display()))
@@ -762,6 +820,64 @@ mod tests {
         ] {
             let err = args.resolve().unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    /// The serve settings `hookrelay serve <args>` parses, or clap's error.
+    fn serve_flags(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        use clap::Parser;
+        match crate::cmd::Cli::try_parse_from([&["hookrelay", "serve"], args].concat())?.command {
+            crate::cmd::Command::Serve(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_boolean_flag_alone_means_true_and_still_takes_a_value() {
+        let check = |args: &[&str], expected: Option<bool>| {
+            let parsed = serve_flags(args).unwrap_or_else(|err| panic!("{args:?}: {err}"));
+            assert_eq!(parsed.allow_private_endpoints, expected, "{args:?}");
+        };
+        check(&[], None);
+        check(&["--allow-private-endpoints"], Some(true));
+        check(&["--allow-private-endpoints", "true"], Some(true));
+        check(&["--allow-private-endpoints", "false"], Some(false));
+        check(&["--allow-private-endpoints=false"], Some(false));
+        // The next flag is not taken for the boolean's value.
+        let parsed = serve_flags(&["--https-only", "--listen", "127.0.0.1:0", "--retry-client-errors"]).unwrap();
+        assert_eq!(
+            (parsed.https_only, parsed.listen.as_deref(), parsed.retry_client_errors),
+            (Some(true), Some("127.0.0.1:0"), Some(true))
+        );
+        assert!(serve_flags(&["--https-only", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn the_file_takes_the_retry_schedule_as_text_or_an_array() {
+        let schedule = |toml: &str| parse_file(toml).map(|args| args.retry_schedule);
+        assert_eq!(schedule("retry_schedule = \"5,300,1800\"").unwrap().as_deref(), Some("5,300,1800"));
+        assert_eq!(schedule("retry_schedule = [5, 300, 1800]").unwrap().as_deref(), Some("5,300,1800"));
+        assert_eq!(schedule("retry_schedule = []").unwrap().as_deref(), Some(""), "an empty array never retries");
+        assert_eq!(schedule("https_only = true").unwrap(), None);
+        for bad in ["retry_schedule = 5", "retry_schedule = [5, -1]", "retry_schedule = [5, \"30\"]"] {
+            let err = format!("{:#}", schedule(bad).unwrap_err());
+            assert!(err.contains("retry_schedule"), "{bad}: {err}");
+        }
+        let err = format!("{:#}", schedule("retry_schedule = 5").unwrap_err());
+        assert!(err.contains("[5, 300, 1800]"), "the error shows both forms: {err}");
+    }
+
+    #[test]
+    fn listen_takes_an_address_or_a_host_name() {
+        let listen = |text: &str| ServeArgs { listen: Some(text.into()), ..Default::default() }.resolve();
+        assert_eq!(listen("127.0.0.1:9000").unwrap().listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(listen("[::1]:9000").unwrap().listen.to_string(), "[::1]:9000");
+        let local = listen("localhost:9000").unwrap().listen;
+        assert!(local.ip().is_loopback() && local.port() == 9000, "{local}");
+        assert!(local.is_ipv4(), "localhost resolves to 127.0.0.1 first: {local}");
+        for bad in ["localhost", "9000", ":9000", "localhost:http", "localhost:70000"] {
+            let err = listen(bad).unwrap_err();
+            assert!(err.to_string().contains("HOOKRELAY_LISTEN"), "{bad}: {err}");
         }
     }
 
