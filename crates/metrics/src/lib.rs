@@ -8,6 +8,12 @@
 //! (statuses, reasons, HTTP methods, route templates), and the two that users name (event types, inbound
 //! sources) are capped, further values being counted under `other`. No id of a message, endpoint or
 //! attempt and no URL is ever a label value.
+//!
+//! Beside hookrelay's own metrics (all named `hookrelay_…`), a scrape carries the standard `process_…` metrics
+//! of the process (Linux: read from `/proc` at each scrape, see `process.rs`).
+
+#[cfg(target_os = "linux")]
+mod process;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -106,6 +112,17 @@ struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -142,8 +159,15 @@ impl MetricConstructor<Histogram> for HttpHistogram {
 /// Every metric of one server.
 pub struct Metrics {
     registry: Registry,
+    /// The `process_…` metrics, which take no `hookrelay_` prefix.
+    process: Registry,
+    build_info: Family<BuildLabels, Gauge>,
     messages: CappedCounters<EventTypeLabels>,
-    attempts: Family<StatusLabels, Counter>,
+    attempts: Family<ResultLabels, Counter>,
+    /// `hookrelay_deliveries_total{status}`, the old name of `attempts`, kept for one release.
+    deprecated_attempts: Family<StatusLabels, Counter>,
+    attempts_in_flight: Gauge,
+    open_breakers: Gauge,
     attempt_duration: Histogram,
     endpoints_disabled: Family<ReasonLabels, Counter>,
     leases_taken_over: Counter,
@@ -171,6 +195,12 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hookrelay");
+        let build_info = Family::default();
+        registry.register(
+            "build_info",
+            "Always 1: the version and commit (`-dirty` when built with uncommitted changes) of the running binary",
+            build_info.clone(),
+        );
         let messages = CappedCounters::new(MAX_EVENT_TYPES);
         registry.register(
             "messages",
@@ -182,9 +212,28 @@ impl Metrics {
         );
         let attempts = Family::default();
         registry.register(
-            "deliveries",
-            "Delivery attempts by outcome: success (2xx), fail (any other answer), unreachable (no answer)",
+            "delivery_attempts",
+            "Delivery attempts by result: success (2xx), fail (any other answer), unreachable (no answer)",
             attempts.clone(),
+        );
+        let deprecated_attempts = Family::default();
+        registry.register(
+            "deliveries",
+            "Deprecated, to be removed in the next release: hookrelay_delivery_attempts_total{result} counts the same \
+             delivery attempts",
+            deprecated_attempts.clone(),
+        );
+        let attempts_in_flight = Gauge::default();
+        registry.register(
+            "delivery_attempts_in_flight",
+            "Delivery attempts this process is making now (transformation and request)",
+            attempts_in_flight.clone(),
+        );
+        let open_breakers = Gauge::default();
+        registry.register(
+            "circuit_breakers_open",
+            "Endpoints this process's circuit breakers hold paused now (pause running, or its probe in flight)",
+            open_breakers.clone(),
         );
         let attempt_duration = Histogram::new(ATTEMPT_BUCKETS);
         registry.register(
@@ -254,15 +303,25 @@ impl Metrics {
         );
         // Series with fixed labels start at 0, so that `rate()` and alerts see them before the first event.
         for result in [AttemptResult::Success, AttemptResult::Fail, AttemptResult::Unreachable] {
-            drop(attempts.get_or_create(&StatusLabels { status: result.label() }));
+            drop(attempts.get_or_create(&ResultLabels { result: result.label() }));
+            drop(deprecated_attempts.get_or_create(&StatusLabels { status: result.label() }));
         }
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut process = Registry::default();
+        #[cfg(target_os = "linux")]
+        process.register_collector(Box::new(process::ProcessCollector));
         for reason in [DisableReason::Gone, DisableReason::Failing] {
             drop(endpoints_disabled.get_or_create(&ReasonLabels { reason: reason.label() }));
         }
         Self {
             registry,
+            process,
+            build_info,
             messages,
             attempts,
+            deprecated_attempts,
+            attempts_in_flight,
+            open_breakers,
             attempt_duration,
             endpoints_disabled,
             leases_taken_over,
@@ -276,6 +335,12 @@ impl Metrics {
         }
     }
 
+    /// Names the running binary in `hookrelay_build_info` (replacing what an earlier call named).
+    pub fn set_build_info(&self, version: &str, commit: &str) {
+        self.build_info.clear();
+        self.build_info.get_or_create(&BuildLabels { version: version.to_owned(), commit: commit.to_owned() }).set(1);
+    }
+
     /// A message was stored (published through the API or by an inbound source).
     pub fn message_published(&self, event_type: &str) {
         let labels = EventTypeLabels { event_type: event_type.to_owned() };
@@ -284,8 +349,21 @@ impl Metrics {
 
     /// A delivery attempt ended after `duration`.
     pub fn attempt_finished(&self, result: AttemptResult, duration: Duration) {
-        self.attempts.get_or_create(&StatusLabels { status: result.label() }).inc();
+        self.attempts.get_or_create(&ResultLabels { result: result.label() }).inc();
+        self.deprecated_attempts.get_or_create(&StatusLabels { status: result.label() }).inc();
         self.attempt_duration.observe(duration.as_secs_f64());
+    }
+
+    /// A delivery attempt starts: it counts as in flight until the returned guard is dropped (when the attempt
+    /// ends, or its task is cancelled).
+    pub fn attempt_started(&self) -> AttemptInFlight {
+        self.attempts_in_flight.inc();
+        AttemptInFlight(self.attempts_in_flight.clone())
+    }
+
+    /// How many endpoints this process's circuit breakers hold paused now.
+    pub fn set_open_breakers(&self, count: usize) {
+        self.open_breakers.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// hookrelay disabled an endpoint.
@@ -338,7 +416,18 @@ impl Metrics {
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_text::encode(&mut out, &self.process);
         out
+    }
+}
+
+/// One delivery attempt in flight (see [`Metrics::attempt_started`]).
+#[must_use = "the attempt counts as in flight only while the guard lives"]
+pub struct AttemptInFlight(Gauge);
+
+impl Drop for AttemptInFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -409,9 +498,12 @@ mod tests {
 
         assert!(text.contains("# TYPE hookrelay_messages_total counter"), "{text}");
         assert_eq!(sample(&text, r#"hookrelay_messages_total{event_type="invoice.paid"}"#), Some(2.0));
-        assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(1.0));
-        assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="fail"}"#), Some(1.0));
-        assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="unreachable"}"#), Some(1.0));
+        assert!(text.contains("# TYPE hookrelay_delivery_attempts_total counter"), "{text}");
+        for result in ["success", "fail", "unreachable"] {
+            assert_eq!(sample(&text, &format!(r#"hookrelay_delivery_attempts_total{{result="{result}"}}"#)), Some(1.0));
+            // The deprecated name counts the same attempts.
+            assert_eq!(sample(&text, &format!(r#"hookrelay_deliveries_total{{status="{result}"}}"#)), Some(1.0));
+        }
         assert_eq!(sample(&text, "hookrelay_delivery_attempt_duration_seconds_count"), Some(3.0));
         assert_eq!(sample(&text, r#"hookrelay_delivery_attempt_duration_seconds_bucket{le="0.025"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"hookrelay_delivery_attempt_duration_seconds_bucket{le="0.25"}"#), Some(2.0));
@@ -446,6 +538,60 @@ mod tests {
         assert_eq!(sample(&text, "hookrelay_database_up"), Some(1.0));
         metrics.set_database_down();
         assert_eq!(sample(&metrics.render(), "hookrelay_database_up"), Some(0.0));
+    }
+
+    #[test]
+    fn build_info_in_flight_attempts_and_open_breakers_are_gauges() {
+        let metrics = Metrics::new();
+        let text = metrics.render();
+        assert!(!text.contains("hookrelay_build_info{"), "no build named yet: {text}");
+        assert_eq!(sample(&text, "hookrelay_delivery_attempts_in_flight"), Some(0.0), "{text}");
+        assert_eq!(sample(&text, "hookrelay_circuit_breakers_open"), Some(0.0), "{text}");
+        // Every result is exported before the first attempt, so `rate()` sees the series from the start.
+        assert_eq!(sample(&text, r#"hookrelay_delivery_attempts_total{result="unreachable"}"#), Some(0.0), "{text}");
+
+        metrics.set_build_info("0.0.1", "0123456789ab");
+        metrics.set_build_info("1.2.3", "abcdef012345-dirty");
+        let first = metrics.attempt_started();
+        let second = metrics.attempt_started();
+        metrics.set_open_breakers(4);
+        let text = metrics.render();
+        assert!(text.contains("# TYPE hookrelay_build_info gauge"), "{text}");
+        assert_eq!(
+            sample(&text, r#"hookrelay_build_info{version="1.2.3",commit="abcdef012345-dirty"}"#),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(text.matches("hookrelay_build_info{").count(), 1, "only the build named last: {text}");
+        assert!(text.contains("# TYPE hookrelay_delivery_attempts_in_flight gauge"), "{text}");
+        assert_eq!(sample(&text, "hookrelay_delivery_attempts_in_flight"), Some(2.0), "{text}");
+        assert_eq!(sample(&text, "hookrelay_circuit_breakers_open"), Some(4.0), "{text}");
+
+        drop(first);
+        metrics.set_open_breakers(0);
+        let text = metrics.render();
+        assert_eq!(sample(&text, "hookrelay_delivery_attempts_in_flight"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "hookrelay_circuit_breakers_open"), Some(0.0), "{text}");
+        drop(second);
+        assert_eq!(sample(&metrics.render(), "hookrelay_delivery_attempts_in_flight"), Some(0.0));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_carry_the_standard_names_without_the_prefix() {
+        let text = Metrics::new().render();
+        for (name, kind) in [
+            ("process_cpu_seconds_total", "counter"),
+            ("process_resident_memory_bytes", "gauge"),
+            ("process_open_fds", "gauge"),
+            ("process_max_fds", "gauge"),
+            ("process_start_time_seconds", "gauge"),
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name} {kind}:\n{text}");
+            assert!(sample(&text, name).is_some_and(|value| value >= 0.0), "{name}:\n{text}");
+        }
+        assert!(sample(&text, "process_resident_memory_bytes").is_some_and(|rss| rss > 1e6), "{text}");
+        assert!(!text.contains("hookrelay_process_"), "{text}");
     }
 
     #[test]
