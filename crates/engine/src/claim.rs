@@ -173,11 +173,14 @@ impl Dispatcher {
             }
             let free = self.config.max_in_flight.saturating_sub(self.claimed.load(Ordering::Acquire));
             let mut more_due = false;
+            // Read on every turn of the loop (at least once a second), which keeps the gauge current.
+            let paused = self.breakers.paused();
+            self.config.metrics.set_open_breakers(paused.len());
             if free > 0 {
                 let want = free.min(self.config.claim_batch);
                 let now = now_ms();
                 let mut skip = self.lanes.saturated();
-                skip.extend(self.breakers.paused());
+                skip.extend(paused);
                 match self.queue.claim_due(now, want, now + self.lease_ms(), &skip).await {
                     Ok(batch) => {
                         more_due = batch.len() == want;
@@ -267,7 +270,9 @@ impl Dispatcher {
             if let Some(slot) = self.lanes.reserve_slot(&endpoint, delivery.rate_limit, sharing) {
                 tokio::time::sleep_until(slot).await;
             }
+            let in_flight = self.config.metrics.attempt_started();
             let outcome = self.attempter.attempt(delivery).await;
+            drop(in_flight);
             let delivered = outcome.attempt.status == DeliveryStatus::Success;
             if let Some(pause) = self.breakers.record(&endpoint, delivered, permit == Permit::Probe) {
                 tracing::warn!(endpoint_id = %endpoint, ?pause, "endpoint keeps failing; pausing it (circuit breaker open)");

@@ -98,8 +98,14 @@ async fn metrics_stats_health_and_failed_attempts_reflect_real_traffic() {
         (r#"hookrelay_messages_total{event_type="ok.event"}"#, 1.0),
         (r#"hookrelay_messages_total{event_type="refused.event"}"#, 1.0),
         (r#"hookrelay_messages_total{event_type="gone.event"}"#, 1.0),
+        (r#"hookrelay_delivery_attempts_total{result="success"}"#, 1.0),
+        (r#"hookrelay_delivery_attempts_total{result="fail"}"#, 2.0),
+        (r#"hookrelay_delivery_attempts_total{result="unreachable"}"#, 0.0),
+        // The deprecated name, kept for one release, counts the same attempts.
         (r#"hookrelay_deliveries_total{status="success"}"#, 1.0),
         (r#"hookrelay_deliveries_total{status="fail"}"#, 2.0),
+        ("hookrelay_delivery_attempts_in_flight", 0.0),
+        ("hookrelay_circuit_breakers_open", 0.0),
         (r#"hookrelay_delivery_attempt_duration_seconds_bucket{le="+Inf"}"#, 3.0),
         (r#"hookrelay_endpoints_disabled_total{reason="gone"}"#, 1.0),
         (r#"hookrelay_inbound_events_total{source="stripe-live",status="rejected"}"#, 1.0),
@@ -113,6 +119,25 @@ async fn metrics_stats_health_and_failed_attempts_reflect_real_traffic() {
         assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
     }
     assert!(sample(&text, "hookrelay_delivery_attempt_duration_seconds_sum").is_some_and(|sum| sum >= 0.0));
+    // The binary names its version and commit (as `hookrelay --version` does).
+    let build = format!(
+        r#"hookrelay_build_info{{version="{}",commit="{}"}}"#,
+        env!("CARGO_PKG_VERSION"),
+        hookrelay::cmd::VERSION.split_once('(').and_then(|(_, commit)| commit.strip_suffix(')')).expect("commit")
+    );
+    assert_eq!(sample(&text, &build), Some(1.0), "{build} in:\n{text}");
+    // The standard process metrics, unprefixed (read from /proc).
+    if cfg!(target_os = "linux") {
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(sample(&text, name).is_some_and(|value| value > 0.0), "{name} in:\n{text}");
+        }
+    }
     assert!(!text.contains(&app) && !text.contains("127.0.0.1"), "no ids or URLs in labels:\n{text}");
 
     // Health: the database answers and the queue is empty.
@@ -257,6 +282,13 @@ async fn activity_over_time_counts_stored_messages_and_attempts_and_open_breaker
     );
     let until = hookrelay_core::rfc3339::parse(paused["pausedUntil"].as_str().expect("pausedUntil")).expect("a time");
     assert!(until > now_ms() + 3_000_000, "paused for the hour: {stats}");
+    // The dispatcher's gauge of open breakers says the same (it is read at least once a second).
+    wait_for("hookrelay_circuit_breakers_open at 1", WAIT, async || {
+        let (status, text) = scrape(&server, None).await;
+        assert_eq!(status, 200, "{text}");
+        (sample(&text, "hookrelay_circuit_breakers_open") == Some(1.0)).then_some(())
+    })
+    .await;
 
     // Refusals name the parameter.
     let long_ago = hookrelay_core::rfc3339::format(now_ms() - 91 * 24 * 3_600_000);
@@ -291,9 +323,31 @@ async fn without_a_metrics_token_metrics_are_open_and_the_admin_token_is_not_nee
     let server = TestServer::start().await;
     let (status, text) = scrape(&server, None).await;
     assert_eq!(status, 200, "{text}");
-    assert!(text.contains("# TYPE hookrelay_deliveries_total counter"), "{text}");
-    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(0.0), "{text}");
+    assert!(text.contains("# TYPE hookrelay_delivery_attempts_total counter"), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_delivery_attempts_total{result="success"}"#), Some(0.0), "{text}");
     assert_eq!(sample(&text, "hookrelay_queue_depth"), Some(0.0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_attempt_counts_as_in_flight_until_its_answer() {
+    let server = TestServer::start().await;
+    // The receiver holds its answer for a while, so a scrape sees the attempt in flight.
+    let receiver = Receiver::start(Arc::new(|_| (StatusCode::OK, Duration::from_secs(3)))).await;
+    let app = server.create_app("Slow").await;
+    server.create_endpoint(&app, &receiver.url(), json!({})).await;
+    server.publish(&app, "a", json!({})).await;
+    wait_for("one attempt in flight", WAIT, async || {
+        let (_, text) = scrape(&server, None).await;
+        (sample(&text, "hookrelay_delivery_attempts_in_flight") == Some(1.0)).then_some(())
+    })
+    .await;
+    let text = wait_for("the attempt answered", WAIT, async || {
+        let (_, text) = scrape(&server, None).await;
+        (sample(&text, r#"hookrelay_delivery_attempts_total{result="success"}"#) == Some(1.0)).then_some(text)
+    })
+    .await;
+    assert_eq!(sample(&text, "hookrelay_delivery_attempts_in_flight"), Some(0.0), "{text}");
     server.stop().await;
 }
 
@@ -315,19 +369,21 @@ async fn an_endpoint_that_never_answers_counts_as_unreachable_and_then_as_disabl
         (sample(&text, r#"hookrelay_endpoints_disabled_total{reason="failing"}"#) == Some(1.0)).then_some(text)
     })
     .await;
-    assert!(sample(&text, r#"hookrelay_deliveries_total{status="unreachable"}"#).is_some_and(|n| n >= 2.0), "{text}");
-    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="fail"}"#), Some(0.0), "{text}");
-    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="success"}"#), Some(0.0), "{text}");
+    let unreachable = sample(&text, r#"hookrelay_delivery_attempts_total{result="unreachable"}"#);
+    assert!(unreachable.is_some_and(|n| n >= 2.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_deliveries_total{status="unreachable"}"#), unreachable, "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_delivery_attempts_total{result="fail"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"hookrelay_delivery_attempts_total{result="success"}"#), Some(0.0), "{text}");
     assert_eq!(sample(&text, r#"hookrelay_endpoints_disabled_total{reason="gone"}"#), Some(0.0), "{text}");
     server.stop().await;
 }
 
-/// The JSON log lines whose `fields.message` is `message`.
+/// The JSON log lines whose `message` is `message`.
 fn log_events(lines: &[String], message: &str) -> Vec<Value> {
     lines
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|event| event["fields"]["message"] == message)
+        .filter(|event| event["message"] == message)
         .collect()
 }
 
@@ -390,23 +446,23 @@ async fn failed_deliveries_and_rejected_inbound_requests_are_logged_without_secr
         log_events(&lines, "delivery attempt failed").into_iter().next()
     })
     .await;
-    let fields = &failed["fields"];
     assert_eq!(failed["level"], "INFO", "{failed}");
-    assert_eq!(fields["msg_id"], msg_id.as_str(), "{failed}");
-    assert_eq!(fields["endpoint_id"], endpoint.as_str(), "{failed}");
-    assert_eq!(fields["app_id"], app.as_str(), "{failed}");
-    assert_eq!(fields["status"], 422, "{failed}");
-    assert!(fields["duration_ms"].as_i64().is_some(), "{failed}");
-    assert!(fields["attempt_id"].as_str().is_some_and(|id| id.starts_with("atmpt_")), "{failed}");
+    assert_eq!(failed["msg_id"], msg_id.as_str(), "{failed}");
+    assert_eq!(failed["endpoint_id"], endpoint.as_str(), "{failed}");
+    assert_eq!(failed["app_id"], app.as_str(), "{failed}");
+    assert_eq!(failed["status"], 422, "{failed}");
+    assert_eq!(failed["next"], "give_up", "a final 4xx, as a name: {failed}");
+    assert!(failed["duration_ms"].as_i64().is_some(), "{failed}");
+    assert!(failed["attempt_id"].as_str().is_some_and(|id| id.starts_with("atmpt_")), "{failed}");
 
     let rejected = wait_for("the rejection's log line", WAIT, async || {
         let lines = logs.lock().expect("log lines").clone();
         log_events(&lines, "inbound request rejected").into_iter().next()
     })
     .await;
-    assert_eq!(rejected["fields"]["reason"], "signature_mismatch", "{rejected}");
-    assert_eq!(rejected["fields"]["status"], 401, "{rejected}");
-    assert!(rejected["fields"]["source"].as_str().is_some_and(|s| s.starts_with("src_")), "{rejected}");
+    assert_eq!(rejected["reason"], "signature_mismatch", "{rejected}");
+    assert_eq!(rejected["status"], 401, "{rejected}");
+    assert!(rejected["source"].as_str().is_some_and(|s| s.starts_with("src_")), "{rejected}");
 
     let everything = logs.lock().expect("log lines").join("\n");
     let secret_body = secret.trim_start_matches("whsec_");

@@ -115,6 +115,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let outbound = delivery_runtime.enter();
     // One set of metrics per server (tests run several in one process), shared by the dispatcher and the API.
     let metrics = Arc::new(Metrics::new());
+    metrics.set_build_info(env!("CARGO_PKG_VERSION"), env!("HOOKRELAY_COMMIT"));
     let events: Arc<dyn EventSink> = match config.operational_webhook.clone() {
         Some(operational) => hookrelay_engine::operational::start(operational)?,
         None => Arc::new(NoEvents),
