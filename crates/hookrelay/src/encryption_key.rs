@@ -53,6 +53,15 @@ const REWRITE_BATCH: usize = 500;
 /// Rewrites every stored endpoint and source secret under the store's current key (plaintext without one), in
 /// batches; returns the rows rewritten per table. Rows already under the current key are skipped.
 pub async fn rewrite_secrets(store: &dyn Credentials) -> anyhow::Result<Vec<(&'static str, u64)>> {
+    rewrite_secrets_reporting(store, &|_, _| {}).await
+}
+
+/// [`rewrite_secrets`], calling `progress(table, rows)` after each batch with the rows rewritten in that table so
+/// far (`migrate --reencrypt`'s progress).
+pub async fn rewrite_secrets_reporting(
+    store: &dyn Credentials,
+    progress: &(dyn Fn(&'static str, u64) + Sync),
+) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let mut counts = Vec::new();
     for (table, name) in [(SecretTable::Endpoints, "endpoints"), (SecretTable::Sources, "sources")] {
         let (mut after, mut rewritten) = (None::<String>, 0);
@@ -62,6 +71,7 @@ pub async fn rewrite_secrets(store: &dyn Credentials) -> anyhow::Result<Vec<(&'s
                 .await
                 .with_context(|| format!("re-encrypting the secrets of {name} failed"))?;
             rewritten += batch.rewritten;
+            progress(name, rewritten);
             match batch.last {
                 Some(last) => after = Some(last),
                 None => break,

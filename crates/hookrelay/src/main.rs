@@ -17,6 +17,8 @@ fn main() -> anyhow::Result<()> {
             Command::BenchReference(args) => hookrelay::cmd::bench::reference::run(args).await,
             Command::Sign(args) => hookrelay::cmd::sign::run(args),
             Command::Token(args) => hookrelay::cmd::token::run(args).await,
+            Command::Completions(args) => hookrelay::cmd::completions::completions(args),
+            Command::Man(args) => hookrelay::cmd::completions::man(args),
             Command::Verify(args) => {
                 if !hookrelay::cmd::verify::run(args)? {
                     std::process::exit(1);

@@ -335,10 +335,11 @@ async fn the_recover_command_starts_the_task_shows_progress_and_reports_the_coun
     };
     let (ok, stdout, stderr) = run_cli(base_args("acme-main")).await;
     assert!(ok, "exit status; stdout: {stdout}\nstderr: {stderr}");
-    assert!(stdout.contains("re-queued 3 failed"), "stdout: {stdout}");
-    // stderr is a pipe here, so the progress bar is printed one line per update.
+    assert!(stdout.contains("re-queued 3 failed deliveries"), "stdout: {stdout}");
+    assert!(stdout.contains("still in their retry schedule are not counted"), "stdout: {stdout}");
+    // stderr is a pipe here, so no progress bar is drawn (tests/cli.rs draws one on a terminal).
     assert!(stderr.contains("started recover task qtask_"), "stderr: {stderr}");
-    assert!(stderr.lines().any(|l| l.starts_with('[') && l.contains("3/3 scanned, 3 queued")), "stderr: {stderr}");
+    assert!(!stderr.contains("scanned"), "stderr: {stderr}");
     wait_for("the recovered deliveries", WAIT, async || (delivered_ids(&receiver, before) == failed).then_some(()))
         .await;
 
@@ -347,7 +348,7 @@ async fn the_recover_command_starts_the_task_shows_progress_and_reports_the_coun
     missing.push("--missing".into());
     let (ok, stdout, stderr) = run_cli(missing).await;
     assert!(ok, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(stdout.contains("replayed 0 missing message(s) after checking 3 message(s)"), "stdout: {stdout}");
+    assert!(stdout.contains("replayed 0 missing messages after checking 3 messages"), "stdout: {stdout}");
 
     // Failures exit non-zero with the server's explanation.
     let (ok, _, stderr) = run_cli(base_args("nobody")).await;
@@ -361,6 +362,6 @@ async fn the_recover_command_starts_the_task_shows_progress_and_reports_the_coun
     let mut bad_since = base_args("acme-main");
     bad_since[6] = "yesterday".into();
     let (ok, _, stderr) = run_cli(bad_since).await;
-    assert!(!ok && stderr.contains("since: not an RFC 3339 timestamp"), "stderr: {stderr}");
+    assert!(!ok && stderr.contains("neither a duration ago"), "refused before reaching the server: {stderr}");
     server.stop().await;
 }

@@ -109,6 +109,16 @@ impl CopyReport {
 /// left unchanged. Fails, changing nothing in PostgreSQL, when a server has the SQLite file open, when the target
 /// already holds hookrelay data, or when anything goes wrong half-way.
 pub async fn sqlite_to_postgres(sqlite_path: &Path, postgres_url: &str) -> Result<CopyReport, StoreError> {
+    sqlite_to_postgres_reporting(sqlite_path, postgres_url, &|_, _| {}).await
+}
+
+/// [`sqlite_to_postgres`], calling `progress(table, rows)` after each batch written with the rows copied into that
+/// table so far (tables come in [`TABLES`] order; an empty one is not reported), for a progress bar.
+pub async fn sqlite_to_postgres_reporting(
+    sqlite_path: &Path,
+    postgres_url: &str,
+    progress: &(dyn Fn(&'static str, u64) + Sync),
+) -> Result<CopyReport, StoreError> {
     let path = sqlite_path.to_owned();
     let source = tokio::task::spawn_blocking(move || Source::open(&path))
         .await
@@ -134,7 +144,10 @@ pub async fn sqlite_to_postgres(sqlite_path: &Path, postgres_url: &str) -> Resul
         let mut rows = 0;
         let done = loop {
             match incoming.recv().await {
-                Some(Chunk::Rows(batch)) => rows += write_batch(&tx, plan, &batch).await?,
+                Some(Chunk::Rows(batch)) => {
+                    rows += write_batch(&tx, plan, &batch).await?;
+                    progress(plan.table, rows);
+                }
                 Some(Chunk::End(done)) => break done,
                 Some(Chunk::Failed(err)) => return Err(err),
                 // The reader only stops early after sending `Failed`, or by panicking.

@@ -22,7 +22,7 @@ use hookrelay_core::signing::EndpointSecret;
 use hookrelay_core::time::now_ms;
 use hookrelay_core::token::{self, ApiToken, TokenScope};
 use hookrelay_core::{AppId, AttemptId, EndpointId, InboundEventId, MessageId, SourceId, TaskId, TokenId};
-use hookrelay_store::copy::{CopyReport, TABLES, sqlite_to_postgres};
+use hookrelay_store::copy::{CopyReport, TABLES, sqlite_to_postgres, sqlite_to_postgres_reporting};
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::*;
 use hookrelay_testkit::postgres::ScratchSchema;
@@ -465,10 +465,24 @@ async fn every_table_arrives_row_for_row_and_sending_deliveries_become_due() {
     let schema = ScratchSchema::for_test().await;
 
     let before = now_ms();
-    let report = sqlite_to_postgres(&db, schema.url()).await.expect("the copy");
+    let reported = std::sync::Mutex::new(Vec::new());
+    let report = sqlite_to_postgres_reporting(&db, schema.url(), &|table, rows| {
+        reported.lock().unwrap().push((table, rows));
+    })
+    .await
+    .expect("the copy");
     let after = now_ms();
 
     assert_report_matches(&report, &db);
+    // Progress came batch by batch, table by table in copy order, ending at each non-empty table's count.
+    let reported = reported.into_inner().unwrap();
+    assert!(reported.iter().filter(|(table, _)| *table == "messages").count() > 1, "{reported:?}");
+    let order = |table: &str| TABLES.iter().position(|t| *t == table).unwrap();
+    assert!(reported.windows(2).all(|w| (order(w[0].0), w[0].1) < (order(w[1].0), w[1].1)), "{reported:?}");
+    for copied in report.tables.iter().filter(|t| t.rows > 0) {
+        let last = reported.iter().rev().find(|(table, _)| *table == copied.table);
+        assert_eq!(last, Some(&(copied.table, copied.rows)), "{reported:?}");
+    }
     assert_eq!(report.rows("messages"), BULK_MESSAGES as u64 + 5);
     assert_eq!(report.requeued_deliveries, 1);
     let nul = report.tables.iter().map(|t| (t.table, t.nul_replaced)).filter(|(_, n)| *n > 0).collect::<Vec<_>>();

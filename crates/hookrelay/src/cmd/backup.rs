@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use hookrelay_store::sqlite::{BackupReport, backup};
 
+use crate::cmd::progress;
 use crate::config::{Database, ServeArgs};
 
 /// Settings of `hookrelay backup`: where to write, and the server's settings to find its database.
@@ -20,7 +21,8 @@ pub struct BackupArgs {
     #[arg(long)]
     pub force: bool,
 
-    #[command(flatten)]
+    /// Where the database is: the server's settings, listed after backup's own in --help.
+    #[command(flatten, next_help_heading = "Server settings")]
     pub serve: ServeArgs,
 }
 
@@ -36,11 +38,16 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
     };
     let (file, force) = (args.file, args.force);
     let started = Instant::now();
+    // SQLite copies every page in one step (see the store's backup module), so there is no fraction to show.
+    let spinner = progress::spinner(format!("backing up {} to {}", database.display(), file.display()));
     let report = {
         let (database, file) = (database.clone(), file.clone());
-        tokio::task::spawn_blocking(move || backup(&database, &file, force)).await.context("the backup stopped")?
-    }
-    .with_context(|| format!("cannot back up {} to {}", database.display(), file.display()))?;
+        tokio::task::spawn_blocking(move || backup(&database, &file, force)).await
+    };
+    spinner.finish_and_clear();
+    let report = report
+        .context("the backup stopped")?
+        .with_context(|| format!("cannot back up {} to {}", database.display(), file.display()))?;
     print!("{}", summary(&database, &file, &report, started.elapsed().as_secs_f64()));
     if config.cipher.encrypts() {
         println!(

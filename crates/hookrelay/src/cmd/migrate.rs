@@ -8,19 +8,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use hookrelay_core::cipher::SecretCipher;
 use hookrelay_store::Credentials;
-use hookrelay_store::copy::{CopyReport, sqlite_to_postgres};
+use hookrelay_store::copy::{CopyReport, TABLES, sqlite_to_postgres_reporting};
 
+use crate::cmd::{progress, serve::open_store};
 use crate::config::{DATABASE_FILE, ServeArgs, redact_password};
-use crate::{cmd::serve::open_store, encryption_key, logging};
+use crate::{encryption_key, logging};
 
 /// Settings of `hookrelay migrate`: the server's (which database to upgrade, how to log), plus the copy's source
 /// and target. The copy's two flags are deliberately not read from the environment or the config file: a copy is
 /// a one-off action, and a variable left set would turn every later `migrate` into one.
 #[derive(clap::Args, Debug)]
 pub struct MigrateArgs {
-    #[command(flatten)]
-    pub serve: ServeArgs,
-
     /// Copy this SQLite database (`sqlite://<path>`, a path, or a data directory) into the PostgreSQL database
     /// given with --to, instead of upgrading the configured database; stop the server first
     #[arg(long, value_name = "SQLITE", requires = "to")]
@@ -35,6 +33,10 @@ pub struct MigrateArgs {
     /// ones with HOOKRELAY_ENCRYPTION_KEY_PREVIOUS), in batches; without a key, write them back in plaintext
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub reencrypt: bool,
+
+    /// Which database to upgrade and how to log: the server's settings, listed after migrate's own in --help.
+    #[command(flatten, next_help_heading = "Server settings")]
+    pub serve: ServeArgs,
 }
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
@@ -53,9 +55,15 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         bail!("--to must be a PostgreSQL URL: postgres://user[:password]@host[:port]/database");
     }
-    let report = sqlite_to_postgres(&source, &to)
-        .await
-        .with_context(|| format!("copying {} into PostgreSQL failed", source.display()))?;
+    let bar = progress::bar(TABLES.len() as u64, "{bar:30} {pos}/{len} tables  {msg} ({elapsed})");
+    bar.set_message("opening the databases");
+    let report = sqlite_to_postgres_reporting(&source, &to, &|table, rows| {
+        bar.set_position(TABLES.iter().position(|t| *t == table).unwrap_or(0) as u64);
+        bar.set_message(format!("{table}: {rows} rows"));
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = report.with_context(|| format!("copying {} into PostgreSQL failed", source.display()))?;
     print!("{}", summary(&source, &report, &redact_password(&to)));
     Ok(())
 }
@@ -66,7 +74,13 @@ async fn reencrypt(store: &dyn Credentials, cipher: &SecretCipher) -> anyhow::Re
         Some(id) => println!("encrypting stored secrets with the current key (key id {id})"),
         None => println!("HOOKRELAY_ENCRYPTION_KEY is not set: writing stored secrets back in plaintext"),
     }
-    for (name, rewritten) in encryption_key::rewrite_secrets(store).await? {
+    let spinner = progress::spinner("re-encrypting stored secrets");
+    let counts = encryption_key::rewrite_secrets_reporting(store, &|table, rows| {
+        spinner.set_message(format!("re-encrypting stored secrets: {table}, {rows} rewritten"));
+    })
+    .await;
+    spinner.finish_and_clear();
+    for (name, rewritten) in counts? {
         println!("  {name:<10}{rewritten:>10} rewritten");
     }
     println!("done: every stored secret now uses the current key; HOOKRELAY_ENCRYPTION_KEY_PREVIOUS can be removed");

@@ -3,8 +3,10 @@
 pub mod backup;
 pub mod bench;
 pub mod client;
+pub mod completions;
 pub mod listen;
 pub mod migrate;
+pub mod progress;
 pub mod provider;
 pub mod recover;
 pub mod serve;
@@ -53,4 +55,8 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Create, list or revoke named admin tokens through a running server.
     Token(token::TokenArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one page per command with --out-dir.
+    Man(completions::ManArgs),
 }
