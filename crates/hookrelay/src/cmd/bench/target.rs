@@ -273,7 +273,7 @@ pub async fn scraped_counters(client: &reqwest::Client, base: &str) -> Option<(f
     let value = |series: &str| {
         text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok()).unwrap_or(0.0)
     };
-    Some((value("hookrelay_deliveries_total{status=\"success\"}"), value("hookrelay_leases_taken_over_total")))
+    Some((value("hookrelay_delivery_attempts_total{result=\"success\"}"), value("hookrelay_leases_taken_over_total")))
 }
 
 /// Resets this process's peak RSS (VmHWM) to its current RSS, so each scenario reports its own peak; best
