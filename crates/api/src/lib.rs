@@ -22,15 +22,18 @@ use hookrelay_store::Store;
 pub mod app;
 pub mod app_cache;
 pub mod attempt;
+pub mod attempt_stream;
 pub mod auth;
 pub mod background_task;
 pub mod endpoint;
 pub mod error;
+pub mod event_stream;
 pub mod event_type;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod ingest;
+pub mod listen;
 pub mod message;
 pub mod metrics;
 pub mod openapi;
@@ -97,6 +100,9 @@ pub struct ApiState {
     pub sandbox: hookrelay_transform::Sandbox,
     /// The browser UI's title, colour, logo and who may frame the portal.
     pub ui: Arc<ui::UiSettings>,
+    /// `hookrelay listen` sessions and the attempt feed (shared with the dispatcher), streamed by [`listen`] and
+    /// [`attempt_stream`].
+    pub live: Arc<hookrelay_live::Live>,
 }
 
 /// The whole API with its state applied, ready for `axum::serve`.
@@ -119,6 +125,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(send_example::routes())
         .merge(transformation::routes())
         .merge(attempt::routes())
+        .merge(attempt_stream::routes())
+        .merge(listen::routes())
         .merge(background_task::routes())
         .merge(source::routes())
         .merge(stats::routes())

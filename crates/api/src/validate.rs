@@ -42,6 +42,19 @@ pub const MAX_URL_BYTES: usize = 8192;
 /// Most endpoints one application may have unless the operator sets `HOOKRELAY_MAX_ENDPOINTS_PER_APP`.
 pub const DEFAULT_MAX_ENDPOINTS_PER_APP: usize = 200;
 
+const LISTEN_SCHEME: &str = hookrelay_live::listeners::SCHEME;
+
+/// The `<name>` of a `listen://<name>` URL: what `hookrelay listen` calls the session (letters, digits, `-`, `_`,
+/// `.`), nothing more.
+fn check_listen_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 256 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err("a listen URL is `listen://<name>`, the name of letters, digits, `-`, `_` and `.` (at most 256): \
+                    `hookrelay listen` creates such endpoints"
+            .into());
+    }
+    Ok(())
+}
+
 /// Checks that `url` is an absolute `http://` or `https://` URL with a host and a port from 1 to 65535, read by
 /// the parser the dispatcher reads it with (the `url` crate, which reqwest uses), so that a URL accepted here is
 /// one a delivery can be sent to; and that a host written as an IP address is one the address `policy` allows.
@@ -52,6 +65,8 @@ pub const DEFAULT_MAX_ENDPOINTS_PER_APP: usize = 200;
 /// parses the stored text with this same parser, the host, port and path it sends to are the ones checked here.
 /// The spellings the parser would rewrite (`:443` on https, uppercase, IDN names, `2130706433` for 127.0.0.1) are
 /// therefore harmless, and the ones it would silently repair into something else are refused below.
+///
+/// `listen://<name>` is the one other URL: deliveries go to the `hookrelay listen` connected for the endpoint.
 pub fn check_url(url: &str, policy: &AddressPolicy) -> Result<(), String> {
     // The parser would drop tabs and newlines anywhere and spaces at either end without a word.
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -64,6 +79,9 @@ pub fn check_url(url: &str, policy: &AddressPolicy) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err("must be an absolute URL starting with `https://` or `http://`".into());
     };
+    if scheme == LISTEN_SCHEME {
+        return check_listen_name(rest);
+    }
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(format!("the scheme must be `https` or `http`, not `{scheme}`"));
     }
@@ -117,7 +135,8 @@ const BAD_PORT: &str = "the port must be a number from 1 to 65535 (or left out, 
 /// Checks that `url` is `https://`, for servers run with `HOOKRELAY_HTTPS_ONLY` (the dispatcher checks again).
 pub fn check_https(url: &str) -> Result<(), String> {
     match url.split_once("://") {
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => Ok(()),
+        // Delivered over the listener's own connection to this API, not to an address.
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") || scheme == LISTEN_SCHEME => Ok(()),
         _ => Err("this server only delivers to https:// URLs (HOOKRELAY_HTTPS_ONLY is on): use an https:// URL, \
                   or have the operator set HOOKRELAY_HTTPS_ONLY=false to allow http://"
             .into()),
@@ -306,6 +325,11 @@ mod tests {
             ("http://example.com/a%20b?c=%zz", true),
             ("example.com/webhook", false),
             ("ftp://example.com/", false),
+            ("listen://alice-laptop.dev_1", true),
+            ("listen://", false),
+            ("listen://alice/laptop", false),
+            ("listen://alice@10.0.0.1", false),
+            ("LISTEN://alice", false),
             ("https:example.com/", false),
             ("https://", false),
             ("https:///path", false),

@@ -97,6 +97,7 @@ async fn start(interval: Duration) -> Server {
         queue: Arc::new(QueueSnapshot::new(interval)),
         sandbox: hookrelay_transform::Sandbox::start(1).expect("the transformation sandbox"),
         ui: Default::default(),
+        live: Default::default(),
         max_endpoints_per_app: 200,
         address_policy: Arc::default(),
     };

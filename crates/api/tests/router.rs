@@ -62,6 +62,7 @@ fn state(store: Store) -> ApiState {
         queue: Arc::default(),
         sandbox: hookrelay_transform::Sandbox::start(1).expect("the transformation sandbox"),
         ui: Default::default(),
+        live: Default::default(),
     }
 }
 

@@ -11,6 +11,8 @@ use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, Event
 use hookrelay_core::retry::{self, Answer, Decision, NextStep, RetryPolicy};
 use hookrelay_core::rfc3339;
 use hookrelay_core::time::now_ms;
+use hookrelay_live::Live;
+use hookrelay_live::feed::{AttemptEvent, response_start};
 use hookrelay_metrics::{AttemptResult, DisableReason, Metrics};
 use hookrelay_store::{AttemptOutcome, ClaimedDelivery};
 use hookrelay_transform::{Method, Sandbox, Transformed, Webhook};
@@ -28,6 +30,9 @@ pub struct Attempter {
     metrics: Arc<Metrics>,
     /// Where endpoints' transformations run; `None` on a dispatcher started without one.
     sandbox: Option<Sandbox>,
+    /// `hookrelay listen` sessions, and the feed of attempts `hookrelay tail` follows.
+    live: Arc<Live>,
+    delivery_timeout: Duration,
 }
 
 /// What the endpoint's transformation (if any) made of a delivery.
@@ -56,6 +61,8 @@ impl Attempter {
             events,
             metrics: config.metrics.clone(),
             sandbox: config.sandbox.clone(),
+            live: config.live.clone(),
+            delivery_timeout: config.delivery_timeout,
         })
     }
 
@@ -92,10 +99,13 @@ impl Attempter {
     pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
         let prepared = self.prepare(&delivery).await;
+        let transport = send::Transport {
+            client: &self.client,
+            listeners: &self.live.listeners,
+            timeout: self.delivery_timeout,
+        };
         let result = match &prepared {
-            Prepared::Stored => {
-                send::send(&self.client, &delivery, &send::Request::stored(&delivery), &self.url_rules).await
-            }
+            Prepared::Stored => send::send(&transport, &delivery, &send::Request::stored(&delivery), &self.url_rules).await,
             Prepared::Transformed(transformed) => {
                 let request = send::Request {
                     method: match transformed.method {
@@ -106,7 +116,7 @@ impl Attempter {
                     body: transformed.payload.as_bytes(),
                     extra_headers: Some(&transformed.headers),
                 };
-                send::send(&self.client, &delivery, &request, &self.url_rules).await
+                send::send(&transport, &delivery, &request, &self.url_rules).await
             }
             Prepared::Cancelled => send::SendResult::not_sent(CANCELLED.into()),
             Prepared::Failed(reason) => send::SendResult::not_sent(reason.clone()),
@@ -163,10 +173,11 @@ impl Attempter {
                 status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
                 trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
                 created_at: started_at,
-            },
-            next,
-            disable_endpoint: decision.disable_endpoint,
+        };
+        if self.live.attempts.is_followed() {
+            self.live.attempts.publish(followed(&attempt, &delivery.event_type, delivery.attempts + 1, next));
         }
+        AttemptOutcome { attempt, next, disable_endpoint: decision.disable_endpoint }
     }
 
     /// Counts the attempt by outcome, with its duration, and the endpoint a 410 disables.
@@ -235,6 +246,25 @@ impl Attempter {
 
 fn address_policy(config: &DispatcherConfig) -> Arc<AddressPolicy> {
     egress::address_policy(config.allow_private_endpoints, &config.whitelist_subnets)
+}
+
+/// The attempt as `hookrelay tail` shows it.
+fn followed(attempt: &Attempt, event_type: &str, attempt_number: u32, next: NextStep) -> AttemptEvent {
+    AttemptEvent {
+        attempt_id: attempt.id.to_string(),
+        app_id: attempt.app_id.to_string(),
+        msg_id: attempt.msg_id.to_string(),
+        endpoint_id: attempt.endpoint_id.to_string(),
+        event_type: event_type.to_owned(),
+        url: attempt.url.clone(),
+        status_code: attempt.response_status_code,
+        succeeded: attempt.status == DeliveryStatus::Success,
+        duration_ms: attempt.response_duration_ms,
+        at: attempt.created_at,
+        attempt_number,
+        next,
+        response: response_start(&attempt.response),
+    }
 }
 
 fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineError> {

@@ -69,6 +69,9 @@ pub struct DispatcherConfig {
     pub metrics: Arc<Metrics>,
     /// Where endpoints' transformations run (shared with the API, which checks and simulates them).
     pub sandbox: Option<hookrelay_transform::Sandbox>,
+    /// The `hookrelay listen` sessions `listen://` endpoints are delivered to, and the attempt feed `hookrelay tail`
+    /// follows (shared with the API, which streams them).
+    pub live: Arc<hookrelay_live::Live>,
 }
 
 impl Default for DispatcherConfig {
@@ -88,6 +91,7 @@ impl Default for DispatcherConfig {
             breaker_pause: Duration::from_secs(30),
             metrics: Arc::default(),
             sandbox: None,
+            live: Arc::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use hookrelay_core::model::SignatureScheme;
 use hookrelay_core::signature_headers::StandardHeaders;
 use hookrelay_core::signing::{EndpointSecret, hmac_hex_signature, signature_header};
 use hookrelay_core::time::now_ms;
+use hookrelay_live::listeners::{self, Forward, Listeners};
 use hookrelay_store::ClaimedDelivery;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -66,15 +67,23 @@ impl SendResult {
     }
 }
 
+/// Where deliveries go: over HTTP, or to the `hookrelay listen` session of a `listen://` endpoint.
+pub struct Transport<'a> {
+    pub client: &'a reqwest::Client,
+    pub listeners: &'a Listeners,
+    /// How long a listener has to answer (an HTTP request's limit is the client's).
+    pub timeout: Duration,
+}
+
 /// Sends one delivery and reports what happened; never fails, since every failure is an attempt result.
 pub async fn send(
-    client: &reqwest::Client,
+    transport: &Transport<'_>,
     delivery: &ClaimedDelivery,
     request: &Request<'_>,
     rules: &egress::UrlRules,
 ) -> SendResult {
     let started = Instant::now();
-    let answer = attempt(client, delivery, request, rules).await.unwrap_or_else(|reason| Response {
+    let answer = attempt(transport, delivery, request, rules).await.unwrap_or_else(|reason| Response {
         status_code: 0,
         body: reason,
         retry_after: None,
@@ -88,16 +97,21 @@ pub async fn send(
 }
 
 async fn attempt(
-    client: &reqwest::Client,
+    transport: &Transport<'_>,
     delivery: &ClaimedDelivery,
     request: &Request<'_>,
     rules: &egress::UrlRules,
 ) -> Result<Response, String> {
     let url = reqwest::Url::parse(request.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
-    rules.check(&url).map_err(|e| e.to_string())?;
     let now = now_ms();
     let headers = delivery_headers(delivery, request, now / 1000);
-    let mut response = client
+    // No address is reached: the listener's own connection to the API carries the delivery.
+    if url.scheme() == listeners::SCHEME {
+        return to_listener(transport, delivery, request, headers).await;
+    }
+    rules.check(&url).map_err(|e| e.to_string())?;
+    let mut response = transport
+        .client
         .request(request.method.clone(), url)
         .headers(headers)
         .body(request.body.to_vec())
@@ -121,6 +135,34 @@ async fn attempt(
     }
     body.truncate(MAX_RESPONSE_BYTES);
     Ok(Response { status_code, body: body_text(body), retry_after })
+}
+
+/// Hands the delivery to the endpoint's `hookrelay listen` session and takes what its local URL answered.
+async fn to_listener(
+    transport: &Transport<'_>,
+    delivery: &ClaimedDelivery,
+    request: &Request<'_>,
+    headers: HeaderMap,
+) -> Result<Response, String> {
+    let forward = Forward {
+        id: 0,
+        msg_id: delivery.msg_id.to_string(),
+        event_type: delivery.event_type.clone(),
+        method: request.method.to_string(),
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        body: String::from_utf8_lossy(request.body).into_owned(),
+    };
+    let mut answer =
+        transport.listeners.forward(delivery.endpoint_id.as_str(), forward, transport.timeout).await?;
+    let mut end = answer.body.len().min(MAX_RESPONSE_BYTES);
+    while !answer.body.is_char_boundary(end) {
+        end -= 1;
+    }
+    answer.body.truncate(end);
+    Ok(Response { status_code: answer.status_code, body: answer.body, retry_after: None })
 }
 
 fn delivery_headers(delivery: &ClaimedDelivery, request: &Request<'_>, timestamp_secs: i64) -> HeaderMap {

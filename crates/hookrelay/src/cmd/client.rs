@@ -85,9 +85,13 @@ impl Api {
         Ok(url)
     }
 
-    /// A request with the token and no time limit, for the streaming routes (`listen`, `tail`).
-    pub fn stream(&self, method: reqwest::Method, segments: &[&str]) -> anyhow::Result<reqwest::RequestBuilder> {
-        Ok(self.http.request(method, self.url(segments)?).bearer_auth(&self.token))
+    /// A GET with the token and no time limit, for the streaming routes (`listen`, `tail`).
+    pub fn stream(&self, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<reqwest::RequestBuilder> {
+        let mut url = self.url(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(self.http.get(url).bearer_auth(&self.token))
     }
 
     /// The server's base URL, for messages.
@@ -105,6 +109,25 @@ impl Api {
         let url = self.url(segments)?;
         let request = self.http.get(url).bearer_auth(&self.token).timeout(REQUEST_TIMEOUT);
         answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
+    }
+
+    /// GET with query parameters.
+    pub async fn get_query(&self, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let mut url = self.url(segments)?;
+        url.query_pairs_mut().extend_pairs(query);
+        let request = self.http.get(url).bearer_auth(&self.token).timeout(REQUEST_TIMEOUT);
+        answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
+    }
+
+    /// GET, with `None` for a 404 (the thing does not exist yet).
+    pub async fn get_optional(&self, segments: &[&str]) -> anyhow::Result<Option<Value>> {
+        let url = self.url(segments)?;
+        let request = self.http.get(url).bearer_auth(&self.token).timeout(REQUEST_TIMEOUT);
+        let response = request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        answer(response).await.map(Some)
     }
 
     pub async fn patch(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {

@@ -11,7 +11,10 @@ pub mod provider;
 pub mod recover;
 pub mod serve;
 pub mod sign;
+pub mod stream;
+pub mod tail;
 pub mod token;
+pub mod trigger;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -38,8 +41,11 @@ pub enum Command {
     /// Copy the embedded SQLite database to a file while the server runs (a consistent online backup, mode
     /// 0600); PostgreSQL is backed up with pg_dump.
     Backup(backup::BackupArgs),
-    /// Run a local receiver that prints the webhooks it gets and checks their signatures.
+    /// Receive an application's deliveries (or a source's inbound events) here, with no public address: forward
+    /// each to a local URL (--forward-to) and record its answer, or print it with its signature checked.
     Listen(listen::ListenArgs),
+    /// Follow the attempts a running server makes, live: coloured lines on a terminal, JSON lines otherwise.
+    Tail(tail::TailArgs),
     /// Re-send an endpoint's failed deliveries of a time window (or, with --missing, the messages it never
     /// got) through a running server, with a progress bar.
     Recover(recover::RecoverArgs),
@@ -55,6 +61,9 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Create, list or revoke named admin tokens through a running server.
     Token(token::TokenArgs),
+    /// Send one event through a running server: publish an event type's example to an application, or with
+    /// --source a provider's event, signed with the source's secret, to its ingest URL.
+    Trigger(trigger::TriggerArgs),
     /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
     Completions(completions::CompletionsArgs),
     /// Print the man page, or write one page per command with --out-dir.

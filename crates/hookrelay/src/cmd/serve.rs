@@ -122,6 +122,9 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     };
     // Transformations run on threads of their own, shared by the dispatcher (which runs them) and the API (which
     // checks and simulates them).
+    // `hookrelay listen` sessions and the attempt feed of `hookrelay tail`: the dispatcher feeds them, the API
+    // streams them.
+    let live = Arc::new(hookrelay_live::Live::default());
     let sandbox =
         hookrelay_transform::Sandbox::start(TRANSFORM_WORKERS).context("cannot start the transformation sandbox")?;
     let dispatcher = hookrelay_engine::start(
@@ -140,6 +143,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
             breaker_pause: config.breaker_pause,
             metrics: metrics.clone(),
             sandbox: Some(sandbox.clone()),
+            live: live.clone(),
             ..DispatcherConfig::default()
         },
         new_work.clone(),
@@ -185,6 +189,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         queue: Arc::default(),
         sandbox,
         ui: Arc::new(config.ui.clone()),
+        live,
     });
     let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -376,3 +376,113 @@ pub async fn list_message_ids(http: &reqwest::Client, base: &str, app: &str) -> 
         iterator = Some(page["iterator"].as_str().expect("iterator").to_owned());
     }
 }
+
+/// A `hookrelay` command (a client such as `listen` or `tail`) running as a child process, every line it writes
+/// to stdout or stderr collected as it comes.
+pub struct CliProcess {
+    child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl CliProcess {
+    /// Runs `hookrelay <args>` with its output on pipes, as a script or a log collector would.
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hookrelay starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(child.stdout.take().expect("stdout"), lines.clone());
+        collect_lines(child.stderr.take().expect("stderr"), lines.clone());
+        Self { child, lines }
+    }
+
+    /// Runs `hookrelay <args>` with its stdout and stderr on a pseudo-terminal, as a user at a terminal sees it.
+    pub fn spawn_on_terminal(args: &[&str]) -> Self {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let (mut controller, mut terminal) = (0, 0);
+        // SAFETY: openpty writes two new descriptors into the integers given; the null pointers ask for no name,
+        // default terminal settings and a default window size.
+        let rc = unsafe {
+            libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened by openpty and are owned by nothing else.
+        let (controller, terminal) = unsafe { (OwnedFd::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) };
+        let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(terminal.try_clone().expect("dup")))
+            .stderr(Stdio::from(terminal))
+            .spawn()
+            .expect("hookrelay starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        // Reading the controller side ends with an error (EIO) once the child and every copy of the terminal side
+        // are closed.
+        collect_lines(std::fs::File::from(controller), lines.clone());
+        Self { child, lines }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a line `matches` accepts and returns it; panics with everything written so far after `timeout`.
+    pub async fn wait_for_line(&self, timeout: Duration, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.lines.lock().expect("lines").iter().find(|line| matches(line)) {
+                return line.clone();
+            }
+            assert!(Instant::now() < deadline, "no such line within {timeout:?}; output:\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything written so far.
+    pub fn output(&self) -> String {
+        self.lines.lock().expect("lines").join("\n")
+    }
+
+    /// Sends SIGINT, as Ctrl-C at a terminal does, and waits for the process to exit (without blocking the
+    /// runtime: an in-process server may have to answer the command on its way out).
+    pub async fn interrupt(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill has no memory effects; the pid is our own child's.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        self.wait(timeout).await
+    }
+
+    /// Waits for the process to exit by itself.
+    pub async fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running after {timeout:?}; output:\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for CliProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `source` line by line on a thread of its own into `lines` (carriage returns dropped).
+fn collect_lines(source: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(source).split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
+            lines.lock().expect("lines").push(line);
+        }
+    });
+}
