@@ -102,6 +102,7 @@ use crate::error::{ApiError, ErrorBody, FieldError, ValidationErrorBody};
         crate::source::list_events,
         crate::source::list_rejections,
         crate::source::stats,
+        crate::source::sign,
         crate::ingest::ingest,
         crate::stats::stats,
         crate::stats::activity,

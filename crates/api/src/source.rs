@@ -1,19 +1,20 @@
 //! Inbound sources (`/api/v1/source/…`, admin): each is a public ingest URL bound to one provider's signature
 //! scheme, its secret, an optional rate limit and the application its events are published to; plus the list of
-//! verified requests a source received, the counts of rejected ones by minute and reason, and their statistics.
-//! The ingest route itself is in [`crate::ingest`].
+//! verified requests a source received, the counts of rejected ones by minute and reason, and their statistics;
+//! and the signing of a test body with the source's secret (`hookrelay trigger --source`), which returns the
+//! provider's headers but never the secret. The ingest route itself is in [`crate::ingest`].
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use hookrelay_core::SourceId;
+use axum::routing::{get, post};
 use hookrelay_core::inbound::{OptionError, Provider, Verifier};
 use hookrelay_core::model::{InboundEvent, InboundRejections, InboundStatus, Source, SourceSecrets};
 use hookrelay_core::time::now_ms;
 use hookrelay_core::validate::check_uid;
+use hookrelay_core::{MessageId, SourceId};
 use hookrelay_store::{InboundCounts, Order, parse_rejection_cursor, rejection_cursor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -47,6 +48,7 @@ pub fn routes() -> axum::Router<ApiState> {
         .route_both("/api/v1/source/{source_id}/event", get(list_events))
         .route_both("/api/v1/source/{source_id}/rejection", get(list_rejections))
         .route_both("/api/v1/source/{source_id}/stats", get(stats))
+        .route_both("/api/v1/source/{source_id}/sign", post(sign))
 }
 
 /// `SourceIn`. Keys other than these are the provider's options (e.g. `signatureHeader` for `hmac-sha256`).
@@ -585,4 +587,112 @@ async fn stats(
     let day_ago = now_ms() - 24 * 3600 * 1000;
     let last24h = state.store.inbound.inbound_counts(&source.id, Some(day_ago)).await?;
     Ok(Json(SourceStatsOut { total: total.into(), last24h: last24h.into() }))
+}
+
+/// `SourceSignIn`: a body to sign the way the source's provider would.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SignIn {
+    /// The raw request body, exactly as it will be sent: the signature covers these bytes.
+    #[schema(example = r#"{"id": "evt_1", "object": "event", "type": "invoice.paid", "data": {"object": {}}}"#)]
+    body: String,
+    /// For providers that name the event type in a header (GitHub's `X-GitHub-Event`, e.g. `issues`; Shopify's
+    /// `X-Shopify-Topic`, e.g. `orders/create`): its value. The other providers read the type from the body.
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    event_type: Option<String>,
+    /// The delivery id put in the provider's id header (`svix-id`, `X-GitHub-Delivery`, `X-Shopify-Webhook-Id`,
+    /// the `eventIdHeader` option) [default: a fresh one]. Stripe and Slack carry the id in the body.
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    event_id: Option<String>,
+}
+
+/// `SourceSignOut`: the headers the provider would send with the body, signed now.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SignOut {
+    /// Header name to value, e.g. `{"Stripe-Signature": "t=…,v1=…"}`.
+    headers: BTreeMap<String, String>,
+}
+
+/// Longest `eventType` or `eventId` accepted, as for event type names.
+const MAX_SIGNED_HEADER_LEN: usize = 256;
+
+/// A header value the caller gives: visible ASCII and spaces, at most 256 characters.
+fn check_header_value(field: &str, value: &str) -> Result<(), ApiError> {
+    let visible = value.bytes().all(|byte| byte == b' ' || byte.is_ascii_graphic());
+    if value.trim().is_empty() || !visible || value.len() > MAX_SIGNED_HEADER_LEN {
+        return Err(ApiError::body(
+            &[field],
+            format!("must be 1 to {MAX_SIGNED_HEADER_LEN} visible ASCII characters: it is sent as a header"),
+        ));
+    }
+    Ok(())
+}
+
+/// POST: the headers the source's provider would send with `body`, signed with the source's current secret at
+/// this server's clock, so that a test request to `/ingest/{source}` goes through the real verification. Admin
+/// only (an application token gets 403): whoever may call it can make requests the source accepts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/source/{source_id}/sign/",
+    operation_id = "v1.source.sign",
+    tag = "Source",
+    params(("source_id" = String, Path, description = "The source's id (`src_…`) or uid.")),
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "The signed headers (never the secret).", body = SignOut),
+        (status = 404, response = NotFound),
+        AdminBodyErrors,
+    ),
+)]
+async fn sign(
+    State(state): State<ApiState>,
+    ApiPath(source_id): ApiPath<String>,
+    ApiJson(input): ApiJson<SignIn>,
+) -> Result<Json<SignOut>, ApiError> {
+    let source = find_source(&state, &source_id).await?;
+    if input.body.len() > state.ingest_max_body_bytes {
+        return Err(ApiError::body(
+            &["body"],
+            format!(
+                "{} bytes is over this server's ingest limit of {} bytes (HOOKRELAY_INGEST_MAX_BODY_BYTES), so \
+                 /ingest would refuse it",
+                input.body.len(),
+                state.ingest_max_body_bytes
+            ),
+        ));
+    }
+    let event_type_header = match (&input.event_type, source.provider.event_type_header()) {
+        (None, _) => None,
+        (Some(event_type), Some(header)) => {
+            check_header_value("eventType", event_type)?;
+            Some((header.to_owned(), event_type.clone()))
+        }
+        (Some(_), None) => {
+            return Err(ApiError::body(
+                &["eventType"],
+                format!(
+                    "provider `{}` reads the event type from the body, not from a header: put it in the body",
+                    source.provider.name()
+                ),
+            ));
+        }
+    };
+    let now = now_ms();
+    let event_id = match input.event_id {
+        Some(event_id) => {
+            check_header_value("eventId", &event_id)?;
+            event_id
+        }
+        None => MessageId::at(now).into_string(),
+    };
+    let mut headers: BTreeMap<String, String> = source
+        .provider
+        .sign(input.body.as_bytes(), &source.secrets.current, now.div_euclid(1000), &event_id)
+        .into_iter()
+        .collect();
+    headers.extend(event_type_header);
+    Ok(Json(SignOut { headers }))
 }

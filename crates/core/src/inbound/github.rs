@@ -7,7 +7,7 @@ use super::mac::{any_matches, hex_decode, hex_encode, hmac_sha256};
 use super::{InboundRequest, Rejection, Verifier};
 
 const HEADER: &str = "X-Hub-Signature-256";
-const EVENT: &str = "X-GitHub-Event";
+pub(crate) const EVENT: &str = "X-GitHub-Event";
 const DELIVERY: &str = "X-GitHub-Delivery";
 
 pub(super) struct Github;

@@ -171,6 +171,16 @@ impl Provider {
         })
     }
 
+    /// The header that names the event type, for providers that send it in a header rather than in the body
+    /// (`X-GitHub-Event: push`, `X-Shopify-Topic: orders/create`).
+    pub fn event_type_header(&self) -> Option<&'static str> {
+        match self {
+            Self::Github => Some(github::EVENT),
+            Self::Shopify => Some(shopify::TOPIC),
+            Self::Stripe | Self::Svix | Self::Slack(_) | Self::HmacSha256(_) => None,
+        }
+    }
+
     fn verifier(&self) -> &dyn Verifier {
         match self {
             Self::Stripe => &stripe::Stripe,
@@ -276,6 +286,19 @@ mod tests {
                     provider.verify(&request, &["whsec_c2VjcmV0LXRoZS1pbnB1dC1jYW5ub3Qta25vdw=="], 1_700_000_000, 300);
                 assert!(verdict.is_err(), "{name} accepted {headers:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_event_type_header_is_where_the_provider_reads_the_type() {
+        for provider in [Provider::Github, Provider::Shopify] {
+            let header = provider.event_type_header().expect("GitHub and Shopify name the event type in a header");
+            let headers = Headers::from_pairs([(header, "issues")]);
+            let request = InboundRequest { headers: &headers, body: b"{}" };
+            assert_eq!(provider.event_type(&request).as_deref(), Some("issues"), "{}", provider.name());
+        }
+        for name in ["stripe", "svix", "slack", "hmac-sha256"] {
+            assert_eq!(Provider::from_name(name).expect("known").event_type_header(), None, "{name}");
         }
     }
 

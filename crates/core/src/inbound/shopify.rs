@@ -6,7 +6,7 @@ use super::mac::{any_matches, b64_decode, b64_encode, hmac_sha256};
 use super::{InboundRequest, Rejection, Verifier};
 
 const HEADER: &str = "X-Shopify-Hmac-Sha256";
-const TOPIC: &str = "X-Shopify-Topic";
+pub(crate) const TOPIC: &str = "X-Shopify-Topic";
 const WEBHOOK_ID: &str = "X-Shopify-Webhook-Id";
 
 pub(super) struct Shopify;
