@@ -219,7 +219,8 @@ async fn ingest(
         }
         IngestOutcome::Duplicate { original_msg_id } => {
             state.metrics.inbound_request(source_label(&source), InboundResult::Duplicate);
-            tracing::info!(source = %source.id, event_id = ?event.event_id, "inbound event is a duplicate; ignored");
+            tracing::info!(source = %source.id, event_id = event.event_id.as_deref(),
+                "inbound event is a duplicate; ignored");
             json!({ "received": true, "duplicate": true, "messageId": original_msg_id.as_ref().map(MessageId::as_str) })
         }
     };

@@ -2,8 +2,9 @@
 //! attempts, recover/replay background tasks), inbound sources with their public `/ingest/…` route, health
 //! checks, operators' statistics and Prometheus metrics, as one axum [`Router`] built by [`router`].
 //!
-//! Requests flow through: the request [`metrics`], the body-size limit, then (except health, metrics and
-//! ingest) [`auth`] (which token, which routes it may call, its rate limit), then
+//! Requests flow through: the [`access_log`] (request id, `request` span, one access line), the request
+//! [`metrics`], the body-size limit, then (except health, metrics and ingest) [`auth`] (which token, which
+//! routes it may call, its rate limit), then
 //! [`idempotency`] for POSTs carrying an `idempotency-key`, then one handler module per resource. Handlers
 //! parse input with the extractors in [`extract`] (every bad input is a Svix-shaped 422), convert wire types
 //! (camelCase, defined only in this crate) to the `hookrelay_core` model, and call the [`Store`]. Every
@@ -19,6 +20,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::MethodRouter;
 use hookrelay_store::Store;
 
+pub mod access_log;
 pub mod app;
 pub mod app_cache;
 pub mod attempt;
@@ -150,6 +152,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(error::route_not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track_requests))
+        .layer(axum::middleware::from_fn(access_log::log_requests))
         .with_state(state)
 }
 

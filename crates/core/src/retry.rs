@@ -19,6 +19,25 @@ pub enum NextStep {
     GiveUp,
 }
 
+impl NextStep {
+    /// The step's name as logs spell it: `succeeded`, `retry` or `give_up`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::RetryAt(_) => "retry",
+            Self::GiveUp => "give_up",
+        }
+    }
+
+    /// When the next try is due, if there is one.
+    pub fn retry_at(self) -> Option<UnixMillis> {
+        match self {
+            Self::RetryAt(at) => Some(at),
+            Self::Succeeded | Self::GiveUp => None,
+        }
+    }
+}
+
 /// What one attempt produced, as far as the decision is concerned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Answer {
@@ -336,5 +355,16 @@ mod tests {
     fn bad_schedules_are_refused_with_the_culprit() {
         assert_eq!(RetrySchedule::parse("5, soon"), Err(ScheduleParseError("soon".into())));
         assert_eq!(RetrySchedule::parse("-1"), Err(ScheduleParseError("-1".into())));
+    }
+
+    #[test]
+    fn a_next_step_is_logged_as_a_name_and_a_time() {
+        for (step, name, at) in [
+            (NextStep::Succeeded, "succeeded", None),
+            (NextStep::RetryAt(1_700_000_000_000), "retry", Some(1_700_000_000_000)),
+            (NextStep::GiveUp, "give_up", None),
+        ] {
+            assert_eq!((step.name(), step.retry_at()), (name, at), "{step:?}");
+        }
     }
 }

@@ -158,7 +158,8 @@ impl Attempter {
         } else {
             tracing::info!(app_id = %delivery.app_id, msg_id = %delivery.msg_id, endpoint_id = %delivery.endpoint_id,
                 attempt_id = %attempt_id, status = result.status_code, duration_ms = result.duration_ms,
-                attempt = delivery.attempts + 1, next = ?next, "delivery attempt failed");
+                attempt = delivery.attempts + 1, next = next.name(), retry_at_ms = next.retry_at(),
+                "delivery attempt failed");
         }
         AttemptOutcome {
             attempt: Attempt {

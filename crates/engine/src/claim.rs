@@ -275,7 +275,8 @@ impl Dispatcher {
             drop(in_flight);
             let delivered = outcome.attempt.status == DeliveryStatus::Success;
             if let Some(pause) = self.breakers.record(&endpoint, delivered, permit == Permit::Probe) {
-                tracing::warn!(endpoint_id = %endpoint, ?pause, "endpoint keeps failing; pausing it (circuit breaker open)");
+                tracing::warn!(endpoint_id = %endpoint, pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "endpoint keeps failing; pausing it (circuit breaker open)");
                 // Other processes sharing the database pause it too; this one already skips it.
                 let until = now_ms() + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2);
                 if let Err(err) = self.queue.pause_endpoint(&endpoint, until).await {
