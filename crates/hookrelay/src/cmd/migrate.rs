@@ -55,7 +55,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         bail!("--to must be a PostgreSQL URL: postgres://user[:password]@host[:port]/database");
     }
-    let bar = progress::bar(TABLES.len() as u64, "{bar:30} {pos}/{len} tables  {msg} ({elapsed})");
+    let bar = progress::bar(TABLES.len() as u64, "[{bar:30}] {pos}/{len} tables  {msg} ({elapsed})");
     bar.set_message("opening the databases");
     let report = sqlite_to_postgres_reporting(&source, &to, &|table, rows| {
         bar.set_position(TABLES.iter().position(|t| *t == table).unwrap_or(0) as u64);
@@ -107,10 +107,11 @@ fn sqlite_path(from: &str) -> anyhow::Result<PathBuf> {
 /// What the copy did and what to do next; the last line says how to start the server on the new database.
 fn summary(source: &Path, report: &CopyReport, target: &str) -> String {
     let mut out = format!("copied {} into PostgreSQL:\n", source.display());
+    let width = report.tables.iter().map(|t| t.table.len()).max().unwrap_or(0).max("total rows".len()) + 2;
     for table in &report.tables {
-        out.push_str(&format!("  {:<18}{:>10}\n", table.table, table.rows));
+        out.push_str(&format!("  {:<width$}{:>10}\n", table.table, table.rows));
     }
-    out.push_str(&format!("  {:<18}{:>10}\n", "total rows", report.total_rows()));
+    out.push_str(&format!("  {:<width$}{:>10}\n", "total rows", report.total_rows()));
     if report.requeued_deliveries > 0 {
         out.push_str(&format!(
             "{} deliveries that were being sent when the server stopped are due again: their endpoints may get them \
@@ -192,12 +193,15 @@ mod tests {
             tables: vec![
                 TableCopied { table: "applications", rows: 2, nul_replaced: 0 },
                 TableCopied { table: "attempts", rows: 7, nul_replaced: 1 },
+                TableCopied { table: "endpoint_failure_minutes", rows: 0, nul_replaced: 0 },
             ],
             requeued_deliveries: 3,
         };
         let text = summary(Path::new("data/hookrelay.db"), &report, "postgres://hr:***@db/hookrelay");
-        assert!(text.contains("  applications               2\n"), "{text}");
-        assert!(text.contains("total rows                 9"), "{text}");
+        // Counts line up under the longest table name.
+        assert!(text.contains("\n  applications                       2\n"), "{text}");
+        assert!(text.contains("\n  endpoint_failure_minutes           0\n"), "{text}");
+        assert!(text.contains("\n  total rows                         9\n"), "{text}");
         assert!(text.contains("3 deliveries that were being sent"), "{text}");
         assert!(text.contains("1 text values in attempts"), "{text}");
         assert_eq!(

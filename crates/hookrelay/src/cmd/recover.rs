@@ -118,7 +118,7 @@ pub async fn run(args: RecoverArgs) -> anyhow::Result<()> {
     let task_id = started["id"].as_str().ok_or_else(|| anyhow!("the server's answer has no task id: {started}"))?;
     eprintln!("started {verb} task {task_id} for endpoint {} of application {}", args.endpoint, args.app);
 
-    let bar = progress::bar(0, "{bar:30} {pos}/{len} scanned, {msg}");
+    let bar = progress::bar(0, "[{bar:30}] {pos}/{len} scanned, {msg}");
     let mut failures = 0;
     let task = loop {
         let task = match api.get(&["api", "v1", "background-task", task_id]).await {
