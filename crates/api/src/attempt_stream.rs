@@ -132,7 +132,7 @@ async fn follow(state: ApiState, app: Option<String>, query: &QueryParams) -> Re
             return Some((event, (attempts, filter)));
         }
     });
-    Ok(respond(events))
+    Ok(respond(events, state.live.closed()))
 }
 
 /// An attempt as the stream sends it: the fields of Svix's `MessageAttemptOut` where they match, plus the

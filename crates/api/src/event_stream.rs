@@ -1,6 +1,6 @@
 //! Server-sent event streams (`text/event-stream`), as the `hookrelay listen` and `hookrelay tail` routes answer:
 //! a comment every few seconds keeps proxies and load balancers from closing a quiet stream, and every stream
-//! ends after [`LIFETIME`], so that the client reconnects and its token is checked again (a revoked token stops
+//! ends after [`LIFETIME`] (or when the server shuts down), so that the client reconnects and its token is checked again (a revoked token stops
 //! streaming within that time).
 
 use std::convert::Infallible;
@@ -15,9 +15,19 @@ pub const LIFETIME: Duration = Duration::from_secs(300);
 /// How often a quiet stream sends a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The response that streams `events` until the client goes away or [`LIFETIME`] ends.
-pub fn respond(events: impl Stream<Item = Event> + Send + 'static) -> Response {
-    let events = events.take_until(tokio::time::sleep(LIFETIME)).map(Ok::<_, Infallible>);
+/// The response that streams `events` until the client goes away, [`LIFETIME`] ends, or the server shuts down
+/// (`closed` resolves).
+pub fn respond(
+    events: impl Stream<Item = Event> + Send + 'static,
+    closed: impl Future<Output = ()> + Send + 'static,
+) -> Response {
+    let end = async move {
+        tokio::select! {
+            () = tokio::time::sleep(LIFETIME) => {}
+            () = closed => {}
+        }
+    };
+    let events = events.take_until(end).map(Ok::<_, Infallible>);
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response()
 }
 

@@ -72,7 +72,7 @@ async fn stream(
         let forward = connection.deliveries.recv().await?;
         Some((json_event("delivery", &delivery_json(&forward)), connection))
     });
-    Ok(respond(stream::once(async move { ready }).chain(deliveries)))
+    Ok(respond(stream::once(async move { ready }).chain(deliveries), state.live.closed()))
 }
 
 fn delivery_json(forward: &Forward) -> Value {

@@ -132,7 +132,8 @@ async fn without_forward_to_listen_prints_deliveries_with_their_signature_checke
     listener.wait_for_line(WAIT, |line| line == format!("--> invoice.paid [{msg}]")).await;
     listener.wait_for_line(WAIT, |line| line.trim() == "signature: valid").await;
     listener.wait_for_line(WAIT, |line| line.contains("\"invoice\":\"in_9\"")).await;
-    let attempt = wait_for("the attempt", WAIT, async || attempts_of(&server, &app, &msg).await.into_iter().next()).await;
+    let attempt =
+        wait_for("the attempt", WAIT, async || attempts_of(&server, &app, &msg).await.into_iter().next()).await;
     assert_eq!(attempt["responseStatusCode"], 500, "answered with --status: {attempt}");
     assert!(!listener.output().contains("invoice.voided"), "filtered out by --events:\n{}", listener.output());
     server.stop().await;
@@ -163,7 +164,11 @@ async fn listen_source_forwards_the_sources_verified_inbound_events() {
     let got = local.wait_for(1, WAIT).await;
     assert_eq!(&got[0].body[..], &body[..], "the provider's body arrives unchanged");
     listener.wait_for_line(WAIT, |line| line.starts_with("--> invoice.paid [msg_")).await;
+
+    // A connected listener does not hold the server's shutdown for its grace period (10 s): streams end at once.
+    let stopping = std::time::Instant::now();
     server.stop().await;
+    assert!(stopping.elapsed() < Duration::from_secs(5), "stopping took {:?}", stopping.elapsed());
 }
 
 #[tokio::test]
@@ -174,7 +179,8 @@ async fn an_endpoint_whose_listener_is_not_connected_fails_its_attempts_saying_s
         server.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": "listen://nobody" })).await;
     assert_eq!(status, 201, "{endpoint}");
     let msg = server.publish(&app, "invoice.paid", json!({})).await;
-    let attempt = wait_for("the attempt", WAIT, async || attempts_of(&server, &app, &msg).await.into_iter().next()).await;
+    let attempt =
+        wait_for("the attempt", WAIT, async || attempts_of(&server, &app, &msg).await.into_iter().next()).await;
     assert_eq!(attempt["responseStatusCode"], 0, "{attempt}");
     assert!(attempt["response"].as_str().unwrap_or("").contains("no `hookrelay listen` is connected"), "{attempt}");
 

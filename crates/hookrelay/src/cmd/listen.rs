@@ -175,7 +175,8 @@ async fn handle(api: &Api, session: &Session, target: &Target, colour: bool, eve
     if event.name != "delivery" {
         return Ok(());
     }
-    let delivery: Delivery = serde_json::from_str(&event.data).context("the server sent a delivery that is not valid")?;
+    let delivery: Delivery =
+        serde_json::from_str(&event.data).context("the server sent a delivery that is not valid")?;
     println!("--> {} [{}]", delivery.event_type, delivery.msg_id);
     let (status_code, body) = match target {
         Target::Forward { url, http } => forward(http, url, &delivery, colour).await,
@@ -285,7 +286,8 @@ fn checked_name(name: &str) -> anyhow::Result<String> {
 /// The delivery as the terminal shows it without --forward-to: its signature checked, then its body.
 fn describe(delivery: &Delivery, secret: &EndpointSecret) -> String {
     let header = |name: &str| delivery.headers.get(name).and_then(Value::as_str).unwrap_or("");
-    let verdict = verify(secret, header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), &delivery.body);
+    let verdict =
+        verify(secret, header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"), &delivery.body);
     format!("    signature: {verdict}\n    {}", delivery.body)
 }
 

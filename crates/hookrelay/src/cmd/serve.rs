@@ -189,7 +189,7 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         queue: Arc::default(),
         sandbox,
         ui: Arc::new(config.ui.clone()),
-        live,
+        live: live.clone(),
     });
     let listener = listener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -199,6 +199,8 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let task = tokio::spawn(async move {
         crate::listener::serve(listener, app, limits, async move {
             let _ = stopped.await;
+            // Event streams (listen, tail) would otherwise hold the shutdown for its whole grace period.
+            live.close();
         })
         .await;
         rejections.stop().await;

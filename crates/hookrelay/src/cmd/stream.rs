@@ -40,7 +40,9 @@ where
                     .unwrap_or(text);
                 bail!("hookrelay answered {status}: {detail}");
             }
-            Ok(response) if !response.status().is_success() => Err(anyhow::anyhow!("hookrelay answered {}", response.status())),
+            Ok(response) if !response.status().is_success() => {
+                Err(anyhow::anyhow!("hookrelay answered {}", response.status()))
+            }
             Ok(mut response) => {
                 let mut parser = Parser::default();
                 loop {

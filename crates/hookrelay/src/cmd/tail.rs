@@ -62,7 +62,8 @@ fn show(event: &Event, lines: bool, colour: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match event.name.as_str() {
         "attempt" if lines => {
-            let attempt: Value = serde_json::from_str(&event.data).context("the server sent an attempt that is not JSON")?;
+            let attempt: Value =
+                serde_json::from_str(&event.data).context("the server sent an attempt that is not JSON")?;
             writeln!(out, "{}", line(&attempt, colour))?;
         }
         "attempt" => writeln!(out, "{}", event.data)?,
