@@ -311,6 +311,31 @@ def test_cli_sign_is_accepted_by_the_official_libraries():
     svix.webhooks.Webhook(Clerk.secret).verify(body, headers)
 
 
+def test_trigger_sends_a_stripe_event_the_official_library_accepts(server, receiver):
+    """`hookrelay trigger --source` builds a Stripe event and has the server sign it with the source's secret
+    (`POST /api/v1/source/{id}/sign/`): `stripe.Webhook.construct_event` accepts both the route's signature and the
+    event as forwarded to a handler, and reads it as a Stripe event."""
+    provider = Stripe()
+    app_id, source = new_source(server, provider)
+    body = '{"id": "evt_signed_by_route", "object": "event", "type": "customer.created", "data": {"object": {}}}'
+    status, signed = call(server, "POST", f"/api/v1/source/{source['id']}/sign/", {"body": body})
+    assert status == 200 and provider.secret not in json.dumps(signed), signed
+    event = stripe.Webhook.construct_event(body, signed["headers"]["Stripe-Signature"], provider.secret)
+    assert event["id"] == "evt_signed_by_route"
+
+    status, source = call(server, "PATCH", f"/api/v1/source/{source['id']}/", {"forwardHeaders": ["Stripe-Signature"]})
+    assert status == 200, source
+    status, endpoint = call(server, "POST", f"/api/v1/app/{app_id}/endpoint/", {"url": receiver.url})
+    assert status == 201, endpoint
+    result = hookrelay("trigger", "--source", source["id"], "invoice.paid", "--url", server.url, "--token", TOKEN)
+    assert result.returncode == 0, result.stderr
+    (headers, delivered), = receiver.wait_for(1)
+    event = stripe.Webhook.construct_event(delivered.decode(), headers["stripe-signature"], provider.secret)
+    assert (event["object"], event["type"], event["livemode"]) == ("event", "invoice.paid", False)
+    assert event["id"].startswith("evt_") and event["data"]["object"]["object"] == "invoice"
+    assert headers["webhook-id"] in result.stdout.decode()
+
+
 def test_cli_verify_accepts_official_signatures_and_names_the_failure():
     body = b'{"id": "evt_cli", "type": "invoice.paid"}'
     header = stripe.WebhookSignature.generate_signature_header(body.decode(), Stripe.secret)

@@ -599,12 +599,12 @@ struct SignIn {
     /// For providers that name the event type in a header (GitHub's `X-GitHub-Event`, e.g. `issues`; Shopify's
     /// `X-Shopify-Topic`, e.g. `orders/create`): its value. The other providers read the type from the body.
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]([ -~]*[!-~])?$", example = "issues")]
     event_type: Option<String>,
     /// The delivery id put in the provider's id header (`svix-id`, `X-GitHub-Delivery`, `X-Shopify-Webhook-Id`,
     /// the `eventIdHeader` option) [default: a fresh one]. Stripe and Slack carry the id in the body.
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[!-~]([ -~]*[!-~])?$")]
     event_id: Option<String>,
 }
 
@@ -619,13 +619,17 @@ struct SignOut {
 /// Longest `eventType` or `eventId` accepted, as for event type names.
 const MAX_SIGNED_HEADER_LEN: usize = 256;
 
-/// A header value the caller gives: visible ASCII and spaces, at most 256 characters.
+/// A header value the caller gives: visible ASCII with inner spaces, at most 256 characters. Spaces around it
+/// would be dropped on the way (HTTP trims header values), and `svix-id` is part of what is signed.
 fn check_header_value(field: &str, value: &str) -> Result<(), ApiError> {
     let visible = value.bytes().all(|byte| byte == b' ' || byte.is_ascii_graphic());
-    if value.trim().is_empty() || !visible || value.len() > MAX_SIGNED_HEADER_LEN {
+    if value.is_empty() || value.trim() != value || !visible || value.len() > MAX_SIGNED_HEADER_LEN {
         return Err(ApiError::body(
             &[field],
-            format!("must be 1 to {MAX_SIGNED_HEADER_LEN} visible ASCII characters: it is sent as a header"),
+            format!(
+                "must be 1 to {MAX_SIGNED_HEADER_LEN} visible ASCII characters, spaces only inside: it is sent as a \
+                 header"
+            ),
         ));
     }
     Ok(())
@@ -695,4 +699,21 @@ async fn sign(
         .collect();
     headers.extend(event_type_header);
     Ok(Json(SignOut { headers }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_header_values_are_visible_ascii_without_outer_spaces() {
+        let longest = "x".repeat(MAX_SIGNED_HEADER_LEN);
+        for good in ["push", "orders/create", "a b", "msg_2mBwDgnWeUw6HbqoOsJ8lxOMBvx", &longest] {
+            assert!(check_header_value("eventType", good).is_ok(), "{good}");
+        }
+        let too_long = "x".repeat(MAX_SIGNED_HEADER_LEN + 1);
+        for bad in ["", " ", " push", "push ", "pu\nsh", "pu\tsh", "é", &too_long] {
+            assert!(check_header_value("eventType", bad).is_err(), "{bad:?}");
+        }
+    }
 }
