@@ -164,6 +164,8 @@ async fn each_providers_fixture_is_verified_by_its_source_and_published() {
         json!({"name": "Shopify", "uid": "shop", "provider": "shopify", "secret": "shpss_trigger_secret"}),
         json!({"name": "Slack", "uid": "slack", "provider": "slack", "secret": "8f742231b10e8888abcd99yyyzzz85a5",
                "eventTypeField": "event.type"}),
+        json!({"name": "Corp", "uid": "corp", "provider": "hmac-sha256", "secret": "corp-secret",
+               "timestampHeader": "X-Corp-Timestamp", "eventTypeField": "event.name", "eventIdHeader": "X-Corp-Event"}),
     ];
     for source in sources {
         create_source(&server, &app, source).await;
@@ -182,6 +184,7 @@ async fn each_providers_fixture_is_verified_by_its_source_and_published() {
         ("shop", "orders/create", "orders.create"),
         ("slack", "app_mention", "app_mention"),
         ("slack", "message", "message"),
+        ("corp", "order.shipped", "order.shipped"),
     ];
     for (source, event_type, recorded) in cases {
         let (ok, stdout, stderr) = trigger(&server, &["--source", source, event_type]);
