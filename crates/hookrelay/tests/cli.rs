@@ -327,22 +327,8 @@ async fn recover_since_an_hour_ago_draws_its_progress_only_on_a_terminal() {
 
 /// Runs `hookrelay <args>` with stderr on a pseudo-terminal (120 columns) and stdout on a pipe; returns whether it
 /// succeeded, its stdout, and everything the terminal received.
-#[cfg(unix)]
 fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    use std::os::unix::ffi::OsStrExt;
-
-    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
-    grantpt(&controller).expect("grantpt");
-    unlockpt(&controller).expect("unlockpt");
-    let name = ptsname(&controller, Vec::new()).expect("ptsname");
-    let terminal = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
-        .expect("the terminal side");
-    let size = rustix::termios::Winsize { ws_row: 24, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
-    rustix::termios::tcsetwinsize(&terminal, size).expect("terminal size");
+    let (controller, terminal) = common::pseudo_terminal();
 
     // The command (holding the terminal side) is dropped once spawned, so the reader sees the end when the child
     // exits: reading the controller side then fails with EIO, after everything written was read.

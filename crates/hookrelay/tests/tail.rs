@@ -50,8 +50,12 @@ async fn on_a_pipe_tail_prints_json_lines_of_the_attempts_it_is_asked_for() {
 
     let follower = tail(&server, TOKEN, &["--app", &app, "--endpoint", "broken", "--status", "fail"], false);
     let first = publish_until_shown(&server, &app, &follower, |line| line.starts_with('{')).await;
+    // Attempts tail must leave out: another application's failure, this application's successes.
+    let failed_so_far = failing.count();
     server.publish(&other_app, "invoice.paid", json!({})).await;
-    ok.wait_for(2, WAIT).await;
+    server.publish(&app, "invoice.paid", json!({})).await;
+    failing.wait_for(failed_so_far + 2, WAIT).await;
+    ok.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let attempt: Value = serde_json::from_str(&first).expect("a JSON line");
     assert_eq!(attempt["responseStatusCode"], 500, "a number: {attempt}");

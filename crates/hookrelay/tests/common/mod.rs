@@ -402,18 +402,10 @@ impl CliProcess {
 
     /// Runs `hookrelay <args>` with its stdout and stderr on a pseudo-terminal, as a user at a terminal sees it.
     pub fn spawn_on_terminal(args: &[&str]) -> Self {
-        use std::os::fd::{FromRawFd, OwnedFd};
-        let (mut controller, mut terminal) = (0, 0);
-        // SAFETY: openpty writes two new descriptors into the integers given; the null pointers ask for no name,
-        // default terminal settings and a default window size.
-        let rc = unsafe {
-            libc::openpty(&mut controller, &mut terminal, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors were just opened by openpty and are owned by nothing else.
-        let (controller, terminal) = unsafe { (OwnedFd::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) };
+        let (controller, terminal) = pseudo_terminal();
         let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
             .args(args)
+            .env("TERM", "xterm-256color")
             .stdin(Stdio::null())
             .stdout(Stdio::from(terminal.try_clone().expect("dup")))
             .stderr(Stdio::from(terminal))
@@ -450,9 +442,8 @@ impl CliProcess {
     /// Sends SIGINT, as Ctrl-C at a terminal does, and waits for the process to exit (without blocking the
     /// runtime: an in-process server may have to answer the command on its way out).
     pub async fn interrupt(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill has no memory effects; the pid is our own child's.
-        unsafe { libc::kill(pid, libc::SIGINT) };
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).expect("pid")).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT sent");
         self.wait(timeout).await
     }
 
@@ -485,4 +476,25 @@ fn collect_lines(source: impl std::io::Read + Send + 'static, lines: Arc<Mutex<V
             lines.lock().expect("lines").push(line);
         }
     });
+}
+
+/// A new pseudo-terminal of 24 rows and 120 columns: the controller side, from which a test reads what the
+/// terminal shows, and the terminal side, which a child process writes to as to a user's terminal.
+pub fn pseudo_terminal() -> (std::os::fd::OwnedFd, std::fs::File) {
+    use std::os::unix::ffi::OsStrExt;
+
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let controller = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&controller).expect("grantpt");
+    unlockpt(&controller).expect("unlockpt");
+    let name = ptsname(&controller, Vec::new()).expect("ptsname");
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
+        .expect("the terminal side");
+    let size = rustix::termios::Winsize { ws_row: 24, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(&terminal, size).expect("terminal size");
+    (controller, terminal)
 }
