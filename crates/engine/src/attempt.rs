@@ -99,13 +99,12 @@ impl Attempter {
     pub async fn attempt(&self, delivery: ClaimedDelivery) -> AttemptOutcome {
         let started_at = now_ms();
         let prepared = self.prepare(&delivery).await;
-        let transport = send::Transport {
-            client: &self.client,
-            listeners: &self.live.listeners,
-            timeout: self.delivery_timeout,
-        };
+        let transport =
+            send::Transport { client: &self.client, listeners: &self.live.listeners, timeout: self.delivery_timeout };
         let result = match &prepared {
-            Prepared::Stored => send::send(&transport, &delivery, &send::Request::stored(&delivery), &self.url_rules).await,
+            Prepared::Stored => {
+                send::send(&transport, &delivery, &send::Request::stored(&delivery), &self.url_rules).await
+            }
             Prepared::Transformed(transformed) => {
                 let request = send::Request {
                     method: match transformed.method {
@@ -161,19 +160,18 @@ impl Attempter {
                 attempt = delivery.attempts + 1, next = next.name(), retry_at_ms = next.retry_at(),
                 "delivery attempt failed");
         }
-        AttemptOutcome {
-            attempt: Attempt {
-                id: attempt_id,
-                app_id: delivery.app_id,
-                msg_id: delivery.msg_id,
-                endpoint_id: delivery.endpoint_id,
-                url: sent_to.unwrap_or(delivery.url),
-                response: result.response,
-                response_status_code: result.status_code,
-                response_duration_ms: result.duration_ms,
-                status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
-                trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
-                created_at: started_at,
+        let attempt = Attempt {
+            id: attempt_id,
+            app_id: delivery.app_id,
+            msg_id: delivery.msg_id,
+            endpoint_id: delivery.endpoint_id,
+            url: sent_to.unwrap_or(delivery.url),
+            response: result.response,
+            response_status_code: result.status_code,
+            response_duration_ms: result.duration_ms,
+            status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+            trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+            created_at: started_at,
         };
         if self.live.attempts.is_followed() {
             self.live.attempts.publish(followed(&attempt, &delivery.event_type, delivery.attempts + 1, next));
