@@ -155,8 +155,7 @@ async fn to_listener(
             .collect(),
         body: String::from_utf8_lossy(request.body).into_owned(),
     };
-    let mut answer =
-        transport.listeners.forward(delivery.endpoint_id.as_str(), forward, transport.timeout).await?;
+    let mut answer = transport.listeners.forward(delivery.endpoint_id.as_str(), forward, transport.timeout).await?;
     let mut end = answer.body.len().min(MAX_RESPONSE_BYTES);
     while !answer.body.is_char_boundary(end) {
         end -= 1;
