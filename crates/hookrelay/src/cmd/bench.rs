@@ -431,6 +431,17 @@ struct Ctx {
     quiet: bool,
     /// Server instances on one PostgreSQL database.
     instances: usize,
+    /// Runs done of all runs (each scenario, and each against the reference), on stderr when it is a terminal.
+    progress: indicatif::ProgressBar,
+}
+
+impl Ctx {
+    /// A status line on stderr (not with --json), printed above the progress bar.
+    fn say(&self, line: impl std::fmt::Display) {
+        if !self.quiet {
+            self.progress.suspend(|| eprintln!("bench: {line}"));
+        }
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -461,6 +472,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(60))
         .build()
         .context("cannot build the HTTP client")?;
+    // Each scenario is one run, and one more against the reference server where it has something to compare.
+    let runs = plans.len()
+        + if args.reference {
+            plans.iter().filter(|plan| plan.name != "S5" && plan.held_for.is_none()).count()
+        } else {
+            0
+        };
     let ctx = Ctx {
         client,
         store: args.store,
@@ -468,24 +486,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         external,
         quiet: args.json,
         instances: args.instances,
+        progress: super::progress::bar(runs as u64, "{bar:30} {pos}/{len} runs ({elapsed}) {msg}"),
     };
     let mut scenarios = Vec::new();
     for plan in &plans {
-        eprintln!("bench: {} {} …", plan.name, plan.title);
+        ctx.progress.set_message(format!("{} {}", plan.name, plan.title));
+        ctx.say(format_args!("{} {} …", plan.name, plan.title));
         let mut report =
             run_scenario(&ctx, plan, false).await.with_context(|| format!("scenario {} failed", plan.name))?;
+        ctx.progress.inc(1);
         // S5 measures retries after refused connections, and H1 memory held by queued deliveries, which the
         // reference does not have: nothing to compare.
         if args.reference && plan.name != "S5" && plan.held_for.is_none() {
-            eprintln!("bench: {} against the reference server …", plan.name);
+            ctx.progress.set_message(format!("{} against the reference server", plan.name));
+            ctx.say(format_args!("{} against the reference server …", plan.name));
             let reference = run_scenario(&ctx, plan, true)
                 .await
                 .with_context(|| format!("scenario {} against the reference server failed", plan.name))?;
+            ctx.progress.inc(1);
             report.fraction_of_reference = Some(Fractions::of(&report, &reference));
             report.reference = Some(Box::new(reference));
         }
         scenarios.push(report);
     }
+    ctx.progress.finish_and_clear();
     let mut notes = vec![
         "api_*: publish request latency (POST /api/v1/app/{app}/msg/ until 202), accepted requests only".to_owned(),
         "receipt_*: from the sent_at_us timestamp the publisher put in the payload to the receiver getting it"
@@ -637,7 +661,7 @@ async fn measure(
     if plan.scheduled > 0 && !server.reference {
         schedule_for_tomorrow(ctx, plan, server, &app).await?;
         // The server's figures are S2's alone, from when it has settled (its WAL checkpointed).
-        settle(server, ctx.quiet).await;
+        settle(ctx, server).await;
         server_start = server_stats();
         each_start = each_stats();
         postgres_start = postgres_cpu();
@@ -658,11 +682,9 @@ async fn measure(
     } else {
         None
     };
-    if !ctx.quiet {
-        for (phase, figures) in [("while queueing", &health_while_queueing), ("at backlog", &health_at_backlog)] {
-            if let Some(figures) = figures {
-                eprintln!("bench:   health {phase}: {}", figures.summary());
-            }
+    for (phase, figures) in [("while queueing", &health_while_queueing), ("at backlog", &health_at_backlog)] {
+        if let Some(figures) = figures {
+            ctx.say(format_args!("  health {phase}: {}", figures.summary()));
         }
     }
     check_publishes(&load)?;
@@ -680,7 +702,7 @@ async fn measure(
         }
     };
     let expected = load.accepted * plan.endpoints as u64;
-    let waited = wait_for_deliveries(&receiver, expected, first_delivery_within, ctx.quiet).await;
+    let waited = wait_for_deliveries(ctx, &receiver, expected, first_delivery_within).await;
     let receipts = receiver.receipts();
     receiver.stop();
     waited?;
@@ -745,20 +767,18 @@ async fn schedule_for_tomorrow(ctx: &Ctx, plan: &Plan, server: &Server, app: &st
         LoadSpec { workers: 64, stop: Stop::Count(plan.scheduled), rate: None, pad: 0, deliver_at: Some(tomorrow) };
     let load = load::publish(&ctx.client, &[&server.base], &server.token, app, &spec).await;
     check_publishes(&load)?;
-    if !ctx.quiet {
-        eprintln!(
-            "bench:   scheduled {} messages for tomorrow in {:.1} s ({:.0} msg/s)",
-            load.accepted,
-            load.elapsed.as_secs_f64(),
-            load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9)
-        );
-    }
+    ctx.say(format_args!(
+        "  scheduled {} messages for tomorrow in {:.1} s ({:.0} msg/s)",
+        load.accepted,
+        load.elapsed.as_secs_f64(),
+        load.accepted as f64 / load.elapsed.as_secs_f64().max(1e-9)
+    ));
     Ok(())
 }
 
 /// Waits (at most two minutes) until the server uses less than 5% of a CPU over a second: the work a preload
 /// left behind (a checkpoint of its WAL) is done, and the timed load measures the steady state.
-async fn settle(server: &Server, quiet: bool) {
+async fn settle(ctx: &Ctx, server: &Server) {
     let Some(pid) = server.pid() else { return };
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(120) {
@@ -770,9 +790,7 @@ async fn settle(server: &Server, quiet: bool) {
             _ => return,
         }
     }
-    if !quiet {
-        eprintln!("bench:   the server settled in {:.1} s", started.elapsed().as_secs_f64());
-    }
+    ctx.say(format_args!("  the server settled in {:.1} s", started.elapsed().as_secs_f64()));
 }
 
 impl ScenarioReport {
@@ -863,15 +881,16 @@ fn reserve_port() -> anyhow::Result<SocketAddr> {
 /// Waits until the receiver has `expected` distinct deliveries; fails if the first does not arrive within
 /// `first_within`, or if none arrive for [`STALL_TIMEOUT`] after that.
 async fn wait_for_deliveries(
+    ctx: &Ctx,
     receiver: &Receiver,
     expected: u64,
     first_within: Duration,
-    quiet: bool,
 ) -> anyhow::Result<()> {
     let mut last_count = receiver.unique();
     let mut last_progress = Instant::now();
     let mut last_report = Instant::now();
     let mut stall_limit = first_within;
+    let run = ctx.progress.message();
     while receiver.unique() < expected {
         tokio::time::sleep(Duration::from_millis(10)).await;
         let count = receiver.unique();
@@ -882,11 +901,16 @@ async fn wait_for_deliveries(
         } else if last_progress.elapsed() > stall_limit {
             bail!("deliveries stopped: {count} of {expected} arrived, none in the last {}s", stall_limit.as_secs());
         }
-        if !quiet && last_report.elapsed() > Duration::from_secs(5) {
-            eprintln!("bench:   {count} of {expected} delivered …");
+        // On a terminal the bar says it; in a log, a line every 5 s.
+        if ctx.progress.is_hidden() && last_report.elapsed() > Duration::from_secs(5) {
+            ctx.say(format_args!("  {count} of {expected} delivered …"));
+            last_report = Instant::now();
+        } else if !ctx.progress.is_hidden() && last_report.elapsed() > Duration::from_millis(250) {
+            ctx.progress.set_message(format!("{run}: {count} of {expected} delivered"));
             last_report = Instant::now();
         }
     }
+    ctx.progress.set_message(run);
     Ok(())
 }
 

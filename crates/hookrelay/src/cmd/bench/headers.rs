@@ -92,9 +92,7 @@ pub(super) async fn measure_held(
     let bench_start = proc_stats(None);
     let load = load::publish(&ctx.client, &[&server.base], &server.token, &app, &plan.load).await;
     check_publishes(&load)?;
-    if !ctx.quiet {
-        eprintln!("bench:   {} messages queued; holding them for {}s …", load.accepted, hold.as_secs());
-    }
+    ctx.say(format_args!("  {} messages queued; holding them for {}s …", load.accepted, hold.as_secs()));
     tokio::time::sleep(hold).await;
     let requests_held = hole.connections();
     let server_end = server_stats();
