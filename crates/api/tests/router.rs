@@ -77,11 +77,23 @@ async fn call(addr: std::net::SocketAddr, method: &str, path: &str, auth: bool, 
     );
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let mut chunk = [0u8; 4096];
+    // The head first: an event stream (`hookrelay listen`, `tail`) answers for minutes, so its body is not read.
+    while !raw.windows(4).any(|window| window == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "{method} {path}: the connection closed before the response's head ended");
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    let event_stream = String::from_utf8_lossy(&raw).to_ascii_lowercase().contains("content-type: text/event-stream");
+    if !event_stream {
+        stream.read_to_end(&mut raw).await.expect("read");
+    }
     let text = String::from_utf8(raw).expect("utf-8 response");
     let (head, body) = text.split_once("\r\n\r\n").expect("header/body separator");
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    let json = if body.is_empty() {
+    let json = if event_stream {
+        Value::String("an event stream".into())
+    } else if body.is_empty() {
         Value::Null
     } else if head.to_ascii_lowercase().contains("content-type: text/plain") {
         // `/metrics` answers Prometheus text.
