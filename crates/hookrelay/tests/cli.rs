@@ -7,11 +7,9 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use common::{Receiver, TOKEN, TestServer, wait_for};
 use serde_json::json;
 
@@ -252,18 +250,6 @@ async fn token_finds_the_server_and_its_generated_token_through_the_environment(
     server.stop().await;
 }
 
-/// A receiver that answers 500 until `healthy` is set, then 200.
-async fn flaky_receiver() -> (Receiver, Arc<AtomicBool>) {
-    let healthy = Arc::new(AtomicBool::new(false));
-    let flag = healthy.clone();
-    let receiver = Receiver::start(Arc::new(move |_| {
-        let status = if flag.load(Ordering::SeqCst) { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
-        (status, Duration::ZERO)
-    }))
-    .await;
-    (receiver, healthy)
-}
-
 /// Publishes `n` messages to `acme` and waits until each one's delivery has failed for good.
 async fn publish_failing(server: &TestServer, n: usize) {
     for i in 0..n {
@@ -280,7 +266,7 @@ async fn publish_failing(server: &TestServer, n: usize) {
 async fn recover_since_an_hour_ago_draws_its_progress_only_on_a_terminal() {
     // Deliveries fail for good after one attempt.
     let server = TestServer::start_with(|args| args.retry_schedule = Some("0".into())).await;
-    let (receiver, healthy) = flaky_receiver().await;
+    let (receiver, healthy) = Receiver::flaky().await;
     let (status, app) = server.post("/api/v1/app/", json!({ "name": "Acme", "uid": "acme" })).await;
     assert_eq!(status, 201, "{app}");
     server.create_endpoint("acme", &receiver.url(), json!({ "uid": "acme-main" })).await;

@@ -539,14 +539,8 @@ async fn an_endpoint_rate_limit_spaces_its_deliveries() {
 
 #[tokio::test]
 async fn a_failing_endpoint_is_paused_and_its_backlog_keeps_its_retries() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let healthy = Arc::new(AtomicBool::new(false));
-    let flag = healthy.clone();
-    let receiver = Receiver::start(Arc::new(move |_| {
-        let status = if flag.load(Ordering::SeqCst) { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
-        (status, Duration::ZERO)
-    }))
-    .await;
+    use std::sync::atomic::Ordering;
+    let (receiver, healthy) = Receiver::flaky().await;
     let server = TestServer::start_with(|args| {
         args.retry_schedule = Some("0,0,0,0,0,0,0,0,0,0".into());
         args.endpoint_concurrency = Some(1);

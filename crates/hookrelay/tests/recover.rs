@@ -5,11 +5,9 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use common::{Receiver, TOKEN, TestServer, wait_for};
 use hookrelay_core::model::{
     Application, BackgroundTask, DeliveryOrder, Endpoint, Message, SecretSet, SignatureScheme, TaskKind, TaskProgress,
@@ -22,18 +20,6 @@ use hookrelay_store::{Catalog, Messages, Recovery};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A receiver that answers 500 until `healthy` is set, then 200.
-async fn flaky_receiver() -> (Receiver, Arc<AtomicBool>) {
-    let healthy = Arc::new(AtomicBool::new(false));
-    let flag = healthy.clone();
-    let receiver = Receiver::start(Arc::new(move |_| {
-        let status = if flag.load(Ordering::SeqCst) { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
-        (status, Duration::ZERO)
-    }))
-    .await;
-    (receiver, healthy)
-}
 
 fn rfc3339(ms: i64) -> String {
     hookrelay_api::time::format(ms)
@@ -73,7 +59,7 @@ fn delivered_ids(receiver: &Receiver, skip: usize) -> HashSet<String> {
 #[tokio::test]
 async fn recover_resends_the_failed_deliveries_of_the_window_with_a_fresh_schedule() {
     let server = fail_fast_server().await;
-    let (receiver, healthy) = flaky_receiver().await;
+    let (receiver, healthy) = Receiver::flaky().await;
     let app = server.create_app("Acme").await;
     let (endpoint, _) = server.create_endpoint(&app, &receiver.url(), json!({})).await;
 
@@ -312,7 +298,7 @@ async fn run_cli(args: Vec<String>) -> (bool, String, String) {
 #[tokio::test]
 async fn the_recover_command_starts_the_task_shows_progress_and_reports_the_counts() {
     let server = fail_fast_server().await;
-    let (receiver, healthy) = flaky_receiver().await;
+    let (receiver, healthy) = Receiver::flaky().await;
     let (status, app) = server.post("/api/v1/app/", json!({ "name": "Acme", "uid": "acme" })).await;
     assert_eq!(status, 201, "{app}");
     let (endpoint, _) = server.create_endpoint("acme", &receiver.url(), json!({ "uid": "acme-main" })).await;

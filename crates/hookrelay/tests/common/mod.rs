@@ -163,6 +163,19 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// A receiver that answers 500 until the flag returned with it is set, then 200.
+    pub async fn flaky() -> (Self, Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let healthy = Arc::new(AtomicBool::new(false));
+        let flag = healthy.clone();
+        let receiver = Self::start(Arc::new(move |_| {
+            let status = if flag.load(Ordering::SeqCst) { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+            (status, Duration::ZERO)
+        }))
+        .await;
+        (receiver, healthy)
+    }
+
     pub async fn ok() -> Self {
         Self::start(Arc::new(|_| (StatusCode::OK, Duration::ZERO))).await
     }

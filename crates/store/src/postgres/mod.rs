@@ -321,8 +321,11 @@ impl PostgresStore {
         }
         tx.commit().await.map_err(pg_error)?;
         if requeued > 0 {
-            tracing::warn!(instances = dead.join(",").as_str(), requeued,
-                "took back the deliveries of stopped instances");
+            tracing::warn!(
+                instances = dead.join(",").as_str(),
+                requeued,
+                "took back the deliveries of stopped instances"
+            );
         }
         Ok(Liveness { requeued, live_processes })
     }
