@@ -40,7 +40,9 @@ pub fn init(filter: &str, format: &str) {
     let output = if format == "json" {
         flat_json(std::io::stderr).with_filter(filter).boxed()
     } else {
-        subscriber_fmt::layer().with_writer(std::io::stderr).with_filter(filter).boxed()
+        // Colours only on a terminal: a journal, `docker logs` or a file would keep the escape codes.
+        let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        subscriber_fmt::layer().with_writer(std::io::stderr).with_ansi(colours).with_filter(filter).boxed()
     };
     let _ = tracing_subscriber::registry().with(output).try_init();
 }

@@ -193,3 +193,18 @@ async fn json_logs_are_flat_with_a_request_id_and_typed_values() {
         }
     }
 }
+
+#[tokio::test]
+async fn pretty_logs_written_to_a_pipe_carry_no_colour_codes() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let server = ServerProcess::spawn_capturing_logs(data_dir.path(), &[("HOOKRELAY_LOG", "info")], logs.clone());
+    let response = http_client().get(format!("{}/api/v1/app/", server.base)).bearer_auth(TOKEN).send().await;
+    assert_eq!(response.expect("answered").status(), 200);
+    let lines = wait_for("the access line", Duration::from_secs(10), async || {
+        let lines = logs.lock().expect("logs").clone();
+        lines.iter().any(|line| line.contains("GET")).then_some(lines)
+    })
+    .await;
+    assert!(lines.iter().all(|line| !line.contains('\x1b')), "escape codes in a log file: {lines:?}");
+}
