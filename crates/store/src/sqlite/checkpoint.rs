@@ -17,8 +17,14 @@
 //!
 //! The file is cut back only when it has grown past [`LOG_FILE_LIMIT`]: cutting it made the first commit after
 //! each restart wait 10-15 ms (the file was truncated while the flush thread fsynced it).
+//!
+//! All of that relies on the checkpoint thread getting its share of the machine. When it does not (a machine
+//! short of CPU or disk), the writer only learns of a long log late, and a writer committing without pause
+//! could grow the file without end. So past [`LOG_FILE_CEILING`] the writer stops and copies the log itself,
+//! waiting for the checkpoint thread if it is busy (at most [`CEILING_WAIT`]): its next commit then restarts
+//! the log, which cuts the file back to [`LOG_FILE_LIMIT`]. Writes wait instead of filling the disk.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -40,6 +46,12 @@ const API_QUIET: Duration = Duration::from_millis(100);
 /// What a log file that grew larger is cut back to when it restarts (`journal_size_limit`): more than a burst
 /// lets it reach, so that in normal operation the file keeps its size.
 pub(super) const LOG_FILE_LIMIT: i64 = 8 * RESTART_FRAMES * 4096;
+/// The log file size at which the writer stops to copy the log itself before its next group: above what a burst
+/// of API writes lets it reach, so that it engages only when the checkpoint thread falls behind.
+pub(super) const LOG_FILE_CEILING: u64 = 12 * RESTART_FRAMES as u64 * 4096;
+/// The longest the writer waits at the ceiling for the log to be copied (readers holding old snapshots, or a busy
+/// checkpoint thread); then it goes on and tries again before its next group.
+const CEILING_WAIT: Duration = Duration::from_secs(2);
 /// Least time between two checkpoints, so that one copies the pages many commits rewrote once.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(25);
 
@@ -50,6 +62,8 @@ pub(crate) struct Checkpointer {
     log_frames: Arc<AtomicI64>,
     /// When the writer last ran a group with an API job.
     last_api_write: Option<Instant>,
+    /// The `-wal` file, whose size the writer checks against [`LOG_FILE_CEILING`].
+    log_file: PathBuf,
 }
 
 impl Checkpointer {
@@ -66,7 +80,9 @@ impl Checkpointer {
             .name("hookrelay-sqlite-checkpoint".into())
             .spawn(move || run_checkpoints(&conn, &commits, &seen))
             .map_err(|e| StoreError::Internal(format!("cannot start the SQLite checkpoint thread: {e}")))?;
-        Ok(Self { committed, log_frames, last_api_write: None })
+        let mut log_file = path.as_os_str().to_owned();
+        log_file.push("-wal");
+        Ok(Self { committed, log_frames, last_api_write: None, log_file: PathBuf::from(log_file) })
     }
 
     /// Tells the checkpoint thread that the log has new frames (never blocks; one pending nudge is enough).
@@ -79,6 +95,10 @@ impl Checkpointer {
     pub fn help_restart(&mut self, writer: &Connection, api_writes: bool) {
         if api_writes {
             self.last_api_write = Some(Instant::now());
+        }
+        if std::fs::metadata(&self.log_file).is_ok_and(|file| file.len() > LOG_FILE_CEILING) {
+            self.copy_whole_log(writer);
+            return;
         }
         let api_is_writing = self.last_api_write.is_some_and(|at| at.elapsed() < API_QUIET);
         let due = if api_is_writing { RESTART_FRAMES_WHILE_API_WRITES } else { RESTART_FRAMES };
@@ -101,6 +121,35 @@ impl Checkpointer {
     }
 }
 
+impl Checkpointer {
+    /// Copies every committed frame, waiting for a busy checkpoint thread or a reader's old snapshot (at most
+    /// [`CEILING_WAIT`]), so the next commit restarts the log.
+    fn copy_whole_log(&self, writer: &Connection) {
+        let deadline = Instant::now() + CEILING_WAIT;
+        loop {
+            match writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+            }) {
+                Ok((log, copied)) if log >= 0 && copied == log => break,
+                Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Ok(_) => {
+                    tracing::warn!(
+                        ceiling_bytes = LOG_FILE_CEILING,
+                        "the SQLite write-ahead log is past its ceiling and \
+                        could not be copied within the wait; writes go on and the copy is tried again"
+                    );
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not checkpoint the SQLite write-ahead log");
+                    break;
+                }
+            }
+        }
+        self.log_frames.store(0, Ordering::Release);
+    }
+}
+
 fn run_checkpoints(conn: &Connection, commits: &Receiver<()>, log_frames: &AtomicI64) {
     while commits.recv().is_ok() {
         match passive_checkpoint(conn) {
@@ -116,4 +165,34 @@ fn run_checkpoints(conn: &Connection, commits: &Receiver<()>, log_frames: &Atomi
 /// in frames (-1 when another connection was checkpointing: that one does the work).
 fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checkpoint thread never gets to run (it is never nudged): only the ceiling keeps the log bounded.
+    #[test]
+    fn past_the_ceiling_the_writer_copies_the_log_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut writer = open_connection(&path).unwrap();
+        writer.pragma_update(None, "synchronous", "OFF").unwrap();
+        writer.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)").unwrap();
+        let mut checkpointer = Checkpointer::start(&path, &writer).unwrap();
+        let blob = 256 * 1024;
+        let written = 3 * LOG_FILE_CEILING / blob as u64;
+        let mut largest_log = 0;
+        for id in 0..written {
+            checkpointer.help_restart(&writer, false);
+            let tx = writer.transaction().unwrap();
+            tx.execute("INSERT INTO blobs (id, data) VALUES (?1, zeroblob(?2))", [id as i64, blob]).unwrap();
+            tx.commit().unwrap();
+            largest_log = largest_log.max(std::fs::metadata(&checkpointer.log_file).unwrap().len());
+        }
+        let one_commit = 2 * blob as u64;
+        assert!(largest_log <= LOG_FILE_CEILING + one_commit, "the log grew to {largest_log} bytes");
+        let stored: i64 = writer.query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0)).unwrap();
+        assert_eq!(stored as u64, written);
+    }
 }
