@@ -59,7 +59,8 @@ pub fn routes() -> axum::Router<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EndpointIn {
-    /// Where deliveries go: an `http` or `https` URL, at most 8,192 bytes.
+    /// Where deliveries go: an `http` or `https` URL, at most 8,192 bytes; or `listen://<name>`, delivered
+    /// through the connection a `hookrelay listen` holds open.
     #[schema(example = "https://example.com/webhook")]
     url: String,
     /// At most 8,192 bytes.
