@@ -210,3 +210,22 @@ async fn listen_explains_what_to_fix() {
     assert!(bad_name.output().contains("--name"), "{}", bad_name.output());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_read_only_token_cannot_take_an_endpoints_deliveries_over() {
+    let server = TestServer::start().await;
+    let app = server.create_app("acme").await;
+    let (status, endpoint) =
+        server.post(&format!("/api/v1/app/{app}/endpoint/"), json!({ "url": "listen://laptop" })).await;
+    assert_eq!(status, 201, "{endpoint}");
+    let stream = format!("/api/v1/app/{app}/endpoint/{}/listen/", endpoint["id"].as_str().expect("id"));
+    for (read_only, expected) in [(true, 403), (false, 200)] {
+        let (status, access) =
+            server.post(&format!("/api/v1/auth/app-portal-access/{app}/"), json!({ "readOnly": read_only })).await;
+        assert_eq!(status, 200, "{access}");
+        let token = access["token"].as_str().expect("token");
+        let response = server.http.get(server.url(&stream)).bearer_auth(token).send().await.expect("answered");
+        assert_eq!(response.status(), expected, "read-only: {read_only}");
+    }
+    server.stop().await;
+}
