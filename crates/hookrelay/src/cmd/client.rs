@@ -11,6 +11,9 @@ use serde_json::Value;
 /// The server's default address, as `serve` listens by default.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8071";
 
+/// Applications an error lists when `--app` is needed.
+const APPS_LISTED: usize = 5;
+
 /// How long one API call may take (streams have no such limit).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -111,14 +114,6 @@ impl Api {
         answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
     }
 
-    /// GET with query parameters.
-    pub async fn get_query(&self, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        let mut url = self.url(segments)?;
-        url.query_pairs_mut().extend_pairs(query);
-        let request = self.http.get(url).bearer_auth(&self.token).timeout(REQUEST_TIMEOUT);
-        answer(request.send().await.with_context(|| format!("cannot reach hookrelay at {}", self.base))?).await
-    }
-
     /// GET, with `None` for a 404 (the thing does not exist yet).
     pub async fn get_optional(&self, segments: &[&str]) -> anyhow::Result<Option<Value>> {
         let url = self.url(segments)?;
@@ -128,6 +123,35 @@ impl Api {
             return Ok(None);
         }
         answer(response).await.map(Some)
+    }
+
+    /// The id of the server's one application (what `--app` means when left out), or an error listing a few
+    /// to choose from.
+    pub async fn only_application(&self) -> anyhow::Result<String> {
+        let listed = self.get(&["api", "v1", "app"]).await?;
+        let apps = listed["data"].as_array().ok_or_else(|| anyhow!("unexpected answer: {listed}"))?;
+        let complete = listed["done"].as_bool().unwrap_or(false);
+        match apps.as_slice() {
+            [] => bail!("the server has no application yet: create one (POST /api/v1/app/) first"),
+            [app] if complete => {
+                app["id"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("unexpected answer: {app}"))
+            }
+            _ => {
+                let names: Vec<String> = apps
+                    .iter()
+                    .take(APPS_LISTED)
+                    .map(|app| {
+                        let id = app["id"].as_str().unwrap_or("?");
+                        match app["uid"].as_str() {
+                            Some(uid) => format!("{id} ({uid})"),
+                            None => id.to_owned(),
+                        }
+                    })
+                    .collect();
+                let more = if apps.len() > APPS_LISTED || !complete { ", …" } else { "" };
+                bail!("the server has several applications; choose one with --app: {}{more}", names.join(", "))
+            }
+        }
     }
 
     pub async fn patch(&self, segments: &[&str], body: &Value) -> anyhow::Result<Value> {

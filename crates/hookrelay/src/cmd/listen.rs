@@ -135,18 +135,7 @@ async fn application(api: &Api, app: Option<&str>, source: Option<&str>) -> anyh
         let source = api.get(&["api", "v1", "source", source]).await?;
         return source["appId"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("the source has no application"));
     }
-    let apps = api.get_query(&["api", "v1", "app"], &[("limit", "6")]).await?;
-    let apps = apps["data"].as_array().cloned().unwrap_or_default();
-    match apps.as_slice() {
-        [only] => Ok(only["id"].as_str().unwrap_or_default().to_owned()),
-        [] => bail!("the server has no application yet: create one, then run `hookrelay listen --app <id or uid>`"),
-        several => {
-            let names: Vec<&str> =
-                several.iter().take(5).filter_map(|app| app["uid"].as_str().or(app["id"].as_str())).collect();
-            let more = if several.len() > 5 { ", …" } else { "" };
-            bail!("the server has several applications ({}{more}): choose one with --app", names.join(", "))
-        }
-    }
+    api.only_application().await
 }
 
 /// Finds the session's endpoint, or makes it: `listen-<name>`, URL `listen://<name>`, filtered to `events`.

@@ -27,7 +27,6 @@ use super::client::{Api, ClientArgs};
 /// How long the ingest request may take.
 const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many applications an error lists when `--app` is needed.
-const APPS_LISTED: usize = 5;
 
 #[derive(clap::Args, Debug)]
 pub struct TriggerArgs {
@@ -94,7 +93,7 @@ async fn publish(api: &Api, args: &TriggerArgs) -> anyhow::Result<()> {
         .context("name the event type to publish, e.g. `hookrelay trigger invoice.paid` (or pass --source)")?;
     let app = match &args.app {
         Some(app) => app.clone(),
-        None => only_app(api).await?,
+        None => api.only_application().await?,
     };
     let payload = match &args.payload {
         Some(arg) => {
@@ -115,32 +114,6 @@ async fn publish(api: &Api, args: &TriggerArgs) -> anyhow::Result<()> {
     let app_id = app_id_of(api, &app).await.unwrap_or(app);
     println!("published {event_type} as {msg_id} to {app_id} ({})", subscribed(api, &app_id, msg_id).await);
     Ok(())
-}
-
-/// The server's one application, or an error listing a few to choose from.
-async fn only_app(api: &Api) -> anyhow::Result<String> {
-    let listed = api.get(&["api", "v1", "app"]).await?;
-    let apps = listed["data"].as_array().ok_or_else(|| anyhow!("unexpected answer: {listed}"))?;
-    let complete = listed["done"].as_bool().unwrap_or(false);
-    match apps.as_slice() {
-        [] => bail!("the server has no application: create one (POST /api/v1/app/) and its endpoints first"),
-        [app] if complete => app["id"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("unexpected answer: {app}")),
-        _ => {
-            let names: Vec<String> = apps
-                .iter()
-                .take(APPS_LISTED)
-                .map(|app| {
-                    let id = app["id"].as_str().unwrap_or("?");
-                    match app["uid"].as_str() {
-                        Some(uid) => format!("{id} ({uid})"),
-                        None => id.to_owned(),
-                    }
-                })
-                .collect();
-            let more = if apps.len() > APPS_LISTED || !complete { ", …" } else { "" };
-            bail!("the server has several applications; choose one with --app: {}{more}", names.join(", "))
-        }
-    }
 }
 
 /// The application's id when `--app` named it by uid (for the summary line).
