@@ -166,8 +166,12 @@ def test_a_test_send_reaches_one_endpoint_whatever_its_filters(server):
     headers, body = receiver.wait_for(2)[1]
     assert json.loads(body) == {"ping": 1}
 
-    status, attempts = call(server, "GET", f"/api/v1/app/hub/attempt/endpoint/{endpoint['id']}/")
-    assert status == 200 and len(attempts["data"]) == 2, attempts
+    # The attempt is recorded once the receiver has answered, a moment after it got the request.
+    def both_attempts():
+        status, attempts = call(server, "GET", f"/api/v1/app/hub/attempt/endpoint/{endpoint['id']}/")
+        return status == 200 and len(attempts["data"]) == 2
+
+    wait_for("both attempts recorded", both_attempts)
     assert other.requests == [], "a test send goes to its endpoint alone"
 
     status, error = call(server, "POST", f"/api/v1/app/hub/endpoint/{endpoint['id']}/send-example/", {"eventType": "no.example"})
