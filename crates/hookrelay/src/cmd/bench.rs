@@ -42,7 +42,8 @@ pub struct BenchArgs {
     /// s2t (s2 with a transformation and a signature header), s2s (s2 beside a million messages scheduled for
     /// tomorrow; only when named), s3 (fan-out), s4 (steady 200 msg/s), s5 (backlog drain; only when named), h1
     /// (memory of a backlog to endpoints with custom headers at the limit, held by a receiver that never answers;
-    /// only when named) [default: s0,s1,s2,s2t,s3,s4]
+    /// only when named), s6 (paced at --rate with 1 KB payloads: CPU per message and memory over time; only when
+    /// named) [default: s0,s1,s2,s2t,s3,s4]
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
     /// Tiny versions of every scenario (about a second each), to check the benchmark still works
@@ -51,7 +52,8 @@ pub struct BenchArgs {
     /// Print a JSON document instead of the table
     #[arg(long)]
     pub json: bool,
-    /// How long the timed scenarios (s0, s1, s4) publish, and h1 holds its backlog [default: 20; 1 with --quick]
+    /// How long the timed scenarios (s0, s1, s4, s6) publish, and h1 holds its backlog [default: 20; 1 with
+    /// --quick]; e.g. 600 for a ten-minute soak of s6
     #[arg(long)]
     pub duration_secs: Option<u64>,
     /// Concurrent publishers of s0–s3 and s5 [default: 64 for s0/s1/s5, 32 for s2/s3; 8 with --quick]
@@ -61,6 +63,13 @@ pub struct BenchArgs {
     /// endpoints: 100,000 deliveries; 100 to 2 with --quick)]
     #[arg(long)]
     pub messages: Option<u64>,
+    /// Messages per second s6 publishes [default: 2000; 200 with --quick]
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Fraction of s6's messages whose first delivery the receiver answers 500 (retried later), e.g. 0.2
+    /// [default: 0]
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
     /// Messages s5 queues while its receiver is down [default: 1000000; 500 with --quick]
     #[arg(long)]
     pub backlog: Option<u64>,
@@ -117,6 +126,10 @@ struct Plan {
     transformed: bool,
     /// S2S: messages published for tomorrow (`deliverAt`) to the same endpoint before the load starts.
     scheduled: u64,
+    /// S6: the fraction of messages whose first delivery the receiver answers 500.
+    fail_rate: f64,
+    /// S6: the server's resident memory is sampled every second of the load.
+    sample_memory: bool,
 }
 
 /// S2T's transformation: Corp Astro's envelope, keeping the publish time where the receiver reads it.
@@ -129,15 +142,21 @@ const BENCH_TRANSFORMATION: &str = "function handler(webhook) {
 
 fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
     let quick = args.quick;
+    if !(0.0..1.0).contains(&args.fail_rate) {
+        bail!("--fail-rate is a fraction of messages, from 0 up to (not including) 1, e.g. 0.2");
+    }
+    if args.rate.is_some_and(|rate| !(rate > 0.0 && rate.is_finite())) {
+        bail!("--rate is messages per second, more than 0");
+    }
     let duration = Duration::from_secs(args.duration_secs.unwrap_or(if quick { 1 } else { 20 }));
     let concurrency = |default| args.concurrency.unwrap_or(if quick { 8 } else { default });
-    let all = ["s0", "s1", "s2", "s2t", "s2s", "s3", "s4", "s5"];
+    let all = ["s0", "s1", "s2", "s2t", "s2s", "s3", "s4", "s5", "s6"];
     let wanted: Vec<String> = if !args.scenario.is_empty() {
         args.scenario.iter().map(|s| s.trim().to_ascii_lowercase()).collect()
     } else if quick {
         all.iter().map(|s| s.to_string()).collect()
     } else {
-        all.iter().filter(|s| !["s2s", "s5"].contains(s)).map(|s| s.to_string()).collect()
+        all.iter().filter(|s| !["s2s", "s5", "s6"].contains(s)).map(|s| s.to_string()).collect()
     };
     // S2, and S2T: the same to an endpoint with a transformation and a signature header of its own.
     let s2 = |transformed: bool| Plan {
@@ -160,6 +179,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
         health_calls: 0,
         transformed,
         scheduled: 0,
+        fail_rate: 0.0,
+        sample_memory: false,
     };
     let mut plans = Vec::new();
     for name in &wanted {
@@ -180,6 +201,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: 0,
                 transformed: false,
                 scheduled: 0,
+                fail_rate: 0.0,
+                sample_memory: false,
             },
             "s1" => Plan {
                 name: "S1",
@@ -197,6 +220,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: 0,
                 transformed: false,
                 scheduled: 0,
+                fail_rate: 0.0,
+                sample_memory: false,
             },
             "s2" => s2(false),
             "s2t" => s2(true),
@@ -222,6 +247,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: 0,
                 transformed: false,
                 scheduled: 0,
+                fail_rate: 0.0,
+                sample_memory: false,
             },
             "s4" => Plan {
                 name: "S4",
@@ -240,6 +267,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: 0,
                 transformed: false,
                 scheduled: 0,
+                fail_rate: 0.0,
+                sample_memory: false,
             },
             "s5" => Plan {
                 name: "S5",
@@ -257,6 +286,8 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: args.health_calls.unwrap_or(if quick { 20 } else { 200 }),
                 transformed: false,
                 scheduled: 0,
+                fail_rate: 0.0,
+                sample_memory: false,
             },
             "h1" => Plan {
                 name: "H1",
@@ -274,8 +305,30 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 health_calls: 0,
                 transformed: false,
                 scheduled: 0,
+                fail_rate: 0.0,
+                sample_memory: false,
             },
-            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s2t, s2s, s3, s4, s5 or h1"),
+            "s6" => Plan {
+                name: "S6",
+                title: "paced, 1 endpoint, 1 KB payload",
+                endpoints: 1,
+                // Paced: 64 connections, as a fleet of application servers would hold.
+                load: LoadSpec {
+                    workers: 64,
+                    stop: Stop::After(duration),
+                    rate: Some(args.rate.unwrap_or(if quick { 200.0 } else { 2_000.0 })),
+                    pad: PAD_1KB,
+                    deliver_at: None,
+                },
+                receiver_late: false,
+                held_for: None,
+                health_calls: 0,
+                transformed: false,
+                scheduled: 0,
+                fail_rate: args.fail_rate,
+                sample_memory: true,
+            },
+            other => bail!("unknown scenario {other:?}: use s0, s1, s2, s2t, s2s, s3, s4, s5, s6 or h1"),
         };
         plans.push(plan);
     }
@@ -340,6 +393,12 @@ struct ScenarioReport {
     /// (`hookrelay_leases_taken_over_total`, all instances together).
     #[serde(skip_serializing_if = "Option::is_none")]
     leases_taken_over: Option<u64>,
+    /// S6 with --fail-rate: first deliveries the receiver answered 500 (each delivered later, by a retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_first_answers: Option<u64>,
+    /// S6: the server's resident memory over the load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<MemoryOverTime>,
     /// The `hookrelay serve` process (with `--instances`, all of them); `None` for a `--url` server.
     server: Option<ProcFigures>,
     /// This process: the load generator and the receiver.
@@ -370,6 +429,8 @@ struct Fractions {
     deliveries_per_sec: Option<f64>,
     receipt_p50_ms: Option<f64>,
     receipt_p99_ms: Option<f64>,
+    /// Server CPU per published message (publish and delivery).
+    server_cpu_per_message: Option<f64>,
 }
 
 impl Fractions {
@@ -385,6 +446,7 @@ impl Fractions {
             deliveries_per_sec: ratio(ours.deliveries_per_sec, reference.deliveries_per_sec),
             receipt_p50_ms: ratio(ours.receipt_p50_ms, reference.receipt_p50_ms),
             receipt_p99_ms: ratio(ours.receipt_p99_ms, reference.receipt_p99_ms),
+            server_cpu_per_message: ratio(ours.server_cpu_ms_per_1000(), reference.server_cpu_ms_per_1000()),
         }
     }
 
@@ -634,12 +696,14 @@ async fn measure(
         None => None,
     };
     let mut wal_start = wal().await;
+    // The reference server does not retry: it meets no failures.
+    let fail_rate = if server.reference { 0.0 } else { plan.fail_rate };
     // The receiver listens now, or (S5) on a port reserved now and opened only after publishing, so the server
     // meets refused connections meanwhile.
     let (mut receiver, receiver_addr) = if plan.receiver_late {
         (None, reserve_port()?)
     } else {
-        let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)), fail_rate).await?;
         let addr = receiver.addr;
         (Some(receiver), addr)
     };
@@ -671,8 +735,13 @@ async fn measure(
     let bench_start = proc_stats(None);
     let poller = (plan.health_calls > 0).then(|| health::Poller::start(&ctx.client, &server.base));
     let started = Instant::now();
+    let memory = plan.sample_memory.then(|| MemorySampler::start(instances.iter().filter_map(|i| i.pid()).collect()));
     let load = load::publish(&ctx.client, &bases, &server.token, &app, &plan.load).await;
     let publish_end = Instant::now();
+    let memory = match memory {
+        Some(sampler) => sampler.finish().await,
+        None => None,
+    };
     let health_while_queueing = match poller {
         Some(poller) => poller.finish().await.figures(),
         None => None,
@@ -697,7 +766,7 @@ async fn measure(
     let (receiver, drain_from, from_first_receipt, first_delivery_within) = match receiver.take() {
         Some(receiver) => (receiver, drain_from, false, STALL_TIMEOUT),
         None => {
-            let receiver = Receiver::start(receiver_addr).await?;
+            let receiver = Receiver::start(receiver_addr, fail_rate).await?;
             (receiver, Instant::now(), true, STALL_TIMEOUT + started.elapsed())
         }
     };
@@ -755,6 +824,8 @@ async fn measure(
             .filter(|_| !others.is_empty())
             .map(|each| each.iter().map(|(delivered, _)| *delivered as u64).collect()),
         leases_taken_over: scraped.as_ref().map(|each| each.iter().map(|(_, taken)| *taken as u64).sum()),
+        failed_first_answers: (fail_rate > 0.0).then_some(receipts.failed_first),
+        memory,
         ..ScenarioReport::published(plan, &load, figures(server_start, server_end), figures(bench_start, bench_end))
     })
 }
@@ -793,7 +864,70 @@ async fn settle(ctx: &Ctx, server: &Server) {
     ctx.say(format_args!("  the server settled in {:.1} s", started.elapsed().as_secs_f64()));
 }
 
+/// A server's resident memory over a load, sampled every second.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct MemoryOverTime {
+    /// When the load started.
+    start_mb: f64,
+    /// A fifth of the way in (at least 10 s, when the load lasts that long): after warm-up.
+    warm_mb: f64,
+    /// The largest sample.
+    max_mb: f64,
+    /// When the load stopped.
+    end_mb: f64,
+    samples: usize,
+}
+
+/// Samples the resident memory of the server's processes every second until finished.
+struct MemorySampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Vec<f64>>,
+}
+
+impl MemorySampler {
+    fn start(pids: Vec<u32>) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => break,
+                }
+                let kb: Option<u64> = pids.iter().map(|pid| proc_stats(Some(*pid)).map(|s| s.rss_kb)).sum();
+                if let Some(kb) = kb {
+                    samples.push(kb as f64 / 1024.0);
+                }
+            }
+            samples
+        });
+        Self { stop, task }
+    }
+
+    /// The figures, with a last sample taken now; `None` without samples (no pid).
+    async fn finish(self) -> Option<MemoryOverTime> {
+        let _ = self.stop.send(());
+        let samples = self.task.await.ok()?;
+        let (first, last) = (*samples.first()?, *samples.last()?);
+        let warm_at = (samples.len() / 5).max(10).min(samples.len() - 1);
+        Some(MemoryOverTime {
+            start_mb: first,
+            warm_mb: samples[warm_at],
+            max_mb: samples.iter().copied().fold(first, f64::max),
+            end_mb: last,
+            samples: samples.len(),
+        })
+    }
+}
+
 impl ScenarioReport {
+    /// The server's CPU milliseconds per 1,000 published messages (publish and delivery together).
+    fn server_cpu_ms_per_1000(&self) -> Option<f64> {
+        let server = self.server?;
+        (self.published > 0).then(|| server.cpu_secs * 1e6 / self.published as f64)
+    }
+
     /// What publishing `load` under `plan` measured, with no delivery figures yet.
     fn published(
         plan: &Plan,
@@ -828,6 +962,8 @@ impl ScenarioReport {
             postgres_wal: None,
             instances_delivered: None,
             leases_taken_over: None,
+            failed_first_answers: None,
+            memory: None,
             server,
             load_and_receiver,
             reference: None,
@@ -1004,6 +1140,21 @@ fn print_table(report: &Report) {
                 hookrelay / messages,
                 postgres / messages
             ));
+        }
+        if let (Some(cpu), Some(_)) = (s.server_cpu_ms_per_1000(), s.memory) {
+            cpu_split.push_str(&format!("; server CPU {cpu:.0} ms per 1,000 messages"));
+            if let Some(reference) = s.reference.as_ref().and_then(|r| r.server_cpu_ms_per_1000()) {
+                cpu_split.push_str(&format!(" (reference {reference:.0} ms: {:.2}x)", cpu / reference.max(1e-9)));
+            }
+        }
+        if let Some(memory) = s.memory {
+            cpu_split.push_str(&format!(
+                "; server RSS MB start {:.1}, warm {:.1}, max {:.1}, end {:.1} ({} samples)",
+                memory.start_mb, memory.warm_mb, memory.max_mb, memory.end_mb, memory.samples
+            ));
+        }
+        if let Some(failed) = s.failed_first_answers {
+            cpu_split.push_str(&format!("; {failed} first deliveries answered 500, all retried"));
         }
         if let Some(wal) = s.postgres_wal {
             cpu_split.push_str(&format!("; WAL {:.0} fsyncs/s, {:.0} MB", wal.syncs_per_sec, wal.mb));

@@ -21,12 +21,17 @@ use super::now_us;
 struct Shared {
     unique: AtomicU64,
     duplicates: AtomicU64,
+    /// Of every 10,000 messages, how many have their first delivery answered 500.
+    fail_per_10k: u64,
+    failed_first: AtomicU64,
     inner: Mutex<Inner>,
 }
 
 #[derive(Default)]
 struct Inner {
     seen: HashSet<(String, String)>,
+    /// Deliveries answered 500 once, which the next attempt gets through.
+    failed: HashSet<(String, String)>,
     latency: Histogram,
     first: Option<Instant>,
     last: Option<Instant>,
@@ -41,6 +46,8 @@ pub struct Receipts {
     pub first: Option<Instant>,
     /// When the last new delivery arrived.
     pub last: Option<Instant>,
+    /// First deliveries answered 500 (the fail rate).
+    pub failed_first: u64,
 }
 
 pub struct Receiver {
@@ -55,9 +62,11 @@ struct Stamp {
 }
 
 impl Receiver {
-    /// Listens on `addr` (port 0 for any free port).
-    pub async fn start(addr: SocketAddr) -> anyhow::Result<Self> {
-        let shared = Arc::new(Shared::default());
+    /// Listens on `addr` (port 0 for any free port); answers 500 to the first delivery of `fail_rate` of the
+    /// messages (chosen by their id), and 200 to everything else.
+    pub async fn start(addr: SocketAddr, fail_rate: f64) -> anyhow::Result<Self> {
+        let fail_per_10k = (fail_rate * 10_000.0).round() as u64;
+        let shared = Arc::new(Shared { fail_per_10k, ..Shared::default() });
         let app = axum::Router::new().fallback(receive).with_state(shared.clone());
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("receiver cannot listen on {addr}"))?;
@@ -83,6 +92,7 @@ impl Receiver {
             latency: inner.latency.clone(),
             first: inner.first,
             last: inner.last,
+            failed_first: self.shared.failed_first.load(Ordering::Relaxed),
         }
     }
 
@@ -97,8 +107,14 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
     let at = Instant::now();
     let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let sent_us = serde_json::from_slice::<Stamp>(&body).ok().map(|stamp| stamp.sent_at_us);
+    let fails = shared.fail_per_10k > 0 && fnv1a(id.as_bytes()) % 10_000 < shared.fail_per_10k;
+    let key = (uri.path().to_owned(), id);
     let mut inner = shared.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if inner.seen.insert((uri.path().to_owned(), id)) {
+    if fails && !inner.seen.contains(&key) && inner.failed.insert(key.clone()) {
+        shared.failed_first.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    if inner.seen.insert(key) {
         shared.unique.fetch_add(1, Ordering::Relaxed);
         if let Some(sent_us) = sent_us {
             inner.latency.record(received_us.saturating_sub(sent_us));
@@ -109,4 +125,9 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         shared.duplicates.fetch_add(1, Ordering::Relaxed);
     }
     StatusCode::OK
+}
+
+/// FNV-1a: spreads message ids evenly over the fail rate's buckets.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
