@@ -1,5 +1,5 @@
 //! `hookrelay bench --quick --json` runs every scenario end to end (and, with `--reference`, S0–S2 against the
-//! no-storage reference too; H1, which is only run when named, on its own) and reports plausible figures; no thresholds on throughput, since this only keeps
+//! no-storage reference too; H1, which is only run when named, on its own; S6 with failures and the reference) and reports plausible figures; no thresholds on throughput, since this only keeps
 //! the benchmark from rotting.
 
 use std::process::Command;
@@ -24,7 +24,7 @@ fn quick_bench_reports_every_scenario() {
     let report = quick_bench(&[]);
     let scenarios = report["scenarios"].as_array().expect("scenarios");
     let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
-    assert_eq!(names, ["S0", "S1", "S2", "S2T", "S2S", "S3", "S4", "S5"], "{report}");
+    assert_eq!(names, ["S0", "S1", "S2", "S2T", "S2S", "S3", "S4", "S5", "S6"], "{report}");
     for scenario in scenarios {
         let name = scenario["name"].as_str().unwrap_or("?");
         assert!(scenario["published"].as_u64().unwrap_or(0) > 0, "{name}: {scenario}");
@@ -117,4 +117,25 @@ fn quick_bench_runs_two_instances_on_one_postgres_database() {
     assert_eq!(each.len(), 2, "{scenario}");
     assert!(each.iter().all(|cpu| cpu.as_f64().unwrap_or(0.0) > 0.0), "both instances worked: {scenario}");
     assert!(scenario["postgres_cpu_secs"].as_f64().is_some(), "{scenario}");
+}
+
+/// `--scenario s6 --fail-rate 0.5 --reference`: paced; the receiver answers 500 to the first delivery of about half
+/// the messages and every one still arrives (by its retry); the report has the server's memory over the load and its
+/// CPU per message beside the reference's (which meets no failures: it does not retry).
+#[test]
+fn quick_bench_paces_s6_with_failures_and_samples_memory() {
+    let report = quick_bench(&["--scenario", "s6", "--fail-rate", "0.5", "--reference"]);
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["name"], "S6", "{report}");
+    let published = scenario["published"].as_u64().unwrap_or(0);
+    assert!(published > 0, "{scenario}");
+    assert_eq!(scenario["delivered"].as_u64(), Some(published), "every message arrived: {scenario}");
+    let failed = scenario["failed_first_answers"].as_u64().unwrap_or(0);
+    assert!(failed > 0 && failed < published, "about half answered 500 first: {scenario}");
+    assert!(scenario["memory"]["samples"].as_u64().unwrap_or(0) >= 1, "{scenario}");
+    assert!(scenario["memory"]["max_mb"].as_f64().unwrap_or(0.0) > 0.0, "{scenario}");
+    assert!(scenario["fraction_of_reference"]["server_cpu_per_message"].as_f64().unwrap_or(0.0) > 0.0, "{scenario}");
+    let reference = &scenario["reference"];
+    assert_eq!(reference["delivered"], reference["published"], "{scenario}");
+    assert!(reference["failed_first_answers"].is_null(), "the reference meets no failures: {scenario}");
 }
