@@ -229,3 +229,24 @@ async fn a_read_only_token_cannot_take_an_endpoints_deliveries_over() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_slow_local_answer_does_not_hold_up_the_next_delivery() {
+    let server = TestServer::start().await;
+    // The first request takes 4 s to answer; the rest at once.
+    let local = Receiver::start(std::sync::Arc::new(|n| {
+        (StatusCode::OK, if n == 0 { Duration::from_secs(4) } else { Duration::ZERO })
+    }))
+    .await;
+    let app = server.create_app("acme").await;
+    let listener = listen(&server, &["--forward-to", &local.url(), "--app", &app, "--name", "slow"]);
+    ready(&listener).await;
+    let first = server.publish(&app, "invoice.paid", json!({ "n": 1 })).await;
+    local.wait_for(1, WAIT).await;
+    let second = server.publish(&app, "invoice.paid", json!({ "n": 2 })).await;
+    // Answered while the first is still being held by the local URL.
+    let answered = listener.wait_for_line(Duration::from_secs(3), |line| line.starts_with("<-- [200]")).await;
+    assert!(answered.contains(&second), "the second delivery was answered first: {answered}");
+    listener.wait_for_line(WAIT, |line| line.starts_with("<-- [200]") && line.contains(&first)).await;
+    server.stop().await;
+}

@@ -11,6 +11,7 @@
 //! `listen` enables it again.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -82,6 +83,14 @@ struct Session {
     uid: String,
 }
 
+/// What handling a delivery needs, shared by the tasks that handle them.
+struct Receiver {
+    api: Api,
+    session: Session,
+    target: Target,
+    colour: bool,
+}
+
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let api = args.client.connect()?;
     let name = match &args.name {
@@ -107,9 +116,20 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     }
     println!("Your webhook signing secret is {secret} (^C to quit)");
 
-    let colour = std::io::stdout().is_terminal();
+    let receiver = Arc::new(Receiver { api, session, target, colour: std::io::stdout().is_terminal() });
+    let (api, session) = (&receiver.api, &receiver.session);
     let segments = ["api", "v1", "app", &app_id, "endpoint", &session.endpoint_id, "listen"];
-    let receiving = stream::follow(&api, &segments, &[], |event| handle(&api, &session, &target, colour, event));
+    let receiving = stream::follow(api, &segments, &[], |event| {
+        let receiver = receiver.clone();
+        async move {
+            // Each delivery on a task of its own: a slow local handler does not hold up the ones behind it (the
+            // server sends at most the endpoint's concurrency at once, 10 by default).
+            if event.name == "delivery" {
+                tokio::spawn(async move { receiver.handle(event).await });
+            }
+            Ok(())
+        }
+    });
     tokio::select! {
         result = receiving => result,
         _ = tokio::signal::ctrl_c() => {
@@ -159,28 +179,29 @@ async fn open_endpoint(api: &Api, app_id: &str, name: &str, events: &[String]) -
     Ok(Session { app_id: app_id.to_owned(), endpoint_id: endpoint_id.to_owned(), uid })
 }
 
-/// Handles one event of the stream: a delivery is forwarded (or printed) and answered.
-async fn handle(api: &Api, session: &Session, target: &Target, colour: bool, event: Event) -> anyhow::Result<()> {
-    if event.name != "delivery" {
-        return Ok(());
-    }
-    let delivery: Delivery =
-        serde_json::from_str(&event.data).context("the server sent a delivery that is not valid")?;
-    println!("--> {} [{}]", delivery.event_type, delivery.msg_id);
-    let (status_code, body) = match target {
-        Target::Forward { url, http } => forward(http, url, &delivery, colour).await,
-        Target::Print { status, secret } => {
-            println!("{}", describe(&delivery, secret));
-            (*status, String::new())
+impl Receiver {
+    /// Forwards (or prints) one delivery of the stream and sends the answer back.
+    async fn handle(&self, event: Event) {
+        let delivery: Delivery = match serde_json::from_str(&event.data) {
+            Ok(delivery) => delivery,
+            Err(err) => return eprintln!("the server sent a delivery that is not valid: {err}"),
+        };
+        println!("--> {} [{}]", delivery.event_type, delivery.msg_id);
+        let (status_code, body) = match &self.target {
+            Target::Forward { url, http } => forward(http, url, &delivery, self.colour).await,
+            Target::Print { status, secret } => {
+                println!("{}", describe(&delivery, secret));
+                (*status, String::new())
+            }
+        };
+        let answer = json!({ "id": delivery.id, "statusCode": status_code, "body": cut(body, MAX_ANSWER_BYTES) });
+        let session = &self.session;
+        let segments = ["api", "v1", "app", &session.app_id, "endpoint", &session.endpoint_id, "listen"];
+        if let Err(err) = self.api.post(&segments, &answer).await {
+            // The attempt fails on the server and is retried; the stream goes on.
+            eprintln!("could not send the answer to {} back: {err:#}", delivery.msg_id);
         }
-    };
-    let answer = json!({ "id": delivery.id, "statusCode": status_code, "body": cut(body, MAX_ANSWER_BYTES) });
-    let segments = ["api", "v1", "app", &session.app_id, "endpoint", &session.endpoint_id, "listen"];
-    if let Err(err) = api.post(&segments, &answer).await {
-        // The attempt fails on the server and is retried; the stream goes on.
-        eprintln!("could not send the answer to {} back: {err:#}", delivery.msg_id);
     }
-    Ok(())
 }
 
 /// Sends the delivery to the local URL with its original headers; returns the status (0 when none came) and body.
