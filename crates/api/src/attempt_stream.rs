@@ -50,14 +50,14 @@ impl Filter {
 /// Query parameters of the attempt streams.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // documents the query; the handlers read it with `QueryParams`
-struct StreamParams {
+/// (The handlers read them with `QueryParams`; this type documents them.)
+pub struct StreamParams {
     /// Only this application's attempts (id or uid); on the application route, its own.
-    app: Option<String>,
+    pub app: Option<String>,
     /// Only this endpoint's attempts (id or uid); needs the application.
-    endpoint: Option<String>,
+    pub endpoint: Option<String>,
     /// `success` or `fail`: only attempts with that outcome.
-    status: Option<String>,
+    pub status: Option<String>,
 }
 
 /// GET: every attempt of every application (admin tokens), as it is made.
