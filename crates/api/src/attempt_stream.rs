@@ -47,10 +47,9 @@ impl Filter {
     }
 }
 
-/// Query parameters of the attempt streams.
+/// Query parameters of the attempt streams (the handlers read them with `QueryParams`; this type documents them).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-/// (The handlers read them with `QueryParams`; this type documents them.)
 pub struct StreamParams {
     /// Only this application's attempts (id or uid); on the application route, its own.
     pub app: Option<String>,
