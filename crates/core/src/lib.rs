@@ -17,6 +17,7 @@ pub mod rfc3339;
 pub mod routing;
 pub mod signature_headers;
 pub mod signing;
+pub mod text;
 pub mod time;
 pub mod token;
 pub mod validate;

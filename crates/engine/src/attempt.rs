@@ -9,10 +9,10 @@ use hookrelay_core::model::{Attempt, DeliveryStatus, TriggerType};
 use hookrelay_core::netpolicy::AddressPolicy;
 use hookrelay_core::operational::{AttemptRef, DisableTrigger, EndpointRef, EventSink, OperationalEvent};
 use hookrelay_core::retry::{self, Answer, Decision, NextStep, RetryPolicy};
-use hookrelay_core::rfc3339;
 use hookrelay_core::time::now_ms;
+use hookrelay_core::{rfc3339, text};
 use hookrelay_live::Live;
-use hookrelay_live::feed::{AttemptEvent, response_start};
+use hookrelay_live::feed::{self, AttemptEvent};
 use hookrelay_metrics::{AttemptResult, DisableReason, Metrics};
 use hookrelay_store::{AttemptOutcome, ClaimedDelivery};
 use hookrelay_transform::{Method, Sandbox, Transformed, Webhook};
@@ -262,7 +262,7 @@ fn followed(attempt: &Attempt, event_type: &str, attempt_number: u32, next: Next
         at: attempt.created_at,
         attempt_number,
         next,
-        response: response_start(&attempt.response),
+        response: text::prefix(&attempt.response, feed::MAX_RESPONSE_BYTES).to_owned(),
     }
 }
 

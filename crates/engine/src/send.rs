@@ -8,6 +8,7 @@ use base64::Engine;
 use hookrelay_core::model::SignatureScheme;
 use hookrelay_core::signature_headers::StandardHeaders;
 use hookrelay_core::signing::{EndpointSecret, hmac_hex_signature, signature_header};
+use hookrelay_core::text;
 use hookrelay_core::time::now_ms;
 use hookrelay_live::listeners::{self, Forward, Listeners};
 use hookrelay_store::ClaimedDelivery;
@@ -103,13 +104,12 @@ async fn attempt(
     rules: &egress::UrlRules,
 ) -> Result<Response, String> {
     let url = reqwest::Url::parse(request.url).map_err(|e| format!("invalid endpoint URL: {e}"))?;
-    let now = now_ms();
-    let headers = delivery_headers(delivery, request, now / 1000);
     // No address is reached: the listener's own connection to the API carries the delivery.
     if url.scheme() == listeners::SCHEME {
-        return to_listener(transport, delivery, request, headers).await;
+        return to_listener(transport, delivery, request).await;
     }
     rules.check(&url).map_err(|e| e.to_string())?;
+    let headers = delivery_headers(delivery, request, now_ms() / 1000);
     let mut response = transport
         .client
         .request(request.method.clone(), url)
@@ -142,8 +142,8 @@ async fn to_listener(
     transport: &Transport<'_>,
     delivery: &ClaimedDelivery,
     request: &Request<'_>,
-    headers: HeaderMap,
 ) -> Result<Response, String> {
+    let headers = delivery_headers(delivery, request, now_ms() / 1000);
     let forward = Forward {
         id: 0,
         msg_id: delivery.msg_id.to_string(),
@@ -156,11 +156,7 @@ async fn to_listener(
         body: String::from_utf8_lossy(request.body).into_owned(),
     };
     let mut answer = transport.listeners.forward(delivery.endpoint_id.as_str(), forward, transport.timeout).await?;
-    let mut end = answer.body.len().min(MAX_RESPONSE_BYTES);
-    while !answer.body.is_char_boundary(end) {
-        end -= 1;
-    }
-    answer.body.truncate(end);
+    answer.body.truncate(text::prefix(&answer.body, MAX_RESPONSE_BYTES).len());
     Ok(Response { status_code: answer.status_code, body: answer.body, retry_after: None })
 }
 

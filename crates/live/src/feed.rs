@@ -64,15 +64,6 @@ impl AttemptFeed {
     }
 }
 
-/// The first [`MAX_RESPONSE_BYTES`] of `response`, cut at a character boundary.
-pub fn response_start(response: &str) -> String {
-    let mut end = response.len().min(MAX_RESPONSE_BYTES);
-    while !response.is_char_boundary(end) {
-        end -= 1;
-    }
-    response[..end].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,13 +108,5 @@ mod tests {
         }
         assert_eq!(follower.recv().await, Err(broadcast::error::RecvError::Lagged(5)));
         assert_eq!(follower.recv().await.expect("the oldest kept").attempt_number, 5);
-    }
-
-    #[test]
-    fn responses_are_cut_at_a_character_boundary() {
-        assert_eq!(response_start("ok"), "ok");
-        let long = "é".repeat(MAX_RESPONSE_BYTES);
-        let cut = response_start(&long);
-        assert!(cut.len() <= MAX_RESPONSE_BYTES && cut.len() >= MAX_RESPONSE_BYTES - 1);
     }
 }
