@@ -184,6 +184,13 @@ impl Authenticator {
         if read_only && !is_read(method) {
             return Err(ApiError::Forbidden("this token is read-only: it may only read (GET)".to_owned()));
         }
+        // A GET that changes something: connecting takes the endpoint's deliveries over (and away from a session
+        // already connected).
+        if read_only && route.trim_end_matches('/').ends_with("/endpoint/{endpoint_id}/listen") {
+            return Err(ApiError::Forbidden(
+                "a read-only token cannot receive an endpoint's deliveries: use a token that may write".to_owned(),
+            ));
+        }
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! posts what its local URL answered (`POST …/listen`), which the dispatcher records as the attempt's response.
 //! The sessions themselves are [`hookrelay_live::listeners`].
 
-use axum::extract::{Extension, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::app::find_app;
-use crate::auth::Caller;
 use crate::endpoint::find_endpoint;
 use crate::error::ApiError;
 use crate::event_stream::{json_event, respond};
@@ -51,16 +50,8 @@ pub fn is_listen_url(url: &str) -> bool {
 )]
 async fn stream(
     State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
     ApiPath((app_id, endpoint_id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    // Connecting takes the endpoint's deliveries over (and away from a session already connected): a change, which
-    // a read-only token may not make even though the request is a GET.
-    if matches!(caller, Caller::App { read_only: true, .. }) {
-        return Err(ApiError::Forbidden(
-            "a read-only token cannot receive an endpoint's deliveries: use a token that may write".into(),
-        ));
-    }
     let app = find_app(&state, &app_id).await?;
     let endpoint = find_endpoint(&state, &app.id, &endpoint_id).await?;
     if !is_listen_url(&endpoint.url) {
