@@ -7,7 +7,7 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
-use hookrelay_core::model::{EventType, Message};
+use hookrelay_core::model::{EventType, Message, newest_schema_examples};
 use hookrelay_core::time::now_ms;
 use hookrelay_store::StoreError;
 use serde::Deserialize;
@@ -114,14 +114,8 @@ async fn send_example(
 /// The example to send: `index` (default 0) of the `examples` of the event type's newest schema version (the
 /// highest numeric key of `schemas`), which must be a JSON object.
 fn example(event_type: &EventType, index: Option<i64>) -> Result<&Value, ApiError> {
-    let newest = event_type.schemas.as_ref().and_then(Value::as_object).and_then(|versions| {
-        versions
-            .iter()
-            .filter_map(|(version, schema)| Some((version.parse::<u64>().ok()?, schema)))
-            .max_by_key(|(v, _)| *v)
-    });
-    let examples = newest.and_then(|(_, schema)| schema.get("examples")).and_then(Value::as_array);
-    let Some(examples) = examples.filter(|examples| !examples.is_empty()) else {
+    let examples = event_type.schemas.as_ref().map_or(&[][..], newest_schema_examples);
+    if examples.is_empty() {
         return Err(ApiError::body(
             &["eventType"],
             format!(
@@ -130,7 +124,7 @@ fn example(event_type: &EventType, index: Option<i64>) -> Result<&Value, ApiErro
                 event_type.name, event_type.name
             ),
         ));
-    };
+    }
     let chosen = usize::try_from(index.unwrap_or(0)).ok().and_then(|index| examples.get(index)).ok_or_else(|| {
         ApiError::body(
             &["exampleIndex"],

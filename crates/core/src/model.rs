@@ -42,6 +42,21 @@ pub struct EventType {
     pub updated_at: UnixMillis,
 }
 
+/// The `examples` of the newest version of an event type's `schemas` (the highest numeric key), as Svix's
+/// `send-example` reads them; empty when there are none.
+pub fn newest_schema_examples(schemas: &serde_json::Value) -> &[serde_json::Value] {
+    let newest = schemas.as_object().and_then(|versions| {
+        versions
+            .iter()
+            .filter_map(|(version, schema)| Some((version.parse::<u64>().ok()?, schema)))
+            .max_by_key(|(v, _)| *v)
+    });
+    newest
+        .and_then(|(_, schema)| schema.get("examples"))
+        .and_then(serde_json::Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// A previous signing secret, still used to sign until `expires_at` so receivers can roll over.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExpiringSecret {

@@ -18,6 +18,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use hookrelay_core::model::newest_schema_examples;
 use hookrelay_core::time::now_ms;
 use serde_json::{Value, json};
 
@@ -26,7 +27,6 @@ use super::client::{Api, ClientArgs};
 
 /// How long the ingest request may take.
 const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many applications an error lists when `--app` is needed.
 
 #[derive(clap::Args, Debug)]
 pub struct TriggerArgs {
@@ -135,12 +135,7 @@ async fn example_of(api: &Api, event_type: &str) -> anyhow::Result<Value> {
 }
 
 fn newest_example(event_type: &Value) -> Option<&Value> {
-    let versions = event_type["schemas"].as_object()?;
-    let (_, newest) = versions
-        .iter()
-        .filter_map(|(version, schema)| Some((version.parse::<u64>().ok()?, schema)))
-        .max_by_key(|(version, _)| *version)?;
-    newest["examples"].as_array()?.first().filter(|example| example.is_object())
+    newest_schema_examples(&event_type["schemas"]).first().filter(|example| example.is_object())
 }
 
 /// What happens next: how many endpoints got a delivery of the message.
