@@ -78,7 +78,7 @@ impl Api {
     }
 
     /// The URL of the given path segments under the base, each segment escaped.
-    pub fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
+    fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|_| anyhow!("--url cannot take a path"))?
@@ -95,6 +95,12 @@ impl Api {
             url.query_pairs_mut().extend_pairs(query);
         }
         Ok(self.http.get(url).bearer_auth(&self.token))
+    }
+
+    /// A POST without the token (the ingest route authenticates by the provider's signature), with the API
+    /// calls' time limit.
+    pub fn post_without_token(&self, segments: &[&str]) -> anyhow::Result<reqwest::RequestBuilder> {
+        Ok(self.http.post(self.url(segments)?).timeout(REQUEST_TIMEOUT))
     }
 
     /// The server's base URL, for messages.

@@ -15,7 +15,6 @@
 mod fixtures;
 
 use std::io::Read;
-use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use hookrelay_core::model::newest_schema_examples;
@@ -24,9 +23,6 @@ use serde_json::{Value, json};
 
 use self::fixtures::{BodyFields, FIXTURES};
 use super::client::{Api, ClientArgs};
-
-/// How long the ingest request may take.
-const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args, Debug)]
 pub struct TriggerArgs {
@@ -203,8 +199,7 @@ async fn trigger_source(api: &Api, source_ref: &str, args: &TriggerArgs) -> anyh
     let headers = signed["headers"].as_object().ok_or_else(|| anyhow!("unexpected answer: {signed}"))?;
 
     // The ingest route takes no token: the signature is the authentication, as for the provider's requests.
-    let http = reqwest::Client::builder().timeout(INGEST_TIMEOUT).build().context("cannot build the HTTP client")?;
-    let mut request = http.post(api.url(&["ingest", source_id])?).header("content-type", "application/json");
+    let mut request = api.post_without_token(&["ingest", source_id])?.header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str().unwrap_or_default());
     }
