@@ -297,13 +297,5 @@ fn build_client(config: &DispatcherConfig) -> Result<reqwest::Client, EngineErro
         None => {}
     }
     // reqwest's own message is only "builder error"; the cause (e.g. no CA certificates on the machine) is below it.
-    builder.build().map_err(|err| {
-        let mut text = err.to_string();
-        let mut cause = std::error::Error::source(&err);
-        while let Some(inner) = cause {
-            text = format!("{text}: {inner}");
-            cause = inner.source();
-        }
-        EngineError::HttpClient(text)
-    })
+    builder.build().map_err(|err| EngineError::HttpClient(send::with_causes(err.to_string(), &err)))
 }

@@ -256,8 +256,12 @@ fn body_text(body: Vec<u8>) -> String {
 
 /// A one-line description of a request failure, with its causes (reqwest's own message is terse).
 fn describe_error(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() { "timed out".to_owned() } else { "request failed".to_owned() };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    with_causes(if err.is_timeout() { "timed out".to_owned() } else { "request failed".to_owned() }, err)
+}
+
+/// `text`, then each cause of `err` that it does not already say: `request failed: connection refused`.
+pub(crate) fn with_causes(mut text: String, err: &dyn std::error::Error) -> String {
+    let mut source = err.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {

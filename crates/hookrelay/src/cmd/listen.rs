@@ -219,9 +219,19 @@ async fn forward(http: &reqwest::Client, url: &reqwest::Url, delivery: &Delivery
     }
     let started = Instant::now();
     let result = async {
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status().as_u16();
-        Ok::<_, reqwest::Error>((status, response.text().await.unwrap_or_default()))
+        // Only what goes back is read: the start of the body.
+        let mut body = Vec::new();
+        while body.len() < MAX_ANSWER_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                // The status came; a body cut short does not change the answer.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        body.truncate(MAX_ANSWER_BYTES);
+        Ok::<_, reqwest::Error>((status, String::from_utf8_lossy(&body).into_owned()))
     }
     .await;
     let ms = started.elapsed().as_millis();
@@ -231,21 +241,11 @@ async fn forward(http: &reqwest::Client, url: &reqwest::Url, delivery: &Delivery
             (status, body)
         }
         Err(err) => {
-            let reason = format!("{url} did not answer: {}", describe_error(&err));
+            let reason = format!("{url} did not answer: {:#}", anyhow::Error::new(err));
             println!("<-- [{}] {method} {url} [{}] {reason}", paint_status(0, colour), delivery.msg_id);
             (0, reason)
         }
     }
-}
-
-fn describe_error(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 fn local_url(url: &str) -> anyhow::Result<reqwest::Url> {
