@@ -132,6 +132,25 @@ struct Plan {
     sample_memory: bool,
 }
 
+impl Plan {
+    /// A scenario that publishes `load` to `endpoints` endpoints of one application, with nothing else special.
+    fn new(name: &'static str, title: &'static str, endpoints: usize, load: LoadSpec) -> Self {
+        Self {
+            name,
+            title,
+            endpoints,
+            load,
+            receiver_late: false,
+            held_for: None,
+            health_calls: 0,
+            transformed: false,
+            scheduled: 0,
+            fail_rate: 0.0,
+            sample_memory: false,
+        }
+    }
+}
+
 /// S2T's transformation: Corp Astro's envelope, keeping the publish time where the receiver reads it.
 const BENCH_TRANSFORMATION: &str = "function handler(webhook) {
   webhook.payload = { id: webhook.msgId, timestamp: webhook.timestamp, event_type: webhook.eventType,
@@ -158,71 +177,32 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
     } else {
         all.iter().filter(|s| !["s2s", "s5", "s6"].contains(s)).map(|s| s.to_string()).collect()
     };
+    // The load of most scenarios: as fast as the server accepts, no padding, delivered at once.
+    let load = |workers, stop| LoadSpec { workers, stop, rate: None, pad: 0, deliver_at: None };
     // S2, and S2T: the same to an endpoint with a transformation and a signature header of its own.
     let s2 = |transformed: bool| Plan {
-        name: if transformed { "S2T" } else { "S2" },
-        title: if transformed {
-            "end to end, 1 endpoint, transformation + signature header"
-        } else {
-            "end to end, 1 endpoint"
-        },
-        endpoints: 1,
-        load: LoadSpec {
-            workers: concurrency(32),
-            stop: Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 })),
-            rate: None,
-            pad: 0,
-            deliver_at: None,
-        },
-        receiver_late: false,
-        held_for: None,
-        health_calls: 0,
         transformed,
-        scheduled: 0,
-        fail_rate: 0.0,
-        sample_memory: false,
+        ..Plan::new(
+            if transformed { "S2T" } else { "S2" },
+            if transformed {
+                "end to end, 1 endpoint, transformation + signature header"
+            } else {
+                "end to end, 1 endpoint"
+            },
+            1,
+            load(concurrency(32), Stop::Count(args.messages.unwrap_or(if quick { 200 } else { 20_000 }))),
+        )
     };
     let mut plans = Vec::new();
     for name in &wanted {
         let plan = match name.as_str() {
-            "s0" => Plan {
-                name: "S0",
-                title: "ingest only (no endpoints)",
-                endpoints: 0,
-                load: LoadSpec {
-                    workers: concurrency(64),
-                    stop: Stop::After(duration),
-                    rate: None,
-                    pad: 0,
-                    deliver_at: None,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: false,
-                scheduled: 0,
-                fail_rate: 0.0,
-                sample_memory: false,
-            },
-            "s1" => Plan {
-                name: "S1",
-                title: "ingest, 1 endpoint, 1 KB payload",
-                endpoints: 1,
-                load: LoadSpec {
-                    workers: concurrency(64),
-                    stop: Stop::After(duration),
-                    rate: None,
-                    pad: PAD_1KB,
-                    deliver_at: None,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: false,
-                scheduled: 0,
-                fail_rate: 0.0,
-                sample_memory: false,
-            },
+            "s0" => Plan::new("S0", "ingest only (no endpoints)", 0, load(concurrency(64), Stop::After(duration))),
+            "s1" => Plan::new(
+                "S1",
+                "ingest, 1 endpoint, 1 KB payload",
+                1,
+                LoadSpec { pad: PAD_1KB, ..load(concurrency(64), Stop::After(duration)) },
+            ),
             "s2" => s2(false),
             "s2t" => s2(true),
             "s2s" => Plan {
@@ -231,102 +211,52 @@ fn plans(args: &BenchArgs) -> anyhow::Result<Vec<Plan>> {
                 scheduled: args.scheduled.unwrap_or(if quick { 500 } else { 1_000_000 }),
                 ..s2(false)
             },
-            "s3" => Plan {
-                name: "S3",
-                title: "fan-out to 100 endpoints",
-                endpoints: if quick { 10 } else { 100 },
-                load: LoadSpec {
-                    workers: concurrency(32),
-                    stop: Stop::Count(args.messages.unwrap_or(if quick { 20 } else { 1_000 })),
-                    rate: None,
-                    pad: 0,
-                    deliver_at: None,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: false,
-                scheduled: 0,
-                fail_rate: 0.0,
-                sample_memory: false,
-            },
-            "s4" => Plan {
-                name: "S4",
-                title: "steady 200 msg/s, 1 endpoint",
-                endpoints: 1,
-                // Paced: 16 publishers are plenty for 200/s while each request takes milliseconds.
-                load: LoadSpec {
-                    workers: 16,
-                    stop: Stop::After(duration),
-                    rate: Some(200.0),
-                    pad: 0,
-                    deliver_at: None,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: false,
-                scheduled: 0,
-                fail_rate: 0.0,
-                sample_memory: false,
-            },
+            "s3" => Plan::new(
+                "S3",
+                "fan-out to 100 endpoints",
+                if quick { 10 } else { 100 },
+                load(concurrency(32), Stop::Count(args.messages.unwrap_or(if quick { 20 } else { 1_000 }))),
+            ),
+            // Paced: 16 publishers are plenty for 200/s while each request takes milliseconds.
+            "s4" => Plan::new(
+                "S4",
+                "steady 200 msg/s, 1 endpoint",
+                1,
+                LoadSpec { rate: Some(200.0), ..load(16, Stop::After(duration)) },
+            ),
             "s5" => Plan {
-                name: "S5",
-                title: "backlog queued while the receiver is down, then drained",
-                endpoints: 1,
-                load: LoadSpec {
-                    workers: concurrency(64),
-                    stop: Stop::Count(args.backlog.unwrap_or(if quick { 500 } else { 1_000_000 })),
-                    rate: None,
-                    pad: 0,
-                    deliver_at: None,
-                },
                 receiver_late: true,
-                held_for: None,
                 health_calls: args.health_calls.unwrap_or(if quick { 20 } else { 200 }),
-                transformed: false,
-                scheduled: 0,
-                fail_rate: 0.0,
-                sample_memory: false,
+                ..Plan::new(
+                    "S5",
+                    "backlog queued while the receiver is down, then drained",
+                    1,
+                    load(concurrency(64), Stop::Count(args.backlog.unwrap_or(if quick { 500 } else { 1_000_000 }))),
+                )
             },
             "h1" => Plan {
-                name: "H1",
-                title: "backlog to endpoints with custom headers at the limit, held",
-                endpoints: if quick { 2 } else { 4 },
-                load: LoadSpec {
-                    workers: concurrency(64),
-                    stop: Stop::Count(args.messages.unwrap_or(if quick { 100 } else { 25_000 })),
-                    rate: None,
-                    pad: 0,
-                    deliver_at: None,
-                },
-                receiver_late: false,
                 held_for: Some(duration),
-                health_calls: 0,
-                transformed: false,
-                scheduled: 0,
-                fail_rate: 0.0,
-                sample_memory: false,
+                ..Plan::new(
+                    "H1",
+                    "backlog to endpoints with custom headers at the limit, held",
+                    if quick { 2 } else { 4 },
+                    load(concurrency(64), Stop::Count(args.messages.unwrap_or(if quick { 100 } else { 25_000 }))),
+                )
             },
+            // Paced: 64 connections, as a fleet of application servers would hold.
             "s6" => Plan {
-                name: "S6",
-                title: "paced, 1 endpoint, 1 KB payload",
-                endpoints: 1,
-                // Paced: 64 connections, as a fleet of application servers would hold.
-                load: LoadSpec {
-                    workers: 64,
-                    stop: Stop::After(duration),
-                    rate: Some(args.rate.unwrap_or(if quick { 200.0 } else { 2_000.0 })),
-                    pad: PAD_1KB,
-                    deliver_at: None,
-                },
-                receiver_late: false,
-                held_for: None,
-                health_calls: 0,
-                transformed: false,
-                scheduled: 0,
                 fail_rate: args.fail_rate,
                 sample_memory: true,
+                ..Plan::new(
+                    "S6",
+                    "paced, 1 endpoint, 1 KB payload",
+                    1,
+                    LoadSpec {
+                        rate: Some(args.rate.unwrap_or(if quick { 200.0 } else { 2_000.0 })),
+                        pad: PAD_1KB,
+                        ..load(64, Stop::After(duration))
+                    },
+                )
             },
             other => bail!("unknown scenario {other:?}: use s0, s1, s2, s2t, s2s, s3, s4, s5, s6 or h1"),
         };
